@@ -40,7 +40,7 @@ pub use framing::Codec;
 pub use header::{Header, MAX_HEADER_LEN};
 pub use keyring::{DEFAULT_GRACE_PERIOD, KeyRing};
 pub use mismatch::{E2eeEvent, MALFORMED_EVENT_INTERVAL, MISMATCH_MIN_DURATION, MISMATCH_MIN_FRAMES, MismatchDetector};
-pub use protect::MAX_FRAME_LEN;
+pub use protect::{MAX_FRAME_LEN, open_frame, seal_frame};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
 pub use secret::{
     BASE_KEY_LEN, BaseKey, EncryptionSecret, KDF_SALT_PREFIX, MAX_SECRET_CHARS, MIN_SECRET_CHARS, PBKDF2_ITERATIONS,

@@ -142,3 +142,16 @@ impl<'a> WireFrame<'a> {
         Ok(Ok(out))
     }
 }
+
+/// Protects one frame with an explicit key, KID and counter: the stateless core of
+/// [`crate::FrameEncryptor`]. The caller must never reuse a `(key, ctr)` pair.
+pub fn seal_frame(codec: Codec, key: &SframeKey, kid: u64, ctr: u64, frame: &[u8]) -> Result<Vec<u8>, FrameError> {
+    seal(codec, key, kid, ctr, frame)
+}
+
+/// Opens one protected frame with an explicit key: the stateless core of
+/// [`crate::StreamDecryptor`], without replay protection or key trial.
+pub fn open_frame(codec: Codec, key: &SframeKey, frame: &[u8]) -> Result<Result<(Header, Vec<u8>), AuthFailed>, FrameError> {
+    let wire = WireFrame::parse(codec, key.suite(), frame)?;
+    Ok(wire.open(key)?.map(|plain| (wire.header(), plain)))
+}

@@ -81,6 +81,26 @@ impl SframeKey {
         &self.aead
     }
 
+    /// The AEAD alone (RFC 9605 §4.5): `ciphertext || tag` of `plaintext` with the nonce for
+    /// `ctr` and the given AAD.
+    pub fn seal_raw(&self, ctr: u64, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let mut out = plaintext.to_vec();
+        let mut tag = Vec::with_capacity(16);
+        self.aead.seal(&self.nonce(ctr), aad, &mut out, &mut tag)?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Inverse of [`seal_raw`](Self::seal_raw).
+    pub fn open_raw(&self, ctr: u64, aad: &[u8], sealed: &[u8]) -> Result<Result<Vec<u8>, AuthFailed>, FrameError> {
+        let Some(split) = sealed.len().checked_sub(self.suite.tag_len()) else {
+            return Err(FrameError::Truncated("ciphertext shorter than its tag"));
+        };
+        let (ct, tag) = sealed.split_at(split);
+        let mut pt = ct.to_vec();
+        Ok(self.aead.open(&self.nonce(ctr), aad, &mut pt, tag)?.map(|()| pt))
+    }
+
     /// Returns `header || ciphertext || tag` for `plaintext`, authenticating
     /// `header || metadata`.
     pub fn encrypt(&self, kid: u64, ctr: u64, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, FrameError> {
