@@ -1,0 +1,119 @@
+//! The HTTP surface: the OpenTok-compatible REST API, the signaling WebSocket endpoint, and the
+//! operational endpoints. [`ROUTES`] is the single list the router is built from; the OpenAPI
+//! document is tested against it.
+
+pub mod error;
+mod ops;
+mod project;
+mod sessions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+
+use crate::server::AppState;
+use crate::signaling::protocol::MAX_MESSAGE_BYTES;
+use error::{ApiError, codes};
+
+pub const SIGNALING_PATH: &str = "/v1/signaling";
+
+/// Every (method, path) the server answers, in axum's `{param}` syntax.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", SIGNALING_PATH),
+    ("POST", "/session/create"),
+    ("POST", "/v2/project/{apiKey}/session/{sessionId}/signal"),
+    ("POST", "/v2/project/{apiKey}/session/{sessionId}/connection/{connectionId}/signal"),
+    ("DELETE", "/v2/project/{apiKey}/session/{sessionId}/connection/{connectionId}"),
+    ("GET", "/v2/project/{apiKey}/session/{sessionId}/stream"),
+    ("GET", "/v2/project/{apiKey}/session/{sessionId}/stream/{streamId}"),
+    ("POST", "/v2/project/{apiKey}/session/{sessionId}/stream/{streamId}/mute"),
+    ("POST", "/v2/project/{apiKey}/session/{sessionId}/mute"),
+    ("POST", "/v2/project/{apiKey}/archive"),
+    ("POST", "/v2/project/{apiKey}/broadcast"),
+    ("POST", "/v2/project/{apiKey}/render"),
+    ("POST", "/v2/project/{apiKey}/connect"),
+    ("POST", "/v2/project/{apiKey}/dial"),
+    ("POST", "/v2/project/{apiKey}/captions"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
+    match (method, path) {
+        ("GET", "/healthz") => get(ops::healthz),
+        ("GET", "/metrics") => get(ops::metrics),
+        ("GET", SIGNALING_PATH) => get(signaling_upgrade),
+        ("POST", "/session/create") => post(sessions::create),
+        ("POST", "/v2/project/{apiKey}/session/{sessionId}/signal") => post(project::signal_session),
+        ("POST", "/v2/project/{apiKey}/session/{sessionId}/connection/{connectionId}/signal") => {
+            post(project::signal_connection)
+        }
+        ("DELETE", "/v2/project/{apiKey}/session/{sessionId}/connection/{connectionId}") => {
+            delete(project::force_disconnect)
+        }
+        ("GET", "/v2/project/{apiKey}/session/{sessionId}/stream") => get(project::list_streams),
+        ("GET", "/v2/project/{apiKey}/session/{sessionId}/stream/{streamId}") => get(project::get_stream),
+        ("POST", "/v2/project/{apiKey}/session/{sessionId}/stream/{streamId}/mute") => post(project::mute_stream),
+        ("POST", "/v2/project/{apiKey}/session/{sessionId}/mute") => post(project::mute_all),
+        ("POST", "/v2/project/{apiKey}/archive") => post(project::archive),
+        ("POST", "/v2/project/{apiKey}/broadcast") => post(project::broadcast),
+        ("POST", "/v2/project/{apiKey}/render") => post(project::render),
+        ("POST", "/v2/project/{apiKey}/connect") => post(project::audio_connector),
+        ("POST", "/v2/project/{apiKey}/dial") => post(project::dial),
+        ("POST", "/v2/project/{apiKey}/captions") => post(project::captions),
+        _ => unreachable!("ROUTES lists {method} {path} without a handler"),
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut by_path: std::collections::BTreeMap<&str, MethodRouter<Arc<AppState>>> = Default::default();
+    for (method, path) in ROUTES {
+        let h = handler(method, path).fallback(method_not_allowed);
+        let merged = match by_path.remove(path) {
+            Some(existing) => existing.merge(h),
+            None => h,
+        };
+        by_path.insert(path, merged);
+    }
+    let mut r = Router::new();
+    for (path, mr) in by_path {
+        r = r.route(path, mr);
+    }
+    r.fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found(codes::UNKNOWN_ROUTE, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+}
+
+async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let route = route.unwrap_or_else(|| "unmatched".into());
+    state.metrics.record_request(&route, status);
+    tracing::debug!(%method, route, status, "request");
+    resp
+}
+
+async fn signaling_upgrade(State(state): State<Arc<AppState>>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
+    match ws {
+        Ok(ws) => ws
+            .max_message_size(MAX_MESSAGE_BYTES)
+            .on_upgrade(move |socket| crate::signaling::socket::run(state, socket))
+            .into_response(),
+        Err(e) => ApiError::bad_request(codes::MALFORMED_BODY, format!("signaling needs a WebSocket upgrade: {e}")).into_response(),
+    }
+}

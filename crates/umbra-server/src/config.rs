@@ -1,0 +1,117 @@
+//! `umbra serve` settings: command-line flags override environment variables (both handled by
+//! clap), which override the TOML config file, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::server::ServeOptions;
+use crate::signaling::HubConfig;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./umbra-data";
+
+/// The config file. Every key is optional; unknown keys are an error so typos do not pass silently.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub clock_skew_secs: Option<u32>,
+    pub heartbeat_interval_secs: Option<u32>,
+    pub heartbeat_timeout_secs: Option<u32>,
+    pub resume_window_secs: Option<u32>,
+    pub shutdown_grace_secs: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
+    }
+}
+
+/// Values given on the command line or in the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub clock_skew_secs: Option<u32>,
+    pub heartbeat_interval_secs: Option<u32>,
+    pub heartbeat_timeout_secs: Option<u32>,
+    pub resume_window_secs: Option<u32>,
+    pub shutdown_grace_secs: Option<u32>,
+}
+
+pub struct Resolved {
+    pub options: ServeOptions,
+    pub log_format: LogFormat,
+}
+
+pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError> {
+    let secs = |v: Option<u32>, f: Option<u32>, d: u32| Duration::from_secs(u64::from(v.or(f).unwrap_or(d)));
+    let hub_default = HubConfig::default();
+    let hub = HubConfig {
+        heartbeat_interval: secs(cli.heartbeat_interval_secs, file.heartbeat_interval_secs, hub_default.heartbeat_interval.as_secs() as u32),
+        heartbeat_timeout: secs(cli.heartbeat_timeout_secs, file.heartbeat_timeout_secs, hub_default.heartbeat_timeout.as_secs() as u32),
+        resume_window: secs(cli.resume_window_secs, file.resume_window_secs, hub_default.resume_window.as_secs() as u32),
+        ..hub_default
+    };
+    if hub.heartbeat_interval.is_zero() || hub.heartbeat_timeout <= hub.heartbeat_interval {
+        return Err(ConfigError::Invalid(
+            "heartbeat_timeout_secs must be greater than heartbeat_interval_secs, which must be at least 1".into(),
+        ));
+    }
+    let options = ServeOptions {
+        listen: cli.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+        data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        clock_skew_secs: i64::from(cli.clock_skew_secs.or(file.clock_skew_secs).unwrap_or(30)),
+        shutdown_grace: secs(cli.shutdown_grace_secs, file.shutdown_grace_secs, 10),
+        hub,
+    };
+    Ok(Resolved { options, log_format: cli.log_format.or(file.log_format).unwrap_or_default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/d\"\nresume_window_secs = 5\n").unwrap();
+        let r = resolve(Overrides { data_dir: Some("/cli".into()), ..Default::default() }, file).unwrap();
+        assert_eq!(r.options.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(r.options.data_dir, PathBuf::from("/cli"));
+        assert_eq!(r.options.hub.resume_window, Duration::from_secs(5));
+        assert_eq!(r.options.clock_skew_secs, 30);
+        let d = resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(d.options.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(d.options.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Umbra's server: the OpenTok-compatible REST API, projects with the E2EE add-on, client tokens,
+//! sessions and WebSocket signaling. The binary `umbra` (src/main.rs) is a thin CLI over this
+//! library; the media router plugs in through [`media_router::MediaRouter`].
+
+pub mod api;
+pub mod b64;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod jwt;
+pub mod media_router;
+pub mod metrics;
+pub mod model;
+pub mod project_auth;
+pub mod server;
+pub mod signaling;
+pub mod store;
+pub mod token;

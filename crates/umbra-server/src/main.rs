@@ -1,0 +1,343 @@
+//! `umbra`: run the server and manage projects.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use umbra_server::clock::{now_millis, now_secs};
+use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
+use umbra_server::media_router::NoMediaRouter;
+use umbra_server::model::{Project, Role};
+use umbra_server::store::{SqliteStore, Store, StoreError};
+use umbra_server::{ids, token};
+
+#[derive(Parser)]
+#[command(
+    name = "umbra",
+    version,
+    about = "Umbra: a self-hosted, end-to-end-encrypted video platform with an OpenTok-compatible API.",
+    long_about = "Umbra: a self-hosted, end-to-end-encrypted video platform with an OpenTok-compatible API.\n\n\
+        Quick start:\n  umbra project create --name demo --e2ee   # prints the API key and secret\n  \
+        umbra serve                               # http://127.0.0.1:8080\n\n\
+        Point an OpenTok server SDK at the server URL (Python: Client(key, secret, api_url=URL);\n\
+        Node: new OpenTok(key, secret, {apiUrl: URL})). All state lives in the data directory\n\
+        (an SQLite database, umbra.sqlite3)."
+)]
+struct Cli {
+    /// Directory holding the database. Default: ./umbra-data (for `serve`, also settable in the config file).
+    #[arg(long, global = true, env = "UMBRA_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the signaling server.
+    ///
+    /// Settings come from flags, then UMBRA_* environment variables, then the TOML file given
+    /// with --config, then defaults. The file takes the same names in snake_case, e.g.
+    /// `listen = "0.0.0.0:8080"`, `data_dir = "/var/lib/umbra"`, `resume_window_secs = 20`.
+    /// Logs go to stderr; RUST_LOG (e.g. `info`, `umbra_server=debug`) sets the level.
+    Serve(ServeArgs),
+    /// Create, list and inspect projects (an API key and secret each), and switch the E2EE add-on.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Generate a client token for a session (what an app server would do with an SDK).
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on. Default 127.0.0.1:8080; use 0.0.0.0:PORT to accept remote
+    /// clients (behind a TLS-terminating proxy).
+    #[arg(long, env = "UMBRA_LISTEN", value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// TOML config file.
+    #[arg(long, env = "UMBRA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, env = "UMBRA_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Clock difference tolerated when checking token times (default 30).
+    #[arg(long, env = "UMBRA_CLOCK_SKEW_SECS", value_name = "SECS")]
+    clock_skew_secs: Option<u32>,
+    /// How often signaling clients are asked to send a heartbeat (default 10).
+    #[arg(long, env = "UMBRA_HEARTBEAT_INTERVAL_SECS", value_name = "SECS")]
+    heartbeat_interval_secs: Option<u32>,
+    /// Silence after which a signaling socket is taken as dropped (default 30).
+    #[arg(long, env = "UMBRA_HEARTBEAT_TIMEOUT_SECS", value_name = "SECS")]
+    heartbeat_timeout_secs: Option<u32>,
+    /// How long a dropped signaling connection may be resumed before it ends (default 20).
+    #[arg(long, env = "UMBRA_RESUME_WINDOW_SECS", value_name = "SECS")]
+    resume_window_secs: Option<u32>,
+    /// How long shutdown waits for in-flight requests (default 10).
+    #[arg(long, env = "UMBRA_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    shutdown_grace_secs: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project and print its API key and secret.
+    Create {
+        /// A unique name for the project.
+        #[arg(long)]
+        name: String,
+        /// Enable the end-to-end encryption add-on (sessions may then be created with e2ee=true).
+        #[arg(long)]
+        e2ee: bool,
+        /// If a project with this name exists, print it instead of failing.
+        #[arg(long)]
+        if_absent: bool,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// List projects (without secrets).
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Show one project, by API key or name, including its secret.
+    Show {
+        key_or_name: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Enable or disable the E2EE add-on of a project.
+    E2ee {
+        #[arg(value_enum)]
+        action: Toggle,
+        /// API key or name of the project.
+        key_or_name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Toggle {
+    Enable,
+    Disable,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// API key or name of the project that owns the session.
+    #[arg(long)]
+    project: String,
+    /// The session id.
+    #[arg(long)]
+    session_id: String,
+    #[arg(long, default_value = "publisher", value_parser = ["publisher", "subscriber", "moderator", "publisheronly"])]
+    role: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    ttl_secs: u32,
+    /// Connection data other clients see.
+    #[arg(long)]
+    data: Option<String>,
+    /// Token format: a JWT, or the legacy T1 format.
+    #[arg(long, value_enum, default_value_t = TokenFormat::Jwt)]
+    format: TokenFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TokenFormat {
+    Jwt,
+    T1,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Serve(#[from] umbra_server::server::ServeError),
+    #[error("no project with API key or name {0:?}")]
+    UnknownProject(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("umbra: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_store(dir: &Option<PathBuf>) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open_dir(dir.as_deref().unwrap_or(std::path::Path::new(config::DEFAULT_DATA_DIR)))
+}
+
+fn find_project(store: &dyn Store, key_or_name: &str) -> Result<Project, CliError> {
+    if let Some(p) = store.project(key_or_name)? {
+        return Ok(p);
+    }
+    store.project_by_name(key_or_name)?.ok_or_else(|| CliError::UnknownProject(key_or_name.to_owned()))
+}
+
+fn print_project(p: &Project, with_secret: bool, output: Output) {
+    match output {
+        Output::Json => {
+            let mut v = serde_json::json!({"api_key": p.api_key, "name": p.name, "e2ee": p.e2ee_enabled, "created_ms": p.created_ms});
+            if with_secret {
+                v["api_secret"] = p.secret.clone().into();
+            }
+            println!("{v}");
+        }
+        Output::Text => {
+            println!("name:       {}", p.name);
+            println!("api_key:    {}", p.api_key);
+            if with_secret {
+                println!("api_secret: {}", p.secret);
+            }
+            println!("e2ee:       {}", if p.e2ee_enabled { "enabled" } else { "disabled" });
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(args) => serve(cli.data_dir, args),
+        Command::Project(cmd) => {
+            let store = open_store(&cli.data_dir)?;
+            project(&store, cmd)
+        }
+        Command::Token(args) => {
+            let store = open_store(&cli.data_dir)?;
+            let p = find_project(&store, &args.project)?;
+            let role = Role::parse(&args.role).expect("clap restricts roles");
+            let exp = now_secs() + i64::from(args.ttl_secs);
+            let t = match args.format {
+                TokenFormat::Jwt => token::sign_jwt(&p.api_key, &p.secret, &args.session_id, role, exp, args.data.as_deref()),
+                TokenFormat::T1 => {
+                    let mut data = vec![
+                        ("session_id", args.session_id.clone()),
+                        ("create_time", now_secs().to_string()),
+                        ("expire_time", exp.to_string()),
+                        ("role", role.as_str().to_owned()),
+                        ("nonce", ids::new_id()),
+                    ];
+                    if let Some(d) = &args.data {
+                        data.push(("connection_data", d.clone()));
+                    }
+                    let data = serde_urlencoded::to_string(&data).expect("strings encode");
+                    token::sign_t1(&p.api_key, &p.secret, &data)
+                }
+            };
+            println!("{t}");
+            Ok(())
+        }
+    }
+}
+
+fn project(store: &dyn Store, cmd: ProjectCommand) -> Result<(), CliError> {
+    match cmd {
+        ProjectCommand::Create { name, e2ee, if_absent, output } => {
+            if let Some(existing) = store.project_by_name(&name)? {
+                if if_absent {
+                    print_project(&existing, true, output);
+                    return Ok(());
+                }
+                return Err(StoreError::DuplicateName(name).into());
+            }
+            let p = loop {
+                let p = Project {
+                    api_key: ids::new_api_key(),
+                    name: name.clone(),
+                    secret: ids::new_secret(),
+                    e2ee_enabled: e2ee,
+                    created_ms: now_millis(),
+                };
+                match store.insert_project(&p) {
+                    Ok(()) => break p,
+                    // 90 million keys: a collision is rare but possible; draw again.
+                    Err(StoreError::DuplicateId(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            print_project(&p, true, output);
+            Ok(())
+        }
+        ProjectCommand::List { output } => {
+            let projects = store.projects()?;
+            match output {
+                Output::Json => {
+                    let v: Vec<_> = projects
+                        .iter()
+                        .map(|p| serde_json::json!({"api_key": p.api_key, "name": p.name, "e2ee": p.e2ee_enabled, "created_ms": p.created_ms}))
+                        .collect();
+                    println!("{}", serde_json::Value::Array(v));
+                }
+                Output::Text => {
+                    println!("{:<10} {:<8} NAME", "API_KEY", "E2EE");
+                    for p in &projects {
+                        println!("{:<10} {:<8} {}", p.api_key, if p.e2ee_enabled { "enabled" } else { "disabled" }, p.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        ProjectCommand::Show { key_or_name, output } => {
+            print_project(&find_project(store, &key_or_name)?, true, output);
+            Ok(())
+        }
+        ProjectCommand::E2ee { action, key_or_name } => {
+            let p = find_project(store, &key_or_name)?;
+            let on = matches!(action, Toggle::Enable);
+            if !store.set_e2ee_enabled(&p.api_key, on)? {
+                return Err(CliError::UnknownProject(key_or_name));
+            }
+            println!("E2EE add-on {} for project {} ({})", if on { "enabled" } else { "disabled" }, p.api_key, p.name);
+            Ok(())
+        }
+    }
+}
+
+fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let resolved = config::resolve(
+        Overrides {
+            listen: args.listen,
+            data_dir,
+            log_format: args.log_format,
+            clock_skew_secs: args.clock_skew_secs,
+            heartbeat_interval_secs: args.heartbeat_interval_secs,
+            heartbeat_timeout_secs: args.heartbeat_timeout_secs,
+            resume_window_secs: args.resume_window_secs,
+            shutdown_grace_secs: args.shutdown_grace_secs,
+        },
+        file,
+    )?;
+    init_logging(resolved.log_format);
+    let store = SqliteStore::open_dir(&resolved.options.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(umbra_server::server::serve(resolved.options, Arc::new(store), Arc::new(NoMediaRouter)))?;
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

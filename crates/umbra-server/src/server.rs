@@ -1,0 +1,123 @@
+//! Assembles the store, the signaling hub and the HTTP router, and runs them until a shutdown
+//! signal, then drains.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::media_router::MediaRouter;
+use crate::metrics::Metrics;
+use crate::signaling::{Hub, HubConfig};
+use crate::store::{Store, StoreError};
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// Allowed clock difference, in seconds, when checking `iat`/`exp`.
+    pub clock_skew_secs: i64,
+    /// Flips to `true` when the server begins shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Runs a store call on the blocking pool so that a slow disk never stalls the runtime.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Corrupt(format!("store task failed: {e}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub clock_skew_secs: i64,
+    pub shutdown_grace: Duration,
+    pub hub: HubConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs until SIGINT/SIGTERM. Prints `umbra listening on http://ADDR` on stdout once bound
+/// (scripts and tests read the real port from it when `listen` has port 0).
+pub async fn serve(opts: ServeOptions, store: Arc<dyn Store>, router: Arc<dyn MediaRouter>) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::new(opts.hub.clone(), router, metrics.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        store,
+        hub: hub.clone(),
+        metrics,
+        clock_skew_secs: opts.clock_skew_secs,
+        shutdown: shutdown_rx,
+    });
+    let app = crate::api::router(state);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %opts.data_dir.display(), "umbra listening");
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "umbra listening on http://{addr}");
+        let _ = out.flush();
+    }
+    let grace = opts.shutdown_grace;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing signaling sockets, draining requests");
+        let _ = shutdown_tx.send(true);
+        hub.shutdown();
+    });
+    // Bound the drain: a client that never finishes its request must not hold the exit.
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => r?,
+        _ = async {
+            shutdown_signal().await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("shutdown grace period elapsed; exiting with requests in flight"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
