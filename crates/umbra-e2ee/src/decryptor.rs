@@ -63,6 +63,11 @@ impl StreamDecryptor {
         self.stats
     }
 
+    /// How many KIDs this stream currently remembers (at most [`MAX_KIDS_PER_STREAM`]).
+    pub fn tracked_kids(&self) -> usize {
+        self.kids.len()
+    }
+
     pub fn is_mismatched(&self) -> bool {
         self.detector.is_mismatched()
     }
