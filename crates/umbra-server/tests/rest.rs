@@ -281,6 +281,13 @@ fn v2_session_endpoints_answer_with_json_errors_never_500() {
     assert_eq!((r.status, r.code()), (404, 5004));
     let r = http(&server.addr, "GET", "/session/create", &h, b"");
     assert_eq!((r.status, r.code()), (405, 5005));
+    // A malformed path segment and an oversized body are refused as JSON too.
+    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/%FF%FE/stream", p.key), &h, b"");
+    assert!((400..500).contains(&r.status) && r.json()["code"].is_u64(), "{}", r.status);
+    let huge = vec![b'a'; 3 * 1024 * 1024];
+    let r = http(&server.addr, "POST", &format!("{base}/signal"), &h, &huge);
+    assert_eq!(r.status, 413);
+    assert!(r.json()["code"].is_u64());
     // Garbage of every sort gets a 4xx with a JSON body.
     for body in [&b"\xff\xfe"[..], b"[]", b"null", b"{\"data\": 5}"] {
         let r = http(&server.addr, "POST", &format!("{base}/signal"), &h, body);

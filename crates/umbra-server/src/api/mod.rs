@@ -100,12 +100,31 @@ async fn method_not_allowed() -> ApiError {
 async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let method = req.method().clone();
-    let resp = next.run(req).await;
+    let resp = json_errors(next.run(req).await).await;
     let status = resp.status().as_u16();
     let route = route.unwrap_or_else(|| "unmatched".into());
     state.metrics.record_request(&route, status);
     tracing::debug!(%method, route, status, "request");
     resp
+}
+
+/// Rejections produced by axum itself (a malformed path segment, a body over the size limit)
+/// come as plain text; clients of this API get every error as `{code, message}`.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 64 * 1024).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let code = if status.is_server_error() { codes::INTERNAL } else { codes::MALFORMED_BODY };
+    ApiError::new(status, code, text).into_response()
 }
 
 async fn signaling_upgrade(State(state): State<Arc<AppState>>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {

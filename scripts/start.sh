@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's "start the platform" command. Builds `umbra` (release), creates a demo project
+# with the E2EE add-on on first run, prints its API key and secret and the URL, then runs the
+# server in the foreground (Ctrl-C stops it gracefully). Safe to re-run: the demo project and all
+# sessions live in the data directory and are reused.
+#
+# Environment: UMBRA_LISTEN (default 127.0.0.1:8080), UMBRA_DATA_DIR (default ./umbra-data),
+# CARGO_TARGET_DIR (default ~/.cache/umbra/target). Other `umbra serve` settings: see
+# `umbra serve --help` and docs/server.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umbra/target}"
+export CARGO_TERM_COLOR=never
+mkdir -p "$CARGO_TARGET_DIR"
+
+./scripts/install-deps.sh
+
+echo "==> building umbra (release)"
+cargo build --locked --release -p umbra-server --bin umbra
+
+UMBRA="$CARGO_TARGET_DIR/release/umbra"
+export UMBRA_DATA_DIR="${UMBRA_DATA_DIR:-$PWD/umbra-data}"
+export UMBRA_LISTEN="${UMBRA_LISTEN:-127.0.0.1:8080}"
+
+echo "==> demo project (data in $UMBRA_DATA_DIR)"
+"$UMBRA" project create --name demo --e2ee --if-absent
+cat <<MSG
+
+Umbra is starting at http://$UMBRA_LISTEN
+  REST API (OpenTok-compatible):  http://$UMBRA_LISTEN/session/create
+  signaling WebSocket:            ws://$UMBRA_LISTEN/v1/signaling
+  health / metrics:               http://$UMBRA_LISTEN/healthz  http://$UMBRA_LISTEN/metrics
+Use the api_key and api_secret above with an OpenTok server SDK, e.g. in Python:
+  opentok.Client(API_KEY, API_SECRET, api_url="http://$UMBRA_LISTEN")
+More projects: $UMBRA project create --name NAME [--e2ee]   (docs/server.md)
+
+MSG
+exec "$UMBRA" serve
