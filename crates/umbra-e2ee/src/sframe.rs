@@ -2,7 +2,7 @@
 //! (`header || ciphertext || tag`) with caller-supplied metadata (§4.4.3–4.4.4).
 
 use aws_lc_rs::hkdf;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::aead::{Aead, AuthFailed};
 use crate::error::FrameError;
@@ -14,6 +14,13 @@ pub struct SframeKey {
     suite: CipherSuite,
     aead: Aead,
     salt: [u8; NONCE_LEN],
+}
+
+impl Drop for SframeKey {
+    fn drop(&mut self) {
+        // The AES and HMAC key states wipe themselves (aws-lc, OpenSSL); the salt is ours.
+        self.salt.zeroize();
+    }
 }
 
 struct OkmLen(usize);
