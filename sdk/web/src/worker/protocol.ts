@@ -1,0 +1,37 @@
+// Messages between the page (src/media/e2ee-host.ts) and the encoded-transform worker.
+// Structured-cloned; Uint8Arrays and transferred streams survive the trip.
+
+export type Operation = "encrypt" | "decrypt";
+
+/** What `new RTCRtpScriptTransform(worker, options)` carries to `onrtctransform`. */
+export interface TransformOptions {
+  transformId: string;
+  operation: Operation;
+  /** The negotiated codec's MIME type (`video/VP8`); frames' own metadata wins when present. */
+  mimeType: string;
+}
+
+export type ToWorker =
+  /** Sets the session's secret (as its PBKDF2 base key) and suite. Answered with `keySet`. */
+  | { type: "setKey"; requestId: number; baseKey: Uint8Array; suite: number }
+  /** The createEncodedStreams path: the page transfers the streams of one sender or receiver. */
+  | ({ type: "streams"; readable: ReadableStream; writable: WritableStream } & TransformOptions)
+  /** The sender or receiver is gone: forget its state. */
+  | { type: "close"; transformId: string };
+
+export type E2eeEventName =
+  | "encryptionSecretMismatch"
+  | "encryptionSecretMatch"
+  | "decryptionInternalError"
+  | "encryptionInternalError";
+
+export type FromWorker =
+  | { type: "keySet"; requestId: number }
+  | { type: "keyError"; requestId: number; name: string; message: string }
+  | { type: "event"; transformId: string; event: E2eeEventName; message: string }
+  /**
+   * A key frame is needed (sender after a secret change, receiver after it recovers) and the
+   * worker has no API for it on this path (createEncodedStreams): the page may ask itself.
+   */
+  | { type: "keyFrameNeeded"; transformId: string; operation: Operation }
+  | { type: "transformError"; transformId: string; message: string };

@@ -1,0 +1,282 @@
+// The encoded-transform worker's logic, free of worker globals so that Node tests drive it with
+// fake frames and a fake clock. One WorkerCore per worker = per session: one KeyRing shared by
+// all received streams, one FrameEncryptor per sending track, one StreamDecryptor per received
+// track.
+
+import { E2eeError, FrameError } from "../e2ee/errors.js";
+import { FrameEncryptor } from "../e2ee/encryptor.js";
+import { StreamDecryptor } from "../e2ee/decryptor.js";
+import { KeyRing } from "../e2ee/keyring.js";
+import { codecFromMimeType, type Codec } from "../e2ee/framing/index.js";
+import { suiteById, type CipherSuite } from "../e2ee/suite.js";
+import type { E2eeEvent } from "../e2ee/mismatch.js";
+import type { EncodedFrame, ScriptTransformer } from "./encoded-frame.js";
+import type { E2eeEventName, FromWorker, Operation, ToWorker, TransformOptions } from "./protocol.js";
+
+/** At most one EncryptionInternalError event per this interval per sending track. */
+const ENCRYPT_ERROR_EVENT_INTERVAL_MS = 10_000;
+/** A recovering receiver asks for a key frame at most this often. */
+const KEY_FRAME_REQUEST_INTERVAL_MS = 500;
+
+export interface WorkerHost {
+  /** Milliseconds on a monotonic clock (performance.now() in the worker). */
+  now(): number;
+  post(message: FromWorker): void;
+}
+
+interface KeyFrameControl {
+  /** Asks for a key frame: the sender's encoder, or the remote sender. */
+  request(): void;
+}
+
+interface Transform {
+  readonly id: string;
+  readonly operation: Operation;
+  readonly fallbackCodec: Codec;
+  readonly keyFrame: KeyFrameControl;
+  encryptor: FrameEncryptor | null;
+  /** Resolves to the encryptor once the key is known (created lazily, async key derivation). */
+  encryptorReady: Promise<FrameEncryptor> | null;
+  decryptor: StreamDecryptor | null;
+  lastEncryptErrorEvent: number | null;
+  /** Receiver: frames dropped since the last one that decrypted (the decoder is missing them). */
+  droppedSinceSuccess: number;
+  lastKeyFrameRequest: number | null;
+  closed: boolean;
+}
+
+export function isTransformOptions(o: unknown): o is TransformOptions {
+  const x = o as TransformOptions | null;
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    typeof x.transformId === "string" &&
+    (x.operation === "encrypt" || x.operation === "decrypt") &&
+    typeof x.mimeType === "string"
+  );
+}
+
+function frameBytes(data: Uint8Array): ArrayBuffer {
+  // frame.data needs an ArrayBuffer of exactly the frame.
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
+    return data.buffer;
+  }
+  return data.slice().buffer as ArrayBuffer;
+}
+
+export class WorkerCore {
+  private suite: CipherSuite | null = null;
+  private ring: KeyRing | null = null;
+  private baseKey: Uint8Array | null = null;
+  private readonly transforms = new Map<string, Transform>();
+
+  constructor(private readonly host: WorkerHost) {}
+
+  /** Handles a message from the page. */
+  async handleMessage(msg: ToWorker): Promise<void> {
+    switch (msg.type) {
+      case "setKey":
+        try {
+          await this.setKey(msg.baseKey, msg.suite);
+          this.host.post({ type: "keySet", requestId: msg.requestId });
+        } catch (e) {
+          const err = e instanceof Error ? e : new Error(String(e));
+          this.host.post({ type: "keyError", requestId: msg.requestId, name: err.name, message: err.message });
+        }
+        return;
+      case "streams": {
+        const { readable, writable, transformId, operation, mimeType } = msg;
+        const page: KeyFrameControl = {
+          request: () => this.host.post({ type: "keyFrameNeeded", transformId, operation }),
+        };
+        this.attach({ transformId, operation, mimeType }, readable as ReadableStream<EncodedFrame>, writable as WritableStream<EncodedFrame>, page);
+        return;
+      }
+      case "close": {
+        const t = this.transforms.get(msg.transformId);
+        if (t) t.closed = true;
+        this.transforms.delete(msg.transformId);
+        return;
+      }
+    }
+  }
+
+  /** The RTCRtpScriptTransform path: called from `onrtctransform`. */
+  attachScriptTransformer(transformer: ScriptTransformer): void {
+    const options = transformer.options;
+    if (!isTransformOptions(options)) {
+      throw new TypeError("RTCRtpScriptTransform created without Umbra transform options");
+    }
+    const control: KeyFrameControl = {
+      request: () => {
+        const p = options.operation === "encrypt" ? transformer.generateKeyFrame?.() : transformer.sendKeyFrameRequest?.();
+        // Audio transformers reject key frame requests; a request can also race a stopped
+        // track. Neither is an error worth reporting.
+        if (p) p.catch(() => undefined);
+        else this.host.post({ type: "keyFrameNeeded", transformId: options.transformId, operation: options.operation });
+      },
+    };
+    this.attach(options, transformer.readable, transformer.writable, control);
+  }
+
+  /** Number of live transforms (for tests and diagnostics). */
+  get transformCount(): number {
+    return this.transforms.size;
+  }
+
+  private async setKey(baseKey: Uint8Array, suiteId: number): Promise<void> {
+    const suite = suiteById(suiteId);
+    const now = this.host.now();
+    if (!this.suite || this.suite.id !== suite.id || !this.ring) {
+      // A session has one suite; a different one means a new session: start over.
+      this.suite = suite;
+      this.ring = new KeyRing(suite);
+      for (const t of this.transforms.values()) {
+        t.encryptor = null;
+        t.encryptorReady = null;
+        if (t.decryptor) t.decryptor = new StreamDecryptor(t.decryptor.codec);
+      }
+    }
+    const changed = this.ring.setBaseKey(baseKey, now);
+    this.baseKey = Uint8Array.from(baseKey);
+    if (!changed) return;
+    // A new secret takes effect at once for outgoing frames (new KID, counter 0), and the
+    // encoder is asked for a key frame so receivers can start decoding immediately.
+    const switches: Promise<void>[] = [];
+    for (const t of this.transforms.values()) {
+      if (t.operation !== "encrypt" || !t.encryptorReady) continue;
+      const key = this.baseKey;
+      switches.push(
+        t.encryptorReady.then(async (enc) => {
+          await enc.setBaseKey(key);
+          t.keyFrame.request();
+        }),
+      );
+    }
+    await Promise.all(switches);
+  }
+
+  private attach(options: TransformOptions, readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, keyFrame: KeyFrameControl): void {
+    const t: Transform = {
+      id: options.transformId,
+      operation: options.operation,
+      fallbackCodec: codecFromMimeType(options.mimeType),
+      keyFrame,
+      encryptor: null,
+      encryptorReady: null,
+      decryptor: options.operation === "decrypt" ? new StreamDecryptor(codecFromMimeType(options.mimeType)) : null,
+      lastEncryptErrorEvent: null,
+      droppedSinceSuccess: 0,
+      lastKeyFrameRequest: null,
+      closed: false,
+    };
+    this.transforms.set(t.id, t);
+    const stream = new TransformStream<EncodedFrame, EncodedFrame>({
+      transform: async (frame, controller) => {
+        if (await this.process(t, frame)) controller.enqueue(frame);
+      },
+    });
+    readable
+      .pipeThrough(stream)
+      .pipeTo(writable)
+      .catch((e: unknown) => {
+        if (!t.closed) this.host.post({ type: "transformError", transformId: t.id, message: e instanceof Error ? e.message : String(e) });
+      })
+      .finally(() => {
+        if (this.transforms.get(t.id) === t) this.transforms.delete(t.id);
+      });
+  }
+
+  /** Per-frame codec: the frame's own MIME type when the browser provides it, else the negotiated one. */
+  private codecOf(t: Transform, frame: EncodedFrame): Codec {
+    let mime: unknown;
+    try {
+      mime = frame.getMetadata().mimeType;
+    } catch {
+      mime = undefined;
+    }
+    return typeof mime === "string" && mime.length > 0 ? codecFromMimeType(mime) : t.fallbackCodec;
+  }
+
+  /** Transforms one frame in place; returns whether to pass it on. */
+  private async process(t: Transform, frame: EncodedFrame): Promise<boolean> {
+    const codec = this.codecOf(t, frame);
+    const data = new Uint8Array(frame.data);
+    return t.operation === "encrypt" ? this.encryptFrame(t, frame, codec, data) : this.decryptFrame(t, frame, codec, data);
+  }
+
+  private encryptorFor(t: Transform): Promise<FrameEncryptor> | null {
+    if (t.encryptorReady) return t.encryptorReady;
+    if (!this.suite || !this.baseKey) return null;
+    const ready = FrameEncryptor.create(this.suite, this.baseKey);
+    t.encryptorReady = ready;
+    ready.then(
+      (enc) => (t.encryptor = enc),
+      () => (t.encryptorReady = null), // try again with the next frame
+    );
+    return ready;
+  }
+
+  private async encryptFrame(t: Transform, frame: EncodedFrame, codec: Codec, data: Uint8Array): Promise<boolean> {
+    const ready = this.encryptorFor(t);
+    // Without a key nothing is sent: plaintext never enters an encrypted session.
+    if (!ready) return false;
+    try {
+      const enc = await ready;
+      frame.data = frameBytes(await enc.encrypt(codec, data));
+      return true;
+    } catch (e) {
+      const now = this.host.now();
+      if (t.lastEncryptErrorEvent === null || now - t.lastEncryptErrorEvent >= ENCRYPT_ERROR_EVENT_INTERVAL_MS) {
+        t.lastEncryptErrorEvent = now;
+        const message = e instanceof E2eeError || e instanceof FrameError ? e.message : `encryption failed: ${String(e)}`;
+        this.postEvent(t, "encryptionInternalError", message);
+      }
+      return false;
+    }
+  }
+
+  private async decryptFrame(t: Transform, frame: EncodedFrame, codec: Codec, data: Uint8Array): Promise<boolean> {
+    const rx = t.decryptor!;
+    if (rx.codec !== codec) rx.codec = codec;
+    if (!this.ring) {
+      t.droppedSinceSuccess++;
+      return false;
+    }
+    const now = this.host.now();
+    const out = await rx.decrypt(this.ring, data, now);
+    for (const ev of rx.takeEvents()) this.postE2eeEvent(t, ev);
+    if (out.status !== "decrypted") {
+      if (out.status !== "replayed") t.droppedSinceSuccess++;
+      return false;
+    }
+    frame.data = frameBytes(out.frame);
+    // The decoder missed the frames we dropped and cannot decode deltas until a key frame:
+    // ask the sender for one instead of waiting for its next periodic key frame.
+    if (t.droppedSinceSuccess > 0) {
+      t.droppedSinceSuccess = 0;
+      const isVideo = frame.type !== undefined;
+      const due = t.lastKeyFrameRequest === null || now - t.lastKeyFrameRequest >= KEY_FRAME_REQUEST_INTERVAL_MS;
+      if (isVideo && frame.type !== "key" && due) {
+        t.lastKeyFrameRequest = now;
+        t.keyFrame.request();
+      }
+    }
+    return true;
+  }
+
+  private postE2eeEvent(t: Transform, ev: E2eeEvent): void {
+    switch (ev.type) {
+      case "EncryptionSecretMismatch":
+        return this.postEvent(t, "encryptionSecretMismatch", "the frames of this stream do not authenticate with this client's encryption secret: the publisher most likely uses a different secret");
+      case "EncryptionSecretMatch":
+        return this.postEvent(t, "encryptionSecretMatch", "the frames of this stream authenticate again with this client's encryption secret");
+      case "DecryptionInternalError":
+        return this.postEvent(t, "decryptionInternalError", `decryption failed: ${ev.error.message}`);
+    }
+  }
+
+  private postEvent(t: Transform, event: E2eeEventName, message: string): void {
+    this.host.post({ type: "event", transformId: t.id, event, message });
+  }
+}

@@ -1,0 +1,203 @@
+// The encoded-transform worker's logic, driven as the browser would drive it: fake encoded
+// frames through the RTCRtpScriptTransformer's streams and through transferred streams, a fake
+// clock, and the messages it posts to the page.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { bytesToHex, decodeHeader, deriveBaseKey, hexToBytes } from "../src/e2ee/index.js";
+import type { EncodedFrame, ScriptTransformer } from "../src/worker/encoded-frame.js";
+import type { FromWorker, ToWorker } from "../src/worker/protocol.js";
+import { WorkerCore } from "../src/worker/worker-core.js";
+import { readVectors } from "./support.js";
+
+class FakeFrame implements EncodedFrame {
+  constructor(
+    public data: ArrayBuffer,
+    readonly type: string | undefined,
+    private readonly mimeType: string | undefined,
+  ) {}
+  getMetadata() {
+    return this.mimeType === undefined ? {} : { mimeType: this.mimeType };
+  }
+}
+
+/** One side of a simulated RTCRtpScriptTransformer: frames written to `push` come out of `out`. */
+function fakeTransformer(options: unknown) {
+  const out: EncodedFrame[] = [];
+  let push!: (f: EncodedFrame) => void;
+  let end!: () => void;
+  const readable = new ReadableStream<EncodedFrame>({
+    start(c) {
+      push = (f) => c.enqueue(f);
+      end = () => c.close();
+    },
+  });
+  const writable = new WritableStream<EncodedFrame>({ write: (f) => void out.push(f) });
+  const calls = { generateKeyFrame: 0, sendKeyFrameRequest: 0 };
+  const transformer: ScriptTransformer = {
+    readable,
+    writable,
+    options,
+    generateKeyFrame: async () => void calls.generateKeyFrame++,
+    sendKeyFrameRequest: async () => void calls.sendKeyFrameRequest++,
+  };
+  return { transformer, out, push: (f: EncodedFrame) => push(f), end: () => end(), calls };
+}
+
+function harness() {
+  let now = 0;
+  const posted: FromWorker[] = [];
+  const core = new WorkerCore({ now: () => now, post: (m) => void posted.push(m) });
+  let requestId = 0;
+  return {
+    core,
+    posted,
+    advance: (ms: number) => (now += ms),
+    setKey: async (baseKey: Uint8Array, suite = 6) => {
+      const msg: ToWorker = { type: "setKey", requestId: ++requestId, baseKey, suite };
+      await core.handleMessage(msg);
+      assert.deepEqual(posted.at(-1), { type: "keySet", requestId });
+    },
+    events: () => posted.filter((m) => m.type === "event").map((m) => (m as { event: string }).event),
+  };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+/** Waits until `list` has `n` entries (frames go through async WebCrypto work). */
+async function until(list: unknown[], n: number): Promise<void> {
+  for (let i = 0; i < 200 && list.length < n; i++) await settle();
+  assert.equal(list.length, n);
+}
+const keyA = new Uint8Array(32).fill(1);
+const keyB = new Uint8Array(32).fill(2);
+const vp8Delta = (i: number) => Uint8Array.from([0x31, 0x02, 0x00, i, 1, 2, 3, 4, 5, 6, 7, 8]).buffer;
+const vp8Key = (i: number) => Uint8Array.from([0x30, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, i, 9, 9]).buffer;
+
+test("sender and receiver transformers round-trip frames; real H.264 vector frames via metadata mimeType", async () => {
+  const tx = harness();
+  const rx = harness();
+  await tx.setKey(keyA);
+  await rx.setKey(keyA);
+  const s = fakeTransformer({ transformId: "pub-video", operation: "encrypt", mimeType: "video/VP8" });
+  const r = fakeTransformer({ transformId: "sub-video", operation: "decrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  rx.core.attachScriptTransformer(r.transformer);
+
+  const v = readVectors("umbra-e2ee-vectors.json");
+  const h264 = v.frames.filter((f: { codec: string; cipher_suite: number }) => f.codec === "h264" && f.cipher_suite === 6);
+  const inputs = [vp8Key(0), vp8Delta(1), ...h264.map((f: { plaintext: string }) => hexToBytes(f.plaintext).slice().buffer)];
+  // The negotiated codec says VP8, but the H.264 frames say so in their metadata, which wins.
+  inputs.forEach((d, i) => s.push(new FakeFrame(d.slice(0), i === 0 ? "key" : "delta", i < 2 ? undefined : "video/H264")));
+  await until(s.out, inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    assert.notEqual(bytesToHex(new Uint8Array(s.out[i]!.data)), bytesToHex(new Uint8Array(inputs[i]!)), "encrypted");
+    r.push(s.out[i]!);
+  }
+  await until(r.out, inputs.length);
+  assert.deepEqual(r.out.map((f) => bytesToHex(new Uint8Array(f.data))), inputs.map((d) => bytesToHex(new Uint8Array(d))));
+  assert.deepEqual(rx.events(), []);
+  assert.equal(r.calls.sendKeyFrameRequest, 0);
+});
+
+test("mismatch: one event, frames dropped; after setKey(right): one match event and a key frame request", async () => {
+  const tx = harness();
+  const rx = harness();
+  await tx.setKey(keyA);
+  await rx.setKey(keyB);
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/VP8" });
+  const r = fakeTransformer({ transformId: "r", operation: "decrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  rx.core.attachScriptTransformer(r.transformer);
+  for (let i = 0; i < 60; i++) {
+    s.push(new FakeFrame(vp8Delta(i), "delta", "video/VP8"));
+    await settle();
+    r.push(s.out[i]!);
+    await settle();
+    rx.advance(33);
+  }
+  assert.equal(r.out.length, 0, "no frame reaches the decoder");
+  assert.deepEqual(rx.events(), ["encryptionSecretMismatch"]);
+
+  await rx.setKey(keyA);
+  s.push(new FakeFrame(vp8Delta(60), "delta", "video/VP8"));
+  await settle();
+  r.push(s.out[60]!);
+  await settle();
+  assert.equal(r.out.length, 1);
+  assert.deepEqual(rx.events(), ["encryptionSecretMismatch", "encryptionSecretMatch"]);
+  assert.equal(r.calls.sendKeyFrameRequest, 1, "a receiver that recovers on a delta frame asks for a key frame");
+});
+
+test("a secret change at the sender: new KID, counter 0, and a key frame from the encoder", async () => {
+  const tx = harness();
+  await tx.setKey(keyA);
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  s.push(new FakeFrame(vp8Delta(0), "delta", undefined));
+  s.push(new FakeFrame(vp8Delta(1), "delta", undefined));
+  await settle();
+  const hdr = (f: EncodedFrame) => decodeHeader(new Uint8Array(f.data).subarray(3)).header;
+  assert.deepEqual([hdr(s.out[0]!).ctr, hdr(s.out[1]!).ctr], [0n, 1n]);
+  await tx.setKey(keyB);
+  assert.equal(s.calls.generateKeyFrame, 1);
+  s.push(new FakeFrame(vp8Delta(2), "delta", undefined));
+  await settle();
+  assert.notEqual(hdr(s.out[2]!).kid, hdr(s.out[0]!).kid);
+  assert.equal(hdr(s.out[2]!).ctr, 0n);
+  await tx.setKey(keyB);
+  assert.equal(s.calls.generateKeyFrame, 1, "the same secret again is no change");
+});
+
+test("without a key the sender sends nothing, and unprotectable frames raise a rate-limited error", async () => {
+  const tx = harness();
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/H264" });
+  tx.core.attachScriptTransformer(s.transformer);
+  s.push(new FakeFrame(Uint8Array.from([0, 0, 1, 0x65, 0x88, 0x80, 1]).buffer, "key", undefined));
+  await settle();
+  assert.equal(s.out.length, 0, "plaintext never leaves");
+  await tx.setKey(keyA);
+  // An H.264 frame with only parameter sets has no unit to protect: refused.
+  for (let i = 0; i < 3; i++) s.push(new FakeFrame(Uint8Array.from([0, 0, 0, 1, 0x67, 0x42, 0, 0x1f]).buffer, "key", undefined));
+  await settle();
+  assert.equal(s.out.length, 0);
+  assert.deepEqual(tx.events(), ["encryptionInternalError"]);
+});
+
+test("createEncodedStreams path: streams arrive by message; key frame needs go to the page", async () => {
+  const tx = harness();
+  const rx = harness();
+  const secret = "correct horse battery staple";
+  const key = await deriveBaseKey(secret, "session-x", 1000);
+  await tx.setKey(key);
+  const s = fakeTransformer(null);
+  const r = fakeTransformer(null);
+  await tx.core.handleMessage({ type: "streams", transformId: "s", operation: "encrypt", mimeType: "audio/opus", readable: s.transformer.readable, writable: s.transformer.writable });
+  await rx.core.handleMessage({ type: "streams", transformId: "r", operation: "decrypt", mimeType: "audio/opus", readable: r.transformer.readable, writable: r.transformer.writable });
+  s.push(new FakeFrame(Uint8Array.from([0xfc, 1, 2, 3]).buffer, undefined, undefined));
+  await settle();
+  r.push(s.out[0]!);
+  await settle();
+  assert.equal(r.out.length, 0, "receiver has no key yet");
+  await rx.setKey(key);
+  s.push(new FakeFrame(Uint8Array.from([0xfc, 4, 5, 6]).buffer, undefined, undefined));
+  await settle();
+  r.push(s.out[1]!);
+  await settle();
+  assert.deepEqual(r.out.map((f) => bytesToHex(new Uint8Array(f.data))), ["fc040506"]);
+  assert.equal(new Uint8Array(s.out[1]!.data)[0], 0xfc, "Opus TOC byte stays readable");
+  await tx.setKey(new Uint8Array(32).fill(9));
+  assert.ok(tx.posted.some((m) => m.type === "keyFrameNeeded" && m.transformId === "s" && m.operation === "encrypt"));
+  await tx.core.handleMessage({ type: "close", transformId: "s" });
+  assert.equal(tx.core.transformCount, 0);
+});
+
+test("an invalid suite is reported back to the page", async () => {
+  const h = harness();
+  await h.core.handleMessage({ type: "setKey", requestId: 7, baseKey: keyA, suite: 99 });
+  assert.deepEqual(h.posted.at(-1), { type: "keyError", requestId: 7, name: "UnsupportedCipherSuite", message: "unsupported SFrame cipher suite 99" });
+});
+
+test("transformer without Umbra options is refused", () => {
+  const h = harness();
+  assert.throws(() => h.core.attachScriptTransformer(fakeTransformer({ foo: 1 }).transformer), /without Umbra transform options/);
+});
