@@ -58,7 +58,8 @@ function harness() {
       await core.handleMessage(msg);
       assert.deepEqual(posted.at(-1), { type: "keySet", requestId });
     },
-    events: () => posted.filter((m) => m.type === "event").map((m) => (m as { event: string }).event),
+    events: () => posted.filter((m) => m.type === "event" && m.event !== "firstFrameDecrypted").map((m) => (m as { event: string }).event),
+    firstFrameEvents: () => posted.filter((m) => m.type === "event" && m.event === "firstFrameDecrypted").length,
   };
 }
 
@@ -96,6 +97,7 @@ test("sender and receiver transformers round-trip frames; real H.264 vector fram
   await until(r.out, inputs.length);
   assert.deepEqual(r.out.map((f) => bytesToHex(new Uint8Array(f.data))), inputs.map((d) => bytesToHex(new Uint8Array(d))));
   assert.deepEqual(rx.events(), []);
+  assert.equal(rx.firstFrameEvents(), 1, "firstFrameDecrypted once per transform");
   assert.equal(r.calls.sendKeyFrameRequest, 0);
 });
 
@@ -117,6 +119,7 @@ test("mismatch: one event, frames dropped; after setKey(right): one match event 
   }
   assert.equal(r.out.length, 0, "no frame reaches the decoder");
   assert.deepEqual(rx.events(), ["encryptionSecretMismatch"]);
+  assert.equal(rx.firstFrameEvents(), 0);
 
   await rx.setKey(keyA);
   s.push(new FakeFrame(vp8Delta(60), "delta", "video/VP8"));

@@ -7,7 +7,10 @@ export type Operation = "encrypt" | "decrypt";
 export interface TransformOptions {
   transformId: string;
   operation: Operation;
-  /** The negotiated codec's MIME type (`video/VP8`); frames' own metadata wins when present. */
+  /**
+   * The negotiated codec's MIME type (`video/VP8`), or "" while not yet negotiated; frames' own
+   * metadata wins when present. A frame whose codec is unknown is dropped, never guessed.
+   */
   mimeType: string;
 }
 
@@ -16,6 +19,8 @@ export type ToWorker =
   | { type: "setKey"; requestId: number; baseKey: Uint8Array; suite: number }
   /** The createEncodedStreams path: the page transfers the streams of one sender or receiver. */
   | ({ type: "streams"; readable: ReadableStream; writable: WritableStream } & TransformOptions)
+  /** The codec negotiated for a transform, once the page knows it (transforms exist before negotiation). */
+  | { type: "codec"; transformId: string; mimeType: string }
   /** The sender or receiver is gone: forget its state. */
   | { type: "close"; transformId: string };
 
@@ -23,7 +28,9 @@ export type E2eeEventName =
   | "encryptionSecretMismatch"
   | "encryptionSecretMatch"
   | "decryptionInternalError"
-  | "encryptionInternalError";
+  | "encryptionInternalError"
+  /** Once per receiving transform: its first frame decrypted (the subscribe call completes). */
+  | "firstFrameDecrypted";
 
 export type FromWorker =
   | { type: "keySet"; requestId: number }

@@ -32,7 +32,7 @@ interface KeyFrameControl {
 interface Transform {
   readonly id: string;
   readonly operation: Operation;
-  readonly fallbackCodec: Codec;
+  fallbackCodec: Codec | null;
   readonly keyFrame: KeyFrameControl;
   encryptor: FrameEncryptor | null;
   /** Resolves to the encryptor once the key is known (created lazily, async key derivation). */
@@ -42,6 +42,7 @@ interface Transform {
   /** Receiver: frames dropped since the last one that decrypted (the decoder is missing them). */
   droppedSinceSuccess: number;
   lastKeyFrameRequest: number | null;
+  firstDecrypted: boolean;
   closed: boolean;
 }
 
@@ -90,6 +91,11 @@ export class WorkerCore {
           request: () => this.host.post({ type: "keyFrameNeeded", transformId, operation }),
         };
         this.attach({ transformId, operation, mimeType }, readable as ReadableStream<EncodedFrame>, writable as WritableStream<EncodedFrame>, page);
+        return;
+      }
+      case "codec": {
+        const t = this.transforms.get(msg.transformId);
+        if (t && msg.mimeType) t.fallbackCodec = codecFromMimeType(msg.mimeType);
         return;
       }
       case "close": {
@@ -160,7 +166,7 @@ export class WorkerCore {
     const t: Transform = {
       id: options.transformId,
       operation: options.operation,
-      fallbackCodec: codecFromMimeType(options.mimeType),
+      fallbackCodec: options.mimeType ? codecFromMimeType(options.mimeType) : null,
       keyFrame,
       encryptor: null,
       encryptorReady: null,
@@ -168,6 +174,7 @@ export class WorkerCore {
       lastEncryptErrorEvent: null,
       droppedSinceSuccess: 0,
       lastKeyFrameRequest: null,
+      firstDecrypted: false,
       closed: false,
     };
     this.transforms.set(t.id, t);
@@ -188,7 +195,7 @@ export class WorkerCore {
   }
 
   /** Per-frame codec: the frame's own MIME type when the browser provides it, else the negotiated one. */
-  private codecOf(t: Transform, frame: EncodedFrame): Codec {
+  private codecOf(t: Transform, frame: EncodedFrame): Codec | null {
     let mime: unknown;
     try {
       mime = frame.getMetadata().mimeType;
@@ -201,6 +208,9 @@ export class WorkerCore {
   /** Transforms one frame in place; returns whether to pass it on. */
   private async process(t: Transform, frame: EncodedFrame): Promise<boolean> {
     const codec = this.codecOf(t, frame);
+    // Not negotiated yet and the frame does not say: framing it under a guessed rule could
+    // leave it undecodable or expose bytes, so it is dropped (this window is before media flows).
+    if (codec === null) return false;
     const data = new Uint8Array(frame.data);
     return t.operation === "encrypt" ? this.encryptFrame(t, frame, codec, data) : this.decryptFrame(t, frame, codec, data);
   }
@@ -251,6 +261,10 @@ export class WorkerCore {
       return false;
     }
     frame.data = frameBytes(out.frame);
+    if (!t.firstDecrypted) {
+      t.firstDecrypted = true;
+      this.postEvent(t, "firstFrameDecrypted", "the first frame of this stream decrypted");
+    }
     // The decoder missed the frames we dropped and cannot decode deltas until a key frame:
     // ask the sender for one instead of waiting for its next periodic key frame.
     if (t.droppedSinceSuccess > 0) {

@@ -1,0 +1,141 @@
+// OT.Publisher: the local camera/microphone (or a screen), shown in a target element, and
+// published into a session through the media engine.
+
+import type { MediaEngine, Publication } from "../media/engine.js";
+import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
+import { OTError } from "./errors.js";
+import { EventEmitter, makeEvent } from "./events.js";
+import type { Stream } from "./model.js";
+import type { Session } from "./session.js";
+
+export interface PublisherProperties {
+  name?: string;
+  publishAudio?: boolean;
+  publishVideo?: boolean;
+  audioSource?: string | MediaStreamTrack | boolean | null;
+  videoSource?: string | MediaStreamTrack | boolean | null | "screen";
+  resolution?: `${number}x${number}`;
+  frameRate?: number;
+  mirror?: boolean;
+  insertDefaultUI?: boolean;
+  /** Preferred video codec for this publisher: "VP8" (default), "VP9", "H264" or "AV1". */
+  preferredVideoCodec?: string;
+}
+
+export class Publisher extends EventEmitter {
+  /** The published stream, once `streamCreated` has fired. */
+  stream: Stream | null = null;
+  session: Session | null = null;
+  element: HTMLVideoElement | null = null;
+  private media: MediaStream | null = null;
+  private view: MediaView | null = null;
+  private publication: Publication | null = null;
+  private readonly ready: Promise<MediaStream>;
+
+  constructor(
+    target: Target,
+    readonly properties: PublisherProperties,
+    mediaStream?: MediaStream,
+  ) {
+    super();
+    this.ready = mediaStream ? Promise.resolve(mediaStream) : this.acquire();
+    this.ready.then(
+      (ms) => {
+        this.media = ms;
+        if (properties.insertDefaultUI !== false) {
+          this.view = showMedia(resolveTarget(target), ms, { muted: true, mirror: properties.mirror !== false, className: "OT_publisher umbra-publisher" });
+          this.element = this.view?.element ?? null;
+          if (this.element) this.dispatch(makeEvent("videoElementCreated", { element: this.element }));
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  /** Resolves when camera/microphone access is granted; rejects with the OTError otherwise. */
+  whenReady(): Promise<MediaStream> {
+    return this.ready;
+  }
+
+  private async acquire(): Promise<MediaStream> {
+    const md = typeof navigator !== "undefined" ? navigator.mediaDevices : undefined;
+    if (!md?.getUserMedia) throw new OTError("OT_MEDIA_ERROR", "this environment cannot capture media (no navigator.mediaDevices.getUserMedia)");
+    const p = this.properties;
+    const wantAudio = p.publishAudio !== false && p.audioSource !== null && p.audioSource !== false;
+    const wantVideo = p.publishVideo !== false && p.videoSource !== null && p.videoSource !== false;
+    try {
+      let ms: MediaStream;
+      if (p.videoSource === "screen") {
+        ms = await md.getDisplayMedia({ video: true, audio: wantAudio });
+      } else {
+        const [w, h] = (p.resolution ?? "1280x720").split("x").map(Number);
+        ms = await md.getUserMedia({
+          audio: wantAudio ? (typeof p.audioSource === "string" ? { deviceId: { exact: p.audioSource } } : true) : false,
+          video: wantVideo
+            ? { width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: p.frameRate ?? 30 }, ...(typeof p.videoSource === "string" ? { deviceId: { exact: p.videoSource } } : {}) }
+            : false,
+        });
+      }
+      this.dispatch(makeEvent("accessAllowed", {}));
+      return ms;
+    } catch (e) {
+      this.dispatch(makeEvent("accessDenied", {}));
+      const name = e instanceof Error ? e.name : "";
+      throw new OTError(
+        "OT_MEDIA_ERROR",
+        name === "NotAllowedError" ? "camera or microphone access was denied" : `cannot capture media: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+  }
+
+  /** Called by Session.publish once the session allows it. */
+  async startPublishing(session: Session, engine: MediaEngine): Promise<void> {
+    if (this.publication) throw new OTError("OT_INVALID_PARAMETER", "this publisher is already publishing");
+    const media = await this.ready;
+    this.session = session;
+    this.publication = await engine.publish(
+      {
+        stream: media,
+        name: this.properties.name ?? "",
+        videoType: this.properties.videoSource === "screen" ? "screen" : "camera",
+        ...(this.properties.preferredVideoCodec ? { preferredVideoCodec: this.properties.preferredVideoCodec } : {}),
+      },
+      (message) => this.dispatch(makeEvent("exception", { name: "OT_ENCRYPTION_ERROR", code: "OT_ENCRYPTION_ERROR", message })),
+    );
+  }
+
+  /** The session saw this publisher's stream appear. */
+  onOwnStreamCreated(stream: Stream): void {
+    if (!this.publication || stream.streamId !== this.publication.streamId) return;
+    this.stream = stream;
+    this.dispatch(makeEvent("streamCreated", { stream }));
+  }
+
+  async stopPublishing(): Promise<void> {
+    const pub = this.publication;
+    this.publication = null;
+    if (!pub) return;
+    await pub.stop().catch(() => undefined);
+    const stream = this.stream;
+    this.stream = null;
+    this.dispatch(makeEvent("streamDestroyed", { stream, reason: "unpublished" }, true));
+  }
+
+  publishAudio(on: boolean): void {
+    for (const t of this.media?.getAudioTracks() ?? []) t.enabled = on;
+  }
+
+  publishVideo(on: boolean): void {
+    for (const t of this.media?.getVideoTracks() ?? []) t.enabled = on;
+  }
+
+  destroy(): this {
+    void this.stopPublishing();
+    for (const t of this.media?.getTracks() ?? []) t.stop();
+    this.view?.destroy();
+    this.view = null;
+    this.element = null;
+    this.dispatch(makeEvent("destroyed", {}));
+    return this;
+  }
+}

@@ -1,0 +1,401 @@
+// OT.Session: connects over the server's signaling WebSocket, tracks connections and streams,
+// owns the session's E2EE secret (validated, turned into the base key, pushed to the media
+// engine), and fires OpenTok.js's events.
+
+import { deriveBaseKey } from "../e2ee/secret.js";
+import { checkSecret, describeViolation } from "../e2ee/secret.js";
+import { DEFAULT_SUITE_ID, suiteById } from "../e2ee/suite.js";
+import type { MediaEngine, MediaEngineFactory } from "../media/engine.js";
+import { OTError } from "./errors.js";
+import { EventEmitter, makeEvent } from "./events.js";
+import { toConnection, toStream, type Connection, type Stream } from "./model.js";
+import type { Publisher } from "./publisher.js";
+import { Subscriber, type SubscriberProperties } from "./subscriber.js";
+import { SignalingClient, type DisconnectReason, type WebSocketConstructor } from "./signaling-client.js";
+import type { ServerEvent, WireConnection, WireStream, Welcome } from "./signaling-types.js";
+import type { E2eeSupport } from "./support.js";
+
+export interface SessionOptions {
+  /** The end-to-end encryption secret shared by all participants (8 to 256 characters). */
+  encryptionSecret?: string;
+  /** The Umbra server (`https://video.example.com`); defaults to where the SDK was loaded from. */
+  serverUrl?: string;
+}
+
+/** What a session needs from its environment; OT.initSession fills it in. */
+export interface SessionEnvironment {
+  WebSocket: WebSocketConstructor | null;
+  e2eeSupport(): E2eeSupport;
+  mediaEngineFactory: MediaEngineFactory | null;
+  defaultServerUrl(): string | null;
+  /** PBKDF2 iterations; only tests lower it (peers with another count never interoperate). */
+  pbkdf2Iterations?: number;
+}
+
+type Callback = (error?: OTError) => void;
+type State = "disconnected" | "connecting" | "connected" | "disconnecting";
+
+/** ws(s)://host/v1/signaling for an http(s) or ws(s) server URL. */
+export function signalingUrl(serverUrl: string): string {
+  const u = new URL(serverUrl);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
+  else if (u.protocol !== "ws:" && u.protocol !== "wss:") throw new OTError("OT_INVALID_PARAMETER", `serverUrl must be an http(s) or ws(s) URL, not ${serverUrl}`);
+  u.pathname = u.pathname.replace(/\/+$/, "") + "/v1/signaling";
+  u.search = "";
+  u.hash = "";
+  return u.toString();
+}
+
+function invalidSecretError(secret: unknown): OTError | null {
+  const v = checkSecret(secret);
+  return v ? new OTError("OT_INVALID_ENCRYPTION_SECRET", `Invalid encryption secret: ${describeViolation(v)}.`) : null;
+}
+
+export class Session extends EventEmitter {
+  /** This client's connection, once connected. */
+  connection: Connection | null = null;
+  private state: State = "disconnected";
+  private secret: string | undefined;
+  private baseKey: Uint8Array | null = null;
+  private signaling: SignalingClient | null = null;
+  private welcomeMsg: Welcome | null = null;
+  private engine: MediaEngine | null = null;
+  private readonly connections = new Map<string, Connection>();
+  private readonly streams = new Map<string, Stream>();
+  private readonly publishers = new Set<Publisher>();
+  private readonly subscribers = new Set<Subscriber>();
+  /** Secret changes apply in call order: each waits for the previous one. */
+  private keyChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly apiKey: string,
+    readonly sessionId: string,
+    options: SessionOptions,
+    private readonly env: SessionEnvironment,
+  ) {
+    super();
+    this.secret = options.encryptionSecret;
+    this.serverUrl = options.serverUrl ?? env.defaultServerUrl() ?? undefined;
+  }
+
+  private readonly serverUrl: string | undefined;
+
+  /** Whether the session, as the server described it at connect, is end-to-end encrypted. */
+  get isEndToEndEncrypted(): boolean {
+    return this.welcomeMsg?.e2ee === true;
+  }
+
+  get isConnected(): boolean {
+    return this.state === "connected";
+  }
+
+  /** Connects to the session with a client token. Errors go to `callback` (and reject the returned promise). */
+  connect(token: string, callback?: Callback): Promise<void> {
+    const done = this.connectInner(token);
+    done.then(
+      () => callback?.(),
+      (e: OTError) => callback?.(e),
+    );
+    // The callback is the OpenTok.js way; a caller that uses the promise handles rejections itself.
+    if (callback) done.catch(() => undefined);
+    return done;
+  }
+
+  private async connectInner(token: string): Promise<void> {
+    if (this.state !== "disconnected") {
+      throw new OTError("OT_CONNECT_FAILED", `connect() called while the session is ${this.state}`);
+    }
+    if (typeof token !== "string" || token.length === 0) throw new OTError("OT_INVALID_PARAMETER", "connect() needs a client token");
+    // An invalid secret is refused before anything goes over the network.
+    if (this.secret !== undefined) {
+      const err = invalidSecretError(this.secret);
+      if (err) throw err;
+    }
+    if (!this.env.WebSocket) throw new OTError("OT_UNSUPPORTED_BROWSER", "this environment has no WebSocket");
+    if (!this.serverUrl) {
+      throw new OTError("OT_INVALID_PARAMETER", "no Umbra server URL: pass {serverUrl} to OT.initSession or load the SDK from the server");
+    }
+    this.state = "connecting";
+    const client = new SignalingClient(signalingUrl(this.serverUrl), this.env.WebSocket, {
+      onEvent: (ev) => this.onServerEvent(ev),
+      onDisconnected: (reason, detail) => this.onDisconnected(reason, detail),
+      onReconnecting: () => this.dispatch(makeEvent("sessionReconnecting", {})),
+      onReconnected: () => this.dispatch(makeEvent("sessionReconnected", {})),
+    });
+    let welcome: Welcome;
+    try {
+      welcome = await client.connect(token, this.sessionId);
+    } catch (e) {
+      this.state = "disconnected";
+      throw e;
+    }
+    try {
+      if (welcome.e2ee) await this.prepareE2ee(welcome);
+    } catch (e) {
+      this.state = "disconnected";
+      client.disconnect();
+      throw e;
+    }
+    if (this.state !== "connecting") {
+      // disconnect() was called while we were deriving the key.
+      client.disconnect();
+      throw new OTError("OT_CONNECT_FAILED", "disconnect() was called before the connection completed");
+    }
+    this.signaling = client;
+    this.welcomeMsg = welcome;
+    this.state = "connected";
+    this.connection = { connectionId: welcome.connection_id, creationTime: Date.now(), data: welcome.connection_data ?? "" };
+    for (const c of welcome.connections) this.addConnection(c);
+    const existing = welcome.streams.map((s) => this.addStream(s)).filter((s): s is Stream => s !== null);
+    if (this.env.mediaEngineFactory) {
+      this.engine = this.env.mediaEngineFactory({ signaling: client, welcome, e2eeSuite: welcome.e2ee ? (welcome.cipher_suite ?? DEFAULT_SUITE_ID) : null });
+      if (this.baseKey) await this.engine.setKey(this.baseKey, welcome.cipher_suite ?? DEFAULT_SUITE_ID);
+    }
+    this.dispatch(makeEvent("sessionConnected", { connections: [...this.connections.values()], streams: existing }));
+    // As in OpenTok.js, what was already there is announced after the connect completes.
+    queueMicrotask(() => {
+      for (const c of this.connections.values()) this.dispatch(makeEvent("connectionCreated", { connection: c }));
+      for (const s of existing) this.dispatch(makeEvent("streamCreated", { stream: s }));
+    });
+  }
+
+  /** E2EE session: this browser must support it, a secret must be set, and its key derived. */
+  private async prepareE2ee(welcome: Welcome): Promise<void> {
+    const support = this.env.e2eeSupport();
+    if (!support.supported) {
+      throw new OTError(
+        "OT_UNSUPPORTED_BROWSER",
+        `This session is end-to-end encrypted and this browser cannot encrypt media (missing: ${support.missing.join(", ")}). Use a current Chrome, Edge, Firefox or Safari.`,
+      );
+    }
+    const suiteId = welcome.cipher_suite ?? DEFAULT_SUITE_ID;
+    try {
+      suiteById(suiteId);
+    } catch {
+      throw new OTError("OT_UNSUPPORTED_BROWSER", `This session uses SFrame cipher suite ${suiteId}, which this SDK does not implement.`);
+    }
+    if (this.secret === undefined) {
+      throw new OTError(
+        "OT_ENCRYPTION_SECRET_MISSING",
+        "This session is end-to-end encrypted: set an encryption secret (OT.initSession(apiKey, sessionId, {encryptionSecret}) or session.setEncryptionSecret()) before connecting.",
+      );
+    }
+    this.baseKey = await deriveBaseKey(this.secret, welcome.session_id, this.env.pbkdf2Iterations);
+  }
+
+  /**
+   * Sets or changes the encryption secret. Resolves once it is in effect (outgoing frames use it,
+   * incoming frames are tried with it, the previous one keeps working for 5 s); rejects with
+   * OT_INVALID_ENCRYPTION_SECRET if it breaks the rule (8 to 256 characters).
+   */
+  setEncryptionSecret(secret: string): Promise<void> {
+    const err = invalidSecretError(secret);
+    if (err) return Promise.reject(err);
+    this.secret = secret;
+    const run = this.keyChain.then(async () => {
+      const welcome = this.welcomeMsg;
+      if (this.state !== "connected" || !welcome?.e2ee) return; // used at the next connect
+      if (this.secret !== secret) return; // a later call supersedes this one
+      const key = await deriveBaseKey(secret, welcome.session_id, this.env.pbkdf2Iterations);
+      if (this.secret !== secret || this.welcomeMsg !== welcome) return;
+      this.baseKey = key;
+      await this.engine?.setKey(key, welcome.cipher_suite ?? DEFAULT_SUITE_ID);
+    });
+    this.keyChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Leaves the session. `sessionDisconnected` follows with reason `clientDisconnected`. */
+  disconnect(): void {
+    if (this.state === "disconnected") return;
+    if (this.state === "connecting") {
+      this.state = "disconnected";
+      return;
+    }
+    this.state = "disconnecting";
+    this.signaling?.disconnect();
+  }
+
+  /** Sends a signal to everyone (or to `to`, a Connection). */
+  signal(opts: { type?: string; data?: string; to?: Connection; retryAfterReconnect?: boolean }, callback?: Callback): Promise<void> {
+    const run = (async () => {
+      if (!this.signaling || this.state !== "connected") throw new OTError("OT_NOT_CONNECTED", "signal() needs a connected session");
+      const data = opts.data ?? "";
+      if (typeof data !== "string") throw new OTError("OT_INVALID_PARAMETER", "signal data must be a string");
+      if (new TextEncoder().encode(data).length > 8192) throw new OTError("OT_INVALID_PARAMETER", "signal data is limited to 8192 bytes");
+      if (opts.type !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(opts.type)) {
+        throw new OTError("OT_INVALID_PARAMETER", "signal type must be 1 to 128 letters, digits, '-' or '_'");
+      }
+      const fields: Record<string, unknown> = { data };
+      if (opts.type !== undefined) fields.signal_type = opts.type;
+      if (opts.to) fields.to = opts.to.connectionId;
+      await this.signaling.request("signal", fields);
+    })();
+    run.then(
+      () => callback?.(),
+      (e: OTError) => callback?.(e),
+    );
+    if (callback) run.catch(() => undefined);
+    return run;
+  }
+
+  /** Moderators: removes a connection from the session. */
+  forceDisconnect(connection: Connection, callback?: Callback): Promise<void> {
+    const run = this.requireSignaling("forceDisconnect").then((s) => s.request("force_disconnect", { connection_id: connection.connectionId })).then(() => undefined);
+    run.then(() => callback?.(), (e: OTError) => callback?.(e));
+    if (callback) run.catch(() => undefined);
+    return run;
+  }
+
+  /** Publishes a Publisher's media (see OT.initPublisher). */
+  publish(publisher: Publisher, callback?: Callback): Publisher {
+    const run = (async () => {
+      await this.checkMediaAllowed("publish");
+      await publisher.startPublishing(this, this.engine!);
+      this.publishers.add(publisher);
+    })();
+    run.then(() => callback?.(), (e: OTError) => {
+      callback?.(e);
+      publisher.dispatch(makeEvent("exception", { name: e.name, message: e.message, code: e.name }));
+    });
+    return publisher;
+  }
+
+  unpublish(publisher: Publisher): void {
+    this.publishers.delete(publisher);
+    void publisher.stopPublishing();
+  }
+
+  /** Subscribes to a stream; the Subscriber shows it in `target`. */
+  subscribe(stream: Stream, target?: HTMLElement | string | null, properties?: SubscriberProperties | Callback, callback?: Callback): Subscriber {
+    if (typeof properties === "function") {
+      callback = properties;
+      properties = {};
+    }
+    const sub = new Subscriber(stream, target ?? null, properties ?? {});
+    const run = (async () => {
+      await this.checkMediaAllowed("subscribe");
+      this.subscribers.add(sub);
+      // Resolves on the first decrypted frame; rejects on a secret mismatch or a media failure.
+      await sub.start(this.engine!);
+    })();
+    run.then(() => callback?.(), (e: OTError) => {
+      callback?.(e);
+      if (e.name !== "OT_ENCRYPTION_SECRET_MISMATCH") this.subscribers.delete(sub);
+    });
+    return sub;
+  }
+
+  unsubscribe(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber);
+    void subscriber.stop();
+  }
+
+  getSubscribersForStream(stream: Stream): Subscriber[] {
+    return [...this.subscribers].filter((s) => s.stream?.streamId === stream.streamId);
+  }
+
+  /** The errors of §9: the checks every publish and subscribe makes before touching media. */
+  private async checkMediaAllowed(what: "publish" | "subscribe"): Promise<void> {
+    if (this.state !== "connected" || !this.signaling) throw new OTError("OT_NOT_CONNECTED", `${what}() needs a connected session`);
+    if (this.isEndToEndEncrypted) {
+      if (!this.env.e2eeSupport().supported) throw new OTError("OT_UNSUPPORTED_BROWSER", `This session is end-to-end encrypted and this browser cannot encrypt media, so it cannot ${what}.`);
+      if (this.secret === undefined || !this.baseKey) {
+        throw new OTError("OT_ENCRYPTION_SECRET_MISSING", `This session is end-to-end encrypted: set an encryption secret before you ${what}.`);
+      }
+    }
+    if (!this.engine) throw new OTError("OT_MEDIA_ERROR", `this environment has no WebRTC, so it cannot ${what}`);
+  }
+
+  private async requireSignaling(what: string): Promise<SignalingClient> {
+    if (!this.signaling || this.state !== "connected") throw new OTError("OT_NOT_CONNECTED", `${what}() needs a connected session`);
+    return this.signaling;
+  }
+
+  private addConnection(c: WireConnection): Connection {
+    const conn = toConnection(c);
+    this.connections.set(conn.connectionId, conn);
+    return conn;
+  }
+
+  private connectionFor(id: string): Connection {
+    if (this.connection && id === this.connection.connectionId) return this.connection;
+    return this.connections.get(id) ?? { connectionId: id, creationTime: 0, data: "" };
+  }
+
+  /** Registers a stream; returns null for this client's own streams (their Publisher announces them). */
+  private addStream(s: WireStream): Stream | null {
+    const stream = toStream(s, this.connectionFor(s.connection_id));
+    this.streams.set(stream.streamId, stream);
+    return s.connection_id === this.connection?.connectionId ? null : stream;
+  }
+
+  private onServerEvent(ev: ServerEvent): void {
+    switch (ev.type) {
+      case "connection_created": {
+        const c = this.addConnection(ev.connection as WireConnection);
+        this.dispatch(makeEvent("connectionCreated", { connection: c }));
+        return;
+      }
+      case "connection_destroyed": {
+        const wc = ev.connection as WireConnection;
+        const c = this.connections.get(wc.connection_id) ?? toConnection(wc);
+        this.connections.delete(c.connectionId);
+        this.dispatch(makeEvent("connectionDestroyed", { connection: c, reason: ev.reason }));
+        return;
+      }
+      case "stream_created": {
+        const s = this.addStream(ev.stream as WireStream);
+        if (s) this.dispatch(makeEvent("streamCreated", { stream: s }));
+        else for (const p of this.publishers) p.onOwnStreamCreated(this.streams.get((ev.stream as WireStream).stream_id)!);
+        return;
+      }
+      case "stream_destroyed": {
+        const ws = ev.stream as WireStream;
+        const s = this.streams.get(ws.stream_id) ?? toStream(ws, this.connectionFor(ws.connection_id));
+        this.streams.delete(s.streamId);
+        if (ws.connection_id === this.connection?.connectionId) return;
+        const e = this.dispatch(makeEvent("streamDestroyed", { stream: s, reason: ev.reason }, true));
+        // Default action, as in OpenTok.js: subscribers of the stream go away (unless prevented).
+        if (!e.isDefaultPrevented()) for (const sub of this.getSubscribersForStream(s)) this.unsubscribe(sub);
+        return;
+      }
+      case "stream_property_changed": {
+        const s = this.streams.get(String(ev.stream_id));
+        if (!s) return;
+        const prop = { has_audio: "hasAudio", has_video: "hasVideo", video_dimensions: "videoDimensions" }[String(ev.property)] as "hasAudio" | "hasVideo" | "videoDimensions" | undefined;
+        if (!prop) return;
+        (s as unknown as Record<string, unknown>)[prop] = ev.new_value;
+        this.dispatch(makeEvent("streamPropertyChanged", { stream: s, changedProperty: prop, oldValue: ev.old_value, newValue: ev.new_value }));
+        return;
+      }
+      case "signal": {
+        const from = typeof ev.from === "string" ? this.connectionFor(ev.from) : null;
+        const type = typeof ev.signal_type === "string" ? ev.signal_type : "";
+        const fields = { type, data: ev.data, from };
+        this.dispatch(makeEvent("signal", fields));
+        if (type) this.dispatch(makeEvent(`signal:${type}`, fields));
+        return;
+      }
+      default:
+        this.engine?.handleServerEvent(ev);
+    }
+  }
+
+  private onDisconnected(reason: DisconnectReason, _detail: string): void {
+    this.state = "disconnected";
+    this.signaling = null;
+    this.engine?.close();
+    this.engine = null;
+    for (const sub of this.subscribers) void sub.stop();
+    this.subscribers.clear();
+    for (const p of this.publishers) void p.stopPublishing();
+    this.publishers.clear();
+    this.connections.clear();
+    this.streams.clear();
+    this.welcomeMsg = null;
+    this.baseKey = null;
+    this.dispatch(makeEvent("sessionDisconnected", { reason }));
+  }
+}

@@ -1,0 +1,104 @@
+// OT.Subscriber: one remote stream, shown in a target element. In an end-to-end encrypted
+// session it reports whether the stream's frames decrypt with this client's secret:
+// `encryptionSecretMismatch` once when they stop, `encryptionSecretMatch` once when they decrypt again.
+
+import type { MediaEngine, Subscription } from "../media/engine.js";
+import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
+import { OTError } from "./errors.js";
+import { EventEmitter, makeEvent } from "./events.js";
+import type { Stream } from "./model.js";
+
+export interface SubscriberProperties {
+  subscribeToAudio?: boolean;
+  subscribeToVideo?: boolean;
+  insertDefaultUI?: boolean;
+}
+
+export class Subscriber extends EventEmitter {
+  element: HTMLVideoElement | null = null;
+  private view: MediaView | null = null;
+  private subscription: Subscription | null = null;
+  private readonly target: HTMLElement | null;
+  private settle: ((e?: OTError) => void) | null = null;
+
+  constructor(
+    public stream: Stream | null,
+    target: Target,
+    readonly properties: SubscriberProperties,
+  ) {
+    super();
+    this.target = resolveTarget(target);
+  }
+
+  /**
+   * Negotiates the stream's media. Resolves when the first frame arrives (decrypted, in an
+   * E2EE session); rejects with OT_ENCRYPTION_SECRET_MISMATCH if frames arrive that do not
+   * decrypt with this client's secret, or with the media failure.
+   */
+  async start(engine: MediaEngine): Promise<void> {
+    const stream = this.stream!;
+    const firstOutcome = new Promise<void>((resolve, reject) => {
+      this.settle = (e) => (e ? reject(e) : resolve());
+    });
+    this.subscription = await engine.subscribe({
+      streamId: stream.streamId,
+      hasAudio: this.properties.subscribeToAudio !== false && stream.hasAudio,
+      hasVideo: this.properties.subscribeToVideo !== false && stream.hasVideo,
+      onTrack: (ms) => this.onMedia(ms),
+      onE2eeEvent: (event, message) => this.onE2ee(event, message),
+      onFailure: (message) => {
+        const e = new OTError("OT_MEDIA_ERROR", message);
+        this.resolveStart(e);
+        this.dispatch(makeEvent("exception", { name: e.name, code: e.name, message }));
+      },
+    });
+    if (!stream.e2ee) this.resolveStart();
+    await firstOutcome;
+  }
+
+  private resolveStart(e?: OTError): void {
+    const s = this.settle;
+    this.settle = null;
+    s?.(e);
+  }
+
+  private onMedia(ms: MediaStream): void {
+    if (!this.view && this.properties.insertDefaultUI !== false) {
+      this.view = showMedia(this.target, ms, { muted: false, mirror: false, className: "OT_subscriber umbra-subscriber" });
+      this.element = this.view?.element ?? null;
+      if (this.element) this.dispatch(makeEvent("videoElementCreated", { element: this.element }));
+    }
+  }
+
+  /** Events of the decrypting transforms (from the worker, through the engine). */
+  onE2ee(event: "encryptionSecretMismatch" | "encryptionSecretMatch" | "decryptionInternalError" | "firstFrameDecrypted", message: string): void {
+    switch (event) {
+      case "firstFrameDecrypted":
+        this.resolveStart();
+        return;
+      case "encryptionSecretMismatch": {
+        const error = new OTError("OT_ENCRYPTION_SECRET_MISMATCH", "This stream cannot be decrypted: its publisher uses a different encryption secret.");
+        this.resolveStart(error);
+        this.dispatch(makeEvent("encryptionSecretMismatch", { error, message }));
+        return;
+      }
+      case "encryptionSecretMatch":
+        this.dispatch(makeEvent("encryptionSecretMatch", { message }));
+        return;
+      case "decryptionInternalError":
+        this.dispatch(makeEvent("exception", { name: "OT_DECRYPTION_ERROR", code: "OT_DECRYPTION_ERROR", message }));
+        return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    const sub = this.subscription;
+    this.subscription = null;
+    this.resolveStart(new OTError("OT_NOT_CONNECTED", "unsubscribed before the stream's media arrived"));
+    await sub?.stop().catch(() => undefined);
+    this.view?.destroy();
+    this.view = null;
+    this.element = null;
+    this.dispatch(makeEvent("destroyed", { reason: "unsubscribed" }));
+  }
+}

@@ -1,0 +1,57 @@
+// The seam between the session (signaling, keys, events) and WebRTC media. The session only
+// talks to this interface; src/media/peer-engine.ts implements it with RTCPeerConnection and the
+// E2EE worker. Environments without WebRTC get no engine, and publish/subscribe fail with a
+// clear error instead of pretending.
+
+import type { SignalingClient } from "../api/signaling-client.js";
+import type { ServerEvent, Welcome } from "../api/signaling-types.js";
+
+/** What the engine needs from the session it serves. */
+export interface MediaContext {
+  readonly signaling: SignalingClient;
+  readonly welcome: Welcome;
+  /** The SFrame suite when the session is end-to-end encrypted, else null. */
+  readonly e2eeSuite: number | null;
+}
+
+export interface PublishRequest {
+  stream: MediaStream;
+  name: string;
+  videoType: "camera" | "screen" | "custom";
+  /** Preferred video codec (`VP8`, `VP9`, `H264`, `AV1`), if the app asked for one. */
+  preferredVideoCodec?: string;
+}
+
+export interface Publication {
+  readonly streamId: string;
+  stop(): Promise<void>;
+}
+
+export interface SubscribeRequest {
+  streamId: string;
+  hasAudio: boolean;
+  hasVideo: boolean;
+  /** Receives the remote media once tracks arrive. */
+  onTrack(stream: MediaStream): void;
+  /** E2EE events of this subscription's frames (mismatch, match, errors). */
+  onE2eeEvent(event: "encryptionSecretMismatch" | "encryptionSecretMatch" | "decryptionInternalError" | "firstFrameDecrypted", message: string): void;
+  /** The router or the peer connection failed. */
+  onFailure(message: string): void;
+}
+
+export interface Subscription {
+  readonly subscriptionId: string;
+  stop(): Promise<void>;
+}
+
+export interface MediaEngine {
+  /** Gives every current and future transform of the session this base key; resolves once it is in effect. */
+  setKey(baseKey: Uint8Array, suite: number): Promise<void>;
+  publish(req: PublishRequest, onE2eeError: (message: string) => void): Promise<Publication>;
+  subscribe(req: SubscribeRequest): Promise<Subscription>;
+  /** Media-related server events (`ice`, `answer`, `subscribe_offer`, ...); returns whether it handled it. */
+  handleServerEvent(event: ServerEvent): boolean;
+  close(): void;
+}
+
+export type MediaEngineFactory = (ctx: MediaContext) => MediaEngine;
