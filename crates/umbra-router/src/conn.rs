@@ -1,0 +1,189 @@
+//! One peer connection as the router keeps it: the str0m `Rtc`, who owns it, what it carries,
+//! and the drain step that turns str0m output into datagrams and router work.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use str0m::bwe::BweKind;
+use str0m::media::{KeyframeRequest, MediaAdded, MediaData, MediaKind, Mid, Pt, Rid};
+use str0m::{Event, IceConnectionState, Output, Rtc};
+
+use crate::demux::ConnId;
+use crate::sockets::Sockets;
+use crate::stats::{ConnectionRole, ConnectionStats, Counters};
+use crate::tap::{PacketTap, TapDirection};
+use crate::timers::Timers;
+
+pub struct Conn {
+    pub rtc: Rtc,
+    pub ufrag: String,
+    pub session_id: String,
+    pub connection_id: String,
+    pub role: Role,
+    pub created: Instant,
+    pub connected: bool,
+    /// Set once a failure was queued, so one dying connection reports once.
+    pub failing: bool,
+    pub counters: Counters,
+    pub bwe_bps: Option<u64>,
+    /// The deadline currently in the timer heap for this connection.
+    pub deadline: Option<Instant>,
+    /// Media sections announced by the offer; read once, right after the answer.
+    pub added: Vec<MediaAdded>,
+}
+
+pub enum Role {
+    Publisher(Publisher),
+    Subscriber(Subscriber),
+}
+
+pub struct Publisher {
+    pub stream_id: String,
+    pub tracks: Vec<Track>,
+    pub subscribers: Vec<ConnId>,
+}
+
+pub struct Track {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// With simulcast, the one layer forwarded (there is no layer switching yet).
+    pub rid: Option<Rid>,
+    pub last_keyframe_request: Option<Instant>,
+}
+
+pub struct Subscriber {
+    pub subscription_id: String,
+    pub stream_id: String,
+    pub publisher: ConnId,
+    pub routes: Vec<Route>,
+}
+
+/// One publisher track forwarded on one subscriber media section.
+pub struct Route {
+    pub pub_mid: Mid,
+    pub sub_mid: Mid,
+    pub kind: MediaKind,
+    /// Publisher payload type → this subscriber's payload type for the same codec, worked out
+    /// at subscribe time so the per-frame path is a short linear lookup.
+    pub pts: Vec<(Pt, Pt)>,
+}
+
+impl Route {
+    pub fn pt_for(&self, publisher_pt: Pt) -> Option<Pt> {
+        self.pts.iter().find(|(p, _)| *p == publisher_pt).map(|(_, s)| *s)
+    }
+}
+
+/// Work that draining one connection creates for others; handled by the engine after the
+/// drain, so no two connections are ever borrowed at once.
+pub enum Work {
+    Frame { from: ConnId, data: MediaData, received: Instant },
+    KeyframeRequest { from: ConnId, req: KeyframeRequest },
+    Connected(ConnId),
+    Failed(ConnId, String),
+}
+
+impl Conn {
+    pub fn stats(&self) -> ConnectionStats {
+        let role = match &self.role {
+            Role::Publisher(p) => ConnectionRole::Publisher { stream_id: p.stream_id.clone() },
+            Role::Subscriber(s) => ConnectionRole::Subscriber {
+                subscription_id: s.subscription_id.clone(),
+                stream_id: s.stream_id.clone(),
+            },
+        };
+        ConnectionStats {
+            session_id: self.session_id.clone(),
+            connection_id: self.connection_id.clone(),
+            role,
+            connected: self.connected,
+            counters: self.counters,
+            bwe_estimate_bps: self.bwe_bps,
+        }
+    }
+
+    fn is_publisher(&self) -> bool {
+        matches!(self.role, Role::Publisher(_))
+    }
+}
+
+/// What a drain needs besides the connection itself (disjoint fields of the engine).
+pub struct DrainCtx<'a> {
+    pub sockets: &'a Sockets,
+    pub tap: &'a Option<PacketTap>,
+    pub work: &'a mut VecDeque<Work>,
+    pub timers: &'a mut Timers,
+    pub now: Instant,
+}
+
+/// Poll the connection until str0m returns its next deadline: send what it transmits, turn its
+/// events into work. This is str0m's contract after every mutation of an `Rtc`.
+pub fn drain(id: ConnId, conn: &mut Conn, ctx: &mut DrainCtx<'_>) {
+    // str0m never needs more than a few hundred outputs per mutation; the bound only guards the
+    // router thread against a library bug turning into a livelock.
+    for _ in 0..100_000 {
+        match conn.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                ctx.timers.schedule(id, &mut conn.deadline, t);
+                break;
+            }
+            Ok(Output::Transmit(t)) => {
+                let Some(socket) = ctx.sockets.for_destination(t.destination) else {
+                    conn.counters.send_errors += 1;
+                    continue;
+                };
+                if let Some(tap) = ctx.tap {
+                    tap(TapDirection::Sent, &t.contents);
+                }
+                match socket.socket.send_to(&t.contents, t.destination) {
+                    Ok(_) => {
+                        conn.counters.packets_out += 1;
+                        conn.counters.bytes_out += t.contents.len() as u64;
+                    }
+                    Err(e) => {
+                        conn.counters.send_errors += 1;
+                        tracing::debug!("send to {} failed: {e}", t.destination);
+                    }
+                }
+            }
+            Ok(Output::Event(event)) => on_event(id, conn, event, ctx),
+            Err(e) => {
+                fail(id, conn, format!("str0m: {e}"), ctx.work);
+                return;
+            }
+        }
+    }
+    if !conn.rtc.is_alive() {
+        fail(id, conn, "the peer connection closed".into(), ctx.work);
+    }
+}
+
+fn fail(id: ConnId, conn: &mut Conn, reason: String, work: &mut VecDeque<Work>) {
+    if !conn.failing {
+        conn.failing = true;
+        work.push_back(Work::Failed(id, reason));
+    }
+}
+
+fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
+    match event {
+        Event::Connected => {
+            conn.connected = true;
+            ctx.work.push_back(Work::Connected(id));
+        }
+        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+            fail(id, conn, "ICE disconnected (no consent checks from the client)".into(), ctx.work);
+        }
+        Event::MediaAdded(added) => conn.added.push(added),
+        Event::MediaData(data) if conn.is_publisher() => {
+            ctx.work.push_back(Work::Frame { from: id, data, received: ctx.now });
+        }
+        Event::KeyframeRequest(req) if !conn.is_publisher() => {
+            ctx.work.push_back(Work::KeyframeRequest { from: id, req });
+        }
+        Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+            conn.bwe_bps = Some(estimate.as_u64());
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,37 @@
+//! Umbra's media router: a selective forwarding unit (SFU) on str0m.
+//!
+//! Publishers and subscribers each send an SDP offer; the router answers (ICE-lite, host
+//! candidates of its advertised addresses). Every frame a publisher sends is forwarded, as
+//! opaque bytes, to each subscriber of that stream: in end-to-end-encrypted sessions the
+//! router holds only ciphertext (it has no dependency on `umbra-e2ee` and never looks inside a
+//! payload beyond what str0m's packetizers need). Keyframe requests are relayed to the
+//! publisher; NACK/RTX, TWCC and bandwidth estimation are str0m's.
+//!
+//! Threading: [`Router::start`] spawns one router thread that owns every peer connection and
+//! the UDP sockets (one per address family). [`RouterHandle`] methods are synchronous and send
+//! commands to that thread; events come back through [`RouterConfig::on_event`].
+
+mod config;
+mod conn;
+mod demux;
+mod engine;
+mod error;
+mod events;
+mod handle;
+mod sockets;
+mod stats;
+mod stun;
+mod tap;
+mod timers;
+
+pub use config::{EventSink, RouterConfig};
+pub use error::{Result, RouterError};
+pub use events::{CloseReason, RouterEvent, RouterEventKind, Target};
+pub use handle::{PublishSpec, Router, RouterHandle, SubscribeSpec};
+pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats};
+pub use tap::{PacketTap, TapDirection};
+
+/// The STUN USERNAME parsing the demux relies on, public so tools and tests can use it.
+pub mod stun_username {
+    pub use crate::stun::{is_stun, local_ufrag, username};
+}

@@ -1,0 +1,197 @@
+//! Counters and the frame-forwarding latency histogram. The router thread owns them and hands
+//! out copies on request, so the hot path never takes a lock or an atomic.
+
+use std::time::Duration;
+
+/// Traffic counters of one peer connection, or of the whole router.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// UDP datagrams received / bytes in them.
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    /// UDP datagrams sent / bytes in them.
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    /// Whole frames received from publishers (after depacketization).
+    pub frames_in: u64,
+    /// Frames written to subscribers (one per frame per subscriber track).
+    pub frames_forwarded: u64,
+    /// Frames not forwarded to a subscriber because it did not negotiate the codec, or its
+    /// connection was not up yet.
+    pub frames_dropped: u64,
+    /// Keyframe requests (PLI/FIR) from subscribers relayed to a publisher.
+    pub keyframe_requests_relayed: u64,
+    /// Keyframe requests the router itself sent to a publisher (new subscriber, broken frame).
+    pub keyframe_requests_originated: u64,
+    /// Keyframe requests folded into one sent shortly before.
+    pub keyframe_requests_coalesced: u64,
+    /// Datagrams the kernel refused to send (full socket buffer) — lost on the way out.
+    pub send_errors: u64,
+}
+
+impl Counters {
+    pub(crate) fn add(&mut self, o: &Counters) {
+        self.packets_in += o.packets_in;
+        self.bytes_in += o.bytes_in;
+        self.packets_out += o.packets_out;
+        self.bytes_out += o.bytes_out;
+        self.frames_in += o.frames_in;
+        self.frames_forwarded += o.frames_forwarded;
+        self.frames_dropped += o.frames_dropped;
+        self.keyframe_requests_relayed += o.keyframe_requests_relayed;
+        self.keyframe_requests_originated += o.keyframe_requests_originated;
+        self.keyframe_requests_coalesced += o.keyframe_requests_coalesced;
+        self.send_errors += o.send_errors;
+    }
+}
+
+/// What a peer connection is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionRole {
+    Publisher { stream_id: String },
+    Subscriber { subscription_id: String, stream_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionStats {
+    pub session_id: String,
+    pub connection_id: String,
+    pub role: ConnectionRole,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    pub counters: Counters,
+    /// Latest send-side bandwidth estimate (TWCC), bits per second; subscribers only.
+    pub bwe_estimate_bps: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouterStats {
+    /// Sum over live connections plus everything counted on connections already closed, and
+    /// datagrams that reached no connection (in `unrouted_*`).
+    pub totals: Counters,
+    pub connections: Vec<ConnectionStats>,
+    pub published_streams: usize,
+    pub subscriptions: usize,
+    /// Datagrams from unknown sources that were not a STUN check for a known ufrag.
+    pub unrouted_packets: u64,
+    /// Router receive of a frame's last packet → the frame written to every subscriber (and
+    /// the resulting packets handed to the kernel).
+    pub forward_latency: LatencyHistogram,
+    /// CPU time (user + system) the router thread has used.
+    pub router_thread_cpu: Duration,
+    /// Demux map sizes (remote addresses, ufrags, connections), to show teardown cleans them.
+    pub demux_sizes: (usize, usize, usize),
+}
+
+/// A histogram of durations with 1 µs resolution to 4 ms and power-of-two buckets above it
+/// (up to ~17 min), which is what router latencies need: fine where the target is (< 1 ms).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum_us: u64,
+    max_us: u64,
+}
+
+const LINEAR_US: usize = 4096;
+const LOG_BUCKETS: usize = 20;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram { buckets: vec![0; LINEAR_US + LOG_BUCKETS], count: 0, sum_us: 0, max_us: 0 }
+    }
+}
+
+impl std::fmt::Debug for LatencyHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyHistogram")
+            .field("count", &self.count)
+            .field("p50", &self.percentile(50.0))
+            .field("p99", &self.percentile(99.0))
+            .field("max", &self.max())
+            .finish()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, d: Duration) {
+        let us = d.as_micros().min(u64::MAX as u128) as u64;
+        let idx = if (us as usize) < LINEAR_US {
+            us as usize
+        } else {
+            // 4096..8191 → first log bucket, 8192..16383 → second, ...
+            let log = (63 - us.leading_zeros()) as usize - 12;
+            LINEAR_US + log.min(LOG_BUCKETS - 1)
+        };
+        self.buckets[idx] += 1;
+        self.count += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+        self.max_us = self.max_us.max(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.max_us)
+    }
+
+    pub fn mean(&self) -> Duration {
+        if self.count == 0 { Duration::ZERO } else { Duration::from_micros(self.sum_us / self.count) }
+    }
+
+    /// The `p`-th percentile (0 < p ≤ 100): exact to the microsecond below 4 ms, the upper edge
+    /// of the power-of-two bucket above.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                let upper_us = if i < LINEAR_US { i as u64 } else { 1u64 << (i - LINEAR_US + 13) };
+                return Duration::from_micros(upper_us.min(self.max_us.max(1)));
+            }
+        }
+        self.max()
+    }
+
+    /// What was recorded after `earlier` (a snapshot of this same histogram). The max is that
+    /// of the later snapshot, an upper bound.
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        let buckets = self.buckets.iter().zip(&earlier.buckets).map(|(a, b)| a.saturating_sub(*b)).collect();
+        LatencyHistogram {
+            buckets,
+            count: self.count.saturating_sub(earlier.count),
+            sum_us: self.sum_us.saturating_sub(earlier.sum_us),
+            max_us: self.max_us,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let mut h = LatencyHistogram::default();
+        for us in 1..=1000u64 {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.percentile(50.0), Duration::from_micros(500));
+        assert_eq!(h.percentile(99.0), Duration::from_micros(990));
+        assert_eq!(h.max(), Duration::from_micros(1000));
+        h.record(Duration::from_millis(10));
+        assert_eq!(h.percentile(100.0), Duration::from_millis(10));
+        let before = h.clone();
+        h.record(Duration::from_micros(3));
+        let delta = h.since(&before);
+        assert_eq!(delta.count(), 1);
+        assert_eq!(delta.percentile(50.0), Duration::from_micros(3));
+    }
+}

@@ -1,0 +1,18 @@
+//! A test hook that sees what the router sees: every UDP datagram in and out, and every frame
+//! payload it forwards after DTLS-SRTP is removed. SRTP hides payloads from a raw packet
+//! capture, so proving "the router never holds plaintext media" needs the decrypted frames as
+//! the router handles them; this is where they are exposed.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TapDirection {
+    /// A datagram the router received (still SRTP/DTLS/STUN encoded).
+    Received,
+    /// A datagram the router sent.
+    Sent,
+    /// A frame payload after SRTP decryption and depacketization, as forwarded (once per frame,
+    /// not once per subscriber).
+    ForwardedFrame,
+}
+
+/// Runs on the router thread for every datagram and frame: keep it cheap.
+pub type PacketTap = Box<dyn Fn(TapDirection, &[u8]) + Send>;
