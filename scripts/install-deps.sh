@@ -2,7 +2,7 @@
 # Installs the system packages the build and the tests need (Debian 12).
 # Idempotent: it only calls apt-get when something is missing.
 set -euo pipefail
-PKGS=(pkg-config libssl-dev python3-venv)
+PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,3 @@
+//! Umbra's native SDK.
+
+pub mod media;

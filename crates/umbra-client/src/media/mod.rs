@@ -1,0 +1,71 @@
+//! Raw media, codecs and the built-in sources.
+
+pub mod analysis;
+pub mod opus;
+pub mod pattern;
+pub mod vp8;
+
+/// A picture in I420 (YUV 4:2:0 planar), tightly packed: `width * height` luma bytes, then two
+/// chroma planes of `ceil(width/2) * ceil(height/2)` bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VideoFrame {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for VideoFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VideoFrame({}x{})", self.width, self.height)
+    }
+}
+
+impl VideoFrame {
+    pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
+        (width.div_ceil(2), height.div_ceil(2))
+    }
+
+    /// Bytes an I420 picture of this size takes.
+    pub fn byte_len(width: u32, height: u32) -> usize {
+        let (cw, ch) = Self::chroma_size(width, height);
+        (width * height + 2 * cw * ch) as usize
+    }
+
+    /// A black picture.
+    pub fn black(width: u32, height: u32) -> Self {
+        let mut data = vec![16u8; Self::byte_len(width, height)];
+        data[(width * height) as usize..].fill(128);
+        Self { width, height, data }
+    }
+
+    /// Wraps I420 bytes; `None` if the length does not match the size.
+    pub fn from_i420(width: u32, height: u32, data: Vec<u8>) -> Option<Self> {
+        (width > 0 && height > 0 && data.len() == Self::byte_len(width, height)).then_some(Self { width, height, data })
+    }
+
+    pub fn y(&self) -> &[u8] {
+        &self.data[..(self.width * self.height) as usize]
+    }
+
+    pub fn u(&self) -> &[u8] {
+        let (cw, ch) = Self::chroma_size(self.width, self.height);
+        let y = (self.width * self.height) as usize;
+        &self.data[y..y + (cw * ch) as usize]
+    }
+
+    pub fn v(&self) -> &[u8] {
+        let (cw, ch) = Self::chroma_size(self.width, self.height);
+        let y = (self.width * self.height) as usize;
+        &self.data[y + (cw * ch) as usize..]
+    }
+}
+
+/// 20 ms of mono 48 kHz PCM: the unit Opus encodes.
+pub const AUDIO_SAMPLE_RATE: u32 = 48_000;
+pub const AUDIO_FRAME_SAMPLES: usize = 960;
+
+/// One block of signed 16-bit mono PCM at 48 kHz.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioFrame {
+    pub samples: Vec<i16>,
+}
