@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 
 use crate::media_router::MediaRouter;
@@ -82,6 +83,12 @@ pub async fn serve(opts: ServeOptions, store: Arc<dyn Store>, router: Arc<dyn Me
         let _ = out.flush();
     }
     let grace = opts.shutdown_grace;
+    // Signaling is many small messages: Nagle's algorithm would hold them back for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing signaling sockets, draining requests");

@@ -129,7 +129,11 @@ async fn json_errors(resp: Response) -> Response {
 
 async fn signaling_upgrade(State(state): State<Arc<AppState>>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
     match ws {
+        // tungstenite's 128 KiB default buffers would dominate the memory of an idle
+        // connection; signaling messages are small, and the buffers grow for the rare large SDP.
         Ok(ws) => ws
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(4 * 1024)
             .max_message_size(MAX_MESSAGE_BYTES)
             .on_upgrade(move |socket| crate::signaling::socket::run(state, socket))
             .into_response(),

@@ -43,7 +43,7 @@ impl Default for HubConfig {
             heartbeat_timeout: Duration::from_secs(30),
             resume_window: Duration::from_secs(20),
             outbox_capacity: 1024,
-            replay_capacity: 512,
+            replay_capacity: 256,
         }
     }
 }
@@ -51,7 +51,12 @@ impl Default for HubConfig {
 /// What travels from the hub to a socket task.
 #[derive(Debug)]
 pub enum Frame {
+    /// A message without sequence number (welcome, resumed).
     Text(Arc<str>),
+    /// An event: `body` is a serialized JSON object shared by every connection it goes to; the
+    /// socket splices `seq` in front when writing, so neither fan-out nor the replay buffers
+    /// copy it per connection.
+    Event { seq: u64, body: Arc<str> },
     /// Send a close frame and end the socket.
     Close { code: u16, reason: &'static str },
 }
@@ -73,6 +78,7 @@ struct Conn {
     created_ms: i64,
     resume_token: String,
     seq: u64,
+    /// (seq, shared body) of the latest events, for resume.
     replay: VecDeque<(u64, Arc<str>)>,
     attached: Option<Attachment>,
     /// Epoch of the socket whose loss detached this connection; a reaper only removes the
@@ -81,16 +87,14 @@ struct Conn {
 }
 
 impl Conn {
-    /// Queue an event. `body` is a serialized JSON object; `seq` is spliced in front so that
-    /// fan-out serializes once.
-    fn push_event(&mut self, body: &str, replay_capacity: usize) {
+    /// Queue an event; `body` is a serialized JSON object.
+    fn push_event(&mut self, body: &Arc<str>, replay_capacity: usize) {
         self.seq += 1;
-        let text: Arc<str> = format!("{{\"seq\":{},{}", self.seq, &body[1..]).into();
-        self.replay.push_back((self.seq, text.clone()));
+        self.replay.push_back((self.seq, body.clone()));
         while self.replay.len() > replay_capacity {
             self.replay.pop_front();
         }
-        self.send(Frame::Text(text));
+        self.send(Frame::Event { seq: self.seq, body: body.clone() });
     }
 
     fn send(&mut self, frame: Frame) {
@@ -123,7 +127,7 @@ struct RoomState {
 
 impl RoomState {
     fn broadcast(&mut self, body: &Value, replay_capacity: usize) {
-        let body = body.to_string();
+        let body: Arc<str> = body.to_string().into();
         for c in self.conns.values_mut() {
             c.push_event(&body, replay_capacity);
         }
@@ -132,7 +136,7 @@ impl RoomState {
     fn send_to(&mut self, conn_id: &str, body: &Value, replay_capacity: usize) -> bool {
         match self.conns.get_mut(conn_id) {
             Some(c) => {
-                c.push_event(&body.to_string(), replay_capacity);
+                c.push_event(&body.to_string().into(), replay_capacity);
                 true
             }
             None => false,
@@ -298,9 +302,9 @@ impl Hub {
         conn.detached_epoch = None;
         let resumed = json!({"type": "resumed", "session_id": session_id, "connection_id": connection_id, "last_seq": conn.seq});
         conn.send(Frame::Text(resumed.to_string().into()));
-        let missed: Vec<Arc<str>> = conn.replay.iter().filter(|(s, _)| *s > last_seq).map(|(_, t)| t.clone()).collect();
-        for t in missed {
-            conn.send(Frame::Text(t));
+        let missed: Vec<(u64, Arc<str>)> = conn.replay.iter().filter(|(s, _)| *s > last_seq).cloned().collect();
+        for (seq, body) in missed {
+            conn.send(Frame::Event { seq, body });
         }
         Ok((ConnRef { session_id: session_id.to_owned(), connection_id: connection_id.to_owned(), epoch }, rx))
     }
@@ -350,7 +354,7 @@ impl Hub {
         let Some(mut conn) = st.conns.remove(connection_id) else { return false };
         self.metrics.connections.fetch_sub(1, Relaxed);
         if reason == Reason::ForceDisconnected {
-            let body = json!({"type": "forced_disconnect"}).to_string();
+            let body: Arc<str> = json!({"type": "forced_disconnect"}).to_string().into();
             conn.push_event(&body, self.rc());
             conn.send(Frame::Close { code: CLOSE_FORCED, reason: "forced disconnect" });
         }

@@ -148,6 +148,12 @@ async fn pump(
                         return End::Dropped;
                     }
                 }
+                Some(Frame::Event { seq, body }) => {
+                    let text = format!("{{\"seq\":{seq},{}", body.get(1..).unwrap_or("}"));
+                    if ws.send(Message::Text(text.into())).await.is_err() {
+                        return End::Dropped;
+                    }
+                }
                 Some(Frame::Close { code, reason }) => {
                     close(ws, code, reason).await;
                     return End::Final;
