@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use str0m::bwe::BweKind;
-use str0m::media::{KeyframeRequest, MediaAdded, MediaData, MediaKind, Mid, Pt, Rid};
+use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid, Pt, Rid};
 use str0m::{Event, IceConnectionState, Output, Rtc};
 
 use crate::demux::ConnId;
@@ -28,8 +28,6 @@ pub struct Conn {
     pub bwe_bps: Option<u64>,
     /// The deadline currently in the timer heap for this connection.
     pub deadline: Option<Instant>,
-    /// Media sections announced by the offer; read once, right after the answer.
-    pub added: Vec<MediaAdded>,
 }
 
 pub enum Role {
@@ -174,7 +172,6 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             fail(id, conn, "ICE disconnected (no consent checks from the client)".into(), ctx.work);
         }
-        Event::MediaAdded(added) => conn.added.push(added),
         Event::MediaData(data) if conn.is_publisher() => {
             ctx.work.push_back(Work::Frame { from: id, data, received: ctx.now });
         }

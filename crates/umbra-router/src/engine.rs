@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid, Rids};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, IceCreds, Input, Rtc};
 
@@ -37,6 +37,16 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 const RECV_BUF: usize = 2048;
 
 type Key = (String, String);
+
+/// An audio/video section of an offer as the router answered it (directions are the
+/// router's: a publisher's section is RecvOnly here).
+struct Section {
+    mid: Mid,
+    kind: MediaKind,
+    direction: Direction,
+    /// With simulcast, the first layer the publisher offers.
+    rid: Option<Rid>,
+}
 
 struct Settings {
     bwe_initial_bps: Option<u64>,
@@ -301,8 +311,9 @@ impl Engine {
         self.conns.values().any(|c| c.ufrag == ufrag)
     }
 
-    /// Parse and answer an offer on a fresh connection, then drain it so its media sections
-    /// (`MediaAdded`) are known before the caller gets the answer.
+    /// Parse and answer an offer on a fresh connection; returns its audio/video sections as
+    /// negotiated (str0m reports `MediaAdded` only once the connection is up, too late to
+    /// refuse an unusable offer, so the sections are read from the offer's mids).
     fn answer(
         &mut self,
         sdp: &str,
@@ -310,11 +321,23 @@ impl Engine {
         session_id: &str,
         connection_id: &str,
         role: Role,
-    ) -> Result<(ConnId, Conn, String)> {
+    ) -> Result<(ConnId, Conn, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
         let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
+        let sections = sdp
+            .lines()
+            .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
+            .filter_map(|mid| {
+                let media = rtc.media(Mid::from(mid.trim()))?;
+                let rid = match media.rids_rx() {
+                    Rids::Specific(rids) => rids.first().copied(),
+                    _ => None,
+                };
+                Some(Section { mid: media.mid(), kind: media.kind(), direction: media.direction(), rid })
+            })
+            .collect();
         let id = ConnId(self.next_id);
         self.next_id += 1;
         let mut conn = Conn {
@@ -329,11 +352,10 @@ impl Engine {
             counters: Counters::default(),
             bwe_bps: None,
             deadline: None,
-            added: Vec::new(),
         };
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
-        Ok((id, conn, answer.to_sdp_string()))
+        Ok((id, conn, answer.to_sdp_string(), sections))
     }
 
     fn install(&mut self, id: ConnId, conn: Conn) {
@@ -348,17 +370,12 @@ impl Engine {
             return Err(RouterError::StreamExists { session_id: spec.session_id, stream_id: spec.stream_id });
         }
         let role = Role::Publisher(Publisher { stream_id: spec.stream_id.clone(), tracks: Vec::new(), subscribers: Vec::new() });
-        let (id, mut conn, answer) =
+        let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
-        let tracks: Vec<Track> = std::mem::take(&mut conn.added)
+        let tracks: Vec<Track> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
-            .map(|m| Track {
-                mid: m.mid,
-                kind: m.kind,
-                rid: m.simulcast.and_then(|s| s.recv.first().or(s.send.first()).map(|l| l.rid)),
-                last_keyframe_request: None,
-            })
+            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None })
             .collect();
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
@@ -388,9 +405,9 @@ impl Engine {
             publisher,
             routes: Vec::new(),
         });
-        let (id, mut conn, answer) =
+        let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
-        let routes = self.routes(publisher, &mut conn)?;
+        let routes = self.routes(publisher, &mut conn, sections)?;
         if let Role::Subscriber(s) = &mut conn.role {
             s.routes = routes;
         }
@@ -405,8 +422,8 @@ impl Engine {
     /// Pair the publisher's tracks with the subscriber's sending sections: the n-th publisher
     /// track of a kind goes to the n-th subscriber section of that kind, with the payload
     /// types mapped codec by codec.
-    fn routes(&mut self, publisher: ConnId, sub: &mut Conn) -> Result<Vec<Route>> {
-        let sub_sections: Vec<(Mid, MediaKind)> = std::mem::take(&mut sub.added)
+    fn routes(&mut self, publisher: ConnId, sub: &mut Conn, sections: Vec<Section>) -> Result<Vec<Route>> {
+        let sub_sections: Vec<(Mid, MediaKind)> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::SendOnly | Direction::SendRecv))
             .map(|m| (m.mid, m.kind))

@@ -1,0 +1,383 @@
+//! Test clients for the router: real str0m peer connections (full ICE, DTLS, SRTP) on real
+//! loopback UDP, all driven by one client thread so many subscribers cost one thread.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// Which side of the router a test peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Publisher,
+    Subscriber,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerOptions {
+    pub side: Side,
+    pub audio: bool,
+    pub video: bool,
+    /// Restrict the offer to one video codec (None: str0m's defaults).
+    pub video_codec: Option<Codec>,
+    pub bind_ip: IpAddr,
+}
+
+impl PeerOptions {
+    pub fn publisher(ip: IpAddr) -> Self {
+        PeerOptions { side: Side::Publisher, audio: true, video: true, video_codec: None, bind_ip: ip }
+    }
+    pub fn subscriber(ip: IpAddr) -> Self {
+        PeerOptions { side: Side::Subscriber, ..Self::publisher(ip) }
+    }
+}
+
+/// A peer whose offer is out, waiting for the router's answer.
+pub struct PendingPeer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    pending: SdpPendingOffer,
+    mids: Vec<(Mid, MediaKind)>,
+    pub offer: String,
+}
+
+pub fn offer(opts: &PeerOptions) -> PendingPeer {
+    let socket = UdpSocket::bind(SocketAddr::new(opts.bind_ip, 0)).expect("bind test peer");
+    socket.set_nonblocking(true).unwrap();
+    let local = socket.local_addr().unwrap();
+    let mut cfg = Rtc::builder();
+    if let Some(codec) = opts.video_codec {
+        cfg = cfg
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(codec == Codec::Vp8)
+            .enable_vp9(codec == Codec::Vp9)
+            .enable_h264(codec == Codec::H264)
+            .enable_av1(codec == Codec::Av1);
+    }
+    let mut rtc = cfg.build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+    let dir = match opts.side {
+        Side::Publisher => Direction::SendOnly,
+        Side::Subscriber => Direction::RecvOnly,
+    };
+    let mut api = rtc.sdp_api();
+    let mut mids = Vec::new();
+    if opts.audio {
+        mids.push((api.add_media(MediaKind::Audio, dir, Some("s".into()), None, None), MediaKind::Audio));
+    }
+    if opts.video {
+        mids.push((api.add_media(MediaKind::Video, dir, Some("s".into()), None, None), MediaKind::Video));
+    }
+    let (offer, pending) = api.apply().expect("an offer");
+    PendingPeer { rtc, socket, pending, mids, offer: offer.to_sdp_string() }
+}
+
+impl PendingPeer {
+    pub fn accept(mut self, answer: &str) -> Peer {
+        let answer = SdpAnswer::from_sdp_string(answer).expect("answer parses");
+        self.rtc.sdp_api().accept_answer(self.pending, answer).expect("answer accepted");
+        Peer { rtc: self.rtc, socket: self.socket, mids: self.mids, media_time: HashMap::new(), deadline: None }
+    }
+}
+
+pub struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    mids: Vec<(Mid, MediaKind)>,
+    media_time: HashMap<Mid, u64>,
+    deadline: Option<Instant>,
+}
+
+/// One frame as a subscriber received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub kind: MediaKind,
+    pub data: Vec<u8>,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct PeerState {
+    pub connected: bool,
+    pub disconnected: bool,
+    pub received: Vec<Received>,
+    /// Number of frames received (kept even when payloads are not).
+    pub frames: [u64; 2],
+    pub keyframe_requests: Vec<(MediaKind, KeyframeRequestKind, Instant)>,
+}
+
+pub type PeerId = usize;
+
+enum Cmd {
+    Add(Peer, mpsc::Sender<PeerId>),
+    Write { peer: PeerId, kind: MediaKind, data: Vec<u8> },
+    RequestKeyframe { peer: PeerId, kind: KeyframeRequestKind },
+    Remove(PeerId),
+    Shutdown,
+}
+
+/// The client side of a test: many peers, one thread.
+pub struct Clients {
+    tx: Sender<Cmd>,
+    waker: UnixDatagram,
+    pub state: Arc<Mutex<Vec<PeerState>>>,
+    thread: Option<JoinHandle<()>>,
+    keep_payloads: bool,
+}
+
+impl Clients {
+    pub fn new(keep_payloads: bool) -> Clients {
+        let (tx, rx) = mpsc::channel();
+        let (waker, waker_rx) = UnixDatagram::pair().unwrap();
+        waker.set_nonblocking(true).unwrap();
+        waker_rx.set_nonblocking(true).unwrap();
+        let state = Arc::new(Mutex::new(Vec::new()));
+        let st = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("test-clients".into())
+            .spawn(move || client_loop(rx, waker_rx, st, keep_payloads))
+            .unwrap();
+        Clients { tx, waker, state, thread: Some(thread), keep_payloads }
+    }
+
+    fn send(&self, cmd: Cmd) {
+        self.tx.send(cmd).expect("client thread alive");
+        let _ = self.waker.send(&[1]);
+    }
+
+    pub fn add(&self, peer: Peer) -> PeerId {
+        let (tx, rx) = mpsc::channel();
+        self.send(Cmd::Add(peer, tx));
+        rx.recv_timeout(Duration::from_secs(10)).expect("peer added")
+    }
+
+    pub fn write(&self, peer: PeerId, kind: MediaKind, data: Vec<u8>) {
+        self.send(Cmd::Write { peer, kind, data });
+    }
+
+    pub fn request_keyframe(&self, peer: PeerId, kind: KeyframeRequestKind) {
+        self.send(Cmd::RequestKeyframe { peer, kind });
+    }
+
+    pub fn remove(&self, peer: PeerId) {
+        self.send(Cmd::Remove(peer));
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Vec<PeerState>) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Wait (bounded) until `cond` holds over the peers' state.
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&[PeerState]) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if cond(&self.state.lock().unwrap()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("timed out after {timeout:?} waiting for {what}");
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Cmd::Shutdown);
+        let _ = self.waker.send(&[1]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
+    for _ in 0..100_000 {
+        match peer.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                peer.deadline = Some(t);
+                return;
+            }
+            Ok(Output::Transmit(t)) => {
+                let _ = peer.socket.send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(e)) => match e {
+                Event::Connected => st.connected = true,
+                Event::MediaData(d) => {
+                    let kind = peer.mids.iter().find(|(m, _)| *m == d.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);
+                    st.frames[(kind == MediaKind::Video) as usize] += 1;
+                    if keep {
+                        st.received.push(Received { kind, data: d.data.to_vec(), at: Instant::now() });
+                    }
+                }
+                Event::KeyframeRequest(r) => {
+                    let kind = peer.mids.iter().find(|(m, _)| *m == r.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);
+                    st.keyframe_requests.push((kind, r.kind, Instant::now()));
+                }
+                _ => {}
+            },
+            Err(_) => {
+                st.disconnected = true;
+                peer.deadline = None;
+                return;
+            }
+        }
+    }
+}
+
+fn client_loop(rx: Receiver<Cmd>, waker: UnixDatagram, state: Arc<Mutex<Vec<PeerState>>>, keep: bool) {
+    let mut peers: Vec<Option<Peer>> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        // Commands.
+        loop {
+            match rx.try_recv() {
+                Ok(Cmd::Add(mut peer, reply)) => {
+                    let id = peers.len();
+                    let mut st = state.lock().unwrap();
+                    st.push(PeerState::default());
+                    drain(&mut peer, &mut st[id], keep);
+                    peers.push(Some(peer));
+                    let _ = reply.send(id);
+                }
+                Ok(Cmd::Write { peer, kind, data }) => {
+                    let Some(Some(p)) = peers.get_mut(peer) else { continue };
+                    let Some(&(mid, _)) = p.mids.iter().find(|(_, k)| *k == kind) else { continue };
+                    let step = if kind == MediaKind::Audio { 960 } else { 3000 };
+                    let t = p.media_time.entry(mid).or_insert(0);
+                    *t += step;
+                    let media_time = if kind == MediaKind::Audio {
+                        MediaTime::new(*t, str0m::media::Frequency::FORTY_EIGHT_KHZ)
+                    } else {
+                        MediaTime::from_90khz(*t)
+                    };
+                    if let Some(w) = p.rtc.writer(mid) {
+                        let pt = w.payload_params().next().map(|pp| pp.pt());
+                        if let Some(pt) = pt {
+                            let _ = w.write(pt, Instant::now(), media_time, data);
+                        }
+                    }
+                    let mut st = state.lock().unwrap();
+                    drain(p, &mut st[peer], keep);
+                }
+                Ok(Cmd::RequestKeyframe { peer, kind }) => {
+                    let Some(Some(p)) = peers.get_mut(peer) else { continue };
+                    let Some(&(mid, _)) = p.mids.iter().find(|(_, k)| *k == MediaKind::Video) else { continue };
+                    if let Some(mut w) = p.rtc.writer(mid) {
+                        w.request_keyframe(None, kind).expect("keyframe request possible");
+                    }
+                    let mut st = state.lock().unwrap();
+                    drain(p, &mut st[peer], keep);
+                }
+                Ok(Cmd::Remove(id)) => {
+                    if let Some(slot) = peers.get_mut(id) {
+                        *slot = None;
+                    }
+                }
+                Ok(Cmd::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        // Timers.
+        let now = Instant::now();
+        let mut next = now + Duration::from_millis(50);
+        {
+            let mut st = state.lock().unwrap();
+            for (i, slot) in peers.iter_mut().enumerate() {
+                let Some(p) = slot else { continue };
+                if let Some(d) = p.deadline {
+                    if d <= now {
+                        let _ = p.rtc.handle_input(Input::Timeout(now));
+                        drain(p, &mut st[i], keep);
+                    }
+                }
+                if let Some(d) = p.deadline {
+                    next = next.min(d);
+                }
+            }
+        }
+        // Wait for any socket or the waker.
+        let mut fds: Vec<libc::pollfd> = peers
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.as_ref().map(|p| p.socket.as_raw_fd()).unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        fds.push(libc::pollfd { fd: waker.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        let ms = next.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000) as i32;
+        // SAFETY: fds is a valid, owned array of pollfd.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if fds.last().unwrap().revents != 0 {
+            while waker.recv(&mut buf).is_ok() {}
+        }
+        let mut st = state.lock().unwrap();
+        for (i, f) in fds[..peers.len()].iter().enumerate() {
+            if f.revents == 0 {
+                continue;
+            }
+            let Some(p) = peers[i].as_mut() else { continue };
+            let local = p.socket.local_addr().unwrap();
+            for _ in 0..256 {
+                match p.socket.recv_from(&mut buf) {
+                    Ok((n, source)) => {
+                        let Ok(contents) = buf[..n].try_into() else { continue };
+                        let input = Input::Receive(
+                            Instant::now(),
+                            Receive { proto: Protocol::Udp, source, destination: local, contents },
+                        );
+                        let _ = p.rtc.handle_input(input);
+                        drain(p, &mut st[i], keep);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => continue,
+                }
+            }
+        }
+    }
+}
+
+/// A test frame: a 4-byte sequence number, the kind, then a deterministic filler, so a receiver
+/// can check order and byte equality.
+pub fn frame(seq: u32, kind: MediaKind, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.push(if kind == MediaKind::Audio { b'A' } else { b'V' });
+    let mut x = seq.wrapping_mul(2_654_435_761).wrapping_add(len as u32) | 1;
+    while v.len() < len {
+        // xorshift: varied bytes, never a long run of zeros (which could look like an H.264
+        // start code to a packetizer).
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        v.push((x as u8) | 0x01);
+    }
+    v
+}
+
+pub fn seq_of(data: &[u8]) -> u32 {
+    u32::from_be_bytes([data[0], data[1], data[2], data[3]])
+}
+
+pub fn loopback_v4() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+pub fn loopback_v6() -> IpAddr {
+    "::1".parse().unwrap()
+}
