@@ -1,0 +1,154 @@
+//! One WebRTC peer connection (str0m) with its own UDP socket, driven by the session thread.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use crate::error::ClientError;
+
+fn media_err(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Media(e.to_string())
+}
+
+pub(crate) struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    deadline: Instant,
+    pending: Option<SdpPendingOffer>,
+    pub(crate) video_mid: Option<Mid>,
+    pub(crate) audio_mid: Option<Mid>,
+    pub(crate) connected: bool,
+    buf: Vec<u8>,
+}
+
+impl Peer {
+    pub(crate) fn new(bind_ip: IpAddr) -> Result<Self, ClientError> {
+        let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(media_err)?;
+        socket.set_nonblocking(true).map_err(media_err)?;
+        let local = socket.local_addr().map_err(media_err)?;
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_bwe(None)
+            .set_stats_interval(None)
+            .build(now);
+        let candidate = Candidate::host(local, "udp").map_err(media_err)?;
+        rtc.add_local_candidate(candidate);
+        Ok(Self { rtc, socket, local, deadline: now, pending: None, video_mid: None, audio_mid: None, connected: false, buf: vec![0; 2000] })
+    }
+
+    /// An offer to send (publisher) or receive (subscriber) audio and video.
+    pub(crate) fn create_offer(&mut self, audio: bool, video: bool, send: bool) -> Result<String, ClientError> {
+        let dir = if send { Direction::SendOnly } else { Direction::RecvOnly };
+        let mut api = self.rtc.sdp_api();
+        if audio {
+            self.audio_mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
+        }
+        if video {
+            self.video_mid = Some(api.add_media(MediaKind::Video, dir, None, None, None));
+        }
+        let (offer, pending) = api.apply().ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
+        self.pending = Some(pending);
+        Ok(offer.to_sdp_string())
+    }
+
+    pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<(), ClientError> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP answer: {e}")))?;
+        let pending = self.pending.take().ok_or_else(|| ClientError::Media("no offer is pending".into()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer).map_err(media_err)
+    }
+
+    /// Answers a remote offer (relayed sessions: a subscriber's recvonly offer to a publisher).
+    pub(crate) fn accept_offer(&mut self, sdp: &str) -> Result<String, ClientError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP offer: {e}")))?;
+        let answer = self.rtc.sdp_api().accept_offer(offer).map_err(media_err)?;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Runs the connection: feeds received datagrams and due timeouts, sends what it emits, and
+    /// returns its events. Returns when nothing more is to be done now.
+    pub(crate) fn drive(&mut self, now: Instant, events: &mut Vec<Event>) -> Result<(), ClientError> {
+        loop {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, source)) => {
+                    if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, &self.buf[..n]) {
+                        self.rtc.handle_input(Input::Receive(now, r)).map_err(media_err)?;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused || e.kind() == ErrorKind::ConnectionReset => continue,
+                Err(e) => return Err(media_err(e)),
+            }
+        }
+        if now >= self.deadline {
+            self.rtc.handle_input(Input::Timeout(now)).map_err(media_err)?;
+        }
+        self.flush(events)
+    }
+
+    fn flush(&mut self, events: &mut Vec<Event>) -> Result<(), ClientError> {
+        loop {
+            match self.rtc.poll_output().map_err(media_err)? {
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Output::Timeout(t) => {
+                    self.deadline = t;
+                    return Ok(());
+                }
+                Output::Event(e) => {
+                    match &e {
+                        Event::Connected => self.connected = true,
+                        Event::MediaAdded(m) => match m.kind {
+                            MediaKind::Audio => self.audio_mid = Some(m.mid),
+                            MediaKind::Video => self.video_mid = Some(m.mid),
+                        },
+                        _ => {}
+                    }
+                    events.push(e);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+
+    /// Sends one frame on `mid` with the payload type negotiated for `codec`.
+    pub(crate) fn write(&mut self, mid: Mid, codec: Codec, now: Instant, time: MediaTime, data: Vec<u8>) -> Result<(), ClientError> {
+        let writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+            .ok_or_else(|| ClientError::Media(format!("{codec:?} was not negotiated")))?;
+        // Sent on the next drive(), which also collects any events this causes.
+        writer.write(pt, now, time, data).map_err(media_err)
+    }
+
+    pub(crate) fn request_key_frame(&mut self, mid: Mid) {
+        if let Some(mut w) = self.rtc.writer(mid) {
+            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+        }
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.rtc.disconnect();
+        let mut ev = Vec::new();
+        let _ = self.flush(&mut ev);
+    }
+}

@@ -1,0 +1,284 @@
+//! `Session`: the application's handle. All network and media work happens on one session
+//! thread (see `worker.rs`); the handle talks to it through a command channel and hands events
+//! out through a channel.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use umbra_e2ee::EncryptionSecret;
+
+use crate::error::ClientError;
+use crate::media::{AudioFrame, VideoFrame};
+use crate::publisher::{PublisherId, PublisherSettings};
+use crate::worker::{self, Command};
+
+/// Identifies a subscriber within its session.
+pub type SubscriberId = u64;
+
+/// Where the server is and how to reach media.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `http://host:port` of `umbra serve`.
+    pub server_url: String,
+    /// Local address for media sockets (loopback by default).
+    pub bind_ip: IpAddr,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { server_url: "http://127.0.0.1:8080".into(), bind_ip: IpAddr::from([127, 0, 0, 1]) }
+    }
+}
+
+/// Another participant's connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub connection_id: String,
+    pub data: String,
+}
+
+/// A published stream in the session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    pub stream_id: String,
+    pub connection_id: String,
+    pub name: String,
+    pub has_audio: bool,
+    pub has_video: bool,
+    pub e2ee: bool,
+    pub cipher_suite: Option<u16>,
+}
+
+impl Stream {
+    pub(crate) fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            stream_id: v["stream_id"].as_str()?.to_string(),
+            connection_id: v["connection_id"].as_str().unwrap_or_default().to_string(),
+            name: v["name"].as_str().unwrap_or_default().to_string(),
+            has_audio: v["has_audio"].as_bool().unwrap_or(true),
+            has_video: v["has_video"].as_bool().unwrap_or(true),
+            e2ee: v["e2ee"].as_bool().unwrap_or(false) || v["e2ee"].is_object(),
+            cipher_suite: v["cipher_suite"].as_u64().map(|s| s as u16),
+        })
+    }
+}
+
+/// What happens to a publisher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublisherEvent {
+    /// The server accepted the stream.
+    StreamCreated { stream_id: String },
+    /// Media flows to the router (or, relayed, to a subscriber).
+    MediaConnected,
+    Error(ClientError),
+    /// Unpublished or torn down.
+    Destroyed,
+}
+
+/// Delivery statistics of a subscriber.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriberStats {
+    pub video_frames_received: u64,
+    pub video_frames_decoded: u64,
+    pub audio_frames_decoded: u64,
+    pub bytes_received: u64,
+    pub decrypt_failures: u64,
+}
+
+/// What happens to a subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubscriberEvent {
+    /// Media connection to the router (or publisher) is up.
+    Connected,
+    /// A decoded picture (the renderer callback of other SDKs).
+    VideoFrame(VideoFrame),
+    /// Decoded audio.
+    AudioFrame(AudioFrame),
+    /// Frames keep failing to decrypt: the publisher's secret differs. Reported once.
+    EncryptionSecretMismatch,
+    /// After a mismatch, frames decrypt again. Reported once.
+    EncryptionSecretMatch,
+    Error(ClientError),
+    Destroyed,
+}
+
+/// Everything a session reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Connected { connection_id: String, e2ee: bool, cipher_suite: Option<u16> },
+    Disconnected { reason: String },
+    Error(ClientError),
+    ConnectionCreated(Connection),
+    ConnectionDestroyed { connection: Connection, reason: String },
+    StreamCreated(Stream),
+    StreamDestroyed { stream: Stream, reason: String },
+    Signal { from: Option<String>, signal_type: String, data: String },
+    Publisher { publisher: PublisherId, event: PublisherEvent },
+    Subscriber { subscriber: SubscriberId, event: SubscriberEvent },
+}
+
+/// Shared between the handle and the session thread.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) secret: Option<EncryptionSecret>,
+    pub(crate) connected: Option<ConnectedInfo>,
+    pub(crate) stats: std::collections::HashMap<SubscriberId, SubscriberStats>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectedInfo {
+    pub(crate) e2ee: bool,
+}
+
+/// A connection to one Umbra session.
+pub struct Session {
+    api_key: String,
+    session_id: String,
+    config: SessionConfig,
+    shared: Arc<Mutex<Shared>>,
+    events_tx: Sender<Event>,
+    events_rx: Option<Receiver<Event>>,
+    commands: Option<Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    next_id: AtomicU64,
+}
+
+impl Session {
+    pub fn new(api_key: &str, session_id: &str, config: SessionConfig) -> Self {
+        let (events_tx, events_rx) = mpsc::channel();
+        Self {
+            api_key: api_key.to_string(),
+            session_id: session_id.to_string(),
+            config,
+            shared: Arc::new(Mutex::new(Shared::default())),
+            events_tx,
+            events_rx: Some(events_rx),
+            commands: None,
+            thread: None,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The event stream. It can be taken once; events go to it from the session thread.
+    pub fn events(&mut self) -> Option<Receiver<Event>> {
+        self.events_rx.take()
+    }
+
+    /// Sets or changes the shared secret, before connecting or at any time after. Invalid
+    /// secrets are refused here, synchronously, and change nothing.
+    pub fn set_encryption_secret(&self, secret: &str) -> Result<(), ClientError> {
+        let secret = EncryptionSecret::new(secret).map_err(ClientError::from_e2ee)?;
+        lock(&self.shared).secret = Some(secret.clone());
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(Command::SetSecret(secret));
+        }
+        Ok(())
+    }
+
+    /// Connects with a client token. Returns at once; `Event::Connected` or an error follows.
+    pub fn connect(&mut self, token: &str) -> Result<(), ClientError> {
+        if self.commands.is_some() {
+            return Err(ClientError::AlreadyConnected);
+        }
+        let (tx, rx) = mpsc::channel();
+        let handle = worker::spawn(worker::Params {
+            session_id: self.session_id.clone(),
+            token: token.to_string(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+            events: self.events_tx.clone(),
+            commands: rx,
+        })
+        .map_err(|e| ClientError::Signaling(format!("cannot start the session thread: {e}")))?;
+        self.commands = Some(tx);
+        self.thread = Some(handle);
+        Ok(())
+    }
+
+    fn command(&self, cmd: Command) -> Result<(), ClientError> {
+        self.commands.as_ref().ok_or(ClientError::NotConnected)?.send(cmd).map_err(|_| ClientError::NotConnected)
+    }
+
+    fn check_secret_for_media(&self) -> Result<(), ClientError> {
+        let shared = lock(&self.shared);
+        match &shared.connected {
+            Some(info) if info.e2ee && shared.secret.is_none() => Err(ClientError::EncryptionSecretMissing),
+            Some(_) => Ok(()),
+            None => Err(ClientError::NotConnected),
+        }
+    }
+
+    /// Publishes audio and/or video. In an end-to-end encrypted session a secret must be set
+    /// (`EncryptionSecretMissing` otherwise, also reported as a publisher error event).
+    pub fn publish(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.check_secret_for_media() {
+            let _ = self.events_tx.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e.clone()) });
+            return Err(e);
+        }
+        self.command(Command::Publish { id, settings })?;
+        Ok(id)
+    }
+
+    pub fn unpublish(&self, publisher: PublisherId) -> Result<(), ClientError> {
+        self.command(Command::Unpublish { id: publisher })
+    }
+
+    /// Subscribes to a stream. Needs a secret in an end-to-end encrypted session.
+    pub fn subscribe(&self, stream_id: &str) -> Result<SubscriberId, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.check_secret_for_media() {
+            let _ = self.events_tx.send(Event::Subscriber { subscriber: id, event: SubscriberEvent::Error(e.clone()) });
+            return Err(e);
+        }
+        self.command(Command::Subscribe { id, stream_id: stream_id.to_string() })?;
+        Ok(id)
+    }
+
+    pub fn unsubscribe(&self, subscriber: SubscriberId) -> Result<(), ClientError> {
+        self.command(Command::Unsubscribe { id: subscriber })
+    }
+
+    /// Sends a signal to one connection, or to everyone when `to` is `None`.
+    pub fn send_signal(&self, to: Option<&str>, signal_type: &str, data: &str) -> Result<(), ClientError> {
+        self.command(Command::Signal { to: to.map(str::to_string), signal_type: signal_type.to_string(), data: data.to_string() })
+    }
+
+    /// Delivery statistics of a subscriber (zeros if unknown).
+    pub fn subscriber_stats(&self, subscriber: SubscriberId) -> SubscriberStats {
+        lock(&self.shared).stats.get(&subscriber).copied().unwrap_or_default()
+    }
+
+    /// Leaves the session and waits for the session thread to finish.
+    pub fn disconnect(&mut self) {
+        if let Some(tx) = self.commands.take() {
+            let _ = tx.send(Command::Disconnect);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
+pub(crate) fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A panic on the session thread must not take the handle down with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
