@@ -381,3 +381,83 @@ pub fn loopback_v4() -> IpAddr {
 pub fn loopback_v6() -> IpAddr {
     "::1".parse().unwrap()
 }
+
+// ------------------------------------------------------------------ router-side helpers
+
+use umbra_router::{PublishSpec, Router, RouterConfig, RouterEvent, RouterHandle, SubscribeSpec};
+
+pub fn start_router_with(mut config: RouterConfig) -> (RouterHandle, Receiver<RouterEvent>) {
+    let (tx, rx) = mpsc::channel();
+    config.on_event = Some(Box::new(move |e| {
+        let _ = tx.send(e);
+    }));
+    (Router::start(config).expect("router starts"), rx)
+}
+
+pub fn start_router(bind: Vec<std::net::SocketAddr>) -> (RouterHandle, Receiver<RouterEvent>) {
+    start_router_with(RouterConfig::new(bind))
+}
+
+pub fn publish(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, stream: &str, conn: &str) -> PeerId {
+    let p = offer(opts);
+    let answer = router
+        .publish(PublishSpec {
+            session_id: "s1".into(),
+            connection_id: conn.into(),
+            stream_id: stream.into(),
+            sdp_offer: p.offer.clone(),
+        })
+        .expect("publish answered");
+    clients.add(p.accept(&answer))
+}
+
+pub fn subscribe(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, stream: &str, sub: &str, conn: &str) -> PeerId {
+    let p = offer(opts);
+    let answer = router
+        .subscribe(SubscribeSpec {
+            session_id: "s1".into(),
+            connection_id: conn.into(),
+            subscription_id: sub.into(),
+            stream_id: stream.into(),
+            sdp_offer: p.offer.clone(),
+        })
+        .expect("subscribe answered");
+    clients.add(p.accept(&answer))
+}
+
+/// Send `secs` seconds of 30 fps video and 50 fps audio, paced in real time.
+pub fn send_media(clients: &Clients, publisher: PeerId, secs: f64, video_len: usize) -> (u32, u32) {
+    let start = Instant::now();
+    let (mut v, mut a) = (0u32, 0u32);
+    while start.elapsed().as_secs_f64() < secs {
+        let t = start.elapsed().as_secs_f64();
+        while (v as f64) < t * 30.0 {
+            clients.write(publisher, MediaKind::Video, frame(v, MediaKind::Video, video_len));
+            v += 1;
+        }
+        while (a as f64) < t * 50.0 {
+            clients.write(publisher, MediaKind::Audio, frame(a, MediaKind::Audio, 120));
+            a += 1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (v, a)
+}
+
+/// Frames of one kind a subscriber got: all byte-equal to what was sent and in order;
+/// returns how many.
+pub fn check_frames(st: &PeerState, kind: MediaKind, video_len: usize) -> usize {
+    let got: Vec<&Received> = st.received.iter().filter(|r| r.kind == kind).collect();
+    let mut last = None;
+    for r in &got {
+        let seq = seq_of(&r.data);
+        let len = if kind == MediaKind::Video { video_len } else { 120 };
+        assert_eq!(r.data, frame(seq, kind, len), "{kind:?} frame {seq} differs from what was sent");
+        if let Some(l) = last {
+            assert!(seq > l, "{kind:?} frame {seq} after {l}: out of order");
+        }
+        last = Some(seq);
+    }
+    got.len()
+}
+
