@@ -20,6 +20,10 @@ pub enum JwtError {
     UnsupportedAlg(String),
 }
 
+/// A time claim that is neither a number nor a string of digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotATime;
+
 /// A parsed but not yet verified JWT.
 #[derive(Debug, Clone)]
 pub struct Parsed {
@@ -65,13 +69,13 @@ impl Parsed {
     }
 
     /// A NumericDate claim. Floats are accepted (some libraries emit them) and truncated.
-    pub fn time_claim(&self, name: &str) -> Result<Option<i64>, ()> {
+    pub fn time_claim(&self, name: &str) -> Result<Option<i64>, NotATime> {
         match self.claims.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(()),
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).map(Some).ok_or(NotATime),
             // Some SDKs write numbers as strings in T1-derived claims; accept digits only.
-            Some(Value::String(s)) => s.parse::<i64>().map(Some).map_err(|_| ()),
-            Some(_) => Err(()),
+            Some(Value::String(s)) => s.parse::<i64>().map(Some).map_err(|_| NotATime),
+            Some(_) => Err(NotATime),
         }
     }
 }

@@ -92,10 +92,16 @@ pub struct RouterEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouterEventKind {
-    /// A server-side candidate to trickle to the client.
+    /// A server-side candidate to trickle to the client (an ICE-lite router puts its candidates
+    /// in the SDP answer instead and never sends this).
     Candidate(IceCandidate),
-    /// The peer connection failed or timed out; the client should renegotiate or give up.
+    /// ICE and DTLS are up: media flows.
+    Connected,
+    /// The peer connection failed (ICE, consent or DTLS); the router has removed it.
     Failed(String),
+    /// The router closed the peer connection for another reason (e.g. the stream it received
+    /// was unpublished); it is gone.
+    Closed(String),
 }
 
 pub type RouterEventSink = tokio::sync::mpsc::UnboundedSender<RouterEvent>;

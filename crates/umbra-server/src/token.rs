@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::b64;
-use crate::jwt::{self, JwtError};
+use crate::jwt::{self, JwtError, NotATime};
 use crate::model::{Project, Role, Session};
 
 pub const T1_PREFIX: &str = "T1==";
@@ -135,7 +135,7 @@ pub struct Unverified {
 struct Fields {
     role: Option<String>,
     scope: Option<String>,
-    expires_at: Option<Result<i64, ()>>,
+    expires_at: Option<Result<i64, NotATime>>,
     connection_data: Option<String>,
     initial_layout_class_list: Option<String>,
 }
@@ -184,7 +184,7 @@ fn parse_jwt(token: &str) -> Result<Unverified, TokenError> {
         expires_at: match parsed.time_claim("exp") {
             Ok(Some(t)) => Some(Ok(t)),
             Ok(None) => None,
-            Err(()) => Some(Err(())),
+            Err(e) => Some(Err(e)),
         },
         connection_data: text("connection_data")?,
         initial_layout_class_list: text("initial_layout_class_list")?,
@@ -209,7 +209,7 @@ fn parse_t1(body: &str) -> Result<Unverified, TokenError> {
     let fields = Fields {
         role: get("role"),
         scope: get("scope"),
-        expires_at: get("expire_time").map(|t| t.trim().parse::<f64>().map(|f| f as i64).map_err(|_| ())),
+        expires_at: get("expire_time").map(|t| t.trim().parse::<f64>().map(|f| f as i64).map_err(|_| NotATime)),
         connection_data: get("connection_data"),
         initial_layout_class_list: get("initial_layout_class_list"),
     };
@@ -252,7 +252,12 @@ impl Unverified {
         let f = &self.fields;
         let expires_at = match f.expires_at {
             None => return Err(TokenError::MissingExpiry),
-            Some(Err(())) => return Err(TokenError::MalformedT1("expiry is not a number")),
+            Some(Err(NotATime)) => {
+                return Err(match self.format() {
+                    TokenFormat::T1 => TokenError::MalformedT1("expire_time is not a number"),
+                    TokenFormat::Jwt => TokenError::MalformedJwt("\"exp\" is not a number".into()),
+                });
+            }
             Some(Ok(t)) => t,
         };
         if expires_at + skew < now {

@@ -450,3 +450,26 @@ fn shutdown_closes_signaling_sockets_and_exits_cleanly() {
     assert!(stopper.join().unwrap().success());
     assert!(std::net::TcpStream::connect(&addr).is_err(), "port still open after exit");
 }
+
+#[test]
+fn config_file_sets_serve_options_and_flags_override_it() {
+    let dir = tmpdir();
+    let p = create_project(dir.path(), "p", false);
+    let cfg = dir.path().join("umbra.toml");
+    std::fs::write(&cfg, "log_format = \"json\"\nresume_window_secs = 7\nheartbeat_interval_secs = 3\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let server = Server::start(dir.path(), &["--config", cfg, "--heartbeat-interval-secs", "4"]);
+    let sid = new_session(&server.addr, &p, "");
+    let (_ws, w) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
+    assert_eq!(w["resume_window_ms"], 7000, "from the file");
+    assert_eq!(w["heartbeat_interval_ms"], 4000, "the flag wins over the file");
+    // Structured logs: one JSON object per line, with fields.
+    let log = server.log();
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "session created" && l["fields"]["session"] == sid.as_str()), "{log}");
+
+    // A bad config file is refused with a message naming it.
+    std::fs::write(dir.path().join("bad.toml"), "listen = 5\n").unwrap();
+    let out = cli(dir.path(), &["serve", "--config", dir.path().join("bad.toml").to_str().unwrap()]);
+    assert!(!out.ok && out.stderr.contains("bad.toml"), "{}", out.stderr);
+}

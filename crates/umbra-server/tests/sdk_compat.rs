@@ -13,10 +13,17 @@ use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
 
-fn run_sdk(program: &str, script: &std::path::Path, cwd: &std::path::Path, server: &Server, p: &Project, q: &Project) -> Value {
+struct Sdk {
+    program: String,
+    script: std::path::PathBuf,
+    cwd: std::path::PathBuf,
+}
+
+fn run_sdk(sdk: &Sdk, args: &[&str], server: &Server) -> Value {
+    let (program, script, cwd) = (&sdk.program, &sdk.script, &sdk.cwd);
     let out = Command::new(program)
         .arg(script)
-        .args([&server.url(), &p.key, &p.secret, &q.key, &q.secret])
+        .args(args)
         .current_dir(cwd)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
@@ -30,7 +37,9 @@ fn run_sdk(program: &str, script: &std::path::Path, cwd: &std::path::Path, serve
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad output ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn check(out: &Value, p: &Project, server: &Server, who: &str) {
+fn check(sdk: &Sdk, p: &Project, q: &Project, server: &Server, who: &str) -> Value {
+    let url = server.url();
+    let out = run_sdk(sdk, &[&url, &p.key, &p.secret, &q.key, &q.secret], server);
     let sid = out["session_id"].as_str().unwrap();
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&sid[2..]).unwrap();
     assert_eq!(String::from_utf8(raw).unwrap().split('~').nth(1), Some(p.key.as_str()));
@@ -41,6 +50,7 @@ fn check(out: &Value, p: &Project, server: &Server, who: &str) {
 
     // The tokens the SDK made connect, with the role and data the SDK put in them.
     let (mut publisher, w) = Ws::join(&server.addr, out["jwt_publisher"].as_str().unwrap());
+    let publisher_id = w["connection_id"].as_str().unwrap().to_owned();
     assert_eq!((w["session_id"].as_str(), w["e2ee"].clone(), w["cipher_suite"].clone()), (Some(sid), json!(true), json!(6)), "{who}");
     assert_eq!((w["role"].as_str(), w["connection_data"].as_str(), w["media_mode"].as_str()), (Some("publisher"), Some(format!("{who} jwt").as_str()), Some("routed")));
     let t1 = out["t1_moderator"].as_str().unwrap();
@@ -60,9 +70,23 @@ fn check(out: &Value, p: &Project, server: &Server, who: &str) {
     assert_eq!(subscriber.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "v=0"}))["code"], "role_forbidden");
     assert_eq!(moderator.request(json!({"type": "signal", "data": "hi"}))["type"], "ack");
     assert_eq!(subscriber.expect("signal")["data"], "hi");
-    assert_eq!(moderator.request(json!({"type": "force_disconnect", "connection_id": sub_id}))["type"], "ack");
+
+    // The SDK's REST calls reach a connected client: a signal to it, then a forced disconnect.
+    let acted = run_sdk(sdk, &["act", &url, &p.key, &p.secret, sid, &sub_id], server);
+    assert_eq!(acted["ok"], true);
+    let s = subscriber.expect("signal");
+    assert_eq!((s["data"].as_str(), s["from"].clone()), (Some("to you"), Value::Null), "{who}");
     subscriber.expect("forced_disconnect");
     assert_eq!(subscriber.expect_close(), Some(4001));
+    let gone = moderator.expect("connection_destroyed");
+    assert_eq!((gone["connection"]["connection_id"].as_str(), gone["reason"].as_str()), (Some(sub_id.as_str()), Some("forceDisconnected")));
+
+    // And a moderator holding an SDK-made T1 token can force a disconnect over signaling.
+    let pub_id = publisher_id;
+    assert_eq!(moderator.request(json!({"type": "force_disconnect", "connection_id": pub_id}))["type"], "ack");
+    publisher.expect("forced_disconnect");
+    assert_eq!(publisher.expect_close(), Some(4001));
+    out
 }
 
 fn setup() -> (tempfile::TempDir, Server, Project, Project) {
@@ -80,21 +104,20 @@ fn env(name: &str) -> String {
 #[test]
 #[ignore = "needs the Python SDK: scripts/test.d/20-server-sdk-compat.sh runs it"]
 fn python_opentok_sdk_creates_e2ee_sessions_and_tokens_that_connect() {
-    let python = env("UMBRA_SDK_PYTHON");
-    let (_d, server, p, q) = setup();
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python");
-    let out = run_sdk(&python, &here.join("compat.py"), &here, &server, &p, &q);
+    let sdk = Sdk { program: env("UMBRA_SDK_PYTHON"), script: here.join("compat.py"), cwd: here };
+    let (_d, server, p, q) = setup();
+    let out = check(&sdk, &p, &q, &server, "py");
     assert!(out["sdk_version"].as_str().unwrap().starts_with("3."), "{}", out["sdk_version"]);
     assert_eq!(out["streams_count"], 0);
-    check(&out, &p, &server, "py");
 }
 
 #[test]
 #[ignore = "needs the Node SDK: scripts/test.d/20-server-sdk-compat.sh runs it"]
 fn node_opentok_sdk_creates_e2ee_sessions_and_tokens_that_connect() {
     let node_dir = std::path::PathBuf::from(env("UMBRA_SDK_NODE_DIR"));
+    let sdk = Sdk { program: "node".into(), script: node_dir.join("compat.js"), cwd: node_dir };
     let (_d, server, p, q) = setup();
-    let out = run_sdk("node", &node_dir.join("compat.js"), &node_dir, &server, &p, &q);
+    let out = check(&sdk, &p, &q, &server, "node");
     assert!(out["sdk_version"].as_str().unwrap().starts_with("2."), "{}", out["sdk_version"]);
-    check(&out, &p, &server, "node");
 }

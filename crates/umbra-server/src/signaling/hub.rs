@@ -400,7 +400,9 @@ impl Hub {
         };
         let mut body = match ev.kind {
             RouterEventKind::Candidate(c) => json!({"type": "ice", "candidate": c}),
+            RouterEventKind::Connected => json!({"type": "media_connected"}),
             RouterEventKind::Failed(why) => json!({"type": "media_failed", "message": why}),
+            RouterEventKind::Closed(why) => json!({"type": "media_closed", "message": why}),
         };
         if let (Value::Object(b), Value::Object(t)) = (&mut body, target) {
             b.extend(t);
@@ -840,4 +842,157 @@ pub fn validate_signal(signal_type: Option<&str>, data: &str) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routed path through the media-router seam, with a recording router standing in for
+    //! the real one (which the router issue builds).
+    use super::*;
+    use crate::media_router::{IceCandidate, RouterEventSink, RouterFuture};
+    use crate::model::{ArchiveMode, MediaMode, Role};
+    use crate::token::{Grant, TokenFormat};
+
+    #[derive(Default)]
+    struct Recording {
+        calls: Mutex<Vec<String>>,
+        sink: Mutex<Option<RouterEventSink>>,
+    }
+
+    impl MediaRouter for Recording {
+        fn start(&self, events: RouterEventSink) {
+            *self.sink.lock().unwrap() = Some(events);
+        }
+        fn publish(&self, req: PublishRequest) -> RouterFuture<'_, String> {
+            self.calls.lock().unwrap().push(format!("publish {} {} {:?}", req.stream_id, req.sdp_offer, req.e2ee_cipher_suite));
+            Box::pin(async move { Ok(format!("answer-to {}", req.sdp_offer)) })
+        }
+        fn subscribe(&self, req: SubscribeRequest) -> RouterFuture<'_, String> {
+            self.calls.lock().unwrap().push(format!("subscribe {} {}", req.stream_id, req.sdp_offer));
+            Box::pin(async move {
+                if req.sdp_offer == "bad" { Err(RouterError::BadSdp("no media sections".into())) } else { Ok("sub-answer".into()) }
+            })
+        }
+        fn add_ice_candidate(&self, _: &str, target: MediaTarget, c: IceCandidate) -> RouterFuture<'_, ()> {
+            self.calls.lock().unwrap().push(format!("ice {target:?} {}", c.candidate));
+            Box::pin(async { Ok(()) })
+        }
+        fn unpublish(&self, _: &str, stream_id: &str) {
+            self.calls.lock().unwrap().push(format!("unpublish {stream_id}"));
+        }
+        fn unsubscribe(&self, _: &str, subscription_id: &str) {
+            self.calls.lock().unwrap().push(format!("unsubscribe {subscription_id}"));
+        }
+        fn disconnect(&self, _: &str, connection_id: &str) {
+            self.calls.lock().unwrap().push(format!("disconnect {connection_id}"));
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            id: "1_s".into(),
+            api_key: "12345678".into(),
+            media_mode: MediaMode::Routed,
+            archive_mode: ArchiveMode::Manual,
+            location: None,
+            cipher_suite: Some(6),
+            archive_name: None,
+            archive_resolution: None,
+            created_ms: 0,
+        }
+    }
+
+    fn grant(role: Role) -> Grant {
+        Grant {
+            format: TokenFormat::Jwt,
+            api_key: "12345678".into(),
+            session_id: "1_s".into(),
+            role,
+            expires_at: i64::MAX,
+            connection_data: None,
+            initial_layout_class_list: vec![],
+        }
+    }
+
+    async fn next_event(rx: &mut mpsc::Receiver<Frame>, ty: &str) -> Value {
+        for _ in 0..20 {
+            let f = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("a frame").expect("open");
+            let text = match f {
+                Frame::Text(t) => t.to_string(),
+                Frame::Event { body, .. } => body.to_string(),
+                Frame::Close { .. } => panic!("closed"),
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["type"] == ty {
+                return v;
+            }
+        }
+        panic!("no {ty}")
+    }
+
+    #[tokio::test]
+    async fn routed_offers_go_to_the_router_and_its_events_reach_the_client() {
+        let router = Arc::new(Recording::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
+        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher));
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber));
+
+        let publish = ClientMessage::Publish {
+            id: Value::Null,
+            stream: serde_json::from_value(json!({"e2ee": {"cipher_suite": 6}})).unwrap(),
+            sdp_offer: Some("pub-offer".into()),
+        };
+        let ack = hub.handle(&publisher, publish).await.unwrap();
+        assert_eq!(ack["sdp_answer"], "answer-to pub-offer");
+        let stream_id = ack["stream_id"].as_str().unwrap().to_owned();
+        assert_eq!(next_event(&mut srx, "stream_created").await["stream"]["e2ee"], true);
+
+        let sub = ClientMessage::Subscribe { id: Value::Null, stream_id: stream_id.clone(), sdp_offer: "sub-offer".into() };
+        let ack = hub.handle(&subscriber, sub).await.unwrap();
+        assert_eq!(ack["sdp_answer"], "sub-answer");
+        let subscription_id = ack["subscription_id"].as_str().unwrap().to_owned();
+        let bad = ClientMessage::Subscribe { id: Value::Null, stream_id: stream_id.clone(), sdp_offer: "bad".into() };
+        assert_eq!(hub.handle(&subscriber, bad).await.unwrap_err().code, "media_bad_sdp");
+
+        let cand = IceCandidate { candidate: "candidate:1".into(), sdp_mid: None, sdp_m_line_index: Some(0) };
+        let ice = ClientMessage::Ice { id: Value::Null, subscription_id: None, stream_id: Some(stream_id.clone()), candidate: cand.clone() };
+        hub.handle(&publisher, ice).await.unwrap();
+        // Another client's stream is not yours to send candidates for.
+        let ice = ClientMessage::Ice { id: Value::Null, subscription_id: None, stream_id: Some(stream_id.clone()), candidate: cand };
+        assert_eq!(hub.handle(&subscriber, ice).await.unwrap_err().code, "unknown_stream");
+
+        let sink = router.sink.lock().unwrap().clone().unwrap();
+        sink.send(RouterEvent {
+            session_id: "1_s".into(),
+            connection_id: subscriber.connection_id.clone(),
+            target: MediaTarget::Subscriber { subscription_id: subscription_id.clone() },
+            kind: RouterEventKind::Connected,
+        })
+        .unwrap();
+        let ev = next_event(&mut srx, "media_connected").await;
+        assert_eq!(ev["subscription_id"], subscription_id.as_str());
+        sink.send(RouterEvent {
+            session_id: "1_s".into(),
+            connection_id: publisher.connection_id.clone(),
+            target: MediaTarget::Publisher { stream_id: stream_id.clone() },
+            kind: RouterEventKind::Failed("ICE timed out".into()),
+        })
+        .unwrap();
+        assert_eq!(next_event(&mut prx, "media_failed").await["message"], "ICE timed out");
+
+        hub.handle(&subscriber, ClientMessage::Unsubscribe { id: Value::Null, subscription_id: subscription_id.clone() }).await.unwrap();
+        hub.leave(&publisher);
+        let calls = router.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![
+                format!("publish {stream_id} pub-offer Some(6)"),
+                format!("subscribe {stream_id} sub-offer"),
+                format!("subscribe {stream_id} bad"),
+                format!("ice Publisher {{ stream_id: \"{stream_id}\" }} candidate:1"),
+                format!("unsubscribe {subscription_id}"),
+                format!("disconnect {}", publisher.connection_id),
+            ]
+        );
+    }
 }

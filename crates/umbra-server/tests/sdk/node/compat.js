@@ -1,11 +1,24 @@
 // Drives the official npm `opentok` 2.x server SDK against a running umbra server.
 // Usage: node compat.js URL API_KEY API_SECRET NO_ADDON_KEY NO_ADDON_SECRET
+//        node compat.js act URL API_KEY API_SECRET SESSION_ID CONNECTION_ID
 // Prints one JSON object with the session, the tokens the SDK generated, and what the SDK
 // reported for calls umbra must refuse. tests/sdk_compat.rs checks it.
 'use strict';
 const OpenTok = require('opentok');
 
 const [url, key, secret, badKey, badSecret] = process.argv.slice(2);
+
+// Acts on a connected client through the REST API: a signal to it, then a forced disconnect.
+async function act([url, key, secret, sessionId, connectionId]) {
+  const ot = new OpenTok(key, secret, { apiUrl: url });
+  await new Promise((resolve, reject) => {
+    ot.signal(sessionId, connectionId, { type: 'sdk', data: 'to you' }, (err) => (err ? reject(err) : resolve()));
+  });
+  await new Promise((resolve, reject) => {
+    ot.forceDisconnect(sessionId, connectionId, (err) => (err ? reject(err) : resolve()));
+  });
+  process.stdout.write(JSON.stringify({ ok: true }) + '\n');
+}
 
 function createSession(ot, opts) {
   return new Promise((resolve, reject) => {
@@ -61,7 +74,7 @@ async function main() {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-main().catch((e) => {
+(process.argv[2] === 'act' ? act(process.argv.slice(3)) : main()).catch((e) => {
   process.stderr.write(`compat.js failed: ${e && e.stack ? e.stack : e}\n`);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 """Drives the official PyPI `opentok` 3.x server SDK against a running umbra server.
 
 Usage: compat.py URL API_KEY API_SECRET NO_ADDON_KEY NO_ADDON_SECRET
+       compat.py act URL API_KEY API_SECRET SESSION_ID CONNECTION_ID
 Prints one JSON object: the session and the tokens the SDK generated, plus what the SDK reported
 for the calls umbra must refuse. The Rust test (tests/sdk_compat.rs) checks it and connects with
 the tokens over signaling.
@@ -12,7 +13,17 @@ import opentok
 from opentok import Client, MediaModes, Roles
 
 
+def act(url, key, secret, session_id, connection_id):
+    """Acts on a connected client through the REST API: a signal to it, then a forced disconnect."""
+    client = Client(key, secret, api_url=url)
+    client.send_signal(session_id, {"type": "sdk", "data": "to you"}, connection_id)
+    client.force_disconnect(session_id, connection_id)
+    print(json.dumps({"ok": True}))
+
+
 def main():
+    if sys.argv[1] == "act":
+        return act(*sys.argv[2:7])
     url, key, secret, bad_key, bad_secret = sys.argv[1:6]
     out = {"sdk_version": opentok.__version__ if hasattr(opentok, "__version__") else "3.x"}
     client = Client(key, secret, api_url=url)
