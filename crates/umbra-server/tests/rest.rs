@@ -364,6 +364,15 @@ fn cli_manages_projects_and_the_e2ee_addon() {
     assert_eq!(create_session(&server.addr, &p, e2ee_form).status, 403);
     let missing = cli(dir.path(), &["project", "e2ee", "enable", "nope"]);
     assert!(!missing.ok && missing.stderr.contains("no project"));
+
+    // `umbra token` makes client tokens in both formats that connect.
+    let sid = new_session(&server.addr, &p, "");
+    for format in ["jwt", "t1"] {
+        let t = cli(dir.path(), &["token", "--project", "demo", "--session-id", &sid, "--role", "moderator", "--data", "a b", "--format", format]);
+        assert!(t.ok, "{}", t.stderr);
+        let (_ws, w) = Ws::join(&server.addr, t.stdout.trim());
+        assert_eq!((w["role"].as_str(), w["connection_data"].as_str()), (Some("moderator"), Some("a b")), "{format}");
+    }
 }
 
 #[test]

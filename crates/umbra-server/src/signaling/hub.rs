@@ -359,26 +359,23 @@ impl Hub {
             conn.send(Frame::Close { code: CLOSE_FORCED, reason: "forced disconnect" });
         }
         let rc = self.rc();
-        let ended: Vec<(String, Subscription)> = st
+        let ended: Vec<String> = st
             .subs
             .iter()
             .filter(|(_, s)| s.subscriber == connection_id || s.publisher == connection_id)
             .map(|(k, _)| k.clone())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter_map(|k| st.subs.remove(&k).map(|s| (k, s)))
             .collect();
-        for (sub_id, s) in ended {
-            let other = if s.subscriber == connection_id { &s.publisher } else { &s.subscriber };
+        for sub_id in ended {
+            let Some(s) = st.subs.remove(&sub_id) else { continue };
+            let other = if s.subscriber == connection_id { s.publisher } else { s.subscriber };
             let ev = json!({"type": "subscription_ended", "subscription_id": sub_id, "stream_id": s.stream_id});
-            st.send_to(&other.clone(), &ev, rc);
+            st.send_to(&other, &ev, rc);
         }
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut st.streams).into_iter().partition(|s| s.connection_id == connection_id);
         st.streams = kept;
-        let stream_reason = if reason == Reason::ForceDisconnected { Reason::ForceDisconnected } else { reason };
         for s in gone {
             self.metrics.streams.fetch_sub(1, Relaxed);
-            st.broadcast(&json!({"type": "stream_destroyed", "stream": s, "reason": stream_reason}), rc);
+            st.broadcast(&json!({"type": "stream_destroyed", "stream": s, "reason": reason}), rc);
         }
         st.broadcast(&json!({"type": "connection_destroyed", "connection": conn.info(), "reason": reason}), rc);
         if room.session.media_mode == MediaMode::Routed {
