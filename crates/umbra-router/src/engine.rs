@@ -36,6 +36,9 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 /// Largest datagram we accept; WebRTC keeps well under the Ethernet MTU.
 const RECV_BUF: usize = 2048;
 
+/// Packets of RTX history per outgoing video stream.
+const VIDEO_SEND_BUFFER: usize = 600;
+
 type Key = (String, String);
 
 /// An audio/video section of an offer as the router answered it (directions are the
@@ -63,7 +66,8 @@ pub struct Engine {
     settings: Settings,
     on_event: Option<EventSink>,
     tap: Option<PacketTap>,
-    conns: HashMap<ConnId, Conn>,
+    /// Boxed: an `Rtc` is large and connections are moved out and back in around each drain.
+    conns: HashMap<ConnId, Box<Conn>>,
     demux: Demux,
     /// (session, stream id) → publisher connection.
     streams: HashMap<Key, ConnId>,
@@ -293,7 +297,10 @@ impl Engine {
             .set_ice_lite(true)
             .set_local_ice_credentials(creds)
             .set_dtls_cert(self.cert.clone())
-            .set_crypto_provider(self.crypto.clone());
+            .set_crypto_provider(self.crypto.clone())
+            // RTX history: str0m's default of 1000 video packets is ~4 s at 2.5 Mbps and the
+            // bulk of a subscriber's memory; NACKs come within a few RTTs, so ~2 s is ample.
+            .set_send_buffer_video(VIDEO_SEND_BUFFER);
         if sends_media && let Some(bps) = self.settings.bwe_initial_bps {
             config = config.enable_bwe(Some(Bitrate::bps(bps)));
         }
@@ -321,7 +328,7 @@ impl Engine {
         session_id: &str,
         connection_id: &str,
         role: Role,
-    ) -> Result<(ConnId, Conn, String, Vec<Section>)> {
+    ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
         let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
@@ -340,7 +347,7 @@ impl Engine {
             .collect();
         let id = ConnId(self.next_id);
         self.next_id += 1;
-        let mut conn = Conn {
+        let mut conn = Box::new(Conn {
             rtc,
             ufrag,
             session_id: session_id.to_owned(),
@@ -352,13 +359,13 @@ impl Engine {
             counters: Counters::default(),
             bwe_bps: None,
             deadline: None,
-        };
+        });
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
         Ok((id, conn, answer.to_sdp_string(), sections))
     }
 
-    fn install(&mut self, id: ConnId, conn: Conn) {
+    fn install(&mut self, id: ConnId, conn: Box<Conn>) {
         self.demux.register(id, conn.ufrag.clone());
         self.owners.entry((conn.session_id.clone(), conn.connection_id.clone())).or_default().push(id);
         self.conns.insert(id, conn);

@@ -119,6 +119,18 @@ pub struct PeerState {
     /// Number of frames received (kept even when payloads are not).
     pub frames: [u64; 2],
     pub keyframe_requests: Vec<(MediaKind, KeyframeRequestKind, Instant)>,
+    /// Publisher write → subscriber frame, in µs, for frames made by [`timed_frame`].
+    pub e2e_us: Vec<u32>,
+    /// Sequence numbers seen, per kind (audio, video), for exact loss accounting.
+    pub seen: [Vec<bool>; 2],
+}
+
+impl PeerState {
+    /// How many of the frames with sequence numbers in `range` arrived.
+    pub fn seen_in(&self, kind: MediaKind, range: std::ops::Range<u64>) -> u64 {
+        let seen = &self.seen[(kind == MediaKind::Video) as usize];
+        range.filter(|&i| seen.get(i as usize).copied().unwrap_or(false)).count() as u64
+    }
 }
 
 pub type PeerId = usize;
@@ -219,7 +231,21 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
                 Event::Connected => st.connected = true,
                 Event::MediaData(d) => {
                     let kind = peer.mids.iter().find(|(m, _)| *m == d.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);
-                    st.frames[(kind == MediaKind::Video) as usize] += 1;
+                    let k = (kind == MediaKind::Video) as usize;
+                    st.frames[k] += 1;
+                    if d.data.len() >= 4 {
+                        let seq = seq_of(&d.data) as usize;
+                        // Bounded: a garbled sequence number must not allocate gigabytes.
+                        if seq < 10_000_000 {
+                            if st.seen[k].len() <= seq {
+                                st.seen[k].resize(seq + 1, false);
+                            }
+                            st.seen[k][seq] = true;
+                        }
+                    }
+                    if let Some(sent) = timed_frame_sent_at(&d.data) {
+                        st.e2e_us.push(Instant::now().saturating_duration_since(sent).as_micros() as u32);
+                    }
                     if keep {
                         st.received.push(Received { kind, data: d.data.to_vec(), at: Instant::now() });
                     }
@@ -368,6 +394,29 @@ pub fn frame(seq: u32, kind: MediaKind, len: usize) -> Vec<u8> {
         v.push((x as u8) | 0x01);
     }
     v
+}
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// A frame that carries its send time (bytes 5..13, ns since a process-wide epoch), marked
+/// with `T` at byte 4, so subscribers in the same process can measure end-to-end latency.
+pub fn timed_frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut v = frame(seq, MediaKind::Video, len.max(13));
+    v[4] = b'T';
+    let ns = epoch().elapsed().as_nanos() as u64;
+    v[5..13].copy_from_slice(&ns.to_be_bytes());
+    v
+}
+
+fn timed_frame_sent_at(data: &[u8]) -> Option<Instant> {
+    if data.len() < 13 || data[4] != b'T' {
+        return None;
+    }
+    let ns = u64::from_be_bytes(data[5..13].try_into().ok()?);
+    Some(epoch() + Duration::from_nanos(ns))
 }
 
 pub fn seq_of(data: &[u8]) -> u32 {
