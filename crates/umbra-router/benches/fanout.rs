@@ -3,7 +3,10 @@
 //! 1% of its frames or the step list ends. All peers are real str0m peer connections over
 //! loopback UDP with DTLS-SRTP, in this process; the router runs on its own thread.
 //!
-//!     cargo bench -p umbra-router --bench fanout            (add `-- --quick` for a short run)
+//!     cargo bench -p umbra-router --bench fanout
+//!
+//! `-- --quick` runs N = 10 and 50 only; `-- --no-bwe` turns bandwidth estimation (and so
+//! str0m's pacer) off, to show what pacing adds to end-to-end latency.
 //!
 //! Reported per step: packets the router sent per second and per second of router-thread CPU
 //! ("per core"), router CPU per subscriber track, RSS per subscriber (router + test client
@@ -67,7 +70,13 @@ fn main() {
     let steps: &[usize] = if quick { &[10, 50] } else { &[10, 25, 50, 75, 100, 150, 200, 250] };
     let window = Duration::from_secs(if quick { 3 } else { 5 });
 
-    let router = Router::start(RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()])).expect("router");
+    let no_bwe = std::env::args().any(|a| a == "--no-bwe");
+    let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+    if no_bwe {
+        // For comparison only: without BWE str0m sends without pacing.
+        config.bwe_initial_bps = None;
+    }
+    let router = Router::start(config).expect("router");
     let ip = loopback_v4();
     let pub_clients = Arc::new(Clients::new(false));
     // Subscribers spread over two client threads so the client side is not the bottleneck
@@ -118,8 +127,8 @@ fn main() {
 
     println!("umbra-router fan-out benchmark: 1 publisher (VP8-sized {:.1} Mbps @ {VIDEO_FPS} fps + Opus-sized {AUDIO_FPS}/s) → N subscribers",
         VIDEO_BPS / 1e6);
-    println!("machine: {} CPUs online; all peers and the router in this process; window {:?} per step\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), window);
+    println!("machine: {} CPUs online; all peers and the router in this process; window {:?} per step; BWE/pacer {}\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), window, if no_bwe { "off" } else { "on" });
 
     let mut subs: Vec<(usize, PeerId)> = Vec::new();
     let mut results = Vec::new();

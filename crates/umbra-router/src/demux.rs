@@ -91,6 +91,10 @@ impl Demux {
         }
     }
 
+    pub fn has_ufrag(&self, ufrag: &str) -> bool {
+        self.by_ufrag.contains_key(ufrag)
+    }
+
     /// Sizes of the maps, for tests and the stats: (addresses, ufrags, connections).
     pub fn sizes(&self) -> (usize, usize, usize) {
         (self.by_addr.len(), self.by_ufrag.len(), self.addrs_of.len())

@@ -277,6 +277,10 @@ impl Engine {
                 self.tap = tap;
                 let _ = reply.send(Ok(()));
             }
+            Command::SetEventSink(sink, reply) => {
+                self.on_event = sink;
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown => {}
         }
         let now = Instant::now();
@@ -289,7 +293,7 @@ impl Engine {
         let mut creds = IceCreds::new();
         // 16 random characters make a collision astronomically unlikely, but a collision would
         // route one client's checks to another's connection: re-draw rather than hope.
-        while self.demux_has_ufrag(&creds.ufrag) {
+        while self.demux.has_ufrag(&creds.ufrag) {
             creds = IceCreds::new();
         }
         let ufrag = creds.ufrag.clone();
@@ -312,10 +316,6 @@ impl Engine {
             rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
         (rtc, ufrag)
-    }
-
-    fn demux_has_ufrag(&self, ufrag: &str) -> bool {
-        self.conns.values().any(|c| c.ufrag == ufrag)
     }
 
     /// Parse and answer an offer on a fresh connection; returns its audio/video sections as

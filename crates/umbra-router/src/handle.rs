@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::config::RouterConfig;
+use crate::config::{EventSink, RouterConfig};
 use crate::engine::Engine;
 use crate::error::{Result, RouterError};
 use crate::events::Target;
@@ -47,6 +47,7 @@ pub(crate) enum Command {
     Disconnect { session_id: String, connection_id: String, reply: Reply<()> },
     Stats(Reply<RouterStats>),
     SetTap(Option<PacketTap>, Reply<()>),
+    SetEventSink(Option<EventSink>, Reply<()>),
     Shutdown,
 }
 
@@ -163,6 +164,12 @@ impl RouterHandle {
     /// Install (or remove with `None`) the packet tap; see [`crate::TapDirection`].
     pub fn set_packet_tap(&self, tap: Option<PacketTap>) -> Result<()> {
         self.inner.call(|r| Command::SetTap(tap, r))
+    }
+
+    /// Replace where events go (for hosts that learn their sink after starting the router,
+    /// like the server's `MediaRouter::start`). Events before this went to the previous sink.
+    pub fn set_event_sink(&self, sink: Option<EventSink>) -> Result<()> {
+        self.inner.call(|r| Command::SetEventSink(sink, r))
     }
 
     /// The bound socket addresses (with the ports picked for port 0).

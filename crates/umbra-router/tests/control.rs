@@ -184,7 +184,14 @@ fn unsubscribe_unpublish_disconnect_tear_down_and_clean_maps() {
 fn a_peer_that_never_connects_fails_and_is_removed() {
     let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
     config.connect_timeout = Duration::from_secs(1);
-    let (router, events) = start_router_with(config);
+    // No sink at start: the host installs one later, as the server's `MediaRouter::start` does.
+    let router = Router::start(config).unwrap();
+    let (tx, events) = std::sync::mpsc::channel();
+    router
+        .set_event_sink(Some(Box::new(move |e| {
+            let _ = tx.send(e);
+        })))
+        .unwrap();
     // Offer, take the answer, never run ICE.
     let p = offer(&PeerOptions::publisher(loopback_v4()));
     router
