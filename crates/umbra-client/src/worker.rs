@@ -483,12 +483,7 @@ impl Worker {
             }
         };
         let secret = lock(&self.shared).secret.clone();
-        if e2ee && secret.is_none() {
-            // As other SDKs: connecting to an encrypted session without a secret fails.
-            self.emit(Event::Error(ClientError::EncryptionSecretMissing));
-            self.done = true;
-            return;
-        }
+        let missing_secret = e2ee && secret.is_none();
         self.ring = KeyRing::new(suite);
         self.welcome = Some(Welcome {
             e2ee,
@@ -502,6 +497,11 @@ impl Worker {
         lock(&self.shared).connected = Some(ConnectedInfo { e2ee });
         let connection_id = msg["connection_id"].as_str().unwrap_or_default().to_string();
         self.emit(Event::Connected { connection_id, e2ee, cipher_suite: e2ee.then_some(suite.id()) });
+        if missing_secret {
+            // The connection stays up (the app can still see streams, signal, and set a secret
+            // now); publishing and subscribing fail with EncryptionSecretMissing until it does.
+            self.emit(Event::Error(ClientError::EncryptionSecretMissing));
+        }
         for c in msg["connections"].as_array().into_iter().flatten().filter_map(connection) {
             self.emit(Event::ConnectionCreated(c));
         }
