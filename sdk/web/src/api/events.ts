@@ -23,6 +23,7 @@ export class OTEvent {
 export type OTEventWith<T> = OTEvent & T;
 
 export function makeEvent<T extends object>(type: string, fields: T, cancelable = false): OTEventWith<T> {
+  if ("type" in fields) throw new TypeError("event fields must not override the event type");
   return Object.assign(new OTEvent(type, cancelable), fields);
 }
 
@@ -70,13 +71,16 @@ export class EventEmitter {
     return this;
   }
 
-  /** Calls the listeners of `event.type`; an exception in one is reported and does not stop the others. */
-  dispatch(event: OTEvent): OTEvent {
+  /**
+   * Calls the listeners of `listenersOf` (default: `event.type`); an exception in one is
+   * reported and does not stop the others.
+   */
+  dispatch(event: OTEvent, listenersOf: string = event.type): OTEvent {
     event.target = this;
-    const list = this.listeners.get(event.type);
+    const list = this.listeners.get(listenersOf);
     if (!list) return event;
     for (const l of [...list]) {
-      if (l.once) this.off(event.type, l.handler, l.context);
+      if (l.once) this.off(listenersOf, l.handler, l.context);
       try {
         l.handler.call(l.context ?? this, event);
       } catch (e) {

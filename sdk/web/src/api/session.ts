@@ -372,10 +372,12 @@ export class Session extends EventEmitter {
       }
       case "signal": {
         const from = typeof ev.from === "string" ? this.connectionFor(ev.from) : null;
-        const type = typeof ev.signal_type === "string" ? ev.signal_type : "";
-        const fields = { type, data: ev.data, from };
-        this.dispatch(makeEvent("signal", fields));
-        if (type) this.dispatch(makeEvent(`signal:${type}`, fields));
+        const signalType = typeof ev.signal_type === "string" && ev.signal_type ? ev.signal_type : null;
+        // As OpenTok.js: one event whose type is "signal:<type>" (or "signal"), delivered to the
+        // listeners of "signal" and of "signal:<type>".
+        const e = makeEvent(signalType ? `signal:${signalType}` : "signal", { data: ev.data, from, signalType });
+        this.dispatch(e, "signal");
+        if (signalType) this.dispatch(e, e.type);
         return;
       }
       default:

@@ -1,0 +1,236 @@
+// The public Session against a loopback signaling server: connect, events, signals, the E2EE
+// secret rules and errors, the key handed to the media engine, resume after a dropped socket.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { WebSocket } from "ws";
+import { bytesToHex, deriveBaseKey } from "../src/e2ee/index.js";
+import { OTError } from "../src/api/errors.js";
+import { Publisher } from "../src/api/publisher.js";
+import { Session, signalingUrl, type SessionEnvironment } from "../src/api/session.js";
+import type { WebSocketConstructor } from "../src/api/signaling-client.js";
+import type { MediaEngine, SubscribeRequest } from "../src/media/engine.js";
+import { FakeSignalingServer } from "./fake-signaling-server.js";
+import { readVectors } from "./support.js";
+
+const vectors = readVectors("umbra-e2ee-vectors.json");
+const VECTOR_SESSION: string = vectors.frame_base_key.session_id;
+const VECTOR_SECRET: string = vectors.frame_base_key.secret;
+
+class FakeEngine implements MediaEngine {
+  keys: string[] = [];
+  subs: SubscribeRequest[] = [];
+  closed = false;
+  async setKey(k: Uint8Array, suite: number) {
+    this.keys.push(`${suite}:${bytesToHex(k)}`);
+  }
+  async publish(): Promise<never> {
+    throw new OTError("OT_STREAM_CREATE_FAILED", "fake engine does not publish");
+  }
+  async subscribe(req: SubscribeRequest) {
+    this.subs.push(req);
+    return { subscriptionId: `sub-${this.subs.length}`, stop: async () => undefined };
+  }
+  handleServerEvent() {
+    return false;
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+function env(opts: { supported?: boolean; engine?: FakeEngine | null; iterations?: number } = {}): SessionEnvironment {
+  const engine = opts.engine === undefined ? new FakeEngine() : opts.engine;
+  return {
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    e2eeSupport: () => (opts.supported === false ? { supported: false, path: null, missing: ["WebRTC Encoded Transform"] } : { supported: true, path: "script-transform", missing: [] }),
+    mediaEngineFactory: engine ? () => engine : null,
+    defaultServerUrl: () => null,
+    ...(opts.iterations ? { pbkdf2Iterations: opts.iterations } : {}),
+  };
+}
+
+async function withServer(opts: Partial<ConstructorParameters<typeof FakeSignalingServer>[0]>, fn: (url: string, server: FakeSignalingServer) => Promise<void>) {
+  const server = new FakeSignalingServer({ e2ee: false, sessionId: VECTOR_SESSION, ...opts });
+  const url = await server.start();
+  try {
+    await fn(url, server);
+  } finally {
+    await server.stop();
+  }
+}
+
+const nextEvent = (target: { once(t: string, h: (e: any) => void): unknown }, type: string) => new Promise<any>((r) => target.once(type, r));
+
+test("signalingUrl maps server URLs to the signaling endpoint", () => {
+  assert.equal(signalingUrl("http://127.0.0.1:8080"), "ws://127.0.0.1:8080/v1/signaling");
+  assert.equal(signalingUrl("https://video.example.com/base/"), "wss://video.example.com/base/v1/signaling");
+  assert.equal(signalingUrl("wss://x.test"), "wss://x.test/v1/signaling");
+  assert.throws(() => signalingUrl("ftp://x"), { name: "OT_INVALID_PARAMETER" });
+});
+
+test("connect, existing connections and streams, signals both ways, disconnect", async () => {
+  await withServer({}, async (url) => {
+    const a = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    const b = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    const connected = nextEvent(a, "sessionConnected");
+    let cbError: unknown = "not called";
+    await a.connect("token-a", (e) => (cbError = e));
+    assert.equal(cbError, undefined);
+    assert.equal((await connected).type, "sessionConnected");
+    assert.equal(a.connection?.connectionId, "conn-1");
+
+    const bStream = nextEvent(b, "streamCreated");
+    const aSeesB = nextEvent(a, "connectionCreated");
+    await b.connect("token-b");
+    assert.equal((await bStream).stream.streamId, "s-existing", "streams already published are announced after connect");
+    assert.equal((await aSeesB).connection.connectionId, "conn-2");
+
+    const gotTyped = nextEvent(b, "signal:chat");
+    const gotAny = nextEvent(b, "signal");
+    await a.signal({ type: "chat", data: "hello, b" });
+    const ev = await gotTyped;
+    assert.deepEqual([ev.type, ev.signalType, ev.data, ev.from.connectionId], ["signal:chat", "chat", "hello, b", "conn-1"]);
+    assert.equal((await gotAny).data, "hello, b");
+    await assert.rejects(a.signal({ type: "bad type!", data: "x" }), { name: "OT_INVALID_PARAMETER" });
+
+    const aSeesBLeave = nextEvent(a, "connectionDestroyed");
+    const bDisconnected = nextEvent(b, "sessionDisconnected");
+    b.disconnect();
+    assert.equal((await bDisconnected).reason, "clientDisconnected");
+    assert.equal((await aSeesBLeave).reason, "clientDisconnected");
+    await assert.rejects(b.signal({ data: "x" }), { name: "OT_NOT_CONNECTED" });
+    a.disconnect();
+  });
+});
+
+test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anything is sent", async () => {
+  await withServer({ e2ee: true }, async (url, server) => {
+    for (const secret of ["", "1234567", "é".repeat(257), "🔐".repeat(7), "abc\uD800defgh"]) {
+      const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: secret }, env());
+      let err: OTError | undefined;
+      await s.connect("t", (e) => (err = e)).catch(() => undefined);
+      assert.equal(err?.name, "OT_INVALID_ENCRYPTION_SECRET", JSON.stringify(secret));
+      assert.match(err!.message, /characters|surrogate/);
+      await assert.rejects(s.setEncryptionSecret(secret), { name: "OT_INVALID_ENCRYPTION_SECRET" });
+    }
+    assert.equal(server.clients.length, 0, "no connection was attempted");
+    // 8 emoji are 16 UTF-16 units but 8 characters: valid.
+    const ok = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "🔐".repeat(8) }, env({ iterations: 1000 }));
+    await ok.connect("t");
+    ok.disconnect();
+  });
+});
+
+test("E2EE session: missing secret and unsupported browser fail connect with their errors", async () => {
+  await withServer({ e2ee: true }, async (url, server) => {
+    const noSecret = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    await assert.rejects(noSecret.connect("t"), (e: OTError) => e.name === "OT_ENCRYPTION_SECRET_MISSING" && /end-to-end encrypted/.test(e.message));
+    const unsupported = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ supported: false }));
+    await assert.rejects(unsupported.connect("t"), (e: OTError) => e.name === "OT_UNSUPPORTED_BROWSER" && /WebRTC Encoded Transform/.test(e.message));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(server.clients.length, 0, "both left the session again");
+    // A session without E2EE needs neither.
+  });
+  await withServer({ e2ee: false }, async (url) => {
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ supported: false }));
+    await s.connect("t");
+    assert.equal(s.isEndToEndEncrypted, false);
+    s.disconnect();
+  });
+});
+
+test("E2EE session: the base key handed to media is PBKDF2 of the secret (600000 iterations, vector), and follows setEncryptionSecret", async () => {
+  await withServer({ e2ee: true }, async (url) => {
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: VECTOR_SECRET }, env({ engine }));
+    await s.connect("t");
+    assert.equal(s.isEndToEndEncrypted, true);
+    assert.deepEqual(engine.keys, [`6:${vectors.frame_base_key.base_key}`]);
+    await assert.rejects(s.setEncryptionSecret("short"), { name: "OT_INVALID_ENCRYPTION_SECRET" });
+    assert.equal(engine.keys.length, 1, "an invalid secret changes nothing");
+    await s.setEncryptionSecret("another secret entirely");
+    assert.deepEqual(engine.keys.slice(1), [`6:${bytesToHex(await deriveBaseKey("another secret entirely", VECTOR_SESSION))}`]);
+    s.disconnect();
+    assert.equal(engine.closed, true);
+  });
+});
+
+test("server refusals map to stable error names", async () => {
+  await withServer({}, async (url, server) => {
+    const forged = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    await assert.rejects(forged.connect("forged"), (e: OTError) => e.name === "OT_AUTHENTICATION_ERROR" && e.serverCode === "token_forged");
+    const wrong = new Session("k", "another-session", { serverUrl: url }, env());
+    await assert.rejects(wrong.connect("t"), (e: OTError) => e.name === "OT_AUTHENTICATION_ERROR" && e.serverCode === "token_wrong_session");
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    await s.connect("t");
+    server.refuse.set("signal", ["role_forbidden", "publisheronly connections cannot signal"]);
+    let err: OTError | undefined;
+    await s.signal({ data: "x" }, (e) => (err = e)).catch(() => undefined);
+    assert.equal(err?.name, "OT_PERMISSION_DENIED");
+    assert.match(err!.message, /cannot signal/);
+    s.disconnect();
+  });
+  const nowhere = new Session("k", VECTOR_SESSION, { serverUrl: "http://127.0.0.1:9" }, env());
+  await assert.rejects(nowhere.connect("t"), { name: "OT_CONNECT_FAILED" });
+});
+
+test("publish and subscribe: need a connection and media; the subscriber reports mismatch once, then match", async () => {
+  const fakeMedia = { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+  const offline = new Session("k", VECTOR_SESSION, { serverUrl: "http://127.0.0.1:9" }, env());
+  const pubErr = new Promise<OTError | undefined>((r) => offline.publish(new Publisher(null, {}, fakeMedia), r));
+  assert.equal((await pubErr)?.name, "OT_NOT_CONNECTED");
+
+  await withServer({ e2ee: true }, async (url) => {
+    const noMedia = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ engine: null, iterations: 1000 }));
+    await noMedia.connect("t");
+    const e1 = await new Promise<OTError | undefined>((r) => noMedia.publish(new Publisher(null, {}, fakeMedia), r));
+    assert.equal(e1?.name, "OT_MEDIA_ERROR", "no WebRTC here: an honest failure, not a fake success");
+    noMedia.disconnect();
+
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ engine, iterations: 1000 }));
+    const streamEv = nextEvent(s, "streamCreated");
+    await s.connect("t");
+    const stream = (await streamEv).stream;
+    assert.equal(stream.e2ee, true);
+    const events: { sub?: unknown; list: string[] } = { list: [] };
+    const done = new Promise<OTError | undefined>((r) => {
+      const sub = s.subscribe(stream, null, {}, r);
+      events.sub = sub;
+      sub.on("encryptionSecretMismatch", () => events.list.push("mismatch"));
+      sub.on("encryptionSecretMatch", () => events.list.push("match"));
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const req = engine.subs[0]!;
+    assert.equal(req.streamId, "s-existing");
+    req.onE2eeEvent("encryptionSecretMismatch", "differs");
+    assert.equal((await done)?.name, "OT_ENCRYPTION_SECRET_MISMATCH", "the subscribe callback gets the mismatch as its error");
+    req.onE2eeEvent("encryptionSecretMatch", "ok again");
+    assert.deepEqual(events.list, ["mismatch", "match"]);
+    s.disconnect();
+  });
+});
+
+test("a dropped socket is resumed and missed events are replayed in order", async () => {
+  await withServer({}, async (url, server) => {
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    await s.connect("t");
+    const c = server.clients[0]!;
+    const reconnecting = nextEvent(s, "sessionReconnecting");
+    const reconnected = nextEvent(s, "sessionReconnected");
+    const signals: string[] = [];
+    s.on("signal", (e: { data: string }) => signals.push(e.data));
+    server.event(c, { type: "signal", from: null, signal_type: "x", data: "before" });
+    await new Promise((r) => setTimeout(r, 30));
+    c.ws.terminate();
+    await reconnecting;
+    server.event(c, { type: "signal", from: null, signal_type: "x", data: "while away 1" });
+    server.event(c, { type: "signal", from: null, signal_type: "x", data: "while away 2" });
+    await reconnected;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(signals, ["before", "while away 1", "while away 2"]);
+    await s.signal({ data: "still works" });
+    s.disconnect();
+  });
+});
