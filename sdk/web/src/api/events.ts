@@ -84,10 +84,14 @@ export class EventEmitter {
       try {
         l.handler.call(l.context ?? this, event);
       } catch (e) {
-        // A throwing app handler must not break the SDK's own state machine.
-        setTimeout(() => {
-          throw e;
-        });
+        // A throwing app handler must not break the SDK's own state machine: report it the
+        // way the browser reports an exception in an event listener, and go on.
+        const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+        if (typeof report === "function") report(e);
+        else
+          setTimeout(() => {
+            throw e;
+          });
       }
     }
     return event;
