@@ -108,21 +108,29 @@ impl Engine {
                 )));
             }
             let socket = sockets::bind(addr)?;
-            let local = socket.local_addr().map_err(|source| RouterError::Bind { addr, source })?;
-            *slot = Some(RouterSocket { socket, local, candidate_addr: local });
+            let local = socket
+                .local_addr()
+                .map_err(|source| RouterError::Bind { addr, source })?;
+            *slot = Some(RouterSocket {
+                socket,
+                local,
+                candidate_addr: local,
+            });
         }
 
-        let advertised = advertised.unwrap_or_else(|| {
-            v4.iter().chain(v6.iter()).map(|s| s.local).collect()
-        });
+        let advertised =
+            advertised.unwrap_or_else(|| v4.iter().chain(v6.iter()).map(|s| s.local).collect());
         if advertised.is_empty() {
             return Err(RouterError::Config("nothing to advertise".into()));
         }
         let mut candidates = Vec::new();
         let (mut first_v4, mut first_v6) = (None, None);
         for mut addr in advertised {
-            let (socket, first) =
-                if addr.is_ipv4() { (&v4, &mut first_v4) } else { (&v6, &mut first_v6) };
+            let (socket, first) = if addr.is_ipv4() {
+                (&v4, &mut first_v4)
+            } else {
+                (&v6, &mut first_v6)
+            };
             let Some(socket) = socket else {
                 return Err(RouterError::Config(format!(
                     "advertised {addr} but no socket of its family is bound"
@@ -151,17 +159,21 @@ impl Engine {
         // One DTLS certificate for the router's life: generating one per connection would cost
         // a key generation per join, and the fingerprint is per answer anyway.
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let cert = crypto
-            .dtls_provider
-            .generate_certificate()
-            .ok_or_else(|| RouterError::Config("the crypto provider cannot make a DTLS certificate".into()))?;
+        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
+            RouterError::Config("the crypto provider cannot make a DTLS certificate".into())
+        })?;
 
         Ok(Engine {
             sockets: Sockets { v4, v6, waker },
             candidates,
             cert,
             crypto,
-            settings: Settings { bwe_initial_bps, bwe_desired_bps, keyframe_request_interval, connect_timeout },
+            settings: Settings {
+                bwe_initial_bps,
+                bwe_desired_bps,
+                keyframe_request_interval,
+                connect_timeout,
+            },
             on_event,
             tap: None,
             conns: HashMap::new(),
@@ -180,7 +192,12 @@ impl Engine {
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets.v4.iter().chain(self.sockets.v6.iter()).map(|s| s.local).collect()
+        self.sockets
+            .v4
+            .iter()
+            .chain(self.sockets.v6.iter())
+            .map(|s| s.local)
+            .collect()
     }
 
     pub fn run(mut self, commands: Receiver<Command>) {
@@ -188,7 +205,9 @@ impl Engine {
         loop {
             loop {
                 match commands.try_recv() {
-                    Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return self.close_all(),
+                    Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+                        return self.close_all();
+                    }
                     Ok(cmd) => self.command(cmd),
                     Err(TryRecvError::Empty) => break,
                 }
@@ -235,38 +254,70 @@ impl Engine {
             Command::Subscribe(spec, reply) => {
                 let _ = reply.send(self.subscribe(spec));
             }
-            Command::AddCandidate { session_id, target, candidate, reply } => {
+            Command::AddCandidate {
+                session_id,
+                target,
+                candidate,
+                reply,
+            } => {
                 let _ = reply.send(self.add_candidate(session_id, target, &candidate));
             }
-            Command::Unpublish { session_id, stream_id, reply } => {
+            Command::Unpublish {
+                session_id,
+                stream_id,
+                reply,
+            } => {
                 let r = match self.streams.get(&(session_id.clone(), stream_id.clone())) {
                     Some(&id) => {
                         self.close(id, None);
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownStream { session_id, stream_id }),
+                    None => Err(RouterError::UnknownStream {
+                        session_id,
+                        stream_id,
+                    }),
                 };
                 let _ = reply.send(r);
             }
-            Command::Unsubscribe { session_id, subscription_id, reply } => {
-                let r = match self.subscriptions.get(&(session_id.clone(), subscription_id.clone())) {
+            Command::Unsubscribe {
+                session_id,
+                subscription_id,
+                reply,
+            } => {
+                let r = match self
+                    .subscriptions
+                    .get(&(session_id.clone(), subscription_id.clone()))
+                {
                     Some(&id) => {
                         self.close(id, None);
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownSubscription { session_id, subscription_id }),
+                    None => Err(RouterError::UnknownSubscription {
+                        session_id,
+                        subscription_id,
+                    }),
                 };
                 let _ = reply.send(r);
             }
-            Command::Disconnect { session_id, connection_id, reply } => {
-                let r = match self.owners.get(&(session_id.clone(), connection_id.clone())) {
+            Command::Disconnect {
+                session_id,
+                connection_id,
+                reply,
+            } => {
+                let r = match self
+                    .owners
+                    .get(&(session_id.clone(), connection_id.clone()))
+                {
                     Some(ids) => {
                         for id in ids.clone() {
                             self.close(id, None);
                         }
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownConnection { session_id, connection_id }),
+                    None => Err(RouterError::UnknownConnection {
+                        session_id,
+                        connection_id,
+                    }),
                 };
                 let _ = reply.send(r);
             }
@@ -313,7 +364,8 @@ impl Engine {
             rtc.add_local_candidate(c.clone());
         }
         if sends_media && self.settings.bwe_initial_bps.is_some() {
-            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
+            rtc.bwe()
+                .set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
         (rtc, ufrag)
     }
@@ -329,10 +381,14 @@ impl Engine {
         connection_id: &str,
         role: Role,
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
-        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
         let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()
             .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
@@ -342,7 +398,12 @@ impl Engine {
                     Rids::Specific(rids) => rids.first().copied(),
                     _ => None,
                 };
-                Some(Section { mid: media.mid(), kind: media.kind(), direction: media.direction(), rid })
+                Some(Section {
+                    mid: media.mid(),
+                    kind: media.kind(),
+                    direction: media.direction(),
+                    rid,
+                })
             })
             .collect();
         let id = ConnId(self.next_id);
@@ -367,25 +428,47 @@ impl Engine {
 
     fn install(&mut self, id: ConnId, conn: Box<Conn>) {
         self.demux.register(id, conn.ufrag.clone());
-        self.owners.entry((conn.session_id.clone(), conn.connection_id.clone())).or_default().push(id);
+        self.owners
+            .entry((conn.session_id.clone(), conn.connection_id.clone()))
+            .or_default()
+            .push(id);
         self.conns.insert(id, conn);
     }
 
     fn publish(&mut self, spec: PublishSpec) -> Result<String> {
         let key = (spec.session_id.clone(), spec.stream_id.clone());
         if self.streams.contains_key(&key) {
-            return Err(RouterError::StreamExists { session_id: spec.session_id, stream_id: spec.stream_id });
+            return Err(RouterError::StreamExists {
+                session_id: spec.session_id,
+                stream_id: spec.stream_id,
+            });
         }
-        let role = Role::Publisher(Publisher { stream_id: spec.stream_id.clone(), tracks: Vec::new(), subscribers: Vec::new() });
-        let (id, mut conn, answer, sections) =
-            self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
+        let role = Role::Publisher(Publisher {
+            stream_id: spec.stream_id.clone(),
+            tracks: Vec::new(),
+            subscribers: Vec::new(),
+        });
+        let (id, mut conn, answer, sections) = self.answer(
+            &spec.sdp_offer,
+            false,
+            &spec.session_id,
+            &spec.connection_id,
+            role,
+        )?;
         let tracks: Vec<Track> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
-            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None })
+            .map(|m| Track {
+                mid: m.mid,
+                kind: m.kind,
+                rid: m.rid,
+                last_keyframe_request: None,
+            })
             .collect();
         if tracks.is_empty() {
-            return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
+            return Err(RouterError::NoUsableMedia(
+                "the publisher's offer sends no audio or video".into(),
+            ));
         }
         if let Role::Publisher(p) = &mut conn.role {
             p.tracks = tracks;
@@ -403,8 +486,14 @@ impl Engine {
                 subscription_id: spec.subscription_id,
             });
         }
-        let Some(&publisher) = self.streams.get(&(spec.session_id.clone(), spec.stream_id.clone())) else {
-            return Err(RouterError::UnknownStream { session_id: spec.session_id, stream_id: spec.stream_id });
+        let Some(&publisher) = self
+            .streams
+            .get(&(spec.session_id.clone(), spec.stream_id.clone()))
+        else {
+            return Err(RouterError::UnknownStream {
+                session_id: spec.session_id,
+                stream_id: spec.stream_id,
+            });
         };
         let role = Role::Subscriber(Subscriber {
             subscription_id: spec.subscription_id.clone(),
@@ -412,8 +501,13 @@ impl Engine {
             publisher,
             routes: Vec::new(),
         });
-        let (id, mut conn, answer, sections) =
-            self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
+        let (id, mut conn, answer, sections) = self.answer(
+            &spec.sdp_offer,
+            true,
+            &spec.session_id,
+            &spec.connection_id,
+            role,
+        )?;
         let routes = self.routes(publisher, &mut conn, sections)?;
         if let Role::Subscriber(s) = &mut conn.role {
             s.routes = routes;
@@ -429,7 +523,12 @@ impl Engine {
     /// Pair the publisher's tracks with the subscriber's sending sections: the n-th publisher
     /// track of a kind goes to the n-th subscriber section of that kind, with the payload
     /// types mapped codec by codec.
-    fn routes(&mut self, publisher: ConnId, sub: &mut Conn, sections: Vec<Section>) -> Result<Vec<Route>> {
+    fn routes(
+        &mut self,
+        publisher: ConnId,
+        sub: &mut Conn,
+        sections: Vec<Section>,
+    ) -> Result<Vec<Route>> {
         let sub_sections: Vec<(Mid, MediaKind)> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::SendOnly | Direction::SendRecv))
@@ -445,7 +544,9 @@ impl Engine {
         let mut routes = Vec::new();
         let mut used = vec![false; sub_sections.len()];
         for (pub_mid, kind) in tracks {
-            let Some(slot) = (0..sub_sections.len()).find(|&i| !used[i] && sub_sections[i].1 == kind) else {
+            let Some(slot) =
+                (0..sub_sections.len()).find(|&i| !used[i] && sub_sections[i].1 == kind)
+            else {
                 continue;
             };
             used[slot] = true;
@@ -454,17 +555,28 @@ impl Engine {
                 Some(w) => w.payload_params().cloned().collect(),
                 None => continue,
             };
-            let Some(sw) = sub.rtc.writer(sub_mid) else { continue };
+            let Some(sw) = sub.rtc.writer(sub_mid) else {
+                continue;
+            };
             let sub_pts: Vec<_> = sw.payload_params().map(|p| p.pt()).collect();
             let pts: Vec<_> = pub_params
                 .iter()
-                .filter_map(|pp| sw.match_params(pp.clone()).filter(|pt| sub_pts.contains(pt)).map(|s| (pp.pt(), s)))
+                .filter_map(|pp| {
+                    sw.match_params(*pp)
+                        .filter(|pt| sub_pts.contains(pt))
+                        .map(|s| (pp.pt(), s))
+                })
                 .collect();
             if pts.is_empty() {
                 tracing::debug!("no common codec for {kind:?} between publisher and subscriber");
                 continue;
             }
-            routes.push(Route { pub_mid, sub_mid, kind, pts });
+            routes.push(Route {
+                pub_mid,
+                sub_mid,
+                kind,
+                pts,
+            });
         }
         if routes.is_empty() {
             return Err(RouterError::NoUsableMedia(
@@ -478,26 +590,34 @@ impl Engine {
 
     fn add_candidate(&mut self, session_id: String, target: Target, candidate: &str) -> Result<()> {
         let id = match &target {
-            Target::Publisher { stream_id } => self.streams.get(&(session_id.clone(), stream_id.clone())).copied().ok_or_else(
-                || RouterError::UnknownStream { session_id: session_id.clone(), stream_id: stream_id.clone() },
-            )?,
-            Target::Subscriber { subscription_id } => {
-                self.subscriptions.get(&(session_id.clone(), subscription_id.clone())).copied().ok_or_else(|| {
-                    RouterError::UnknownSubscription {
-                        session_id: session_id.clone(),
-                        subscription_id: subscription_id.clone(),
-                    }
-                })?
-            }
+            Target::Publisher { stream_id } => self
+                .streams
+                .get(&(session_id.clone(), stream_id.clone()))
+                .copied()
+                .ok_or_else(|| RouterError::UnknownStream {
+                    session_id: session_id.clone(),
+                    stream_id: stream_id.clone(),
+                })?,
+            Target::Subscriber { subscription_id } => self
+                .subscriptions
+                .get(&(session_id.clone(), subscription_id.clone()))
+                .copied()
+                .ok_or_else(|| RouterError::UnknownSubscription {
+                    session_id: session_id.clone(),
+                    subscription_id: subscription_id.clone(),
+                })?,
         };
         let line = candidate.trim().trim_start_matches("a=");
         if line.is_empty() {
             // An empty candidate is the browser's end-of-candidates marker.
             return Ok(());
         }
-        let c = Candidate::from_sdp_string(line).map_err(|e| RouterError::BadCandidate(e.to_string()))?;
+        let c = Candidate::from_sdp_string(line)
+            .map_err(|e| RouterError::BadCandidate(e.to_string()))?;
         let now = Instant::now();
-        let Some(mut conn) = self.conns.remove(&id) else { return Ok(()) };
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return Ok(());
+        };
         conn.rtc.add_remote_candidate(c);
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
@@ -509,7 +629,9 @@ impl Engine {
     /// subscribers with it. `event` is reported for this connection (teardown the caller
     /// asked for reports nothing).
     fn close(&mut self, id: ConnId, event: Option<RouterEventKind>) {
-        let Some(mut conn) = self.conns.remove(&id) else { return };
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
         conn.rtc.disconnect();
         self.demux.remove(id, &conn.ufrag);
         self.closed.add(&conn.counters);
@@ -529,21 +651,32 @@ impl Engine {
                 for sub in p.subscribers {
                     self.close(sub, Some(RouterEventKind::Closed(CloseReason::StreamEnded)));
                 }
-                Target::Publisher { stream_id: p.stream_id }
+                Target::Publisher {
+                    stream_id: p.stream_id,
+                }
             }
             Role::Subscriber(s) => {
                 let key = (conn.session_id.clone(), s.subscription_id.clone());
                 if self.subscriptions.get(&key) == Some(&id) {
                     self.subscriptions.remove(&key);
                 }
-                if let Some(Role::Publisher(p)) = self.conns.get_mut(&s.publisher).map(|c| &mut c.role) {
+                if let Some(Role::Publisher(p)) =
+                    self.conns.get_mut(&s.publisher).map(|c| &mut c.role)
+                {
                     p.subscribers.retain(|x| *x != id);
                 }
-                Target::Subscriber { subscription_id: s.subscription_id }
+                Target::Subscriber {
+                    subscription_id: s.subscription_id,
+                }
             }
         };
         if let Some(kind) = event {
-            self.emit(RouterEvent { session_id: conn.session_id, connection_id: conn.connection_id, target, kind });
+            self.emit(RouterEvent {
+                session_id: conn.session_id,
+                connection_id: conn.connection_id,
+                target,
+                kind,
+            });
         }
     }
 
@@ -563,12 +696,22 @@ impl Engine {
     // ---------------------------------------------------------------- the hot path
 
     fn ctx(&mut self, now: Instant) -> DrainCtx<'_> {
-        DrainCtx { sockets: &self.sockets, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, now }
+        DrainCtx {
+            sockets: &self.sockets,
+            tap: &self.tap,
+            work: &mut self.work,
+            timers: &mut self.timers,
+            now,
+        }
     }
 
     fn read_socket(&mut self, v4: bool, buf: &mut [u8]) {
         for _ in 0..RECV_BATCH {
-            let socket = if v4 { self.sockets.v4.as_ref() } else { self.sockets.v6.as_ref() };
+            let socket = if v4 {
+                self.sockets.v4.as_ref()
+            } else {
+                self.sockets.v6.as_ref()
+            };
             let Some(socket) = socket else { return };
             let (n, source) = match socket.socket.recv_from(buf) {
                 Ok(r) => r,
@@ -605,7 +748,15 @@ impl Engine {
         };
         conn.counters.packets_in += 1;
         conn.counters.bytes_in += data.len() as u64;
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
         if let Err(e) = conn.rtc.handle_input(input) {
             // A malformed or unauthenticated packet: str0m drops it; the connection stays.
             tracing::debug!("input from {source} refused: {e}");
@@ -621,9 +772,13 @@ impl Engine {
         // Bounded so a connection that keeps returning a past deadline cannot hold the thread.
         let mut budget = self.conns.len() + 16;
         while budget > 0 {
-            let Some((at, id)) = self.timers.pop_due(now) else { break };
+            let Some((at, id)) = self.timers.pop_due(now) else {
+                break;
+            };
             budget -= 1;
-            let Some(mut conn) = self.conns.remove(&id) else { continue };
+            let Some(mut conn) = self.conns.remove(&id) else {
+                continue;
+            };
             if conn.deadline == Some(at) {
                 conn.deadline = None;
                 if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
@@ -643,26 +798,45 @@ impl Engine {
         let stale: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.connected && !c.failing && now.duration_since(c.created) > self.settings.connect_timeout)
+            .filter(|(_, c)| {
+                !c.connected
+                    && !c.failing
+                    && now.duration_since(c.created) > self.settings.connect_timeout
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
             let secs = self.settings.connect_timeout.as_secs_f32();
-            self.work.push_back(Work::Failed(id, format!("ICE/DTLS not connected within {secs:.0} s")));
+            self.work.push_back(Work::Failed(
+                id,
+                format!("ICE/DTLS not connected within {secs:.0} s"),
+            ));
         }
         self.run_work(now);
         if self.timers.len() > 4 * self.conns.len() + 1024 {
-            self.timers.rebuild(self.conns.iter().filter_map(|(id, c)| c.deadline.map(|d| (d, *id))));
+            self.timers.rebuild(
+                self.conns
+                    .iter()
+                    .filter_map(|(id, c)| c.deadline.map(|d| (d, *id))),
+            );
         }
     }
 
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Frame { from, data, received } => self.forward(from, data, received),
+                Work::Frame {
+                    from,
+                    data,
+                    received,
+                } => self.forward(from, data, received),
                 Work::KeyframeRequest { from, req } => {
-                    let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else { continue };
-                    let Some(route) = s.routes.iter().find(|r| r.sub_mid == req.mid) else { continue };
+                    let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
+                        continue;
+                    };
+                    let Some(route) = s.routes.iter().find(|r| r.sub_mid == req.mid) else {
+                        continue;
+                    };
                     let (publisher, pub_mid) = (s.publisher, route.pub_mid);
                     self.request_keyframe(publisher, pub_mid, req.kind, true, now);
                 }
@@ -673,10 +847,16 @@ impl Engine {
     }
 
     fn connected(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = self.conns.get(&id) else { return };
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
         let target = match &conn.role {
-            Role::Publisher(p) => Target::Publisher { stream_id: p.stream_id.clone() },
-            Role::Subscriber(s) => Target::Subscriber { subscription_id: s.subscription_id.clone() },
+            Role::Publisher(p) => Target::Publisher {
+                stream_id: p.stream_id.clone(),
+            },
+            Role::Subscriber(s) => Target::Subscriber {
+                subscription_id: s.subscription_id.clone(),
+            },
         };
         let event = RouterEvent {
             session_id: conn.session_id.clone(),
@@ -687,9 +867,12 @@ impl Engine {
         // A new subscriber can decode nothing until the next keyframe: ask for one now rather
         // than wait for the publisher's periodic one (or the subscriber's own PLI).
         let wanted: Vec<(ConnId, Mid)> = match &conn.role {
-            Role::Subscriber(s) => {
-                s.routes.iter().filter(|r| r.kind == MediaKind::Video).map(|r| (s.publisher, r.pub_mid)).collect()
-            }
+            Role::Subscriber(s) => s
+                .routes
+                .iter()
+                .filter(|r| r.kind == MediaKind::Video)
+                .map(|r| (s.publisher, r.pub_mid))
+                .collect(),
             Role::Publisher(_) => Vec::new(),
         };
         self.emit(event);
@@ -698,24 +881,46 @@ impl Engine {
         }
     }
 
-    fn request_keyframe(&mut self, publisher: ConnId, mid: Mid, kind: KeyframeRequestKind, relayed: bool, now: Instant) {
-        let Some(mut pc) = self.conns.remove(&publisher) else { return };
+    fn request_keyframe(
+        &mut self,
+        publisher: ConnId,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+        relayed: bool,
+        now: Instant,
+    ) {
+        let Some(mut pc) = self.conns.remove(&publisher) else {
+            return;
+        };
         let interval = self.settings.keyframe_request_interval;
         let sent = (|| {
-            let Role::Publisher(p) = &mut pc.role else { return false };
-            let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else { return false };
-            if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {
+            let Role::Publisher(p) = &mut pc.role else {
+                return false;
+            };
+            let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
+                return false;
+            };
+            if track
+                .last_keyframe_request
+                .is_some_and(|t| now.duration_since(t) < interval)
+            {
                 pc.counters.keyframe_requests_coalesced += 1;
                 return false;
             }
             let rid = track.rid;
-            let Some(mut w) = pc.rtc.writer(mid) else { return false };
+            let Some(mut w) = pc.rtc.writer(mid) else {
+                return false;
+            };
             // Relay the kind asked for when the publisher negotiated it, else the other one.
             let other = match kind {
                 KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
                 _ => KeyframeRequestKind::Pli,
             };
-            let kind = if w.is_request_keyframe_possible(kind) { kind } else { other };
+            let kind = if w.is_request_keyframe_possible(kind) {
+                kind
+            } else {
+                other
+            };
             match w.request_keyframe(rid, kind) {
                 Ok(()) => {
                     track.last_keyframe_request = Some(now);
@@ -739,10 +944,16 @@ impl Engine {
         self.conns.insert(publisher, pc);
     }
 
-    fn forward(&mut self, from: ConnId, data: MediaData, received: Instant) {
-        let Some(pc) = self.conns.get_mut(&from) else { return };
-        let Role::Publisher(p) = &mut pc.role else { return };
-        let Some(track) = p.tracks.iter().find(|t| t.mid == data.mid) else { return };
+    fn forward(&mut self, from: ConnId, data: Box<MediaData>, received: Instant) {
+        let Some(pc) = self.conns.get_mut(&from) else {
+            return;
+        };
+        let Role::Publisher(p) = &mut pc.role else {
+            return;
+        };
+        let Some(track) = p.tracks.iter().find(|t| t.mid == data.mid) else {
+            return;
+        };
         if track.rid != data.rid {
             return;
         }
@@ -754,7 +965,9 @@ impl Engine {
         }
         let now = Instant::now();
         for &sid in &subscribers {
-            let Some(mut sc) = self.conns.remove(&sid) else { continue };
+            let Some(mut sc) = self.conns.remove(&sid) else {
+                continue;
+            };
             if write_frame(&mut sc, &data) {
                 sc.counters.frames_forwarded += 1;
                 let mut ctx = self.ctx(now);
@@ -801,13 +1014,23 @@ fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
     if !sc.connected {
         return false;
     }
-    let Role::Subscriber(s) = &sc.role else { return false };
-    let Some(route) = s.routes.iter().find(|r| r.pub_mid == data.mid) else { return false };
-    let Some(pt) = route.pt_for(data.pt) else { return false };
+    let Role::Subscriber(s) = &sc.role else {
+        return false;
+    };
+    let Some(route) = s.routes.iter().find(|r| r.pub_mid == data.mid) else {
+        return false;
+    };
+    let Some(pt) = route.pt_for(data.pt) else {
+        return false;
+    };
     let (sub_mid, kind) = (route.sub_mid, route.kind);
-    let Some(mut w) = sc.rtc.writer(sub_mid) else { return false };
+    let Some(mut w) = sc.rtc.writer(sub_mid) else {
+        return false;
+    };
     if kind == MediaKind::Audio {
-        if let (Some(level), Some(voice)) = (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
+        if let (Some(level), Some(voice)) =
+            (data.ext_vals.audio_level, data.ext_vals.voice_activity)
+        {
             w = w.audio_level(level, voice);
         }
         if data.audio_start_of_talk_spurt {
