@@ -69,7 +69,11 @@ fn keep_sending(clients: std::sync::Arc<Clients>, publisher: PeerId) -> Sender {
 
 #[test]
 fn keyframe_requests_new_subscriber_and_relay() {
-    let (router, _events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
+    let _serial = media_test_lock();
+    // A long coalescing interval, so the burst below fits in it even on a starved machine.
+    let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+    config.keyframe_request_interval = Duration::from_secs(1);
+    let (router, _events) = start_router_with(config);
     let clients = std::sync::Arc::new(Clients::new(false));
     let ip = loopback_v4();
     let publisher = publish(
@@ -125,7 +129,7 @@ fn keyframe_requests_new_subscriber_and_relay() {
 
     // The subscriber's own PLI and FIR reach the publisher (after the coalescing interval).
     for kind in [KeyframeRequestKind::Pli, KeyframeRequestKind::Fir] {
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(1100));
         let before = clients.with(|s| s[publisher].keyframe_requests.len());
         clients.request_keyframe(sub, kind);
         clients.wait_until(
@@ -140,21 +144,26 @@ fn keyframe_requests_new_subscriber_and_relay() {
     assert!(totals.keyframe_requests_relayed >= 2, "{totals:?}");
 
     // A burst of requests within the interval becomes one.
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1100));
+    let burst_start = Instant::now();
     let before = clients.with(|s| s[publisher].keyframe_requests.len());
     let coalesced_before = router.stats().unwrap().totals.keyframe_requests_coalesced;
     // Spaced so the subscriber's str0m sends each as its own RTCP packet; all within the
-    // router's 250 ms interval.
+    // router's 1 s interval.
     for _ in 0..4 {
         clients.request_keyframe(sub, KeyframeRequestKind::Pli);
         std::thread::sleep(Duration::from_millis(30));
     }
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(Duration::from_millis(100));
     let after = clients.with(|s| s[publisher].keyframe_requests.len());
+    assert!(
+        burst_start.elapsed() < Duration::from_millis(900),
+        "the machine is too starved to time the burst"
+    );
     assert_eq!(
         after - before,
         1,
-        "four PLIs within 150 ms reach the publisher as one"
+        "four PLIs within the interval reach the publisher as one"
     );
     let coalesced = router.stats().unwrap().totals.keyframe_requests_coalesced - coalesced_before;
     assert!(coalesced >= 1, "the router folded {coalesced} requests");
@@ -162,6 +171,7 @@ fn keyframe_requests_new_subscriber_and_relay() {
 
 #[test]
 fn unsubscribe_unpublish_disconnect_tear_down_and_clean_maps() {
+    let _serial = media_test_lock();
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let clients = std::sync::Arc::new(Clients::new(false));
     let ip = loopback_v4();

@@ -10,6 +10,7 @@ use umbra_router::*;
 
 #[test]
 fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
+    let _serial = media_test_lock();
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let clients = Clients::new(true);
     let ip = loopback_v4();
@@ -77,6 +78,7 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
 
 #[test]
 fn dual_stack_ipv4_publisher_ipv6_subscriber() {
+    let _serial = media_test_lock();
     let (router, _events) = start_router(vec![
         "127.0.0.1:0".parse().unwrap(),
         "[::1]:0".parse().unwrap(),
@@ -130,6 +132,7 @@ fn dual_stack_ipv4_publisher_ipv6_subscriber() {
 
 #[test]
 fn ipv6_only_router() {
+    let _serial = media_test_lock();
     let (router, _events) = start_router(vec!["[::1]:0".parse().unwrap()]);
     let clients = Clients::new(true);
     let ip = loopback_v6();
@@ -192,6 +195,7 @@ fn codec_frame(codec: str0m::format::Codec, seq: u32) -> Vec<u8> {
 
 #[test]
 fn each_video_codec_negotiates_and_forwards() {
+    let _serial = media_test_lock();
     use str0m::format::Codec;
     let (router, _events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let clients = Clients::new(true);
@@ -254,6 +258,7 @@ fn each_video_codec_negotiates_and_forwards() {
 
 #[test]
 fn packet_tap_sees_datagrams_and_decrypted_frames() {
+    let _serial = media_test_lock();
     use std::sync::{Arc, Mutex};
     let (router, _events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let seen: Arc<Mutex<[u64; 3]>> = Arc::default();

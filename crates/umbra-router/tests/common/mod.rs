@@ -525,6 +525,13 @@ pub fn loopback_v6() -> IpAddr {
 
 // ------------------------------------------------------------------ router-side helpers
 
+/// Tests that stream media take turns within a test binary: on a loaded 2-core CI machine,
+/// several routers and client threads at once would turn CPU starvation into "loss".
+pub fn media_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 use umbra_router::{PublishSpec, Router, RouterConfig, RouterEvent, RouterHandle, SubscribeSpec};
 
 pub fn start_router_with(mut config: RouterConfig) -> (RouterHandle, Receiver<RouterEvent>) {
