@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -16,6 +17,8 @@ use crate::server::AppState;
 use crate::token::{self, TokenError};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames written before one flush when many are queued.
+const WRITE_BATCH: usize = 64;
 /// Close code for a refused handshake (bad token, unknown session…); the reason is in the
 /// preceding `error` frame.
 pub const CLOSE_REFUSED: u16 = 4003;
@@ -142,24 +145,36 @@ async fn pump(
     let mut deadline = Instant::now() + hub.config.heartbeat_timeout;
     loop {
         tokio::select! {
-            frame = rx.recv() => match frame {
-                Some(Frame::Text(t)) => {
-                    if ws.send(Message::Text(t.as_ref().into())).await.is_err() {
+            frame = rx.recv() => {
+                let Some(frame) = frame else {
+                    // The hub let go of this socket (too slow, or replaced by a resume).
+                    return End::Dropped;
+                };
+                // Under fan-out many frames are queued at once: write them together and flush
+                // once, instead of one write system call per frame.
+                let mut next = Some(frame);
+                let mut batched = 0;
+                while let Some(frame) = next.take() {
+                    let text = match frame {
+                        Frame::Text(t) => t.as_ref().to_owned(),
+                        Frame::Event { seq, body } => format!("{{\"seq\":{seq},{}", body.get(1..).unwrap_or("}")),
+                        Frame::Close { code, reason } => {
+                            let _ = ws.flush().await;
+                            close(ws, code, reason).await;
+                            return End::Final;
+                        }
+                    };
+                    if ws.feed(Message::Text(text.into())).await.is_err() {
                         return End::Dropped;
                     }
-                }
-                Some(Frame::Event { seq, body }) => {
-                    let text = format!("{{\"seq\":{seq},{}", body.get(1..).unwrap_or("}"));
-                    if ws.send(Message::Text(text.into())).await.is_err() {
-                        return End::Dropped;
+                    batched += 1;
+                    if batched < WRITE_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                Some(Frame::Close { code, reason }) => {
-                    close(ws, code, reason).await;
-                    return End::Final;
+                if ws.flush().await.is_err() {
+                    return End::Dropped;
                 }
-                // The hub let go of this socket (too slow, or replaced by a resume).
-                None => return End::Dropped,
             },
             msg = timeout_at(deadline, ws.recv()) => {
                 let msg = match msg {
