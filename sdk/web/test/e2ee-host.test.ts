@@ -78,7 +78,7 @@ test("script-transform path: RTCRtpScriptTransform carries the options to the wo
 
   // Before the codec is known, frames without metadata are dropped, never sent in the clear.
   s.push(frame([0x31, 1, 2, 3, 4], "delta"));
-  await new Promise((res) => setTimeout(res, 30));
+  await wait(() => txWorker.core.framesHandled === 1);
   assert.equal(s.out.length, 0);
   tx.setCodec(sid, "video/VP8");
   rx.setCodec(rid, "video/VP8");
@@ -90,7 +90,7 @@ test("script-transform path: RTCRtpScriptTransform carries the options to the wo
     rxWorker.now += 60;
     await wait(() => s.out.length === i + 1);
     r.push(s.out[i]!);
-    await new Promise((res) => setTimeout(res, 5));
+    await wait(() => rxWorker.core.framesHandled === i + 1);
   }
   await wait(() => rxEvents.includes("encryptionSecretMismatch"));
   assert.equal(r.out.length, 0);

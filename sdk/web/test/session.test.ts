@@ -122,20 +122,46 @@ test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anyt
   });
 });
 
-test("E2EE session: missing secret and unsupported browser fail connect with their errors", async () => {
+test("E2EE session: an unsupported browser fails connect with OT_UNSUPPORTED_BROWSER", async () => {
   await withServer({ e2ee: true }, async (url, server) => {
-    const noSecret = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
-    await assert.rejects(noSecret.connect("t"), (e: OTError) => e.name === "OT_ENCRYPTION_SECRET_MISSING" && /end-to-end encrypted/.test(e.message));
     const unsupported = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ supported: false }));
     await assert.rejects(unsupported.connect("t"), (e: OTError) => e.name === "OT_UNSUPPORTED_BROWSER" && /WebRTC Encoded Transform/.test(e.message));
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(server.clients.length, 0, "both left the session again");
+    assert.equal(server.clients.length, 0, "it left the session again");
     // A session without E2EE needs neither.
   });
   await withServer({ e2ee: false }, async (url) => {
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ supported: false }));
     await s.connect("t");
     assert.equal(s.isEndToEndEncrypted, false);
+    s.disconnect();
+  });
+});
+
+test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISSING, publish and subscribe fail until a secret is set", async () => {
+  await withServer({ e2ee: true }, async (url) => {
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine, iterations: 1000 }));
+    const exception = nextEvent(s, "exception");
+    const streamEv = nextEvent(s, "streamCreated");
+    await s.connect("t");
+    const ex = await exception;
+    assert.equal(ex.name, "OT_ENCRYPTION_SECRET_MISSING");
+    assert.match(ex.message, /setEncryptionSecret/);
+    const stream = (await streamEv).stream;
+    const fakeMedia = { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+    const pubErr = await new Promise<OTError | undefined>((r) => s.publish(new Publisher(null, {}, fakeMedia), r));
+    assert.equal(pubErr?.name, "OT_ENCRYPTION_SECRET_MISSING");
+    const subErr = await new Promise<OTError | undefined>((r) => s.subscribe(stream, null, {}, r));
+    assert.equal(subErr?.name, "OT_ENCRYPTION_SECRET_MISSING");
+    assert.equal(engine.subs.length, 0, "no media was touched");
+    await s.signal({ data: "signals work without a secret" });
+    assert.deepEqual(engine.keys, []);
+    await s.setEncryptionSecret("now we have one");
+    assert.deepEqual(engine.keys, [`6:${bytesToHex(await deriveBaseKey("now we have one", VECTOR_SESSION, 1000))}`]);
+    s.subscribe(stream, null, {}, () => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(engine.subs.length, 1, "subscribing goes ahead once a secret is set");
     s.disconnect();
   });
 });

@@ -58,6 +58,11 @@ function harness() {
       await core.handleMessage(msg);
       assert.deepEqual(posted.at(-1), { type: "keySet", requestId });
     },
+    /** Waits until this worker has handled `n` frames in total (CPU may be busy: no fixed sleeps). */
+    handled: async (n: number) => {
+      for (let i = 0; i < 500 && core.framesHandled < n; i++) await settle();
+      assert.equal(core.framesHandled, n);
+    },
     events: () => posted.filter((m) => m.type === "event" && m.event !== "firstFrameDecrypted").map((m) => (m as { event: string }).event),
     firstFrameEvents: () => posted.filter((m) => m.type === "event" && m.event === "firstFrameDecrypted").length,
   };
@@ -112,9 +117,9 @@ test("mismatch: one event, frames dropped; after setKey(right): one match event 
   rx.core.attachScriptTransformer(r.transformer);
   for (let i = 0; i < 60; i++) {
     s.push(new FakeFrame(vp8Delta(i), "delta", "video/VP8"));
-    await settle();
+    await until(s.out, i + 1);
     r.push(s.out[i]!);
-    await settle();
+    await rx.handled(i + 1);
     rx.advance(33);
   }
   assert.equal(r.out.length, 0, "no frame reaches the decoder");
@@ -123,10 +128,9 @@ test("mismatch: one event, frames dropped; after setKey(right): one match event 
 
   await rx.setKey(keyA);
   s.push(new FakeFrame(vp8Delta(60), "delta", "video/VP8"));
-  await settle();
+  await until(s.out, 61);
   r.push(s.out[60]!);
-  await settle();
-  assert.equal(r.out.length, 1);
+  await until(r.out, 1);
   assert.deepEqual(rx.events(), ["encryptionSecretMismatch", "encryptionSecretMatch"]);
   assert.equal(r.calls.sendKeyFrameRequest, 1, "a receiver that recovers on a delta frame asks for a key frame");
 });
@@ -138,13 +142,13 @@ test("a secret change at the sender: new KID, counter 0, and a key frame from th
   tx.core.attachScriptTransformer(s.transformer);
   s.push(new FakeFrame(vp8Delta(0), "delta", undefined));
   s.push(new FakeFrame(vp8Delta(1), "delta", undefined));
-  await settle();
+  await until(s.out, 2);
   const hdr = (f: EncodedFrame) => decodeHeader(new Uint8Array(f.data).subarray(3)).header;
   assert.deepEqual([hdr(s.out[0]!).ctr, hdr(s.out[1]!).ctr], [0n, 1n]);
   await tx.setKey(keyB);
   assert.equal(s.calls.generateKeyFrame, 1);
   s.push(new FakeFrame(vp8Delta(2), "delta", undefined));
-  await settle();
+  await until(s.out, 3);
   assert.notEqual(hdr(s.out[2]!).kid, hdr(s.out[0]!).kid);
   assert.equal(hdr(s.out[2]!).ctr, 0n);
   await tx.setKey(keyB);
@@ -156,12 +160,12 @@ test("without a key the sender sends nothing, and unprotectable frames raise a r
   const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/H264" });
   tx.core.attachScriptTransformer(s.transformer);
   s.push(new FakeFrame(Uint8Array.from([0, 0, 1, 0x65, 0x88, 0x80, 1]).buffer, "key", undefined));
-  await settle();
+  await tx.handled(1);
   assert.equal(s.out.length, 0, "plaintext never leaves");
   await tx.setKey(keyA);
   // An H.264 frame with only parameter sets has no unit to protect: refused.
   for (let i = 0; i < 3; i++) s.push(new FakeFrame(Uint8Array.from([0, 0, 0, 1, 0x67, 0x42, 0, 0x1f]).buffer, "key", undefined));
-  await settle();
+  await tx.handled(4);
   assert.equal(s.out.length, 0);
   assert.deepEqual(tx.events(), ["encryptionInternalError"]);
 });
@@ -177,15 +181,15 @@ test("createEncodedStreams path: streams arrive by message; key frame needs go t
   await tx.core.handleMessage({ type: "streams", transformId: "s", operation: "encrypt", mimeType: "audio/opus", readable: s.transformer.readable, writable: s.transformer.writable });
   await rx.core.handleMessage({ type: "streams", transformId: "r", operation: "decrypt", mimeType: "audio/opus", readable: r.transformer.readable, writable: r.transformer.writable });
   s.push(new FakeFrame(Uint8Array.from([0xfc, 1, 2, 3]).buffer, undefined, undefined));
-  await settle();
+  await until(s.out, 1);
   r.push(s.out[0]!);
-  await settle();
+  await rx.handled(1);
   assert.equal(r.out.length, 0, "receiver has no key yet");
   await rx.setKey(key);
   s.push(new FakeFrame(Uint8Array.from([0xfc, 4, 5, 6]).buffer, undefined, undefined));
-  await settle();
+  await until(s.out, 2);
   r.push(s.out[1]!);
-  await settle();
+  await until(r.out, 1);
   assert.deepEqual(r.out.map((f) => bytesToHex(new Uint8Array(f.data))), ["fc040506"]);
   assert.equal(new Uint8Array(s.out[1]!.data)[0], 0xfc, "Opus TOC byte stays readable");
   await tx.setKey(new Uint8Array(32).fill(9));

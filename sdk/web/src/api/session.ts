@@ -52,6 +52,10 @@ function invalidSecretError(secret: unknown): OTError | null {
   return v ? new OTError("OT_INVALID_ENCRYPTION_SECRET", `Invalid encryption secret: ${describeViolation(v)}.`) : null;
 }
 
+function secretMissing(what: string): OTError {
+  return new OTError("OT_ENCRYPTION_SECRET_MISSING", `This session is end-to-end encrypted and no encryption secret is set: ${what}.`);
+}
+
 export class Session extends EventEmitter {
   /** This client's connection, once connected. */
   connection: Connection | null = null;
@@ -153,6 +157,10 @@ export class Session extends EventEmitter {
       if (this.baseKey) await this.engine.setKey(this.baseKey, welcome.cipher_suite ?? DEFAULT_SUITE_ID);
     }
     this.dispatch(makeEvent("sessionConnected", { connections: [...this.connections.values()], streams: existing }));
+    if (welcome.e2ee && this.secret === undefined) {
+      const e = secretMissing("connected to the session, but you cannot publish or subscribe until you call session.setEncryptionSecret()");
+      this.dispatch(makeEvent("exception", { name: e.name, code: e.name, message: e.message, error: e }));
+    }
     // As in OpenTok.js, what was already there is announced after the connect completes.
     queueMicrotask(() => {
       for (const c of this.connections.values()) this.dispatch(makeEvent("connectionCreated", { connection: c }));
@@ -175,13 +183,10 @@ export class Session extends EventEmitter {
     } catch {
       throw new OTError("OT_UNSUPPORTED_BROWSER", `This session uses SFrame cipher suite ${suiteId}, which this SDK does not implement.`);
     }
-    if (this.secret === undefined) {
-      throw new OTError(
-        "OT_ENCRYPTION_SECRET_MISSING",
-        "This session is end-to-end encrypted: set an encryption secret (OT.initSession(apiKey, sessionId, {encryptionSecret}) or session.setEncryptionSecret()) before connecting.",
-      );
-    }
-    this.baseKey = await deriveBaseKey(this.secret, welcome.session_id, this.env.pbkdf2Iterations);
+    // Without a secret the connection still completes (the app sees streams, can signal and can
+    // set a secret now), as in the native SDK; it is told at once, and publish/subscribe fail
+    // with OT_ENCRYPTION_SECRET_MISSING until a secret is set.
+    if (this.secret !== undefined) this.baseKey = await deriveBaseKey(this.secret, welcome.session_id, this.env.pbkdf2Iterations);
   }
 
   /**
@@ -301,9 +306,7 @@ export class Session extends EventEmitter {
     if (this.state !== "connected" || !this.signaling) throw new OTError("OT_NOT_CONNECTED", `${what}() needs a connected session`);
     if (this.isEndToEndEncrypted) {
       if (!this.env.e2eeSupport().supported) throw new OTError("OT_UNSUPPORTED_BROWSER", `This session is end-to-end encrypted and this browser cannot encrypt media, so it cannot ${what}.`);
-      if (this.secret === undefined || !this.baseKey) {
-        throw new OTError("OT_ENCRYPTION_SECRET_MISSING", `This session is end-to-end encrypted: set an encryption secret before you ${what}.`);
-      }
+      if (this.secret === undefined || !this.baseKey) throw secretMissing(`set one (session.setEncryptionSecret()) before you ${what}`);
     }
     if (!this.engine) throw new OTError("OT_MEDIA_ERROR", `this environment has no WebRTC, so it cannot ${what}`);
   }

@@ -125,6 +125,13 @@ export class WorkerCore {
     this.attach(options, transformer.readable, transformer.writable, control);
   }
 
+  /** Frames this worker has finished with, passed on or dropped (for tests and diagnostics). */
+  get framesHandled(): number {
+    return this.handled;
+  }
+
+  private handled = 0;
+
   /** Number of live transforms (for tests and diagnostics). */
   get transformCount(): number {
     return this.transforms.size;
@@ -180,7 +187,9 @@ export class WorkerCore {
     this.transforms.set(t.id, t);
     const stream = new TransformStream<EncodedFrame, EncodedFrame>({
       transform: async (frame, controller) => {
-        if (await this.process(t, frame)) controller.enqueue(frame);
+        const pass = await this.process(t, frame);
+        this.handled++;
+        if (pass) controller.enqueue(frame);
       },
     });
     readable
