@@ -27,6 +27,10 @@ pub struct RouterConfig {
     /// one: a keyframe is already on its way, and a burst of PLIs from many subscribers joining
     /// at once must not make the publisher send a burst of keyframes.
     pub keyframe_request_interval: Duration,
+    /// Packets of retransmission (RTX) history kept per outgoing video stream. It is most of a
+    /// subscriber's memory (~1.2 KB a packet); NACKs arrive within a few round trips, so the
+    /// default of 600 (~2 s at 2.5 Mbps) is ample.
+    pub rtx_history_packets: usize,
     /// A peer connection whose ICE+DTLS is not up this long after its answer is closed and
     /// reported as failed.
     pub connect_timeout: Duration,
@@ -42,6 +46,7 @@ impl RouterConfig {
             bwe_initial_bps: Some(2_500_000),
             bwe_desired_bps: 10_000_000,
             keyframe_request_interval: Duration::from_millis(250),
+            rtx_history_packets: 600,
             connect_timeout: Duration::from_secs(30),
             on_event: None,
         }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for RouterConfig {
             .field("bwe_initial_bps", &self.bwe_initial_bps)
             .field("bwe_desired_bps", &self.bwe_desired_bps)
             .field("keyframe_request_interval", &self.keyframe_request_interval)
+            .field("rtx_history_packets", &self.rtx_history_packets)
             .field("connect_timeout", &self.connect_timeout)
             .field("on_event", &self.on_event.as_ref().map(|_| "EventSink"))
             .finish()

@@ -36,9 +36,6 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 /// Largest datagram we accept; WebRTC keeps well under the Ethernet MTU.
 const RECV_BUF: usize = 2048;
 
-/// Packets of RTX history per outgoing video stream.
-const VIDEO_SEND_BUFFER: usize = 600;
-
 type Key = (String, String);
 
 /// An audio/video section of an offer as the router answered it (directions are the
@@ -55,6 +52,7 @@ struct Settings {
     bwe_initial_bps: Option<u64>,
     bwe_desired_bps: u64,
     keyframe_request_interval: Duration,
+    rtx_history_packets: usize,
     connect_timeout: Duration,
 }
 
@@ -93,9 +91,15 @@ impl Engine {
             bwe_initial_bps,
             bwe_desired_bps,
             keyframe_request_interval,
+            rtx_history_packets,
             connect_timeout,
             on_event,
         } = config;
+        if rtx_history_packets == 0 {
+            return Err(RouterError::Config(
+                "rtx_history_packets must be at least 1".into(),
+            ));
+        }
         if bind.is_empty() {
             return Err(RouterError::Config("no bind address".into()));
         }
@@ -172,6 +176,7 @@ impl Engine {
                 bwe_initial_bps,
                 bwe_desired_bps,
                 keyframe_request_interval,
+                rtx_history_packets,
                 connect_timeout,
             },
             on_event,
@@ -353,9 +358,9 @@ impl Engine {
             .set_local_ice_credentials(creds)
             .set_dtls_cert(self.cert.clone())
             .set_crypto_provider(self.crypto.clone())
-            // RTX history: str0m's default of 1000 video packets is ~4 s at 2.5 Mbps and the
-            // bulk of a subscriber's memory; NACKs come within a few RTTs, so ~2 s is ample.
-            .set_send_buffer_video(VIDEO_SEND_BUFFER);
+            // str0m's default RTX history (1000 video packets, ~4 s at 2.5 Mbps) would be the
+            // bulk of a subscriber's memory; see `RouterConfig::rtx_history_packets`.
+            .set_send_buffer_video(self.settings.rtx_history_packets);
         if sends_media && let Some(bps) = self.settings.bwe_initial_bps {
             config = config.enable_bwe(Some(Bitrate::bps(bps)));
         }

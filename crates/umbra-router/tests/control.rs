@@ -519,3 +519,52 @@ fn configuration_errors() {
     r.shutdown();
     assert!(matches!(r.stats(), Err(RouterError::Stopped)));
 }
+
+#[test]
+fn a_client_that_vanishes_is_reported_failed_and_removed() {
+    let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
+    let clients = Clients::new(false);
+    let ip = loopback_v4();
+    let publisher = publish(
+        &router,
+        &clients,
+        &PeerOptions::publisher(ip),
+        "cam",
+        "alice",
+    );
+    let sub = subscribe(
+        &router,
+        &clients,
+        &PeerOptions::subscriber(ip),
+        "cam",
+        "bob-cam",
+        "bob",
+    );
+    clients.wait_until("connected", Duration::from_secs(15), |s| {
+        s[publisher].connected && s[sub].connected
+    });
+    let _ = events_until(&events, 2, Duration::from_secs(10));
+    // Bob's client goes away without a word: no more consent checks. ICE-lite gives up on a
+    // pair after 15 s without a binding request.
+    clients.remove(sub);
+    let e = events
+        .recv_timeout(Duration::from_secs(40))
+        .expect("a failure event");
+    assert_eq!(
+        e.target,
+        Target::Subscriber {
+            subscription_id: "bob-cam".into()
+        }
+    );
+    assert!(matches!(e.kind, RouterEventKind::Failed(_)), "{e:?}");
+    let stats = router.stats().unwrap();
+    assert_eq!(
+        (
+            stats.published_streams,
+            stats.subscriptions,
+            stats.connections.len()
+        ),
+        (1, 0, 1)
+    );
+    assert_eq!(stats.demux_sizes, (1, 1, 1));
+}
