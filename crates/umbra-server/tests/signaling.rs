@@ -354,3 +354,43 @@ fn a_silent_or_vanished_client_is_removed_after_the_resume_window() {
     }
     assert!(gone.contains(&silent_id) && gone.contains(&vanished_id));
 }
+
+#[test]
+fn a_large_session_is_described_in_pages_before_any_event() {
+    let (_d, server, p, sid) = setup("");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut clients = vec![];
+    for i in 0..150 {
+        let (mut ws, w) = Ws::join(&server.addr, &token(&p, &sid, "publisher", Some(&format!("c{i}"))));
+        ids.insert(w["connection_id"].as_str().unwrap().to_owned());
+        if i == 0 {
+            let ack = ws.request(json!({"type": "publish", "stream": {"name": "first"}}));
+            assert_eq!(ack["type"], "ack");
+        }
+        clients.push(ws);
+    }
+    let (mut late, w) = Ws::connect(&server.addr, &token(&p, &sid, "publisher", None), None);
+    assert_eq!(w["type"], "welcome");
+    assert_eq!(w["complete"], false);
+    assert_eq!(w["connections"].as_array().unwrap().len(), 100);
+    assert_eq!(w["streams"].as_array().unwrap().len(), 1);
+    let snap = late.next().unwrap();
+    assert_eq!((snap["type"].as_str(), snap["complete"].as_bool()), (Some("snapshot"), Some(true)), "{snap}");
+    assert_eq!(snap["connections"].as_array().unwrap().len(), 50);
+    let described: std::collections::BTreeSet<String> = w["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(snap["connections"].as_array().unwrap())
+        .map(|c| c["connection_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(described, ids, "every earlier connection, once");
+    // Events come after the description.
+    let (_another, _) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
+    assert_eq!(late.next().unwrap()["type"], "connection_created");
+    // A small session's welcome is complete on its own.
+    let small = new_session(&server.addr, &p, "");
+    let (_s, w) = Ws::join(&server.addr, &token(&p, &small, "publisher", None));
+    assert_eq!(w["complete"], true);
+    drop(clients);
+}

