@@ -1,0 +1,244 @@
+// The WebRTC media engine's negotiation, with a scripted stand-in for RTCPeerConnection (Node has
+// none) and a recording signaling client: what it sends to the server and in which order, that
+// every sender and receiver gets its E2EE transform before negotiation, ICE buffering, answers.
+// Real media through the router is for the browser tests of issue 5.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { E2eeHost, type WorkerLike } from "../src/media/e2ee-host.js";
+import { PeerEngine } from "../src/media/peer-engine.js";
+import type { MediaContext } from "../src/media/engine.js";
+import type { Welcome } from "../src/api/signaling-types.js";
+import type { SignalingClient } from "../src/api/signaling-client.js";
+import type { ToWorker } from "../src/worker/protocol.js";
+
+const log: string[] = [];
+
+class FakeTrack {
+  constructor(readonly kind: string) {}
+}
+class FakeSender {
+  transform: unknown = null;
+  constructor(public track: FakeTrack | null, private readonly mime: string) {}
+  getParameters() {
+    return { codecs: [{ mimeType: this.mime }] };
+  }
+  async replaceTrack(t: FakeTrack) {
+    log.push(`replaceTrack ${t.kind} (transform set: ${this.transform !== null})`);
+    this.track = t;
+  }
+}
+class FakeReceiver {
+  transform: unknown = null;
+  readonly track: FakeTrack;
+  constructor(kind: string, private readonly mime: string) {
+    this.track = new FakeTrack(kind);
+  }
+  getParameters() {
+    return { codecs: [{ mimeType: this.mime }] };
+  }
+}
+class FakeTransceiver {
+  readonly sender: FakeSender;
+  readonly receiver: FakeReceiver;
+  constructor(kind: string, track: FakeTrack | null, public direction: string) {
+    const mime = kind === "audio" ? "audio/opus" : "video/VP8";
+    this.sender = new FakeSender(track, mime);
+    this.receiver = new FakeReceiver(kind, mime);
+  }
+}
+class FakePC extends EventTarget {
+  static all: FakePC[] = [];
+  readonly transceivers: FakeTransceiver[] = [];
+  localDescription: { type: string; sdp: string } | null = null;
+  remoteDescription: { type: string; sdp: string } | null = null;
+  readonly candidates: unknown[] = [];
+  connectionState = "new";
+  closed = false;
+  constructor(readonly config: Record<string, unknown>) {
+    super();
+    FakePC.all.push(this);
+  }
+  addTransceiver(trackOrKind: FakeTrack | string, init: { direction: string }) {
+    const kind = typeof trackOrKind === "string" ? trackOrKind : trackOrKind.kind;
+    const t = new FakeTransceiver(kind, typeof trackOrKind === "string" ? null : trackOrKind, init.direction);
+    this.transceivers.push(t);
+    return t;
+  }
+  getTransceivers() {
+    return this.transceivers;
+  }
+  async createOffer() {
+    const unprotected = this.transceivers.filter((t) => t.sender.transform === null && t.receiver.transform === null).length;
+    log.push(`createOffer (${this.transceivers.length} transceivers, ${unprotected} without transform)`);
+    return { type: "offer", sdp: `offer:${this.transceivers.map((t) => t.receiver.track.kind).join(",")}` };
+  }
+  async createAnswer() {
+    return { type: "answer", sdp: "answer-from-publisher" };
+  }
+  async setLocalDescription(d: { type: string; sdp: string }) {
+    this.localDescription = d;
+    // Gathering starts: two candidates, then end-of-candidates.
+    setTimeout(() => {
+      for (const c of [{ candidate: "candidate:1 1 udp 1 10.0.0.1 5000 typ host", sdpMid: "0", sdpMLineIndex: 0 }, null]) {
+        this.dispatchEvent(Object.assign(new Event("icecandidate"), { candidate: c }));
+      }
+    }, 1);
+  }
+  async setRemoteDescription(d: { type: string; sdp: string }) {
+    this.remoteDescription = d;
+    if (d.type === "offer") for (const kind of d.sdp.replace("offer:", "").split(",")) this.addTransceiver(kind, { direction: "recvonly" });
+  }
+  async addIceCandidate(c: unknown) {
+    this.candidates.push(c);
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+class FakeMediaStream {
+  readonly tracks: FakeTrack[];
+  constructor(tracks: FakeTrack[] = []) {
+    this.tracks = [...tracks];
+  }
+  getTracks() {
+    return this.tracks;
+  }
+  getAudioTracks() {
+    return this.tracks.filter((t) => t.kind === "audio");
+  }
+  getVideoTracks() {
+    return this.tracks.filter((t) => t.kind === "video");
+  }
+  addTrack(t: FakeTrack) {
+    this.tracks.push(t);
+  }
+}
+
+const g = globalThis as Record<string, unknown>;
+g.RTCPeerConnection = FakePC;
+g.MediaStream = FakeMediaStream;
+
+class RecordingWorker implements WorkerLike {
+  readonly messages: ToWorker[] = [];
+  private listener: ((e: MessageEvent) => void) | null = null;
+  postMessage(m: ToWorker) {
+    this.messages.push(m);
+    if (m.type === "setKey") queueMicrotask(() => this.listener?.({ data: { type: "keySet", requestId: m.requestId } } as MessageEvent));
+  }
+  addEventListener(type: string, l: (e: any) => void) {
+    if (type === "message") this.listener = l;
+  }
+  terminate() {}
+}
+
+function setup(mediaMode: "routed" | "relayed", answers: Record<string, Record<string, unknown>>) {
+  const requests: { type: string; fields: Record<string, unknown> }[] = [];
+  const signaling = {
+    request: async (type: string, fields: Record<string, unknown> = {}) => {
+      requests.push({ type, fields });
+      log.push(`request ${type}`);
+      return answers[type] ?? {};
+    },
+  } as unknown as SignalingClient;
+  const welcome = { media_mode: mediaMode, e2ee: true, cipher_suite: 6 } as Welcome;
+  const ctx: MediaContext = { signaling, welcome, e2eeSuite: 6 };
+  const worker = new RecordingWorker();
+  const ScriptTransform = function (this: { options: unknown }, _w: unknown, options: unknown) {
+    this.options = options;
+  } as unknown as new (w: WorkerLike, o: unknown) => unknown;
+  const host = new E2eeHost(worker, "script-transform", ScriptTransform);
+  return { engine: new PeerEngine(ctx, host), requests, worker };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test("routed publish: transforms before the offer, e2ee declared, answer applied, ICE sent with the stream id, codecs told to the worker", async () => {
+  log.length = 0;
+  FakePC.all = [];
+  const { engine, requests, worker } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
+  const media = new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video")]) as unknown as MediaStream;
+  const pub = await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
+  assert.equal(pub.streamId, "st1");
+  const pc = FakePC.all[0]!;
+  assert.equal(log[0], "createOffer (2 transceivers, 0 without transform)", "no sender exists without its encrypt transform");
+  const publish = requests.find((r) => r.type === "publish")!;
+  assert.deepEqual(publish.fields.stream, { name: "cam", has_audio: true, has_video: true, video_type: "camera", e2ee: { cipher_suite: 6 } });
+  assert.equal(publish.fields.sdp_offer, "offer:audio,video");
+  assert.deepEqual(pc.remoteDescription, { type: "answer", sdp: "router-answer" });
+  await settle();
+  const ice = requests.filter((r) => r.type === "ice");
+  assert.deepEqual(ice.map((r) => [r.fields.stream_id, (r.fields.candidate as { candidate: string }).candidate]), [
+    ["st1", "candidate:1 1 udp 1 10.0.0.1 5000 typ host"],
+    ["st1", ""],
+  ]);
+  const codecs = worker.messages.filter((m) => m.type === "codec").map((m) => (m as { mimeType: string }).mimeType);
+  assert.deepEqual(codecs, ["audio/opus", "video/VP8"]);
+  // The router's candidates reach the peer connection.
+  assert.equal(engine.handleServerEvent({ type: "ice", seq: 1, stream_id: "st1", candidate: { candidate: "candidate:2", sdpMid: "0", sdpMLineIndex: 0 } }), true);
+  assert.equal(pc.candidates.length, 1);
+  await pub.stop();
+  assert.equal(pc.closed, true);
+  assert.ok(requests.some((r) => r.type === "unpublish" && r.fields.stream_id === "st1"));
+  assert.equal(worker.messages.filter((m) => m.type === "close").length, 2, "the worker forgets both transforms");
+});
+
+test("a refused publish closes the peer connection and reports the server's error", async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", {});
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (t: string) => Promise<unknown> };
+  signaling.request = async () => {
+    throw Object.assign(new Error("no media router"), { name: "OT_STREAM_CREATE_FAILED", serverCode: "media_router_unavailable" });
+  };
+  const media = new FakeMediaStream([new FakeTrack("video")]) as unknown as MediaStream;
+  await assert.rejects(engine.publish({ stream: media, name: "", videoType: "camera" }, () => undefined), { serverCode: "media_router_unavailable" });
+  assert.equal(FakePC.all[0]!.closed, true);
+});
+
+test("subscribe: recvonly transceivers with decrypt transforms before the offer; routed answer from the ack; relayed answer from an event", async () => {
+  log.length = 0;
+  FakePC.all = [];
+  const routed = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" } });
+  const events: string[] = [];
+  const sub = await routed.engine.subscribe({
+    streamId: "st9", hasAudio: true, hasVideo: true, onTrack: () => undefined,
+    onE2eeEvent: (e) => events.push(e), onFailure: (m) => events.push(`failure: ${m}`),
+  });
+  assert.equal(sub.subscriptionId, "sub1");
+  assert.equal(log[0], "createOffer (2 transceivers, 0 without transform)");
+  const pc = FakePC.all[0]!;
+  assert.deepEqual(pc.transceivers.map((t) => t.direction), ["recvonly", "recvonly"]);
+  assert.deepEqual(pc.remoteDescription, { type: "answer", sdp: "router-answer" });
+  const subReq = routed.requests.find((r) => r.type === "subscribe")!;
+  assert.deepEqual(subReq.fields, { stream_id: "st9", sdp_offer: "offer:audio,video" });
+  routed.engine.handleServerEvent({ type: "media_failed", seq: 2, subscription_id: "sub1", message: "router lost it" });
+  assert.deepEqual(events, ["failure: router lost it"]);
+
+  FakePC.all = [];
+  const relayed = setup("relayed", { subscribe: { subscription_id: "sub2", sdp_answer: null } });
+  await relayed.engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: () => undefined });
+  const rpc = FakePC.all[0]!;
+  assert.equal(rpc.remoteDescription, null, "waits for the publisher's answer");
+  assert.equal(relayed.engine.handleServerEvent({ type: "answer", seq: 1, subscription_id: "sub2", stream_id: "st9", sdp_answer: "publisher-answer" }), true);
+  await settle();
+  assert.deepEqual(rpc.remoteDescription, { type: "answer", sdp: "publisher-answer" });
+});
+
+test("relayed publish: each subscriber's offer is answered from a new peer connection whose senders are encrypted before tracks go on", async () => {
+  log.length = 0;
+  FakePC.all = [];
+  const { engine, requests } = setup("relayed", { publish: { stream_id: "st5", sdp_answer: null } });
+  const media = new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video")]) as unknown as MediaStream;
+  const pub = await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
+  assert.equal(FakePC.all.length, 0, "no peer connection until someone subscribes");
+  assert.equal(requests[0]!.fields.sdp_offer, undefined);
+  engine.handleServerEvent({ type: "subscribe_offer", seq: 1, subscription_id: "sub7", stream_id: "st5", subscriber_connection_id: "c2", sdp_offer: "offer:audio,video" });
+  await settle();
+  assert.deepEqual(log.filter((l) => l.startsWith("replaceTrack")), ["replaceTrack audio (transform set: true)", "replaceTrack video (transform set: true)"]);
+  const answer = requests.find((r) => r.type === "answer")!;
+  assert.deepEqual(answer.fields, { subscription_id: "sub7", sdp_answer: "answer-from-publisher" });
+  assert.ok(requests.some((r) => r.type === "ice" && r.fields.subscription_id === "sub7"));
+  await pub.stop();
+  assert.equal(FakePC.all[0]!.closed, true);
+});
