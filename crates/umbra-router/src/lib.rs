@@ -9,7 +9,22 @@
 //!
 //! Threading: [`Router::start`] spawns one router thread that owns every peer connection and
 //! the UDP sockets (one per address family). [`RouterHandle`] methods are synchronous and send
-//! commands to that thread; events come back through [`RouterConfig::on_event`].
+//! commands to that thread; events come back through [`RouterConfig::on_event`] (or a sink
+//! installed later with [`RouterHandle::set_event_sink`]).
+//!
+//! Hosting from an async server (tokio):
+//!
+//! ```text
+//! let router = Router::start(RouterConfig::new(vec!["0.0.0.0:40000".parse()?, "[::]:40000".parse()?])
+//!     /* .advertised = Some(vec![public_ip:0]) */)?;          // once, at start-up
+//! router.set_event_sink(Some(Box::new(move |ev| { let _ = tokio_tx.send(ev); })))?;
+//! // per request, off the async workers (calls block for µs–ms, never on the network):
+//! let answer = tokio::task::spawn_blocking({ let r = router.clone(); move || r.publish(spec) }).await??;
+//! ```
+//!
+//! Each client peer connection must use its own UDP port (browsers do): DTLS and SRTP carry
+//! nothing that names a connection, so the router tells connections apart by remote address,
+//! learned from ICE checks whose USERNAME names the router's ufrag of that connection.
 
 mod config;
 mod conn;

@@ -1,0 +1,191 @@
+//! The media path between connections: frames to subscribers, keyframe requests to publishers.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn connected(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let target = match &conn.role {
+            Role::Publisher(p) => Target::Publisher {
+                stream_id: p.stream_id.clone(),
+            },
+            Role::Subscriber(s) => Target::Subscriber {
+                subscription_id: s.subscription_id.clone(),
+            },
+        };
+        let event = RouterEvent {
+            session_id: conn.session_id.clone(),
+            connection_id: conn.connection_id.clone(),
+            target,
+            kind: RouterEventKind::Connected,
+        };
+        // A new subscriber can decode nothing until the next keyframe: ask for one now rather
+        // than wait for the publisher's periodic one (or the subscriber's own PLI).
+        let wanted: Vec<(ConnId, Mid)> = match &conn.role {
+            Role::Subscriber(s) => s
+                .routes
+                .iter()
+                .filter(|r| r.kind == MediaKind::Video)
+                .map(|r| (s.publisher, r.pub_mid))
+                .collect(),
+            Role::Publisher(_) => Vec::new(),
+        };
+        self.emit(event);
+        for (publisher, mid) in wanted {
+            self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, false, now);
+        }
+    }
+
+    pub(super) fn request_keyframe(
+        &mut self,
+        publisher: ConnId,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+        relayed: bool,
+        now: Instant,
+    ) {
+        let Some(mut pc) = self.conns.remove(&publisher) else {
+            return;
+        };
+        let interval = self.settings.keyframe_request_interval;
+        let sent = (|| {
+            let Role::Publisher(p) = &mut pc.role else {
+                return false;
+            };
+            let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
+                return false;
+            };
+            if track
+                .last_keyframe_request
+                .is_some_and(|t| now.duration_since(t) < interval)
+            {
+                pc.counters.keyframe_requests_coalesced += 1;
+                return false;
+            }
+            let rid = track.rid;
+            let Some(mut w) = pc.rtc.writer(mid) else {
+                return false;
+            };
+            // Relay the kind asked for when the publisher negotiated it, else the other one.
+            let other = match kind {
+                KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
+                _ => KeyframeRequestKind::Pli,
+            };
+            let kind = if w.is_request_keyframe_possible(kind) {
+                kind
+            } else {
+                other
+            };
+            match w.request_keyframe(rid, kind) {
+                Ok(()) => {
+                    track.last_keyframe_request = Some(now);
+                    true
+                }
+                Err(e) => {
+                    tracing::debug!("keyframe request to publisher failed: {e}");
+                    false
+                }
+            }
+        })();
+        if sent {
+            if relayed {
+                pc.counters.keyframe_requests_relayed += 1;
+            } else {
+                pc.counters.keyframe_requests_originated += 1;
+            }
+            let mut ctx = self.ctx(now);
+            drain(publisher, &mut pc, &mut ctx);
+        }
+        self.conns.insert(publisher, pc);
+    }
+
+    pub(super) fn forward(&mut self, from: ConnId, data: Box<MediaData>, received: Instant) {
+        let Some(pc) = self.conns.get_mut(&from) else {
+            return;
+        };
+        let Role::Publisher(p) = &mut pc.role else {
+            return;
+        };
+        let Some(track) = p.tracks.iter().find(|t| t.mid == data.mid) else {
+            return;
+        };
+        if track.rid != data.rid {
+            return;
+        }
+        let broken_video = track.kind == MediaKind::Video && !data.contiguous;
+        pc.counters.frames_in += 1;
+        let subscribers = std::mem::take(&mut p.subscribers);
+        let has_subscribers = !subscribers.is_empty();
+        if let Some(tap) = &self.tap {
+            tap(TapDirection::ForwardedFrame, &data.data);
+        }
+        let now = Instant::now();
+        for &sid in &subscribers {
+            let Some(mut sc) = self.conns.remove(&sid) else {
+                continue;
+            };
+            if write_frame(&mut sc, &data) {
+                sc.counters.frames_forwarded += 1;
+                let mut ctx = self.ctx(now);
+                drain(sid, &mut sc, &mut ctx);
+            } else {
+                sc.counters.frames_dropped += 1;
+            }
+            self.conns.insert(sid, sc);
+        }
+        if let Some(Role::Publisher(p)) = self.conns.get_mut(&from).map(|c| &mut c.role) {
+            // Forwarding queues work but never adds or removes subscribers synchronously.
+            p.subscribers = subscribers;
+        }
+        if has_subscribers {
+            self.latency.record(received.elapsed());
+        }
+        if broken_video {
+            // A frame that lost packets NACK could not recover: the decoders downstream need a
+            // keyframe to resume.
+            self.request_keyframe(from, data.mid, KeyframeRequestKind::Pli, false, now);
+        }
+    }
+}
+
+/// Write one frame on the subscriber's matching section; false when it cannot take it (no
+/// route for the track, codec not negotiated, not connected yet).
+fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
+    if !sc.connected {
+        return false;
+    }
+    let Role::Subscriber(s) = &sc.role else {
+        return false;
+    };
+    let Some(route) = s.routes.iter().find(|r| r.pub_mid == data.mid) else {
+        return false;
+    };
+    let Some(pt) = route.pt_for(data.pt) else {
+        return false;
+    };
+    let (sub_mid, kind) = (route.sub_mid, route.kind);
+    let Some(mut w) = sc.rtc.writer(sub_mid) else {
+        return false;
+    };
+    if kind == MediaKind::Audio {
+        if let (Some(level), Some(voice)) =
+            (data.ext_vals.audio_level, data.ext_vals.voice_activity)
+        {
+            w = w.audio_level(level, voice);
+        }
+        if data.audio_start_of_talk_spurt {
+            w = w.start_of_talkspurt(true);
+        }
+    } else if let Some(o) = data.ext_vals.video_orientation {
+        w = w.video_orientation(o);
+    }
+    match w.write(pt, data.network_time, data.time, data.data.clone()) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("write to subscriber failed: {e}");
+            false
+        }
+    }
+}

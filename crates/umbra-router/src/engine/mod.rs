@@ -1,0 +1,519 @@
+//! The router thread: one sans-IO loop over every peer connection. It waits in poll(2) for a
+//! datagram, a command or the earliest str0m deadline; routes a datagram to its connection
+//! through the demux maps; and forwards each publisher frame to that stream's subscribers.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::change::SdpOffer;
+use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid, Rids};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Candidate, IceCreds, Input, Rtc};
+
+use crate::config::{EventSink, RouterConfig};
+use crate::conn::{Conn, DrainCtx, Publisher, Role, Route, Subscriber, Track, Work, drain};
+use crate::demux::{ConnId, Demux};
+use crate::error::{Result, RouterError};
+use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
+use crate::handle::{Command, PublishSpec, SubscribeSpec};
+use crate::sockets::{self, RouterSocket, Sockets};
+use crate::stats::{Counters, LatencyHistogram, RouterStats};
+use crate::tap::{PacketTap, TapDirection};
+use crate::timers::Timers;
+
+mod forward;
+mod setup;
+
+/// Datagrams read from one socket before timers and commands get a turn, so a flood on one
+/// family cannot starve the rest.
+const RECV_BATCH: usize = 256;
+/// Upper bound of one wait, so housekeeping runs even when nothing happens.
+const MAX_WAIT: Duration = Duration::from_millis(200);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// Largest datagram we accept; WebRTC keeps well under the Ethernet MTU.
+const RECV_BUF: usize = 2048;
+
+type Key = (String, String);
+
+/// An audio/video section of an offer as the router answered it (directions are the
+/// router's: a publisher's section is RecvOnly here).
+struct Section {
+    mid: Mid,
+    kind: MediaKind,
+    direction: Direction,
+    /// With simulcast, the first layer the publisher offers.
+    rid: Option<Rid>,
+}
+
+struct Settings {
+    bwe_initial_bps: Option<u64>,
+    bwe_desired_bps: u64,
+    keyframe_request_interval: Duration,
+    rtx_history_packets: usize,
+    connect_timeout: Duration,
+}
+
+pub struct Engine {
+    sockets: Sockets,
+    candidates: Vec<Candidate>,
+    cert: DtlsCert,
+    crypto: Arc<CryptoProvider>,
+    settings: Settings,
+    on_event: Option<EventSink>,
+    tap: Option<PacketTap>,
+    /// Boxed: an `Rtc` is large and connections are moved out and back in around each drain.
+    conns: HashMap<ConnId, Box<Conn>>,
+    demux: Demux,
+    /// (session, stream id) → publisher connection.
+    streams: HashMap<Key, ConnId>,
+    /// (session, subscription id) → subscriber connection.
+    subscriptions: HashMap<Key, ConnId>,
+    /// (session, signaling connection id) → its peer connections, for `disconnect`.
+    owners: HashMap<Key, Vec<ConnId>>,
+    timers: Timers,
+    work: VecDeque<Work>,
+    next_id: u64,
+    /// Counters of connections already closed, so totals never go backwards.
+    closed: Counters,
+    unrouted: u64,
+    latency: LatencyHistogram,
+    last_housekeeping: Instant,
+}
+
+impl Engine {
+    pub fn new(config: RouterConfig, waker: UnixDatagram) -> Result<Engine> {
+        let RouterConfig {
+            bind,
+            advertised,
+            bwe_initial_bps,
+            bwe_desired_bps,
+            keyframe_request_interval,
+            rtx_history_packets,
+            connect_timeout,
+            on_event,
+        } = config;
+        if rtx_history_packets == 0 {
+            return Err(RouterError::Config(
+                "rtx_history_packets must be at least 1".into(),
+            ));
+        }
+        if bind.is_empty() {
+            return Err(RouterError::Config("no bind address".into()));
+        }
+        let (mut v4, mut v6): (Option<RouterSocket>, Option<RouterSocket>) = (None, None);
+        for addr in bind {
+            let slot = if addr.is_ipv4() { &mut v4 } else { &mut v6 };
+            if slot.is_some() {
+                return Err(RouterError::Config(format!(
+                    "more than one bind address for the family of {addr}: one socket per family"
+                )));
+            }
+            let socket = sockets::bind(addr)?;
+            let local = socket
+                .local_addr()
+                .map_err(|source| RouterError::Bind { addr, source })?;
+            *slot = Some(RouterSocket {
+                socket,
+                local,
+                candidate_addr: local,
+            });
+        }
+
+        let advertised =
+            advertised.unwrap_or_else(|| v4.iter().chain(v6.iter()).map(|s| s.local).collect());
+        if advertised.is_empty() {
+            return Err(RouterError::Config("nothing to advertise".into()));
+        }
+        let mut candidates = Vec::new();
+        let (mut first_v4, mut first_v6) = (None, None);
+        for mut addr in advertised {
+            let (socket, first) = if addr.is_ipv4() {
+                (&v4, &mut first_v4)
+            } else {
+                (&v6, &mut first_v6)
+            };
+            let Some(socket) = socket else {
+                return Err(RouterError::Config(format!(
+                    "advertised {addr} but no socket of its family is bound"
+                )));
+            };
+            if addr.ip().is_unspecified() {
+                return Err(RouterError::Config(format!(
+                    "cannot advertise the unspecified address {addr}: set `advertised`"
+                )));
+            }
+            if addr.port() == 0 {
+                addr.set_port(socket.local.port());
+            }
+            let candidate = Candidate::host(addr, "udp")
+                .map_err(|e| RouterError::Config(format!("advertised address {addr}: {e}")))?;
+            candidates.push(candidate);
+            first.get_or_insert(addr);
+        }
+        if let (Some(s), Some(a)) = (v4.as_mut(), first_v4) {
+            s.candidate_addr = a;
+        }
+        if let (Some(s), Some(a)) = (v6.as_mut(), first_v6) {
+            s.candidate_addr = a;
+        }
+
+        // One DTLS certificate for the router's life: generating one per connection would cost
+        // a key generation per join, and the fingerprint is per answer anyway.
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
+            RouterError::Config("the crypto provider cannot make a DTLS certificate".into())
+        })?;
+
+        Ok(Engine {
+            sockets: Sockets { v4, v6, waker },
+            candidates,
+            cert,
+            crypto,
+            settings: Settings {
+                bwe_initial_bps,
+                bwe_desired_bps,
+                keyframe_request_interval,
+                rtx_history_packets,
+                connect_timeout,
+            },
+            on_event,
+            tap: None,
+            conns: HashMap::new(),
+            demux: Demux::default(),
+            streams: HashMap::new(),
+            subscriptions: HashMap::new(),
+            owners: HashMap::new(),
+            timers: Timers::default(),
+            work: VecDeque::new(),
+            next_id: 1,
+            closed: Counters::default(),
+            unrouted: 0,
+            latency: LatencyHistogram::default(),
+            last_housekeeping: Instant::now(),
+        })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .v4
+            .iter()
+            .chain(self.sockets.v6.iter())
+            .map(|s| s.local)
+            .collect()
+    }
+
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+                        return self.close_all();
+                    }
+                    Ok(cmd) => self.command(cmd),
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            self.fire_timers();
+            let now = Instant::now();
+            if now.duration_since(self.last_housekeeping) >= HOUSEKEEPING_EVERY {
+                self.housekeeping(now);
+            }
+            let wait = self
+                .timers
+                .next()
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT);
+            let ready = match self.sockets.wait(wait) {
+                Ok(r) => r,
+                Err(e) => {
+                    // poll(2) only fails on programming errors or resource exhaustion; back off
+                    // rather than spin, and keep serving.
+                    tracing::error!("poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            if ready.waker {
+                self.sockets.drain_waker();
+            }
+            if ready.v4 {
+                self.read_socket(true, &mut buf);
+            }
+            if ready.v6 {
+                self.read_socket(false, &mut buf);
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        // A reply fails only when the caller gave up waiting; nothing to do about that.
+        match cmd {
+            Command::Publish(spec, reply) => {
+                let _ = reply.send(self.publish(spec));
+            }
+            Command::Subscribe(spec, reply) => {
+                let _ = reply.send(self.subscribe(spec));
+            }
+            Command::AddCandidate {
+                session_id,
+                target,
+                candidate,
+                reply,
+            } => {
+                let _ = reply.send(self.add_candidate(session_id, target, &candidate));
+            }
+            Command::Unpublish {
+                session_id,
+                stream_id,
+                reply,
+            } => {
+                let r = match self.streams.get(&(session_id.clone(), stream_id.clone())) {
+                    Some(&id) => {
+                        self.close(id, None);
+                        Ok(())
+                    }
+                    None => Err(RouterError::UnknownStream {
+                        session_id,
+                        stream_id,
+                    }),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Unsubscribe {
+                session_id,
+                subscription_id,
+                reply,
+            } => {
+                let r = match self
+                    .subscriptions
+                    .get(&(session_id.clone(), subscription_id.clone()))
+                {
+                    Some(&id) => {
+                        self.close(id, None);
+                        Ok(())
+                    }
+                    None => Err(RouterError::UnknownSubscription {
+                        session_id,
+                        subscription_id,
+                    }),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Disconnect {
+                session_id,
+                connection_id,
+                reply,
+            } => {
+                let r = match self
+                    .owners
+                    .get(&(session_id.clone(), connection_id.clone()))
+                {
+                    Some(ids) => {
+                        for id in ids.clone() {
+                            self.close(id, None);
+                        }
+                        Ok(())
+                    }
+                    None => Err(RouterError::UnknownConnection {
+                        session_id,
+                        connection_id,
+                    }),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(Ok(self.stats()));
+            }
+            Command::SetTap(tap, reply) => {
+                self.tap = tap;
+                let _ = reply.send(Ok(()));
+            }
+            Command::SetEventSink(sink, reply) => {
+                self.on_event = sink;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Shutdown => {}
+        }
+        let now = Instant::now();
+        self.run_work(now);
+    }
+
+    // ---------------------------------------------------------------- the hot path
+
+    fn ctx(&mut self, now: Instant) -> DrainCtx<'_> {
+        DrainCtx {
+            sockets: &self.sockets,
+            tap: &self.tap,
+            work: &mut self.work,
+            timers: &mut self.timers,
+            now,
+        }
+    }
+
+    fn read_socket(&mut self, v4: bool, buf: &mut [u8]) {
+        for _ in 0..RECV_BATCH {
+            let socket = if v4 {
+                self.sockets.v4.as_ref()
+            } else {
+                self.sockets.v6.as_ref()
+            };
+            let Some(socket) = socket else { return };
+            let (n, source) = match socket.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP errors (port unreachable from a client that left) surface here on
+                    // Linux; they concern one remote, not the socket.
+                    tracing::debug!("recv_from: {e}");
+                    continue;
+                }
+            };
+            let destination = socket.candidate_addr;
+            self.datagram(source, destination, &buf[..n]);
+        }
+    }
+
+    fn datagram(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let now = Instant::now();
+        if let Some(tap) = &self.tap {
+            tap(TapDirection::Received, data);
+        }
+        let Some(resolved) = self.demux.resolve(source, data) else {
+            self.unrouted += 1;
+            return;
+        };
+        let id = resolved.conn();
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            self.unrouted += 1;
+            return;
+        };
+        let Some(mut conn) = self.conns.remove(&id) else {
+            self.unrouted += 1;
+            return;
+        };
+        conn.counters.packets_in += 1;
+        conn.counters.bytes_in += data.len() as u64;
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        if let Err(e) = conn.rtc.handle_input(input) {
+            // A malformed or unauthenticated packet: str0m drops it; the connection stays.
+            tracing::debug!("input from {source} refused: {e}");
+        }
+        let mut ctx = self.ctx(now);
+        drain(id, &mut conn, &mut ctx);
+        self.conns.insert(id, conn);
+        self.run_work(now);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        // Bounded so a connection that keeps returning a past deadline cannot hold the thread.
+        let mut budget = self.conns.len() + 16;
+        while budget > 0 {
+            let Some((at, id)) = self.timers.pop_due(now) else {
+                break;
+            };
+            budget -= 1;
+            let Some(mut conn) = self.conns.remove(&id) else {
+                continue;
+            };
+            if conn.deadline == Some(at) {
+                conn.deadline = None;
+                if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::debug!("timeout handling failed: {e}");
+                }
+                let mut ctx = self.ctx(now);
+                drain(id, &mut conn, &mut ctx);
+            }
+            self.conns.insert(id, conn);
+            self.run_work(now);
+        }
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        self.last_housekeeping = now;
+        // Once a second, not per packet: connections that never came up.
+        let stale: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.connected
+                    && !c.failing
+                    && now.duration_since(c.created) > self.settings.connect_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            let secs = self.settings.connect_timeout.as_secs_f32();
+            self.work.push_back(Work::Failed(
+                id,
+                format!("ICE/DTLS not connected within {secs:.0} s"),
+            ));
+        }
+        self.run_work(now);
+        if self.timers.len() > 4 * self.conns.len() + 1024 {
+            self.timers.rebuild(
+                self.conns
+                    .iter()
+                    .filter_map(|(id, c)| c.deadline.map(|d| (d, *id))),
+            );
+        }
+    }
+
+    fn run_work(&mut self, now: Instant) {
+        while let Some(work) = self.work.pop_front() {
+            match work {
+                Work::Frame {
+                    from,
+                    data,
+                    received,
+                } => self.forward(from, data, received),
+                Work::KeyframeRequest { from, req } => {
+                    let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
+                        continue;
+                    };
+                    let Some(route) = s.routes.iter().find(|r| r.sub_mid == req.mid) else {
+                        continue;
+                    };
+                    let (publisher, pub_mid) = (s.publisher, route.pub_mid);
+                    self.request_keyframe(publisher, pub_mid, req.kind, true, now);
+                }
+                Work::Connected(id) => self.connected(id, now),
+                Work::Failed(id, reason) => self.close(id, Some(RouterEventKind::Failed(reason))),
+            }
+        }
+    }
+
+    fn stats(&self) -> RouterStats {
+        let mut totals = self.closed;
+        let connections: Vec<_> = self.conns.values().map(|c| c.stats()).collect();
+        for c in &connections {
+            totals.add(&c.counters);
+        }
+        RouterStats {
+            totals,
+            connections,
+            published_streams: self.streams.len(),
+            subscriptions: self.subscriptions.len(),
+            unrouted_packets: self.unrouted,
+            forward_latency: self.latency.clone(),
+            router_thread_cpu: sockets::thread_cpu_time(),
+            demux_sizes: self.demux.sizes(),
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Setting peer connections up from offers, and taking them down.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn new_rtc(&mut self, sends_media: bool, now: Instant) -> (Rtc, String) {
+        let mut creds = IceCreds::new();
+        // 16 random characters make a collision astronomically unlikely, but a collision would
+        // route one client's checks to another's connection: re-draw rather than hope.
+        while self.demux.has_ufrag(&creds.ufrag) {
+            creds = IceCreds::new();
+        }
+        let ufrag = creds.ufrag.clone();
+        let mut config = Rtc::builder()
+            .set_ice_lite(true)
+            .set_local_ice_credentials(creds)
+            .set_dtls_cert(self.cert.clone())
+            .set_crypto_provider(self.crypto.clone())
+            // str0m's default RTX history (1000 video packets, ~4 s at 2.5 Mbps) would be the
+            // bulk of a subscriber's memory; see `RouterConfig::rtx_history_packets`.
+            .set_send_buffer_video(self.settings.rtx_history_packets);
+        if sends_media && let Some(bps) = self.settings.bwe_initial_bps {
+            config = config.enable_bwe(Some(Bitrate::bps(bps)));
+        }
+        let mut rtc = config.build(now);
+        for c in &self.candidates {
+            rtc.add_local_candidate(c.clone());
+        }
+        if sends_media && self.settings.bwe_initial_bps.is_some() {
+            rtc.bwe()
+                .set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
+        }
+        (rtc, ufrag)
+    }
+
+    /// Parse and answer an offer on a fresh connection; returns its audio/video sections as
+    /// negotiated (str0m reports `MediaAdded` only once the connection is up, too late to
+    /// refuse an unusable offer, so the sections are read from the offer's mids).
+    pub(super) fn answer(
+        &mut self,
+        sdp: &str,
+        sends_media: bool,
+        session_id: &str,
+        connection_id: &str,
+        role: Role,
+    ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
+        let now = Instant::now();
+        let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| RouterError::OfferRefused(e.to_string()))?;
+        let sections = sdp
+            .lines()
+            .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
+            .filter_map(|mid| {
+                let media = rtc.media(Mid::from(mid.trim()))?;
+                let rid = match media.rids_rx() {
+                    Rids::Specific(rids) => rids.first().copied(),
+                    _ => None,
+                };
+                Some(Section {
+                    mid: media.mid(),
+                    kind: media.kind(),
+                    direction: media.direction(),
+                    rid,
+                })
+            })
+            .collect();
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        let mut conn = Box::new(Conn {
+            rtc,
+            ufrag,
+            session_id: session_id.to_owned(),
+            connection_id: connection_id.to_owned(),
+            role,
+            created: now,
+            connected: false,
+            failing: false,
+            counters: Counters::default(),
+            bwe_bps: None,
+            deadline: None,
+        });
+        let mut ctx = self.ctx(now);
+        drain(id, &mut conn, &mut ctx);
+        Ok((id, conn, answer.to_sdp_string(), sections))
+    }
+
+    pub(super) fn install(&mut self, id: ConnId, conn: Box<Conn>) {
+        self.demux.register(id, conn.ufrag.clone());
+        self.owners
+            .entry((conn.session_id.clone(), conn.connection_id.clone()))
+            .or_default()
+            .push(id);
+        self.conns.insert(id, conn);
+    }
+
+    pub(super) fn publish(&mut self, spec: PublishSpec) -> Result<String> {
+        let key = (spec.session_id.clone(), spec.stream_id.clone());
+        if self.streams.contains_key(&key) {
+            return Err(RouterError::StreamExists {
+                session_id: spec.session_id,
+                stream_id: spec.stream_id,
+            });
+        }
+        let role = Role::Publisher(Publisher {
+            stream_id: spec.stream_id.clone(),
+            tracks: Vec::new(),
+            subscribers: Vec::new(),
+        });
+        let (id, mut conn, answer, sections) = self.answer(
+            &spec.sdp_offer,
+            false,
+            &spec.session_id,
+            &spec.connection_id,
+            role,
+        )?;
+        let tracks: Vec<Track> = sections
+            .into_iter()
+            .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
+            .map(|m| Track {
+                mid: m.mid,
+                kind: m.kind,
+                rid: m.rid,
+                last_keyframe_request: None,
+            })
+            .collect();
+        if tracks.is_empty() {
+            return Err(RouterError::NoUsableMedia(
+                "the publisher's offer sends no audio or video".into(),
+            ));
+        }
+        if let Role::Publisher(p) = &mut conn.role {
+            p.tracks = tracks;
+        }
+        self.install(id, conn);
+        self.streams.insert(key, id);
+        Ok(answer)
+    }
+
+    pub(super) fn subscribe(&mut self, spec: SubscribeSpec) -> Result<String> {
+        let key = (spec.session_id.clone(), spec.subscription_id.clone());
+        if self.subscriptions.contains_key(&key) {
+            return Err(RouterError::SubscriptionExists {
+                session_id: spec.session_id,
+                subscription_id: spec.subscription_id,
+            });
+        }
+        let Some(&publisher) = self
+            .streams
+            .get(&(spec.session_id.clone(), spec.stream_id.clone()))
+        else {
+            return Err(RouterError::UnknownStream {
+                session_id: spec.session_id,
+                stream_id: spec.stream_id,
+            });
+        };
+        let role = Role::Subscriber(Subscriber {
+            subscription_id: spec.subscription_id.clone(),
+            stream_id: spec.stream_id.clone(),
+            publisher,
+            routes: Vec::new(),
+        });
+        let (id, mut conn, answer, sections) = self.answer(
+            &spec.sdp_offer,
+            true,
+            &spec.session_id,
+            &spec.connection_id,
+            role,
+        )?;
+        let routes = self.routes(publisher, &mut conn, sections)?;
+        if let Role::Subscriber(s) = &mut conn.role {
+            s.routes = routes;
+        }
+        self.install(id, conn);
+        self.subscriptions.insert(key, id);
+        if let Some(Role::Publisher(p)) = self.conns.get_mut(&publisher).map(|c| &mut c.role) {
+            p.subscribers.push(id);
+        }
+        Ok(answer)
+    }
+
+    /// Pair the publisher's tracks with the subscriber's sending sections: the n-th publisher
+    /// track of a kind goes to the n-th subscriber section of that kind, with the payload
+    /// types mapped codec by codec.
+    pub(super) fn routes(
+        &mut self,
+        publisher: ConnId,
+        sub: &mut Conn,
+        sections: Vec<Section>,
+    ) -> Result<Vec<Route>> {
+        let sub_sections: Vec<(Mid, MediaKind)> = sections
+            .into_iter()
+            .filter(|m| matches!(m.direction, Direction::SendOnly | Direction::SendRecv))
+            .map(|m| (m.mid, m.kind))
+            .collect();
+        let Some(pc) = self.conns.get_mut(&publisher) else {
+            return Err(RouterError::Stopped);
+        };
+        let Role::Publisher(p) = &pc.role else {
+            return Err(RouterError::Stopped);
+        };
+        let tracks: Vec<(Mid, MediaKind)> = p.tracks.iter().map(|t| (t.mid, t.kind)).collect();
+        let mut routes = Vec::new();
+        let mut used = vec![false; sub_sections.len()];
+        for (pub_mid, kind) in tracks {
+            let Some(slot) =
+                (0..sub_sections.len()).find(|&i| !used[i] && sub_sections[i].1 == kind)
+            else {
+                continue;
+            };
+            used[slot] = true;
+            let sub_mid = sub_sections[slot].0;
+            let pub_params: Vec<_> = match pc.rtc.writer(pub_mid) {
+                Some(w) => w.payload_params().cloned().collect(),
+                None => continue,
+            };
+            let Some(sw) = sub.rtc.writer(sub_mid) else {
+                continue;
+            };
+            let sub_pts: Vec<_> = sw.payload_params().map(|p| p.pt()).collect();
+            let pts: Vec<_> = pub_params
+                .iter()
+                .filter_map(|pp| {
+                    sw.match_params(*pp)
+                        .filter(|pt| sub_pts.contains(pt))
+                        .map(|s| (pp.pt(), s))
+                })
+                .collect();
+            if pts.is_empty() {
+                tracing::debug!("no common codec for {kind:?} between publisher and subscriber");
+                continue;
+            }
+            routes.push(Route {
+                pub_mid,
+                sub_mid,
+                kind,
+                pts,
+            });
+        }
+        if routes.is_empty() {
+            return Err(RouterError::NoUsableMedia(
+                "the subscriber's offer has no audio/video section that can receive the published tracks \
+                 (recvonly, with a codec in common)"
+                    .into(),
+            ));
+        }
+        Ok(routes)
+    }
+
+    pub(super) fn add_candidate(
+        &mut self,
+        session_id: String,
+        target: Target,
+        candidate: &str,
+    ) -> Result<()> {
+        let id = match &target {
+            Target::Publisher { stream_id } => self
+                .streams
+                .get(&(session_id.clone(), stream_id.clone()))
+                .copied()
+                .ok_or_else(|| RouterError::UnknownStream {
+                    session_id: session_id.clone(),
+                    stream_id: stream_id.clone(),
+                })?,
+            Target::Subscriber { subscription_id } => self
+                .subscriptions
+                .get(&(session_id.clone(), subscription_id.clone()))
+                .copied()
+                .ok_or_else(|| RouterError::UnknownSubscription {
+                    session_id: session_id.clone(),
+                    subscription_id: subscription_id.clone(),
+                })?,
+        };
+        let line = candidate.trim().trim_start_matches("a=");
+        if line.is_empty() {
+            // An empty candidate is the browser's end-of-candidates marker.
+            return Ok(());
+        }
+        let c = Candidate::from_sdp_string(line)
+            .map_err(|e| RouterError::BadCandidate(e.to_string()))?;
+        let now = Instant::now();
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return Ok(());
+        };
+        conn.rtc.add_remote_candidate(c);
+        let mut ctx = self.ctx(now);
+        drain(id, &mut conn, &mut ctx);
+        self.conns.insert(id, conn);
+        Ok(())
+    }
+
+    /// Remove a connection and everything that points at it; a publisher takes its
+    /// subscribers with it. `event` is reported for this connection (teardown the caller
+    /// asked for reports nothing).
+    pub(super) fn close(&mut self, id: ConnId, event: Option<RouterEventKind>) {
+        let Some(mut conn) = self.conns.remove(&id) else {
+            return;
+        };
+        conn.rtc.disconnect();
+        self.demux.remove(id, &conn.ufrag);
+        self.closed.add(&conn.counters);
+        let owner = (conn.session_id.clone(), conn.connection_id.clone());
+        if let Some(ids) = self.owners.get_mut(&owner) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.owners.remove(&owner);
+            }
+        }
+        let target = match conn.role {
+            Role::Publisher(p) => {
+                let key = (conn.session_id.clone(), p.stream_id.clone());
+                if self.streams.get(&key) == Some(&id) {
+                    self.streams.remove(&key);
+                }
+                for sub in p.subscribers {
+                    self.close(sub, Some(RouterEventKind::Closed(CloseReason::StreamEnded)));
+                }
+                Target::Publisher {
+                    stream_id: p.stream_id,
+                }
+            }
+            Role::Subscriber(s) => {
+                let key = (conn.session_id.clone(), s.subscription_id.clone());
+                if self.subscriptions.get(&key) == Some(&id) {
+                    self.subscriptions.remove(&key);
+                }
+                if let Some(Role::Publisher(p)) =
+                    self.conns.get_mut(&s.publisher).map(|c| &mut c.role)
+                {
+                    p.subscribers.retain(|x| *x != id);
+                }
+                Target::Subscriber {
+                    subscription_id: s.subscription_id,
+                }
+            }
+        };
+        if let Some(kind) = event {
+            self.emit(RouterEvent {
+                session_id: conn.session_id,
+                connection_id: conn.connection_id,
+                target,
+                kind,
+            });
+        }
+    }
+
+    pub(super) fn close_all(&mut self) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close(id, None);
+        }
+    }
+
+    pub(super) fn emit(&mut self, event: RouterEvent) {
+        if let Some(sink) = self.on_event.as_mut() {
+            sink(event);
+        }
+    }
+}
