@@ -14,7 +14,7 @@ use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, stream::MaybeTlsStream};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_umbra");
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
