@@ -125,6 +125,7 @@ test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anyt
 test("E2EE session: an unsupported browser fails connect with OT_UNSUPPORTED_BROWSER", async () => {
   await withServer({ e2ee: true }, async (url, server) => {
     const unsupported = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ supported: false }));
+    unsupported.on("sessionDisconnected", () => assert.fail("a failed connect is no session to disconnect from"));
     await assert.rejects(unsupported.connect("t"), (e: OTError) => e.name === "OT_UNSUPPORTED_BROWSER" && /WebRTC Encoded Transform/.test(e.message));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(server.clients.length, 0, "it left the session again");

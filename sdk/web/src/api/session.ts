@@ -121,9 +121,12 @@ export class Session extends EventEmitter {
       throw new OTError("OT_INVALID_PARAMETER", "no Umbra server URL: pass {serverUrl} to OT.initSession or load the SDK from the server");
     }
     this.state = "connecting";
-    const client = new SignalingClient(signalingUrl(this.serverUrl), this.env.WebSocket, {
+    const client: SignalingClient = new SignalingClient(signalingUrl(this.serverUrl), this.env.WebSocket, {
       onEvent: (ev) => this.onServerEvent(ev),
-      onDisconnected: (reason, detail) => this.onDisconnected(reason, detail),
+      // A connect that fails (or is abandoned) never was a session: no sessionDisconnected for it.
+      onDisconnected: (reason, detail) => {
+        if (this.signaling === client) this.onDisconnected(reason, detail);
+      },
       onReconnecting: () => this.dispatch(makeEvent("sessionReconnecting", {})),
       onReconnected: () => this.dispatch(makeEvent("sessionReconnected", {})),
     });
