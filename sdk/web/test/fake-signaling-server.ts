@@ -12,6 +12,8 @@ export interface FakeOptions {
   sessionId: string;
   resumeWindowMs?: number;
   heartbeatIntervalMs?: number;
+  /** A signal event sent right after the welcome (it arrives while the client completes its connect). */
+  greeting?: string;
 }
 
 export interface FakeClient {
@@ -80,6 +82,7 @@ export class FakeSignalingServer {
             }),
           );
           for (const c of this.clients) if (c !== client) this.event(c, { type: "connection_created", connection: { connection_id: client.connectionId, data: "me", created_at: 2 } });
+          if (this.opts.greeting) this.event(client, { type: "signal", from: null, signal_type: "greeting", data: this.opts.greeting });
           return;
         }
         if (msg.type === "resume") {

@@ -168,10 +168,15 @@ test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISS
 });
 
 test("E2EE session: the base key handed to media is PBKDF2 of the secret (600000 iterations, vector), and follows setEncryptionSecret", async () => {
-  await withServer({ e2ee: true }, async (url) => {
+  await withServer({ e2ee: true, greeting: "hi" }, async (url) => {
     const engine = new FakeEngine();
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: VECTOR_SECRET }, env({ engine }));
+    const order: string[] = [];
+    for (const type of ["sessionConnected", "streamCreated", "signal"]) s.on(type, () => order.push(type));
     await s.connect("t");
+    await new Promise((r) => setTimeout(r, 20));
+    // The signal arrived while the key was being derived: it is delivered after the connect completed.
+    assert.deepEqual(order, ["sessionConnected", "streamCreated", "signal"]);
     assert.equal(s.isEndToEndEncrypted, true);
     assert.deepEqual(engine.keys, [`6:${vectors.frame_base_key.base_key}`]);
     await assert.rejects(s.setEncryptionSecret("short"), { name: "OT_INVALID_ENCRYPTION_SECRET" });

@@ -121,8 +121,14 @@ export class Session extends EventEmitter {
       throw new OTError("OT_INVALID_PARAMETER", "no Umbra server URL: pass {serverUrl} to OT.initSession or load the SDK from the server");
     }
     this.state = "connecting";
+    // Events that arrive while the connect is still being completed (key derivation, media
+    // setup) are held back and delivered after sessionConnected and the initial announcements.
+    const early: ServerEvent[] = [];
     const client: SignalingClient = new SignalingClient(signalingUrl(this.serverUrl), this.env.WebSocket, {
-      onEvent: (ev) => this.onServerEvent(ev),
+      onEvent: (ev) => {
+        if (this.signaling === client) this.onServerEvent(ev);
+        else early.push(ev);
+      },
       // A connect that fails (or is abandoned) never was a session: no sessionDisconnected for it.
       onDisconnected: (reason, detail) => {
         if (this.signaling === client) this.onDisconnected(reason, detail);
@@ -137,37 +143,42 @@ export class Session extends EventEmitter {
       this.state = "disconnected";
       throw e;
     }
+    const suiteId = welcome.cipher_suite ?? DEFAULT_SUITE_ID;
+    let engine: MediaEngine | null = null;
     try {
       if (welcome.e2ee) await this.prepareE2ee(welcome);
+      if (this.env.mediaEngineFactory) {
+        engine = this.env.mediaEngineFactory({ signaling: client, welcome, e2eeSuite: welcome.e2ee ? suiteId : null });
+        if (this.baseKey) await engine.setKey(this.baseKey, suiteId);
+      }
+      // disconnect() may have been called meanwhile.
+      if (this.state !== "connecting") throw new OTError("OT_CONNECT_FAILED", "disconnect() was called before the connection completed");
     } catch (e) {
       this.state = "disconnected";
+      this.baseKey = null;
+      engine?.close();
       client.disconnect();
-      throw e;
-    }
-    if (this.state !== "connecting") {
-      // disconnect() was called while we were deriving the key.
-      client.disconnect();
-      throw new OTError("OT_CONNECT_FAILED", "disconnect() was called before the connection completed");
+      if (e instanceof OTError) throw e;
+      throw new OTError(welcome.e2ee ? "OT_ENCRYPTION_ERROR" : "OT_MEDIA_ERROR", `cannot set up media for this session: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.signaling = client;
+    this.engine = engine;
     this.welcomeMsg = welcome;
     this.state = "connected";
     this.connection = { connectionId: welcome.connection_id, creationTime: Date.now(), data: welcome.connection_data ?? "" };
     for (const c of welcome.connections) this.addConnection(c);
     const existing = welcome.streams.map((s) => this.addStream(s)).filter((s): s is Stream => s !== null);
-    if (this.env.mediaEngineFactory) {
-      this.engine = this.env.mediaEngineFactory({ signaling: client, welcome, e2eeSuite: welcome.e2ee ? (welcome.cipher_suite ?? DEFAULT_SUITE_ID) : null });
-      if (this.baseKey) await this.engine.setKey(this.baseKey, welcome.cipher_suite ?? DEFAULT_SUITE_ID);
-    }
     this.dispatch(makeEvent("sessionConnected", { connections: [...this.connections.values()], streams: existing }));
     if (welcome.e2ee && this.secret === undefined) {
       const e = secretMissing("connected to the session, but you cannot publish or subscribe until you call session.setEncryptionSecret()");
       this.dispatch(makeEvent("exception", { name: e.name, code: e.name, message: e.message, error: e }));
     }
     // As in OpenTok.js, what was already there is announced after the connect completes.
+    const initial = [...this.connections.values()];
     queueMicrotask(() => {
-      for (const c of this.connections.values()) this.dispatch(makeEvent("connectionCreated", { connection: c }));
+      for (const c of initial) this.dispatch(makeEvent("connectionCreated", { connection: c }));
       for (const s of existing) this.dispatch(makeEvent("streamCreated", { stream: s }));
+      for (const ev of early.splice(0)) if (this.signaling === client) this.onServerEvent(ev);
     });
   }
 
