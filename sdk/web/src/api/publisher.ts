@@ -4,7 +4,8 @@
 import type { MediaEngine, Publication } from "../media/engine.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
-import { EventEmitter, makeEvent } from "./events.js";
+import type { PublisherEvents, SignalEvent } from "./event-types.js";
+import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import type { Stream } from "./model.js";
 import type { Session } from "./session.js";
 
@@ -20,6 +21,18 @@ export interface PublisherProperties {
   insertDefaultUI?: boolean;
   /** Preferred video codec for this publisher: "VP8" (default), "VP9", "H264" or "AV1". */
   preferredVideoCodec?: string;
+}
+
+// Typed on/once overloads, merged into the class.
+export interface Publisher {
+  on<K extends keyof PublisherEvents & string>(type: K, handler: (event: PublisherEvents[K]) => void, context?: unknown): this;
+  on(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  on(handlers: { [K in keyof PublisherEvents]?: (event: PublisherEvents[K]) => void }, context?: unknown): this;
+  on(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
+  once<K extends keyof PublisherEvents & string>(type: K, handler: (event: PublisherEvents[K]) => void, context?: unknown): this;
+  once(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  once(handlers: { [K in keyof PublisherEvents]?: (event: PublisherEvents[K]) => void }, context?: unknown): this;
+  once(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
 }
 
 export class Publisher extends EventEmitter {

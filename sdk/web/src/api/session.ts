@@ -7,7 +7,8 @@ import { checkSecret, describeViolation } from "../e2ee/secret.js";
 import { DEFAULT_SUITE_ID, suiteById } from "../e2ee/suite.js";
 import type { MediaEngine, MediaEngineFactory } from "../media/engine.js";
 import { OTError } from "./errors.js";
-import { EventEmitter, makeEvent } from "./events.js";
+import type { SessionEvents, SignalEvent } from "./event-types.js";
+import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import { toConnection, toStream, type Connection, type Stream } from "./model.js";
 import type { Publisher } from "./publisher.js";
 import { Subscriber, type SubscriberProperties } from "./subscriber.js";
@@ -54,6 +55,18 @@ function invalidSecretError(secret: unknown): OTError | null {
 
 function secretMissing(what: string): OTError {
   return new OTError("OT_ENCRYPTION_SECRET_MISSING", `This session is end-to-end encrypted and no encryption secret is set: ${what}.`);
+}
+
+// Typed on/once overloads, merged into the class.
+export interface Session {
+  on<K extends keyof SessionEvents & string>(type: K, handler: (event: SessionEvents[K]) => void, context?: unknown): this;
+  on(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  on(handlers: { [K in keyof SessionEvents]?: (event: SessionEvents[K]) => void }, context?: unknown): this;
+  on(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
+  once<K extends keyof SessionEvents & string>(type: K, handler: (event: SessionEvents[K]) => void, context?: unknown): this;
+  once(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  once(handlers: { [K in keyof SessionEvents]?: (event: SessionEvents[K]) => void }, context?: unknown): this;
+  once(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
 }
 
 export class Session extends EventEmitter {

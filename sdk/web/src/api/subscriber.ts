@@ -5,13 +5,26 @@
 import type { MediaEngine, Subscription } from "../media/engine.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
-import { EventEmitter, makeEvent } from "./events.js";
+import type { SubscriberEvents, SignalEvent } from "./event-types.js";
+import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import type { Stream } from "./model.js";
 
 export interface SubscriberProperties {
   subscribeToAudio?: boolean;
   subscribeToVideo?: boolean;
   insertDefaultUI?: boolean;
+}
+
+// Typed on/once overloads, merged into the class.
+export interface Subscriber {
+  on<K extends keyof SubscriberEvents & string>(type: K, handler: (event: SubscriberEvents[K]) => void, context?: unknown): this;
+  on(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  on(handlers: { [K in keyof SubscriberEvents]?: (event: SubscriberEvents[K]) => void }, context?: unknown): this;
+  on(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
+  once<K extends keyof SubscriberEvents & string>(type: K, handler: (event: SubscriberEvents[K]) => void, context?: unknown): this;
+  once(type: `signal:${string}`, handler: (event: SignalEvent) => void, context?: unknown): this;
+  once(handlers: { [K in keyof SubscriberEvents]?: (event: SubscriberEvents[K]) => void }, context?: unknown): this;
+  once(type: string | Record<string, Handler>, handler?: Handler | unknown, context?: unknown): this;
 }
 
 export class Subscriber extends EventEmitter {
