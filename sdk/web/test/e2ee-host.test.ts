@@ -46,7 +46,7 @@ const wait = async (cond: () => boolean, what = String(cond)) => {
   assert.ok(cond(), `condition not reached: ${what}`);
 };
 
-test("script-transform path: RTCRtpScriptTransform carries the options to the worker; frames round-trip; events reach the handler", async () => {
+test("script-transform path: RTCRtpScriptTransform carries the options to the worker; frames round-trip; events reach the handler", { timeout: 30_000 }, async () => {
   const txWorker = new InProcessWorker();
   const rxWorker = new InProcessWorker();
   const pipes = new Map<string, ReturnType<typeof encodedPipe> & { calls: number }>();
@@ -108,7 +108,7 @@ test("script-transform path: RTCRtpScriptTransform carries the options to the wo
   assert.equal(s.calls, 1);
 });
 
-test("encoded-streams path: the streams go to the worker; key frame needs come back to the page", async () => {
+test("encoded-streams path: the streams go to the worker; key frame needs come back to the page", { timeout: 30_000 }, async () => {
   const w = new InProcessWorker();
   const host = new E2eeHost(w, "encoded-streams", null);
   await host.setKey(new Uint8Array(32).fill(1), 6);
@@ -128,7 +128,7 @@ test("encoded-streams path: the streams go to the worker; key frame needs come b
   assert.equal(w.terminated, true);
 });
 
-test("E2EE support detection", () => {
+test("E2EE support detection", { timeout: 30_000 }, () => {
   const subtle = { deriveBits() {}, encrypt() {} };
   function Fn() {}
   assert.deepEqual(detectE2eeSupport({ crypto: { subtle }, Worker: Fn, RTCRtpScriptTransform: Fn }), { supported: true, path: "script-transform", missing: [] });

@@ -154,7 +154,7 @@ function setup(mediaMode: "routed" | "relayed", answers: Record<string, Record<s
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
-test("routed publish: transforms before the offer, e2ee declared, answer applied, ICE sent with the stream id, codecs told to the worker", async () => {
+test("routed publish: transforms before the offer, e2ee declared, answer applied, ICE sent with the stream id, codecs told to the worker", { timeout: 30_000 }, async () => {
   log.length = 0;
   FakePC.all = [];
   const { engine, requests, worker } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
@@ -184,7 +184,7 @@ test("routed publish: transforms before the offer, e2ee declared, answer applied
   assert.equal(worker.messages.filter((m) => m.type === "close").length, 2, "the worker forgets both transforms");
 });
 
-test("a refused publish closes the peer connection and reports the server's error", async () => {
+test("a refused publish closes the peer connection and reports the server's error", { timeout: 30_000 }, async () => {
   FakePC.all = [];
   const { engine } = setup("routed", {});
   const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (t: string) => Promise<unknown> };
@@ -196,7 +196,7 @@ test("a refused publish closes the peer connection and reports the server's erro
   assert.equal(FakePC.all[0]!.closed, true);
 });
 
-test("subscribe: recvonly transceivers with decrypt transforms before the offer; routed answer from the ack; relayed answer from an event", async () => {
+test("subscribe: recvonly transceivers with decrypt transforms before the offer; routed answer from the ack; relayed answer from an event", { timeout: 30_000 }, async () => {
   log.length = 0;
   FakePC.all = [];
   const routed = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" } });
@@ -225,7 +225,7 @@ test("subscribe: recvonly transceivers with decrypt transforms before the offer;
   assert.deepEqual(rpc.remoteDescription, { type: "answer", sdp: "publisher-answer" });
 });
 
-test("relayed publish: each subscriber's offer is answered from a new peer connection whose senders are encrypted before tracks go on", async () => {
+test("relayed publish: each subscriber's offer is answered from a new peer connection whose senders are encrypted before tracks go on", { timeout: 30_000 }, async () => {
   log.length = 0;
   FakePC.all = [];
   const { engine, requests } = setup("relayed", { publish: { stream_id: "st5", sdp_answer: null } });

@@ -19,13 +19,18 @@ const VECTOR_SECRET: string = vectors.frame_base_key.secret;
 
 class FakeEngine implements MediaEngine {
   keys: string[] = [];
+  /** When set, publish succeeds with this stream id after running `beforeAck`. */
+  publishAs: { streamId: string; beforeAck: () => Promise<void> } | null = null;
   subs: SubscribeRequest[] = [];
   closed = false;
   async setKey(k: Uint8Array, suite: number) {
     this.keys.push(`${suite}:${bytesToHex(k)}`);
   }
-  async publish(): Promise<never> {
-    throw new OTError("OT_STREAM_CREATE_FAILED", "fake engine does not publish");
+  async publish() {
+    if (!this.publishAs) throw new OTError("OT_STREAM_CREATE_FAILED", "fake engine does not publish");
+    const { streamId, beforeAck } = this.publishAs;
+    await beforeAck();
+    return { streamId, stop: async () => undefined };
   }
   async subscribe(req: SubscribeRequest) {
     this.subs.push(req);
@@ -62,14 +67,14 @@ async function withServer(opts: Partial<ConstructorParameters<typeof FakeSignali
 
 const nextEvent = (target: { once(t: string, h: (e: any) => void): unknown }, type: string) => new Promise<any>((r) => target.once(type, r));
 
-test("signalingUrl maps server URLs to the signaling endpoint", () => {
+test("signalingUrl maps server URLs to the signaling endpoint", { timeout: 30_000 }, () => {
   assert.equal(signalingUrl("http://127.0.0.1:8080"), "ws://127.0.0.1:8080/v1/signaling");
   assert.equal(signalingUrl("https://video.example.com/base/"), "wss://video.example.com/base/v1/signaling");
   assert.equal(signalingUrl("wss://x.test"), "wss://x.test/v1/signaling");
   assert.throws(() => signalingUrl("ftp://x"), { name: "OT_INVALID_PARAMETER" });
 });
 
-test("connect, existing connections and streams, signals both ways, disconnect", async () => {
+test("connect, existing connections and streams, signals both ways, disconnect", { timeout: 30_000 }, async () => {
   await withServer({}, async (url) => {
     const a = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
     const b = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
@@ -104,7 +109,7 @@ test("connect, existing connections and streams, signals both ways, disconnect",
   });
 });
 
-test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anything is sent", async () => {
+test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anything is sent", { timeout: 30_000 }, async () => {
   await withServer({ e2ee: true }, async (url, server) => {
     for (const secret of ["", "1234567", "é".repeat(257), "🔐".repeat(7), "abc\uD800defgh"]) {
       const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: secret }, env());
@@ -122,7 +127,7 @@ test("invalid secrets fail connect with OT_INVALID_ENCRYPTION_SECRET before anyt
   });
 });
 
-test("E2EE session: an unsupported browser fails connect with OT_UNSUPPORTED_BROWSER", async () => {
+test("E2EE session: an unsupported browser fails connect with OT_UNSUPPORTED_BROWSER", { timeout: 30_000 }, async () => {
   await withServer({ e2ee: true }, async (url, server) => {
     const unsupported = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ supported: false }));
     unsupported.on("sessionDisconnected", () => assert.fail("a failed connect is no session to disconnect from"));
@@ -139,7 +144,7 @@ test("E2EE session: an unsupported browser fails connect with OT_UNSUPPORTED_BRO
   });
 });
 
-test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISSING, publish and subscribe fail until a secret is set", async () => {
+test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISSING, publish and subscribe fail until a secret is set", { timeout: 30_000 }, async () => {
   await withServer({ e2ee: true }, async (url) => {
     const engine = new FakeEngine();
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine, iterations: 1000 }));
@@ -167,7 +172,7 @@ test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISS
   });
 });
 
-test("E2EE session: the base key handed to media is PBKDF2 of the secret (600000 iterations, vector), and follows setEncryptionSecret", async () => {
+test("E2EE session: the base key handed to media is PBKDF2 of the secret (600000 iterations, vector), and follows setEncryptionSecret", { timeout: 30_000 }, async () => {
   await withServer({ e2ee: true, greeting: "hi" }, async (url) => {
     const engine = new FakeEngine();
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: VECTOR_SECRET }, env({ engine }));
@@ -188,7 +193,7 @@ test("E2EE session: the base key handed to media is PBKDF2 of the secret (600000
   });
 });
 
-test("server refusals map to stable error names", async () => {
+test("server refusals map to stable error names", { timeout: 30_000 }, async () => {
   await withServer({}, async (url, server) => {
     const forged = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
     await assert.rejects(forged.connect("forged"), (e: OTError) => e.name === "OT_AUTHENTICATION_ERROR" && e.serverCode === "token_forged");
@@ -207,7 +212,7 @@ test("server refusals map to stable error names", async () => {
   await assert.rejects(nowhere.connect("t"), { name: "OT_CONNECT_FAILED" });
 });
 
-test("publish and subscribe: need a connection and media; the subscriber reports mismatch once, then match", async () => {
+test("publish and subscribe: need a connection and media; the subscriber reports mismatch once, then match", { timeout: 30_000 }, async () => {
   const fakeMedia = { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
   const offline = new Session("k", VECTOR_SESSION, { serverUrl: "http://127.0.0.1:9" }, env());
   const pubErr = new Promise<OTError | undefined>((r) => offline.publish(new Publisher(null, {}, fakeMedia), r));
@@ -244,7 +249,7 @@ test("publish and subscribe: need a connection and media; the subscriber reports
   });
 });
 
-test("a dropped socket is resumed and missed events are replayed in order", async () => {
+test("a dropped socket is resumed and missed events are replayed in order", { timeout: 30_000 }, async () => {
   await withServer({}, async (url, server) => {
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
     await s.connect("t");
@@ -263,6 +268,38 @@ test("a dropped socket is resumed and missed events are replayed in order", asyn
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(signals, ["before", "while away 1", "while away 2"]);
     await s.signal({ data: "still works" });
+    s.disconnect();
+  });
+});
+
+test("the publisher fires streamCreated whether the server's stream_created comes before or after the publish ack", { timeout: 30_000 }, async () => {
+  await withServer({}, async (url, server) => {
+    const fakeMedia = { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine }));
+    await s.connect("t");
+    const c = server.clients[0]!;
+    const wire = (id: string) => ({ stream_id: id, connection_id: c.connectionId, name: "me", has_audio: true, has_video: true, video_type: "camera", video_dimensions: null, e2ee: false, cipher_suite: null, created_at: 3, layout_class_list: [] });
+    const sessionStreams: string[] = [];
+    s.on("streamCreated", (e) => sessionStreams.push(e.stream.streamId));
+    for (const [id, eventFirst] of [["own-early", true], ["own-late", false]] as const) {
+      engine.publishAs = {
+        streamId: id,
+        beforeAck: async () => {
+          if (eventFirst) {
+            server.event(c, { type: "stream_created", stream: wire(id) });
+            await new Promise((r) => setTimeout(r, 30));
+          }
+        },
+      };
+      const publisher = new Publisher(null, {}, fakeMedia);
+      const created = new Promise<any>((r) => publisher.once("streamCreated", r));
+      const err = await new Promise<OTError | undefined>((r) => s.publish(publisher, r));
+      assert.equal(err, undefined);
+      if (!eventFirst) server.event(c, { type: "stream_created", stream: wire(id) });
+      assert.equal((await created).stream.streamId, id);
+    }
+    assert.deepEqual(sessionStreams.filter((x) => x.startsWith("own")), [], "own streams are announced by the Publisher, not the Session");
     s.disconnect();
   });
 });

@@ -79,7 +79,7 @@ const keyB = new Uint8Array(32).fill(2);
 const vp8Delta = (i: number) => Uint8Array.from([0x31, 0x02, 0x00, i, 1, 2, 3, 4, 5, 6, 7, 8]).buffer;
 const vp8Key = (i: number) => Uint8Array.from([0x30, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, i, 9, 9]).buffer;
 
-test("sender and receiver transformers round-trip frames; real H.264 vector frames via metadata mimeType", async () => {
+test("sender and receiver transformers round-trip frames; real H.264 vector frames via metadata mimeType", { timeout: 30_000 }, async () => {
   const tx = harness();
   const rx = harness();
   await tx.setKey(keyA);
@@ -106,7 +106,7 @@ test("sender and receiver transformers round-trip frames; real H.264 vector fram
   assert.equal(r.calls.sendKeyFrameRequest, 0);
 });
 
-test("mismatch: one event, frames dropped; after setKey(right): one match event and a key frame request", async () => {
+test("mismatch: one event, frames dropped; after setKey(right): one match event and a key frame request", { timeout: 30_000 }, async () => {
   const tx = harness();
   const rx = harness();
   await tx.setKey(keyA);
@@ -135,7 +135,7 @@ test("mismatch: one event, frames dropped; after setKey(right): one match event 
   assert.equal(r.calls.sendKeyFrameRequest, 1, "a receiver that recovers on a delta frame asks for a key frame");
 });
 
-test("a secret change at the sender: new KID, counter 0, and a key frame from the encoder", async () => {
+test("a secret change at the sender: new KID, counter 0, and a key frame from the encoder", { timeout: 30_000 }, async () => {
   const tx = harness();
   await tx.setKey(keyA);
   const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/VP8" });
@@ -155,7 +155,7 @@ test("a secret change at the sender: new KID, counter 0, and a key frame from th
   assert.equal(s.calls.generateKeyFrame, 1, "the same secret again is no change");
 });
 
-test("without a key the sender sends nothing, and unprotectable frames raise a rate-limited error", async () => {
+test("without a key the sender sends nothing, and unprotectable frames raise a rate-limited error", { timeout: 30_000 }, async () => {
   const tx = harness();
   const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/H264" });
   tx.core.attachScriptTransformer(s.transformer);
@@ -170,7 +170,7 @@ test("without a key the sender sends nothing, and unprotectable frames raise a r
   assert.deepEqual(tx.events(), ["encryptionInternalError"]);
 });
 
-test("createEncodedStreams path: streams arrive by message; key frame needs go to the page", async () => {
+test("createEncodedStreams path: streams arrive by message; key frame needs go to the page", { timeout: 30_000 }, async () => {
   const tx = harness();
   const rx = harness();
   const secret = "correct horse battery staple";
@@ -198,13 +198,13 @@ test("createEncodedStreams path: streams arrive by message; key frame needs go t
   assert.equal(tx.core.transformCount, 0);
 });
 
-test("an invalid suite is reported back to the page", async () => {
+test("an invalid suite is reported back to the page", { timeout: 30_000 }, async () => {
   const h = harness();
   await h.core.handleMessage({ type: "setKey", requestId: 7, baseKey: keyA, suite: 99 });
   assert.deepEqual(h.posted.at(-1), { type: "keyError", requestId: 7, name: "UnsupportedCipherSuite", message: "unsupported SFrame cipher suite 99" });
 });
 
-test("transformer without Umbra options is refused", () => {
+test("transformer without Umbra options is refused", { timeout: 30_000 }, () => {
   const h = harness();
   assert.throws(() => h.core.attachScriptTransformer(fakeTransformer({ foo: 1 }).transformer), /without Umbra transform options/);
 });

@@ -115,11 +115,15 @@ export class Publisher extends EventEmitter {
       },
       (message) => this.dispatch(makeEvent("exception", { name: "OT_ENCRYPTION_ERROR", code: "OT_ENCRYPTION_ERROR", message })),
     );
+    // The server's stream_created may have arrived before the publish ack (they travel
+    // independently): then the session already knows the stream.
+    const known = session.streamById(this.publication.streamId);
+    if (known) this.onOwnStreamCreated(known);
   }
 
   /** The session saw this publisher's stream appear. */
   onOwnStreamCreated(stream: Stream): void {
-    if (!this.publication || stream.streamId !== this.publication.streamId) return;
+    if (!this.publication || stream.streamId !== this.publication.streamId || this.stream?.streamId === stream.streamId) return;
     this.stream = stream;
     this.dispatch(makeEvent("streamCreated", { stream }));
   }

@@ -324,6 +324,11 @@ export class Session extends EventEmitter {
     void subscriber.stop();
   }
 
+  /** A stream of this session by id, this client's own included (undefined if unknown). */
+  streamById(streamId: string): Stream | undefined {
+    return this.streams.get(streamId);
+  }
+
   getSubscribersForStream(stream: Stream): Subscriber[] {
     return [...this.subscribers].filter((s) => s.stream?.streamId === stream.streamId);
   }
