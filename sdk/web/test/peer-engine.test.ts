@@ -17,11 +17,12 @@ const log: string[] = [];
 class FakeTrack {
   constructor(readonly kind: string) {}
 }
+const codecsOf = (mime: string) => (mime === "audio/opus" ? [{ mimeType: mime, payloadType: 111 }] : [{ mimeType: mime, payloadType: 96 }, { mimeType: "video/H264", payloadType: 102 }]);
 class FakeSender {
   transform: unknown = null;
   constructor(public track: FakeTrack | null, private readonly mime: string) {}
   getParameters() {
-    return { codecs: [{ mimeType: this.mime }] };
+    return { codecs: codecsOf(this.mime) };
   }
   async replaceTrack(t: FakeTrack) {
     log.push(`replaceTrack ${t.kind} (transform set: ${this.transform !== null})`);
@@ -35,7 +36,7 @@ class FakeReceiver {
     this.track = new FakeTrack(kind);
   }
   getParameters() {
-    return { codecs: [{ mimeType: this.mime }] };
+    return { codecs: codecsOf(this.mime) };
   }
 }
 class FakeTransceiver {
@@ -173,8 +174,11 @@ test("routed publish: transforms before the offer, e2ee declared, answer applied
     ["st1", "candidate:1 1 udp 1 10.0.0.1 5000 typ host"],
     ["st1", ""],
   ]);
-  const codecs = worker.messages.filter((m) => m.type === "codec").map((m) => (m as { mimeType: string }).mimeType);
-  assert.deepEqual(codecs, ["audio/opus", "video/VP8"]);
+  const codecs = worker.messages.filter((m) => m.type === "codec").map((m) => [(m as { mimeType: string }).mimeType, (m as { payloadTypes: object }).payloadTypes]);
+  assert.deepEqual(codecs, [
+    ["audio/opus", { 111: "audio/opus" }],
+    ["video/VP8", { 96: "video/VP8", 102: "video/H264" }],
+  ]);
   // The router's candidates reach the peer connection.
   assert.equal(engine.handleServerEvent({ type: "ice", seq: 1, stream_id: "st1", candidate: { candidate: "candidate:2", sdpMid: "0", sdpMLineIndex: 0 } }), true);
   assert.equal(pc.candidates.length, 1);

@@ -15,9 +15,10 @@ class FakeFrame implements EncodedFrame {
     public data: ArrayBuffer,
     readonly type: string | undefined,
     private readonly mimeType: string | undefined,
+    private readonly payloadType?: number,
   ) {}
   getMetadata() {
-    return this.mimeType === undefined ? {} : { mimeType: this.mimeType };
+    return { ...(this.mimeType === undefined ? {} : { mimeType: this.mimeType }), ...(this.payloadType === undefined ? {} : { payloadType: this.payloadType }) };
   }
 }
 
@@ -207,4 +208,23 @@ test("an invalid suite is reported back to the page", { timeout: 30_000 }, async
 test("transformer without Umbra options is refused", { timeout: 30_000 }, () => {
   const h = harness();
   assert.throws(() => h.core.attachScriptTransformer(fakeTransformer({ foo: 1 }).transformer), /without Umbra transform options/);
+});
+
+test("frames without a MIME type: the payload type's negotiated codec, else the transform's", { timeout: 30_000 }, async () => {
+  const tx = harness();
+  await tx.setKey(keyA);
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "" });
+  tx.core.attachScriptTransformer(s.transformer);
+  await tx.core.handleMessage({ type: "codec", transformId: "s", mimeType: "video/VP8", payloadTypes: { 96: "video/VP8", 102: "video/H264" } });
+  const h264 = Uint8Array.from([0, 0, 0, 1, 0x65, 0x88, 0x80, 0x11, 0x22, 0x33]).buffer;
+  s.push(new FakeFrame(h264.slice(0), "key", undefined, 102));
+  s.push(new FakeFrame(vp8Delta(1), "delta", undefined, 96));
+  s.push(new FakeFrame(vp8Delta(2), "delta", undefined, undefined));
+  await until(s.out, 3);
+  const [a, b, c] = s.out.map((f) => new Uint8Array(f.data));
+  // H.264 framing: start code and slice head kept, region escaped and terminated with 0x80.
+  assert.deepEqual([...a!.subarray(0, 6)], [0, 0, 0, 1, 0x65, 0x88]);
+  assert.equal(a![a!.length - 1], 0x80);
+  // VP8 framing for payload type 96 and for a frame without metadata: the 3-byte header kept.
+  for (const f of [b!, c!]) assert.deepEqual([...f.subarray(0, 3)], [0x31, 0x02, 0x00]);
 });

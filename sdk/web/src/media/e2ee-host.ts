@@ -82,9 +82,9 @@ export class E2eeHost {
     return transformId;
   }
 
-  /** Tells the worker the codec a transform's frames use, once negotiated. */
-  setCodec(transformId: string, mimeType: string): void {
-    if (mimeType) this.worker.postMessage({ type: "codec", transformId, mimeType });
+  /** Tells the worker the codecs a transform's frames use, once negotiated. */
+  setCodec(transformId: string, mimeType: string, payloadTypes?: Record<number, string>): void {
+    if (mimeType || payloadTypes) this.worker.postMessage({ type: "codec", transformId, mimeType, ...(payloadTypes ? { payloadTypes } : {}) });
   }
 
   detach(transformId: string): void {

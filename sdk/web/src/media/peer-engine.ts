@@ -15,12 +15,15 @@ export interface PeerEngineOptions {
   iceServers?: RTCIceServer[];
 }
 
-/** Negotiated codec of a sender or receiver, as the worker's fallback for frames without metadata. */
-function negotiatedMime(x: RTCRtpSender | RTCRtpReceiver): string {
+/** Negotiated codecs of a sender or receiver: the preferred MIME type, and each payload type's. */
+function negotiatedCodecs(x: RTCRtpSender | RTCRtpReceiver): [string, Record<number, string>] {
   try {
-    return x.getParameters().codecs?.[0]?.mimeType ?? "";
+    const codecs = x.getParameters().codecs ?? [];
+    const byPt: Record<number, string> = {};
+    for (const c of codecs) if (typeof c.payloadType === "number") byPt[c.payloadType] = c.mimeType;
+    return [codecs[0]?.mimeType ?? "", byPt];
   } catch {
-    return "";
+    return ["", {}];
   }
 }
 
@@ -125,7 +128,7 @@ export class PeerEngine implements MediaEngine {
     ice.setTarget({ stream_id: streamId });
     if (typeof ack.sdp_answer !== "string") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "the server accepted the publish without an SDP answer");
     await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp_answer });
-    senders.forEach((s, i) => transforms[i] && this.e2ee?.setCodec(transforms[i]!, negotiatedMime(s)));
+    senders.forEach((s, i) => transforms[i] && this.e2ee?.setCodec(transforms[i]!, ...negotiatedCodecs(s)));
     this.publications.set(streamId, { req, onE2eeError, answering: new Map() });
     return {
       streamId,
@@ -168,7 +171,7 @@ export class PeerEngine implements MediaEngine {
       t.direction = "sendonly";
     }
     await pc.setLocalDescription(await pc.createAnswer());
-    for (const [id, s] of transforms) this.e2ee?.setCodec(id, negotiatedMime(s));
+    for (const [id, s] of transforms) this.e2ee?.setCodec(id, ...negotiatedCodecs(s));
     await this.ctx.signaling.request("answer", { subscription_id: subscriptionId, sdp_answer: pc.localDescription!.sdp });
   }
 
@@ -211,7 +214,7 @@ export class PeerEngine implements MediaEngine {
     ice.setTarget({ subscription_id: subscriptionId });
     const applyAnswer = async (sdp: string) => {
       await pc.setRemoteDescription({ type: "answer", sdp });
-      for (const [id, r] of transforms) this.e2ee?.setCodec(id, negotiatedMime(r));
+      for (const [id, r] of transforms) this.e2ee?.setCodec(id, ...negotiatedCodecs(r));
     };
     // Routed: the router's answer is in the ack. Relayed: the publisher's arrives as an `answer` event.
     if (typeof ack.sdp_answer === "string") await applyAnswer(ack.sdp_answer);

@@ -3,6 +3,7 @@
 
 export interface EncodedFrameMetadata {
   mimeType?: string;
+  payloadType?: number;
   [key: string]: unknown;
 }
 

@@ -19,8 +19,12 @@ export type ToWorker =
   | { type: "setKey"; requestId: number; baseKey: Uint8Array; suite: number }
   /** The createEncodedStreams path: the page transfers the streams of one sender or receiver. */
   | ({ type: "streams"; readable: ReadableStream; writable: WritableStream } & TransformOptions)
-  /** The codec negotiated for a transform, once the page knows it (transforms exist before negotiation). */
-  | { type: "codec"; transformId: string; mimeType: string }
+  /**
+   * The codecs negotiated for a transform, once the page knows them (transforms exist before
+   * negotiation): the preferred one, and every payload type's MIME type, for frames whose
+   * metadata has a payloadType but no mimeType.
+   */
+  | { type: "codec"; transformId: string; mimeType: string; payloadTypes?: Record<number, string> }
   /** The sender or receiver is gone: forget its state. */
   | { type: "close"; transformId: string };
 

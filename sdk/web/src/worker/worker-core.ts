@@ -33,6 +33,8 @@ interface Transform {
   readonly id: string;
   readonly operation: Operation;
   fallbackCodec: Codec | null;
+  /** Payload type -> codec, from the negotiation. */
+  payloadCodecs: Map<number, Codec>;
   readonly keyFrame: KeyFrameControl;
   encryptor: FrameEncryptor | null;
   /** Resolves to the encryptor once the key is known (created lazily, async key derivation). */
@@ -95,7 +97,9 @@ export class WorkerCore {
       }
       case "codec": {
         const t = this.transforms.get(msg.transformId);
-        if (t && msg.mimeType) t.fallbackCodec = codecFromMimeType(msg.mimeType);
+        if (!t) return;
+        if (msg.mimeType) t.fallbackCodec = codecFromMimeType(msg.mimeType);
+        for (const [pt, mime] of Object.entries(msg.payloadTypes ?? {})) t.payloadCodecs.set(Number(pt), codecFromMimeType(mime));
         return;
       }
       case "close": {
@@ -160,10 +164,13 @@ export class WorkerCore {
       if (t.operation !== "encrypt" || !t.encryptorReady) continue;
       const key = this.baseKey;
       switches.push(
-        t.encryptorReady.then(async (enc) => {
-          await enc.setBaseKey(key);
-          t.keyFrame.request();
-        }),
+        t.encryptorReady
+          .then(async (enc) => {
+            await enc.setBaseKey(key);
+            t.keyFrame.request();
+          })
+          // One track that cannot switch must not fail the others (or the key change itself).
+          .catch((e: unknown) => this.postEvent(t, "encryptionInternalError", `cannot switch to the new secret: ${e instanceof Error ? e.message : String(e)}`)),
       );
     }
     await Promise.all(switches);
@@ -174,6 +181,7 @@ export class WorkerCore {
       id: options.transformId,
       operation: options.operation,
       fallbackCodec: options.mimeType ? codecFromMimeType(options.mimeType) : null,
+      payloadCodecs: new Map(),
       keyFrame,
       encryptor: null,
       encryptorReady: null,
@@ -203,15 +211,23 @@ export class WorkerCore {
       });
   }
 
-  /** Per-frame codec: the frame's own MIME type when the browser provides it, else the negotiated one. */
+  /**
+   * Per-frame codec: the frame's own MIME type when the browser provides it (Chromium), else its
+   * payload type's negotiated codec, else the transform's negotiated codec.
+   */
   private codecOf(t: Transform, frame: EncodedFrame): Codec | null {
-    let mime: unknown;
+    let meta: { mimeType?: unknown; payloadType?: unknown } = {};
     try {
-      mime = frame.getMetadata().mimeType;
+      meta = frame.getMetadata();
     } catch {
-      mime = undefined;
+      // a frame without metadata: use what was negotiated
     }
-    return typeof mime === "string" && mime.length > 0 ? codecFromMimeType(mime) : t.fallbackCodec;
+    if (typeof meta.mimeType === "string" && meta.mimeType.length > 0) return codecFromMimeType(meta.mimeType);
+    if (typeof meta.payloadType === "number") {
+      const c = t.payloadCodecs.get(meta.payloadType);
+      if (c) return c;
+    }
+    return t.fallbackCodec;
   }
 
   /** Transforms one frame in place; returns whether to pass it on. */
