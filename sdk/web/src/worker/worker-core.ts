@@ -195,7 +195,14 @@ export class WorkerCore {
     this.transforms.set(t.id, t);
     const stream = new TransformStream<EncodedFrame, EncodedFrame>({
       transform: async (frame, controller) => {
-        const pass = await this.process(t, frame);
+        let pass = false;
+        try {
+          pass = await this.process(t, frame);
+        } catch (e) {
+          // An unexpected failure drops this frame only: an exception here would error the
+          // stream and stop the track's media for good.
+          this.postEvent(t, t.operation === "encrypt" ? "encryptionInternalError" : "decryptionInternalError", `frame dropped: ${e instanceof Error ? e.message : String(e)}`);
+        }
         this.handled++;
         if (pass) controller.enqueue(frame);
       },
