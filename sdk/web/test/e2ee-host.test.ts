@@ -141,3 +141,23 @@ test("E2EE support detection", { timeout: 30_000 }, () => {
   // Node has WebCrypto but no WebRTC.
   assert.equal(detectE2eeSupport().supported, false);
 });
+
+test("the worker starts from the SDK's URL, through a blob bootstrap when that is another origin", async () => {
+  const { setSdkBaseUrl, startWorker } = await import("../src/api/environment.js");
+  const started: { url: string; blobText?: string }[] = [];
+  const blobs = new Map<string, Blob>();
+  const fakeGlobal = (origin: string) => ({
+    location: { origin },
+    Blob,
+    URL: { createObjectURL: (b: Blob) => (blobs.set("blob:1", b), "blob:1"), revokeObjectURL: () => undefined },
+    Worker: function (this: object, url: string) {
+      started.push({ url });
+    },
+  });
+  setSdkBaseUrl("https://video.example.com/sdk/umbra.js");
+  startWorker(fakeGlobal("https://video.example.com"));
+  startWorker(fakeGlobal("https://app.example.org"));
+  setSdkBaseUrl(null);
+  assert.deepEqual(started.map((s) => s.url), ["https://video.example.com/sdk/umbra-e2ee-worker.js", "blob:1"]);
+  assert.equal(await blobs.get("blob:1")!.text(), 'importScripts("https://video.example.com/sdk/umbra-e2ee-worker.js");');
+});

@@ -29,6 +29,26 @@ function defaultServerUrl(): string | null {
   return loc && (loc.protocol === "http:" || loc.protocol === "https:") ? loc.origin : null;
 }
 
+/**
+ * Starts the E2EE worker. Browsers only start workers from the page's own origin; when the SDK
+ * comes from another origin (a CDN, or the Umbra server while the app is elsewhere), a tiny
+ * same-origin blob worker imports the real one (importScripts may load cross-origin scripts).
+ * That path needs `worker-src blob:` in a Content Security Policy.
+ */
+export function startWorker(g: any): WorkerLike {
+  const url = workerUrl();
+  const pageOrigin: string | undefined = g.location?.origin;
+  if (!pageOrigin || new URL(url).origin === pageOrigin) return new g.Worker(url, { name: "umbra-e2ee" }) as WorkerLike;
+  const bootstrap = new g.Blob([`importScripts(${JSON.stringify(url)});`], { type: "text/javascript" });
+  const blobUrl = g.URL.createObjectURL(bootstrap);
+  try {
+    return new g.Worker(blobUrl, { name: "umbra-e2ee" }) as WorkerLike;
+  } finally {
+    // Safe at once: the constructor's URL parsing captures the blob URL entry (HTML spec).
+    g.URL.revokeObjectURL(blobUrl);
+  }
+}
+
 function browserMediaEngine(): MediaEngineFactory | null {
   const g = globalThis as any;
   if (typeof g.RTCPeerConnection !== "function") return null;
@@ -37,7 +57,7 @@ function browserMediaEngine(): MediaEngineFactory | null {
     if (ctx.e2eeSuite !== null) {
       const support = detectE2eeSupport();
       // The worker is a classic script so that it loads in every browser with a plain URL.
-      const worker = new g.Worker(workerUrl(), { name: "umbra-e2ee" }) as WorkerLike;
+      const worker = startWorker(g);
       host = new E2eeHost(worker, support.path ?? "script-transform", typeof g.RTCRtpScriptTransform === "function" ? g.RTCRtpScriptTransform : null);
     }
     return new PeerEngine(ctx, host);
