@@ -49,46 +49,13 @@ impl Engine {
         let Some(mut pc) = self.conns.remove(&publisher) else {
             return;
         };
-        let interval = self.settings.keyframe_request_interval;
-        let sent = (|| {
-            let Role::Publisher(p) = &mut pc.role else {
-                return false;
-            };
-            let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
-                return false;
-            };
-            if track
-                .last_keyframe_request
-                .is_some_and(|t| now.duration_since(t) < interval)
-            {
-                pc.counters.keyframe_requests_coalesced += 1;
-                return false;
-            }
-            let rid = track.rid;
-            let Some(mut w) = pc.rtc.writer(mid) else {
-                return false;
-            };
-            // Relay the kind asked for when the publisher negotiated it, else the other one.
-            let other = match kind {
-                KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
-                _ => KeyframeRequestKind::Pli,
-            };
-            let kind = if w.is_request_keyframe_possible(kind) {
-                kind
-            } else {
-                other
-            };
-            match w.request_keyframe(rid, kind) {
-                Ok(()) => {
-                    track.last_keyframe_request = Some(now);
-                    true
-                }
-                Err(e) => {
-                    tracing::debug!("keyframe request to publisher failed: {e}");
-                    false
-                }
-            }
-        })();
+        let sent = ask_for_keyframe(
+            &mut pc,
+            mid,
+            kind,
+            self.settings.keyframe_request_interval,
+            now,
+        );
         if sent {
             if relayed {
                 pc.counters.keyframe_requests_relayed += 1;
@@ -185,6 +152,56 @@ fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
         Ok(()) => true,
         Err(e) => {
             tracing::debug!("write to subscriber failed: {e}");
+            false
+        }
+    }
+}
+
+/// Ask the publisher for a keyframe on one track, unless one was asked for within `interval`
+/// (then it is on its way and serves this request too). True when a request went out.
+fn ask_for_keyframe(
+    pc: &mut Conn,
+    mid: Mid,
+    kind: KeyframeRequestKind,
+    interval: Duration,
+    now: Instant,
+) -> bool {
+    let Role::Publisher(p) = &mut pc.role else {
+        return false;
+    };
+    let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
+        return false;
+    };
+    if track
+        .last_keyframe_request
+        .is_some_and(|t| now.duration_since(t) < interval)
+    {
+        pc.counters.keyframe_requests_coalesced += 1;
+        return false;
+    }
+    let rid = track.rid;
+    let Some(mut w) = pc.rtc.writer(mid) else {
+        return false;
+    };
+    // Relay the kind asked for when the publisher negotiated it, else the other one.
+    let other = match kind {
+        KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
+        _ => KeyframeRequestKind::Pli,
+    };
+    let kind = if w.is_request_keyframe_possible(kind) {
+        kind
+    } else {
+        other
+    };
+    match w.request_keyframe(rid, kind) {
+        Ok(()) => {
+            track.last_keyframe_request = Some(now);
+            true
+        }
+        Err(e) => {
+            // Typically: the publisher has not sent on this track yet, so there is no stream to
+            // ask; its first frame will be a keyframe anyway.
+            tracing::debug!("keyframe request to publisher failed: {e}");
             false
         }
     }
