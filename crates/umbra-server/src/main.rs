@@ -8,7 +8,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use umbra_server::clock::{now_millis, now_secs};
 use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
-use umbra_server::media_router::NoMediaRouter;
+use umbra_server::media_cli::{self, PublishArgs, SubscribeArgs};
+use umbra_server::media_router::{MediaRouter, NoMediaRouter};
+use umbra_server::router_host::{HostedRouter, MediaOptions};
 use umbra_server::model::{Project, Role};
 use umbra_server::store::{SqliteStore, Store, StoreError};
 use umbra_server::{ids, token};
@@ -47,6 +49,12 @@ enum Command {
     Project(ProjectCommand),
     /// Generate a client token for a session (what an app server would do with an SDK).
     Token(TokenArgs),
+    /// Publish the test pattern and a tone (or a Y4M / VP8 IVF file) with the native SDK,
+    /// end-to-end encrypted with --secret in E2EE sessions.
+    Publish(PublishArgs),
+    /// Subscribe with the native SDK and print live stats (frames decoded, bitrate, encryption
+    /// state); optionally write the decoded video to a Y4M file.
+    Subscribe(SubscribeArgs),
 }
 
 #[derive(Args)]
@@ -76,6 +84,17 @@ struct ServeArgs {
     /// How long shutdown waits for in-flight requests (default 10).
     #[arg(long, env = "UMBRA_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     shutdown_grace_secs: Option<u32>,
+    /// UDP address of the media router, one per address family (repeat for IPv4 and IPv6).
+    /// Default: the HTTP listen address's IP with UDP port 7882. Port 0 picks a free port.
+    #[arg(long, env = "UMBRA_MEDIA_BIND", value_name = "ADDR:PORT", value_delimiter = ',')]
+    media_bind: Vec<SocketAddr>,
+    /// Address(es) the router advertises in its ICE candidates, when clients reach it through
+    /// another address (NAT, a load balancer, a relay). Port 0 keeps the bound port.
+    #[arg(long, env = "UMBRA_MEDIA_ADVERTISE", value_name = "ADDR:PORT", value_delimiter = ',')]
+    media_advertise: Vec<SocketAddr>,
+    /// Run without a media router: routed sessions then refuse media negotiation.
+    #[arg(long)]
+    no_media: bool,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +184,10 @@ enum CliError {
     UnknownProject(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot start the media router: {0}")]
+    Router(#[from] umbra_router::RouterError),
+    #[error(transparent)]
+    Media(#[from] media_cli::MediaCliError),
 }
 
 fn main() -> ExitCode {
@@ -176,6 +199,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn data_dir_or_default(dir: &Option<PathBuf>) -> PathBuf {
+    dir.clone().unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR))
 }
 
 fn open_store(dir: &Option<PathBuf>) -> Result<SqliteStore, StoreError> {
@@ -212,6 +239,8 @@ fn print_project(p: &Project, with_secret: bool, output: Output) {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve(cli.data_dir, args),
+        Command::Publish(args) => Ok(media_cli::publish(args, &data_dir_or_default(&cli.data_dir))?),
+        Command::Subscribe(args) => Ok(media_cli::subscribe(args, &data_dir_or_default(&cli.data_dir))?),
         Command::Project(cmd) => {
             let store = open_store(&cli.data_dir)?;
             project(&store, cmd)
@@ -327,8 +356,22 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     )?;
     init_logging(resolved.log_format);
     let store = SqliteStore::open_dir(&resolved.options.data_dir)?;
+    let router: Arc<dyn MediaRouter> = if args.no_media {
+        Arc::new(NoMediaRouter)
+    } else {
+        let bind = if args.media_bind.is_empty() {
+            vec![SocketAddr::new(resolved.options.listen.ip(), 7882)]
+        } else {
+            args.media_bind.clone()
+        };
+        let hosted = HostedRouter::start(&MediaOptions { bind, advertise: args.media_advertise.clone() })?;
+        for addr in hosted.local_addrs() {
+            tracing::info!(%addr, "media router listening (UDP)");
+        }
+        Arc::new(hosted)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
-    runtime.block_on(umbra_server::server::serve(resolved.options, Arc::new(store), Arc::new(NoMediaRouter)))?;
+    runtime.block_on(umbra_server::server::serve(resolved.options, Arc::new(store), router))?;
     Ok(())
 }
 
