@@ -99,6 +99,10 @@ struct Sub {
     adec: OpusDecoder,
     stats: SubscriberStats,
     last_key_frame_request: Option<Instant>,
+    /// Tracks (bit 0 video, bit 1 audio) whose frames currently fail to authenticate. The
+    /// subscriber reports one mismatch when the first track fails and one match when the
+    /// last one recovers, not one per track.
+    mismatched_tracks: u8,
 }
 
 struct Worker {
@@ -378,6 +382,7 @@ impl Worker {
                 adec: OpusDecoder::new()?,
                 stats: SubscriberStats::default(),
                 last_key_frame_request: None,
+                mismatched_tracks: 0,
             },
         );
         Ok(())
@@ -660,15 +665,23 @@ impl Worker {
         }
         let payload = if s.e2ee {
             let rx = if is_video { &mut s.video_rx } else { &mut s.audio_rx };
+            let track = if is_video { 1u8 } else { 2u8 };
             let result = rx.decrypt(&self.ring, &d.data, now);
             while let Some(ev) = rx.poll_event() {
                 match ev {
                     E2eeEvent::EncryptionSecretMismatch => {
-                        out.push(SubscriberEvent::Error(ClientError::EncryptionSecretMismatch));
-                        out.push(SubscriberEvent::EncryptionSecretMismatch);
+                        if s.mismatched_tracks == 0 {
+                            out.push(SubscriberEvent::Error(ClientError::EncryptionSecretMismatch));
+                            out.push(SubscriberEvent::EncryptionSecretMismatch);
+                        }
+                        s.mismatched_tracks |= track;
                     }
                     E2eeEvent::EncryptionSecretMatch => {
-                        out.push(SubscriberEvent::EncryptionSecretMatch);
+                        let was = s.mismatched_tracks;
+                        s.mismatched_tracks &= !track;
+                        if was != 0 && s.mismatched_tracks == 0 {
+                            out.push(SubscriberEvent::EncryptionSecretMatch);
+                        }
                         want_key_frame = true;
                     }
                     E2eeEvent::DecryptionInternalError(e) => out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(e.to_string()))),
