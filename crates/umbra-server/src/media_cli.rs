@@ -211,7 +211,14 @@ pub fn publish(args: PublishArgs, data_dir: &Path) -> Result<(), MediaCliError> 
             }
             Ok(Event::Publisher { event: PublisherEvent::StreamCreated { stream_id }, .. }) => {
                 println!("publishing stream {stream_id}");
-                println!("subscribe with: umbra subscribe --api-key {} --session-id {} --token <token> --secret <secret>", r.api_key, r.session_id);
+                let token_hint = match &args.target.project {
+                    Some(p) => format!("$(umbra token --project {p} --session-id {})", r.session_id),
+                    None => "<token>".into(),
+                };
+                println!(
+                    "subscribe with: umbra subscribe --api-key {} --session-id {} --token {token_hint} --secret <secret>",
+                    r.api_key, r.session_id
+                );
             }
             Ok(Event::Publisher { event: PublisherEvent::MediaConnected, .. }) => println!("media flowing"),
             Ok(Event::Publisher { event: PublisherEvent::Error(e), .. }) | Ok(Event::Error(e)) => eprintln!("error: {e}"),
