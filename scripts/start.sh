@@ -5,7 +5,8 @@
 # sessions live in the data directory and are reused.
 #
 # Environment: UMBRA_LISTEN (default 127.0.0.1:8080), UMBRA_DATA_DIR (default ./umbra-data),
-# CARGO_TARGET_DIR (default ~/.cache/umbra/target). Other `umbra serve` settings: see
+# CARGO_TARGET_DIR (default ~/.cache/umbra/target), UMBRA_DEMO (default 1: the demo app at / gets
+# tokens from POST /demo/token; set UMBRA_DEMO=0 when anyone untrusted can reach the server). Other `umbra serve` settings: see
 # `umbra serve --help` and docs/server.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,18 +16,29 @@ mkdir -p "$CARGO_TARGET_DIR"
 
 ./scripts/install-deps.sh
 
+echo "==> building the Web SDK (sdk/web/dist, served at /sdk/)"
+if ! command -v npm >/dev/null; then
+  echo "npm is missing: install Node.js >= 20 (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
+(cd sdk/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+
 echo "==> building umbra (release)"
 cargo build --locked --release -p umbra-server --bin umbra
 
 UMBRA="$CARGO_TARGET_DIR/release/umbra"
 export UMBRA_DATA_DIR="${UMBRA_DATA_DIR:-$PWD/umbra-data}"
 export UMBRA_LISTEN="${UMBRA_LISTEN:-127.0.0.1:8080}"
+export UMBRA_DEMO="${UMBRA_DEMO:-1}"
+export UMBRA_WEB_DIR="${UMBRA_WEB_DIR:-$PWD/sdk/web}"
 
 echo "==> demo project (data in $UMBRA_DATA_DIR)"
 "$UMBRA" project create --name demo --e2ee --if-absent
 cat <<MSG
 
 Umbra is starting at http://$UMBRA_LISTEN
+  demo app (camera, mic, E2EE):   http://$UMBRA_LISTEN/    (demo mode: UMBRA_DEMO=$UMBRA_DEMO)
+  Web SDK:                        http://$UMBRA_LISTEN/sdk/umbra.js  (ES module: /sdk/umbra.mjs)
   REST API (OpenTok-compatible):  http://$UMBRA_LISTEN/session/create
   signaling WebSocket:            ws://$UMBRA_LISTEN/v1/signaling
   health / metrics:               http://$UMBRA_LISTEN/healthz  http://$UMBRA_LISTEN/metrics

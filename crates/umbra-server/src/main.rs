@@ -95,6 +95,14 @@ struct ServeArgs {
     /// Run without a media router: routed sessions then refuse media negotiation.
     #[arg(long)]
     no_media: bool,
+    /// Directory the Web SDK (its `dist/`, served at /sdk/) and the demo app (its `demo/`,
+    /// served at /) come from. Default: ./sdk/web, else the source tree's sdk/web.
+    #[arg(long, env = "UMBRA_WEB_DIR", value_name = "DIR")]
+    web_dir: Option<PathBuf>,
+    /// Demo mode: POST /demo/token hands out tokens for rooms of the `demo` project to anyone
+    /// who can reach the server. For trying Umbra out, never for production.
+    #[arg(long, env = "UMBRA_DEMO", value_parser = clap::builder::FalseyValueParser::new())]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -371,7 +379,14 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
         Arc::new(hosted)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
-    runtime.block_on(umbra_server::server::serve(resolved.options, Arc::new(store), router))?;
+    let web = umbra_server::api::web::WebOptions {
+        dir: args.web_dir.clone().unwrap_or_else(umbra_server::api::web::default_web_dir),
+        demo: args.demo,
+    };
+    if web.demo {
+        tracing::warn!("demo mode: POST /demo/token issues tokens to anyone who can reach this server");
+    }
+    runtime.block_on(umbra_server::server::serve_with_web(resolved.options, Arc::new(store), router, web))?;
     Ok(())
 }
 

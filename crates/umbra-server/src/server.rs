@@ -22,6 +22,9 @@ pub struct AppState {
     pub clock_skew_secs: i64,
     /// Flips to `true` when the server begins shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Where the Web SDK and the demo app are served from, and whether demo tokens are issued.
+    pub web: crate::api::web::WebOptions,
+    pub demo_rooms: crate::api::web::DemoRooms,
 }
 
 impl AppState {
@@ -60,6 +63,16 @@ pub enum ServeError {
 /// Runs until SIGINT/SIGTERM. Prints `umbra listening on http://ADDR` on stdout once bound
 /// (scripts and tests read the real port from it when `listen` has port 0).
 pub async fn serve(opts: ServeOptions, store: Arc<dyn Store>, router: Arc<dyn MediaRouter>) -> Result<(), ServeError> {
+    serve_with_web(opts, store, router, crate::api::web::WebOptions::default()).await
+}
+
+/// [`serve`] with the Web SDK / demo settings given.
+pub async fn serve_with_web(
+    opts: ServeOptions,
+    store: Arc<dyn Store>,
+    router: Arc<dyn MediaRouter>,
+    web: crate::api::web::WebOptions,
+) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(opts.hub.clone(), router, metrics.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -69,6 +82,8 @@ pub async fn serve(opts: ServeOptions, store: Arc<dyn Store>, router: Arc<dyn Me
         metrics,
         clock_skew_secs: opts.clock_skew_secs,
         shutdown: shutdown_rx,
+        web,
+        demo_rooms: Default::default(),
     });
     let app = crate::api::router(state);
     let listener = tokio::net::TcpListener::bind(opts.listen)

@@ -6,6 +6,7 @@ pub mod error;
 mod ops;
 mod project;
 mod sessions;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -41,6 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v2/project/{apiKey}/connect"),
     ("POST", "/v2/project/{apiKey}/dial"),
     ("POST", "/v2/project/{apiKey}/captions"),
+    ("GET", "/"),
+    ("GET", "/sdk/{file}"),
+    ("GET", "/demo/{file}"),
+    ("POST", "/demo/token"),
 ];
 
 fn handler(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
@@ -66,6 +71,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
         ("POST", "/v2/project/{apiKey}/connect") => post(project::audio_connector),
         ("POST", "/v2/project/{apiKey}/dial") => post(project::dial),
         ("POST", "/v2/project/{apiKey}/captions") => post(project::captions),
+        ("GET", "/") => get(web::demo_index),
+        ("GET", "/sdk/{file}") => get(web::sdk_file),
+        ("GET", "/demo/{file}") => get(web::demo_file),
+        ("POST", "/demo/token") => post(web::demo_token),
         _ => unreachable!("ROUTES lists {method} {path} without a handler"),
     }
 }
