@@ -2,6 +2,8 @@
 //! cargo-fuzz target): arbitrary frames round-trip for every codec, arbitrary input never
 //! panics the receiver and never yields a frame unless it authenticates.
 
+mod support;
+
 use std::time::Instant;
 
 use proptest::prelude::*;
@@ -19,41 +21,17 @@ fn suite() -> impl Strategy<Value = CipherSuite> {
     prop::sample::select(CipherSuite::ALL.to_vec())
 }
 
-/// Rewrites every `obu_size` of a well-formed OBU sequence in its shortest leb128 form.
+/// Rewrites every `obu_size` of a well-formed OBU sequence in its shortest leb128 form. OBUs
+/// without a size field keep none (they run to the end of the frame).
 fn minimal_obu_sizes(frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < frame.len() {
-        let h = frame[pos];
-        let head = if h & 4 != 0 { 2 } else { 1 };
-        out.extend_from_slice(&frame[pos..pos + head]);
-        pos += head;
-        let size = if h & 2 != 0 {
-            let (mut v, mut shift) = (0usize, 0);
-            loop {
-                let b = frame[pos];
-                pos += 1;
-                v |= ((b & 0x7f) as usize) << shift;
-                shift += 7;
-                if b & 0x80 == 0 {
-                    break;
-                }
-            }
-            let mut n = v;
-            loop {
-                let b = (n & 0x7f) as u8;
-                n >>= 7;
-                out.push(if n > 0 { b | 0x80 } else { b });
-                if n == 0 {
-                    break;
-                }
-            }
-            v
-        } else {
-            frame.len() - pos
-        };
-        out.extend_from_slice(&frame[pos..pos + size]);
-        pos += size;
+    let obus = support::obus(frame);
+    let last_unsized = obus.last().filter(|o| o.0 & 0x02 == 0).map(|o| (o.0, o.1, o.2.to_vec()));
+    let sized: Vec<_> = obus.into_iter().filter(|o| o.0 & 0x02 != 0).collect();
+    let mut out = support::write_obus(&sized, |_| true);
+    if let Some((h, ext, payload)) = last_unsized {
+        out.push(h);
+        out.extend(ext);
+        out.extend(payload);
     }
     out
 }

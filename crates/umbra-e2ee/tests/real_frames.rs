@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Instant;
 
-use support::{FIXTURES, fixture, is_vp8_key, nal_units, obus, slice_header};
+use support::{FIXTURES, fixture, is_vp8_key, nal_units, obus, slice_header, write_obus};
 use umbra_e2ee::{BaseKey, CipherSuite, Codec, EncryptionSecret, FrameEncryptor, KeyRing, StreamDecryptor};
 
 fn base_key() -> BaseKey {
@@ -166,24 +166,7 @@ fn av1_keeps_obu_structure_and_survives_depacketizer_rewrites() {
             }
         }
         // An RTP depacketizer drops temporal delimiters and writes every OBU with obu_size.
-        let rebuild = |obus: Vec<(u8, Option<u8>, &[u8])>| -> Vec<u8> {
-            let mut out = Vec::new();
-            for (h, ext, payload) in obus.into_iter().filter(|o| (o.0 >> 3) & 0xf != 2) {
-                out.push(h | 0x02);
-                out.extend(ext);
-                let mut n = payload.len();
-                loop {
-                    let byte = (n & 0x7f) as u8;
-                    n >>= 7;
-                    out.push(if n > 0 { byte | 0x80 } else { byte });
-                    if n == 0 {
-                        break;
-                    }
-                }
-                out.extend_from_slice(payload);
-            }
-            out
-        };
+        let rebuild = |o: Vec<(u8, Option<u8>, &[u8])>| write_obus(&o, |t| t != 2);
         let opened = rx.decrypt(&ring, &rebuild(obus(p)), Instant::now()).unwrap();
         assert_eq!(opened, rebuild(obus(f)));
     }

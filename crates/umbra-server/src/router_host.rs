@@ -43,6 +43,17 @@ impl HostedRouter {
     }
 }
 
+impl HostedRouter {
+    /// Teardown from signaling: fire and forget on the blocking pool (an unknown id just means
+    /// the router already let it go).
+    fn tell(&self, session_id: &str, id: &str, f: impl FnOnce(&RouterHandle, &str, &str) -> umbra_router::Result<()> + Send + 'static) {
+        let (handle, s, id) = (self.handle.clone(), session_id.to_string(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let _ = f(&handle, &s, &id);
+        });
+    }
+}
+
 fn map_event(ev: umbra_router::RouterEvent) -> RouterEvent {
     let kind = match ev.kind {
         umbra_router::RouterEventKind::Connected => RouterEventKind::Connected,
@@ -128,23 +139,14 @@ impl MediaRouter for HostedRouter {
     }
 
     fn unpublish(&self, session_id: &str, stream_id: &str) {
-        let (handle, s, id) = (self.handle.clone(), session_id.to_string(), stream_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let _ = handle.unpublish(&s, &id);
-        });
+        self.tell(session_id, stream_id, |h, s, id| h.unpublish(s, id));
     }
 
     fn unsubscribe(&self, session_id: &str, subscription_id: &str) {
-        let (handle, s, id) = (self.handle.clone(), session_id.to_string(), subscription_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let _ = handle.unsubscribe(&s, &id);
-        });
+        self.tell(session_id, subscription_id, |h, s, id| h.unsubscribe(s, id));
     }
 
     fn disconnect(&self, session_id: &str, connection_id: &str) {
-        let (handle, s, id) = (self.handle.clone(), session_id.to_string(), connection_id.to_string());
-        tokio::task::spawn_blocking(move || {
-            let _ = handle.disconnect(&s, &id);
-        });
+        self.tell(session_id, connection_id, |h, s, id| h.disconnect(s, id));
     }
 }

@@ -127,6 +127,27 @@ pub fn obus(frame: &[u8]) -> Vec<(u8, Option<u8>, &[u8])> {
     out
 }
 
+/// Writes OBUs back with the `obu_size` field on every OBU in its shortest leb128 form, as an
+/// RTP depacketizer rebuilds them. `keep` chooses which OBUs to write.
+pub fn write_obus(obus: &[(u8, Option<u8>, &[u8])], keep: impl Fn(u8) -> bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (h, ext, payload) in obus.iter().filter(|o| keep((o.0 >> 3) & 0xf)) {
+        out.push(h | 0x02);
+        out.extend(ext);
+        let mut n = payload.len();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n > 0 { byte | 0x80 } else { byte });
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
 pub fn is_vp8_key(frame: &[u8]) -> bool {
     frame[0] & 1 == 0
 }
