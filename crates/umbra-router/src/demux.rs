@@ -91,6 +91,16 @@ impl Demux {
         }
     }
 
+    /// Remove a connection whose ufrag is no longer known (after a panic lost its state).
+    pub fn purge(&mut self, conn: ConnId) {
+        self.by_ufrag.retain(|_, c| *c != conn);
+        for addr in self.addrs_of.remove(&conn).unwrap_or_default() {
+            if self.by_addr.get(&addr) == Some(&conn) {
+                self.by_addr.remove(&addr);
+            }
+        }
+    }
+
     pub fn has_ufrag(&self, ufrag: &str) -> bool {
         self.by_ufrag.contains_key(ufrag)
     }

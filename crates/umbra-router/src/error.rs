@@ -63,6 +63,9 @@ pub enum RouterError {
     /// An ICE candidate line that does not parse.
     #[error("the ICE candidate does not parse: {0}")]
     BadCandidate(String),
+    /// The media stack failed on this request (a bug, contained: the router goes on).
+    #[error("internal error in the media router: {0}")]
+    Internal(String),
     /// The router thread has stopped (after `shutdown` or a fatal socket error).
     #[error("the media router has stopped")]
     Stopped,

@@ -84,6 +84,19 @@ pub struct Engine {
     unrouted: u64,
     latency: LatencyHistogram,
     last_housekeeping: Instant,
+    /// The connection being mutated right now (taken out of `conns`), so a panic inside str0m
+    /// can be pinned on it; see [`Engine::guarded`].
+    current: Option<ConnId>,
+    /// Who each connection belongs to, kept apart from `conns` so a connection lost in a panic
+    /// can still be reported.
+    labels: HashMap<ConnId, Label>,
+}
+
+/// Enough to report on a connection without its state.
+struct Label {
+    session_id: String,
+    connection_id: String,
+    target: Target,
 }
 
 impl Engine {
@@ -196,6 +209,8 @@ impl Engine {
             unrouted: 0,
             latency: LatencyHistogram::default(),
             last_housekeeping: Instant::now(),
+            current: None,
+            labels: HashMap::new(),
         })
     }
 
@@ -216,14 +231,14 @@ impl Engine {
                     Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
                         return self.close_all();
                     }
-                    Ok(cmd) => self.command(cmd),
+                    Ok(cmd) => self.guarded("handling a command", |e| e.command(cmd)),
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            self.fire_timers();
+            self.guarded("firing timers", |e| e.fire_timers());
             let now = Instant::now();
             if now.duration_since(self.last_housekeeping) >= HOUSEKEEPING_EVERY {
-                self.housekeeping(now);
+                self.guarded("housekeeping", |e| e.housekeeping(now));
             }
             let wait = self
                 .timers
@@ -245,10 +260,81 @@ impl Engine {
                 self.sockets.drain_waker();
             }
             if ready.v4 {
-                self.read_socket(true, &mut buf);
+                self.guarded("receiving", |e| e.read_socket(true, &mut buf));
             }
             if ready.v6 {
-                self.read_socket(false, &mut buf);
+                self.guarded("receiving", |e| e.read_socket(false, &mut buf));
+            }
+        }
+    }
+
+    /// Run one unit of work (a command, a batch of datagrams, the due timers) so that a panic
+    /// inside it — a bug in str0m or here, triggered by one peer's input — costs that peer its
+    /// connection instead of stopping media for everyone.
+    fn guarded(&mut self, what: &str, f: impl FnOnce(&mut Engine)) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        if let Err(panic) = result {
+            let msg = panic_message(&*panic);
+            tracing::error!("media router: panic while {what}: {msg}");
+            self.contain_panic(&msg);
+        }
+    }
+
+    /// Like [`Engine::guarded`] for a request with a reply: the caller gets
+    /// [`RouterError::Internal`] rather than a dropped reply.
+    fn catching<T>(&mut self, f: impl FnOnce(&mut Engine) -> Result<T>) -> Result<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let msg = panic_message(&*panic);
+                tracing::error!("media router: panic in a request: {msg}");
+                self.contain_panic(&msg);
+                Err(RouterError::Internal(msg))
+            }
+        }
+    }
+
+    fn contain_panic(&mut self, msg: &str) {
+        if let Some(id) = self.current.take() {
+            self.purge(id, msg);
+        }
+    }
+
+    /// Remove a connection a panic left in an unknown state, or lost entirely (it was out of
+    /// `conns` while being mutated). The scans here run only after a panic.
+    fn purge(&mut self, id: ConnId, msg: &str) {
+        let reason = format!("internal error in the media router: {msg}");
+        if self.conns.contains_key(&id) {
+            self.close(id, Some(RouterEventKind::Failed(reason)));
+            return;
+        }
+        if let Some(label) = self.labels.remove(&id) {
+            self.emit(RouterEvent {
+                session_id: label.session_id,
+                connection_id: label.connection_id,
+                target: label.target,
+                kind: RouterEventKind::Failed(reason),
+            });
+        }
+        self.demux.purge(id);
+        self.streams.retain(|_, c| *c != id);
+        self.subscriptions.retain(|_, c| *c != id);
+        for ids in self.owners.values_mut() {
+            ids.retain(|c| *c != id);
+        }
+        self.owners.retain(|_, ids| !ids.is_empty());
+        let orphans: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(&c.role, Role::Subscriber(s) if s.publisher == id))
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sub in orphans {
+            self.close(sub, Some(RouterEventKind::Closed(CloseReason::StreamEnded)));
+        }
+        for c in self.conns.values_mut() {
+            if let Role::Publisher(p) = &mut c.role {
+                p.subscribers.retain(|s| *s != id);
             }
         }
     }
@@ -257,10 +343,12 @@ impl Engine {
         // A reply fails only when the caller gave up waiting; nothing to do about that.
         match cmd {
             Command::Publish(spec, reply) => {
-                let _ = reply.send(self.publish(spec));
+                let r = self.catching(|e| e.publish(spec));
+                let _ = reply.send(r);
             }
             Command::Subscribe(spec, reply) => {
-                let _ = reply.send(self.subscribe(spec));
+                let r = self.catching(|e| e.subscribe(spec));
+                let _ = reply.send(r);
             }
             Command::AddCandidate {
                 session_id,
@@ -268,7 +356,8 @@ impl Engine {
                 candidate,
                 reply,
             } => {
-                let _ = reply.send(self.add_candidate(session_id, target, &candidate));
+                let r = self.catching(|e| e.add_candidate(session_id, target, &candidate));
+                let _ = reply.send(r);
             }
             Command::Unpublish {
                 session_id,
@@ -399,6 +488,7 @@ impl Engine {
             self.unrouted += 1;
             return;
         };
+        self.current = Some(id);
         conn.counters.packets_in += 1;
         conn.counters.bytes_in += data.len() as u64;
         let input = Input::Receive(
@@ -417,6 +507,7 @@ impl Engine {
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
         self.conns.insert(id, conn);
+        self.current = None;
         self.run_work(now);
     }
 
@@ -432,6 +523,7 @@ impl Engine {
             let Some(mut conn) = self.conns.remove(&id) else {
                 continue;
             };
+            self.current = Some(id);
             if conn.deadline == Some(at) {
                 conn.deadline = None;
                 if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
@@ -441,6 +533,7 @@ impl Engine {
                 drain(id, &mut conn, &mut ctx);
             }
             self.conns.insert(id, conn);
+            self.current = None;
             self.run_work(now);
         }
     }
@@ -516,4 +609,12 @@ impl Engine {
             demux_sizes: self.demux.sizes(),
         }
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

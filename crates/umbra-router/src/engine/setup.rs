@@ -90,6 +90,22 @@ impl Engine {
     }
 
     pub(super) fn install(&mut self, id: ConnId, conn: Box<Conn>) {
+        let target = match &conn.role {
+            Role::Publisher(p) => Target::Publisher {
+                stream_id: p.stream_id.clone(),
+            },
+            Role::Subscriber(s) => Target::Subscriber {
+                subscription_id: s.subscription_id.clone(),
+            },
+        };
+        self.labels.insert(
+            id,
+            Label {
+                session_id: conn.session_id.clone(),
+                connection_id: conn.connection_id.clone(),
+                target,
+            },
+        );
         self.demux.register(id, conn.ufrag.clone());
         self.owners
             .entry((conn.session_id.clone(), conn.connection_id.clone()))
@@ -286,10 +302,12 @@ impl Engine {
         let Some(mut conn) = self.conns.remove(&id) else {
             return Ok(());
         };
+        self.current = Some(id);
         conn.rtc.add_remote_candidate(c);
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
         self.conns.insert(id, conn);
+        self.current = None;
         Ok(())
     }
 
@@ -300,6 +318,7 @@ impl Engine {
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
+        self.labels.remove(&id);
         conn.rtc.disconnect();
         self.demux.remove(id, &conn.ufrag);
         self.closed.add(&conn.counters);
@@ -310,21 +329,35 @@ impl Engine {
                 self.owners.remove(&owner);
             }
         }
-        let target = match conn.role {
+        let target = match &conn.role {
+            Role::Publisher(p) => Target::Publisher {
+                stream_id: p.stream_id.clone(),
+            },
+            Role::Subscriber(s) => Target::Subscriber {
+                subscription_id: s.subscription_id.clone(),
+            },
+        };
+        // This connection's own event first, then those of the subscribers it takes along.
+        if let Some(kind) = event {
+            self.emit(RouterEvent {
+                session_id: conn.session_id.clone(),
+                connection_id: conn.connection_id.clone(),
+                target,
+                kind,
+            });
+        }
+        match conn.role {
             Role::Publisher(p) => {
-                let key = (conn.session_id.clone(), p.stream_id.clone());
+                let key = (conn.session_id.clone(), p.stream_id);
                 if self.streams.get(&key) == Some(&id) {
                     self.streams.remove(&key);
                 }
                 for sub in p.subscribers {
                     self.close(sub, Some(RouterEventKind::Closed(CloseReason::StreamEnded)));
                 }
-                Target::Publisher {
-                    stream_id: p.stream_id,
-                }
             }
             Role::Subscriber(s) => {
-                let key = (conn.session_id.clone(), s.subscription_id.clone());
+                let key = (conn.session_id.clone(), s.subscription_id);
                 if self.subscriptions.get(&key) == Some(&id) {
                     self.subscriptions.remove(&key);
                 }
@@ -333,18 +366,7 @@ impl Engine {
                 {
                     p.subscribers.retain(|x| *x != id);
                 }
-                Target::Subscriber {
-                    subscription_id: s.subscription_id,
-                }
             }
-        };
-        if let Some(kind) = event {
-            self.emit(RouterEvent {
-                session_id: conn.session_id,
-                connection_id: conn.connection_id,
-                target,
-                kind,
-            });
         }
     }
 
