@@ -178,6 +178,18 @@ fn rest_force_disconnect_ends_the_socket() {
 }
 
 #[test]
+fn without_a_media_router_routed_publishes_are_refused_not_faked() {
+    let dir = tmpdir();
+    let p = create_project(dir.path(), "nomedia", true);
+    let server = Server::start(dir.path(), &["--no-media"]);
+    let sid = new_session(&server.addr, &p, "p2p.preference=disabled&e2ee=true");
+    let (mut a, _) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
+    let e = a.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "v=0"}));
+    assert_eq!(e["code"], "media_router_unavailable", "{e}");
+    assert!(e.get("sdp_answer").is_none());
+}
+
+#[test]
 fn e2ee_session_refuses_a_publish_that_does_not_declare_encryption() {
     let (_d, server, p, sid) = setup("p2p.preference=disabled&e2ee=true");
     let (mut a, w) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
@@ -188,10 +200,10 @@ fn e2ee_session_refuses_a_publish_that_does_not_declare_encryption() {
     assert!(e["message"].as_str().unwrap().contains("client does not support end-to-end encryption"));
     let e = a.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 1}}, "sdp_offer": "v=0"}));
     assert_eq!(e["code"], "e2ee_cipher_suite_mismatch");
-    // A declared publish passes the gate and reaches the media router, which this build does
-    // not have: a clear refusal, never an invented SDP answer.
+    // A declared publish passes the gate and reaches the media router, which refuses an offer
+    // that is not SDP: a clear error, never an invented answer.
     let e = a.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "v=0"}));
-    assert_eq!(e["code"], "media_router_unavailable", "{e}");
+    assert_eq!(e["code"], "media_bad_sdp", "{e}");
     assert!(e.get("sdp_answer").is_none());
     let e = a.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}}));
     assert_eq!(e["code"], "bad_request");

@@ -36,6 +36,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            // Servers run in parallel: each router on its own free UDP port unless the test says.
+            .args(if extra.iter().any(|a| *a == "--media-bind" || *a == "--no-media") { &[][..] } else { &["--media-bind", "127.0.0.1:0"][..] })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
