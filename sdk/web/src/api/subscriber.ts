@@ -33,6 +33,9 @@ export class Subscriber extends EventEmitter {
   private subscription: Subscription | null = null;
   private readonly target: HTMLElement | null;
   private settle: ((e?: OTError) => void) | null = null;
+  /** Whether the app was told the stream does not decrypt: the audio and video transforms each
+   * report, the app hears once per subscriber (like the native SDK). */
+  private mismatched = false;
 
   constructor(
     public stream: Stream | null,
@@ -90,12 +93,16 @@ export class Subscriber extends EventEmitter {
         this.resolveStart();
         return;
       case "encryptionSecretMismatch": {
+        if (this.mismatched) return;
+        this.mismatched = true;
         const error = new OTError("OT_ENCRYPTION_SECRET_MISMATCH", "This stream cannot be decrypted: its publisher uses a different encryption secret.");
         this.resolveStart(error);
         this.dispatch(makeEvent("encryptionSecretMismatch", { error, message }));
         return;
       }
       case "encryptionSecretMatch":
+        if (!this.mismatched) return;
+        this.mismatched = false;
         this.dispatch(makeEvent("encryptionSecretMatch", { message }));
         return;
       case "decryptionInternalError":

@@ -85,7 +85,10 @@ export class PeerEngine implements MediaEngine {
     const want = `video/${codec}`.toLowerCase();
     const preferred = caps.filter((c) => c.mimeType.toLowerCase() === want);
     if (preferred.length === 0) throw new OTError("OT_INVALID_PARAMETER", `this browser cannot send ${codec} video`);
-    t.setCodecPreferences([...preferred, ...caps.filter((c) => c.mimeType.toLowerCase() !== want)]);
+    // Offer only that codec (plus retransmission and FEC): an answerer that keeps its own order
+    // (the router does) would otherwise pick VP8 whatever the offer's order says.
+    const helpers = caps.filter((c) => /\/(rtx|red|ulpfec|flexfec-03)$/i.test(c.mimeType));
+    t.setCodecPreferences([...preferred, ...helpers]);
   }
 
   async publish(req: PublishRequest, onE2eeError: (message: string) => void): Promise<Publication> {

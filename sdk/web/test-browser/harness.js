@@ -1,0 +1,212 @@
+// In-page side of the real-browser tests: loaded by harness.html next to /sdk/umbra.js. The Node
+// runner drives it through `window.H` and reads back what the page observed: events, frames
+// presented by each <video> (requestVideoFrameCallback), coarse pictures, audio levels.
+"use strict";
+(() => {
+  const H = {
+    session: null,
+    publisher: null,
+    subscribers: [], // {sub, streamId, name, box, frames, mismatch, match, errors, video}
+    events: [],
+    exceptions: [],
+  };
+  const now = () => performance.now();
+  const log = (type, extra = {}) => H.events.push({ t: now(), type, ...extra });
+
+  function countFrames(rec, video) {
+    rec.video = video;
+    if (typeof video.requestVideoFrameCallback === "function") {
+      const tick = (_t, meta) => {
+        rec.frames = meta.presentedFrames ?? rec.frames + 1;
+        rec.lastFrameAt = now();
+        if (rec.video === video) video.requestVideoFrameCallback(tick);
+      };
+      video.requestVideoFrameCallback(tick);
+    } else {
+      // Fallback: count changes of currentTime.
+      let last = -1;
+      const poll = () => {
+        if (rec.video !== video) return;
+        if (video.currentTime !== last && video.videoWidth > 0) {
+          last = video.currentTime;
+          rec.frames++;
+          rec.lastFrameAt = now();
+        }
+        setTimeout(poll, 15);
+      };
+      poll();
+    }
+  }
+
+  async function demoToken(room, name) {
+    const r = await fetch("/demo/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room, name }) });
+    if (!r.ok) throw new Error(`demo token: ${r.status} ${await r.text()}`);
+    return r.json();
+  }
+
+  function errJson(e) {
+    return e ? { name: e.name, message: e.message, code: e.code } : null;
+  }
+
+  /** Connects; `secret` undefined → no encryptionSecret at all. Returns the connect error, if any. */
+  H.connect = async ({ room, name, secret, autoSubscribe = true }) => {
+    const { apiKey, sessionId, token } = await demoToken(room, name);
+    const opts = secret === undefined ? {} : { encryptionSecret: secret };
+    const session = OT.initSession(apiKey, sessionId, opts);
+    H.session = session;
+    session.on("exception", (e) => {
+      H.exceptions.push({ t: now(), name: e.name ?? e.error?.name, message: e.message ?? e.error?.message });
+      log("exception", { name: e.name ?? e.error?.name });
+    });
+    session.on("streamCreated", (e) => {
+      log("streamCreated", { streamId: e.stream.streamId, name: e.stream.name });
+      if (autoSubscribe) H.subscribe(e.stream);
+    });
+    session.on("streamDestroyed", (e) => log("streamDestroyed", { streamId: e.stream.streamId }));
+    session.on("sessionDisconnected", (e) => log("sessionDisconnected", { reason: e.reason }));
+    const error = await new Promise((resolve) => session.connect(token, (err) => resolve(err ?? null)));
+    log("connected", { error: errJson(error) });
+    return { error: errJson(error), sessionId, e2ee: session.isEndToEndEncrypted ?? null };
+  };
+
+  H.subscribe = (stream) => {
+    const box = document.createElement("div");
+    box.className = "tile";
+    document.getElementById("subscribers").appendChild(box);
+    const rec = { streamId: stream.streamId, name: stream.name, frames: 0, lastFrameAt: 0, mismatch: 0, match: 0, mismatchAt: [], matchAt: [], subscribeError: undefined, video: null };
+    H.subscribers.push(rec);
+    const sub = H.session.subscribe(stream, box, { insertMode: "append", width: "100%", height: "100%" }, (err) => {
+      rec.subscribeError = errJson(err);
+      log("subscribed", { streamId: stream.streamId, error: rec.subscribeError });
+    });
+    rec.sub = sub;
+    sub.on("encryptionSecretMismatch", () => {
+      rec.mismatch++;
+      rec.mismatchAt.push(now());
+      log("encryptionSecretMismatch", { streamId: stream.streamId });
+    });
+    sub.on("encryptionSecretMatch", () => {
+      rec.match++;
+      rec.matchAt.push(now());
+      log("encryptionSecretMatch", { streamId: stream.streamId });
+    });
+    sub.on("videoElementCreated", (e) => countFrames(rec, e.element));
+    if (sub.element) countFrames(rec, sub.element);
+    return true;
+  };
+
+  /** Publishes the fake camera/microphone. Returns the publish error, if any. */
+  H.publish = async ({ name = "pub", codec, audio = true, video = true, resolution = "640x480", frameRate = 30 } = {}) => {
+    const props = { name, publishAudio: audio, publishVideo: video, resolution, frameRate, mirror: false };
+    if (!audio) props.audioSource = null;
+    if (!video) props.videoSource = null;
+    if (codec) props.preferredVideoCodec = codec;
+    const pub = OT.initPublisher(document.getElementById("publisher"), props);
+    H.publisher = pub;
+    H.pubFrames = { frames: 0, lastFrameAt: 0 };
+    pub.on("videoElementCreated", (e) => countFrames(H.pubFrames, e.element));
+    pub.on("exception", (e) => log("publisherException", { name: e.name }));
+    const error = await new Promise((resolve) => H.session.publish(pub, (err) => resolve(err ?? null)));
+    log("published", { error: errJson(error) });
+    return { error: errJson(error), streamId: pub.stream?.streamId ?? null };
+  };
+
+  H.state = () => ({
+    subscribers: H.subscribers.map((r) => ({
+      streamId: r.streamId,
+      name: r.name,
+      frames: r.frames,
+      lastFrameAt: r.lastFrameAt,
+      mismatch: r.mismatch,
+      match: r.match,
+      mismatchAt: r.mismatchAt,
+      matchAt: r.matchAt,
+      subscribeError: r.subscribeError,
+      width: r.video?.videoWidth ?? 0,
+      height: r.video?.videoHeight ?? 0,
+    })),
+    pubFrames: H.pubFrames?.frames ?? 0,
+    events: H.events.map((e) => e.type),
+    exceptions: H.exceptions,
+    now: now(),
+  });
+
+  /** A coarse grey-level picture (cols×rows cell means) of a <video>: publisher or subscriber i. */
+  H.picture = (which, cols = 16, rows = 12) => {
+    const video = which === "publisher" ? H.publisher?.element : H.subscribers[which]?.video;
+    if (!video || !video.videoWidth) return null;
+    const w = cols * 4, h = rows * 4;
+    const c = document.createElement("canvas");
+    c.width = w;
+    c.height = h;
+    const g = c.getContext("2d", { willReadFrequently: true });
+    g.drawImage(video, 0, 0, w, h);
+    const d = g.getImageData(0, 0, w, h).data;
+    const cells = new Array(cols * rows).fill(0);
+    const rgb = [0, 0, 0];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const i = (y * w + x) * 4;
+        cells[Math.floor(y / 4) * cols + Math.floor(x / 4)] += (d[i] * 0.299 + d[i + 1] * 0.587 + d[i + 2] * 0.114) / 16;
+        for (let k = 0; k < 3; k++) rgb[k] += d[i + k] / (w * h);
+      }
+    return { cells, rgb, width: video.videoWidth, height: video.videoHeight };
+  };
+
+  /** Peak-ish level (RMS, 0..1) of subscriber i's decoded audio over `ms`. */
+  H.audioLevel = async (i, ms = 1500) => {
+    const v = H.subscribers[i]?.video;
+    if (!v?.srcObject) return { error: "no subscriber media" };
+    const tracks = v.srcObject.getAudioTracks();
+    if (tracks.length === 0) return { error: "no audio track" };
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const src = ctx.createMediaStreamSource(new MediaStream(tracks));
+    const an = ctx.createAnalyser();
+    an.fftSize = 2048;
+    src.connect(an);
+    const buf = new Float32Array(an.fftSize);
+    let max = 0;
+    const end = now() + ms;
+    while (now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      an.getFloatTimeDomainData(buf);
+      let s = 0;
+      for (const x of buf) s += x * x;
+      max = Math.max(max, Math.sqrt(s / buf.length));
+    }
+    await ctx.close();
+    return { rms: max, state: ctx.state };
+  };
+
+  H.setSecret = async (secret) => {
+    const t0 = now();
+    try {
+      await H.session.setEncryptionSecret(secret);
+      return { ok: true, t0, resolvedAt: now() };
+    } catch (e) {
+      return { ok: false, t0, error: errJson(e) };
+    }
+  };
+
+  /** Inbound/outbound RTP video and audio figures over every peer connection of the page. */
+  H.stats = async () => {
+    const out = { inbound: [], outbound: [] };
+    for (const pc of window.__pcs ?? []) {
+      if (pc.connectionState === "closed") continue;
+      const report = await pc.getStats();
+      const codecs = new Map();
+      report.forEach((r) => r.type === "codec" && codecs.set(r.id, r.mimeType));
+      report.forEach((r) => {
+        if (r.type === "inbound-rtp")
+          out.inbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesDecoded: r.framesDecoded ?? 0, packets: r.packetsReceived ?? 0, bytes: r.bytesReceived ?? 0, audioLevel: r.audioLevel ?? null, totalAudioEnergy: r.totalAudioEnergy ?? null, frameWidth: r.frameWidth ?? 0 });
+        if (r.type === "outbound-rtp")
+          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0 });
+      });
+    }
+    return out;
+  };
+
+  H.disconnect = () => H.session?.disconnect();
+  window.H = H;
+})();

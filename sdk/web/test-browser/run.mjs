@@ -1,0 +1,472 @@
+// Real-browser tests of the Umbra Web SDK against a real `umbra serve` (signaling + str0m router).
+// Must run inside the network namespace run.sh creates (veth with UMBRA_BT_ADDR): Chromium gathers
+// no loopback ICE candidates, and nothing here may leave the machine.
+//
+//   node run.mjs [--only name,name] [--skip name,name]
+// Env: UMBRA_BIN (the umbra binary), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const webRoot = path.resolve(here, "..");
+const ADDR = process.env.UMBRA_BT_ADDR || "10.99.0.1";
+const BIN = process.env.UMBRA_BIN;
+const ARTIFACTS = process.env.UMBRA_BT_ARTIFACTS || path.resolve(webRoot, "../../.artifacts/browser");
+const args = process.argv.slice(2);
+const listArg = (flag) => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1].split(",").filter(Boolean) : null;
+};
+const ONLY = listArg("--only");
+const SKIP = listArg("--skip") ?? [];
+const SECRET = "correct horse battery staple";
+const OTHER = "a completely different secret";
+const figures = {};
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
+const say = (...a) => console.log(stamp(), ...a);
+
+class Failure extends Error {}
+function check(cond, msg) {
+  if (!cond) throw new Failure(msg);
+}
+async function waitUntil(what, fn, timeoutMs, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Failure(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the server
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "umbra-bt-"));
+const webDir = path.join(tmp, "web");
+fs.mkdirSync(path.join(webDir, "demo"), { recursive: true });
+fs.symlinkSync(path.join(webRoot, "dist"), path.join(webDir, "dist"));
+const demoSrc = path.join(webRoot, "demo");
+if (fs.existsSync(demoSrc)) for (const f of fs.readdirSync(demoSrc)) fs.copyFileSync(path.join(demoSrc, f), path.join(webDir, "demo", f));
+for (const f of ["harness.html", "harness.js"]) fs.copyFileSync(path.join(here, f), path.join(webDir, "demo", f));
+
+let server;
+let baseUrl;
+const children = new Set();
+async function startServer() {
+  check(BIN && fs.existsSync(BIN), `UMBRA_BIN (${BIN}) is not the umbra binary`);
+  const logFile = fs.createWriteStream(path.join(ARTIFACTS, "server.log"));
+  server = spawn(
+    BIN,
+    ["--data-dir", path.join(tmp, "data"), "serve", "--listen", `${ADDR}:0`, "--media-bind", `${ADDR}:0`, "--demo", "--web-dir", webDir, "--shutdown-grace-secs", "2"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" } },
+  );
+  children.add(server);
+  server.stderr.pipe(logFile);
+  const rl = readline.createInterface({ input: server.stdout });
+  baseUrl = await Promise.race([
+    new Promise((resolve) => rl.on("line", (l) => {
+      const m = /umbra listening on (http:\/\/\S+)/.exec(l);
+      if (m) resolve(m[1]);
+    })),
+    sleep(20000).then(() => { throw new Failure("server did not start in 20 s"); }),
+    once(server, "exit").then(([c]) => { throw new Failure(`server exited with ${c}`); }),
+  ]);
+  say("server at", baseUrl);
+}
+
+async function demoToken(room, name = "native") {
+  const r = await fetch(`${baseUrl}/demo/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room, name }) });
+  check(r.ok, `demo token: ${r.status}`);
+  return r.json();
+}
+
+// ---------------------------------------------------------------------------------------------
+// browsers
+let chrome;
+let firefox;
+const pages = new Set();
+const CHROME_ARGS = () => [
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--autoplay-policy=no-user-gesture-required",
+  "--disable-renderer-backgrounding",
+  "--disable-background-timer-throttling",
+  "--disable-backgrounding-occluded-windows",
+  `--unsafely-treat-insecure-origin-as-secure=${baseUrl}`,
+];
+async function chromePage(pathname = "/demo/harness.html", viewport) {
+  if (!chrome) {
+    chrome = await chromium.launch({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: CHROME_ARGS(), timeout: 60000 });
+    say("chromium", chrome.version());
+  }
+  const ctx = await chrome.newContext({ viewport: viewport ?? { width: 1000, height: 700 } });
+  const page = await ctx.newPage();
+  page.on("console", (m) => m.type() === "error" && say("  [chromium console]", m.text().slice(0, 300)));
+  page.on("pageerror", (e) => say("  [chromium pageerror]", String(e).slice(0, 300)));
+  await page.goto(baseUrl + pathname);
+  const p = { kind: "chromium", page, ev: (fn, arg) => page.evaluate(fn, arg), close: () => ctx.close() };
+  pages.add(p);
+  return p;
+}
+async function firefoxPage(pathname = "/demo/harness.html") {
+  if (!firefox) {
+    firefox = await puppeteer.launch({
+      browser: "firefox",
+      executablePath: process.env.UMBRA_FIREFOX || "/usr/bin/firefox-esr",
+      headless: true,
+      protocolTimeout: 60000,
+      timeout: 60000,
+      extraPrefsFirefox: {
+        "media.navigator.streams.fake": true,
+        "media.navigator.permission.disabled": true,
+        "media.autoplay.default": 0,
+        "media.autoplay.block-webaudio": false,
+        "media.peerconnection.ice.obfuscate_host_addresses": false,
+        "dom.securecontext.allowlist": ADDR,
+        "network.proxy.type": 0,
+      },
+    });
+    say("firefox", await firefox.version());
+  }
+  const page = await firefox.newPage();
+  page.on("console", (m) => m.type() === "error" && say("  [firefox console]", m.text().slice(0, 300)));
+  await page.goto(baseUrl + pathname);
+  const p = { kind: "firefox", page, ev: (fn, arg) => page.evaluate(fn, arg), close: () => page.close() };
+  pages.add(p);
+  return p;
+}
+async function closeAll() {
+  for (const p of pages) await p.close().catch(() => {});
+  pages.clear();
+}
+
+// in-page calls
+const connect = (p, o) => p.ev((o) => H.connect(o), o);
+const publish = (p, o = {}) => p.ev((o) => H.publish(o), o);
+const state = (p) => p.ev(() => H.state());
+const stats = (p) => p.ev(() => H.stats());
+const picture = (p, which) => p.ev((w) => H.picture(w), which);
+
+/** Frames decoded on the page's first inbound video (getStats). */
+async function framesDecoded(p) {
+  const s = await stats(p);
+  const v = s.inbound.filter((x) => x.kind === "video");
+  return { frames: v.reduce((a, x) => a + x.framesDecoded, 0), codec: v[0]?.codec ?? null, width: v[0]?.frameWidth ?? 0 };
+}
+
+/** The subscriber's video keeps decoding: presented frames and getStats' framesDecoded both grow. */
+async function assertVideoFlows(sub, label, { minFrames = 20, overMs = 2000 } = {}) {
+  await waitUntil(`${label}: first frames`, async () => (await state(sub)).subscribers[0]?.frames > 5, 20000, 200);
+  const a = await framesDecoded(sub);
+  const sa = (await state(sub)).subscribers[0];
+  await sleep(overMs);
+  const b = await framesDecoded(sub);
+  const sb = (await state(sub)).subscribers[0];
+  say(`  ${label}: decoded ${a.frames}→${b.frames} (${b.codec}, ${b.width}px wide), presented ${sa.frames}→${sb.frames}`);
+  check(b.frames - a.frames >= minFrames, `${label}: only ${b.frames - a.frames} frames decoded in ${overMs} ms`);
+  check(sb.frames - sa.frames >= minFrames / 2, `${label}: only ${sb.frames - sa.frames} frames presented in ${overMs} ms`);
+  return b;
+}
+
+function cellStats(pic) {
+  const m = pic.cells.reduce((a, x) => a + x, 0) / pic.cells.length;
+  const sd = Math.sqrt(pic.cells.reduce((a, x) => a + (x - m) ** 2, 0) / pic.cells.length);
+  return { mean: m, sd };
+}
+function correlation(a, b) {
+  const n = a.length;
+  const ma = a.reduce((s, x) => s + x, 0) / n;
+  const mb = b.reduce((s, x) => s + x, 0) / n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return saa && sbb ? sab / Math.sqrt(saa * sbb) : 0;
+}
+const meanAbsDiff = (a, b) => a.cells.reduce((s, x, i) => s + Math.abs(x - b.cells[i]), 0) / a.cells.length;
+
+/** The subscriber shows the publisher's picture: coarse grids (16×12 cell means) taken at the same
+ * moment correlate (and the picture has structure); a flat picture must have the same colour. */
+async function assertSamePicture(pub, sub, label) {
+  let best = Infinity;
+  let detail = "";
+  for (let i = 0; i < 6; i++) {
+    const [a, b] = await Promise.all([picture(pub, "publisher"), picture(sub, 0)]);
+    check(a && b, `${label}: no picture (publisher ${!!a}, subscriber ${!!b})`);
+    const d = meanAbsDiff(a, b);
+    const sa = cellStats(a);
+    const sb = cellStats(b);
+    // Baseline: the publisher's picture against a flat picture of its own mean.
+    const flat = a.cells.reduce((s, x) => s + Math.abs(x - sa.mean), 0) / a.cells.length;
+    detail = `diff ${d.toFixed(1)} (flat ${flat.toFixed(1)}), sd pub ${sa.sd.toFixed(1)} sub ${sb.sd.toFixed(1)}, means ${sa.mean.toFixed(0)}/${sb.mean.toFixed(0)}`;
+    if (d < best) best = d;
+    // Structure, not brightness: Chromium renders VP9/AV1 with another colour range than VP8/H.264
+    // (same frame, darker green), so the criterion is the correlation of the two grids.
+    const r = correlation(a.cells, b.cells);
+    detail += `, correlation ${r.toFixed(3)}`;
+    if (sa.sd > 8 && r > 0.85) {
+      say(`  ${label}: same picture: ${detail}`);
+      return d;
+    }
+    // Firefox's fake camera is one flat colour (changing over time): compare the colour.
+    const colourDiff = Math.max(...a.rgb.map((x, k) => Math.abs(x - b.rgb[k])));
+    detail += `, rgb pub ${a.rgb.map((x) => x.toFixed(0))} sub ${b.rgb.map((x) => x.toFixed(0))}`;
+    if (sa.sd <= 8 && sb.sd <= 8 && colourDiff < 12 && Math.max(...a.rgb) > 40) {
+      say(`  ${label}: same flat colour: ${detail}`);
+      return colourDiff;
+    }
+    await sleep(300);
+  }
+  throw new Failure(`${label}: subscriber's picture is not the publisher's: ${detail}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the tests
+const tests = [];
+const test = (name, fn, timeoutMs = 90000) => tests.push({ name, fn, timeoutMs });
+
+async function pubSub(room, { codec, pubSecret = SECRET, subSecret = SECRET, pubBrowser = chromePage, subBrowser = chromePage, audio = true } = {}) {
+  const pub = await pubBrowser();
+  const sub = await subBrowser();
+  const c1 = await connect(pub, { room, name: "publisher", secret: pubSecret, autoSubscribe: false });
+  check(!c1.error, `publisher connect: ${JSON.stringify(c1.error)}`);
+  const c2 = await connect(sub, { room, name: "subscriber", secret: subSecret });
+  check(!c2.error, `subscriber connect: ${JSON.stringify(c2.error)}`);
+  const r = await publish(pub, { name: "publisher", codec, audio });
+  check(!r.error, `publish: ${JSON.stringify(r.error)}`);
+  await waitUntil("the subscriber to subscribe", async () => (await state(sub)).subscribers.length > 0, 15000);
+  return { pub, sub };
+}
+
+for (const codec of ["VP8", "VP9", "H264", "AV1"]) {
+  test(`chromium-chromium-${codec.toLowerCase()}`, async () => {
+    const { pub, sub } = await pubSub(`a-${codec}`, { codec, audio: codec === "VP8" });
+    const s = await assertVideoFlows(sub, codec);
+    check(s.codec?.toLowerCase() === `video/${codec.toLowerCase()}`, `negotiated ${s.codec}, wanted ${codec}`);
+    await assertSamePicture(pub, sub, codec);
+    const st = await state(sub);
+    check(st.subscribers[0].mismatch === 0, "no mismatch with the same secret");
+    if (codec === "VP8") {
+      // e. audio: decoded, not silent.
+      const lvl = await sub.ev(() => H.audioLevel(0, 2500));
+      say(`  audio level (RMS, max over 50 ms windows): ${JSON.stringify(lvl)}`);
+      check(!lvl.error && lvl.rms > 0.005, `subscriber audio is silent: ${JSON.stringify(lvl)}`);
+      const a = (await stats(sub)).inbound.find((x) => x.kind === "audio");
+      check(a && a.codec?.toLowerCase() === "audio/opus" && a.totalAudioEnergy > 0, `audio stats: ${JSON.stringify(a)}`);
+    }
+  });
+}
+
+test("secret-mismatch-then-match", async () => {
+  const { pub, sub } = await pubSub("b-mismatch", { subSecret: OTHER, audio: true });
+  await waitUntil("encryptionSecretMismatch", async () => (await state(sub)).subscribers[0]?.mismatch > 0, 15000, 100);
+  await sleep(3000); // mismatch must stay single while wrong frames keep coming
+  let st = (await state(sub)).subscribers[0];
+  const fd = await framesDecoded(sub);
+  say(`  mismatch ${st.mismatch}, match ${st.match}, decoded ${fd.frames}, presented ${st.frames}, subscribeError ${JSON.stringify(st.subscribeError)}`);
+  check(st.mismatch === 1, `encryptionSecretMismatch fired ${st.mismatch} times`);
+  check(st.match === 0, "encryptionSecretMatch fired with a wrong secret");
+  check(fd.frames === 0 && st.frames === 0, `frames decoded with a wrong secret: ${fd.frames}/${st.frames}`);
+  check(st.subscribeError?.name === "OT_ENCRYPTION_SECRET_MISMATCH", `subscribe callback: ${JSON.stringify(st.subscribeError)}`);
+  const r = await sub.ev((s) => H.setSecret(s), SECRET);
+  check(r.ok, `setEncryptionSecret: ${JSON.stringify(r.error)}`);
+  await waitUntil("encryptionSecretMatch", async () => (await state(sub)).subscribers[0].match > 0, 5000, 20);
+  await waitUntil("frames after the match", async () => (await state(sub)).subscribers[0].frames > 0, 5000, 20);
+  st = (await state(sub)).subscribers[0];
+  const toMatch = st.matchAt[0] - r.t0;
+  const toFrame = (await sub.ev(() => H.subscribers[0].lastFrameAt)) - r.t0;
+  say(`  setEncryptionSecret → resolved ${(r.resolvedAt - r.t0).toFixed(0)} ms, → encryptionSecretMatch ${toMatch.toFixed(0)} ms, → frames ${toFrame.toFixed(0)} ms`);
+  (figures.secretToMatch ??= []).push(toMatch);
+  check(toMatch < 1000, `encryptionSecretMatch came ${toMatch.toFixed(0)} ms after setEncryptionSecret`);
+  check(st.mismatch === 1 && st.match === 1, `events: mismatch ${st.mismatch}, match ${st.match}`);
+  await assertVideoFlows(sub, "after the match");
+  await assertSamePicture(pub, sub, "after the match");
+});
+
+test("secret-errors", async () => {
+  const p = await chromePage();
+  for (const [label, secret] of [["empty", ""], ["7 characters", "1234567"], ["7 code points in 14 UTF-16 units", "🔐".repeat(7)], ["257 characters", "x".repeat(257)]]) {
+    const r = await p.ev(async (s) => {
+      const r = await fetch("/demo/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room: "f-errors" }) });
+      const { apiKey, sessionId, token } = await r.json();
+      const session = OT.initSession(apiKey, sessionId, { encryptionSecret: s });
+      let disconnected = 0;
+      session.on("sessionDisconnected", () => disconnected++);
+      const err = await new Promise((res) => session.connect(token, (e) => res(e ?? null)));
+      return { name: err?.name ?? null, message: err?.message ?? null, connected: !!session.connection, disconnected };
+    }, secret);
+    say(`  ${label}: ${r.name}: ${r.message}`);
+    check(r.name === "OT_INVALID_ENCRYPTION_SECRET" && !r.connected, `${label}: ${JSON.stringify(r)}`);
+    check(r.message && r.message.length > 10, `${label}: no readable message`);
+  }
+  // 8 emoji (8 code points) and 256 characters are fine.
+  for (const secret of ["🔐".repeat(8), "y".repeat(256)]) {
+    const q = await chromePage();
+    const c = await connect(q, { room: "f-ok", secret });
+    check(!c.error, `a valid ${[...secret].length}-code-point secret was refused: ${JSON.stringify(c.error)}`);
+  }
+  // Missing secret: connect succeeds with an exception event; publish and subscribe fail.
+  const owner = await chromePage();
+  check(!(await connect(owner, { room: "f-missing", secret: SECRET, autoSubscribe: false })).error, "owner connect");
+  check(!(await publish(owner, { audio: false })).error, "owner publish");
+  const m = await chromePage();
+  const c = await connect(m, { room: "f-missing" });
+  say(`  no secret: connect error ${JSON.stringify(c.error)}, exceptions ${JSON.stringify((await state(m)).exceptions)}`);
+  check(!c.error, `connect without a secret failed: ${JSON.stringify(c.error)}`);
+  await waitUntil("the OT_ENCRYPTION_SECRET_MISSING exception", async () => (await state(m)).exceptions.some((e) => e.name === "OT_ENCRYPTION_SECRET_MISSING"), 5000);
+  const pr = await publish(m, { audio: false });
+  say(`  no secret: publish → ${JSON.stringify(pr.error)}`);
+  check(pr.error?.name === "OT_ENCRYPTION_SECRET_MISSING", `publish without a secret: ${JSON.stringify(pr.error)}`);
+  await waitUntil("subscribe without a secret to complete", async () => (await state(m)).subscribers[0]?.subscribeError !== undefined, 10000);
+  const se = (await state(m)).subscribers[0].subscribeError;
+  say(`  no secret: subscribe → ${JSON.stringify(se)}`);
+  check(se?.name === "OT_ENCRYPTION_SECRET_MISSING", `subscribe without a secret: ${JSON.stringify(se)}`);
+  check(await m.ev(() => !!H.session.connection), "the session stays connected");
+});
+
+test("firefox-to-chromium-vp8", async () => {
+  const { pub, sub } = await pubSub("c-ff-cr", { codec: "VP8", pubBrowser: firefoxPage, subBrowser: chromePage });
+  const s = await assertVideoFlows(sub, "firefox→chromium");
+  check(s.codec?.toLowerCase() === "video/vp8", `codec ${s.codec}`);
+  await assertSamePicture(pub, sub, "firefox→chromium");
+});
+
+test("chromium-to-firefox-vp8", async () => {
+  const { pub, sub } = await pubSub("c-cr-ff", { codec: "VP8", pubBrowser: chromePage, subBrowser: firefoxPage });
+  const s = await assertVideoFlows(sub, "chromium→firefox");
+  check(s.codec?.toLowerCase() === "video/vp8", `codec ${s.codec}`);
+  await assertSamePicture(pub, sub, "chromium→firefox");
+});
+
+function spawnUmbra(args, label) {
+  const child = spawn(BIN, ["--data-dir", path.join(tmp, "data"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const out = [];
+  readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
+  const err = fs.createWriteStream(path.join(ARTIFACTS, `${label}.stderr.log`));
+  child.stderr.pipe(err);
+  child.on("exit", () => children.delete(child));
+  return { child, out };
+}
+
+test("native-to-browser", async () => {
+  const room = "d-native-browser";
+  const sub = await chromePage();
+  check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
+  const t = await demoToken(room);
+  const nat = spawnUmbra(["publish", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "40", "--name", "native"], "native-publish");
+  try {
+    await waitUntil("the native stream", async () => (await state(sub)).subscribers.length > 0, 20000);
+    const s = await assertVideoFlows(sub, "native→browser");
+    check(s.codec?.toLowerCase() === "video/vp8", `codec ${s.codec}`);
+    const pic = await picture(sub, 0);
+    const cs = cellStats(pic);
+    say(`  native picture ${pic.width}x${pic.height}, grey mean ${cs.mean.toFixed(0)}, sd ${cs.sd.toFixed(1)}`);
+    check(cs.sd > 15, `the native test pattern decodes to a flat picture (sd ${cs.sd.toFixed(1)})`);
+    const lvl = await sub.ev(() => H.audioLevel(0, 2000));
+    say(`  native audio level ${JSON.stringify(lvl)}`);
+    check(!lvl.error && lvl.rms > 0.005, `native audio silent: ${JSON.stringify(lvl)}`);
+    check((await state(sub)).subscribers[0].mismatch === 0, "no mismatch");
+  } finally {
+    nat.child.kill("SIGTERM");
+  }
+});
+
+test("browser-to-native", async () => {
+  const room = "d-browser-native";
+  const pub = await chromePage();
+  check(!(await connect(pub, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
+  check(!(await publish(pub, { codec: "VP8" })).error, "browser publish");
+  const t = await demoToken(room);
+  const nat = spawnUmbra(["subscribe", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "12", "--json"], "native-subscribe");
+  const [code] = await Promise.race([once(nat.child, "exit"), sleep(30000).then(() => [null])]);
+  if (code === null) nat.child.kill("SIGKILL");
+  const lines = nat.out.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  say(`  native subscriber: exit ${code}, ${lines.length} stats lines, last ${JSON.stringify(lines.at(-1))}`);
+  const last = lines.at(-1);
+  check(last && last.frames_decoded > 60, `native subscriber decoded ${last?.frames_decoded} frames`);
+  check(last.encryption === "encrypted", `native subscriber encryption: ${last.encryption}`);
+  check(lines.every((l) => l.encryption !== "SECRET MISMATCH"), "native subscriber saw a mismatch");
+  const grew = lines.length >= 3 && lines.at(-1).frames_decoded > lines.at(-3).frames_decoded;
+  check(grew, "native frames decoded keep increasing");
+});
+
+// ---------------------------------------------------------------------------------------------
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await startServer();
+  const selected = tests.filter((t) => (!ONLY || ONLY.includes(t.name)) && !SKIP.includes(t.name));
+  const results = [];
+  for (const t of selected) {
+    const started = Date.now();
+    say(`▶ ${t.name}`);
+    let error = null;
+    let timer;
+    try {
+      await Promise.race([t.fn(), new Promise((_, rej) => { timer = setTimeout(() => rej(new Failure(`test timed out after ${t.timeoutMs} ms`)), t.timeoutMs); })]);
+    } catch (e) {
+      error = e;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (error) {
+      for (const [i, p] of [...pages].entries()) {
+        await p.page.screenshot({ path: path.join(ARTIFACTS, `${t.name}-failed-${i}-${p.kind}.png`) }).catch(() => {});
+      }
+    }
+    await closeAll();
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (error) say(`✗ ${t.name} (${secs} s): ${error instanceof Failure ? error.message : error.stack}`);
+    else say(`✓ ${t.name} (${secs} s)`);
+    results.push({ name: t.name, ok: !error, secs });
+  }
+  if (Object.keys(figures).length) say("figures:", JSON.stringify(figures));
+  const failed = results.filter((r) => !r.ok);
+  say(`${results.length - failed.length}/${results.length} passed${failed.length ? "; failed: " + failed.map((r) => r.name).join(", ") : ""}`);
+  return failed.length === 0;
+}
+
+let ok = false;
+process.on("SIGTERM", () => {
+  for (const c of children) c.kill("SIGKILL");
+  process.exit(1);
+});
+try {
+  ok = await main();
+} catch (e) {
+  say("harness failure:", e.stack ?? e);
+} finally {
+  await closeAll();
+  await chrome?.close().catch(() => {});
+  await firefox?.close().catch(() => {});
+  for (const c of children) c.kill("SIGTERM");
+  await sleep(300);
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Real-browser tests of the Web SDK (chromium via playwright-core, firefox-esr via puppeteer-core)
+# against `umbra serve`, all inside a fresh network namespace with a veth pair carrying
+# 10.99.0.1/24 (Chromium gathers no loopback ICE candidates; nothing leaves the machine).
+# Usage: sdk/web/test-browser/run.sh [--only test,test] [--skip test,test]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umbra/target}"
+export UMBRA_BT_ARTIFACTS="${UMBRA_BT_ARTIFACTS:-$ROOT/.artifacts/browser}"
+
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v firefox-esr >/dev/null || need+=(firefox-esr)
+command -v ip >/dev/null || need+=(iproute2)
+command -v unshare >/dev/null || need+=(util-linux)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" fonts-dejavu-core >/dev/null
+fi
+
+echo "==> building the Web SDK and umbra"
+(cd sdk/web && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+(cd sdk/web/test-browser && npm ci --no-audit --no-fund --loglevel=error)
+cargo build --quiet -p umbra-server --bin umbra
+# A private copy: the shared target directory may be rebuilt by someone else meanwhile.
+BT_BIN_DIR="$(mktemp -d)"
+cp "$CARGO_TARGET_DIR/debug/umbra" "$BT_BIN_DIR/umbra"
+export UMBRA_BIN="$BT_BIN_DIR/umbra"
+"$UMBRA_BIN" serve --help | grep -q -- --demo || { echo "umbra serve has no --demo: stale binary?" >&2; exit 1; }
+
+rm -rf "$UMBRA_BT_ARTIFACTS"
+mkdir -p "$UMBRA_BT_ARTIFACTS"
+export UMBRA_BT_ADDR=10.99.0.1
+# unshare -n: the namespace lives as long as the processes in it; the inner shell's trap ends them.
+exec unshare -n -- bash -c '
+  set -euo pipefail
+  ip link set lo up
+  ip link add umbra0 type veth peer name umbra1
+  ip addr add "$UMBRA_BT_ADDR/24" dev umbra0
+  ip link set umbra0 up
+  ip link set umbra1 up
+  cd sdk/web/test-browser
+  export HOME="$(mktemp -d)"   # browsers write profiles and caches here
+  trap "rm -rf \"\$HOME\" \"\$(dirname \"\$UMBRA_BIN\")\"" EXIT
+  timeout --kill-after=10 "${UMBRA_BT_TIMEOUT:-540}" node run.mjs "$@"
+' umbra-browser-tests "$@"
