@@ -1,0 +1,152 @@
+/* Subscribes to the first stream of an Umbra session and checks the pictures it decodes
+ * against the SDK's built-in test pattern: each picture carries its frame number in a strip at
+ * the top; the subscriber regenerates that picture and measures the PSNR.
+ *
+ *   subscriber --url http://127.0.0.1:8080 --api-key KEY --session-id ID --token TOKEN \
+ *              --secret 'correct horse battery staple' --frames 30 --seconds 30
+ *
+ * Passes when --frames pictures matched (PSNR >= 30 dB, frame numbers increasing). With
+ * --expect-mismatch it passes when the subscriber reports OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH
+ * (on_error and on_encryption_secret_mismatch) and renders nothing. */
+#include "common.h"
+
+#define MIN_PSNR 30.0
+
+static atomic_int connected, disconnected, subscribed_media, mismatch_error, mismatch_event, other_errors;
+static atomic_long frames_ok, frames_bad, last_number = -1;
+static atomic_int done;
+static long frames_wanted;
+static otc_subscriber *_Atomic subscriber; /* made on the dispatch thread, freed by main */
+
+static void on_render_frame(otc_subscriber *sub, void *user_data, const otc_video_frame *frame) {
+    (void)sub; (void)user_data;
+    long n = otc_test_pattern_read_frame_number(frame);
+    int w = otc_video_frame_get_width(frame), h = otc_video_frame_get_height(frame);
+    otc_video_frame *reference = n >= 0 ? otc_test_pattern_frame_new(w, h, (uint32_t)n) : NULL;
+    double psnr = reference ? otc_video_frame_psnr(reference, frame) : -1;
+    if (reference) otc_video_frame_delete(reference);
+    /* Check the plane accessors agree with the size. */
+    int planes_ok = otc_video_frame_get_plane_stride(frame, OTC_VIDEO_FRAME_PLANE_Y) == w &&
+                    otc_video_frame_get_plane_size(frame, OTC_VIDEO_FRAME_PLANE_U) == (size_t)((w + 1) / 2) * (size_t)((h + 1) / 2) &&
+                    otc_video_frame_get_plane_binary_data(frame, OTC_VIDEO_FRAME_PLANE_V) != NULL;
+    if (n > atomic_load(&last_number) && psnr >= MIN_PSNR && planes_ok) {
+        long ok = atomic_fetch_add(&frames_ok, 1) + 1;
+        if (ok <= 3 || ok % 30 == 0) printf("subscriber: frame %ld %dx%d psnr %.1f dB\n", n, w, h, psnr);
+        if (ok >= frames_wanted) atomic_store(&done, 1);
+    } else {
+        atomic_fetch_add(&frames_bad, 1);
+        printf("subscriber: frame %ld (after %ld) %dx%d psnr %.1f dB does not match\n", n, atomic_load(&last_number), w, h, psnr);
+    }
+    if (n >= 0) atomic_store(&last_number, n);
+}
+
+static void on_sub_connected(otc_subscriber *sub, void *user_data, const otc_stream *stream) {
+    (void)sub; (void)user_data;
+    printf("subscriber: media connected for stream %s\n", otc_stream_get_id(stream));
+    atomic_store(&subscribed_media, 1);
+}
+
+static void on_sub_error(otc_subscriber *sub, void *user_data, const char *error_string, enum otc_subscriber_error_code error) {
+    (void)sub; (void)user_data;
+    printf("subscriber: subscriber error %d (%s): %s\n", (int)error, otc_error_string(error), error_string);
+    if (error == OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH) atomic_store(&mismatch_error, 1);
+    else atomic_fetch_add(&other_errors, 1);
+}
+
+static void on_mismatch(otc_subscriber *sub, void *user_data) {
+    (void)sub; (void)user_data;
+    printf("subscriber: encryption secret mismatch\n");
+    atomic_store(&mismatch_event, 1);
+}
+
+static void on_match(otc_subscriber *sub, void *user_data) {
+    (void)sub; (void)user_data;
+    printf("subscriber: encryption secret match\n");
+}
+
+static void on_stream_received(otc_session *session, void *user_data, const otc_stream *stream) {
+    (void)user_data;
+    printf("subscriber: stream %s from connection %s\n", otc_stream_get_id(stream), otc_connection_get_id(otc_stream_get_connection(stream)));
+    if (atomic_load(&subscriber)) return; /* one is enough */
+    struct otc_subscriber_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.on_connected = on_sub_connected;
+    cb.on_render_frame = on_render_frame;
+    cb.on_error = on_sub_error;
+    cb.on_encryption_secret_mismatch = on_mismatch;
+    cb.on_encryption_secret_match = on_match;
+    otc_subscriber *s = otc_subscriber_new(stream, &cb);
+    otc_status rc = otc_session_subscribe(session, s);
+    if (rc != OTC_SUCCESS) {
+        printf("subscriber: otc_session_subscribe -> %s\n", otc_error_string(rc));
+        atomic_fetch_add(&other_errors, 1);
+    }
+    atomic_store(&subscriber, s);
+}
+
+static void on_connected(otc_session *session, void *user_data) {
+    (void)session; (void)user_data;
+    printf("subscriber: connected\n");
+    atomic_store(&connected, 1);
+}
+
+static void on_disconnected(otc_session *session, void *user_data) {
+    (void)session; (void)user_data;
+    atomic_store(&disconnected, 1);
+}
+
+static void on_session_error(otc_session *session, void *user_data, const char *error_string, enum otc_session_error_code error) {
+    (void)session; (void)user_data;
+    printf("subscriber: session error %d: %s\n", (int)error, error_string);
+    atomic_fetch_add(&other_errors, 1);
+}
+
+int main(int argc, char **argv) {
+    struct args a = parse_args(argc, argv);
+    frames_wanted = a.frames;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (otc_init(NULL) != OTC_SUCCESS) return 1;
+
+    struct otc_session_callbacks scb;
+    memset(&scb, 0, sizeof scb);
+    scb.on_connected = on_connected;
+    scb.on_disconnected = on_disconnected;
+    scb.on_stream_received = on_stream_received;
+    scb.on_error = on_session_error;
+    otc_session *session = new_session(&a, &scb);
+    if (a.secret && otc_session_set_encryption_secret(session, a.secret) != OTC_SUCCESS) return 1;
+    if (otc_session_connect(session, a.token) != OTC_SUCCESS || !wait_for(&connected, 20)) {
+        fprintf(stderr, "subscriber: not connected\n");
+        otc_session_delete(session);
+        return 1;
+    }
+
+    int ok;
+    if (a.expect_mismatch) {
+        wait_for(&mismatch_event, a.seconds);
+        wait_for(&mismatch_error, 1);
+        ok = atomic_load(&mismatch_error) && atomic_load(&mismatch_event) && atomic_load(&frames_ok) == 0;
+        printf("subscriber: mismatch error %d, mismatch event %d, frames rendered %ld\n", atomic_load(&mismatch_error), atomic_load(&mismatch_event),
+               atomic_load(&frames_ok) + atomic_load(&frames_bad));
+        printf(ok ? "PASS secret mismatch reported\n" : "FAIL secret mismatch not reported as expected\n");
+    } else {
+        wait_for(&done, a.seconds);
+        ok = atomic_load(&frames_ok) >= frames_wanted && atomic_load(&mismatch_error) == 0;
+        printf("subscriber: %ld frames matched the test pattern, %ld did not\n", atomic_load(&frames_ok), atomic_load(&frames_bad));
+        printf(ok ? "PASS frames match the test pattern\n" : "FAIL not enough matching frames\n");
+    }
+    if (atomic_load(&other_errors)) {
+        printf("subscriber: %d unexpected errors\n", atomic_load(&other_errors));
+        ok = 0;
+    }
+
+    otc_subscriber *s = atomic_exchange(&subscriber, NULL);
+    if (s) {
+        otc_session_unsubscribe(session, s);
+        otc_subscriber_delete(s);
+    }
+    otc_session_disconnect(session);
+    otc_session_delete(session);
+    otc_destroy();
+    return ok ? 0 : 1;
+}
