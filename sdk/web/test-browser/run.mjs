@@ -416,6 +416,55 @@ test("browser-to-native", async () => {
   check(grew, "native frames decoded keep increasing");
 });
 
+test("demo-app", async () => {
+  const room = "g-demo";
+  const join = async (name, secret) => {
+    const p = await chromePage(`/?room=${room}`, { width: 1280, height: 800 });
+    await p.page.fill("#name", name);
+    await p.page.fill("#secret", secret);
+    await p.page.click("#join");
+    await p.page.waitForSelector('.tile[data-key="self"][data-state="encrypted"]', { timeout: 20000 });
+    return p;
+  };
+  const tileStates = (p) => p.ev(() => [...document.querySelectorAll(".tile:not([data-key=self])")].map((t) => ({
+    name: t.querySelector(".who")?.textContent,
+    state: t.dataset.state,
+    lock: !!t.querySelector(".badge-lock"),
+    banner: t.querySelector(".banner-mismatch")?.textContent.trim().replace(/\s+/g, " ") ?? null,
+    playing: (t.querySelector("video")?.videoWidth ?? 0) > 0,
+  })));
+  const ada = await join("Ada", SECRET);
+  const bob = await join("Bob", SECRET);
+  for (const [p, other] of [[ada, "Bob"], [bob, "Ada"]]) {
+    await waitUntil(`${other}'s tile with the lock badge`, async () => (await tileStates(p)).some((t) => t.name === other && t.lock && t.playing), 20000, 200);
+  }
+  const eve = await join("Eve", OTHER);
+  await waitUntil("Eve's two mismatch banners", async () => {
+    const ts = await tileStates(eve);
+    return ts.length === 2 && ts.every((t) => t.state === "mismatch" && t.banner && !t.lock);
+  }, 20000, 200);
+  await waitUntil("Ada's banner on Eve's tile", async () => (await tileStates(ada)).some((t) => t.name === "Eve" && t.state === "mismatch"), 20000, 200);
+  const states = { ada: await tileStates(ada), bob: await tileStates(bob), eve: await tileStates(eve) };
+  say(`  tiles: ${JSON.stringify(states)}`);
+  check(states.ada.find((t) => t.name === "Bob").lock, "Ada sees Bob with the lock badge");
+  check(/different secret/.test(states.eve[0].banner), `banner text: ${states.eve[0].banner}`);
+  for (const [n, p] of [["ada", ada], ["bob", bob], ["eve", eve]]) await p.page.screenshot({ path: path.join(ARTIFACTS, `demo-${n}.png`) });
+  // Eve changes her secret live to the right one: her banners turn into lock badges.
+  await eve.page.click("#change-secret");
+  await eve.page.fill("#new-secret", SECRET);
+  await eve.page.click("#secret-apply");
+  await waitUntil("Eve decrypting after the secret change", async () => {
+    const ts = await tileStates(eve);
+    return ts.length === 2 && ts.every((t) => t.state === "encrypted" && t.lock && !t.banner);
+  }, 10000, 100);
+  await waitUntil("Ada decrypting Eve after her change", async () => (await tileStates(ada)).some((t) => t.name === "Eve" && t.lock), 10000, 100);
+  await eve.page.screenshot({ path: path.join(ARTIFACTS, "demo-eve-after-secret-change.png") });
+  // Leave: the others' tiles for Eve go away.
+  await eve.page.click("#leave");
+  await waitUntil("Eve's tile gone at Ada", async () => !(await tileStates(ada)).some((t) => t.name === "Eve"), 10000, 100);
+  check(await eve.page.isVisible("#join-view"), "Eve is back on the join screen");
+}, 120000);
+
 // ---------------------------------------------------------------------------------------------
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
