@@ -121,6 +121,8 @@ struct Worker {
     streams: HashMap<String, Stream>,
     last_ping: Instant,
     done: bool,
+    /// Why the session ended, when the server said so (forced disconnect).
+    end_reason: Option<String>,
 }
 
 impl Worker {
@@ -141,6 +143,7 @@ impl Worker {
             streams: HashMap::new(),
             last_ping: Instant::now(),
             done: false,
+            end_reason: None,
         }
     }
 
@@ -201,7 +204,7 @@ impl Worker {
         }
         self.sig.close();
         lock(&self.shared).connected = None;
-        self.emit(Event::Disconnected { reason });
+        self.emit(Event::Disconnected { reason: self.end_reason.take().unwrap_or(reason) });
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
@@ -469,6 +472,7 @@ impl Worker {
                 }
             }
             "forced_disconnect" => {
+                self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;
             }
             "mute_forced" | "stream_property_changed" | "ice" | "resumed" => {}
