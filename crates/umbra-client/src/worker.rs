@@ -204,7 +204,8 @@ impl Worker {
         }
         self.sig.close();
         lock(&self.shared).connected = None;
-        self.emit(Event::Disconnected { reason: self.end_reason.take().unwrap_or(reason) });
+        let reason = self.end_reason.take().unwrap_or(reason);
+        self.emit(Event::Disconnected { reason });
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
