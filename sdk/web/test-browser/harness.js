@@ -38,8 +38,8 @@
     }
   }
 
-  async function demoToken(room, name) {
-    const r = await fetch("/demo/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room, name }) });
+  async function demoToken(room, name, e2ee = true) {
+    const r = await fetch("/demo/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ room, name, e2ee }) });
     if (!r.ok) throw new Error(`demo token: ${r.status} ${await r.text()}`);
     return r.json();
   }
@@ -49,8 +49,8 @@
   }
 
   /** Connects; `secret` undefined → no encryptionSecret at all. Returns the connect error, if any. */
-  H.connect = async ({ room, name, secret, autoSubscribe = true }) => {
-    const { apiKey, sessionId, token } = await demoToken(room, name);
+  H.connect = async ({ room, name, secret, autoSubscribe = true, e2ee = true }) => {
+    const { apiKey, sessionId, token } = await demoToken(room, name, e2ee);
     const opts = secret === undefined ? {} : { encryptionSecret: secret };
     const session = OT.initSession(apiKey, sessionId, opts);
     H.session = session;
@@ -205,6 +205,27 @@
       });
     }
     return out;
+  };
+
+  /** Per-frame encrypt/decrypt times kept by the page's E2EE worker(s). */
+  H.workerTimings = async () => {
+    const all = { encrypt: [], decrypt: [], encryptBytes: [], decryptBytes: [] };
+    for (const w of window.__workers ?? []) {
+      const requestId = 1e9 + Math.floor(Math.random() * 1e6);
+      const reply = await new Promise((resolve) => {
+        const on = (e) => {
+          if (e.data?.type === "timings" && e.data.requestId === requestId) {
+            w.removeEventListener("message", on);
+            resolve(e.data);
+          }
+        };
+        w.addEventListener("message", on);
+        w.postMessage({ type: "timings", requestId });
+        setTimeout(() => resolve(null), 2000);
+      });
+      if (reply) for (const k of Object.keys(all)) all[k].push(...reply[k]);
+    }
+    return all;
   };
 
   H.disconnect = () => H.session?.disconnect();

@@ -465,11 +465,125 @@ test("demo-app", async () => {
   check(await eve.page.isVisible("#join-view"), "Eve is back on the join screen");
 }, 120000);
 
+// Figures (not assertions): run with --bench.
+const bench = (name, fn, timeoutMs = 180000) => tests.push({ name, fn, timeoutMs, bench: true });
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+
+bench("bench-worker-crypto-vp8-720p", async () => {
+  const room = "bench-crypto";
+  const pub = await chromePage();
+  const sub = await chromePage();
+  check(!(await connect(pub, { room, name: "pub", secret: SECRET, autoSubscribe: false })).error, "connect");
+  check(!(await connect(sub, { room, name: "sub", secret: SECRET })).error, "connect");
+  check(!(await publish(pub, { codec: "VP8", resolution: "1280x720", audio: false })).error, "publish");
+  await assertVideoFlows(sub, "720p");
+  await sleep(15000);
+  const out = (await stats(pub)).outbound.find((x) => x.kind === "video");
+  const e = await pub.ev(() => H.workerTimings());
+  const d = await sub.ev(() => H.workerTimings());
+  const f = {
+    sentWidth: out?.frameWidth,
+    encryptFrames: e.encrypt.length,
+    encryptMedianMs: pct(e.encrypt, 50),
+    encryptP99Ms: pct(e.encrypt, 99),
+    encryptMeanBytes: Math.round(e.encryptBytes.reduce((a, x) => a + x, 0) / (e.encryptBytes.length || 1)),
+    decryptFrames: d.decrypt.length,
+    decryptMedianMs: pct(d.decrypt, 50),
+    decryptP99Ms: pct(d.decrypt, 99),
+  };
+  say(`  worker crypto, VP8 ${out?.frameWidth}px: ${JSON.stringify(f)}`);
+  figures.workerCrypto = f;
+  check(f.encryptFrames > 100 && f.decryptFrames > 100, "enough frames measured");
+});
+
+/** CPU seconds of a process and all its descendants (Linux /proc). */
+function treeCpuSecs(rootPid) {
+  const tick = 100; // USER_HZ on Linux
+  const procs = new Map();
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      procs.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
+    } catch {}
+  }
+  const inTree = (pid) => {
+    for (let p = pid, i = 0; p > 1 && i < 50; i++) {
+      if (p === rootPid) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let total = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
+  return total;
+}
+
+bench("bench-publisher-cpu", async () => {
+  const result = {};
+  for (const e2ee of [false, true, false, true]) {
+    const server = await chromium.launchServer({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: CHROME_ARGS() });
+    try {
+      const b = await chromium.connect(server.wsEndpoint());
+      const page = await (await b.newContext()).newPage();
+      await page.goto(baseUrl + "/demo/harness.html");
+      const p = { page, ev: (fn, arg) => page.evaluate(fn, arg) };
+      const room = `bench-cpu-${e2ee}-${Math.random()}`;
+      const c = await connect(p, { room, name: "pub", secret: e2ee ? SECRET : undefined, autoSubscribe: false, e2ee });
+      check(!c.error, `connect: ${JSON.stringify(c.error)}`);
+      check(!(await publish(p, { codec: "VP8", resolution: "1280x720", audio: true })).error, "publish");
+      await sleep(5000);
+      const pid = server.process().pid;
+      const c0 = treeCpuSecs(pid);
+      const s0 = (await stats(p)).outbound.find((x) => x.kind === "video");
+      const w0 = Date.now();
+      await sleep(15000);
+      const c1 = treeCpuSecs(pid);
+      const s1 = (await stats(p)).outbound.find((x) => x.kind === "video");
+      const secs = (Date.now() - w0) / 1000;
+      const cpu = (100 * (c1 - c0)) / secs;
+      const fps = (s1.framesEncoded - s0.framesEncoded) / secs;
+      say(`  publisher ${e2ee ? "with" : "without"} E2EE: ${cpu.toFixed(1)}% CPU (of one core), ${fps.toFixed(1)} fps at ${s1.frameWidth}px, ${(8 * (s1.bytes - s0.bytes) / secs / 1000).toFixed(0)} kb/s`);
+      (result[e2ee ? "withE2ee" : "withoutE2ee"] ??= []).push({ cpu: +cpu.toFixed(1), fps: +fps.toFixed(1), width: s1.frameWidth });
+      await b.close();
+    } finally {
+      await server.close();
+    }
+  }
+  figures.publisherCpu = result;
+});
+
+bench("bench-secret-to-match", async () => {
+  const { pub, sub } = await pubSub("bench-rekey", { audio: false });
+  await assertVideoFlows(sub, "before");
+  const times = [];
+  let current = SECRET;
+  for (let i = 0; i < 5; i++) {
+    // The publisher moves to a new secret; the subscriber follows after the mismatch.
+    const next = `rotation secret number ${i}`;
+    await pub.ev((s) => H.setSecret(s), next);
+    const before = (await state(sub)).subscribers[0].match;
+    await waitUntil("mismatch", async () => (await state(sub)).subscribers[0].mismatch > i, 15000, 50);
+    const r = await sub.ev((s) => H.setSecret(s), next);
+    await waitUntil("match", async () => (await state(sub)).subscribers[0].match > before, 5000, 10);
+    const st = (await state(sub)).subscribers[0];
+    times.push(st.matchAt.at(-1) - r.t0);
+    current = next;
+  }
+  say(`  setEncryptionSecret → encryptionSecretMatch: ${times.map((t) => t.toFixed(0)).join(", ")} ms`);
+  figures.secretToMatchRotations = times.map((t) => +t.toFixed(0));
+});
+
 // ---------------------------------------------------------------------------------------------
 async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await startServer();
-  const selected = tests.filter((t) => (!ONLY || ONLY.includes(t.name)) && !SKIP.includes(t.name));
+  const BENCH = args.includes("--bench");
+  const selected = tests.filter((t) => (ONLY ? ONLY.includes(t.name) : !t.bench || BENCH) && !SKIP.includes(t.name));
   const results = [];
   for (const t of selected) {
     const started = Date.now();

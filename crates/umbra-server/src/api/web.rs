@@ -168,6 +168,7 @@ async fn demo_project(state: &AppState) -> Result<Project, ApiError> {
 
 /// `POST /demo/token` with `{"room": "…", "name": "…"}` (JSON or form): creates the room's
 /// end-to-end encrypted routed session on first use and returns `{apiKey, sessionId, token, room}`.
+/// `"e2ee": false` names a separate, unencrypted room of the same name (for comparisons).
 pub async fn demo_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     if !state.web.demo {
         return Err(ApiError::not_found(
@@ -179,9 +180,12 @@ pub async fn demo_token(State(state): State<Arc<AppState>>, headers: HeaderMap, 
     let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let room = demo_room_name(get("room").unwrap_or(""))?;
     let name: String = get("name").unwrap_or("").trim().chars().filter(|c| !c.is_control()).take(64).collect();
+    // `"e2ee": false` gives a room without end-to-end encryption (to compare, e.g. CPU figures).
+    let e2ee = !matches!(get("e2ee").map(str::trim), Some("false"));
     let project = demo_project(&state).await?;
+    let key = if e2ee { room.clone() } else { format!("{room}\u{0}plain") };
 
-    let existing = state.demo_rooms.rooms.lock().expect("rooms lock").get(&room).cloned();
+    let existing = state.demo_rooms.rooms.lock().expect("rooms lock").get(&key).cloned();
     let session_id = match existing {
         Some(id) => id,
         None => {
@@ -192,7 +196,7 @@ pub async fn demo_token(State(state): State<Arc<AppState>>, headers: HeaderMap, 
                 media_mode: MediaMode::Routed,
                 archive_mode: ArchiveMode::Manual,
                 location: None,
-                cipher_suite: Some(DEFAULT_CIPHER_SUITE),
+                cipher_suite: e2ee.then_some(DEFAULT_CIPHER_SUITE),
                 archive_name: None,
                 archive_resolution: None,
                 created_ms,
@@ -200,11 +204,11 @@ pub async fn demo_token(State(state): State<Arc<AppState>>, headers: HeaderMap, 
             let stored = session.clone();
             state.with_store(move |s| s.insert_session(&stored)).await?;
             let mut rooms = state.demo_rooms.rooms.lock().expect("rooms lock");
-            if rooms.len() >= MAX_ROOMS && !rooms.contains_key(&room) {
+            if rooms.len() >= MAX_ROOMS && !rooms.contains_key(&key) {
                 rooms.clear();
             }
             // Two first joiners racing: the first insert wins, both get the same session.
-            rooms.entry(room.clone()).or_insert(session.id).clone()
+            rooms.entry(key).or_insert(session.id).clone()
         }
     };
     let data = json!({ "name": name }).to_string();

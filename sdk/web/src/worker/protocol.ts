@@ -26,7 +26,9 @@ export type ToWorker =
    */
   | { type: "codec"; transformId: string; mimeType: string; payloadTypes?: Record<number, string> }
   /** The sender or receiver is gone: forget its state. */
-  | { type: "close"; transformId: string };
+  | { type: "close"; transformId: string }
+  /** Diagnostics: the recent per-frame crypto times (answered with `timings`). */
+  | { type: "timings"; requestId: number };
 
 export type E2eeEventName =
   | "encryptionSecretMismatch"
@@ -45,4 +47,9 @@ export type FromWorker =
    * worker has no API for it on this path (createEncodedStreams): the page may ask itself.
    */
   | { type: "keyFrameNeeded"; transformId: string; operation: Operation }
-  | { type: "transformError"; transformId: string; message: string };
+  | { type: "transformError"; transformId: string; message: string }
+  /**
+   * Milliseconds spent encrypting / decrypting each of the last video frames (up to
+   * TIMING_SAMPLES each, oldest first), and their sizes in bytes.
+   */
+  | { type: "timings"; requestId: number; encrypt: number[]; decrypt: number[]; encryptBytes: number[]; decryptBytes: number[] };

@@ -67,7 +67,35 @@ function frameBytes(data: Uint8Array): ArrayBuffer {
   return data.slice().buffer as ArrayBuffer;
 }
 
+/** How many recent per-frame crypto times the worker keeps for diagnostics, per direction. */
+export const TIMING_SAMPLES = 4096;
+
+/** A ring of the last samples (duration, size) of video frames. */
+class TimingRing {
+  private readonly ms = new Float64Array(TIMING_SAMPLES);
+  private readonly bytes = new Uint32Array(TIMING_SAMPLES);
+  private n = 0;
+  add(ms: number, bytes: number): void {
+    this.ms[this.n % TIMING_SAMPLES] = ms;
+    this.bytes[this.n % TIMING_SAMPLES] = bytes;
+    this.n++;
+  }
+  snapshot(): { ms: number[]; bytes: number[] } {
+    const count = Math.min(this.n, TIMING_SAMPLES);
+    const start = this.n - count;
+    const ms: number[] = [];
+    const bytes: number[] = [];
+    for (let i = start; i < this.n; i++) {
+      ms.push(this.ms[i % TIMING_SAMPLES]!);
+      bytes.push(this.bytes[i % TIMING_SAMPLES]!);
+    }
+    return { ms, bytes };
+  }
+}
+
 export class WorkerCore {
+  private readonly encryptTimes = new TimingRing();
+  private readonly decryptTimes = new TimingRing();
   private suite: CipherSuite | null = null;
   private ring: KeyRing | null = null;
   private baseKey: Uint8Array | null = null;
@@ -106,6 +134,12 @@ export class WorkerCore {
         const t = this.transforms.get(msg.transformId);
         if (t) t.closed = true;
         this.transforms.delete(msg.transformId);
+        return;
+      }
+      case "timings": {
+        const e = this.encryptTimes.snapshot();
+        const d = this.decryptTimes.snapshot();
+        this.host.post({ type: "timings", requestId: msg.requestId, encrypt: e.ms, decrypt: d.ms, encryptBytes: e.bytes, decryptBytes: d.bytes });
         return;
       }
     }
@@ -265,7 +299,10 @@ export class WorkerCore {
     if (!ready) return false;
     try {
       const enc = await ready;
-      frame.data = frameBytes(await enc.encrypt(codec, data));
+      const started = this.host.now();
+      const out = await enc.encrypt(codec, data);
+      if (frame.type !== undefined) this.encryptTimes.add(this.host.now() - started, data.byteLength);
+      frame.data = frameBytes(out);
       return true;
     } catch (e) {
       const now = this.host.now();
@@ -287,6 +324,7 @@ export class WorkerCore {
     }
     const now = this.host.now();
     const out = await rx.decrypt(this.ring, data, now);
+    if (frame.type !== undefined && out.status === "decrypted") this.decryptTimes.add(this.host.now() - now, data.byteLength);
     for (const ev of rx.takeEvents()) this.postE2eeEvent(t, ev);
     if (out.status !== "decrypted") {
       if (out.status !== "replayed") t.droppedSinceSuccess++;
