@@ -303,6 +303,7 @@ test("secret-mismatch-then-match", async () => {
   say(`  setEncryptionSecret → resolved ${(r.resolvedAt - r.t0).toFixed(0)} ms, → encryptionSecretMatch ${toMatch.toFixed(0)} ms, → frames ${toFrame.toFixed(0)} ms`);
   (figures.secretToMatch ??= []).push(toMatch);
   check(toMatch < 1000, `encryptionSecretMatch came ${toMatch.toFixed(0)} ms after setEncryptionSecret`);
+  check(toFrame < 1000, `the first frame after the match came ${toFrame.toFixed(0)} ms after setEncryptionSecret`);
   check(st.mismatch === 1 && st.match === 1, `events: mismatch ${st.mismatch}, match ${st.match}`);
   await assertVideoFlows(sub, "after the match");
   await assertSamePicture(pub, sub, "after the match");

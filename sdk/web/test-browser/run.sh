@@ -23,8 +23,9 @@ fi
 
 echo "==> building the Web SDK and umbra"
 (cd sdk/web && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
-(cd sdk/web/test-browser && npm ci --no-audit --no-fund --loglevel=error)
-cargo build --quiet -p umbra-server --bin umbra
+(cd sdk/web/test-browser && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error; fi)
+cargo build --locked --quiet -p umbra-server --bin umbra
 # A private copy: the shared target directory may be rebuilt by someone else meanwhile.
 BT_BIN_DIR="$(mktemp -d)"
 cp "$CARGO_TARGET_DIR/debug/umbra" "$BT_BIN_DIR/umbra"
@@ -34,8 +35,12 @@ export UMBRA_BIN="$BT_BIN_DIR/umbra"
 rm -rf "$UMBRA_BT_ARTIFACTS"
 mkdir -p "$UMBRA_BT_ARTIFACTS"
 export UMBRA_BT_ADDR=10.99.0.1
-# unshare -n: the namespace lives as long as the processes in it; the inner shell's trap ends them.
-exec unshare -n -- bash -c '
+# A new network namespace (only lo and the veth pair inside it) and a new PID namespace: when
+# the inner shell ends, the kernel ends every process left in it (server, browsers), and the
+# network namespace goes with them. Without root, a user namespace provides the capabilities.
+NS=(unshare --net --pid --fork --mount-proc)
+if ! "${NS[@]}" true 2>/dev/null; then NS=(unshare --user --map-root-user --net --pid --fork --mount-proc); fi
+exec "${NS[@]}" -- bash -c '
   set -euo pipefail
   ip link set lo up
   ip link add umbra0 type veth peer name umbra1
