@@ -16,14 +16,18 @@ struct args {
     const char *url, *api_key, *session_id, *token, *secret;
     double seconds;   /* how long to run / to wait at most */
     long frames;      /* subscriber: pictures that must match the test pattern */
-    int expect_mismatch, expect_missing_secret, expect_invalid_secret;
+    int expect_mismatch, expect_missing_secret, expect_invalid_secret, expect_signal;
+    int width, height, fps; /* publisher: picture size and rate */
+    int capturer;           /* publisher: supply the pictures from C instead of the SDK */
+    int audio_device;       /* publisher: supply the audio through the audio device hooks */
 };
 
 static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s --url URL --api-key KEY --session-id ID --token TOKEN [--secret SECRET]\n"
             "          [--seconds N] [--frames N] [--expect-mismatch] [--expect-missing-secret]\n"
-            "          [--expect-invalid-secret]\n",
+            "          [--expect-invalid-secret] [--expect-signal] [--size WxH] [--fps N]\n"
+            "          [--capturer] [--audio-device]\n",
             prog);
     exit(2);
 }
@@ -33,12 +37,18 @@ static struct args parse_args(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     a.seconds = 20;
     a.frames = 30;
+    a.width = 320;
+    a.height = 240;
+    a.fps = 30;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(k, "--expect-mismatch")) { a.expect_mismatch = 1; continue; }
         if (!strcmp(k, "--expect-missing-secret")) { a.expect_missing_secret = 1; continue; }
         if (!strcmp(k, "--expect-invalid-secret")) { a.expect_invalid_secret = 1; continue; }
+        if (!strcmp(k, "--expect-signal")) { a.expect_signal = 1; continue; }
+        if (!strcmp(k, "--capturer")) { a.capturer = 1; continue; }
+        if (!strcmp(k, "--audio-device")) { a.audio_device = 1; continue; }
         if (!v) usage(argv[0]);
         if (!strcmp(k, "--url")) a.url = v;
         else if (!strcmp(k, "--api-key")) a.api_key = v;
@@ -47,6 +57,10 @@ static struct args parse_args(int argc, char **argv) {
         else if (!strcmp(k, "--secret")) a.secret = v;
         else if (!strcmp(k, "--seconds")) a.seconds = atof(v);
         else if (!strcmp(k, "--frames")) a.frames = atol(v);
+        else if (!strcmp(k, "--fps")) a.fps = atoi(v);
+        else if (!strcmp(k, "--size")) {
+            if (sscanf(v, "%dx%d", &a.width, &a.height) != 2) usage(argv[0]);
+        }
         else usage(argv[0]);
         i++;
     }

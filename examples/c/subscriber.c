@@ -8,13 +8,16 @@
  * Passes when --frames pictures matched (PSNR >= 30 dB, frame numbers increasing). With
  * --expect-mismatch it passes when the subscriber reports OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH
  * (on_error and on_encryption_secret_mismatch) and renders nothing. */
+#include <math.h>
+
 #include "common.h"
 
 #define MIN_PSNR 30.0
 
 static atomic_int connected, disconnected, subscribed_media, mismatch_error, mismatch_event, other_errors;
 static atomic_long frames_ok, frames_bad, last_number = -1;
-static atomic_int done;
+static atomic_int done, audio_frames;
+static atomic_llong audio_energy; /* sum of squares / samples, per frame, summed */
 static long frames_wanted;
 static otc_subscriber *_Atomic subscriber; /* made on the dispatch thread, freed by main */
 
@@ -38,6 +41,15 @@ static void on_render_frame(otc_subscriber *sub, void *user_data, const otc_vide
         printf("subscriber: frame %ld (after %ld) %dx%d psnr %.1f dB does not match\n", n, atomic_load(&last_number), w, h, psnr);
     }
     if (n >= 0) atomic_store(&last_number, n);
+}
+
+static void on_audio(otc_subscriber *sub, void *user_data, const struct otc_audio_data *audio) {
+    (void)sub; (void)user_data;
+    const int16_t *s = audio->sample_buffer;
+    long long sum = 0;
+    for (size_t i = 0; i < audio->number_of_samples; i++) sum += (long long)s[i] * s[i];
+    if (audio->number_of_samples) atomic_fetch_add(&audio_energy, sum / (long long)audio->number_of_samples);
+    atomic_fetch_add(&audio_frames, 1);
 }
 
 static void on_sub_connected(otc_subscriber *sub, void *user_data, const otc_stream *stream) {
@@ -72,6 +84,7 @@ static void on_stream_received(otc_session *session, void *user_data, const otc_
     memset(&cb, 0, sizeof cb);
     cb.on_connected = on_sub_connected;
     cb.on_render_frame = on_render_frame;
+    cb.on_audio_data = on_audio;
     cb.on_error = on_sub_error;
     cb.on_encryption_secret_mismatch = on_mismatch;
     cb.on_encryption_secret_match = on_match;
@@ -85,8 +98,10 @@ static void on_stream_received(otc_session *session, void *user_data, const otc_
 }
 
 static void on_connected(otc_session *session, void *user_data) {
-    (void)session; (void)user_data;
+    (void)user_data;
     printf("subscriber: connected\n");
+    /* Say hello to everyone (the publisher checks it with --expect-signal). */
+    if (otc_session_send_signal(session, "c-sdk", "hello from the C subscriber") != OTC_SUCCESS) atomic_fetch_add(&other_errors, 1);
     atomic_store(&connected, 1);
 }
 
@@ -134,12 +149,21 @@ int main(int argc, char **argv) {
         ok = atomic_load(&frames_ok) >= frames_wanted && atomic_load(&mismatch_error) == 0;
         printf("subscriber: %ld frames matched the test pattern, %ld did not\n", atomic_load(&frames_ok), atomic_load(&frames_bad));
         printf(ok ? "PASS frames match the test pattern\n" : "FAIL not enough matching frames\n");
+        /* The tone (0.3 of full scale: RMS about 7000) must be heard, not silence. */
+        int af = atomic_load(&audio_frames);
+        double rms = af ? sqrt((double)atomic_load(&audio_energy) / af) : 0;
+        int audio_ok = af >= 10 && rms > 3000;
+        printf("subscriber: %d audio frames, RMS %.0f\n", af, rms);
+        printf(audio_ok ? "PASS audio heard\n" : "FAIL no audio\n");
+        ok = ok && audio_ok;
     }
     if (atomic_load(&other_errors)) {
         printf("subscriber: %d unexpected errors\n", atomic_load(&other_errors));
         ok = 0;
     }
 
+    /* Tell the publisher it can stop. */
+    otc_session_send_signal(session, "c-sdk-done", "");
     otc_subscriber *s = atomic_exchange(&subscriber, NULL);
     if (s) {
         otc_session_unsubscribe(session, s);

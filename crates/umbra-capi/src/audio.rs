@@ -94,6 +94,15 @@ fn call(cb: AppPtr<otc_audio_device_callbacks>, f: impl FnOnce(&otc_audio_device
     }
 }
 
+/// Frees a map's table once it is empty, so a process that stops using audio holds no memory
+/// in this global (valgrind would otherwise count the table as possibly lost at exit: hashbrown
+/// points into the middle of its allocation).
+fn release_if_empty<K, V>(m: &mut HashMap<K, V>) {
+    if m.is_empty() {
+        *m = HashMap::new();
+    }
+}
+
 fn push_bounded(q: &mut VecDeque<i16>, samples: &[i16]) {
     q.extend(samples.iter().copied());
     let excess = q.len().saturating_sub(MAX_QUEUED);
@@ -126,7 +135,11 @@ pub(crate) fn capture_acquire() -> Option<(u64, Box<dyn AudioCapturer>)> {
 }
 
 pub(crate) fn capture_release(token: u64) {
-    let last = with_state(|s| s.capture.remove(&token).is_some().then_some(s.capture.is_empty()).zip(s.device));
+    let last = with_state(|s| {
+        let removed = s.capture.remove(&token).is_some();
+        release_if_empty(&mut s.capture);
+        removed.then_some(s.capture.is_empty()).zip(s.device)
+    });
     if let Some((true, device)) = last {
         call(device, |c| c.stop_capturer);
     }
@@ -144,7 +157,11 @@ pub(crate) fn render_acquire(id: u64, session: usize) {
 }
 
 pub(crate) fn render_release(id: u64, session: usize) {
-    let last = with_state(|s| s.render.remove(&(session, id)).is_some().then_some(s.render.is_empty()).zip(s.device));
+    let last = with_state(|s| {
+        let removed = s.render.remove(&(session, id)).is_some();
+        release_if_empty(&mut s.render);
+        removed.then_some(s.render.is_empty()).zip(s.device)
+    });
     if let Some((true, device)) = last {
         call(device, |c| c.stop_renderer);
     }

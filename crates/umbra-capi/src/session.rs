@@ -12,7 +12,8 @@ use std::ffi::{CString, c_char, c_void};
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::cell::Cell;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use umbra_client::{ClientError, Event, PublisherEvent, PublisherId, Session, SessionConfig, SubscriberEvent, SubscriberId};
@@ -101,7 +102,13 @@ pub(crate) struct SessionInner {
     jobs: Mutex<Vec<Job>>,
     /// This client's connection id once connected (for the streams its publishers create).
     pub(crate) connection_id: Mutex<String>,
-    dispatch_thread: Mutex<Option<ThreadId>>,
+}
+
+thread_local! {
+    /// On a dispatch thread: the address of its session (0 elsewhere). Compared instead of
+    /// `std::thread::current()`, which would allocate a thread record for the application's
+    /// own threads that std never frees (valgrind reports it as possibly lost).
+    static DISPATCHING: Cell<usize> = const { Cell::new(0) };
 }
 
 impl SessionInner {
@@ -241,12 +248,12 @@ unsafe fn new_session(
         subscribers: Mutex::default(),
         jobs: Mutex::default(),
         connection_id: Mutex::default(),
-        dispatch_thread: Mutex::default(),
     });
     let handle = Box::into_raw(Box::new(otc_session { inner: inner.clone(), dispatch: None }));
     let session_ptr = AppPtr(handle);
     let spawned = std::thread::Builder::new().name("umbra-dispatch".into()).spawn(move || {
         let session_ptr = session_ptr;
+        DISPATCHING.with(|d| d.set(inner.key()));
         // Anything that panics in here is caught per event; this outer guard only keeps a
         // panic in the loop itself from unwinding out of the thread's entry point.
         guard((), || Dispatcher { inner, session: session_ptr.0, streams: HashMap::new(), connections: HashMap::new() }.run(events));
@@ -254,9 +261,7 @@ unsafe fn new_session(
     match spawned {
         Ok(t) => {
             // SAFETY: `handle` is the live box made above, not yet shared with the caller.
-            let s = unsafe { &mut *handle };
-            *lock(&s.inner.dispatch_thread) = Some(t.thread().id());
-            s.dispatch = Some(t);
+            unsafe { (*handle).dispatch = Some(t) };
             handle
         }
         Err(_) => {
@@ -385,7 +390,7 @@ pub unsafe extern "C" fn otc_session_delete(session: *mut otc_session) -> otc_st
         }
         // SAFETY: non-NULL; the caller passes a live session it owns.
         let s = unsafe { &mut *session };
-        if *lock(&s.inner.dispatch_thread) == Some(std::thread::current().id()) {
+        if DISPATCHING.with(Cell::get) == s.inner.key() {
             return OTC_ILLEGAL_STATE;
         }
         // Take the native session out before disconnecting, so callbacks that run meanwhile and
