@@ -129,6 +129,14 @@ scenario_invalid_secret() {
   report invalid; return "$rc"
 }
 
+# The same check with the publisher linked against libumbra.a instead of libumbra.so.
+scenario_static_link() {
+  local mode=$1 rc=0 s; s=$(new_session)
+  mapfile -t c < <(client "$s")
+  example "$mode" static publisher-static "${c[@]}" --secret "short" --expect-invalid-secret || rc=$?
+  report static; return "$rc"
+}
+
 scenario_missing_secret() {
   local mode=$1 rc=0 s; s=$(new_session)
   mapfile -t c < <(client "$s")
@@ -183,6 +191,7 @@ scenario_different_secret() {
 
 for mode in "" vg; do
   run_scenario invalid_secret "$mode"
+  [ -n "$mode" ] || run_scenario static_link "$mode"
   run_scenario missing_secret "$mode"
   run_scenario same_secret "$mode"
   run_scenario different_secret "$mode"
