@@ -146,8 +146,12 @@ pub(crate) fn session_code(e: &ClientError) -> otc_session_error_code {
         ClientError::NotConnected => OTC_SESSION_NOT_CONNECTED,
         ClientError::AlreadyConnected => OTC_SESSION_ILLEGAL_STATE,
         ClientError::InvalidArgument(_) => OTC_SESSION_NULL_OR_INVALID_PARAMETER,
-        ClientError::Refused { code, .. } if code.starts_with("token_") => OTC_SESSION_AUTHORIZATION_FAILURE,
-        ClientError::Refused { code, .. } if code == "unknown_session" => OTC_SESSION_INVALID_SESSION,
+        ClientError::Refused { code, .. } if code.starts_with("token_") => {
+            OTC_SESSION_AUTHORIZATION_FAILURE
+        }
+        ClientError::Refused { code, .. } if code == "unknown_session" => {
+            OTC_SESSION_INVALID_SESSION
+        }
         ClientError::Refused { .. } => OTC_SESSION_CONNECTION_REFUSED,
         ClientError::Signaling(_) | ClientError::Media(_) => OTC_SESSION_CONNECTION_FAILED,
         _ => OTC_SESSION_INTERNAL_ERROR,
@@ -160,7 +164,9 @@ pub(crate) fn publisher_code(e: &ClientError) -> otc_publisher_error_code {
         ClientError::EncryptionSecretMissing => OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING,
         ClientError::EncryptionInternalError(_) => OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR,
         ClientError::NotConnected => OTC_PUBLISHER_SESSION_DISCONNECTED,
-        ClientError::Refused { .. } | ClientError::InvalidArgument(_) | ClientError::UnsupportedCipherSuite(_) => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
+        ClientError::Refused { .. }
+        | ClientError::InvalidArgument(_)
+        | ClientError::UnsupportedCipherSuite(_) => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
         ClientError::Media(_) | ClientError::Signaling(_) => OTC_PUBLISHER_WEBRTC_ERROR,
         _ => OTC_PUBLISHER_INTERNAL_ERROR,
     }
@@ -176,7 +182,9 @@ pub(crate) fn subscriber_code(e: &ClientError) -> otc_subscriber_error_code {
         // The native SDK refuses a stream it has not seen with InvalidArgument; the server
         // answers `unknown_stream` / `media_unknown_stream` for one that has gone.
         ClientError::InvalidArgument(_) => OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM,
-        ClientError::Refused { code, .. } if code.ends_with("unknown_stream") => OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM,
+        ClientError::Refused { code, .. } if code.ends_with("unknown_stream") => {
+            OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM
+        }
         ClientError::Refused { .. } => OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE,
         ClientError::Media(_) | ClientError::Signaling(_) => OTC_SUBSCRIBER_WEBRTC_ERROR,
         _ => OTC_SUBSCRIBER_INTERNAL_ERROR,
@@ -229,7 +237,11 @@ mod tests {
             U::OTC_SUBSCRIBER_INTERNAL_ERROR as c_int,
         ];
         for c in codes {
-            assert_ne!(error_cstr(c), c"unknown error code", "code {c} has no string");
+            assert_ne!(
+                error_cstr(c),
+                c"unknown error code",
+                "code {c} has no string"
+            );
         }
         assert_eq!(error_cstr(OTC_SUCCESS), c"success");
         assert_eq!(error_cstr(-7), c"unknown error code");
@@ -238,8 +250,14 @@ mod tests {
     #[test]
     fn e2ee_errors_map_to_the_product_codes() {
         let invalid = umbra_e2ee_invalid();
-        assert_eq!(session_code(&invalid), otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET);
-        assert_eq!(session_code(&ClientError::EncryptionSecretMissing), otc_session_error_code::OTC_SESSION_ENCRYPTION_SECRET_MISSING);
+        assert_eq!(
+            session_code(&invalid),
+            otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET
+        );
+        assert_eq!(
+            session_code(&ClientError::EncryptionSecretMissing),
+            otc_session_error_code::OTC_SESSION_ENCRYPTION_SECRET_MISSING
+        );
         assert_eq!(
             subscriber_code(&ClientError::EncryptionSecretMismatch),
             otc_subscriber_error_code::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH
@@ -257,7 +275,10 @@ mod tests {
             otc_session_error_code::OTC_SESSION_ENCRYPTION_SECRET_MISSING as c_int
         );
         assert_eq!(
-            session_code(&ClientError::Refused { code: "token_expired".into(), message: String::new() }),
+            session_code(&ClientError::Refused {
+                code: "token_expired".into(),
+                message: String::new()
+            }),
             otc_session_error_code::OTC_SESSION_AUTHORIZATION_FAILURE
         );
     }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use umbra_client::media::VideoFrame;
 use umbra_client::media::pattern::Tone;
-use umbra_client::{AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCapturer, VideoSource};
+use umbra_client::{
+    AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
+    VideoCapturer, VideoSource,
+};
 
 use crate::errors::*;
 use crate::ffi::{AppPtr, Gate, guard, lock, ref_arg, str_arg};
@@ -35,12 +38,23 @@ pub struct otc_publisher {
 pub struct otc_publisher_callbacks {
     /// The server accepted the stream. `stream` is owned by the publisher and valid until the
     /// publisher is deleted or publishes again (`otc_publisher_get_stream` returns it too).
-    pub on_stream_created: Option<unsafe extern "C" fn(publisher: *mut otc_publisher, user_data: *mut c_void, stream: *const otc_stream)>,
+    pub on_stream_created: Option<
+        unsafe extern "C" fn(
+            publisher: *mut otc_publisher,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+        ),
+    >,
     /// A publisher error, e.g. `OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING` (equal to
     /// `OTC_SESSION_ENCRYPTION_SECRET_MISSING`) or `OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR`.
     /// `error_string` is valid during the call.
     pub on_error: Option<
-        unsafe extern "C" fn(publisher: *mut otc_publisher, user_data: *mut c_void, error_string: *const c_char, error: otc_publisher_error_code),
+        unsafe extern "C" fn(
+            publisher: *mut otc_publisher,
+            user_data: *mut c_void,
+            error_string: *const c_char,
+            error: otc_publisher_error_code,
+        ),
     >,
     /// Passed back to every callback; the SDK never dereferences it.
     pub user_data: *mut c_void,
@@ -75,12 +89,36 @@ pub struct otc_video_capturer_settings {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct otc_video_capturer_callbacks {
-    pub init: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
-    pub destroy: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
-    pub start: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
-    pub stop: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
+    pub init: Option<
+        unsafe extern "C" fn(
+            capturer: *const otc_video_capturer,
+            user_data: *mut c_void,
+        ) -> otc_bool,
+    >,
+    pub destroy: Option<
+        unsafe extern "C" fn(
+            capturer: *const otc_video_capturer,
+            user_data: *mut c_void,
+        ) -> otc_bool,
+    >,
+    pub start: Option<
+        unsafe extern "C" fn(
+            capturer: *const otc_video_capturer,
+            user_data: *mut c_void,
+        ) -> otc_bool,
+    >,
+    pub stop: Option<
+        unsafe extern "C" fn(
+            capturer: *const otc_video_capturer,
+            user_data: *mut c_void,
+        ) -> otc_bool,
+    >,
     pub get_capture_settings: Option<
-        unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void, settings: *mut otc_video_capturer_settings) -> otc_bool,
+        unsafe extern "C" fn(
+            capturer: *const otc_video_capturer,
+            user_data: *mut c_void,
+            settings: *mut otc_video_capturer_settings,
+        ) -> otc_bool,
     >,
     /// Passed back to every callback; the SDK never dereferences it.
     pub user_data: *mut c_void,
@@ -101,7 +139,10 @@ pub struct otc_video_capturer {
 }
 
 impl otc_video_capturer {
-    fn call(&self, f: Option<unsafe extern "C" fn(*const otc_video_capturer, *mut c_void) -> otc_bool>) -> bool {
+    fn call(
+        &self,
+        f: Option<unsafe extern "C" fn(*const otc_video_capturer, *mut c_void) -> otc_bool>,
+    ) -> bool {
         match f {
             // SAFETY: an application callback with the documented arguments.
             Some(f) => (unsafe { f(self, self.callbacks.0.user_data) }) != OTC_FALSE,
@@ -179,7 +220,11 @@ impl Default for otc_publisher_settings {
             capturer: None,
             video: true,
             audio: true,
-            pattern: (OTC_TEST_PATTERN_DEFAULT_WIDTH as u32, OTC_TEST_PATTERN_DEFAULT_HEIGHT as u32, OTC_TEST_PATTERN_DEFAULT_FPS as u32),
+            pattern: (
+                OTC_TEST_PATTERN_DEFAULT_WIDTH as u32,
+                OTC_TEST_PATTERN_DEFAULT_HEIGHT as u32,
+                OTC_TEST_PATTERN_DEFAULT_FPS as u32,
+            ),
         }
     }
 }
@@ -193,7 +238,9 @@ pub extern "C" fn otc_publisher_settings_new() -> *mut otc_publisher_settings {
 
 /// Frees publisher settings. NULL gives `OTC_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_settings_delete(settings: *mut otc_publisher_settings) -> otc_status {
+pub unsafe extern "C" fn otc_publisher_settings_delete(
+    settings: *mut otc_publisher_settings,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         if settings.is_null() {
             return OTC_INVALID_PARAMETER;
@@ -206,10 +253,15 @@ pub unsafe extern "C" fn otc_publisher_settings_delete(settings: *mut otc_publis
 
 /// Sets the stream name others see (copied).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_settings_set_name(settings: *mut otc_publisher_settings, name: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_publisher_settings_set_name(
+    settings: *mut otc_publisher_settings,
+    name: *const c_char,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings, and NULL or a C string.
-        let (Some(s), Some(name)) = (unsafe { settings.as_mut() }, unsafe { str_arg(name) }) else { return OTC_INVALID_PARAMETER };
+        let (Some(s), Some(name)) = (unsafe { settings.as_mut() }, unsafe { str_arg(name) }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         s.name = name.to_string();
         OTC_SUCCESS
     })
@@ -223,7 +275,9 @@ pub unsafe extern "C" fn otc_publisher_settings_set_video_capturer(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings and NULL or a valid table.
-        let Some(s) = (unsafe { settings.as_mut() }) else { return OTC_INVALID_PARAMETER };
+        let Some(s) = (unsafe { settings.as_mut() }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         // SAFETY: as above.
         s.capturer = unsafe { ref_arg(capturer) }.map(|c| AppPtr(*c));
         OTC_SUCCESS
@@ -232,10 +286,15 @@ pub unsafe extern "C" fn otc_publisher_settings_set_video_capturer(
 
 /// Publishes video (`OTC_TRUE`, the default) or not.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_settings_set_video_track(settings: *mut otc_publisher_settings, enabled: otc_bool) -> otc_status {
+pub unsafe extern "C" fn otc_publisher_settings_set_video_track(
+    settings: *mut otc_publisher_settings,
+    enabled: otc_bool,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings.
-        let Some(s) = (unsafe { settings.as_mut() }) else { return OTC_INVALID_PARAMETER };
+        let Some(s) = (unsafe { settings.as_mut() }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         s.video = enabled != OTC_FALSE;
         OTC_SUCCESS
     })
@@ -243,10 +302,15 @@ pub unsafe extern "C" fn otc_publisher_settings_set_video_track(settings: *mut o
 
 /// Publishes audio (`OTC_TRUE`, the default) or not.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_settings_set_audio_track(settings: *mut otc_publisher_settings, enabled: otc_bool) -> otc_status {
+pub unsafe extern "C" fn otc_publisher_settings_set_audio_track(
+    settings: *mut otc_publisher_settings,
+    enabled: otc_bool,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings.
-        let Some(s) = (unsafe { settings.as_mut() }) else { return OTC_INVALID_PARAMETER };
+        let Some(s) = (unsafe { settings.as_mut() }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         s.audio = enabled != OTC_FALSE;
         OTC_SUCCESS
     })
@@ -263,7 +327,9 @@ pub unsafe extern "C" fn otc_publisher_settings_set_test_pattern(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings.
-        let Some(s) = (unsafe { settings.as_mut() }) else { return OTC_INVALID_PARAMETER };
+        let Some(s) = (unsafe { settings.as_mut() }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         if !valid_video(width, height, fps) {
             return OTC_INVALID_PARAMETER;
         }
@@ -273,7 +339,11 @@ pub unsafe extern "C" fn otc_publisher_settings_set_test_pattern(
 }
 
 fn valid_video(width: c_int, height: c_int, fps: c_int) -> bool {
-    (64..=4096).contains(&width) && (16..=4096).contains(&height) && width % 2 == 0 && height % 2 == 0 && (1..=120).contains(&fps)
+    (64..=4096).contains(&width)
+        && (16..=4096).contains(&height)
+        && width % 2 == 0
+        && height % 2 == 0
+        && (1..=120).contains(&fps)
 }
 
 enum Video {
@@ -306,14 +376,29 @@ pub(crate) struct PubCore {
 impl PubCore {
     /// Runs `f` under the gate if this publisher is still published as `id` in session `key`.
     pub(crate) fn run_registered(&self, key: usize, id: PublisherId, f: impl FnOnce(&PubCore)) {
-        self.gate.run(|| lock(&self.state).published.as_ref().is_some_and(|(k, _, i)| *k == key && *i == id), || f(self));
+        self.gate.run(
+            || {
+                lock(&self.state)
+                    .published
+                    .as_ref()
+                    .is_some_and(|(k, _, i)| *k == key && *i == id)
+            },
+            || f(self),
+        );
     }
 
     pub(crate) fn call_on_error(&self, e: &ClientError) {
         if let Some(f) = self.callbacks.0.on_error {
             let msg = c_text(&e.to_string());
             // SAFETY: an application callback with the documented arguments.
-            unsafe { f(self.handle.load(Ordering::Acquire), self.callbacks.0.user_data, msg.as_ptr(), publisher_code(e)) }
+            unsafe {
+                f(
+                    self.handle.load(Ordering::Acquire),
+                    self.callbacks.0.user_data,
+                    msg.as_ptr(),
+                    publisher_code(e),
+                )
+            }
         }
     }
 
@@ -322,16 +407,34 @@ impl PubCore {
         self.gate.run(|| true, || self.call_on_error(e));
     }
 
-    pub(crate) fn stream_created(&self, key: usize, id: PublisherId, stream_id: &str, connection: otc_connection) {
+    pub(crate) fn stream_created(
+        &self,
+        key: usize,
+        id: PublisherId,
+        stream_id: &str,
+        connection: otc_connection,
+    ) {
         self.run_registered(key, id, |p| {
-            let stream = Box::new(otc_stream::new(stream_id, &p.name, connection, p.audio, !matches!(p.video, Video::None)));
+            let stream = Box::new(otc_stream::new(
+                stream_id,
+                &p.name,
+                connection,
+                p.audio,
+                !matches!(p.video, Video::None),
+            ));
             let ptr: *const otc_stream = &*stream;
             // The previous stream (if any) is only freed here, on the dispatch thread, outside
             // any callback that could still be using it.
             lock(&p.state).stream = Some(stream);
             if let Some(f) = p.callbacks.0.on_stream_created {
                 // SAFETY: an application callback; the stream box lives in the state.
-                unsafe { f(p.handle.load(Ordering::Acquire), p.callbacks.0.user_data, ptr) }
+                unsafe {
+                    f(
+                        p.handle.load(Ordering::Acquire),
+                        p.callbacks.0.user_data,
+                        ptr,
+                    )
+                }
             }
         });
     }
@@ -339,7 +442,11 @@ impl PubCore {
     /// The session is going away (`otc_session_delete`): stop, as after an unpublish.
     pub(crate) fn forget_session(&self, inner: &Arc<SessionInner>) {
         let mut st = lock(&self.state);
-        if st.published.as_ref().is_some_and(|(k, _, _)| *k == inner.key()) {
+        if st
+            .published
+            .as_ref()
+            .is_some_and(|(k, _, _)| *k == inner.key())
+        {
             st.published = None;
             let token = st.audio_token.take();
             drop(st);
@@ -360,18 +467,32 @@ impl PubCore {
     fn settings(&self) -> (PublisherSettings, Option<u64>) {
         let video = match &self.video {
             Video::None => None,
-            Video::Pattern(w, h, fps) => Some(VideoSource::Raw(Box::new(TestPatternCapturer::new(*w, *h, *fps)))),
+            Video::Pattern(w, h, fps) => Some(VideoSource::Raw(Box::new(
+                TestPatternCapturer::new(*w, *h, *fps),
+            ))),
             Video::Capturer(c) => Some(VideoSource::Raw(Box::new(CapturerBridge(c.clone())))),
         };
         let (audio, token) = if self.audio {
             match crate::audio::capture_acquire() {
                 Some((token, capturer)) => (Some(capturer), Some(token)),
-                None => (Some(Box::new(ToneCapturer(Tone::new(440.0))) as Box<dyn AudioCapturer>), None),
+                None => (
+                    Some(Box::new(ToneCapturer(Tone::new(440.0))) as Box<dyn AudioCapturer>),
+                    None,
+                ),
             }
         } else {
             (None, None)
         };
-        (PublisherSettings { name: self.name.clone(), video, audio, video_bitrate_kbps: 800, audio_bitrate_bps: 32_000 }, token)
+        (
+            PublisherSettings {
+                name: self.name.clone(),
+                video,
+                audio,
+                video_bitrate_kbps: 800,
+                audio_bitrate_bps: 32_000,
+            },
+            token,
+        )
     }
 }
 
@@ -390,7 +511,9 @@ pub unsafe extern "C" fn otc_publisher_new(
         let mut s = otc_publisher_settings::default();
         if !name.is_null() {
             // SAFETY: the caller passes NULL or a C string.
-            let Some(name) = (unsafe { str_arg(name) }) else { return std::ptr::null_mut() };
+            let Some(name) = (unsafe { str_arg(name) }) else {
+                return std::ptr::null_mut();
+            };
             s.name = name.to_string();
         }
         // SAFETY: the caller passes NULL or a valid table.
@@ -408,7 +531,9 @@ pub unsafe extern "C" fn otc_publisher_new_with_settings(
 ) -> *mut otc_publisher {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller passes NULL or live settings.
-        let Some(s) = (unsafe { ref_arg(settings) }) else { return std::ptr::null_mut() };
+        let Some(s) = (unsafe { ref_arg(settings) }) else {
+            return std::ptr::null_mut();
+        };
         // SAFETY: as above.
         unsafe { new_publisher(callbacks, s) }
     })
@@ -416,8 +541,16 @@ pub unsafe extern "C" fn otc_publisher_new_with_settings(
 
 /// # Safety
 /// `callbacks` is NULL or a valid table.
-unsafe fn new_publisher(callbacks: *const otc_publisher_callbacks, s: &otc_publisher_settings) -> *mut otc_publisher {
-    let empty = otc_publisher_callbacks { on_stream_created: None, on_error: None, user_data: std::ptr::null_mut(), reserved: std::ptr::null_mut() };
+unsafe fn new_publisher(
+    callbacks: *const otc_publisher_callbacks,
+    s: &otc_publisher_settings,
+) -> *mut otc_publisher {
+    let empty = otc_publisher_callbacks {
+        on_stream_created: None,
+        on_error: None,
+        user_data: std::ptr::null_mut(),
+        reserved: std::ptr::null_mut(),
+    };
     // SAFETY: as the caller guarantees.
     let callbacks = unsafe { ref_arg(callbacks) }.copied().unwrap_or(empty);
     let video = match (s.video, s.capturer) {
@@ -446,14 +579,31 @@ unsafe fn new_publisher(callbacks: *const otc_publisher_callbacks, s: &otc_publi
 /// fails or the settings cannot be encoded.
 fn init_capturer(cb: AppPtr<otc_video_capturer_callbacks>) -> Option<Arc<otc_video_capturer>> {
     let get = cb.0.get_capture_settings?;
-    let c = Arc::new(otc_video_capturer { callbacks: cb, width: 0, height: 0, fps: 0, latest: Mutex::new(None), started: AtomicBool::new(false) });
+    let c = Arc::new(otc_video_capturer {
+        callbacks: cb,
+        width: 0,
+        height: 0,
+        fps: 0,
+        latest: Mutex::new(None),
+        started: AtomicBool::new(false),
+    });
     if !c.call(cb.0.init) {
         return None;
     }
-    let mut settings = otc_video_capturer_settings { format: OTC_VIDEO_FRAME_FORMAT_YUV420P, width: 0, height: 0, fps: 0, expected_delay: 0, mirror_on_local_render: OTC_FALSE };
+    let mut settings = otc_video_capturer_settings {
+        format: OTC_VIDEO_FRAME_FORMAT_YUV420P,
+        width: 0,
+        height: 0,
+        fps: 0,
+        expected_delay: 0,
+        mirror_on_local_render: OTC_FALSE,
+    };
     // SAFETY: an application callback; `settings` is a live local for it to fill in.
     let ok = unsafe { get(Arc::as_ptr(&c), cb.0.user_data, &mut settings) } != OTC_FALSE;
-    if !ok || settings.format != OTC_VIDEO_FRAME_FORMAT_YUV420P || !valid_video(settings.width, settings.height, settings.fps) {
+    if !ok
+        || settings.format != OTC_VIDEO_FRAME_FORMAT_YUV420P
+        || !valid_video(settings.width, settings.height, settings.fps)
+    {
         c.call(cb.0.destroy);
         return None;
     }
@@ -470,11 +620,18 @@ fn init_capturer(cb: AppPtr<otc_video_capturer_callbacks>) -> Option<Arc<otc_vid
 /// The stream of the latest publish (owned by the publisher), or NULL before `on_stream_created`
 /// or if `publisher` is NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_get_stream(publisher: *const otc_publisher) -> *const otc_stream {
+pub unsafe extern "C" fn otc_publisher_get_stream(
+    publisher: *const otc_publisher,
+) -> *const otc_stream {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live publisher.
-        let Some(p) = (unsafe { ref_arg(publisher) }) else { return std::ptr::null() };
-        lock(&p.core.state).stream.as_deref().map_or(std::ptr::null(), |s| s as *const otc_stream)
+        let Some(p) = (unsafe { ref_arg(publisher) }) else {
+            return std::ptr::null();
+        };
+        lock(&p.core.state)
+            .stream
+            .as_deref()
+            .map_or(std::ptr::null(), |s| s as *const otc_stream)
     })
 }
 
@@ -485,10 +642,15 @@ pub unsafe extern "C" fn otc_publisher_get_stream(publisher: *const otc_publishe
 /// connected, `OTC_ILLEGAL_STATE` if the publisher is already published, `OTC_INVALID_PARAMETER`
 /// for NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_publish(session: *mut otc_session, publisher: *mut otc_publisher) -> otc_status {
+pub unsafe extern "C" fn otc_session_publish(
+    session: *mut otc_session,
+    publisher: *mut otc_publisher,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe { ref_arg(publisher) }) else {
+        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe {
+            ref_arg(publisher)
+        }) else {
             return OTC_INVALID_PARAMETER;
         };
         let core = &p.core;
@@ -541,13 +703,22 @@ pub unsafe extern "C" fn otc_session_publish(session: *mut otc_session, publishe
 /// more (unless called from one: that one finishes). `OTC_ILLEGAL_STATE` if the publisher is
 /// not published in this session.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_unpublish(session: *mut otc_session, publisher: *mut otc_publisher) -> otc_status {
+pub unsafe extern "C" fn otc_session_unpublish(
+    session: *mut otc_session,
+    publisher: *mut otc_publisher,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe { ref_arg(publisher) }) else {
+        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe {
+            ref_arg(publisher)
+        }) else {
             return OTC_INVALID_PARAMETER;
         };
-        if unpublish(&p.core, Some(inner)) { OTC_SUCCESS } else { OTC_ILLEGAL_STATE }
+        if unpublish(&p.core, Some(inner)) {
+            OTC_SUCCESS
+        } else {
+            OTC_ILLEGAL_STATE
+        }
     })
 }
 
@@ -568,7 +739,11 @@ fn unpublish(core: &Arc<PubCore>, only: Option<&Arc<SessionInner>>) -> bool {
             let _ = native.unpublish(id);
         });
         let mut st = lock(&core.state);
-        if st.published.as_ref().is_some_and(|(k, _, i)| *k == key && *i == id) {
+        if st
+            .published
+            .as_ref()
+            .is_some_and(|(k, _, i)| *k == key && *i == id)
+        {
             st.published = None;
         }
         st.audio_token.take()
@@ -602,4 +777,3 @@ pub unsafe extern "C" fn otc_publisher_delete(publisher: *mut otc_publisher) -> 
         OTC_SUCCESS
     })
 }
-

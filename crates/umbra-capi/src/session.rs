@@ -7,16 +7,19 @@
 //! run on the application's own threads and never while an SDK lock is held, so they may call
 //! any `otc_*` function except `otc_session_delete` on their own session.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_void};
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::cell::Cell;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use umbra_client::{ClientError, Event, PublisherEvent, PublisherId, Session, SessionConfig, SubscriberEvent, SubscriberId};
+use umbra_client::{
+    ClientError, Event, PublisherEvent, PublisherId, Session, SessionConfig, SubscriberEvent,
+    SubscriberId,
+};
 
 use crate::errors::*;
 use crate::ffi::{AppPtr, guard, lock, ref_arg, str_arg};
@@ -38,23 +41,47 @@ pub struct otc_session {
 #[derive(Clone, Copy)]
 pub struct otc_session_callbacks {
     /// Connected; the session can now publish and subscribe.
-    pub on_connected: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
+    pub on_connected:
+        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
     /// Disconnected (after `otc_session_disconnect`, or when the server or network ended the
     /// connection). No session callback follows until the next `otc_session_connect`.
-    pub on_disconnected: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
+    pub on_disconnected:
+        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
     /// Another participant connected. `connection` is valid until `on_connection_dropped` for
     /// it returns or the session disconnects; keep it longer with `otc_connection_copy`.
-    pub on_connection_created:
-        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, connection: *const otc_connection)>,
+    pub on_connection_created: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            connection: *const otc_connection,
+        ),
+    >,
     /// A participant left. `connection` is valid during the call.
-    pub on_connection_dropped:
-        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, connection: *const otc_connection)>,
+    pub on_connection_dropped: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            connection: *const otc_connection,
+        ),
+    >,
     /// Another participant's stream appeared (subscribe to it with `otc_subscriber_new`).
     /// `stream` is valid until `on_stream_dropped` for it returns or the session disconnects;
     /// keep it longer with `otc_stream_copy`.
-    pub on_stream_received: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, stream: *const otc_stream)>,
+    pub on_stream_received: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+        ),
+    >,
     /// A stream ended. `stream` is valid during the call.
-    pub on_stream_dropped: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, stream: *const otc_stream)>,
+    pub on_stream_dropped: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+        ),
+    >,
     /// A signal arrived. `type` and `signal` are valid during the call; `connection` (the
     /// sender) is NULL when the server sent it.
     pub on_signal_received: Option<
@@ -70,7 +97,12 @@ pub struct otc_session_callbacks {
     /// end-to-end encrypted session without a secret (the session stays connected), or
     /// `OTC_SESSION_AUTHORIZATION_FAILURE`. `error_string` is valid during the call.
     pub on_error: Option<
-        unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, error_string: *const c_char, error: otc_session_error_code),
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            error_string: *const c_char,
+            error: otc_session_error_code,
+        ),
     >,
     /// Passed back to every callback; the SDK never dereferences it.
     pub user_data: *mut c_void,
@@ -130,7 +162,11 @@ impl SessionInner {
 /// `http://127.0.0.1:8080`; media sockets on 127.0.0.1. Free with `otc_session_settings_delete`.
 #[unsafe(no_mangle)]
 pub extern "C" fn otc_session_settings_new() -> *mut otc_session_settings {
-    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(otc_session_settings { config: default_config() })))
+    guard(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(otc_session_settings {
+            config: default_config(),
+        }))
+    })
 }
 
 fn default_config() -> SessionConfig {
@@ -145,7 +181,9 @@ fn default_config() -> SessionConfig {
 
 /// Frees settings made by `otc_session_settings_new`. NULL gives `OTC_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_settings_delete(settings: *mut otc_session_settings) -> otc_status {
+pub unsafe extern "C" fn otc_session_settings_delete(
+    settings: *mut otc_session_settings,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         if settings.is_null() {
             return OTC_INVALID_PARAMETER;
@@ -160,7 +198,10 @@ pub unsafe extern "C" fn otc_session_settings_delete(settings: *mut otc_session_
 /// vendor cloud to default to). `OTC_INVALID_PARAMETER` for NULL arguments or a URL that does
 /// not start with `http://` or `https://`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_settings_set_server_url(settings: *mut otc_session_settings, url: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_session_settings_set_server_url(
+    settings: *mut otc_session_settings,
+    url: *const c_char,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings it owns, and NULL or a C string.
         let (Some(s), Some(url)) = (unsafe { settings.as_mut() }, unsafe { str_arg(url) }) else {
@@ -177,7 +218,10 @@ pub unsafe extern "C" fn otc_session_settings_set_server_url(settings: *mut otc_
 /// Sets the local IP address media sockets bind to (default 127.0.0.1; use the host's address
 /// to reach a server on another machine). `OTC_INVALID_PARAMETER` for NULL or an unparsable IP.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_settings_set_bind_ip(settings: *mut otc_session_settings, ip: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_session_settings_set_bind_ip(
+    settings: *mut otc_session_settings,
+    ip: *const c_char,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live settings it owns, and NULL or a C string.
         let (Some(s), Some(ip)) = (unsafe { settings.as_mut() }, unsafe { str_arg(ip) }) else {
@@ -219,7 +263,9 @@ pub unsafe extern "C" fn otc_session_new_with_settings(
 ) -> *mut otc_session {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller passes NULL or live settings.
-        let Some(settings) = (unsafe { ref_arg(settings) }) else { return std::ptr::null_mut() };
+        let Some(settings) = (unsafe { ref_arg(settings) }) else {
+            return std::ptr::null_mut();
+        };
         // SAFETY: as for otc_session_new.
         unsafe { new_session(api_key, session_id, callbacks, settings.config.clone()) }
     })
@@ -234,12 +280,17 @@ unsafe fn new_session(
     config: SessionConfig,
 ) -> *mut otc_session {
     // SAFETY: the caller passes NULL or valid C strings and NULL or a valid table.
-    let (Some(api_key), Some(session_id), Some(callbacks)) = (unsafe { str_arg(api_key) }, unsafe { str_arg(session_id) }, unsafe { ref_arg(callbacks) })
-    else {
+    let (Some(api_key), Some(session_id), Some(callbacks)) = (
+        unsafe { str_arg(api_key) },
+        unsafe { str_arg(session_id) },
+        unsafe { ref_arg(callbacks) },
+    ) else {
         return std::ptr::null_mut();
     };
     let mut native = Session::new(api_key, session_id, config);
-    let Some(events) = native.events() else { return std::ptr::null_mut() };
+    let Some(events) = native.events() else {
+        return std::ptr::null_mut();
+    };
     let inner = Arc::new(SessionInner {
         native: Mutex::new(Some(native)),
         callbacks: AppPtr(*callbacks),
@@ -249,15 +300,28 @@ unsafe fn new_session(
         jobs: Mutex::default(),
         connection_id: Mutex::default(),
     });
-    let handle = Box::into_raw(Box::new(otc_session { inner: inner.clone(), dispatch: None }));
+    let handle = Box::into_raw(Box::new(otc_session {
+        inner: inner.clone(),
+        dispatch: None,
+    }));
     let session_ptr = AppPtr(handle);
-    let spawned = std::thread::Builder::new().name("umbra-dispatch".into()).spawn(move || {
-        let session_ptr = session_ptr;
-        DISPATCHING.with(|d| d.set(inner.key()));
-        // Anything that panics in here is caught per event; this outer guard only keeps a
-        // panic in the loop itself from unwinding out of the thread's entry point.
-        guard((), || Dispatcher { inner, session: session_ptr.0, streams: HashMap::new(), connections: HashMap::new() }.run(events));
-    });
+    let spawned = std::thread::Builder::new()
+        .name("umbra-dispatch".into())
+        .spawn(move || {
+            let session_ptr = session_ptr;
+            DISPATCHING.with(|d| d.set(inner.key()));
+            // Anything that panics in here is caught per event; this outer guard only keeps a
+            // panic in the loop itself from unwinding out of the thread's entry point.
+            guard((), || {
+                Dispatcher {
+                    inner,
+                    session: session_ptr.0,
+                    streams: HashMap::new(),
+                    connections: HashMap::new(),
+                }
+                .run(events)
+            });
+        });
     match spawned {
         Ok(t) => {
             // SAFETY: `handle` is the live box made above, not yet shared with the caller.
@@ -295,14 +359,23 @@ pub unsafe extern "C" fn otc_session_get_id(session: *const otc_session) -> *con
 /// for a secret that breaks the rule (nothing changes then; `on_error` is not called),
 /// `OTC_INVALID_PARAMETER` for NULL arguments or a secret that is not UTF-8.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_set_encryption_secret(session: *mut otc_session, secret: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_session_set_encryption_secret(
+    session: *mut otc_session,
+    secret: *const c_char,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session, and NULL or a C string.
-        let Some(inner) = (unsafe { session_arg(session) }) else { return OTC_INVALID_PARAMETER };
+        let Some(inner) = (unsafe { session_arg(session) }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         // SAFETY: as above.
         let Some(secret) = (unsafe { str_arg(secret) }) else {
             // Bytes that are not UTF-8 are not "8 to 256 characters" either; NULL is a NULL.
-            return if secret.is_null() { OTC_INVALID_PARAMETER } else { otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET as otc_status };
+            return if secret.is_null() {
+                OTC_INVALID_PARAMETER
+            } else {
+                otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET as otc_status
+            };
         };
         match inner.with_native(|s| s.set_encryption_secret(secret)) {
             Some(Ok(())) => OTC_SUCCESS,
@@ -316,10 +389,15 @@ pub unsafe extern "C" fn otc_session_set_encryption_secret(session: *mut otc_ses
 /// `on_disconnected`) follows on the dispatch thread. `OTC_SESSION_ILLEGAL_STATE` if already
 /// connected or connecting.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_connect(session: *mut otc_session, token: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_session_connect(
+    session: *mut otc_session,
+    token: *const c_char,
+) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session, and NULL or a C string.
-        let (Some(inner), Some(token)) = (unsafe { session_arg(session) }, unsafe { str_arg(token) }) else {
+        let (Some(inner), Some(token)) =
+            (unsafe { session_arg(session) }, unsafe { str_arg(token) })
+        else {
             return OTC_INVALID_PARAMETER;
         };
         match inner.with_native(|s| s.connect(token)) {
@@ -338,7 +416,9 @@ pub unsafe extern "C" fn otc_session_connect(session: *mut otc_session, token: *
 pub unsafe extern "C" fn otc_session_disconnect(session: *mut otc_session) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session.
-        let Some(inner) = (unsafe { session_arg(session) }) else { return OTC_INVALID_PARAMETER };
+        let Some(inner) = (unsafe { session_arg(session) }) else {
+            return OTC_INVALID_PARAMETER;
+        };
         match inner.with_native(Session::disconnect) {
             Some(()) => OTC_SUCCESS,
             None => OTC_ILLEGAL_STATE,
@@ -348,7 +428,11 @@ pub unsafe extern "C" fn otc_session_disconnect(session: *mut otc_session) -> ot
 
 /// Sends a signal to everyone in the session. `type` may be empty; both strings are copied.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_send_signal(session: *mut otc_session, r#type: *const c_char, signal: *const c_char) -> otc_status {
+pub unsafe extern "C" fn otc_session_send_signal(
+    session: *mut otc_session,
+    r#type: *const c_char,
+    signal: *const c_char,
+) -> otc_status {
     // SAFETY: forwarded as received.
     unsafe { otc_session_send_signal_to_connection(session, r#type, signal, std::ptr::null()) }
 }
@@ -363,8 +447,11 @@ pub unsafe extern "C" fn otc_session_send_signal_to_connection(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session, and NULL or C strings.
-        let (Some(inner), Some(ty), Some(data)) = (unsafe { session_arg(session) }, unsafe { str_arg(r#type) }, unsafe { str_arg(signal) })
-        else {
+        let (Some(inner), Some(ty), Some(data)) = (
+            unsafe { session_arg(session) },
+            unsafe { str_arg(r#type) },
+            unsafe { str_arg(signal) },
+        ) else {
             return OTC_INVALID_PARAMETER;
         };
         // SAFETY: the caller passes NULL or a live connection.
@@ -466,7 +553,9 @@ impl Dispatcher {
     }
 
     fn connection(&mut self, id: &str) -> &otc_connection {
-        self.connections.entry(id.to_string()).or_insert_with(|| Box::new(otc_connection::new(id, "")))
+        self.connections
+            .entry(id.to_string())
+            .or_insert_with(|| Box::new(otc_connection::new(id, "")))
     }
 
     fn event(&mut self, event: Event) {
@@ -508,15 +597,30 @@ impl Dispatcher {
                 let conn = self
                     .connections
                     .remove(&connection.connection_id)
-                    .unwrap_or_else(|| Box::new(otc_connection::new(&connection.connection_id, &connection.data)));
+                    .unwrap_or_else(|| {
+                        Box::new(otc_connection::new(
+                            &connection.connection_id,
+                            &connection.data,
+                        ))
+                    });
                 if let Some(f) = self.cb().on_connection_dropped {
                     // SAFETY: as above; `conn` lives until the end of this arm.
                     unsafe { f(session, ud, &*conn) }
                 }
             }
             Event::StreamCreated(s) => {
-                let data = self.connections.get(&s.connection_id).map(|c| c.data_string()).unwrap_or_default();
-                let stream = Box::new(otc_stream::new(&s.stream_id, &s.name, otc_connection::new(&s.connection_id, &data), s.has_audio, s.has_video));
+                let data = self
+                    .connections
+                    .get(&s.connection_id)
+                    .map(|c| c.data_string())
+                    .unwrap_or_default();
+                let stream = Box::new(otc_stream::new(
+                    &s.stream_id,
+                    &s.name,
+                    otc_connection::new(&s.connection_id, &data),
+                    s.has_audio,
+                    s.has_video,
+                ));
                 let ptr: *const otc_stream = &*stream;
                 self.streams.insert(s.stream_id, stream);
                 if let Some(f) = self.cb().on_stream_received {
@@ -526,14 +630,24 @@ impl Dispatcher {
             }
             Event::StreamDestroyed { stream: s, .. } => {
                 let stream = self.streams.remove(&s.stream_id).unwrap_or_else(|| {
-                    Box::new(otc_stream::new(&s.stream_id, &s.name, otc_connection::new(&s.connection_id, ""), s.has_audio, s.has_video))
+                    Box::new(otc_stream::new(
+                        &s.stream_id,
+                        &s.name,
+                        otc_connection::new(&s.connection_id, ""),
+                        s.has_audio,
+                        s.has_video,
+                    ))
                 });
                 if let Some(f) = self.cb().on_stream_dropped {
                     // SAFETY: as above; `stream` lives until the end of this arm.
                     unsafe { f(session, ud, &*stream) }
                 }
             }
-            Event::Signal { from, signal_type, data } => {
+            Event::Signal {
+                from,
+                signal_type,
+                data,
+            } => {
                 let (ty, data) = (c_text(&signal_type), c_text(&data));
                 let from: *const otc_connection = match &from {
                     Some(id) => self.connection(id),
@@ -564,7 +678,11 @@ impl Dispatcher {
         match event {
             PublisherEvent::StreamCreated { stream_id } => {
                 let own = lock(&self.inner.connection_id).clone();
-                let data = self.connections.get(&own).map(|c| c.data_string()).unwrap_or_default();
+                let data = self
+                    .connections
+                    .get(&own)
+                    .map(|c| c.data_string())
+                    .unwrap_or_default();
                 core.stream_created(key, id, &stream_id, otc_connection::new(&own, &data));
             }
             PublisherEvent::Error(e) => core.run_registered(key, id, |p| p.call_on_error(&e)),
@@ -625,7 +743,8 @@ impl Dispatcher {
 impl otc_connection {
     fn data_string(&self) -> String {
         // SAFETY: the pointer comes from the connection's own CString.
-        unsafe { std::ffi::CStr::from_ptr(crate::stream::otc_connection_get_data(self)) }.to_string_lossy().into_owned()
+        unsafe { std::ffi::CStr::from_ptr(crate::stream::otc_connection_get_data(self)) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
-

@@ -3,7 +3,9 @@
 
 use std::ffi::{CString, c_char};
 
-use crate::errors::{OTC_FALSE, OTC_INVALID_PARAMETER, OTC_SUCCESS, OTC_TRUE, otc_bool, otc_status};
+use crate::errors::{
+    OTC_FALSE, OTC_INVALID_PARAMETER, OTC_SUCCESS, OTC_TRUE, otc_bool, otc_status,
+};
 use crate::ffi::{guard, ref_arg};
 
 /// A participant's connection (opaque).
@@ -30,7 +32,10 @@ pub(crate) fn c_text(s: &str) -> CString {
 
 impl otc_connection {
     pub(crate) fn new(id: &str, data: &str) -> Self {
-        Self { id: c_text(id), data: c_text(data) }
+        Self {
+            id: c_text(id),
+            data: c_text(data),
+        }
     }
     pub(crate) fn id_str(&self) -> &str {
         self.id.to_str().unwrap_or_default()
@@ -38,8 +43,20 @@ impl otc_connection {
 }
 
 impl otc_stream {
-    pub(crate) fn new(id: &str, name: &str, connection: otc_connection, has_audio: bool, has_video: bool) -> Self {
-        Self { id: c_text(id), name: c_text(name), connection, has_audio, has_video }
+    pub(crate) fn new(
+        id: &str,
+        name: &str,
+        connection: otc_connection,
+        has_audio: bool,
+        has_video: bool,
+    ) -> Self {
+        Self {
+            id: c_text(id),
+            name: c_text(name),
+            connection,
+            has_audio,
+            has_video,
+        }
     }
     pub(crate) fn id_str(&self) -> &str {
         self.id.to_str().unwrap_or_default()
@@ -48,7 +65,10 @@ impl otc_stream {
         Self {
             id: self.id.clone(),
             name: self.name.clone(),
-            connection: otc_connection { id: self.connection.id.clone(), data: self.connection.data.clone() },
+            connection: otc_connection {
+                id: self.connection.id.clone(),
+                data: self.connection.data.clone(),
+            },
             has_audio: self.has_audio,
             has_video: self.has_video,
         }
@@ -75,10 +95,13 @@ pub unsafe extern "C" fn otc_stream_get_name(stream: *const otc_stream) -> *cons
 
 /// The connection that publishes the stream, or NULL if `stream` is NULL. Owned by the stream.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_stream_get_connection(stream: *const otc_stream) -> *const otc_connection {
+pub unsafe extern "C" fn otc_stream_get_connection(
+    stream: *const otc_stream,
+) -> *const otc_connection {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live stream.
-        unsafe { ref_arg(stream) }.map_or(std::ptr::null(), |s| &s.connection as *const otc_connection)
+        unsafe { ref_arg(stream) }
+            .map_or(std::ptr::null(), |s| &s.connection as *const otc_connection)
     })
 }
 
@@ -87,7 +110,11 @@ pub unsafe extern "C" fn otc_stream_get_connection(stream: *const otc_stream) ->
 pub unsafe extern "C" fn otc_stream_has_video(stream: *const otc_stream) -> otc_bool {
     guard(OTC_FALSE, || {
         // SAFETY: the caller passes NULL or a live stream.
-        if unsafe { ref_arg(stream) }.is_some_and(|s| s.has_video) { OTC_TRUE } else { OTC_FALSE }
+        if unsafe { ref_arg(stream) }.is_some_and(|s| s.has_video) {
+            OTC_TRUE
+        } else {
+            OTC_FALSE
+        }
     })
 }
 
@@ -96,7 +123,11 @@ pub unsafe extern "C" fn otc_stream_has_video(stream: *const otc_stream) -> otc_
 pub unsafe extern "C" fn otc_stream_has_audio(stream: *const otc_stream) -> otc_bool {
     guard(OTC_FALSE, || {
         // SAFETY: the caller passes NULL or a live stream.
-        if unsafe { ref_arg(stream) }.is_some_and(|s| s.has_audio) { OTC_TRUE } else { OTC_FALSE }
+        if unsafe { ref_arg(stream) }.is_some_and(|s| s.has_audio) {
+            OTC_TRUE
+        } else {
+            OTC_FALSE
+        }
     })
 }
 
@@ -106,7 +137,9 @@ pub unsafe extern "C" fn otc_stream_has_audio(stream: *const otc_stream) -> otc_
 pub unsafe extern "C" fn otc_stream_copy(stream: *const otc_stream) -> *mut otc_stream {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller passes NULL or a live stream.
-        unsafe { ref_arg(stream) }.map_or(std::ptr::null_mut(), |s| Box::into_raw(Box::new(s.duplicate())))
+        unsafe { ref_arg(stream) }.map_or(std::ptr::null_mut(), |s| {
+            Box::into_raw(Box::new(s.duplicate()))
+        })
     })
 }
 
@@ -136,7 +169,9 @@ pub unsafe extern "C" fn otc_connection_get_id(connection: *const otc_connection
 /// The connection's data (set in its token; may be empty), or NULL if `connection` is NULL.
 /// Owned by the connection.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_connection_get_data(connection: *const otc_connection) -> *const c_char {
+pub unsafe extern "C" fn otc_connection_get_data(
+    connection: *const otc_connection,
+) -> *const c_char {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live connection.
         unsafe { ref_arg(connection) }.map_or(std::ptr::null(), |c| c.data.as_ptr())
@@ -146,11 +181,17 @@ pub unsafe extern "C" fn otc_connection_get_data(connection: *const otc_connecti
 /// A copy of `connection` that the caller owns and frees with `otc_connection_delete`; NULL if
 /// `connection` is NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_connection_copy(connection: *const otc_connection) -> *mut otc_connection {
+pub unsafe extern "C" fn otc_connection_copy(
+    connection: *const otc_connection,
+) -> *mut otc_connection {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller passes NULL or a live connection.
-        unsafe { ref_arg(connection) }
-            .map_or(std::ptr::null_mut(), |c| Box::into_raw(Box::new(otc_connection { id: c.id.clone(), data: c.data.clone() })))
+        unsafe { ref_arg(connection) }.map_or(std::ptr::null_mut(), |c| {
+            Box::into_raw(Box::new(otc_connection {
+                id: c.id.clone(),
+                data: c.data.clone(),
+            }))
+        })
     })
 }
 

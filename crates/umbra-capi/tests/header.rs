@@ -18,7 +18,13 @@ fn header_path() -> PathBuf {
 fn generate() -> String {
     let dir = crate_dir();
     let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
-    let bindings = cbindgen::Builder::new().with_crate(&dir).with_config(config).generate().expect("cbindgen could not generate the header");
+    // Parses the sources directly (modules included) rather than through `cargo metadata`, so
+    // the check needs neither the registry nor a lock on Cargo.lock.
+    let bindings = cbindgen::Builder::new()
+        .with_src(dir.join("src/lib.rs"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate the header");
     let mut out = Vec::new();
     bindings.write(&mut out);
     String::from_utf8(out).expect("UTF-8 header")
@@ -34,7 +40,11 @@ fn committed_header_matches_the_rust_definitions() {
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != generated {
-        let first = committed.lines().zip(generated.lines()).position(|(a, b)| a != b).unwrap_or(committed.lines().count().min(generated.lines().count()));
+        let first = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
         panic!(
             "{} is out of date with the Rust definitions (first difference at line {}:\n  committed: {:?}\n  generated: {:?}).\n\
              Regenerate it with: UMBRA_BLESS_HEADER=1 cargo test -p umbra-capi --test header",
@@ -49,12 +59,26 @@ fn committed_header_matches_the_rust_definitions() {
 fn compile(lang: &str, std: &str, file: &Path) {
     let include = crate_dir().join("include");
     let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-x", lang, std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+        .args([
+            "-x",
+            lang,
+            std,
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-fsyntax-only",
+            "-I",
+        ])
         .arg(&include)
         .arg(file)
         .output()
         .expect("a C compiler (cc) is needed to check the header");
-    assert!(out.status.success(), "the header does not compile as {lang} {std}:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the header does not compile as {lang} {std}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
