@@ -526,7 +526,10 @@ function treeCpuSecs(rootPid) {
 
 bench("bench-publisher-cpu", async () => {
   const result = {};
-  for (const e2ee of [false, true, false, true]) {
+  // "passthrough": no E2EE, but an RTCRtpScriptTransform that only pipes frames through a
+  // worker: the browser's own cost of an encoded transform, which any E2EE pays.
+  for (const mode of ["plain", "passthrough", "e2ee", "plain", "passthrough", "e2ee"]) {
+    const e2ee = mode === "e2ee";
     const server = await chromium.launchServer({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: CHROME_ARGS() });
     try {
       const b = await chromium.connect(server.wsEndpoint());
@@ -536,7 +539,17 @@ bench("bench-publisher-cpu", async () => {
       const room = `bench-cpu-${e2ee}-${Math.random()}`;
       const c = await connect(p, { room, name: "pub", secret: e2ee ? SECRET : undefined, autoSubscribe: false, e2ee });
       check(!c.error, `connect: ${JSON.stringify(c.error)}`);
-      check(!(await publish(p, { codec: "VP8", resolution: "1280x720", audio: true })).error, "publish");
+      check(!(await publish(p, { codec: "VP8", resolution: "1280x720", audio: process.env.UMBRA_BT_CPU_AUDIO !== "0" })).error, "publish");
+      if (mode === "passthrough") {
+        const n = await p.ev(() => {
+          const src = "onrtctransform = (e) => e.transformer.readable.pipeTo(e.transformer.writable);";
+          const w = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+          let n = 0;
+          for (const pc of window.__pcs) for (const s of pc.getSenders()) if (s.track) { s.transform = new RTCRtpScriptTransform(w, {}); n++; }
+          return n;
+        });
+        check(n > 0, "pass-through transforms attached");
+      }
       await sleep(5000);
       const pid = server.process().pid;
       const c0 = treeCpuSecs(pid);
@@ -548,8 +561,8 @@ bench("bench-publisher-cpu", async () => {
       const secs = (Date.now() - w0) / 1000;
       const cpu = (100 * (c1 - c0)) / secs;
       const fps = (s1.framesEncoded - s0.framesEncoded) / secs;
-      say(`  publisher ${e2ee ? "with" : "without"} E2EE: ${cpu.toFixed(1)}% CPU (of one core), ${fps.toFixed(1)} fps at ${s1.frameWidth}px, ${(8 * (s1.bytes - s0.bytes) / secs / 1000).toFixed(0)} kb/s`);
-      (result[e2ee ? "withE2ee" : "withoutE2ee"] ??= []).push({ cpu: +cpu.toFixed(1), fps: +fps.toFixed(1), width: s1.frameWidth });
+      say(`  publisher ${mode}: ${cpu.toFixed(1)}% CPU (of one core), ${fps.toFixed(1)} fps at ${s1.frameWidth}px, ${(8 * (s1.bytes - s0.bytes) / secs / 1000).toFixed(0)} kb/s`);
+      (result[mode] ??= []).push({ cpu: +cpu.toFixed(1), fps: +fps.toFixed(1), width: s1.frameWidth });
       await b.close();
     } finally {
       await server.close();
