@@ -20,6 +20,7 @@ struct args {
     int width, height, fps; /* publisher: picture size and rate */
     int capturer;           /* publisher: supply the pictures from C instead of the SDK */
     int audio_device;       /* publisher: supply the audio through the audio device hooks */
+    int any_picture;        /* subscriber: count decoded pictures without the test pattern check (other publishers, e.g. a browser) */
 };
 
 static void usage(const char *prog) {
@@ -27,7 +28,7 @@ static void usage(const char *prog) {
             "usage: %s --url URL --api-key KEY --session-id ID --token TOKEN [--secret SECRET]\n"
             "          [--seconds N] [--frames N] [--expect-mismatch] [--expect-missing-secret]\n"
             "          [--expect-invalid-secret] [--expect-signal] [--size WxH] [--fps N]\n"
-            "          [--capturer] [--audio-device]\n",
+            "          [--capturer] [--audio-device] [--any-picture]\n",
             prog);
     exit(2);
 }
@@ -49,6 +50,7 @@ static struct args parse_args(int argc, char **argv) {
         if (!strcmp(k, "--expect-signal")) { a.expect_signal = 1; continue; }
         if (!strcmp(k, "--capturer")) { a.capturer = 1; continue; }
         if (!strcmp(k, "--audio-device")) { a.audio_device = 1; continue; }
+        if (!strcmp(k, "--any-picture")) { a.any_picture = 1; continue; }
         if (!v) usage(argv[0]);
         if (!strcmp(k, "--url")) a.url = v;
         else if (!strcmp(k, "--api-key")) a.api_key = v;
