@@ -14,7 +14,8 @@
 
 struct args {
     const char *url, *api_key, *session_id, *token, *secret;
-    double seconds;   /* how long to run / to wait at most */
+    double seconds;   /* how long to run / to wait at most (connecting included; under valgrind the
+                         secret's key derivation alone takes many seconds) */
     long frames;      /* subscriber: pictures that must match the test pattern */
     int expect_mismatch, expect_missing_secret, expect_invalid_secret, expect_signal;
     int width, height, fps; /* publisher: picture size and rate */

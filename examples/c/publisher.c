@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
     }
 
     otc_status rc = otc_session_connect(session, a.token);
-    if (rc != OTC_SUCCESS || !wait_for(&connected, 20)) {
+    if (rc != OTC_SUCCESS || !wait_for(&connected, a.seconds > 20 ? a.seconds : 20)) {
         fprintf(stderr, "publisher: not connected (%s)\n", otc_error_string(rc));
         otc_session_delete(session);
         return 1;

@@ -140,7 +140,8 @@ scenario_static_link() {
 scenario_missing_secret() {
   local mode=$1 rc=0 s; s=$(new_session)
   mapfile -t c < <(client "$s")
-  example "$mode" missing publisher "${c[@]}" --expect-missing-secret || rc=$?
+  local seconds=20; [ "$mode" = vg ] && seconds=90
+  example "$mode" missing publisher "${c[@]}" --expect-missing-secret --seconds "$seconds" || rc=$?
   report missing; return "$rc"
 }
 

@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
     scb.on_error = on_session_error;
     otc_session *session = new_session(&a, &scb);
     if (a.secret && otc_session_set_encryption_secret(session, a.secret) != OTC_SUCCESS) return 1;
-    if (otc_session_connect(session, a.token) != OTC_SUCCESS || !wait_for(&connected, 20)) {
+    if (otc_session_connect(session, a.token) != OTC_SUCCESS || !wait_for(&connected, a.seconds > 20 ? a.seconds : 20)) {
         fprintf(stderr, "subscriber: not connected\n");
         otc_session_delete(session);
         return 1;

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_void};
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -523,12 +523,29 @@ struct Dispatcher {
 impl Dispatcher {
     fn run(mut self, events: Receiver<Event>) {
         loop {
-            let next = events.recv_timeout(JOB_POLL);
+            // Jobs come from calls the application made after seeing earlier callbacks, so the
+            // events already queued when the jobs were taken go first: e.g. the session's
+            // ENCRYPTION_SECRET_MISSING (sent with `connected`) before the publisher's, when the
+            // application publishes from `on_connected`.
             let jobs = std::mem::take(&mut *lock(&self.inner.jobs));
+            let mut ended = false;
+            loop {
+                match events.try_recv() {
+                    Ok(event) => guard((), || self.event(event)),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
             for job in jobs {
                 guard((), || self.job(job));
             }
-            match next {
+            if ended {
+                break;
+            }
+            match events.recv_timeout(JOB_POLL) {
                 Ok(event) => guard((), || self.event(event)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
