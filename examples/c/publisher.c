@@ -204,7 +204,10 @@ int main(int argc, char **argv) {
     rc = otc_session_publish(session, publisher);
 
     if (a.expect_missing_secret) {
+        /* Both are reported; the session's error and the publisher's come from different
+         * threads of the SDK, so their order is not fixed: wait for each. */
         int reported = wait_for(&publisher_missing_secret, 10);
+        wait_for(&session_missing_secret, 10);
         printf("publisher: otc_session_publish -> %d (%s); session on_error missing-secret: %d; publisher on_error: %d\n", rc,
                otc_error_string(rc), atomic_load(&session_missing_secret), reported);
         ok = (int)rc == (int)OTC_SESSION_ENCRYPTION_SECRET_MISSING && atomic_load(&session_missing_secret) && reported &&
