@@ -417,6 +417,28 @@ test("browser-to-native", async () => {
   check(grew, "native frames decoded keep increasing");
 });
 
+test("browser-to-c", async () => {
+  // A browser publisher and the C SDK's example subscriber (examples/c/subscriber.c): the C side
+  // must decode pictures through otc_* with the same secret. Any picture counts: the browser's
+  // fake camera is not the native test pattern.
+  const room = "d-browser-c";
+  const pub = await chromePage();
+  check(!(await connect(pub, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
+  check(!(await publish(pub, { codec: "VP8" })).error, "browser publish");
+  const t = await demoToken(room);
+  const child = spawn(process.env.UMBRA_C_SUBSCRIBER, ["--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token,
+    "--secret", SECRET, "--any-picture", "--frames", "30", "--seconds", "40"], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  const out = [];
+  readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
+  child.stderr.pipe(fs.createWriteStream(path.join(ARTIFACTS, "c-subscriber.stderr.log")));
+  const [code] = await Promise.race([once(child, "exit"), sleep(60000).then(() => [null])]);
+  children.delete(child);
+  if (code === null) child.kill("SIGKILL");
+  say(`  C subscriber: exit ${code}; ${out.slice(-3).join(" | ")}`);
+  check(code === 0, `C subscriber exit ${code}: ${out.slice(-5).join(" | ")}`);
+});
+
 test("demo-app", async () => {
   const room = "g-demo";
   const join = async (name, secret) => {

@@ -30,6 +30,10 @@ cargo build --locked --quiet -p umbra-server --bin umbra
 BT_BIN_DIR="$(mktemp -d)"
 cp "$CARGO_TARGET_DIR/debug/umbra" "$BT_BIN_DIR/umbra"
 export UMBRA_BIN="$BT_BIN_DIR/umbra"
+# The C SDK's example subscriber, for the browser -> C test (issue 6).
+cargo build --locked --quiet -p umbra-capi
+make --quiet -C examples/c OUT="$BT_BIN_DIR/c" UMBRA_LIB_DIR="$CARGO_TARGET_DIR/debug" "$BT_BIN_DIR/c/subscriber"
+export UMBRA_C_SUBSCRIBER="$BT_BIN_DIR/c/subscriber"
 "$UMBRA_BIN" serve --help | grep -q -- --demo || { echo "umbra serve has no --demo: stale binary?" >&2; exit 1; }
 
 rm -rf "$UMBRA_BT_ARTIFACTS"
