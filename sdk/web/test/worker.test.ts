@@ -17,7 +17,9 @@ class FakeFrame implements EncodedFrame {
     private readonly mimeType: string | undefined,
     private readonly payloadType?: number,
   ) {}
+  metadataReads = 0;
   getMetadata() {
+    this.metadataReads++;
     return { ...(this.mimeType === undefined ? {} : { mimeType: this.mimeType }), ...(this.payloadType === undefined ? {} : { payloadType: this.payloadType }) };
   }
 }
@@ -94,7 +96,8 @@ test("sender and receiver transformers round-trip frames; real H.264 vector fram
   const h264 = v.frames.filter((f: { codec: string; cipher_suite: number }) => f.codec === "h264" && f.cipher_suite === 6);
   const inputs = [vp8Key(0), vp8Delta(1), ...h264.map((f: { plaintext: string }) => hexToBytes(f.plaintext).slice().buffer)];
   // The negotiated codec says VP8, but the H.264 frames say so in their metadata, which wins.
-  inputs.forEach((d, i) => s.push(new FakeFrame(d.slice(0), i === 0 ? "key" : "delta", i < 2 ? undefined : "video/H264")));
+  // A sender switches codec with a new encoder, which starts with a key frame.
+  inputs.forEach((d, i) => s.push(new FakeFrame(d.slice(0), i === 0 || i === 2 ? "key" : "delta", i < 2 ? undefined : "video/H264")));
   await until(s.out, inputs.length);
   for (let i = 0; i < inputs.length; i++) {
     assert.notEqual(bytesToHex(new Uint8Array(s.out[i]!.data)), bytesToHex(new Uint8Array(inputs[i]!)), "encrypted");
@@ -218,13 +221,40 @@ test("frames without a MIME type: the payload type's negotiated codec, else the 
   await tx.core.handleMessage({ type: "codec", transformId: "s", mimeType: "video/VP8", payloadTypes: { 96: "video/VP8", 102: "video/H264" } });
   const h264 = Uint8Array.from([0, 0, 0, 1, 0x65, 0x88, 0x80, 0x11, 0x22, 0x33]).buffer;
   s.push(new FakeFrame(h264.slice(0), "key", undefined, 102));
-  s.push(new FakeFrame(vp8Delta(1), "delta", undefined, 96));
-  s.push(new FakeFrame(vp8Delta(2), "delta", undefined, undefined));
+  s.push(new FakeFrame(vp8Key(1), "key", undefined, 96));
+  s.push(new FakeFrame(vp8Delta(2), "delta", undefined, 96));
   await until(s.out, 3);
   const [a, b, c] = s.out.map((f) => new Uint8Array(f.data));
   // H.264 framing: start code and slice head kept, region escaped and terminated with 0x80.
   assert.deepEqual([...a!.subarray(0, 6)], [0, 0, 0, 1, 0x65, 0x88]);
   assert.equal(a![a!.length - 1], 0x80);
-  // VP8 framing for payload type 96 and for a frame without metadata: the 3-byte header kept.
-  for (const f of [b!, c!]) assert.deepEqual([...f.subarray(0, 3)], [0x31, 0x02, 0x00]);
+  // VP8 framing for payload type 96: the 10-byte key frame header, the 3-byte delta header.
+  assert.deepEqual([...b!.subarray(0, 10)], [...new Uint8Array(vp8Key(1)).subarray(0, 10)]);
+  assert.deepEqual([...c!.subarray(0, 3)], [0x31, 0x02, 0x00]);
+
+  // A receiver's frame without metadata: the transform's negotiated codec.
+  const rx = harness();
+  await rx.setKey(keyA);
+  const r = fakeTransformer({ transformId: "r", operation: "decrypt", mimeType: "video/VP8" });
+  rx.core.attachScriptTransformer(r.transformer);
+  r.push(new FakeFrame(s.out[2]!.data, "delta", undefined, undefined));
+  await until(r.out, 1);
+  assert.deepEqual(new Uint8Array(r.out[0]!.data), new Uint8Array(vp8Delta(2)));
+});
+
+test("a sender reads frame metadata on key frames only: delta frames keep the key frame's codec", { timeout: 30_000 }, async () => {
+  const tx = harness();
+  await tx.setKey(keyA);
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  const frames = [new FakeFrame(vp8Key(0), "key", "video/VP8"), ...[1, 2, 3].map((i) => new FakeFrame(vp8Delta(i), "delta", "video/VP8"))];
+  for (const f of frames) s.push(f);
+  await until(s.out, 4);
+  assert.deepEqual(frames.map((f) => f.metadataReads), [1, 0, 0, 0]);
+  // A codec message (renegotiation) makes the next frame read its metadata again.
+  await tx.core.handleMessage({ type: "codec", transformId: "s", mimeType: "video/VP8", payloadTypes: {} });
+  const next = new FakeFrame(vp8Delta(4), "delta", "video/VP8");
+  s.push(next);
+  await until(s.out, 5);
+  assert.equal(next.metadataReads, 1);
 });

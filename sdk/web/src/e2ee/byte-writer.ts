@@ -37,4 +37,13 @@ export class ByteWriter {
   finish(): Uint8Array {
     return this.buf.subarray(0, this.len);
   }
+
+  /**
+   * The bytes written so far in an ArrayBuffer of exactly their length (what an encoded frame's
+   * `data` takes): the writer's own buffer when the capacity was exact, else a copy.
+   */
+  finishExact(): Uint8Array<ArrayBuffer> {
+    const whole = this.len === this.buf.length && this.buf.byteOffset === 0 && this.buf.buffer instanceof ArrayBuffer;
+    return (whole ? this.buf : this.buf.slice(0, this.len)) as Uint8Array<ArrayBuffer>;
+  }
 }

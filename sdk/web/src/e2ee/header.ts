@@ -12,10 +12,18 @@ export interface Header {
 }
 
 function byteLen(v: bigint): number {
+  if (v <= SAFE) {
+    // The common case (counters, and KIDs below 2^53) without a BigInt per step.
+    let n = 1;
+    for (let x = Math.floor(Number(v) / 256); x > 0; x = Math.floor(x / 256)) n++;
+    return n;
+  }
   let n = 1;
   while (v >> BigInt(8 * n) > 0n) n++;
   return n;
 }
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function checkU64(v: bigint, what: string): void {
   if (v < 0n || v > U64_MAX) throw new FrameError("BadHeader", `${what} ${v} is not a 64-bit unsigned integer`);
@@ -29,28 +37,38 @@ export function encodedHeaderLen(kid: bigint, ctr: bigint): number {
 export function encodeHeader(kid: bigint, ctr: bigint): Uint8Array {
   checkU64(kid, "KID");
   checkU64(ctr, "CTR");
-  const out = new Uint8Array(encodedHeaderLen(kid, ctr));
-  let config = 0;
-  let at = 1;
-  const put = (v: bigint, n: number) => {
-    for (let i = n - 1; i >= 0; i--) out[at++] = Number((v >> BigInt(8 * i)) & 0xffn);
-  };
-  if (kid < 8n) {
-    config |= Number(kid) << 4;
-  } else {
-    const n = byteLen(kid);
-    config |= 0x80 | ((n - 1) << 4);
-    put(kid, n);
-  }
-  if (ctr < 8n) {
-    config |= Number(ctr);
-  } else {
-    const n = byteLen(ctr);
-    config |= 0x08 | (n - 1);
-    put(ctr, n);
-  }
+  const kidBytes = kid < 8n ? null : kidField(kid);
+  const ctrBytes = ctr < 8n ? null : bigEndian(ctr);
+  const out = new Uint8Array(1 + (kidBytes?.length ?? 0) + (ctrBytes?.length ?? 0));
+  let config = kidBytes ? 0x80 | ((kidBytes.length - 1) << 4) : Number(kid) << 4;
+  config |= ctrBytes ? 0x08 | (ctrBytes.length - 1) : Number(ctr);
   out[0] = config;
+  if (kidBytes) out.set(kidBytes, 1);
+  if (ctrBytes) out.set(ctrBytes, 1 + (kidBytes?.length ?? 0));
   return out;
+}
+
+/** `v` in the fewest big-endian bytes. */
+function bigEndian(v: bigint): Uint8Array {
+  const out = new Uint8Array(byteLen(v));
+  if (v <= SAFE) {
+    let x = Number(v);
+    for (let i = out.length - 1; i >= 0; i--, x = Math.floor(x / 256)) out[i] = x % 256;
+    return out;
+  }
+  for (let i = out.length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+}
+
+// A sender's KID is fixed for an epoch and usually above 2^53: its bytes are made once.
+let lastKid = -1n;
+let lastKidBytes: Uint8Array = new Uint8Array(0);
+function kidField(kid: bigint): Uint8Array {
+  if (kid !== lastKid) {
+    lastKidBytes = bigEndian(kid);
+    lastKid = kid;
+  }
+  return lastKidBytes;
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import { AUTH_FAILED, type AuthFailed } from "./aead.js";
 import { ByteWriter } from "./byte-writer.js";
+import { concatBytes } from "./bytes.js";
 import { FrameError, malformed, truncated } from "./errors.js";
 import { describeUnit, framingId, isUnit, splitFrame, writeUnit, codecName, type Codec, type Part } from "./framing/index.js";
 import { decodeHeader, encodeHeader, type Header } from "./header.js";
@@ -19,6 +20,8 @@ function checkLen(len: number): void {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Room for one unit's metadata entry (H.264: 2 + head + 4; AV1: 2 + 4; prefix codecs: the head). */
+const AAD_PER_UNIT = 16;
 
 /**
  * Protects `frame` under `key` with the SFrame header `(kid, ctr)`. The caller must never reuse
@@ -28,22 +31,25 @@ export async function sealFrame(codec: Codec, key: SframeKey, kid: bigint, ctr: 
   checkLen(frame.length);
   const parts = splitFrame(codec, frame, "plain");
   const header = encodeHeader(kid, ctr);
-  const aad = new ByteWriter(header.length + 64);
+  const aad = new ByteWriter(header.length + 1 + AAD_PER_UNIT * parts.length);
   aad.pushBytes(header);
   aad.push(framingId(codec));
-  const plain = new ByteWriter(frame.length);
-  const lens: number[] = [];
+  const bodies: Uint8Array[] = [];
   for (const p of parts) {
     if (!isUnit(p)) continue;
     describeUnit(codec, p.head, p.body.length, aad);
-    plain.pushBytes(p.body);
-    lens.push(p.body.length);
+    bodies.push(p.body);
   }
   // Every frame a receiver accepts must be authenticated; one without a unit cannot be.
-  if (lens.length === 0) throw malformed(codecName(codec), "no unit to protect");
-  const { ct, tag } = await key.aead.seal(key.nonce(ctr), aad.finish(), plain.finish());
+  if (bodies.length === 0) throw malformed(codecName(codec), "no unit to protect");
+  const lens = bodies.map((b) => b.length);
+  // One unit (VP8, VP9, Opus, most AV1 and single-slice H.264 frames): its body is the plaintext.
+  const plaintext = bodies.length === 1 ? bodies[0]! : concatBytes(bodies);
+  const { ct, tag } = await key.aead.seal(key.nonce(ctr), aad.finish(), plaintext);
 
-  const out = new ByteWriter(frame.length + header.length + tag.length + 8 * lens.length + 16);
+  // Exact for VP8, VP9, Opus and opaque frames; H.264 escaping and AV1 obu_size fields change
+  // the length (the writer grows, or the result is copied to its exact length).
+  const out = new ByteWriter(frame.length + header.length + tag.length + (codec === "av1" ? 8 * lens.length : 0));
   let unit = 0;
   let offset = 0;
   for (const p of parts) {
@@ -59,7 +65,7 @@ export async function sealFrame(codec: Codec, key: SframeKey, kid: bigint, ctr: 
     unit++;
   }
   checkLen(out.length);
-  return out.finish();
+  return out.finishExact();
 }
 
 /** A protected frame taken apart, ready to be opened with one or more candidate keys. */
@@ -72,6 +78,8 @@ export class WireFrame {
     private readonly ciphertext: Uint8Array,
     private readonly lens: number[],
     private readonly tag: Uint8Array,
+    /** Bytes of the original frame outside the protected bodies (clear parts and heads). */
+    private readonly clearLen: number,
   ) {}
 
   /** Throws FrameError if the frame cannot be taken apart under `codec`'s rule and `suite`'s tag length. */
@@ -88,28 +96,35 @@ export class WireFrame {
     if (lens[last]! < suite.tagLen) throw truncated("protected frame shorter than its tag");
     lens[last]! -= suite.tagLen;
 
-    const aad = new ByteWriter(headerLen + 64);
+    const aad = new ByteWriter(headerLen + 1 + AAD_PER_UNIT * parts.length);
     aad.pushBytes(bodies[0]!.subarray(0, headerLen));
     aad.push(framingId(codec));
-    const ct = new ByteWriter(frame.length);
+    const shares: Uint8Array[] = [];
+    let clearLen = 0;
     let i = 0;
     for (const p of parts) {
-      if (!isUnit(p)) continue;
+      if (!isUnit(p)) {
+        clearLen += p.clear.length;
+        continue;
+      }
+      clearLen += p.head.length;
       describeUnit(codec, p.head, lens[i]!, aad);
       const start = i === 0 ? headerLen : 0;
-      ct.pushBytes(p.body.subarray(start, start + lens[i]!));
+      shares.push(p.body.subarray(start, start + lens[i]!));
       i++;
     }
     const lastBody = bodies[last]!;
     const tag = lastBody.slice(lastBody.length - suite.tagLen);
-    return new WireFrame(codec, parts, header, aad.finish(), ct.finish(), lens, tag);
+    const ciphertext = shares.length === 1 ? shares[0]! : concatBytes(shares);
+    return new WireFrame(codec, parts, header, aad.finish(), ciphertext, lens, tag, clearLen);
   }
 
   /** The original frame if it authenticates under `key`, else AUTH_FAILED. */
   async open(key: SframeKey): Promise<Uint8Array | AuthFailed> {
     const plain = await key.aead.open(key.nonce(this.header.ctr), this.aad, this.ciphertext, this.tag);
     if (plain === AUTH_FAILED) return AUTH_FAILED;
-    const out = new ByteWriter(plain.length + 64);
+    // Exact but for AV1, whose obu_size fields are re-encoded (the writer grows if need be).
+    const out = new ByteWriter(this.clearLen + plain.length);
     let unit = 0;
     let offset = 0;
     for (const p of this.parts) {
@@ -121,7 +136,7 @@ export class WireFrame {
       offset += this.lens[unit]!;
       unit++;
     }
-    return out.finish();
+    return out.finishExact();
   }
 }
 

@@ -8,6 +8,7 @@ import { decodeHeader, encodeHeader, type Header } from "./header.js";
 import { NONCE_LEN, type CipherSuite } from "./suite.js";
 
 const LABEL_PREFIX = "SFrame 1.0 Secret ";
+const SAFE_CTR = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** `"SFrame 1.0 Secret key " || BE64(KID) || BE16(suite)` (or "salt "); note the trailing space. */
 export function keyScheduleLabel(kind: "key" | "salt", kid: bigint, suiteId: number): Uint8Array {
@@ -58,6 +59,15 @@ export class SframeKey {
   /** `sframe_salt XOR BE96(ctr)`. */
   nonce(ctr: bigint): Uint8Array {
     const n = Uint8Array.from(this.salt);
+    if (ctr <= SAFE_CTR) {
+      // Counters of real streams stay far below 2^53: plain numbers spare a BigInt per frame.
+      let v = Number(ctr);
+      for (let i = NONCE_LEN - 1; v > 0; i--) {
+        n[i]! ^= v % 256;
+        v = Math.floor(v / 256);
+      }
+      return n;
+    }
     const c = be64(ctr);
     for (let i = 0; i < 8; i++) n[NONCE_LEN - 8 + i]! ^= c[i]!;
     return n;

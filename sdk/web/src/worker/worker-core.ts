@@ -33,6 +33,11 @@ interface Transform {
   readonly id: string;
   readonly operation: Operation;
   fallbackCodec: Codec | null;
+  /** Video sender: the codec of the last key frame (see codecOf). */
+  senderCodec: Codec | null;
+  /** The last frame MIME type seen and its codec (parsed once, not per frame). */
+  lastMimeType: string;
+  lastMimeCodec: Codec;
   /** Payload type -> codec, from the negotiation. */
   payloadCodecs: Map<number, Codec>;
   readonly keyFrame: KeyFrameControl;
@@ -126,6 +131,7 @@ export class WorkerCore {
       case "codec": {
         const t = this.transforms.get(msg.transformId);
         if (!t) return;
+        t.senderCodec = null;
         if (msg.mimeType) t.fallbackCodec = codecFromMimeType(msg.mimeType);
         for (const [pt, mime] of Object.entries(msg.payloadTypes ?? {})) t.payloadCodecs.set(Number(pt), codecFromMimeType(mime));
         return;
@@ -215,6 +221,9 @@ export class WorkerCore {
       id: options.transformId,
       operation: options.operation,
       fallbackCodec: options.mimeType ? codecFromMimeType(options.mimeType) : null,
+      senderCodec: null,
+      lastMimeType: "",
+      lastMimeCodec: "opaque",
       payloadCodecs: new Map(),
       keyFrame,
       encryptor: null,
@@ -257,13 +266,30 @@ export class WorkerCore {
    * payload type's negotiated codec, else the transform's negotiated codec.
    */
   private codecOf(t: Transform, frame: EncodedFrame): Codec | null {
+    // A sender's codec changes only with a new encoder, whose first frame is a key frame: its
+    // delta frames reuse the codec of the last key frame and skip getMetadata(), which builds a
+    // dictionary per call and is a visible part of a sender's per-frame CPU.
+    const video = frame.type !== undefined;
+    if (t.operation === "encrypt" && video && frame.type !== "key" && t.senderCodec !== null) return t.senderCodec;
+    const codec = this.codecFromMetadata(t, frame);
+    if (t.operation === "encrypt" && video) t.senderCodec = codec;
+    return codec;
+  }
+
+  private codecFromMetadata(t: Transform, frame: EncodedFrame): Codec | null {
     let meta: { mimeType?: unknown; payloadType?: unknown } = {};
     try {
       meta = frame.getMetadata();
     } catch {
       // a frame without metadata: use what was negotiated
     }
-    if (typeof meta.mimeType === "string" && meta.mimeType.length > 0) return codecFromMimeType(meta.mimeType);
+    if (typeof meta.mimeType === "string" && meta.mimeType.length > 0) {
+      if (meta.mimeType !== t.lastMimeType) {
+        t.lastMimeType = meta.mimeType;
+        t.lastMimeCodec = codecFromMimeType(meta.mimeType);
+      }
+      return t.lastMimeCodec;
+    }
     if (typeof meta.payloadType === "number") {
       const c = t.payloadCodecs.get(meta.payloadType);
       if (c) return c;
@@ -298,10 +324,12 @@ export class WorkerCore {
     // Without a key nothing is sent: plaintext never enters an encrypted session.
     if (!ready) return false;
     try {
-      const enc = await ready;
-      const started = this.host.now();
+      const enc = t.encryptor ?? (await ready);
+      // Timings are kept for video frames only (the figures are per video frame).
+      const video = frame.type !== undefined;
+      const started = video ? this.host.now() : 0;
       const out = await enc.encrypt(codec, data);
-      if (frame.type !== undefined) this.encryptTimes.add(this.host.now() - started, data.byteLength);
+      if (video) this.encryptTimes.add(this.host.now() - started, data.byteLength);
       frame.data = frameBytes(out);
       return true;
     } catch (e) {
