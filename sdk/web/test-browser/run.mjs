@@ -4,7 +4,7 @@
 //
 //   node run.mjs [--only name,name] [--skip name,name]
 // Env: UMBRA_BIN (the umbra binary), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
@@ -522,37 +522,128 @@ bench("bench-worker-crypto-vp8-720p", async () => {
   check(f.encryptFrames > 100 && f.decryptFrames > 100, "enough frames measured");
 });
 
-/** CPU seconds of a process and all its descendants (Linux /proc). */
-function treeCpuSecs(rootPid) {
-  const tick = 100; // USER_HZ on Linux
+/**
+ * CPU seconds of a process tree, in total and per thread name (`comm`), from each thread's
+ * scheduler runtime (/proc/PID/task/TID/schedstat, nanoseconds): the tick-sampled utime/stime
+ * misattribute work that wakes in step with the 100 Hz tick, as 20 and 50 frames a second do.
+ * Threads that ended inside the window are missed (none do while a page publishes).
+ */
+function treeCpu(rootPid) {
   const procs = new Map();
   for (const d of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      procs.set(Number(d), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
+      procs.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
     } catch {}
   }
   const inTree = (pid) => {
     for (let p = pid, i = 0; p > 1 && i < 50; i++) {
       if (p === rootPid) return true;
-      p = procs.get(p)?.ppid ?? 0;
+      p = procs.get(p) ?? 0;
     }
     return false;
   };
   let total = 0;
-  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
-  return total;
+  const byThread = {};
+  for (const pid of procs.keys()) {
+    if (!inTree(pid)) continue;
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {}
+    for (const tid of tasks) {
+      try {
+        const secs = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e9;
+        const name = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().replace(/[0-9]+$/, "#");
+        total += secs;
+        byThread[name] = (byThread[name] ?? 0) + secs;
+      } catch {}
+    }
+  }
+  return { total, byThread };
+}
+
+/**
+ * Worker scripts attached as RTCRtpScriptTransforms to a session without E2EE, to split the cost
+ * of E2EE into its layers. `passthrough` is the browser's own cost of an encoded transform. Each
+ * counts the transforms it got and (but for `passthrough`) the frames it saw.
+ */
+const CPU_PROBES = {
+  passthrough: `onrtctransform = (e) => { attached++; e.transformer.readable.pipeTo(e.transformer.writable); };`,
+  // + a JS TransformStream per frame
+  stream: `onrtctransform = (e) => { attached++; e.transformer.readable
+    .pipeThrough(new TransformStream({ transform(f, c) { frames++; c.enqueue(f); } }))
+    .pipeTo(e.transformer.writable); };`,
+  // + reading and replacing the frame's bytes and its metadata
+  copy: `onrtctransform = (e) => { attached++; e.transformer.readable
+    .pipeThrough(new TransformStream({ transform(f, c) {
+      frames++;
+      f.getMetadata();
+      const d = new Uint8Array(f.data);
+      const o = new Uint8Array(d.length + 16);
+      o.set(d);
+      f.data = o.buffer;
+      c.enqueue(f);
+    } }))
+    .pipeTo(e.transformer.writable); };`,
+  // + the two WebCrypto calls of suite 6 (AES-CTR, then HMAC-SHA-512 over the result)
+  webcrypto: `const keys = (async () => {
+      const raw = crypto.getRandomValues(new Uint8Array(32));
+      return [await crypto.subtle.importKey("raw", raw, "AES-CTR", false, ["encrypt"]),
+              await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-512" }, false, ["sign"])];
+    })();
+    const counter = new Uint8Array(16);
+    onrtctransform = (e) => { attached++; e.transformer.readable
+    .pipeThrough(new TransformStream({ async transform(f, c) {
+      frames++;
+      const [aes, mac] = await keys;
+      f.getMetadata();
+      const d = new Uint8Array(f.data);
+      const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-CTR", counter, length: 32 }, aes, d));
+      const tag = new Uint8Array(await crypto.subtle.sign("HMAC", mac, ct), 0, 10);
+      const o = new Uint8Array(d.length + 16);
+      o.set(ct);
+      o.set(tag, ct.length);
+      f.data = o.buffer;
+      c.enqueue(f);
+    } }))
+    .pipeTo(e.transformer.writable); };`,
+};
+
+/**
+ * A 1280x720 30 fps clip whose encoding costs what a camera's does, unlike the fake device's
+ * flat picture: detail, motion everywhere (a slow fractal zoom under moving gradients) and
+ * per-frame sensor-like noise. Made once with ffmpeg; Chromium loops it.
+ */
+function cameraLikeClip() {
+  const clip = path.join(os.tmpdir(), "umbra-bench-camera-like-1280x720.y4m");
+  if (fs.existsSync(clip)) return clip;
+  const r = spawnSync("ffmpeg", ["-v", "error", "-y",
+    "-f", "lavfi", "-i", "mandelbrot=size=1280x720:rate=30:start_scale=3:end_scale=0.3:maxiter=256",
+    "-f", "lavfi", "-i", "gradients=size=1280x720:rate=30:speed=0.02",
+    "-filter_complex", "[0][1]blend=all_mode=overlay:all_opacity=0.6,noise=alls=12:allf=t,format=yuv420p",
+    "-t", "10", "-f", "yuv4mpegpipe", `${clip}.part`], { stdio: "inherit" });
+  if (r.status !== 0) throw new Failure(`ffmpeg could not make the camera-like clip (${r.error?.message ?? `exit status ${r.status}`}; is ffmpeg installed?)`);
+  fs.renameSync(`${clip}.part`, clip);
+  return clip;
 }
 
 bench("bench-publisher-cpu", async () => {
   const result = {};
-  // "passthrough": no E2EE, but an RTCRtpScriptTransform that only pipes frames through a
-  // worker: the browser's own cost of an encoded transform, which any E2EE pays.
-  for (const mode of ["plain", "passthrough", "e2ee", "plain", "passthrough", "e2ee"]) {
+  // Modes: "plain" (no E2EE), "e2ee" (the SDK's), or one of CPU_PROBES.
+  const modes = (process.env.UMBRA_BT_CPU_MODES ?? "plain,passthrough,e2ee").split(",");
+  const rounds = Number(process.env.UMBRA_BT_CPU_ROUNDS ?? 2);
+  // Rounds alternate the order (ABC, CBA, ...) so that a drift of the machine's speed during the
+  // run, which is common on a shared host, does not favour the modes that come first.
+  const order = Array.from({ length: rounds }, (_, i) => (i % 2 === 0 ? modes : [...modes].reverse())).flat();
+  for (const mode of order) {
     const e2ee = mode === "e2ee";
-    const server = await chromium.launchServer({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: CHROME_ARGS() });
+    // UMBRA_BT_CPU_PROFILE=dir: also a V8 CPU profile of the transform worker (.cpuprofile).
+    const profileDir = process.env.UMBRA_BT_CPU_PROFILE;
+    const debugArgs = profileDir ? ["--remote-debugging-port=9333"] : [];
+    const sourceArgs = process.env.UMBRA_BT_CPU_SOURCE === "camera-like" ? [`--use-file-for-fake-video-capture=${cameraLikeClip()}`] : [];
+    const server = await chromium.launchServer({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: [...CHROME_ARGS(), ...debugArgs, ...sourceArgs] });
     try {
       const b = await chromium.connect(server.wsEndpoint());
       const page = await (await b.newContext()).newPage();
@@ -561,36 +652,144 @@ bench("bench-publisher-cpu", async () => {
       const room = `bench-cpu-${e2ee}-${Math.random()}`;
       const c = await connect(p, { room, name: "pub", secret: e2ee ? SECRET : undefined, autoSubscribe: false, e2ee });
       check(!c.error, `connect: ${JSON.stringify(c.error)}`);
-      check(!(await publish(p, { codec: "VP8", resolution: "1280x720", audio: process.env.UMBRA_BT_CPU_AUDIO !== "0" })).error, "publish");
-      if (mode === "passthrough") {
-        const n = await p.ev(() => {
-          const src = "onrtctransform = (e) => e.transformer.readable.pipeTo(e.transformer.writable);";
+      if (CPU_PROBES[mode]) {
+        // The probe's transform goes on each sender as the SDK creates it, before negotiation
+        // (a transform set on a sender that already sends gets no frames in Chromium).
+        await p.ev((src) => {
           const w = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
-          let n = 0;
-          for (const pc of window.__pcs) for (const s of pc.getSenders()) if (s.track) { s.transform = new RTCRtpScriptTransform(w, {}); n++; }
-          return n;
-        });
-        check(n > 0, "pass-through transforms attached");
+          window.__probe = w;
+          const add = RTCPeerConnection.prototype.addTransceiver;
+          RTCPeerConnection.prototype.addTransceiver = function (...args) {
+            const t = add.apply(this, args);
+            t.sender.transform = new RTCRtpScriptTransform(w, {});
+            return t;
+          };
+        }, `let frames = 0, attached = 0; onmessage = () => postMessage({ frames, attached });\n${CPU_PROBES[mode]}`);
       }
+      check(!(await publish(p, { codec: "VP8", resolution: "1280x720", audio: process.env.UMBRA_BT_CPU_AUDIO !== "0" })).error, "publish");
+      // Chromium otherwise switches between 1280 and 960 pixels wide by its CPU adaptation, and
+      // the encoder's cost with it, which would swamp the difference measured here.
+      const pinned = await p.ev(async () => {
+        let n = 0;
+        for (const pc of window.__pcs) {
+          for (const s of pc.getSenders()) {
+            if (s.track?.kind !== "video") continue;
+            await s.setParameters({ ...s.getParameters(), degradationPreference: "maintain-resolution" });
+            n++;
+          }
+        }
+        return n;
+      });
+      check(pinned > 0, "video sender found");
       await sleep(5000);
+      let profiler = null;
+      if (profileDir && mode !== "plain") {
+        const pb = await puppeteer.connect({ browserURL: "http://127.0.0.1:9333", protocolTimeout: 60000 });
+        let worker = null;
+        for (let i = 0; i < 50 && !worker; i++) {
+          for (const pg of await pb.pages()) worker ??= pg.workers().find((w) => !w.url().startsWith("blob:") || CPU_PROBES[mode]) ?? null;
+          if (!worker) await sleep(100);
+        }
+        check(worker, "a worker to profile");
+        const cdp = worker.client;
+        await cdp.send("Profiler.enable");
+        await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+        await cdp.send("Profiler.start");
+        profiler = { pb, cdp };
+      }
       const pid = server.process().pid;
-      const c0 = treeCpuSecs(pid);
+      const c0 = treeCpu(pid);
       const s0 = (await stats(p)).outbound.find((x) => x.kind === "video");
       const w0 = Date.now();
       await sleep(15000);
-      const c1 = treeCpuSecs(pid);
+      const c1 = treeCpu(pid);
+      if (profiler) {
+        const { profile } = await profiler.cdp.send("Profiler.stop");
+        fs.mkdirSync(profileDir, { recursive: true });
+        fs.writeFileSync(path.join(profileDir, `${mode}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+        await profiler.pb.disconnect();
+      }
       const s1 = (await stats(p)).outbound.find((x) => x.kind === "video");
+      if (CPU_PROBES[mode]) {
+        const seen = await p.ev(() => new Promise((res) => { window.__probe.onmessage = (e) => res(e.data); window.__probe.postMessage(0); }));
+        check(seen.attached > 0 && (mode === "passthrough" || seen.frames > 100), `the ${mode} probe got no frames: ${JSON.stringify(seen)}`);
+        check((s1.bytes - s0.bytes) > 100_000, `media left the ${mode} probe's page`);
+      }
       const secs = (Date.now() - w0) / 1000;
-      const cpu = (100 * (c1 - c0)) / secs;
+      const cpu = (100 * (c1.total - c0.total)) / secs;
+      const threads = Object.entries(c1.byThread)
+        .map(([name, t]) => [name, (100 * (t - (c0.byThread[name] ?? 0))) / secs])
+        .filter(([, v]) => v >= 0.2)
+        .sort((x, y) => y[1] - x[1]);
+      say(`    by thread: ${threads.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(", ")}`);
       const fps = (s1.framesEncoded - s0.framesEncoded) / secs;
       say(`  publisher ${mode}: ${cpu.toFixed(1)}% CPU (of one core), ${fps.toFixed(1)} fps at ${s1.frameWidth}px, ${(8 * (s1.bytes - s0.bytes) / secs / 1000).toFixed(0)} kb/s`);
-      (result[mode] ??= []).push({ cpu: +cpu.toFixed(1), fps: +fps.toFixed(1), width: s1.frameWidth });
+      const worker = threads.find(([n]) => n === "DedicatedWorker")?.[1] ?? 0;
+      (result[mode] ??= []).push({ cpu: +cpu.toFixed(2), worker: +worker.toFixed(2), fps: +fps.toFixed(1), width: s1.frameWidth, kbps: Math.round((8 * (s1.bytes - s0.bytes)) / secs / 1000) });
       await b.close();
     } finally {
       await server.close();
     }
   }
+  const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const sem = (xs) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length) : NaN);
+  const plain = result.plain ? mean(result.plain.map((r) => r.cpu)) : NaN;
+  for (const [mode, runs] of Object.entries(result)) {
+    const cpus = runs.map((r) => r.cpu);
+    let over = "";
+    if (mode !== "plain" && result.plain) {
+      // Paired by round: each round's difference to that round's plain run.
+      const diffs = runs.map((r, i) => r.cpu - result.plain[i].cpu);
+      const d = mean(diffs);
+      over = `; over plain ${d >= 0 ? "+" : ""}${d.toFixed(2)} ± ${sem(diffs).toFixed(2)} points (paired by round) = ${((100 * d) / plain).toFixed(1)} %`;
+    }
+    say(`  ${mode}: ${mean(cpus).toFixed(2)} ± ${sem(cpus).toFixed(2)} % of a core (mean ± s.e., ${runs.length} runs), worker thread ${mean(runs.map((r) => r.worker)).toFixed(2)}${over}`);
+  }
   figures.publisherCpu = result;
+}, 1_200_000);
+
+// What a frame's work costs a worker thread when it comes every 10 ms, as frames do (caches and
+// the thread are cold again each time): runtime of the browser's threads per iteration, for a
+// timer task alone and with WebCrypto calls on a 1.7 KB frame.
+bench("bench-worker-task-costs", async () => {
+  const server = await chromium.launchServer({ executablePath: process.env.UMBRA_CHROMIUM || "/usr/bin/chromium", headless: true, args: CHROME_ARGS() });
+  try {
+    const b = await chromium.connect(server.wsEndpoint());
+    const page = await (await b.newContext()).newPage();
+    await page.goto(baseUrl + "/demo/harness.html");
+    const src = `onmessage = async (e) => {
+      const [mode, n] = e.data;
+      const raw = crypto.getRandomValues(new Uint8Array(32));
+      const aes = await crypto.subtle.importKey("raw", raw, "AES-CTR", false, ["encrypt"]);
+      const mac = await crypto.subtle.importKey("raw", new Uint8Array(64), { name: "HMAC", hash: "SHA-512" }, false, ["sign"]);
+      const d = crypto.getRandomValues(new Uint8Array(1700));
+      const counter = new Uint8Array(16);
+      for (let i = 0; i < n; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        if (mode !== "timer") await crypto.subtle.sign("HMAC", mac, d);
+        if (mode === "two calls") await crypto.subtle.encrypt({ name: "AES-CTR", counter, length: 32 }, aes, d);
+      }
+      postMessage("done");
+    };`;
+    const w = await page.evaluateHandle((src) => new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" }))), src);
+    const pid = server.process().pid;
+    const n = 1000;
+    const perIteration = {};
+    for (const round of [0, 1]) {
+      for (const mode of ["timer", "one call", "two calls"]) {
+        const c0 = treeCpu(pid).total;
+        await page.evaluate(([w, m, n]) => new Promise((res) => { w.onmessage = () => res(); w.postMessage([m, n]); }), [w, mode, n]);
+        const us = ((treeCpu(pid).total - c0) * 1e6) / n;
+        if (round === 1) perIteration[mode] = Math.round(us); // round 0 warms up
+      }
+    }
+    say(`  worker task costs (µs of CPU per iteration): ${JSON.stringify(perIteration)}`);
+    figures.workerTaskCosts = perIteration;
+    check(perIteration["two calls"] > perIteration.timer, "WebCrypto calls cost something");
+    await b.close();
+  } finally {
+    await server.close();
+  }
 });
 
 bench("bench-secret-to-match", async () => {
