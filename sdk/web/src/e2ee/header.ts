@@ -37,7 +37,7 @@ export function encodedHeaderLen(kid: bigint, ctr: bigint): number {
 export function encodeHeader(kid: bigint, ctr: bigint): Uint8Array {
   checkU64(kid, "KID");
   checkU64(ctr, "CTR");
-  const kidBytes = kid < 8n ? null : kidField(kid);
+  const kidBytes = kid < 8n ? null : bigEndian(kid);
   const ctrBytes = ctr < 8n ? null : bigEndian(ctr);
   const out = new Uint8Array(1 + (kidBytes?.length ?? 0) + (ctrBytes?.length ?? 0));
   let config = kidBytes ? 0x80 | ((kidBytes.length - 1) << 4) : Number(kid) << 4;
@@ -58,17 +58,6 @@ function bigEndian(v: bigint): Uint8Array {
   }
   for (let i = out.length - 1; i >= 0; i--, v >>= 8n) out[i] = Number(v & 0xffn);
   return out;
-}
-
-// A sender's KID is fixed for an epoch and usually above 2^53: its bytes are made once.
-let lastKid = -1n;
-let lastKidBytes: Uint8Array = new Uint8Array(0);
-function kidField(kid: bigint): Uint8Array {
-  if (kid !== lastKid) {
-    lastKidBytes = bigEndian(kid);
-    lastKid = kid;
-  }
-  return lastKidBytes;
 }
 
 /**
