@@ -1,0 +1,224 @@
+//! The values messages are made of: roles, modes, connections, streams, candidates.
+
+use serde::{Deserialize, Serialize};
+
+/// Derives the TypeScript declaration when the `typescript` feature is on; nothing otherwise.
+macro_rules! wire {
+    ($item:item) => {
+        #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+        $item
+    };
+}
+pub(crate) use wire;
+
+wire! {
+/// What a connection may do, from its token (signaling.md § Roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Publisher,
+    Subscriber,
+    Moderator,
+    #[serde(rename = "publisheronly")]
+    PublisherOnly,
+}
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "publisher" => Some(Role::Publisher),
+            "subscriber" => Some(Role::Subscriber),
+            "moderator" => Some(Role::Moderator),
+            "publisheronly" => Some(Role::PublisherOnly),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Publisher => "publisher",
+            Role::Subscriber => "subscriber",
+            Role::Moderator => "moderator",
+            Role::PublisherOnly => "publisheronly",
+        }
+    }
+
+    pub fn can_publish(self) -> bool {
+        !matches!(self, Role::Subscriber)
+    }
+
+    pub fn can_subscribe(self) -> bool {
+        !matches!(self, Role::PublisherOnly)
+    }
+
+    /// OpenTok documents `publisheronly` as unable to send signals.
+    pub fn can_signal(self) -> bool {
+        !matches!(self, Role::PublisherOnly)
+    }
+
+    pub fn can_moderate(self) -> bool {
+        matches!(self, Role::Moderator)
+    }
+}
+
+wire! {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaMode {
+    /// Clients send media to each other (`p2p.preference=enabled`).
+    Relayed,
+    /// Media goes through the media router (`p2p.preference=disabled`).
+    Routed,
+}
+}
+
+impl MediaMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaMode::Relayed => "relayed",
+            MediaMode::Routed => "routed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "relayed" => Some(MediaMode::Relayed),
+            "routed" => Some(MediaMode::Routed),
+            _ => None,
+        }
+    }
+}
+
+wire! {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveMode {
+    Manual,
+    Always,
+}
+}
+
+impl ArchiveMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveMode::Manual => "manual",
+            ArchiveMode::Always => "always",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(ArchiveMode::Manual),
+            "always" => Some(ArchiveMode::Always),
+            _ => None,
+        }
+    }
+}
+
+wire! {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoType {
+    #[default]
+    Camera,
+    Screen,
+    Custom,
+}
+}
+
+wire! {
+/// The size of a stream's video, as its publisher reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoDimensions {
+    pub width: u32,
+    pub height: u32,
+}
+}
+
+wire! {
+/// Another participant, as `welcome`, `snapshot` and the connection events describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    pub connection_id: String,
+    /// The token's `connection_data`.
+    pub data: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub created_at: i64,
+}
+}
+
+wire! {
+/// A published stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub stream_id: String,
+    /// The connection that publishes it.
+    pub connection_id: String,
+    pub name: String,
+    pub has_audio: bool,
+    pub has_video: bool,
+    pub video_type: VideoType,
+    pub video_dimensions: Option<VideoDimensions>,
+    /// Whether the publisher encrypts its frames end to end.
+    pub e2ee: bool,
+    /// The SFrame cipher suite of an encrypted stream.
+    pub cipher_suite: Option<u16>,
+    /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub created_at: i64,
+    pub layout_class_list: Vec<String>,
+}
+}
+
+wire! {
+/// Why a connection or stream went away, as OpenTok names the reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reason {
+    ClientDisconnected,
+    NetworkDisconnected,
+    ForceDisconnected,
+    Unpublished,
+    /// The media router lost the stream's upstream peer connection (ICE, consent or DTLS).
+    MediaFailed,
+}
+}
+
+wire! {
+/// A trickled ICE candidate, as `RTCIceCandidateInit` carries it. An empty `candidate` means the
+/// end of candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, rename = "sdpMid")]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+    pub sdp_m_line_index: Option<u16>,
+}
+}
+
+wire! {
+/// Which peer connection of a client a media event or a routed candidate is about: its upstream
+/// (a stream it publishes) or a downstream (a subscription).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MediaTarget {
+    Stream { stream_id: String },
+    Subscription { subscription_id: String },
+}
+}
+
+wire! {
+/// Which end of a relayed subscription sent an ICE candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePeer {
+    Subscriber,
+    Publisher,
+}
+}
