@@ -11,7 +11,9 @@ pub enum ClientError {
     #[error("this session is end-to-end encrypted: set an encryption secret first")]
     EncryptionSecretMissing,
     /// A subscriber cannot decrypt: the publisher uses another secret.
-    #[error("the stream cannot be decrypted with this encryption secret (encryption secret mismatch)")]
+    #[error(
+        "the stream cannot be decrypted with this encryption secret (encryption secret mismatch)"
+    )]
     EncryptionSecretMismatch,
     #[error("encryption failed: {0}")]
     EncryptionInternalError(String),
@@ -39,10 +41,14 @@ pub enum ClientError {
 impl ClientError {
     pub(crate) fn from_e2ee(e: umbra_e2ee::Error) -> Self {
         match e {
-            umbra_e2ee::Error::InvalidEncryptionSecret(_) => ClientError::InvalidEncryptionSecret(e),
+            umbra_e2ee::Error::InvalidEncryptionSecret(_) => {
+                ClientError::InvalidEncryptionSecret(e)
+            }
             umbra_e2ee::Error::EncryptionSecretMissing => ClientError::EncryptionSecretMissing,
             umbra_e2ee::Error::EncryptionSecretMismatch => ClientError::EncryptionSecretMismatch,
-            umbra_e2ee::Error::EncryptionInternalError(f) => ClientError::EncryptionInternalError(f.to_string()),
+            umbra_e2ee::Error::EncryptionInternalError(f) => {
+                ClientError::EncryptionInternalError(f.to_string())
+            }
             umbra_e2ee::Error::UnsupportedCipherSuite(s) => ClientError::UnsupportedCipherSuite(s),
             other => ClientError::DecryptionInternalError(other.to_string()),
         }

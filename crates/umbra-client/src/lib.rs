@@ -29,8 +29,10 @@ mod worker;
 
 pub use error::ClientError;
 pub use publisher::{
-    AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCapturer, VideoSource,
+    AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer,
+    ToneCapturer, VideoCapturer, VideoSource,
 };
 pub use session::{
-    Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
+    Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent,
+    SubscriberId, SubscriberStats,
 };

@@ -43,12 +43,31 @@ impl Peer {
             .build(now);
         let candidate = Candidate::host(local, "udp").map_err(media_err)?;
         rtc.add_local_candidate(candidate);
-        Ok(Self { rtc, socket, local, deadline: now, pending: None, video_mid: None, audio_mid: None, connected: false, buf: vec![0; 2000] })
+        Ok(Self {
+            rtc,
+            socket,
+            local,
+            deadline: now,
+            pending: None,
+            video_mid: None,
+            audio_mid: None,
+            connected: false,
+            buf: vec![0; 2000],
+        })
     }
 
     /// An offer to send (publisher) or receive (subscriber) audio and video.
-    pub(crate) fn create_offer(&mut self, audio: bool, video: bool, send: bool) -> Result<String, ClientError> {
-        let dir = if send { Direction::SendOnly } else { Direction::RecvOnly };
+    pub(crate) fn create_offer(
+        &mut self,
+        audio: bool,
+        video: bool,
+        send: bool,
+    ) -> Result<String, ClientError> {
+        let dir = if send {
+            Direction::SendOnly
+        } else {
+            Direction::RecvOnly
+        };
         let mut api = self.rtc.sdp_api();
         if audio {
             self.audio_mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
@@ -56,41 +75,64 @@ impl Peer {
         if video {
             self.video_mid = Some(api.add_media(MediaKind::Video, dir, None, None, None));
         }
-        let (offer, pending) = api.apply().ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
         self.pending = Some(pending);
         Ok(offer.to_sdp_string())
     }
 
     pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<(), ClientError> {
-        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP answer: {e}")))?;
-        let pending = self.pending.take().ok_or_else(|| ClientError::Media("no offer is pending".into()))?;
-        self.rtc.sdp_api().accept_answer(pending, answer).map_err(media_err)
+        let answer = SdpAnswer::from_sdp_string(sdp)
+            .map_err(|e| ClientError::Media(format!("invalid SDP answer: {e}")))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| ClientError::Media("no offer is pending".into()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(media_err)
     }
 
     /// Answers a remote offer (relayed sessions: a subscriber's recvonly offer to a publisher).
     pub(crate) fn accept_offer(&mut self, sdp: &str) -> Result<String, ClientError> {
-        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP offer: {e}")))?;
+        let offer = SdpOffer::from_sdp_string(sdp)
+            .map_err(|e| ClientError::Media(format!("invalid SDP offer: {e}")))?;
         let answer = self.rtc.sdp_api().accept_offer(offer).map_err(media_err)?;
         Ok(answer.to_sdp_string())
     }
 
     /// Runs the connection: feeds received datagrams and due timeouts, sends what it emits, and
     /// returns its events. Returns when nothing more is to be done now.
-    pub(crate) fn drive(&mut self, now: Instant, events: &mut Vec<Event>) -> Result<(), ClientError> {
+    pub(crate) fn drive(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ClientError> {
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, source)) => {
                     if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, &self.buf[..n]) {
-                        self.rtc.handle_input(Input::Receive(now, r)).map_err(media_err)?;
+                        self.rtc
+                            .handle_input(Input::Receive(now, r))
+                            .map_err(media_err)?;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused || e.kind() == ErrorKind::ConnectionReset => continue,
+                Err(e)
+                    if e.kind() == ErrorKind::ConnectionRefused
+                        || e.kind() == ErrorKind::ConnectionReset =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(media_err(e)),
             }
         }
         if now >= self.deadline {
-            self.rtc.handle_input(Input::Timeout(now)).map_err(media_err)?;
+            self.rtc
+                .handle_input(Input::Timeout(now))
+                .map_err(media_err)?;
         }
         self.flush(events)
     }
@@ -129,8 +171,18 @@ impl Peer {
     }
 
     /// Sends one frame on `mid` with the payload type negotiated for `codec`.
-    pub(crate) fn write(&mut self, mid: Mid, codec: Codec, now: Instant, time: MediaTime, data: Vec<u8>) -> Result<(), ClientError> {
-        let writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+    pub(crate) fn write(
+        &mut self,
+        mid: Mid,
+        codec: Codec,
+        now: Instant,
+        time: MediaTime,
+        data: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let writer = self
+            .rtc
+            .writer(mid)
+            .ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
         let pt = writer
             .payload_params()
             .find(|p| p.spec().codec == codec)

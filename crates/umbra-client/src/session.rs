@@ -30,7 +30,10 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { server_url: "http://127.0.0.1:8080".into(), bind_ip: IpAddr::from([127, 0, 0, 1]) }
+        Self {
+            server_url: "http://127.0.0.1:8080".into(),
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+        }
     }
 }
 
@@ -71,7 +74,9 @@ impl Stream {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PublisherEvent {
     /// The server accepted the stream.
-    StreamCreated { stream_id: String },
+    StreamCreated {
+        stream_id: String,
+    },
     /// Media flows to the router (or, relayed, to a subscriber).
     MediaConnected,
     Error(ClientError),
@@ -109,16 +114,38 @@ pub enum SubscriberEvent {
 /// Everything a session reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Connected { connection_id: String, e2ee: bool, cipher_suite: Option<u16> },
-    Disconnected { reason: String },
+    Connected {
+        connection_id: String,
+        e2ee: bool,
+        cipher_suite: Option<u16>,
+    },
+    Disconnected {
+        reason: String,
+    },
     Error(ClientError),
     ConnectionCreated(Connection),
-    ConnectionDestroyed { connection: Connection, reason: String },
+    ConnectionDestroyed {
+        connection: Connection,
+        reason: String,
+    },
     StreamCreated(Stream),
-    StreamDestroyed { stream: Stream, reason: String },
-    Signal { from: Option<String>, signal_type: String, data: String },
-    Publisher { publisher: PublisherId, event: PublisherEvent },
-    Subscriber { subscriber: SubscriberId, event: SubscriberEvent },
+    StreamDestroyed {
+        stream: Stream,
+        reason: String,
+    },
+    Signal {
+        from: Option<String>,
+        signal_type: String,
+        data: String,
+    },
+    Publisher {
+        publisher: PublisherId,
+        event: PublisherEvent,
+    },
+    Subscriber {
+        subscriber: SubscriberId,
+        event: SubscriberEvent,
+    },
 }
 
 /// Shared between the handle and the session thread.
@@ -208,13 +235,19 @@ impl Session {
     }
 
     fn command(&self, cmd: Command) -> Result<(), ClientError> {
-        self.commands.as_ref().ok_or(ClientError::NotConnected)?.send(cmd).map_err(|_| ClientError::NotConnected)
+        self.commands
+            .as_ref()
+            .ok_or(ClientError::NotConnected)?
+            .send(cmd)
+            .map_err(|_| ClientError::NotConnected)
     }
 
     fn check_secret_for_media(&self) -> Result<(), ClientError> {
         let shared = lock(&self.shared);
         match &shared.connected {
-            Some(info) if info.e2ee && shared.secret.is_none() => Err(ClientError::EncryptionSecretMissing),
+            Some(info) if info.e2ee && shared.secret.is_none() => {
+                Err(ClientError::EncryptionSecretMissing)
+            }
             Some(_) => Ok(()),
             None => Err(ClientError::NotConnected),
         }
@@ -225,7 +258,10 @@ impl Session {
     pub fn publish(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
-            let _ = self.events_tx.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e.clone()) });
+            let _ = self.events_tx.send(Event::Publisher {
+                publisher: id,
+                event: PublisherEvent::Error(e.clone()),
+            });
             return Err(e);
         }
         self.command(Command::Publish { id, settings })?;
@@ -240,10 +276,16 @@ impl Session {
     pub fn subscribe(&self, stream_id: &str) -> Result<SubscriberId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
-            let _ = self.events_tx.send(Event::Subscriber { subscriber: id, event: SubscriberEvent::Error(e.clone()) });
+            let _ = self.events_tx.send(Event::Subscriber {
+                subscriber: id,
+                event: SubscriberEvent::Error(e.clone()),
+            });
             return Err(e);
         }
-        self.command(Command::Subscribe { id, stream_id: stream_id.to_string() })?;
+        self.command(Command::Subscribe {
+            id,
+            stream_id: stream_id.to_string(),
+        })?;
         Ok(id)
     }
 
@@ -252,13 +294,26 @@ impl Session {
     }
 
     /// Sends a signal to one connection, or to everyone when `to` is `None`.
-    pub fn send_signal(&self, to: Option<&str>, signal_type: &str, data: &str) -> Result<(), ClientError> {
-        self.command(Command::Signal { to: to.map(str::to_string), signal_type: signal_type.to_string(), data: data.to_string() })
+    pub fn send_signal(
+        &self,
+        to: Option<&str>,
+        signal_type: &str,
+        data: &str,
+    ) -> Result<(), ClientError> {
+        self.command(Command::Signal {
+            to: to.map(str::to_string),
+            signal_type: signal_type.to_string(),
+            data: data.to_string(),
+        })
     }
 
     /// Delivery statistics of a subscriber (zeros if unknown).
     pub fn subscriber_stats(&self, subscriber: SubscriberId) -> SubscriberStats {
-        lock(&self.shared).stats.get(&subscriber).copied().unwrap_or_default()
+        lock(&self.shared)
+            .stats
+            .get(&subscriber)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Leaves the session and waits for the session thread to finish.

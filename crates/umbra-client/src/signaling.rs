@@ -17,19 +17,31 @@ fn ws_url(server_url: &str) -> Result<(String, String), ClientError> {
     let rest = server_url
         .strip_prefix("http://")
         .or_else(|| server_url.strip_prefix("ws://"))
-        .ok_or_else(|| ClientError::InvalidArgument(format!("server URL {server_url:?} must start with http:// or ws://")))?;
+        .ok_or_else(|| {
+            ClientError::InvalidArgument(format!(
+                "server URL {server_url:?} must start with http:// or ws://"
+            ))
+        })?;
     let host = rest.split('/').next().unwrap_or(rest).to_string();
     Ok((host.clone(), format!("ws://{host}/v1/signaling")))
 }
 
 impl Signaling {
     /// Opens the socket and sends `connect`; the `welcome` (or error) arrives through `poll`.
-    pub(crate) fn connect(server_url: &str, session_id: &str, token: &str) -> Result<Self, ClientError> {
+    pub(crate) fn connect(
+        server_url: &str,
+        session_id: &str,
+        token: &str,
+    ) -> Result<Self, ClientError> {
         let (host, url) = ws_url(server_url)?;
-        let stream = TcpStream::connect(&host).map_err(|e| ClientError::Signaling(format!("cannot reach {host}: {e}")))?;
+        let stream = TcpStream::connect(&host)
+            .map_err(|e| ClientError::Signaling(format!("cannot reach {host}: {e}")))?;
         stream.set_nodelay(true).ok();
-        let (ws, _) = tungstenite::client(url.as_str(), stream).map_err(|e| ClientError::Signaling(format!("WebSocket handshake with {url}: {e}")))?;
-        ws.get_ref().set_nonblocking(true).map_err(|e| ClientError::Signaling(e.to_string()))?;
+        let (ws, _) = tungstenite::client(url.as_str(), stream)
+            .map_err(|e| ClientError::Signaling(format!("WebSocket handshake with {url}: {e}")))?;
+        ws.get_ref()
+            .set_nonblocking(true)
+            .map_err(|e| ClientError::Signaling(e.to_string()))?;
         let mut s = Self { ws, next_id: 1 };
         s.send(json!({"type": "connect", "v": 1, "token": token, "session_id": session_id}))?;
         Ok(s)

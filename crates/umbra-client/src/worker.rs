@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use str0m::format::Codec as RtpCodec;
 use str0m::media::{Frequency, MediaTime};
-use umbra_e2ee::{BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, FrameEncryptor, KeyRing, StreamDecryptor};
+use umbra_e2ee::{
+    BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, FrameEncryptor, KeyRing,
+    StreamDecryptor,
+};
 
 use crate::error::ClientError;
 use crate::media::opus::{OpusDecoder, OpusEncoder};
@@ -19,16 +22,31 @@ use crate::media::vp8::Vp8Decoder;
 use crate::peer::Peer;
 use crate::publisher::{AudioPipeline, PublisherId, PublisherSettings, Ticker, VideoPipeline};
 use crate::session::{
-    ConnectedInfo, Connection, Event, PublisherEvent, SessionConfig, Shared, Stream, SubscriberEvent, SubscriberId, SubscriberStats, lock,
+    ConnectedInfo, Connection, Event, PublisherEvent, SessionConfig, Shared, Stream,
+    SubscriberEvent, SubscriberId, SubscriberStats, lock,
 };
 
 pub(crate) enum Command {
     SetSecret(EncryptionSecret),
-    Publish { id: PublisherId, settings: PublisherSettings },
-    Unpublish { id: PublisherId },
-    Subscribe { id: SubscriberId, stream_id: String },
-    Unsubscribe { id: SubscriberId },
-    Signal { to: Option<String>, signal_type: String, data: String },
+    Publish {
+        id: PublisherId,
+        settings: PublisherSettings,
+    },
+    Unpublish {
+        id: PublisherId,
+    },
+    Subscribe {
+        id: SubscriberId,
+        stream_id: String,
+    },
+    Unsubscribe {
+        id: SubscriberId,
+    },
+    Signal {
+        to: Option<String>,
+        signal_type: String,
+        data: String,
+    },
     Disconnect,
 }
 
@@ -47,18 +65,26 @@ const MAX_SLEEP: Duration = Duration::from_millis(2);
 const KEY_FRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 pub(crate) fn spawn(p: Params) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("umbra-session".into()).spawn(move || {
-        let events = p.events.clone();
-        let shared = p.shared.clone();
-        match crate::signaling::Signaling::connect(&p.config.server_url, &p.session_id, &p.token) {
-            Ok(sig) => Worker::new(p, sig).run(),
-            Err(e) => {
-                let _ = events.send(Event::Error(e.clone()));
-                let _ = events.send(Event::Disconnected { reason: e.to_string() });
+    std::thread::Builder::new()
+        .name("umbra-session".into())
+        .spawn(move || {
+            let events = p.events.clone();
+            let shared = p.shared.clone();
+            match crate::signaling::Signaling::connect(
+                &p.config.server_url,
+                &p.session_id,
+                &p.token,
+            ) {
+                Ok(sig) => Worker::new(p, sig).run(),
+                Err(e) => {
+                    let _ = events.send(Event::Error(e.clone()));
+                    let _ = events.send(Event::Disconnected {
+                        reason: e.to_string(),
+                    });
+                }
             }
-        }
-        lock(&shared).connected = None;
-    })
+            lock(&shared).connected = None;
+        })
 }
 
 struct Welcome {
@@ -193,7 +219,10 @@ impl Worker {
             self.drive_peers(now);
             self.produce_media(now);
             let next = self.next_wakeup(now);
-            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(MAX_SLEEP));
+            std::thread::sleep(
+                next.saturating_duration_since(Instant::now())
+                    .min(MAX_SLEEP),
+            );
         }
         for (_, mut p) in self.publishers.drain() {
             p.upstream.iter_mut().for_each(Peer::close);
@@ -240,7 +269,9 @@ impl Worker {
             Command::Unpublish { id } => {
                 if let Some(mut p) = self.publishers.remove(&id) {
                     if let Some(stream_id) = &p.stream_id {
-                        let _ = self.sig.request(json!({"type": "unpublish", "stream_id": stream_id}));
+                        let _ = self
+                            .sig
+                            .request(json!({"type": "unpublish", "stream_id": stream_id}));
                     }
                     p.upstream.iter_mut().for_each(Peer::close);
                     p.downstreams.values_mut().for_each(Peer::close);
@@ -255,14 +286,20 @@ impl Worker {
             Command::Unsubscribe { id } => {
                 if let Some(mut s) = self.subscribers.remove(&id) {
                     if let Some(sub) = &s.subscription_id {
-                        let _ = self.sig.request(json!({"type": "unsubscribe", "subscription_id": sub}));
+                        let _ = self
+                            .sig
+                            .request(json!({"type": "unsubscribe", "subscription_id": sub}));
                     }
                     s.peer.close();
                     lock(&self.shared).stats.remove(&id);
                     self.emit_sub(id, SubscriberEvent::Destroyed);
                 }
             }
-            Command::Signal { to, signal_type, data } => {
+            Command::Signal {
+                to,
+                signal_type,
+                data,
+            } => {
                 let mut msg = json!({"type": "signal", "signal_type": signal_type, "data": data});
                 if let Some(to) = to {
                     msg["to"] = json!(to);
@@ -301,14 +338,29 @@ impl Worker {
         }
     }
 
-    fn publish(&mut self, id: PublisherId, settings: PublisherSettings, now: Instant) -> Result<(), ClientError> {
+    fn publish(
+        &mut self,
+        id: PublisherId,
+        settings: PublisherSettings,
+        now: Instant,
+    ) -> Result<(), ClientError> {
         let w = self.welcome.as_ref().ok_or(ClientError::NotConnected)?;
         let (e2ee, suite, routed) = (w.e2ee, w.suite, w.routed);
-        let base = if e2ee { Some(self.base_key.clone().ok_or(ClientError::EncryptionSecretMissing)?) } else { None };
+        let base = if e2ee {
+            Some(
+                self.base_key
+                    .clone()
+                    .ok_or(ClientError::EncryptionSecretMissing)?,
+            )
+        } else {
+            None
+        };
         let has_video = settings.video.is_some();
         let has_audio = settings.audio.is_some();
         if !has_video && !has_audio {
-            return Err(ClientError::InvalidArgument("a publisher needs audio, video or both".into()));
+            return Err(ClientError::InvalidArgument(
+                "a publisher needs audio, video or both".into(),
+            ));
         }
         let (video, fps) = match settings.video {
             Some(src) => {
@@ -318,7 +370,10 @@ impl Worker {
             None => (None, 30),
         };
         let audio = match settings.audio {
-            Some(capturer) => Some(AudioPipeline { capturer, encoder: OpusEncoder::new(settings.audio_bitrate_bps)? }),
+            Some(capturer) => Some(AudioPipeline {
+                capturer,
+                encoder: OpusEncoder::new(settings.audio_bitrate_bps)?,
+            }),
             None => None,
         };
         let new_enc = |b: &BaseKey| FrameEncryptor::new(suite, b).map_err(ClientError::from_e2ee);
@@ -368,10 +423,14 @@ impl Worker {
             return Err(ClientError::EncryptionSecretMissing);
         }
         let e2ee = w.e2ee;
-        let stream = self.streams.get(stream_id).ok_or_else(|| ClientError::InvalidArgument(format!("no stream {stream_id} in this session")))?;
+        let stream = self.streams.get(stream_id).ok_or_else(|| {
+            ClientError::InvalidArgument(format!("no stream {stream_id} in this session"))
+        })?;
         let mut peer = Peer::new(self.config.bind_ip)?;
         let offer = peer.create_offer(stream.has_audio, stream.has_video, false)?;
-        let req = self.sig.request(json!({"type": "subscribe", "stream_id": stream_id, "sdp_offer": offer}))?;
+        let req = self
+            .sig
+            .request(json!({"type": "subscribe", "stream_id": stream_id, "sdp_offer": offer}))?;
         self.pending.insert(req, Pending::Subscribe(id));
         self.subscribers.insert(
             id,
@@ -408,7 +467,10 @@ impl Worker {
             }
             "connection_destroyed" => {
                 if let Some(c) = connection(&msg["connection"]) {
-                    self.emit(Event::ConnectionDestroyed { connection: c, reason: msg["reason"].as_str().unwrap_or_default().into() });
+                    self.emit(Event::ConnectionDestroyed {
+                        connection: c,
+                        reason: msg["reason"].as_str().unwrap_or_default().into(),
+                    });
                 }
             }
             "stream_created" => {
@@ -420,14 +482,22 @@ impl Worker {
             "stream_destroyed" => {
                 if let Some(s) = Stream::from_json(&msg["stream"]) {
                     self.streams.remove(&s.stream_id);
-                    let gone: Vec<_> = self.subscribers.iter().filter(|(_, sub)| sub.stream_id == s.stream_id).map(|(id, _)| *id).collect();
+                    let gone: Vec<_> = self
+                        .subscribers
+                        .iter()
+                        .filter(|(_, sub)| sub.stream_id == s.stream_id)
+                        .map(|(id, _)| *id)
+                        .collect();
                     for id in gone {
                         if let Some(mut sub) = self.subscribers.remove(&id) {
                             sub.peer.close();
                         }
                         self.emit_sub(id, SubscriberEvent::Destroyed);
                     }
-                    self.emit(Event::StreamDestroyed { stream: s, reason: msg["reason"].as_str().unwrap_or_default().into() });
+                    self.emit(Event::StreamDestroyed {
+                        stream: s,
+                        reason: msg["reason"].as_str().unwrap_or_default().into(),
+                    });
                 }
             }
             "signal" => self.emit(Event::Signal {
@@ -438,21 +508,36 @@ impl Worker {
             "subscribe_offer" => self.subscribe_offer(&msg),
             "answer" => {
                 let sub_id = msg["subscription_id"].as_str().unwrap_or_default();
-                if let Some((id, sub)) = self.subscribers.iter_mut().find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id)) {
+                if let Some((id, sub)) = self
+                    .subscribers
+                    .iter_mut()
+                    .find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id))
+                {
                     let id = *id;
-                    if let Err(e) = sub.peer.accept_answer(msg["sdp_answer"].as_str().unwrap_or_default()) {
+                    if let Err(e) = sub
+                        .peer
+                        .accept_answer(msg["sdp_answer"].as_str().unwrap_or_default())
+                    {
                         self.emit_sub(id, SubscriberEvent::Error(e));
                     }
                 }
             }
             "subscription_ended" => {
-                let sub_id = msg["subscription_id"].as_str().unwrap_or_default().to_string();
+                let sub_id = msg["subscription_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 for p in self.publishers.values_mut() {
                     if let Some(mut peer) = p.downstreams.remove(&sub_id) {
                         peer.close();
                     }
                 }
-                if let Some(id) = self.subscribers.iter().find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id.as_str())).map(|(id, _)| *id) {
+                if let Some(id) = self
+                    .subscribers
+                    .iter()
+                    .find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id.as_str()))
+                    .map(|(id, _)| *id)
+                {
                     if let Some(mut s) = self.subscribers.remove(&id) {
                         s.peer.close();
                     }
@@ -460,14 +545,29 @@ impl Worker {
                 }
             }
             "media_failed" => {
-                let err = ClientError::Media(msg["message"].as_str().unwrap_or("media connection failed").into());
+                let err = ClientError::Media(
+                    msg["message"]
+                        .as_str()
+                        .unwrap_or("media connection failed")
+                        .into(),
+                );
                 if let Some(sid) = msg["stream_id"].as_str() {
-                    if let Some(id) = self.publishers.iter().find(|(_, p)| p.stream_id.as_deref() == Some(sid)).map(|(id, _)| *id) {
+                    if let Some(id) = self
+                        .publishers
+                        .iter()
+                        .find(|(_, p)| p.stream_id.as_deref() == Some(sid))
+                        .map(|(id, _)| *id)
+                    {
                         self.emit_pub(id, PublisherEvent::Error(err.clone()));
                     }
                 }
                 if let Some(sub) = msg["subscription_id"].as_str() {
-                    if let Some(id) = self.subscribers.iter().find(|(_, s)| s.subscription_id.as_deref() == Some(sub)).map(|(id, _)| *id) {
+                    if let Some(id) = self
+                        .subscribers
+                        .iter()
+                        .find(|(_, s)| s.subscription_id.as_deref() == Some(sub))
+                        .map(|(id, _)| *id)
+                    {
                         self.emit_sub(id, SubscriberEvent::Error(err));
                     }
                 }
@@ -483,7 +583,9 @@ impl Worker {
 
     fn welcome(&mut self, msg: &Value, now: Instant) {
         let e2ee = msg["e2ee"].as_bool().unwrap_or(false);
-        let suite_id = msg["cipher_suite"].as_u64().unwrap_or(CipherSuite::default().id() as u64) as u16;
+        let suite_id = msg["cipher_suite"]
+            .as_u64()
+            .unwrap_or(CipherSuite::default().id() as u64) as u16;
         let suite = match CipherSuite::from_id(suite_id) {
             Ok(s) => s,
             Err(_) => {
@@ -499,23 +601,45 @@ impl Worker {
             e2ee,
             suite,
             routed: msg["media_mode"].as_str() == Some("routed"),
-            heartbeat: Duration::from_millis(msg["heartbeat_interval_ms"].as_u64().unwrap_or(10_000).max(1000)),
+            heartbeat: Duration::from_millis(
+                msg["heartbeat_interval_ms"]
+                    .as_u64()
+                    .unwrap_or(10_000)
+                    .max(1000),
+            ),
         });
         if let Some(secret) = secret {
             self.apply_secret(&secret, now);
         }
         lock(&self.shared).connected = Some(ConnectedInfo { e2ee });
-        let connection_id = msg["connection_id"].as_str().unwrap_or_default().to_string();
-        self.emit(Event::Connected { connection_id, e2ee, cipher_suite: e2ee.then_some(suite.id()) });
+        let connection_id = msg["connection_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.emit(Event::Connected {
+            connection_id,
+            e2ee,
+            cipher_suite: e2ee.then_some(suite.id()),
+        });
         if missing_secret {
             // The connection stays up (the app can still see streams, signal, and set a secret
             // now); publishing and subscribing fail with EncryptionSecretMissing until it does.
             self.emit(Event::Error(ClientError::EncryptionSecretMissing));
         }
-        for c in msg["connections"].as_array().into_iter().flatten().filter_map(connection) {
+        for c in msg["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(connection)
+        {
             self.emit(Event::ConnectionCreated(c));
         }
-        for s in msg["streams"].as_array().into_iter().flatten().filter_map(Stream::from_json) {
+        for s in msg["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Stream::from_json)
+        {
             self.streams.insert(s.stream_id.clone(), s.clone());
             self.emit(Event::StreamCreated(s));
         }
@@ -525,11 +649,15 @@ impl Worker {
         let Some(id) = msg["id"].as_u64() else { return };
         match self.pending.remove(&id) {
             Some(Pending::Publish(pid)) => {
-                let Some(p) = self.publishers.get_mut(&pid) else { return };
+                let Some(p) = self.publishers.get_mut(&pid) else {
+                    return;
+                };
                 let stream_id = msg["stream_id"].as_str().unwrap_or_default().to_string();
                 p.stream_id = Some(stream_id.clone());
                 let mut err = None;
-                if let (Some(peer), Some(answer)) = (p.upstream.as_mut(), msg["sdp_answer"].as_str()) {
+                if let (Some(peer), Some(answer)) =
+                    (p.upstream.as_mut(), msg["sdp_answer"].as_str())
+                {
                     err = peer.accept_answer(answer).err();
                 }
                 self.emit_pub(pid, PublisherEvent::StreamCreated { stream_id });
@@ -538,7 +666,9 @@ impl Worker {
                 }
             }
             Some(Pending::Subscribe(sid)) => {
-                let Some(s) = self.subscribers.get_mut(&sid) else { return };
+                let Some(s) = self.subscribers.get_mut(&sid) else {
+                    return;
+                };
                 s.subscription_id = msg["subscription_id"].as_str().map(str::to_string);
                 if let Some(answer) = msg["sdp_answer"].as_str()
                     && let Err(e) = s.peer.accept_answer(answer)
@@ -583,8 +713,17 @@ impl Worker {
     /// Relayed sessions: a subscriber's offer reaches this publisher.
     fn subscribe_offer(&mut self, msg: &Value) {
         let stream_id = msg["stream_id"].as_str().unwrap_or_default();
-        let sub_id = msg["subscription_id"].as_str().unwrap_or_default().to_string();
-        let Some((pid, p)) = self.publishers.iter_mut().find(|(_, p)| p.stream_id.as_deref() == Some(stream_id)) else { return };
+        let sub_id = msg["subscription_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some((pid, p)) = self
+            .publishers
+            .iter_mut()
+            .find(|(_, p)| p.stream_id.as_deref() == Some(stream_id))
+        else {
+            return;
+        };
         let pid = *pid;
         let result = Peer::new(self.config.bind_ip).and_then(|mut peer| {
             let answer = peer.accept_offer(msg["sdp_offer"].as_str().unwrap_or_default())?;
@@ -596,7 +735,9 @@ impl Worker {
                 if let Some(v) = &mut p.video {
                     v.request_key_frame();
                 }
-                if let Ok(id) = self.sig.request(json!({"type": "answer", "subscription_id": sub_id, "sdp_answer": answer})) {
+                if let Ok(id) = self.sig.request(
+                    json!({"type": "answer", "subscription_id": sub_id, "sdp_answer": answer}),
+                ) {
                     self.pending.insert(id, Pending::Other);
                 }
             }
@@ -628,7 +769,10 @@ impl Worker {
                     if let Some(v) = &mut p.video {
                         v.request_key_frame();
                     }
-                    let _ = self.events.send(Event::Publisher { publisher: *id, event: PublisherEvent::MediaConnected });
+                    let _ = self.events.send(Event::Publisher {
+                        publisher: *id,
+                        event: PublisherEvent::MediaConnected,
+                    });
                 }
             }
             p.downstreams.retain(|_, peer| peer.is_alive());
@@ -639,7 +783,9 @@ impl Worker {
         let ids: Vec<SubscriberId> = self.subscribers.keys().copied().collect();
         for id in ids {
             events.clear();
-            let Some(s) = self.subscribers.get_mut(&id) else { continue };
+            let Some(s) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
             let was_connected = s.peer.connected;
             if let Err(e) = s.peer.drive(now, &mut events) {
                 self.emit_sub(id, SubscriberEvent::Error(e));
@@ -660,7 +806,9 @@ impl Worker {
     }
 
     fn media_data(&mut self, id: SubscriberId, d: str0m::media::MediaData, now: Instant) {
-        let Some(s) = self.subscribers.get_mut(&id) else { return };
+        let Some(s) = self.subscribers.get_mut(&id) else {
+            return;
+        };
         let is_video = Some(d.mid) == s.peer.video_mid;
         let mut out = Vec::new();
         let mut want_key_frame = !d.contiguous && is_video;
@@ -669,14 +817,20 @@ impl Worker {
             s.stats.video_frames_received += 1;
         }
         let payload = if s.e2ee {
-            let rx = if is_video { &mut s.video_rx } else { &mut s.audio_rx };
+            let rx = if is_video {
+                &mut s.video_rx
+            } else {
+                &mut s.audio_rx
+            };
             let track = if is_video { 1u8 } else { 2u8 };
             let result = rx.decrypt(&self.ring, &d.data, now);
             while let Some(ev) = rx.poll_event() {
                 match ev {
                     E2eeEvent::EncryptionSecretMismatch => {
                         if s.mismatched_tracks == 0 {
-                            out.push(SubscriberEvent::Error(ClientError::EncryptionSecretMismatch));
+                            out.push(SubscriberEvent::Error(
+                                ClientError::EncryptionSecretMismatch,
+                            ));
                             out.push(SubscriberEvent::EncryptionSecretMismatch);
                         }
                         s.mismatched_tracks |= track;
@@ -689,7 +843,9 @@ impl Worker {
                         }
                         want_key_frame = true;
                     }
-                    E2eeEvent::DecryptionInternalError(e) => out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(e.to_string()))),
+                    E2eeEvent::DecryptionInternalError(e) => out.push(SubscriberEvent::Error(
+                        ClientError::DecryptionInternalError(e.to_string()),
+                    )),
                 }
             }
             match result {
@@ -718,7 +874,10 @@ impl Worker {
                 out.push(SubscriberEvent::AudioFrame(frame));
             }
         }
-        if want_key_frame && s.last_key_frame_request.is_none_or(|t| now.duration_since(t) >= KEY_FRAME_REQUEST_INTERVAL) {
+        if want_key_frame
+            && s.last_key_frame_request
+                .is_none_or(|t| now.duration_since(t) >= KEY_FRAME_REQUEST_INTERVAL)
+        {
             s.last_key_frame_request = Some(now);
             if let Some(mid) = s.peer.video_mid {
                 s.peer.request_key_frame(mid);
@@ -732,7 +891,11 @@ impl Worker {
     fn produce_media(&mut self, now: Instant) {
         let mut errors = Vec::new();
         for (id, p) in self.publishers.iter_mut() {
-            let live = p.upstream.iter().chain(p.downstreams.values()).any(|peer| peer.connected);
+            let live = p
+                .upstream
+                .iter()
+                .chain(p.downstreams.values())
+                .any(|peer| peer.connected);
             if p.video.is_some() && p.video_tick.due(now) && live {
                 let time = MediaTime::from_90khz(p.video_tick.count * 90_000 / p.fps as u64);
                 let frames = p.video.as_mut().map(|v| v.next()).unwrap_or(Ok(Vec::new()));
@@ -763,7 +926,8 @@ impl Worker {
             }
         }
         // Report a failing publisher once per run of failures, not per frame.
-        let failed: std::collections::HashSet<PublisherId> = errors.iter().map(|(id, _)| *id).collect();
+        let failed: std::collections::HashSet<PublisherId> =
+            errors.iter().map(|(id, _)| *id).collect();
         for (id, p) in self.publishers.iter_mut() {
             if !failed.contains(id) {
                 p.failing = false;
@@ -773,22 +937,46 @@ impl Worker {
             if let Some(p) = self.publishers.get_mut(&id)
                 && !std::mem::replace(&mut p.failing, true)
             {
-                let _ = self.events.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e) });
+                let _ = self.events.send(Event::Publisher {
+                    publisher: id,
+                    event: PublisherEvent::Error(e),
+                });
             }
         }
     }
 }
 
 /// Encrypts (in an E2EE session) and writes one encoded frame to every connected peer.
-fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime) -> Result<(), ClientError> {
-    let enc = if video { p.video_enc.as_mut() } else { p.audio_enc.as_mut() };
+fn send(
+    p: &mut Pub,
+    video: bool,
+    frame: Vec<u8>,
+    now: Instant,
+    time: MediaTime,
+) -> Result<(), ClientError> {
+    let enc = if video {
+        p.video_enc.as_mut()
+    } else {
+        p.audio_enc.as_mut()
+    };
     let payload = match enc {
-        Some(enc) => enc.encrypt(if video { Codec::Vp8 } else { Codec::Opus }, &frame).map_err(ClientError::from_e2ee)?,
+        Some(enc) => enc
+            .encrypt(if video { Codec::Vp8 } else { Codec::Opus }, &frame)
+            .map_err(ClientError::from_e2ee)?,
         None => frame,
     };
     let codec = if video { RtpCodec::Vp8 } else { RtpCodec::Opus };
-    for peer in p.upstream.iter_mut().chain(p.downstreams.values_mut()).filter(|peer| peer.connected) {
-        let mid = if video { peer.video_mid } else { peer.audio_mid };
+    for peer in p
+        .upstream
+        .iter_mut()
+        .chain(p.downstreams.values_mut())
+        .filter(|peer| peer.connected)
+    {
+        let mid = if video {
+            peer.video_mid
+        } else {
+            peer.audio_mid
+        };
         if let Some(mid) = mid {
             peer.write(mid, codec, now, time, payload.clone())?;
         }
@@ -797,5 +985,8 @@ fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime)
 }
 
 fn connection(v: &Value) -> Option<Connection> {
-    Some(Connection { connection_id: v["connection_id"].as_str()?.to_string(), data: v["data"].as_str().unwrap_or_default().to_string() })
+    Some(Connection {
+        connection_id: v["connection_id"].as_str()?.to_string(),
+        data: v["data"].as_str().unwrap_or_default().to_string(),
+    })
 }

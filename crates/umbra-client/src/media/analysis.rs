@@ -8,9 +8,18 @@ pub fn psnr(reference: &VideoFrame, decoded: &VideoFrame) -> Option<f64> {
     if reference.width != decoded.width || reference.height != decoded.height {
         return None;
     }
-    let se: f64 = reference.data.iter().zip(&decoded.data).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
+    let se: f64 = reference
+        .data
+        .iter()
+        .zip(&decoded.data)
+        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+        .sum();
     let mse = se / reference.data.len() as f64;
-    Some(if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() })
+    Some(if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    })
 }
 
 /// Power of `samples` at `freq` (Goertzel).
@@ -30,7 +39,11 @@ pub fn dominant_frequency(samples: &[i16], rate: u32) -> Option<f64> {
     if samples.len() < 1024 {
         return None;
     }
-    (10..=800).map(|i| i as f64 * 5.0).map(|f| (f, goertzel(samples, f, rate as f64))).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(f, _)| f)
+    (10..=800)
+        .map(|i| i as f64 * 5.0)
+        .map(|f| (f, goertzel(samples, f, rate as f64)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(f, _)| f)
 }
 
 /// RMS level relative to full scale, in dBFS.
@@ -38,6 +51,10 @@ pub fn rms_dbfs(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return f64::NEG_INFINITY;
     }
-    let ms = samples.iter().map(|s| (*s as f64 / i16::MAX as f64).powi(2)).sum::<f64>() / samples.len() as f64;
+    let ms = samples
+        .iter()
+        .map(|s| (*s as f64 / i16::MAX as f64).powi(2))
+        .sum::<f64>()
+        / samples.len() as f64;
     10.0 * ms.log10()
 }
