@@ -135,9 +135,7 @@ impl ClientMessage {
     /// The request id, for messages that are requests.
     pub fn id(&self) -> Option<&RequestId> {
         match self {
-            ClientMessage::Connect { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {
-                None
-            }
+            ClientMessage::Connect { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => None,
             ClientMessage::Publish { id, .. }
             | ClientMessage::Unpublish { id, .. }
             | ClientMessage::Subscribe { id, .. }
@@ -154,8 +152,7 @@ impl ClientMessage {
     /// Sets the request id of a request; messages that are not requests are left as they are.
     pub fn with_id(mut self, new: RequestId) -> Self {
         match &mut self {
-            ClientMessage::Connect { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {
-            }
+            ClientMessage::Connect { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {}
             ClientMessage::Publish { id, .. }
             | ClientMessage::Unpublish { id, .. }
             | ClientMessage::Subscribe { id, .. }

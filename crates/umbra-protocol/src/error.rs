@@ -196,12 +196,7 @@ impl ErrorCode {
 
     /// The session's end-to-end encryption rules refused a publish.
     pub fn is_e2ee_error(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::E2eeRequired
-                | ErrorCode::E2eeCipherSuiteMismatch
-                | ErrorCode::E2eeNotEnabled
-        )
+        matches!(self, ErrorCode::E2eeRequired | ErrorCode::E2eeCipherSuiteMismatch | ErrorCode::E2eeNotEnabled)
     }
 }
 

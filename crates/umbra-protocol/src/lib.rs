@@ -23,8 +23,8 @@ pub mod typescript;
 pub use client::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, RequestId};
 pub use error::ErrorCode;
 pub use model::{
-    ArchiveMode, ConnectionInfo, IceCandidate, IcePeer, MediaMode, MediaTarget, Reason, Role,
-    StreamInfo, VideoDimensions, VideoType,
+    ArchiveMode, ConnectionInfo, IceCandidate, IcePeer, MediaMode, MediaTarget, Reason, Role, StreamInfo,
+    VideoDimensions, VideoType,
 };
 pub use server::{AckBody, PropertyChanged, ServerFrame, ServerMessage};
 
@@ -65,23 +65,13 @@ pub mod close {
 /// Whether `signal_type` and `data` are within the protocol's rules; `Err` says which is not and why.
 pub fn validate_signal(signal_type: Option<&str>, data: &str) -> Result<(), String> {
     if data.len() > limits::MAX_SIGNAL_DATA {
-        return Err(format!(
-            "signal data is {} bytes; the limit is {}",
-            data.len(),
-            limits::MAX_SIGNAL_DATA
-        ));
+        return Err(format!("signal data is {} bytes; the limit is {}", data.len(), limits::MAX_SIGNAL_DATA));
     }
     if let Some(t) = signal_type {
         if t.len() > limits::MAX_SIGNAL_TYPE {
-            return Err(format!(
-                "signal type is longer than {} characters",
-                limits::MAX_SIGNAL_TYPE
-            ));
+            return Err(format!("signal type is longer than {} characters", limits::MAX_SIGNAL_TYPE));
         }
-        if !t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err("signal type may contain only letters, digits, '-' and '_'".into());
         }
     }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::client::RequestId;
 use crate::error::ErrorCode;
 use crate::model::{
-    ArchiveMode, ConnectionInfo, IceCandidate, IcePeer, MediaMode, MediaTarget, Reason, Role,
-    StreamInfo, VideoDimensions, wire,
+    ArchiveMode, ConnectionInfo, IceCandidate, IcePeer, MediaMode, MediaTarget, Reason, Role, StreamInfo,
+    VideoDimensions, wire,
 };
 
 wire! {
@@ -235,8 +235,7 @@ impl ServerMessage {
     /// The JSON text of the message, once; events get their `seq` spliced in per connection.
     pub fn to_json(&self) -> String {
         // Serializing these types cannot fail: no maps with non-string keys, no custom impls.
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| unreachable!("ServerMessage serializes: {e}"))
+        serde_json::to_string(self).unwrap_or_else(|e| unreachable!("ServerMessage serializes: {e}"))
     }
 }
 

@@ -11,9 +11,7 @@ use crate::*;
 pub const GENERATED_PATH: &str = "sdk/web/src/api/protocol.gen.ts";
 
 fn decl<T: TS>(cfg: &Config) -> String {
-    let docs = T::docs()
-        .map(|d| format!("{}\n", d.trim_end()))
-        .unwrap_or_default();
+    let docs = T::docs().map(|d| format!("{}\n", d.trim_end())).unwrap_or_default();
     format!("{docs}export {}\n", T::decl(cfg))
 }
 
@@ -26,25 +24,11 @@ pub fn generate() -> String {
          // from crates/umbra-protocol. Do not edit: change the Rust types and regenerate.\n\
          // crates/umbra-protocol/tests/typescript.rs fails when this file is stale.\n\n",
     );
-    out.push_str(&format!(
-        "export const PROTOCOL_VERSION = {PROTOCOL_VERSION};\n"
-    ));
-    out.push_str(&format!(
-        "export const MAX_MESSAGE_BYTES = {};\n",
-        limits::MAX_MESSAGE_BYTES
-    ));
-    out.push_str(&format!(
-        "export const MAX_SIGNAL_TYPE = {};\n",
-        limits::MAX_SIGNAL_TYPE
-    ));
-    out.push_str(&format!(
-        "export const MAX_SIGNAL_DATA = {};\n",
-        limits::MAX_SIGNAL_DATA
-    ));
-    out.push_str(&format!(
-        "export const SNAPSHOT_PAGE = {};\n",
-        limits::SNAPSHOT_PAGE
-    ));
+    out.push_str(&format!("export const PROTOCOL_VERSION = {PROTOCOL_VERSION};\n"));
+    out.push_str(&format!("export const MAX_MESSAGE_BYTES = {};\n", limits::MAX_MESSAGE_BYTES));
+    out.push_str(&format!("export const MAX_SIGNAL_TYPE = {};\n", limits::MAX_SIGNAL_TYPE));
+    out.push_str(&format!("export const MAX_SIGNAL_DATA = {};\n", limits::MAX_SIGNAL_DATA));
+    out.push_str(&format!("export const SNAPSHOT_PAGE = {};\n", limits::SNAPSHOT_PAGE));
     out.push_str(&format!(
         "export const CloseCode = {{ SERVER_SHUTDOWN: {}, FORCED: {}, REPLACED: {}, HANDSHAKE_REFUSED: {} }} as const;\n",
         close::SERVER_SHUTDOWN,
@@ -52,19 +36,13 @@ pub fn generate() -> String {
         close::REPLACED,
         close::HANDSHAKE_REFUSED
     ));
-    let codes: Vec<String> = ErrorCode::ALL
-        .iter()
-        .map(|c| format!("  \"{c}\",\n"))
-        .collect();
-    out.push_str(&format!("/** Every `code` the server sends, for exhaustive checks. */\nexport const ERROR_CODES = [\n{}] as const;\n", codes.concat()));
-    let kinds: Vec<String> = ServerMessage::KINDS
-        .iter()
-        .map(|k| format!("  \"{k}\",\n"))
-        .collect();
+    let codes: Vec<String> = ErrorCode::ALL.iter().map(|c| format!("  \"{c}\",\n")).collect();
     out.push_str(&format!(
-        "export const SERVER_MESSAGE_TYPES = [\n{}] as const;\n\n",
-        kinds.concat()
+        "/** Every `code` the server sends, for exhaustive checks. */\nexport const ERROR_CODES = [\n{}] as const;\n",
+        codes.concat()
     ));
+    let kinds: Vec<String> = ServerMessage::KINDS.iter().map(|k| format!("  \"{k}\",\n")).collect();
+    out.push_str(&format!("export const SERVER_MESSAGE_TYPES = [\n{}] as const;\n\n", kinds.concat()));
     for d in [
         decl::<Role>(&cfg),
         decl::<MediaMode>(&cfg),

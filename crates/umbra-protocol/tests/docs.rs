@@ -13,29 +13,19 @@ fn doc() -> String {
 
 /// The text of the `## title` section, up to the next `## ` heading.
 fn section<'a>(doc: &'a str, title: &str) -> &'a str {
-    let start = doc
-        .find(&format!("\n## {title}\n"))
-        .unwrap_or_else(|| panic!("no section ## {title}"));
+    let start = doc.find(&format!("\n## {title}\n")).unwrap_or_else(|| panic!("no section ## {title}"));
     let body = &doc[start + 4 + title.len()..];
     &body[..body.find("\n## ").unwrap_or(body.len())]
 }
 
 /// Every `` `name` `` at the start of a table row.
 fn table_names(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .filter_map(|l| l.split('`').next())
-        .map(str::to_owned)
-        .collect()
+    text.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).map(str::to_owned).collect()
 }
 
 /// Every `"type": "name"` in the JSON examples.
 fn json_types(text: &str) -> BTreeSet<String> {
-    text.split("\"type\": \"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .map(str::to_owned)
-        .collect()
+    text.split("\"type\": \"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_owned).collect()
 }
 
 /// Every snake_case identifier in backticks.
@@ -43,11 +33,7 @@ fn backticked(text: &str) -> BTreeSet<String> {
     text.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
+        .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         .map(str::to_owned)
         .collect()
 }
@@ -67,17 +53,14 @@ fn every_client_message_is_documented_and_every_documented_one_exists() {
         .map(str::to_owned)
         .collect();
     for s in ["Handshake", "Resuming after a dropped socket"] {
-        documented.extend(json_types(section(&doc, s)).into_iter().filter(|t| {
-            ClientMessage::KINDS.contains(&t.as_str())
-                || !ServerMessage::KINDS.contains(&t.as_str())
-        }));
+        documented.extend(
+            json_types(section(&doc, s))
+                .into_iter()
+                .filter(|t| ClientMessage::KINDS.contains(&t.as_str()) || !ServerMessage::KINDS.contains(&t.as_str())),
+        );
     }
     documented.retain(|t| t != "welcome" && t != "error" && t != "snapshot" && t != "resumed");
-    assert_eq!(
-        documented,
-        set(ClientMessage::KINDS),
-        "client messages: docs/signaling.md vs umbra-protocol"
-    );
+    assert_eq!(documented, set(ClientMessage::KINDS), "client messages: docs/signaling.md vs umbra-protocol");
 }
 
 #[test]
@@ -94,16 +77,11 @@ fn every_server_message_is_documented_and_every_documented_one_exists() {
     // Every type in a JSON example is a message of one side or the other.
     for t in json_types(&doc) {
         assert!(
-            ClientMessage::KINDS.contains(&t.as_str())
-                || ServerMessage::KINDS.contains(&t.as_str()),
+            ClientMessage::KINDS.contains(&t.as_str()) || ServerMessage::KINDS.contains(&t.as_str()),
             "docs/signaling.md shows a message type {t:?} that umbra-protocol does not have"
         );
     }
-    assert_eq!(
-        documented,
-        set(ServerMessage::KINDS),
-        "server messages: docs/signaling.md vs umbra-protocol"
-    );
+    assert_eq!(documented, set(ServerMessage::KINDS), "server messages: docs/signaling.md vs umbra-protocol");
 }
 
 #[test]
@@ -115,18 +93,8 @@ fn every_error_code_is_documented_and_every_documented_one_exists() {
     let list = &list[..list.find("\n\n").unwrap_or(list.len())];
     documented.extend(backticked(list));
     let resume = section(&doc, "Resuming after a dropped socket");
-    documented.extend(
-        backticked(resume)
-            .into_iter()
-            .filter(|c| c.starts_with("resume_")),
-    );
+    documented.extend(backticked(resume).into_iter().filter(|c| c.starts_with("resume_")));
     documented.retain(|c| c != "resume_window_ms" && c != "resume_token");
-    let actual: BTreeSet<String> = ErrorCode::ALL
-        .iter()
-        .map(|c| c.as_str().to_owned())
-        .collect();
-    assert_eq!(
-        documented, actual,
-        "error codes: docs/signaling.md vs umbra-protocol"
-    );
+    let actual: BTreeSet<String> = ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    assert_eq!(documented, actual, "error codes: docs/signaling.md vs umbra-protocol");
 }

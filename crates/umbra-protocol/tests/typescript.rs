@@ -7,14 +7,10 @@ use std::path::Path;
 fn committed_typescript_matches_the_generator() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let path = root.join(umbra_protocol::typescript::GENERATED_PATH);
-    let committed =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let fresh = umbra_protocol::typescript::generate();
     if committed != fresh {
-        let first = committed
-            .lines()
-            .zip(fresh.lines())
-            .position(|(a, b)| a != b);
+        let first = committed.lines().zip(fresh.lines()).position(|(a, b)| a != b);
         panic!(
             "{} is stale (first differing line: {:?}); regenerate it with\n  \
              cargo run -p umbra-protocol --features typescript --example typescript > {}",

@@ -34,15 +34,11 @@ fn every_client_message_of_the_document_parses_and_round_trips() {
     round_trips_client(json!({"type": "unpublish", "id": "a", "stream_id": "s"}));
     round_trips_client(json!({"type": "subscribe", "id": 3, "stream_id": "s", "sdp_offer": "v=0"}));
     round_trips_client(json!({"type": "unsubscribe", "id": 6, "subscription_id": "x"}));
-    round_trips_client(
-        json!({"type": "answer", "id": 4, "subscription_id": "x", "sdp_answer": "v=0"}),
-    );
+    round_trips_client(json!({"type": "answer", "id": 4, "subscription_id": "x", "sdp_answer": "v=0"}));
     round_trips_client(
         json!({"type": "ice", "id": 5, "subscription_id": "x", "candidate": {"candidate": "candidate:1", "sdpMid": "0", "sdpMLineIndex": 0}}),
     );
-    round_trips_client(
-        json!({"type": "signal", "id": 7, "to": "c", "signal_type": "chat", "data": "hello"}),
-    );
+    round_trips_client(json!({"type": "signal", "id": 7, "to": "c", "signal_type": "chat", "data": "hello"}));
     round_trips_client(
         json!({"type": "set_stream_property", "id": 8, "stream_id": "s", "property": "has_audio", "value": false}),
     );
@@ -56,21 +52,10 @@ fn every_client_message_of_the_document_parses_and_round_trips() {
 
 #[test]
 fn publish_stream_defaults_to_audio_and_video() {
-    let ClientMessage::Publish {
-        stream,
-        id,
-        sdp_offer,
-    } = client(json!({"type": "publish", "stream": {}}))
-    else {
+    let ClientMessage::Publish { stream, id, sdp_offer } = client(json!({"type": "publish", "stream": {}})) else {
         panic!()
     };
-    assert!(
-        stream.has_audio
-            && stream.has_video
-            && stream.e2ee.is_none()
-            && id.is_none()
-            && sdp_offer.is_none()
-    );
+    assert!(stream.has_audio && stream.has_video && stream.e2ee.is_none() && id.is_none() && sdp_offer.is_none());
 }
 
 #[test]
@@ -82,10 +67,7 @@ fn property_values_must_have_the_property_type() {
         json!({"type": "set_stream_property", "stream_id": "s", "property": "video_dimensions", "value": {"width": 1, "height": 2, "pad": "x"}}),
         json!({"type": "set_stream_property", "stream_id": "s", "property": "name", "value": "x"}),
     ] {
-        assert!(
-            serde_json::from_value::<ClientMessage>(bad.clone()).is_err(),
-            "accepted {bad}"
-        );
+        assert!(serde_json::from_value::<ClientMessage>(bad.clone()).is_err(), "accepted {bad}");
     }
 }
 
@@ -97,10 +79,7 @@ fn unknown_types_and_missing_fields_are_refused() {
         json!({"type": "signal", "id": {"an": "object"}, "data": "x"}),
         json!({"token": "x"}),
     ] {
-        assert!(
-            serde_json::from_value::<ClientMessage>(bad.clone()).is_err(),
-            "accepted {bad}"
-        );
+        assert!(serde_json::from_value::<ClientMessage>(bad.clone()).is_err(), "accepted {bad}");
     }
 }
 
@@ -116,44 +95,30 @@ fn connection() -> Value {
 
 #[test]
 fn every_server_message_of_the_document_parses_and_round_trips() {
-    round_trips_server(
-        json!({"type": "welcome", "v": 1, "session_id": "s", "connection_id": "c", "resume_token": "r",
+    round_trips_server(json!({"type": "welcome", "v": 1, "session_id": "s", "connection_id": "c", "resume_token": "r",
         "role": "publisher", "connection_data": "alice", "media_mode": "routed", "archive_mode": "manual",
         "e2ee": true, "cipher_suite": 6, "heartbeat_interval_ms": 10000, "heartbeat_timeout_ms": 30000,
-        "resume_window_ms": 20000, "connections": [connection()], "streams": [stream()], "complete": false}),
-    );
-    round_trips_server(
-        json!({"type": "snapshot", "connections": [], "streams": [stream()], "complete": true}),
-    );
-    round_trips_server(
-        json!({"type": "resumed", "session_id": "s", "connection_id": "c", "last_seq": 4}),
-    );
+        "resume_window_ms": 20000, "connections": [connection()], "streams": [stream()], "complete": false}));
+    round_trips_server(json!({"type": "snapshot", "connections": [], "streams": [stream()], "complete": true}));
+    round_trips_server(json!({"type": "resumed", "session_id": "s", "connection_id": "c", "last_seq": 4}));
     round_trips_server(json!({"type": "ack", "id": 1, "stream_id": "s", "sdp_answer": null}));
-    round_trips_server(
-        json!({"type": "ack", "id": 1, "subscription_id": "x", "sdp_answer": "v=0"}),
-    );
+    round_trips_server(json!({"type": "ack", "id": 1, "subscription_id": "x", "sdp_answer": "v=0"}));
     round_trips_server(json!({"type": "ack", "id": 1}));
-    round_trips_server(
-        json!({"type": "error", "id": null, "code": "token_expired", "message": "m"}),
-    );
+    round_trips_server(json!({"type": "error", "id": null, "code": "token_expired", "message": "m"}));
     round_trips_server(json!({"type": "pong", "id": 10}));
     round_trips_server(json!({"seq": 1, "type": "connection_created", "connection": connection()}));
     round_trips_server(
         json!({"seq": 2, "type": "connection_destroyed", "connection": connection(), "reason": "networkDisconnected"}),
     );
     round_trips_server(json!({"seq": 3, "type": "stream_created", "stream": stream()}));
-    round_trips_server(
-        json!({"seq": 4, "type": "stream_destroyed", "stream": stream(), "reason": "unpublished"}),
-    );
+    round_trips_server(json!({"seq": 4, "type": "stream_destroyed", "stream": stream(), "reason": "unpublished"}));
     round_trips_server(
         json!({"seq": 5, "type": "stream_property_changed", "stream_id": "s", "property": "has_video", "old_value": true, "new_value": false}),
     );
     round_trips_server(
         json!({"seq": 5, "type": "stream_property_changed", "stream_id": "s", "property": "video_dimensions", "old_value": null, "new_value": {"width": 640, "height": 480}}),
     );
-    round_trips_server(
-        json!({"seq": 6, "type": "signal", "from": null, "signal_type": "chat", "data": "hi"}),
-    );
+    round_trips_server(json!({"seq": 6, "type": "signal", "from": null, "signal_type": "chat", "data": "hi"}));
     round_trips_server(
         json!({"seq": 7, "type": "subscribe_offer", "subscription_id": "x", "stream_id": "s", "subscriber_connection_id": "c", "sdp_offer": "v=0"}),
     );
@@ -163,17 +128,11 @@ fn every_server_message_of_the_document_parses_and_round_trips() {
     round_trips_server(
         json!({"seq": 9, "type": "ice", "subscription_id": "x", "from": "publisher", "candidate": {"candidate": "", "sdpMid": null, "sdpMLineIndex": null}}),
     );
-    round_trips_server(
-        json!({"seq": 10, "type": "subscription_ended", "subscription_id": "x", "stream_id": "s"}),
-    );
+    round_trips_server(json!({"seq": 10, "type": "subscription_ended", "subscription_id": "x", "stream_id": "s"}));
     round_trips_server(json!({"seq": 11, "type": "mute_forced", "stream_id": "s"}));
     round_trips_server(json!({"seq": 12, "type": "media_connected", "stream_id": "s"}));
-    round_trips_server(
-        json!({"seq": 13, "type": "media_failed", "subscription_id": "x", "message": "ICE failed"}),
-    );
-    round_trips_server(
-        json!({"seq": 14, "type": "media_closed", "stream_id": "s", "message": "unpublished"}),
-    );
+    round_trips_server(json!({"seq": 13, "type": "media_failed", "subscription_id": "x", "message": "ICE failed"}));
+    round_trips_server(json!({"seq": 14, "type": "media_closed", "stream_id": "s", "message": "unpublished"}));
     round_trips_server(json!({"seq": 15, "type": "forced_disconnect"}));
 }
 
@@ -182,40 +141,22 @@ fn kinds_match_the_serialized_type_and_events_are_told_apart() {
     let msgs = [
         ServerMessage::Pong { id: None },
         ServerMessage::ForcedDisconnect,
-        ServerMessage::MuteForced {
-            stream_id: "s".into(),
-        },
-        ServerMessage::Snapshot {
-            connections: vec![],
-            streams: vec![],
-            complete: true,
-        },
+        ServerMessage::MuteForced { stream_id: "s".into() },
+        ServerMessage::Snapshot { connections: vec![], streams: vec![], complete: true },
     ];
     for m in msgs {
         let v: Value = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(v["type"], m.kind());
         assert!(ServerMessage::KINDS.contains(&m.kind()));
     }
-    assert!(
-        ServerMessage::MuteForced {
-            stream_id: "s".into()
-        }
-        .is_event()
-    );
+    assert!(ServerMessage::MuteForced { stream_id: "s".into() }.is_event());
     assert!(!ServerMessage::Pong { id: None }.is_event());
 }
 
 #[test]
 fn an_error_code_from_a_newer_server_still_parses() {
-    let f =
-        server(json!({"type": "error", "id": 3, "code": "rate_limited", "message": "slow down"}));
-    assert!(matches!(
-        f.message,
-        ServerMessage::Error {
-            code: ErrorCode::Unrecognized,
-            ..
-        }
-    ));
+    let f = server(json!({"type": "error", "id": 3, "code": "rate_limited", "message": "slow down"}));
+    assert!(matches!(f.message, ServerMessage::Error { code: ErrorCode::Unrecognized, .. }));
     for c in ErrorCode::ALL {
         let v = serde_json::to_value(c).unwrap();
         assert_eq!(v, c.as_str());
@@ -227,15 +168,9 @@ fn an_error_code_from_a_newer_server_still_parses() {
 fn client_message_ids_are_set_and_read() {
     let m = ClientMessage::Ping { id: None }.with_id(7.into());
     assert_eq!(m.id(), Some(&RequestId::Number(7)));
-    assert_eq!(
-        serde_json::to_value(&m).unwrap(),
-        json!({"type": "ping", "id": 7})
-    );
+    assert_eq!(serde_json::to_value(&m).unwrap(), json!({"type": "ping", "id": 7}));
     assert_eq!(ClientMessage::Leave.with_id(1.into()).id(), None);
     for k in ClientMessage::KINDS {
-        assert!(
-            !ServerMessage::KINDS.contains(k) || ["signal", "answer", "ice"].contains(k),
-            "{k}"
-        );
+        assert!(!ServerMessage::KINDS.contains(k) || ["signal", "answer", "ice"].contains(k), "{k}");
     }
 }
