@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Web SDK (sdk/web): installs its npm dev dependencies from the committed lockfile (npm ci; only
 # the npm registry is contacted, and only when the lockfile changed), builds the bundles and the
-# .d.ts files, type-checks sources and tests, and runs the Node tests: byte-for-byte against
-# testdata/umbra-e2ee-vectors.json and the official SFrame vectors, behaviour over simulated time,
-# the worker, and the session against a loopback signaling server. Safe to re-run.
+# .d.ts files, type-checks sources and tests (tsc --noEmit), and runs the Node tests: byte-for-byte
+# against testdata/umbra-e2ee-vectors.json and the official SFrame vectors, behaviour over
+# simulated time, the worker, the session against a loopback signaling server, and against a real
+# `umbra serve` on ports the kernel picks (when the binary is built). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/../../sdk/web"
 
@@ -22,6 +23,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+echo "type-checking the SDK (tsc --noEmit: the protocol types generated from crates/umbra-protocol"
+echo "  make a server message type or error code that the SDK does not handle a compile error)"
+npm run --silent typecheck
 echo "building dist/ (esbuild bundles, tsc declarations)"
 npm run --silent build
 echo "type-checking sources and tests"

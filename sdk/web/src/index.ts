@@ -13,7 +13,19 @@ export { OTError, Session, Publisher, EventEmitter, OTEvent };
 export type { OTErrorName, SessionOptions, PublisherProperties, SessionEnvironment };
 export type { Subscriber, SubscriberProperties } from "./api/subscriber.js";
 export type { Connection, Stream } from "./api/model.js";
-export type { SessionEvents, PublisherEvents, SubscriberEvents, SignalEvent, ExceptionEvent, SessionDisconnectReason, StreamDestroyedReason } from "./api/event-types.js";
+export type {
+  SessionEvents,
+  PublisherEvents,
+  SubscriberEvents,
+  SignalEvent,
+  ExceptionEvent,
+  SessionDisconnectReason,
+  ConnectionDestroyedReason,
+  StreamDestroyedReason,
+  PublisherStreamDestroyedReason,
+  SubscriberDestroyedReason,
+  StreamPropertyChange,
+} from "./api/event-types.js";
 
 /** OpenTok.js's global event target (`OT.on("exception", ...)`). */
 const globalEvents = new EventEmitter();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { E2eeHost, type WorkerLike } from "../src/media/e2ee-host.js";
 import { PeerEngine } from "../src/media/peer-engine.js";
 import type { MediaContext } from "../src/media/engine.js";
-import type { Welcome } from "../src/api/signaling-types.js";
+import type { Joined, Request } from "../src/api/signaling-types.js";
 import type { SignalingClient } from "../src/api/signaling-client.js";
 import type { ToWorker } from "../src/worker/protocol.js";
 
@@ -137,13 +137,13 @@ class RecordingWorker implements WorkerLike {
 function setup(mediaMode: "routed" | "relayed", answers: Record<string, Record<string, unknown>>) {
   const requests: { type: string; fields: Record<string, unknown> }[] = [];
   const signaling = {
-    request: async (type: string, fields: Record<string, unknown> = {}) => {
+    request: async ({ type, ...fields }: Request) => {
       requests.push({ type, fields });
       log.push(`request ${type}`);
       return answers[type] ?? {};
     },
   } as unknown as SignalingClient;
-  const welcome = { media_mode: mediaMode, e2ee: true, cipher_suite: 6 } as Welcome;
+  const welcome = { media_mode: mediaMode, e2ee: true, cipher_suite: 6 } as Joined;
   const ctx: MediaContext = { signaling, welcome, e2eeSuite: 6 };
   const worker = new RecordingWorker();
   const ScriptTransform = function (this: { options: unknown }, _w: unknown, options: unknown) {
@@ -179,9 +179,9 @@ test("routed publish: transforms before the offer, e2ee declared, answer applied
     ["audio/opus", { 111: "audio/opus" }],
     ["video/VP8", { 96: "video/VP8", 102: "video/H264" }],
   ]);
-  // The router's candidates reach the peer connection.
-  assert.equal(engine.handleServerEvent({ type: "ice", seq: 1, stream_id: "st1", candidate: { candidate: "candidate:2", sdpMid: "0", sdpMLineIndex: 0 } }), true);
-  assert.equal(pc.candidates.length, 1);
+  // The router does not trickle: an `ice` event names a relayed subscription, none of ours here.
+  assert.equal(engine.handleServerEvent({ type: "ice", subscription_id: "sub-unknown", from: "publisher", candidate: { candidate: "candidate:2", sdpMid: "0", sdpMLineIndex: 0 } }), false);
+  assert.equal(pc.candidates.length, 0);
   await pub.stop();
   assert.equal(pc.closed, true);
   assert.ok(requests.some((r) => r.type === "unpublish" && r.fields.stream_id === "st1"));
@@ -216,17 +216,22 @@ test("subscribe: recvonly transceivers with decrypt transforms before the offer;
   assert.deepEqual(pc.remoteDescription, { type: "answer", sdp: "router-answer" });
   const subReq = routed.requests.find((r) => r.type === "subscribe")!;
   assert.deepEqual(subReq.fields, { stream_id: "st9", sdp_offer: "offer:audio,video" });
-  routed.engine.handleServerEvent({ type: "media_failed", seq: 2, subscription_id: "sub1", message: "router lost it" });
-  assert.deepEqual(events, ["failure: router lost it"]);
+  assert.equal(routed.engine.handleServerEvent({ type: "subscription_ended", subscription_id: "sub1", stream_id: "st9" }), true);
+  assert.deepEqual(events, ["failure: the publisher ended this subscription"]);
 
   FakePC.all = [];
   const relayed = setup("relayed", { subscribe: { subscription_id: "sub2", sdp_answer: null } });
   await relayed.engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: () => undefined });
   const rpc = FakePC.all[0]!;
   assert.equal(rpc.remoteDescription, null, "waits for the publisher's answer");
-  assert.equal(relayed.engine.handleServerEvent({ type: "answer", seq: 1, subscription_id: "sub2", stream_id: "st9", sdp_answer: "publisher-answer" }), true);
+  assert.equal(relayed.engine.handleServerEvent({ type: "answer", subscription_id: "sub2", stream_id: "st9", sdp_answer: "publisher-answer" }), true);
   await settle();
   assert.deepEqual(rpc.remoteDescription, { type: "answer", sdp: "publisher-answer" });
+  // The publisher's candidates reach the subscriber's peer connection; end-of-candidates too.
+  assert.equal(relayed.engine.handleServerEvent({ type: "ice", subscription_id: "sub2", from: "publisher", candidate: { candidate: "candidate:3", sdpMid: "0", sdpMLineIndex: 0 } }), true);
+  assert.equal(relayed.engine.handleServerEvent({ type: "ice", subscription_id: "sub2", from: "publisher", candidate: { candidate: "" } }), true);
+  await settle();
+  assert.deepEqual(rpc.candidates, [{ candidate: "candidate:3", sdpMid: "0", sdpMLineIndex: 0 }, null]);
 });
 
 test("relayed publish: each subscriber's offer is answered from a new peer connection whose senders are encrypted before tracks go on", { timeout: 30_000 }, async () => {
@@ -237,7 +242,7 @@ test("relayed publish: each subscriber's offer is answered from a new peer conne
   const pub = await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
   assert.equal(FakePC.all.length, 0, "no peer connection until someone subscribes");
   assert.equal(requests[0]!.fields.sdp_offer, undefined);
-  engine.handleServerEvent({ type: "subscribe_offer", seq: 1, subscription_id: "sub7", stream_id: "st5", subscriber_connection_id: "c2", sdp_offer: "offer:audio,video" });
+  engine.handleServerEvent({ type: "subscribe_offer", subscription_id: "sub7", stream_id: "st5", subscriber_connection_id: "c2", sdp_offer: "offer:audio,video" });
   await settle();
   assert.deepEqual(log.filter((l) => l.startsWith("replaceTrack")), ["replaceTrack audio (transform set: true)", "replaceTrack video (transform set: true)"]);
   const answer = requests.find((r) => r.type === "answer")!;

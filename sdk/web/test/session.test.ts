@@ -9,8 +9,8 @@ import { OTError } from "../src/api/errors.js";
 import { Publisher } from "../src/api/publisher.js";
 import { Session, signalingUrl, type SessionEnvironment } from "../src/api/session.js";
 import type { WebSocketConstructor } from "../src/api/signaling-client.js";
-import type { MediaEngine, SubscribeRequest } from "../src/media/engine.js";
-import { FakeSignalingServer } from "./fake-signaling-server.js";
+import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest } from "../src/media/engine.js";
+import { FakeSignalingServer, wireStream } from "./fake-signaling-server.js";
 import { readVectors } from "./support.js";
 
 const vectors = readVectors("umbra-e2ee-vectors.json");
@@ -21,20 +21,31 @@ class FakeEngine implements MediaEngine {
   keys: string[] = [];
   /** When set, publish succeeds with this stream id after running `beforeAck`. */
   publishAs: { streamId: string; beforeAck: () => Promise<void> } | null = null;
+  /** When set (and publishAs is not), publish announces the stream over signaling, as in a relayed session. */
+  announce = false;
+  ctx: MediaContext | null = null;
   subs: SubscribeRequest[] = [];
+  /** Publications and subscriptions stopped, by id. */
+  stopped: string[] = [];
   closed = false;
   async setKey(k: Uint8Array, suite: number) {
     this.keys.push(`${suite}:${bytesToHex(k)}`);
   }
-  async publish() {
-    if (!this.publishAs) throw new OTError("OT_STREAM_CREATE_FAILED", "fake engine does not publish");
-    const { streamId, beforeAck } = this.publishAs;
-    await beforeAck();
-    return { streamId, stop: async () => undefined };
+  async publish(req: PublishRequest) {
+    if (this.publishAs) {
+      const { streamId, beforeAck } = this.publishAs;
+      await beforeAck();
+      return { streamId, stop: async () => void this.stopped.push(streamId) };
+    }
+    if (!this.announce || !this.ctx) throw new OTError("OT_STREAM_CREATE_FAILED", "fake engine does not publish");
+    const has_audio = req.stream.getAudioTracks().length > 0;
+    const { stream_id } = await this.ctx.signaling.request({ type: "publish", stream: { name: req.name, has_audio, has_video: false, video_type: req.videoType } });
+    return { streamId: stream_id, stop: async () => void this.stopped.push(stream_id) };
   }
   async subscribe(req: SubscribeRequest) {
     this.subs.push(req);
-    return { subscriptionId: `sub-${this.subs.length}`, stop: async () => undefined };
+    const subscriptionId = `sub-${this.subs.length}`;
+    return { subscriptionId, stop: async () => void this.stopped.push(subscriptionId) };
   }
   handleServerEvent() {
     return false;
@@ -49,7 +60,12 @@ function env(opts: { supported?: boolean; engine?: FakeEngine | null; iterations
   return {
     WebSocket: WebSocket as unknown as WebSocketConstructor,
     e2eeSupport: () => (opts.supported === false ? { supported: false, path: null, missing: ["WebRTC Encoded Transform"] } : { supported: true, path: "script-transform", missing: [] }),
-    mediaEngineFactory: engine ? () => engine : null,
+    mediaEngineFactory: engine
+      ? (ctx) => {
+          engine.ctx = ctx;
+          return engine;
+        }
+      : null,
     defaultServerUrl: () => null,
     ...(opts.iterations ? { pbkdf2Iterations: opts.iterations } : {}),
   };
@@ -283,7 +299,7 @@ test("the publisher fires streamCreated whether the server's stream_created come
     const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine }));
     await s.connect("t");
     const c = server.clients[0]!;
-    const wire = (id: string) => ({ stream_id: id, connection_id: c.connectionId, name: "me", has_audio: true, has_video: true, video_type: "camera", video_dimensions: null, e2ee: false, cipher_suite: null, created_at: 3, layout_class_list: [] });
+    const wire = (id: string) => ({ ...wireStream(id, c.connectionId), name: "me" });
     const sessionStreams: string[] = [];
     s.on("streamCreated", (e) => sessionStreams.push(e.stream.streamId));
     for (const [id, eventFirst] of [["own-early", true], ["own-late", false]] as const) {
@@ -304,6 +320,165 @@ test("the publisher fires streamCreated whether the server's stream_created come
       assert.equal((await created).stream.streamId, id);
     }
     assert.deepEqual(sessionStreams.filter((x) => x.startsWith("own")), [], "own streams are announced by the Publisher, not the Session");
+    s.disconnect();
+  });
+});
+
+test("snapshot pages: a joiner of a session of 250 connections and 230 streams reports each exactly once, before any event", { timeout: 30_000 }, async () => {
+  await withServer({ population: { connections: 250, streams: 230 }, greeting: "after the pages" }, async (url, server) => {
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    const order: string[] = [];
+    const connections: string[] = [];
+    const streams: string[] = [];
+    let connected: { connections: unknown[]; streams: unknown[] } | null = null;
+    s.on("sessionConnected", (e) => {
+      connected = e;
+      order.push("sessionConnected");
+    });
+    s.on("connectionCreated", (e) => {
+      connections.push(e.connection.connectionId);
+      order.push("connectionCreated");
+    });
+    s.on("streamCreated", (e) => {
+      streams.push(e.stream.streamId);
+      order.push("streamCreated");
+    });
+    const signal = nextEvent(s, "signal");
+    await s.connect("t");
+    assert.equal((await signal).data, "after the pages");
+    // The welcome and two snapshot pages (100 + 100 + 50 connections; 100 + 100 + 31 streams).
+    assert.deepEqual(server.clients[0]!.pages.map((p) => p.type), ["welcome", "snapshot", "snapshot"]);
+    assert.equal(connections.length, 250);
+    assert.deepEqual(new Set(connections), new Set(Array.from({ length: 250 }, (_, i) => `pop-${i}`)));
+    assert.equal(streams.length, 231);
+    assert.deepEqual(new Set(streams), new Set([...Array.from({ length: 230 }, (_, i) => `pop-stream-${i}`), "s-existing"]));
+    assert.equal(connected!.connections.length, 250, "sessionConnected lists every page's connections");
+    assert.equal(connected!.streams.length, 231, "and every page's streams");
+    // Nothing is announced before the state is whole, and the first event comes after all of it.
+    assert.equal(order[0], "sessionConnected");
+    assert.equal(order.length, 1 + 250 + 231);
+    s.disconnect();
+  });
+});
+
+test("mute_forced: the publisher mutes its audio (publishAudio(false): track off, hasAudio false for everyone) and fires muteForced", { timeout: 30_000 }, async () => {
+  await withServer({ mediaMode: "relayed" }, async (url, server) => {
+    const engine = new FakeEngine();
+    engine.announce = true;
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine }));
+    const observer = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    await s.connect("t");
+    await observer.connect("t2");
+    const audio = { kind: "audio", enabled: true };
+    const media = { getTracks: () => [audio], getAudioTracks: () => [audio], getVideoTracks: () => [] } as unknown as MediaStream;
+    const publisher = new Publisher(null, {}, media);
+    const created = nextEvent(publisher, "streamCreated");
+    const seen = nextEvent(observer, "streamCreated");
+    assert.equal(await new Promise<OTError | undefined>((r) => s.publish(publisher, r)), undefined);
+    const streamId: string = (await created).stream.streamId;
+    assert.equal((await seen).stream.hasAudio, true);
+
+    const events: string[] = [];
+    publisher.on("muteForced", () => events.push("muteForced"));
+    // A mute for another stream is not this publisher's.
+    server.event(server.clients[0]!, { type: "mute_forced", stream_id: "someone-else" });
+    const changed = nextEvent(observer, "streamPropertyChanged");
+    const forced = nextEvent(publisher, "muteForced");
+    server.event(server.clients[0]!, { type: "mute_forced", stream_id: streamId });
+    await forced;
+    assert.deepEqual(events, ["muteForced"], "once, for its own stream only");
+    assert.equal(audio.enabled, false, "the audio track is off");
+    const ev = await changed;
+    assert.deepEqual(
+      server.clients[0]!.received.filter((m) => m.type === "set_stream_property"),
+      [{ type: "set_stream_property", id: 2, stream_id: streamId, property: "has_audio", value: false }],
+      "the stream's hasAudio follows, as publishAudio(false) does",
+    );
+    assert.deepEqual([ev.stream.streamId, ev.changedProperty, ev.oldValue, ev.newValue], [streamId, "hasAudio", true, false]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(publisher.stream?.hasAudio, false);
+    // Muting again changes nothing on the wire.
+    publisher.publishAudio(false);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.clients[0]!.received.filter((m) => m.type === "set_stream_property").length, 1);
+    s.disconnect();
+    observer.disconnect();
+  });
+});
+
+test("media_failed / media_closed: the publisher or subscriber concerned reports an exception (failed) and ends", { timeout: 30_000 }, async () => {
+  await withServer({ e2ee: true }, async (url, server) => {
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ engine, iterations: 1000 }));
+    const streamEv = nextEvent(s, "streamCreated");
+    await s.connect("t");
+    const c = server.clients[0]!;
+    const stream = (await streamEv).stream;
+
+    // Publisher: the router failed its peer connection.
+    engine.publishAs = { streamId: "own-1", beforeAck: async () => undefined };
+    const fakeMedia = { getTracks: () => [], getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+    const publisher = new Publisher(null, {}, fakeMedia);
+    const pubEvents: string[] = [];
+    publisher.on("exception", (e) => pubEvents.push(`exception:${e.name}:${e.message}`));
+    publisher.on("streamDestroyed", (e) => pubEvents.push(`streamDestroyed:${e.reason}`));
+    assert.equal(await new Promise<OTError | undefined>((r) => s.publish(publisher, r)), undefined);
+    server.event(c, { type: "stream_created", stream: wireStream("own-1", c.connectionId, true) });
+    await nextEvent(publisher, "streamCreated");
+    const destroyed = nextEvent(publisher, "streamDestroyed");
+    server.event(c, { type: "media_failed", stream_id: "own-1", message: "ICE timed out" });
+    await destroyed;
+    assert.deepEqual(pubEvents, ["exception:OT_MEDIA_ERROR:the media connection of this publisher failed: ICE timed out", "streamDestroyed:mediaFailed"]);
+    assert.ok(engine.stopped.includes("own-1"), "the publication was ended (and unpublished)");
+    assert.equal(publisher.stream, null);
+
+    // Subscriber still waiting for its first frame: the callback gets the failure.
+    const subEvents: string[] = [];
+    let sub1: ReturnType<Session["subscribe"]> | undefined;
+    const callback = new Promise<OTError | undefined>((r) => {
+      sub1 = s.subscribe(stream, null, {}, r);
+    });
+    sub1!.on("exception", (e) => subEvents.push(`exception:${e.name}`));
+    sub1!.on("destroyed", (e) => subEvents.push(`destroyed:${e.reason}`));
+    await new Promise((r) => setTimeout(r, 20));
+    server.event(c, { type: "media_failed", subscription_id: "sub-1", message: "DTLS failed" });
+    const cbErr = await callback;
+    assert.equal(cbErr?.name, "OT_MEDIA_ERROR");
+    assert.match(cbErr!.message, /DTLS failed/);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(subEvents, ["exception:OT_MEDIA_ERROR", "destroyed:mediaFailed"]);
+    assert.deepEqual(s.getSubscribersForStream(stream), [], "the session let go of it");
+    assert.ok(engine.stopped.includes("sub-1"));
+    // A second report of the same failure (the peer connection's own state) changes nothing.
+    engine.subs[0]!.onFailure("the media connection for this stream failed");
+    server.event(c, { type: "media_failed", subscription_id: "sub-1", message: "again" });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(subEvents.length, 2);
+
+    // media_closed (the stream ended at the router): destroyed, no exception.
+    const sub2 = s.subscribe(stream, null, {}, () => undefined);
+    const sub2Events: string[] = [];
+    sub2.on("exception", () => sub2Events.push("exception"));
+    sub2.on("destroyed", (e) => sub2Events.push(`destroyed:${e.reason}`));
+    await new Promise((r) => setTimeout(r, 20));
+    server.event(c, { type: "media_closed", subscription_id: "sub-2", message: "StreamEnded" });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(sub2Events, ["destroyed:mediaClosed"]);
+
+    // A subscriber the app kept with streamDestroyed's preventDefault stays the app's to remove.
+    const sub3 = s.subscribe(stream, null, {}, () => undefined);
+    const sub3Events: string[] = [];
+    sub3.on("destroyed", (e) => sub3Events.push(`destroyed:${e.reason}`));
+    await new Promise((r) => setTimeout(r, 20));
+    s.once("streamDestroyed", (e) => e.preventDefault());
+    server.event(c, { type: "stream_destroyed", stream: wireStream("s-existing", "conn-x", true), reason: "unpublished" });
+    server.event(c, { type: "media_closed", subscription_id: "sub-3", message: "StreamEnded" });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(sub3Events, []);
+    assert.equal(s.getSubscribersForStream(stream).length, 1);
+    s.unsubscribe(sub3);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(sub3Events, ["destroyed:unsubscribed"]);
     s.disconnect();
   });
 });

@@ -2,6 +2,8 @@
 // Each @ts-expect-error line must stay an error: if the typings loosen, tsc fails.
 
 import type { Session, Subscriber } from "../src/index.js";
+import { ignoreUnknown, type ServerEvent } from "../src/api/signaling-types.js";
+import type { SignalingClient } from "../src/api/signaling-client.js";
 
 export function typedEvents(session: Session, subscriber: Subscriber): void {
   session.on("streamCreated", (e) => e.stream.streamId.toUpperCase());
@@ -13,4 +15,17 @@ export function typedEvents(session: Session, subscriber: Subscriber): void {
   session.on("streamCreated", (e) => e.connection.connectionId);
   // @ts-expect-error error names are a closed set
   subscriber.on("encryptionSecretMismatch", (e) => e.error.name === "OT_SOMETHING_ELSE");
+}
+
+// The protocol's unions are closed: a switch that forgets a server message type, or a request
+// with a field the protocol does not have, fails to compile.
+
+export function protocolIsTyped(ev: ServerEvent, signaling: SignalingClient): void {
+  // @ts-expect-error an event is not `never`: every exhaustive switch must name its type
+  ignoreUnknown(ev);
+  // @ts-expect-error a publish needs its stream
+  void signaling.request({ type: "publish" });
+  // @ts-expect-error has_audio takes a boolean, not dimensions
+  void signaling.request({ type: "set_stream_property", stream_id: "s", property: "has_audio", value: { width: 1, height: 1 } });
+  void signaling.request({ type: "publish", stream: { name: "cam" } }).then((ack) => ack.stream_id.toUpperCase());
 }

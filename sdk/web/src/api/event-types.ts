@@ -4,9 +4,32 @@
 import type { OTError, OTErrorName } from "./errors.js";
 import type { OTEvent } from "./events.js";
 import type { Connection, Stream } from "./model.js";
+import type { DisconnectReason } from "./signaling-client.js";
+import type { Reason, VideoDimensions } from "./signaling-types.js";
 
-export type SessionDisconnectReason = "clientDisconnected" | "networkDisconnected" | "forceDisconnected";
-export type StreamDestroyedReason = "unpublished" | "clientDisconnected" | "networkDisconnected" | "forceDisconnected";
+/** Why this client left the session. */
+export type SessionDisconnectReason = DisconnectReason;
+/** Why another connection left: the server's reason, as OpenTok names it. */
+export type ConnectionDestroyedReason = Reason;
+/** Why a stream went away: the server's reason (`unpublished`, `mediaFailed`, ...). */
+export type StreamDestroyedReason = Reason;
+/**
+ * Why this client's own stream went away: as for any stream, or `mediaClosed` when the media
+ * router closed its peer connection for a reason other than a failure.
+ */
+export type PublisherStreamDestroyedReason = Reason | "mediaClosed";
+/**
+ * Why a Subscriber ended: the app (or the default action of streamDestroyed) unsubscribed it,
+ * or the media router failed (`mediaFailed`, after an `exception`) or closed (`mediaClosed`,
+ * the stream ended) its peer connection.
+ */
+export type SubscriberDestroyedReason = "unsubscribed" | "mediaFailed" | "mediaClosed";
+
+/** What changed in a streamPropertyChanged event, typed by the property. */
+export type StreamPropertyChange =
+  | { changedProperty: "hasAudio"; oldValue: boolean; newValue: boolean }
+  | { changedProperty: "hasVideo"; oldValue: boolean; newValue: boolean }
+  | { changedProperty: "videoDimensions"; oldValue: VideoDimensions | null; newValue: VideoDimensions };
 
 export interface ExceptionEvent extends OTEvent {
   name: OTErrorName;
@@ -30,10 +53,10 @@ export interface SessionEvents {
   sessionReconnecting: OTEvent;
   sessionReconnected: OTEvent;
   connectionCreated: OTEvent & { connection: Connection };
-  connectionDestroyed: OTEvent & { connection: Connection; reason: SessionDisconnectReason };
+  connectionDestroyed: OTEvent & { connection: Connection; reason: ConnectionDestroyedReason };
   streamCreated: OTEvent & { stream: Stream };
   streamDestroyed: OTEvent & { stream: Stream; reason: StreamDestroyedReason };
-  streamPropertyChanged: OTEvent & { stream: Stream; changedProperty: "hasAudio" | "hasVideo" | "videoDimensions"; oldValue: unknown; newValue: unknown };
+  streamPropertyChanged: OTEvent & { stream: Stream } & StreamPropertyChange;
   signal: SignalEvent;
   exception: ExceptionEvent;
 }
@@ -43,7 +66,9 @@ export interface PublisherEvents {
   accessDenied: OTEvent;
   videoElementCreated: OTEvent & { element: HTMLVideoElement };
   streamCreated: OTEvent & { stream: Stream };
-  streamDestroyed: OTEvent & { stream: Stream | null; reason: StreamDestroyedReason };
+  streamDestroyed: OTEvent & { stream: Stream | null; reason: PublisherStreamDestroyedReason };
+  /** A moderator forced this publisher's audio off (REST mute); it has muted (publishAudio(false)). */
+  muteForced: OTEvent;
   exception: ExceptionEvent;
   destroyed: OTEvent;
 }
@@ -55,5 +80,5 @@ export interface SubscriberEvents {
   /** They decrypt again. */
   encryptionSecretMatch: OTEvent & { message: string };
   exception: ExceptionEvent;
-  destroyed: OTEvent & { reason: string };
+  destroyed: OTEvent & { reason: SubscriberDestroyedReason };
 }

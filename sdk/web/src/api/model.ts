@@ -1,6 +1,6 @@
 // OpenTok.js-shaped Connection and Stream objects, built from the server's wire objects.
 
-import type { WireConnection, WireStream } from "./signaling-types.js";
+import type { ConnectionInfo, StreamInfo, VideoDimensions, VideoType } from "./signaling-types.js";
 
 export interface Connection {
   readonly connectionId: string;
@@ -14,19 +14,19 @@ export interface Stream {
   readonly name: string;
   hasAudio: boolean;
   hasVideo: boolean;
-  readonly videoType: "camera" | "screen" | "custom";
-  videoDimensions: { width: number; height: number } | null;
+  readonly videoType: VideoType;
+  videoDimensions: VideoDimensions | null;
   readonly creationTime: number;
   /** Whether the stream's frames are end-to-end encrypted, and with which SFrame suite. */
   readonly e2ee: boolean;
   readonly cipherSuite: number | null;
 }
 
-export function toConnection(c: WireConnection): Connection {
+export function toConnection(c: ConnectionInfo): Connection {
   return { connectionId: c.connection_id, creationTime: c.created_at, data: c.data ?? "" };
 }
 
-export function toStream(s: WireStream, connection: Connection): Stream {
+export function toStream(s: StreamInfo, connection: Connection): Stream {
   return {
     streamId: s.stream_id,
     connection,

@@ -4,10 +4,11 @@
 import type { MediaEngine, Publication } from "../media/engine.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
-import type { PublisherEvents, SignalEvent } from "./event-types.js";
+import type { PublisherEvents, PublisherStreamDestroyedReason, SignalEvent } from "./event-types.js";
 import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import type { Stream } from "./model.js";
 import type { Session } from "./session.js";
+import type { PropertyChange } from "./signaling-types.js";
 
 export interface PublisherProperties {
   name?: string;
@@ -121,6 +122,11 @@ export class Publisher extends EventEmitter {
     if (known) this.onOwnStreamCreated(known);
   }
 
+  /** The id of the stream this publisher publishes, from the moment the server accepted it. */
+  get streamId(): string | null {
+    return this.publication?.streamId ?? null;
+  }
+
   /** The session saw this publisher's stream appear. */
   onOwnStreamCreated(stream: Stream): void {
     if (!this.publication || stream.streamId !== this.publication.streamId || this.stream?.streamId === stream.streamId) return;
@@ -128,22 +134,72 @@ export class Publisher extends EventEmitter {
     this.dispatch(makeEvent("streamCreated", { stream }));
   }
 
-  async stopPublishing(): Promise<void> {
+  /** The app unpublished (or the session ended): the publication ends, `streamDestroyed` follows. */
+  stopPublishing(): Promise<void> {
+    return this.endPublication("unpublished");
+  }
+
+  /**
+   * The server removed this publisher's stream (a moderator, or its media failed): the
+   * publication ends with the server's reason.
+   */
+  onOwnStreamDestroyed(reason: PublisherStreamDestroyedReason): void {
+    void this.endPublication(reason);
+  }
+
+  /**
+   * The media router failed (`media_failed`) or closed (`media_closed`) this publisher's peer
+   * connection: nothing reaches the session any more. A failure is reported as an `exception`
+   * (OT_MEDIA_ERROR, the router's message); either way the publication ends (the stream is
+   * unpublished for everyone) and `streamDestroyed` follows with `mediaFailed` / `mediaClosed`.
+   */
+  onMediaEnded(failed: boolean, message: string): void {
+    if (!this.publication) return;
+    if (failed) {
+      const error = new OTError("OT_MEDIA_ERROR", `the media connection of this publisher failed: ${message}`);
+      this.dispatch(makeEvent("exception", { name: error.name, code: error.name, message: error.message, error }));
+    }
+    void this.endPublication(failed ? "mediaFailed" : "mediaClosed");
+  }
+
+  /** A moderator forced this publisher's audio off (`mute_forced`): mute it, then tell the app. */
+  onMuteForced(): void {
+    this.publishAudio(false);
+    this.dispatch(makeEvent("muteForced", {}));
+  }
+
+  private async endPublication(reason: PublisherStreamDestroyedReason): Promise<void> {
     const pub = this.publication;
     this.publication = null;
     if (!pub) return;
     await pub.stop().catch(() => undefined);
     const stream = this.stream;
     this.stream = null;
-    this.dispatch(makeEvent("streamDestroyed", { stream, reason: "unpublished" }, true));
+    this.dispatch(makeEvent("streamDestroyed", { stream, reason }, true));
   }
 
+  /**
+   * Starts or stops sending audio. As in OpenTok.js the stream's `hasAudio` follows, so every
+   * participant gets `streamPropertyChanged`.
+   */
   publishAudio(on: boolean): void {
-    for (const t of this.media?.getAudioTracks() ?? []) t.enabled = on;
+    const tracks = this.media?.getAudioTracks() ?? [];
+    for (const t of tracks) t.enabled = on;
+    if (tracks.length > 0) this.announce({ property: "has_audio", value: on }, this.stream?.hasAudio);
   }
 
+  /** Starts or stops sending video; the stream's `hasVideo` follows, as for audio. */
   publishVideo(on: boolean): void {
-    for (const t of this.media?.getVideoTracks() ?? []) t.enabled = on;
+    const tracks = this.media?.getVideoTracks() ?? [];
+    for (const t of tracks) t.enabled = on;
+    if (tracks.length > 0) this.announce({ property: "has_video", value: on }, this.stream?.hasVideo);
+  }
+
+  private announce(change: PropertyChange, current: boolean | undefined): void {
+    const streamId = this.publication?.streamId;
+    if (!streamId || !this.session || current === change.value) return;
+    // Best effort: a session that is going away has nobody left to tell.
+    this.session.setOwnStreamProperty(streamId, change).catch(() => undefined);
   }
 
   destroy(): this {

@@ -7,13 +7,13 @@ import { checkSecret, describeViolation } from "../e2ee/secret.js";
 import { DEFAULT_SUITE_ID, suiteById } from "../e2ee/suite.js";
 import type { MediaEngine, MediaEngineFactory } from "../media/engine.js";
 import { OTError } from "./errors.js";
-import type { SessionEvents, SignalEvent } from "./event-types.js";
+import type { SessionEvents, SignalEvent, StreamPropertyChange } from "./event-types.js";
 import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import { toConnection, toStream, type Connection, type Stream } from "./model.js";
 import type { Publisher } from "./publisher.js";
 import { Subscriber, type SubscriberProperties } from "./subscriber.js";
 import { SignalingClient, type DisconnectReason, type WebSocketConstructor } from "./signaling-client.js";
-import type { ServerEvent, WireConnection, WireStream, Welcome } from "./signaling-types.js";
+import { ignoreUnknown, MAX_SIGNAL_DATA, type ConnectionInfo, type Joined, type PropertyChange, type Request, type ServerEvent, type StreamInfo } from "./signaling-types.js";
 import type { E2eeSupport } from "./support.js";
 
 export interface SessionOptions {
@@ -76,7 +76,7 @@ export class Session extends EventEmitter {
   private secret: string | undefined;
   private baseKey: Uint8Array | null = null;
   private signaling: SignalingClient | null = null;
-  private welcomeMsg: Welcome | null = null;
+  private welcomeMsg: Joined | null = null;
   private engine: MediaEngine | null = null;
   private readonly connections = new Map<string, Connection>();
   private readonly streams = new Map<string, Stream>();
@@ -149,7 +149,7 @@ export class Session extends EventEmitter {
       onReconnecting: () => this.dispatch(makeEvent("sessionReconnecting", {})),
       onReconnected: () => this.dispatch(makeEvent("sessionReconnected", {})),
     });
-    let welcome: Welcome;
+    let welcome: Joined;
     try {
       welcome = await client.connect(token, this.sessionId);
     } catch (e) {
@@ -196,7 +196,7 @@ export class Session extends EventEmitter {
   }
 
   /** E2EE session: this browser must support it, a secret must be set, and its key derived. */
-  private async prepareE2ee(welcome: Welcome): Promise<void> {
+  private async prepareE2ee(welcome: Joined): Promise<void> {
     const support = this.env.e2eeSupport();
     if (!support.supported) {
       throw new OTError(
@@ -255,14 +255,14 @@ export class Session extends EventEmitter {
       if (!this.signaling || this.state !== "connected") throw new OTError("OT_NOT_CONNECTED", "signal() needs a connected session");
       const data = opts.data ?? "";
       if (typeof data !== "string") throw new OTError("OT_INVALID_PARAMETER", "signal data must be a string");
-      if (new TextEncoder().encode(data).length > 8192) throw new OTError("OT_INVALID_PARAMETER", "signal data is limited to 8192 bytes");
+      if (new TextEncoder().encode(data).length > MAX_SIGNAL_DATA) throw new OTError("OT_INVALID_PARAMETER", `signal data is limited to ${MAX_SIGNAL_DATA} bytes`);
       if (opts.type !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(opts.type)) {
         throw new OTError("OT_INVALID_PARAMETER", "signal type must be 1 to 128 letters, digits, '-' or '_'");
       }
-      const fields: Record<string, unknown> = { data };
-      if (opts.type !== undefined) fields.signal_type = opts.type;
-      if (opts.to) fields.to = opts.to.connectionId;
-      await this.signaling.request("signal", fields);
+      const req: Request = { type: "signal", data };
+      if (opts.type !== undefined) req.signal_type = opts.type;
+      if (opts.to) req.to = opts.to.connectionId;
+      await this.signaling.request(req);
     })();
     run.then(
       () => callback?.(),
@@ -274,7 +274,7 @@ export class Session extends EventEmitter {
 
   /** Moderators: removes a connection from the session. */
   forceDisconnect(connection: Connection, callback?: Callback): Promise<void> {
-    const run = this.requireSignaling("forceDisconnect").then((s) => s.request("force_disconnect", { connection_id: connection.connectionId })).then(() => undefined);
+    const run = this.requireSignaling("forceDisconnect").then((s) => s.request({ type: "force_disconnect", connection_id: connection.connectionId })).then(() => undefined);
     run.then(() => callback?.(), (e: OTError) => callback?.(e));
     if (callback) run.catch(() => undefined);
     return run;
@@ -348,7 +348,7 @@ export class Session extends EventEmitter {
     return this.signaling;
   }
 
-  private addConnection(c: WireConnection): Connection {
+  private addConnection(c: ConnectionInfo): Connection {
     const conn = toConnection(c);
     this.connections.set(conn.connectionId, conn);
     return conn;
@@ -360,54 +360,85 @@ export class Session extends EventEmitter {
   }
 
   /** Registers a stream; returns null for this client's own streams (their Publisher announces them). */
-  private addStream(s: WireStream): Stream | null {
+  private addStream(s: StreamInfo): Stream | null {
     const stream = toStream(s, this.connectionFor(s.connection_id));
     this.streams.set(stream.streamId, stream);
     return s.connection_id === this.connection?.connectionId ? null : stream;
   }
 
+  /**
+   * Changes a property of one of this client's own streams (publishAudio/publishVideo): every
+   * participant, this one included, then gets `stream_property_changed`.
+   */
+  setOwnStreamProperty(streamId: string, change: PropertyChange): Promise<void> {
+    return this.requireSignaling("setStreamProperty")
+      .then((s) => s.request({ type: "set_stream_property", stream_id: streamId, ...change }))
+      .then(() => undefined);
+  }
+
   private onServerEvent(ev: ServerEvent): void {
     switch (ev.type) {
       case "connection_created": {
-        const c = this.addConnection(ev.connection as WireConnection);
+        const c = this.addConnection(ev.connection);
         this.dispatch(makeEvent("connectionCreated", { connection: c }));
         return;
       }
       case "connection_destroyed": {
-        const wc = ev.connection as WireConnection;
-        const c = this.connections.get(wc.connection_id) ?? toConnection(wc);
+        const c = this.connections.get(ev.connection.connection_id) ?? toConnection(ev.connection);
         this.connections.delete(c.connectionId);
         this.dispatch(makeEvent("connectionDestroyed", { connection: c, reason: ev.reason }));
         return;
       }
       case "stream_created": {
-        const s = this.addStream(ev.stream as WireStream);
+        const s = this.addStream(ev.stream);
         if (s) this.dispatch(makeEvent("streamCreated", { stream: s }));
-        else for (const p of this.publishers) p.onOwnStreamCreated(this.streams.get((ev.stream as WireStream).stream_id)!);
+        else for (const p of this.publishers) p.onOwnStreamCreated(this.streams.get(ev.stream.stream_id)!);
         return;
       }
       case "stream_destroyed": {
-        const ws = ev.stream as WireStream;
+        const ws = ev.stream;
         const s = this.streams.get(ws.stream_id) ?? toStream(ws, this.connectionFor(ws.connection_id));
         this.streams.delete(s.streamId);
-        if (ws.connection_id === this.connection?.connectionId) return;
+        if (ws.connection_id === this.connection?.connectionId) {
+          // Our own stream: its Publisher says so (and ends, if the server ended it).
+          for (const p of this.publishers) {
+            if (p.streamId !== s.streamId) continue;
+            this.publishers.delete(p);
+            p.onOwnStreamDestroyed(ev.reason);
+          }
+          return;
+        }
         const e = this.dispatch(makeEvent("streamDestroyed", { stream: s, reason: ev.reason }, true));
         // Default action, as in OpenTok.js: subscribers of the stream go away (unless prevented).
         if (!e.isDefaultPrevented()) for (const sub of this.getSubscribersForStream(s)) this.unsubscribe(sub);
         return;
       }
       case "stream_property_changed": {
-        const s = this.streams.get(String(ev.stream_id));
+        const s = this.streams.get(ev.stream_id);
         if (!s) return;
-        const prop = { has_audio: "hasAudio", has_video: "hasVideo", video_dimensions: "videoDimensions" }[String(ev.property)] as "hasAudio" | "hasVideo" | "videoDimensions" | undefined;
-        if (!prop) return;
-        (s as unknown as Record<string, unknown>)[prop] = ev.new_value;
-        this.dispatch(makeEvent("streamPropertyChanged", { stream: s, changedProperty: prop, oldValue: ev.old_value, newValue: ev.new_value }));
+        let change: StreamPropertyChange;
+        switch (ev.property) {
+          case "has_audio":
+            s.hasAudio = ev.new_value;
+            change = { changedProperty: "hasAudio", oldValue: ev.old_value, newValue: ev.new_value };
+            break;
+          case "has_video":
+            s.hasVideo = ev.new_value;
+            change = { changedProperty: "hasVideo", oldValue: ev.old_value, newValue: ev.new_value };
+            break;
+          case "video_dimensions":
+            s.videoDimensions = ev.new_value;
+            change = { changedProperty: "videoDimensions", oldValue: ev.old_value, newValue: ev.new_value };
+            break;
+          default:
+            return ignoreUnknown(ev);
+        }
+        this.dispatch(makeEvent("streamPropertyChanged", { stream: s, ...change }));
         return;
       }
       case "signal": {
-        const from = typeof ev.from === "string" ? this.connectionFor(ev.from) : null;
-        const signalType = typeof ev.signal_type === "string" && ev.signal_type ? ev.signal_type : null;
+        const from = ev.from !== null ? this.connectionFor(ev.from) : null;
+        const signalType = ev.signal_type ? ev.signal_type : null;
         // As OpenTok.js: one event whose type is "signal:<type>" (or "signal"), delivered to the
         // listeners of "signal" and of "signal:<type>".
         const e = makeEvent(signalType ? `signal:${signalType}` : "signal", { data: ev.data, from, signalType });
@@ -415,8 +446,48 @@ export class Session extends EventEmitter {
         if (signalType) this.dispatch(e, e.type);
         return;
       }
-      default:
+      case "mute_forced":
+        // A moderator (REST mute) asks the publisher of this stream to mute its audio.
+        for (const p of this.publishers) if (p.streamId === ev.stream_id) p.onMuteForced();
+        return;
+      case "media_failed":
+      case "media_closed": {
+        // The router's verdict on one of our peer connections: it is gone. The Publisher or
+        // Subscriber concerned reports it and ends (which releases it in the engine).
+        const failed = ev.type === "media_failed";
+        if ("stream_id" in ev) {
+          for (const p of this.publishers) {
+            if (p.streamId !== ev.stream_id) continue;
+            this.publishers.delete(p);
+            p.onMediaEnded(failed, ev.message);
+          }
+          return;
+        }
+        for (const sub of this.subscribers) {
+          if (sub.subscriptionId !== ev.subscription_id) continue;
+          // media_closed: the stream ended. If the session already said so and the app kept the
+          // subscriber (streamDestroyed's preventDefault, as OpenTok.js allows), it stays the
+          // app's to remove; otherwise it ends here.
+          if (!failed && sub.stream && !this.streams.has(sub.stream.streamId)) continue;
+          this.subscribers.delete(sub);
+          sub.onMediaEnded(failed, ev.message);
+        }
+        return;
+      }
+      case "media_connected":
+        // Informational: the subscribe callback waits for the first frame, not for ICE.
+        return;
+      case "forced_disconnect":
+        // The socket closes with 4001 right after; the signaling client reports that.
+        return;
+      case "subscribe_offer":
+      case "answer":
+      case "ice":
+      case "subscription_ended":
         this.engine?.handleServerEvent(ev);
+        return;
+      default:
+        ignoreUnknown(ev);
     }
   }
 

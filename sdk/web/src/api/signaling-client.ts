@@ -3,7 +3,19 @@
 // server's resume window. Knows nothing of sessions, publishers or E2EE.
 
 import { fromServer, OTError } from "./errors.js";
-import { SIGNALING_VERSION, type ServerEvent, type Welcome } from "./signaling-types.js";
+import {
+  CloseCode,
+  ignoreUnknown,
+  PROTOCOL_VERSION,
+  type AckFor,
+  type ClientMessage,
+  type HandshakeMessage,
+  type Joined,
+  type Request,
+  type ServerEvent,
+  type ServerFrame,
+  type ServerMessageOf,
+} from "./signaling-types.js";
 
 /** The subset of the browser WebSocket the client uses (also what the `ws` package provides). */
 export interface WebSocketLike {
@@ -15,11 +27,10 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
+/** The WebSocket's own "normal closure" (the client left); the protocol's codes are CloseCode. */
 const CLOSE_NORMAL = 1000;
-const CLOSE_FORCED = 4001;
-const CLOSE_RESUMED_ELSEWHERE = 4002;
-const CLOSE_HANDSHAKE_REFUSED = 4003;
-/** How long to wait for the WebSocket to open and the server to answer the handshake. */
+/** How long to wait for the WebSocket to open and the server to send the whole handshake
+ * (the welcome and every snapshot page). */
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 export type DisconnectReason = "clientDisconnected" | "networkDisconnected" | "forceDisconnected";
@@ -33,14 +44,17 @@ export interface SignalingCallbacks {
   onReconnected?(): void;
 }
 
+type Ack = ServerMessageOf<"ack">;
+type Resumed = ServerMessageOf<"resumed">;
+
 interface Pending {
-  resolve(ack: Record<string, unknown>): void;
+  resolve(ack: Ack): void;
   reject(e: OTError): void;
 }
 
 export class SignalingClient {
   private ws: WebSocketLike | null = null;
-  private welcome: Welcome | null = null;
+  private joined: Joined | null = null;
   private lastSeq = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -57,32 +71,38 @@ export class SignalingClient {
   ) {}
 
   get connectionId(): string | null {
-    return this.welcome?.connection_id ?? null;
+    return this.joined?.connection_id ?? null;
   }
 
   get isConnected(): boolean {
-    return !this.closed && this.welcome !== null;
+    return !this.closed && this.joined !== null;
   }
 
-  /** Opens the socket and performs the `connect` handshake. Rejects with an OTError. */
-  async connect(token: string, sessionId: string): Promise<Welcome> {
-    const reply = await this.handshake({ type: "connect", v: SIGNALING_VERSION, token, session_id: sessionId });
-    if (reply.type !== "welcome") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", `expected welcome, got ${String(reply.type)}`);
-    this.welcome = reply as unknown as Welcome;
+  /**
+   * Opens the socket and performs the `connect` handshake. Resolves once the session's whole
+   * state has arrived: the welcome and, when it says `complete: false`, every `snapshot` page
+   * after it (merged into one welcome). Rejects with an OTError.
+   */
+  async connect(token: string, sessionId: string): Promise<Joined> {
+    const reply = await this.handshake({ type: "connect", v: PROTOCOL_VERSION, token, session_id: sessionId });
+    if (reply.type !== "welcome") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", `expected welcome, got ${reply.type}`);
+    this.joined = reply;
     this.lastSeq = 0;
     this.startHeartbeat();
-    return this.welcome;
+    return reply;
   }
 
   /** Sends a request and resolves with the server's `ack`, or rejects with its `error`. */
-  request(type: string, fields: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  request<R extends Request>(req: R): Promise<AckFor<R["type"]>> {
     if (!this.isConnected || !this.ws || this.ws.readyState !== OPEN) {
-      return Promise.reject(new OTError("OT_NOT_CONNECTED", `cannot send "${type}": not connected to the session`));
+      return Promise.reject(new OTError("OT_NOT_CONNECTED", `cannot send "${req.type}": not connected to the session`));
     }
     const id = this.nextId++;
+    const msg: ClientMessage = { ...(req as Request), id };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.ws!.send(JSON.stringify({ ...fields, type, id }));
+      // The server answers each request with the ack its type calls for (the crate types both).
+      this.pending.set(id, { resolve: (ack) => resolve(ack as unknown as AckFor<R["type"]>), reject });
+      this.send(msg);
     });
   }
 
@@ -91,7 +111,7 @@ export class SignalingClient {
     if (this.closed) return;
     if (this.ws && this.ws.readyState === OPEN) {
       try {
-        this.ws.send(JSON.stringify({ type: "leave" }));
+        this.send({ type: "leave" });
       } catch {
         // the socket is going away anyway
       }
@@ -100,8 +120,16 @@ export class SignalingClient {
     this.finish("clientDisconnected", "the client disconnected");
   }
 
-  /** Opens a socket, sends `first`, resolves with the first message (welcome/resumed) or rejects. */
-  private handshake(first: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private send(msg: ClientMessage, ws: WebSocketLike | null = this.ws): void {
+    ws?.send(JSON.stringify(msg));
+  }
+
+  /**
+   * Opens a socket, sends `first`, and resolves with the server's answer: `resumed`, or the
+   * `welcome` merged with the `snapshot` pages that follow it until one is complete. Rejects on
+   * an `error`, a close or the timeout.
+   */
+  private handshake(first: HandshakeMessage): Promise<Joined | Resumed> {
     return new Promise((resolve, reject) => {
       let settled = false;
       let ws: WebSocketLike;
@@ -111,6 +139,10 @@ export class SignalingClient {
         reject(new OTError("OT_CONNECT_FAILED", `cannot open the signaling WebSocket ${this.url}: ${e instanceof Error ? e.message : e}`));
         return;
       }
+      // The welcome while snapshot pages are still to come, and anything the server sent
+      // meanwhile (the protocol puts every page before any event; this keeps order if not).
+      let partial: Joined | null = null;
+      const held: ServerFrame[] = [];
       const fail = (e: OTError) => {
         if (settled) return;
         settled = true;
@@ -122,24 +154,45 @@ export class SignalingClient {
         }
         reject(e);
       };
+      const succeed = (reply: Joined | Resumed) => {
+        settled = true;
+        clearTimeout(timer);
+        this.ws = ws;
+        resolve(reply);
+        // Now that the state is whole, in their order and before anything that follows them.
+        for (const m of held.splice(0)) this.onFrame(m);
+      };
       const timer = setTimeout(
         () => fail(new OTError("OT_TIMEOUT", `the server at ${this.url} did not answer the handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`)),
         HANDSHAKE_TIMEOUT_MS,
       );
-      ws.addEventListener("open", () => ws.send(JSON.stringify(first)));
+      ws.addEventListener("open", () => this.send(first, ws));
       ws.addEventListener("message", (ev: { data: unknown }) => {
-        if (!settled) {
-          const msg = parse(ev.data);
-          if (!msg) return fail(new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "the server sent a message that is not a JSON object"));
-          if (msg.type === "error") return fail(fromServer(String(msg.code), String(msg.message)));
-          settled = true;
-          clearTimeout(timer);
-          this.ws = ws;
-          this.lastReceived = this.now();
-          resolve(msg);
+        if (settled) {
+          if (this.ws === ws) this.onMessage(ev.data);
           return;
         }
-        if (this.ws === ws) this.onMessage(ev.data);
+        this.lastReceived = this.now();
+        const msg = parse(ev.data);
+        if (!msg) return fail(new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "the server sent a message that is not a JSON object with a type"));
+        if (msg.type === "error") return fail(fromServer(msg.code, msg.message));
+        if (!partial) {
+          if (msg.type === "welcome") {
+            const page: Joined = { ...msg, complete: true };
+            if (msg.complete) return succeed(page);
+            partial = page;
+            return;
+          }
+          if (msg.type === "resumed") return succeed(msg);
+          return fail(new OTError("OT_UNEXPECTED_SERVER_RESPONSE", `expected welcome or resumed, got ${msg.type}`));
+        }
+        if (msg.type !== "snapshot") {
+          held.push(msg);
+          return;
+        }
+        partial.connections.push(...msg.connections);
+        partial.streams.push(...msg.streams);
+        if (msg.complete) succeed(partial);
       });
       ws.addEventListener("close", (ev: { code: number; reason?: string }) => {
         if (!settled) {
@@ -157,19 +210,52 @@ export class SignalingClient {
   private onMessage(data: unknown): void {
     this.lastReceived = this.now();
     const msg = parse(data);
-    if (!msg) return;
-    if (msg.type === "ack" || msg.type === "pong" || (msg.type === "error" && msg.id !== null && msg.id !== undefined)) {
-      const p = typeof msg.id === "number" ? this.pending.get(msg.id) : undefined;
-      if (!p) return;
-      this.pending.delete(msg.id as number);
-      if (msg.type === "error") p.reject(fromServer(String(msg.code), String(msg.message)));
-      else p.resolve(msg);
-      return;
-    }
+    if (msg) this.onFrame(msg);
+  }
+
+  private onFrame(msg: ServerFrame): void {
     if (typeof msg.seq === "number") {
       if (msg.seq <= this.lastSeq) return; // already processed before a resume
       this.lastSeq = msg.seq;
-      this.callbacks.onEvent(msg as ServerEvent);
+    }
+    switch (msg.type) {
+      case "ack":
+      case "pong":
+      case "error": {
+        // A reply without an id (a refused handshake) cannot arrive once connected.
+        const p = typeof msg.id === "number" ? this.pending.get(msg.id) : undefined;
+        if (!p || typeof msg.id !== "number") return;
+        this.pending.delete(msg.id);
+        if (msg.type === "error") p.reject(fromServer(msg.code, msg.message));
+        else if (msg.type === "ack") p.resolve(msg);
+        else p.resolve({ type: "ack", id: msg.id });
+        return;
+      }
+      case "welcome":
+      case "snapshot":
+      case "resumed":
+        // Handshake messages belong to handshake(); one on an established socket is a server
+        // bug, and the state it would describe is already known.
+        return;
+      case "connection_created":
+      case "connection_destroyed":
+      case "stream_created":
+      case "stream_destroyed":
+      case "stream_property_changed":
+      case "signal":
+      case "subscribe_offer":
+      case "answer":
+      case "ice":
+      case "subscription_ended":
+      case "mute_forced":
+      case "media_connected":
+      case "media_failed":
+      case "media_closed":
+      case "forced_disconnect":
+        this.callbacks.onEvent(msg);
+        return;
+      default:
+        ignoreUnknown(msg);
     }
   }
 
@@ -180,11 +266,11 @@ export class SignalingClient {
     switch (code) {
       case CLOSE_NORMAL:
         return this.finish("clientDisconnected", reason || "the server closed the connection");
-      case CLOSE_FORCED:
+      case CloseCode.FORCED:
         return this.finish("forceDisconnected", "a moderator removed this connection from the session");
-      case CLOSE_RESUMED_ELSEWHERE:
+      case CloseCode.REPLACED:
         return this.finish("networkDisconnected", "this connection was resumed on another socket");
-      case CLOSE_HANDSHAKE_REFUSED:
+      case CloseCode.HANDSHAKE_REFUSED:
         return this.finish("networkDisconnected", reason || "the server refused the connection");
       default:
         void this.resume();
@@ -193,30 +279,32 @@ export class SignalingClient {
 
   /** Re-opens the socket with `resume` until the server's resume window has passed. */
   private async resume(): Promise<void> {
-    if (this.resuming || !this.welcome) return;
+    const joined = this.joined;
+    if (this.resuming || !joined) return;
     this.resuming = true;
     this.failPending(new OTError("OT_NOT_CONNECTED", "the connection to the session dropped before the server answered"));
     this.callbacks.onReconnecting?.();
-    const deadline = this.now() + this.welcome.resume_window_ms;
+    const deadline = this.now() + joined.resume_window_ms;
     let delay = 250;
     while (!this.closed && this.now() < deadline) {
       try {
         const reply = await this.handshake({
           type: "resume",
-          v: SIGNALING_VERSION,
-          session_id: this.welcome.session_id,
-          connection_id: this.welcome.connection_id,
-          resume_token: this.welcome.resume_token,
+          v: PROTOCOL_VERSION,
+          session_id: joined.session_id,
+          connection_id: joined.connection_id,
+          resume_token: joined.resume_token,
           last_seq: this.lastSeq,
         });
-        if (reply.type !== "resumed") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", `expected resumed, got ${String(reply.type)}`);
+        if (reply.type !== "resumed") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", `expected resumed, got ${reply.type}`);
         this.resuming = false;
         this.startHeartbeat();
         this.callbacks.onReconnected?.();
         return;
       } catch (e) {
-        // The server says the connection cannot be resumed: no point in trying again.
-        if (e instanceof OTError && e.serverCode?.startsWith("resume_")) break;
+        // The server refused the resume (resume_gap, resume_unknown_connection, ...): trying
+        // again cannot help. Only a handshake it did not answer in time is worth repeating.
+        if (e instanceof OTError && (e.serverCode !== undefined ? e.serverCode !== "handshake_timeout" : e.name === "OT_UNEXPECTED_SERVER_RESPONSE")) break;
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 4000);
@@ -227,7 +315,7 @@ export class SignalingClient {
 
   private startHeartbeat(): void {
     this.stopHeartbeat();
-    const w = this.welcome!;
+    const w = this.joined!;
     this.heartbeat = setInterval(() => {
       if (!this.ws) return;
       if (this.now() - this.lastReceived > w.heartbeat_timeout_ms) {
@@ -243,7 +331,7 @@ export class SignalingClient {
         void this.resume();
         return;
       }
-      this.ws.send(JSON.stringify({ type: "ping", id: this.nextId++ }));
+      this.send({ type: "ping", id: this.nextId++ });
     }, w.heartbeat_interval_ms);
   }
 
@@ -266,11 +354,16 @@ export class SignalingClient {
   }
 }
 
-function parse(data: unknown): Record<string, unknown> | null {
+/**
+ * A text frame as a server message. Only the envelope is checked (a JSON object with a string
+ * `type`); the fields are the server's, typed by the same crate this SDK's types come from.
+ */
+function parse(data: unknown): ServerFrame | null {
   if (typeof data !== "string") return null;
   try {
     const v: unknown = JSON.parse(data);
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+    if (typeof v !== "object" || v === null || Array.isArray(v) || typeof (v as { type?: unknown }).type !== "string") return null;
+    return v as ServerFrame;
   } catch {
     return null;
   }

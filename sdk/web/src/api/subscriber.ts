@@ -5,7 +5,7 @@
 import type { MediaEngine, Subscription } from "../media/engine.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
-import type { SubscriberEvents, SignalEvent } from "./event-types.js";
+import type { SubscriberDestroyedReason, SubscriberEvents, SignalEvent } from "./event-types.js";
 import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import type { Stream } from "./model.js";
 
@@ -36,6 +36,8 @@ export class Subscriber extends EventEmitter {
   /** Whether the app was told the stream does not decrypt: the audio and video transforms each
    * report, the app hears once per subscriber (like the native SDK). */
   private mismatched = false;
+  /** Whether stop() ran: a subscriber ends once, whatever ended it (app, stream, router). */
+  private ended = false;
 
   constructor(
     public stream: Stream | null,
@@ -56,19 +58,23 @@ export class Subscriber extends EventEmitter {
     const firstOutcome = new Promise<void>((resolve, reject) => {
       this.settle = (e) => (e ? reject(e) : resolve());
     });
-    this.subscription = await engine.subscribe({
+    const subscription = await engine.subscribe({
       streamId: stream.streamId,
       hasAudio: this.properties.subscribeToAudio !== false && stream.hasAudio,
       hasVideo: this.properties.subscribeToVideo !== false && stream.hasVideo,
       onTrack: (ms) => this.onMedia(ms),
       onE2eeEvent: (event, message) => this.onE2ee(event, message),
       onFailure: (message) => {
-        const e = new OTError("OT_MEDIA_ERROR", message);
-        this.resolveStart(e);
-        this.dispatch(makeEvent("exception", { name: e.name, code: e.name, message }));
+        if (!this.ended) this.fail(message);
       },
     });
-    if (!stream.e2ee) this.resolveStart();
+    if (this.ended) {
+      // Unsubscribed (or ended by the router) while the subscription was being set up.
+      await subscription.stop().catch(() => undefined);
+    } else {
+      this.subscription = subscription;
+      if (!stream.e2ee) this.resolveStart();
+    }
     await firstOutcome;
   }
 
@@ -111,7 +117,26 @@ export class Subscriber extends EventEmitter {
     }
   }
 
-  async stop(): Promise<void> {
+  /** The id of this subscriber's subscription on the server, once it has one. */
+  get subscriptionId(): string | null {
+    return this.subscription?.subscriptionId ?? null;
+  }
+
+  /**
+   * The media router failed (`media_failed`) or closed (`media_closed`: the stream ended) this
+   * subscriber's peer connection. A failure is reported as an `exception` (OT_MEDIA_ERROR, and
+   * as the subscribe callback's error if it had not completed); either way the subscriber ends
+   * with `destroyed` (`mediaFailed` / `mediaClosed`). The Session has already let go of it.
+   */
+  onMediaEnded(failed: boolean, message: string): void {
+    if (this.ended) return;
+    if (failed) this.fail(`the media connection for this stream failed: ${message}`);
+    void this.stop(failed ? "mediaFailed" : "mediaClosed");
+  }
+
+  async stop(reason: SubscriberDestroyedReason = "unsubscribed"): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
     const sub = this.subscription;
     this.subscription = null;
     this.resolveStart(new OTError("OT_NOT_CONNECTED", "unsubscribed before the stream's media arrived"));
@@ -119,6 +144,13 @@ export class Subscriber extends EventEmitter {
     this.view?.destroy();
     this.view = null;
     this.element = null;
-    this.dispatch(makeEvent("destroyed", { reason: "unsubscribed" }));
+    this.dispatch(makeEvent("destroyed", { reason }));
+  }
+
+  /** A media failure: the subscribe callback's error if pending, and an `exception` event. */
+  private fail(message: string): void {
+    const e = new OTError("OT_MEDIA_ERROR", message);
+    this.resolveStart(e);
+    this.dispatch(makeEvent("exception", { name: e.name, code: e.name, message, error: e }));
   }
 }

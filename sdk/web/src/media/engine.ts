@@ -4,12 +4,13 @@
 // clear error instead of pretending.
 
 import type { SignalingClient } from "../api/signaling-client.js";
-import type { ServerEvent, Welcome } from "../api/signaling-types.js";
+import type { Joined, MediaEvent, VideoType } from "../api/signaling-types.js";
 
 /** What the engine needs from the session it serves. */
 export interface MediaContext {
   readonly signaling: SignalingClient;
-  readonly welcome: Welcome;
+  /** The session as the server described it at connect (all snapshot pages merged). */
+  readonly welcome: Joined;
   /** The SFrame suite when the session is end-to-end encrypted, else null. */
   readonly e2eeSuite: number | null;
 }
@@ -17,7 +18,7 @@ export interface MediaContext {
 export interface PublishRequest {
   stream: MediaStream;
   name: string;
-  videoType: "camera" | "screen" | "custom";
+  videoType: VideoType;
   /** Preferred video codec (`VP8`, `VP9`, `H264`, `AV1`), if the app asked for one. */
   preferredVideoCodec?: string;
 }
@@ -49,8 +50,13 @@ export interface MediaEngine {
   setKey(baseKey: Uint8Array, suite: number): Promise<void>;
   publish(req: PublishRequest, onE2eeError: (message: string) => void): Promise<Publication>;
   subscribe(req: SubscribeRequest): Promise<Subscription>;
-  /** Media-related server events (`ice`, `answer`, `subscribe_offer`, ...); returns whether it handled it. */
-  handleServerEvent(event: ServerEvent): boolean;
+  /**
+   * The negotiation events of this client's peer connections (`ice`, `answer`, `subscribe_offer`,
+   * `subscription_ended`); returns whether one of them was concerned. The router's verdicts on a
+   * peer connection (`media_failed`, `media_closed`) go to the Publisher or Subscriber instead,
+   * which end their publication or subscription through this engine.
+   */
+  handleServerEvent(event: MediaEvent): boolean;
   close(): void;
 }
 

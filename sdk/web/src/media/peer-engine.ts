@@ -7,7 +7,7 @@
 // media_router_unavailable error.
 
 import { OTError } from "../api/errors.js";
-import type { IceCandidateInit, ServerEvent } from "../api/signaling-types.js";
+import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf } from "../api/signaling-types.js";
 import type { E2eeHost } from "./e2ee-host.js";
 import type { MediaContext, MediaEngine, Publication, PublishRequest, SubscribeRequest, Subscription } from "./engine.js";
 
@@ -27,21 +27,21 @@ function negotiatedCodecs(x: RTCRtpSender | RTCRtpReceiver): [string, Record<num
   }
 }
 
-function candidateJson(c: RTCIceCandidate | null): IceCandidateInit {
+function candidateJson(c: RTCIceCandidate | null): IceCandidate {
   // An empty candidate string is end-of-candidates, as in WebRTC.
   return c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : { candidate: "" };
 }
 
 /** Sends a connection's ICE candidates once the id that names it on the server is known. */
 class IceOut {
-  private target: Record<string, string> | null = null;
-  private queue: IceCandidateInit[] = [];
+  private target: MediaTarget | null = null;
+  private queue: IceCandidate[] = [];
   constructor(private readonly ctx: MediaContext) {}
-  send(c: IceCandidateInit): void {
-    if (this.target) void this.ctx.signaling.request("ice", { ...this.target, candidate: c }).catch(() => undefined);
+  send(c: IceCandidate): void {
+    if (this.target) void this.ctx.signaling.request({ type: "ice", ...this.target, candidate: c }).catch(() => undefined);
     else this.queue.push(c);
   }
-  setTarget(target: Record<string, string>): void {
+  setTarget(target: MediaTarget): void {
     this.target = target;
     for (const c of this.queue.splice(0)) this.send(c);
   }
@@ -95,12 +95,12 @@ export class PeerEngine implements MediaEngine {
     const hasAudio = req.stream.getAudioTracks().length > 0;
     const hasVideo = req.stream.getVideoTracks().length > 0;
     const routed = this.ctx.welcome.media_mode === "routed";
-    const stream: Record<string, unknown> = { name: req.name, has_audio: hasAudio, has_video: hasVideo, video_type: req.videoType };
+    const stream: PublishStream = { name: req.name, has_audio: hasAudio, has_video: hasVideo, video_type: req.videoType };
     if (this.ctx.e2eeSuite !== null) stream.e2ee = { cipher_suite: this.ctx.e2eeSuite };
     if (!routed) {
       // Relayed: announce the stream; each subscriber's offer arrives as subscribe_offer.
-      const ack = await this.ctx.signaling.request("publish", { stream });
-      const streamId = String(ack.stream_id);
+      const ack = await this.ctx.signaling.request({ type: "publish", stream });
+      const streamId = ack.stream_id;
       const answering = new Map<string, RTCPeerConnection>();
       this.publications.set(streamId, { req, onE2eeError, answering });
       return { streamId, stop: () => this.unpublish(streamId) };
@@ -118,15 +118,15 @@ export class PeerEngine implements MediaEngine {
     const ice = new IceOut(this.ctx);
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     await pc.setLocalDescription(await pc.createOffer());
-    let ack: Record<string, unknown>;
+    let ack: { stream_id: string; sdp_answer: string | null };
     try {
-      ack = await this.ctx.signaling.request("publish", { stream, sdp_offer: pc.localDescription!.sdp });
+      ack = await this.ctx.signaling.request({ type: "publish", stream, sdp_offer: pc.localDescription!.sdp });
     } catch (e) {
       pc.close();
       for (const id of transforms) this.e2ee?.detach(id);
       throw e;
     }
-    const streamId = String(ack.stream_id);
+    const streamId = ack.stream_id;
     this.pcsById.set(streamId, pc);
     ice.setTarget({ stream_id: streamId });
     if (typeof ack.sdp_answer !== "string") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "the server accepted the publish without an SDP answer");
@@ -148,21 +148,21 @@ export class PeerEngine implements MediaEngine {
     this.pcsById.get(streamId)?.close();
     this.pcsById.delete(streamId);
     for (const pc of pub?.answering.values() ?? []) pc.close();
-    if (!this.closed) await this.ctx.signaling.request("unpublish", { stream_id: streamId }).catch(() => undefined);
+    if (!this.closed) await this.ctx.signaling.request({ type: "unpublish", stream_id: streamId }).catch(() => undefined);
   }
 
   /** Relayed sessions: a subscriber's offer for one of our streams; we answer from our own peer connection. */
-  private async answerSubscriber(ev: ServerEvent): Promise<void> {
-    const pub = this.publications.get(String(ev.stream_id));
+  private async answerSubscriber(ev: ServerMessageOf<"subscribe_offer">): Promise<void> {
+    const pub = this.publications.get(ev.stream_id);
     if (!pub) return;
-    const subscriptionId = String(ev.subscription_id);
+    const subscriptionId = ev.subscription_id;
     const pc = this.newPc();
     pub.answering.set(subscriptionId, pc);
     this.pcsById.set(subscriptionId, pc);
     const ice = new IceOut(this.ctx);
     ice.setTarget({ subscription_id: subscriptionId });
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
-    await pc.setRemoteDescription({ type: "offer", sdp: String(ev.sdp_offer) });
+    await pc.setRemoteDescription({ type: "offer", sdp: ev.sdp_offer });
     const transforms: [string, RTCRtpSender][] = [];
     for (const track of pub.req.stream.getTracks()) {
       const t = pc.getTransceivers().find((x) => x.receiver.track.kind === track.kind && !x.sender.track);
@@ -175,7 +175,7 @@ export class PeerEngine implements MediaEngine {
     }
     await pc.setLocalDescription(await pc.createAnswer());
     for (const [id, s] of transforms) this.e2ee?.setCodec(id, ...negotiatedCodecs(s));
-    await this.ctx.signaling.request("answer", { subscription_id: subscriptionId, sdp_answer: pc.localDescription!.sdp });
+    await this.ctx.signaling.request({ type: "answer", subscription_id: subscriptionId, sdp_answer: pc.localDescription!.sdp });
   }
 
   async subscribe(req: SubscribeRequest): Promise<Subscription> {
@@ -203,15 +203,15 @@ export class PeerEngine implements MediaEngine {
     const ice = new IceOut(this.ctx);
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     await pc.setLocalDescription(await pc.createOffer());
-    let ack: Record<string, unknown>;
+    let ack: { subscription_id: string; sdp_answer: string | null };
     try {
-      ack = await this.ctx.signaling.request("subscribe", { stream_id: req.streamId, sdp_offer: pc.localDescription!.sdp });
+      ack = await this.ctx.signaling.request({ type: "subscribe", stream_id: req.streamId, sdp_offer: pc.localDescription!.sdp });
     } catch (e) {
       pc.close();
       for (const [id] of transforms) this.e2ee?.detach(id);
       throw e;
     }
-    const subscriptionId = String(ack.subscription_id);
+    const subscriptionId = ack.subscription_id;
     this.pcsById.set(subscriptionId, pc);
     this.subscriptions.set(subscriptionId, { req, pc, transforms: transforms.map(([id]) => id) });
     ice.setTarget({ subscription_id: subscriptionId });
@@ -230,50 +230,50 @@ export class PeerEngine implements MediaEngine {
         for (const [id] of transforms) this.e2ee?.detach(id);
         pc.close();
         this.pcsById.delete(subscriptionId);
-        if (!this.closed) await this.ctx.signaling.request("unsubscribe", { subscription_id: subscriptionId }).catch(() => undefined);
+        if (!this.closed) await this.ctx.signaling.request({ type: "unsubscribe", subscription_id: subscriptionId }).catch(() => undefined);
       },
     };
   }
 
   private readonly pendingAnswers = new Map<string, (sdp: string) => Promise<void>>();
 
-  handleServerEvent(ev: ServerEvent): boolean {
+  handleServerEvent(ev: MediaEvent): boolean {
     switch (ev.type) {
       case "ice": {
-        const id = String(ev.subscription_id ?? ev.stream_id ?? "");
-        const pc = this.pcsById.get(id);
-        const c = ev.candidate as IceCandidateInit | undefined;
-        if (!pc || !c) return false;
-        void pc.addIceCandidate(c.candidate ? c : null).catch(() => undefined);
+        // Candidates of the other end of a relayed subscription (the router does not trickle).
+        const pc = this.pcsById.get(ev.subscription_id);
+        if (!pc) return false;
+        void pc.addIceCandidate(ev.candidate.candidate ? ev.candidate : null).catch(() => undefined);
         return true;
       }
       case "answer": {
-        const apply = this.pendingAnswers.get(String(ev.subscription_id));
+        const apply = this.pendingAnswers.get(ev.subscription_id);
         if (!apply) return false;
-        this.pendingAnswers.delete(String(ev.subscription_id));
-        void apply(String(ev.sdp_answer)).catch((e: unknown) => this.subscriptions.get(String(ev.subscription_id))?.req.onFailure(`cannot apply the publisher's answer: ${e instanceof Error ? e.message : e}`));
+        this.pendingAnswers.delete(ev.subscription_id);
+        void apply(ev.sdp_answer).catch((e: unknown) => this.subscriptions.get(ev.subscription_id)?.req.onFailure(`cannot apply the publisher's answer: ${e instanceof Error ? e.message : e}`));
         return true;
       }
       case "subscribe_offer":
+        if (!this.publications.has(ev.stream_id)) return false;
         void this.answerSubscriber(ev).catch(() => undefined);
         return true;
       case "subscription_ended": {
-        const id = String(ev.subscription_id);
+        const id = ev.subscription_id;
         const sub = this.subscriptions.get(id);
         if (sub) sub.req.onFailure("the publisher ended this subscription");
+        let answering = false;
         for (const pub of this.publications.values()) {
-          pub.answering.get(id)?.close();
+          const pc = pub.answering.get(id);
+          if (!pc) continue;
+          answering = true;
+          pc.close();
           pub.answering.delete(id);
         }
         this.pcsById.delete(id);
-        return true;
-      }
-      case "media_failed": {
-        const id = String(ev.subscription_id ?? ev.stream_id ?? "");
-        this.subscriptions.get(id)?.req.onFailure(String(ev.message ?? "the media router failed"));
-        return true;
+        return !!sub || answering;
       }
       default:
+        ignoreUnknown(ev);
         return false;
     }
   }
