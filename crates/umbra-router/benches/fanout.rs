@@ -35,11 +35,7 @@ const LIVEKIT_PER_CORE: f64 = 190.0;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
     pages * 4096
 }
 
@@ -71,11 +67,7 @@ fn percentile(v: &mut [u32], p: f64) -> Duration {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let steps: &[usize] = if quick {
-        &[10, 50]
-    } else {
-        &[10, 25, 50, 75, 100, 150, 200, 250]
-    };
+    let steps: &[usize] = if quick { &[10, 50] } else { &[10, 25, 50, 75, 100, 150, 200, 250] };
     let window = Duration::from_secs(if quick { 3 } else { 5 });
 
     let no_bwe = std::env::args().any(|a| a == "--no-bwe");
@@ -101,21 +93,14 @@ fn main() {
         })
         .expect("publish");
     let publisher = pub_clients.add(p.accept(&answer));
-    pub_clients.wait_until("publisher connected", Duration::from_secs(20), |s| {
-        s[publisher].connected
-    });
+    pub_clients.wait_until("publisher connected", Duration::from_secs(20), |s| s[publisher].connected);
 
     // The publisher: paced in real time on its own thread; counts what it sent.
     let stop = Arc::new(AtomicBool::new(false));
     let sent_video = Arc::new(AtomicU64::new(0));
     let sent_audio = Arc::new(AtomicU64::new(0));
     let sender = {
-        let (stop, sv, sa, pc) = (
-            stop.clone(),
-            sent_video.clone(),
-            sent_audio.clone(),
-            pub_clients.clone(),
-        );
+        let (stop, sv, sa, pc) = (stop.clone(), sent_video.clone(), sent_audio.clone(), pub_clients.clone());
         std::thread::spawn(move || {
             let start = Instant::now();
             let mut rng = fastrand::Rng::with_seed(7);
@@ -136,11 +121,7 @@ fn main() {
                     sv.store(v, Ordering::Relaxed);
                 }
                 while (a as f64) < t * AUDIO_FPS {
-                    pc.write(
-                        publisher,
-                        MediaKind::Audio,
-                        frame(a as u32, MediaKind::Audio, AUDIO_BYTES),
-                    );
+                    pc.write(publisher, MediaKind::Audio, frame(a as u32, MediaKind::Audio, AUDIO_BYTES));
                     a += 1;
                     sa.store(a, Ordering::Relaxed);
                 }
@@ -155,9 +136,7 @@ fn main() {
     );
     println!(
         "machine: {} CPUs online; all peers and the router in this process; window {:?} per step; BWE/pacer {}\n",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         window,
         if no_bwe { "off" } else { "on" }
     );
@@ -182,9 +161,7 @@ fn main() {
             subs.push((host, sub_clients[host].add(p.accept(&answer))));
         }
         for c in &sub_clients {
-            c.wait_until("subscribers connected", Duration::from_secs(60), |s| {
-                s.iter().all(|p| p.connected)
-            });
+            c.wait_until("subscribers connected", Duration::from_secs(60), |s| s.iter().all(|p| p.connected));
         }
         // Warm-up: BWE ramps, keyframe for the newcomers.
         std::thread::sleep(Duration::from_millis(1500));
@@ -194,16 +171,10 @@ fn main() {
         }
 
         let s0 = router.stats().unwrap();
-        let (v0, a0) = (
-            sent_video.load(Ordering::Relaxed),
-            sent_audio.load(Ordering::Relaxed),
-        );
+        let (v0, a0) = (sent_video.load(Ordering::Relaxed), sent_audio.load(Ordering::Relaxed));
         std::thread::sleep(window);
         let s1 = router.stats().unwrap();
-        let (v1, a1) = (
-            sent_video.load(Ordering::Relaxed),
-            sent_audio.load(Ordering::Relaxed),
-        );
+        let (v1, a1) = (sent_video.load(Ordering::Relaxed), sent_audio.load(Ordering::Relaxed));
         // Let the frames sent just before the window closed arrive (or be retransmitted), then
         // count, by sequence number, which of the window's frames each subscriber got.
         std::thread::sleep(Duration::from_millis(700));
@@ -211,20 +182,15 @@ fn main() {
         let losses: Vec<f64> = subs
             .iter()
             .map(|(h, id)| {
-                let got = sub_clients[*h].with(|s| {
-                    s[*id].seen_in(MediaKind::Video, v0..v1)
-                        + s[*id].seen_in(MediaKind::Audio, a0..a1)
-                });
+                let got = sub_clients[*h]
+                    .with(|s| s[*id].seen_in(MediaKind::Video, v0..v1) + s[*id].seen_in(MediaKind::Audio, a0..a1));
                 (1.0 - got as f64 / sent).max(0.0)
             })
             .collect();
         let loss_worst = losses.iter().cloned().fold(0.0, f64::max);
         let loss_mean = losses.iter().sum::<f64>() / losses.len() as f64;
 
-        let secs = s1
-            .router_thread_cpu
-            .saturating_sub(s0.router_thread_cpu)
-            .as_secs_f64();
+        let secs = s1.router_thread_cpu.saturating_sub(s0.router_thread_cpu).as_secs_f64();
         let cpu_fraction = secs / window.as_secs_f64();
         let pkts = (s1.totals.packets_out - s0.totals.packets_out) as f64;
         let pps = pkts / window.as_secs_f64();
@@ -242,14 +208,8 @@ fn main() {
             pps_per_core: if secs > 0.0 { pkts / secs } else { 0.0 },
             cpu_fraction,
             cpu_per_track_pct: 100.0 * cpu_fraction / tracks,
-            tracks_per_core: if cpu_fraction > 0.0 {
-                tracks / cpu_fraction
-            } else {
-                0.0
-            },
-            rss_per_sub_kib: rss_after.saturating_sub(rss_before) as f64
-                / 1024.0
-                / (n - have) as f64,
+            tracks_per_core: if cpu_fraction > 0.0 { tracks / cpu_fraction } else { 0.0 },
+            rss_per_sub_kib: rss_after.saturating_sub(rss_before) as f64 / 1024.0 / (n - have) as f64,
             p50: lat.percentile(50.0),
             p99: lat.percentile(99.0),
             e2e_p50: percentile(&mut e2e, 50.0),
@@ -287,9 +247,7 @@ fn main() {
     unsafe { libc::malloc_trim(0) };
     let rss_full = rss_bytes();
     for i in 0..n {
-        router
-            .unsubscribe("bench", &format!("s{i}"))
-            .expect("unsubscribe");
+        router.unsubscribe("bench", &format!("s{i}")).expect("unsubscribe");
     }
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::malloc_trim(0) };
@@ -320,11 +278,7 @@ fn main() {
                     100.0 * s.loss_worst,
                     s.p50.as_micros(),
                     s.p99.as_micros(),
-                    if s.loss_worst < 0.01 && s.p99 < Duration::from_millis(1) {
-                        "MET"
-                    } else {
-                        "NOT MET"
-                    }
+                    if s.loss_worst < 0.01 && s.p99 < Duration::from_millis(1) { "MET" } else { "NOT MET" }
                 );
             }
             // Efficiency from the largest loaded step (fixed costs amortised best there).
@@ -335,10 +289,7 @@ fn main() {
                 best.tracks_per_core / MEDIASOUP_PER_CORE,
                 best.tracks_per_core / LIVEKIT_PER_CORE
             );
-            println!(
-                "packets forwarded per second per core at N={}: {:.0}",
-                best.n, best.pps_per_core
-            );
+            println!("packets forwarded per second per core at N={}: {:.0}", best.n, best.pps_per_core);
         }
         None => println!("no step stayed under 1% loss"),
     }

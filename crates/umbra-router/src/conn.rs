@@ -68,10 +68,7 @@ pub struct Route {
 
 impl Route {
     pub fn pt_for(&self, publisher_pt: Pt) -> Option<Pt> {
-        self.pts
-            .iter()
-            .find(|(p, _)| *p == publisher_pt)
-            .map(|(_, s)| *s)
+        self.pts.iter().find(|(p, _)| *p == publisher_pt).map(|(_, s)| *s)
     }
 }
 
@@ -95,9 +92,7 @@ pub enum Work {
 impl Conn {
     pub fn stats(&self) -> ConnectionStats {
         let role = match &self.role {
-            Role::Publisher(p) => ConnectionRole::Publisher {
-                stream_id: p.stream_id.clone(),
-            },
+            Role::Publisher(p) => ConnectionRole::Publisher { stream_id: p.stream_id.clone() },
             Role::Subscriber(s) => ConnectionRole::Subscriber {
                 subscription_id: s.subscription_id.clone(),
                 stream_id: s.stream_id.clone(),
@@ -183,19 +178,10 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
             ctx.work.push_back(Work::Connected(id));
         }
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-            fail(
-                id,
-                conn,
-                "ICE disconnected (no consent checks from the client)".into(),
-                ctx.work,
-            );
+            fail(id, conn, "ICE disconnected (no consent checks from the client)".into(), ctx.work);
         }
         Event::MediaData(data) if conn.is_publisher() => {
-            ctx.work.push_back(Work::Frame {
-                from: id,
-                data: Box::new(data),
-                received: ctx.now,
-            });
+            ctx.work.push_back(Work::Frame { from: id, data: Box::new(data), received: ctx.now });
         }
         Event::KeyframeRequest(req) if !conn.is_publisher() => {
             ctx.work.push_back(Work::KeyframeRequest { from: id, req });

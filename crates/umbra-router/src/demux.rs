@@ -146,20 +146,11 @@ mod tests {
         assert_eq!(d.resolve(src, &stun_with_username("nope:x")), None);
         assert_eq!(d.sizes().0, 0);
         // STUN naming B: learned.
-        assert_eq!(
-            d.resolve(src, &stun_with_username("ufragB:cli")),
-            Some(Resolved::Learned(b))
-        );
-        assert_eq!(
-            d.resolve(src, &stun_with_username("ufragB:cli")),
-            Some(Resolved::Known(b))
-        );
+        assert_eq!(d.resolve(src, &stun_with_username("ufragB:cli")), Some(Resolved::Learned(b)));
+        assert_eq!(d.resolve(src, &stun_with_username("ufragB:cli")), Some(Resolved::Known(b)));
         assert_eq!(d.resolve(src, &SRTP), Some(Resolved::Known(b)));
         // The same address re-checked for A moves to A (port reuse / ICE restart).
-        assert_eq!(
-            d.resolve(src, &stun_with_username("ufragA:cli")),
-            Some(Resolved::Learned(a))
-        );
+        assert_eq!(d.resolve(src, &stun_with_username("ufragA:cli")), Some(Resolved::Learned(a)));
         assert_eq!(d.resolve(src, &SRTP), Some(Resolved::Known(a)));
         // Removing B leaves A's mapping alone.
         d.remove(b, "ufragB");
@@ -176,21 +167,12 @@ mod tests {
         d.register(a, "u".into());
         for port in 0..40u16 {
             let src = SocketAddr::from(([127, 0, 0, 1], 6000 + port));
-            assert_eq!(
-                d.resolve(src, &stun_with_username("u:c")),
-                Some(Resolved::Learned(a))
-            );
+            assert_eq!(d.resolve(src, &stun_with_username("u:c")), Some(Resolved::Learned(a)));
         }
         assert_eq!(d.sizes(), (16, 1, 1));
         // The newest addresses are the ones kept.
-        assert_eq!(
-            d.resolve(SocketAddr::from(([127, 0, 0, 1], 6039)), &SRTP),
-            Some(Resolved::Known(a))
-        );
-        assert_eq!(
-            d.resolve(SocketAddr::from(([127, 0, 0, 1], 6000)), &SRTP),
-            None
-        );
+        assert_eq!(d.resolve(SocketAddr::from(([127, 0, 0, 1], 6039)), &SRTP), Some(Resolved::Known(a)));
+        assert_eq!(d.resolve(SocketAddr::from(([127, 0, 0, 1], 6000)), &SRTP), None);
         d.remove(a, "u");
         assert_eq!(d.sizes(), (0, 0, 0));
     }
@@ -200,10 +182,7 @@ mod tests {
         let mut d = Demux::default();
         d.register(ConnId(3), "v6".into());
         let src: SocketAddr = "[::1]:7000".parse().unwrap();
-        assert_eq!(
-            d.resolve(src, &stun_with_username("v6:c")),
-            Some(Resolved::Learned(ConnId(3)))
-        );
+        assert_eq!(d.resolve(src, &stun_with_username("v6:c")), Some(Resolved::Learned(ConnId(3))));
         assert_eq!(d.resolve(src, &SRTP), Some(Resolved::Known(ConnId(3))));
     }
 }

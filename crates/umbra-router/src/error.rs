@@ -32,34 +32,19 @@ pub enum RouterError {
     NoUsableMedia(String),
     /// A stream id is already published in this session.
     #[error("stream {stream_id} is already published in session {session_id}")]
-    StreamExists {
-        session_id: String,
-        stream_id: String,
-    },
+    StreamExists { session_id: String, stream_id: String },
     /// A subscription id is already in use in this session.
     #[error("subscription {subscription_id} already exists in session {session_id}")]
-    SubscriptionExists {
-        session_id: String,
-        subscription_id: String,
-    },
+    SubscriptionExists { session_id: String, subscription_id: String },
     /// No such published stream.
     #[error("no stream {stream_id} in session {session_id}")]
-    UnknownStream {
-        session_id: String,
-        stream_id: String,
-    },
+    UnknownStream { session_id: String, stream_id: String },
     /// No such subscription.
     #[error("no subscription {subscription_id} in session {session_id}")]
-    UnknownSubscription {
-        session_id: String,
-        subscription_id: String,
-    },
+    UnknownSubscription { session_id: String, subscription_id: String },
     /// No peer connection of this connection id.
     #[error("no peer connection of connection {connection_id} in session {session_id}")]
-    UnknownConnection {
-        session_id: String,
-        connection_id: String,
-    },
+    UnknownConnection { session_id: String, connection_id: String },
     /// An ICE candidate line that does not parse.
     #[error("the ICE candidate does not parse: {0}")]
     BadCandidate(String),

@@ -41,27 +41,10 @@ pub(crate) type Reply<T> = SyncSender<Result<T>>;
 pub(crate) enum Command {
     Publish(PublishSpec, Reply<String>),
     Subscribe(SubscribeSpec, Reply<String>),
-    AddCandidate {
-        session_id: String,
-        target: Target,
-        candidate: String,
-        reply: Reply<()>,
-    },
-    Unpublish {
-        session_id: String,
-        stream_id: String,
-        reply: Reply<()>,
-    },
-    Unsubscribe {
-        session_id: String,
-        subscription_id: String,
-        reply: Reply<()>,
-    },
-    Disconnect {
-        session_id: String,
-        connection_id: String,
-        reply: Reply<()>,
-    },
+    AddCandidate { session_id: String, target: Target, candidate: String, reply: Reply<()> },
+    Unpublish { session_id: String, stream_id: String, reply: Reply<()> },
+    Unsubscribe { session_id: String, subscription_id: String, reply: Reply<()> },
+    Disconnect { session_id: String, connection_id: String, reply: Reply<()> },
     Stats(Reply<RouterStats>),
     SetTap(Option<PacketTap>, Reply<()>),
     SetEventSink(Option<EventSink>, Reply<()>),
@@ -85,12 +68,7 @@ impl Router {
             .spawn(move || engine.run(rx))
             .map_err(RouterError::Start)?;
         Ok(RouterHandle {
-            inner: Arc::new(Inner {
-                tx,
-                waker: waker_tx,
-                local_addrs,
-                thread: Mutex::new(Some(thread)),
-            }),
+            inner: Arc::new(Inner { tx, waker: waker_tx, local_addrs, thread: Mutex::new(Some(thread)) }),
         })
     }
 }
@@ -155,50 +133,28 @@ impl RouterHandle {
     /// A trickled candidate of the client (the `candidate:` line, with or without the `a=`).
     /// ICE-lite needs none (the client's checks reveal its address) but accepting them keeps
     /// the signaling uniform.
-    pub fn add_remote_candidate(
-        &self,
-        session_id: &str,
-        target: Target,
-        candidate: &str,
-    ) -> Result<()> {
+    pub fn add_remote_candidate(&self, session_id: &str, target: Target, candidate: &str) -> Result<()> {
         let (session_id, candidate) = (session_id.to_owned(), candidate.to_owned());
-        self.inner.call(|reply| Command::AddCandidate {
-            session_id,
-            target,
-            candidate,
-            reply,
-        })
+        self.inner.call(|reply| Command::AddCandidate { session_id, target, candidate, reply })
     }
 
     /// Remove a published stream; its subscribers are closed and told so by
     /// [`crate::RouterEventKind::Closed`].
     pub fn unpublish(&self, session_id: &str, stream_id: &str) -> Result<()> {
         let (session_id, stream_id) = (session_id.to_owned(), stream_id.to_owned());
-        self.inner.call(|reply| Command::Unpublish {
-            session_id,
-            stream_id,
-            reply,
-        })
+        self.inner.call(|reply| Command::Unpublish { session_id, stream_id, reply })
     }
 
     pub fn unsubscribe(&self, session_id: &str, subscription_id: &str) -> Result<()> {
         let (session_id, subscription_id) = (session_id.to_owned(), subscription_id.to_owned());
-        self.inner.call(|reply| Command::Unsubscribe {
-            session_id,
-            subscription_id,
-            reply,
-        })
+        self.inner.call(|reply| Command::Unsubscribe { session_id, subscription_id, reply })
     }
 
     /// Remove every peer connection of a signaling connection (its publications, with their
     /// subscribers, and its subscriptions).
     pub fn disconnect(&self, session_id: &str, connection_id: &str) -> Result<()> {
         let (session_id, connection_id) = (session_id.to_owned(), connection_id.to_owned());
-        self.inner.call(|reply| Command::Disconnect {
-            session_id,
-            connection_id,
-            reply,
-        })
+        self.inner.call(|reply| Command::Disconnect { session_id, connection_id, reply })
     }
 
     pub fn stats(&self) -> Result<RouterStats> {

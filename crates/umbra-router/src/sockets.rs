@@ -38,9 +38,7 @@ pub struct Ready {
 
 pub fn bind(addr: SocketAddr) -> Result<UdpSocket, RouterError> {
     let socket = UdpSocket::bind(addr).map_err(|source| RouterError::Bind { addr, source })?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|source| RouterError::Bind { addr, source })?;
+    socket.set_nonblocking(true).map_err(|source| RouterError::Bind { addr, source })?;
     for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
         // SAFETY: setsockopt on a valid fd with a pointer to a c_int of the size we pass.
         unsafe {
@@ -58,11 +56,7 @@ pub fn bind(addr: SocketAddr) -> Result<UdpSocket, RouterError> {
 
 impl Sockets {
     pub fn for_destination(&self, dest: SocketAddr) -> Option<&RouterSocket> {
-        if dest.is_ipv4() {
-            self.v4.as_ref()
-        } else {
-            self.v6.as_ref()
-        }
+        if dest.is_ipv4() { self.v4.as_ref() } else { self.v6.as_ref() }
     }
 
     /// Block until a socket is readable, the waker fires, or `timeout` passes.
@@ -83,13 +77,8 @@ impl Sockets {
             }
             return Err(err);
         }
-        let readable =
-            |p: &libc::pollfd| p.fd >= 0 && p.revents & (libc::POLLIN | libc::POLLERR) != 0;
-        Ok(Ready {
-            v4: readable(&fds[0]),
-            v6: readable(&fds[1]),
-            waker: readable(&fds[2]),
-        })
+        let readable = |p: &libc::pollfd| p.fd >= 0 && p.revents & (libc::POLLIN | libc::POLLERR) != 0;
+        Ok(Ready { v4: readable(&fds[0]), v6: readable(&fds[1]), waker: readable(&fds[2]) })
     }
 
     /// Empty the waker so the next poll blocks again.
@@ -100,11 +89,7 @@ impl Sockets {
 }
 
 fn pollfd(fd: Option<std::os::fd::RawFd>) -> libc::pollfd {
-    libc::pollfd {
-        fd: fd.unwrap_or(-1),
-        events: libc::POLLIN,
-        revents: 0,
-    }
+    libc::pollfd { fd: fd.unwrap_or(-1), events: libc::POLLIN, revents: 0 }
 }
 
 /// CPU time (user + system) consumed by the calling thread.
@@ -115,8 +100,6 @@ pub fn thread_cpu_time() -> Duration {
         libc::getrusage(libc::RUSAGE_THREAD, &mut u);
         u
     };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }

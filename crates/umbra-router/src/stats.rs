@@ -48,13 +48,8 @@ impl Counters {
 /// What a peer connection is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionRole {
-    Publisher {
-        stream_id: String,
-    },
-    Subscriber {
-        subscription_id: String,
-        stream_id: String,
-    },
+    Publisher { stream_id: String },
+    Subscriber { subscription_id: String, stream_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,12 +98,7 @@ const LOG_BUCKETS: usize = 20;
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        LatencyHistogram {
-            buckets: vec![0; LINEAR_US + LOG_BUCKETS],
-            count: 0,
-            sum_us: 0,
-            max_us: 0,
-        }
+        LatencyHistogram { buckets: vec![0; LINEAR_US + LOG_BUCKETS], count: 0, sum_us: 0, max_us: 0 }
     }
 }
 
@@ -162,11 +152,7 @@ impl LatencyHistogram {
         for (i, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                let upper_us = if i < LINEAR_US {
-                    i as u64
-                } else {
-                    1u64 << (i - LINEAR_US + 13)
-                };
+                let upper_us = if i < LINEAR_US { i as u64 } else { 1u64 << (i - LINEAR_US + 13) };
                 return Duration::from_micros(upper_us.min(self.max_us.max(1)));
             }
         }
@@ -176,12 +162,7 @@ impl LatencyHistogram {
     /// What was recorded after `earlier` (a snapshot of this same histogram). The max is that
     /// of the later snapshot, an upper bound.
     pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
-        let buckets = self
-            .buckets
-            .iter()
-            .zip(&earlier.buckets)
-            .map(|(a, b)| a.saturating_sub(*b))
-            .collect();
+        let buckets = self.buckets.iter().zip(&earlier.buckets).map(|(a, b)| a.saturating_sub(*b)).collect();
         LatencyHistogram {
             buckets,
             count: self.count.saturating_sub(earlier.count),

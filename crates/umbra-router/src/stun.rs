@@ -102,27 +102,13 @@ mod tests {
     #[test]
     fn rejects_non_stun_and_malformed() {
         // DTLS handshake record and an SRTP packet.
-        assert_eq!(
-            local_ufrag(&[
-                22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-            ]),
-            None
-        );
+        assert_eq!(local_ufrag(&[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None);
         assert_eq!(local_ufrag(&[0x80; 40]), None);
         // No USERNAME.
-        assert_eq!(
-            local_ufrag(&binding_request(&[(0x0024, &[0, 0, 0, 1])])),
-            None
-        );
+        assert_eq!(local_ufrag(&binding_request(&[(0x0024, &[0, 0, 0, 1])])), None);
         // USERNAME without a colon or with an empty local part.
-        assert_eq!(
-            local_ufrag(&binding_request(&[(ATTR_USERNAME, b"nocolon")])),
-            None
-        );
-        assert_eq!(
-            local_ufrag(&binding_request(&[(ATTR_USERNAME, b":remote")])),
-            None
-        );
+        assert_eq!(local_ufrag(&binding_request(&[(ATTR_USERNAME, b"nocolon")])), None);
+        assert_eq!(local_ufrag(&binding_request(&[(ATTR_USERNAME, b":remote")])), None);
         // Declared length beyond the datagram.
         let mut msg = binding_request(&[(ATTR_USERNAME, b"a:b")]);
         msg[3] = 200;
@@ -137,9 +123,6 @@ mod tests {
         assert_eq!(local_ufrag(&msg), None);
         // Truncated header and not UTF-8.
         assert_eq!(local_ufrag(&[0, 1, 0]), None);
-        assert_eq!(
-            local_ufrag(&binding_request(&[(ATTR_USERNAME, &[0xff, b':', b'a'])])),
-            None
-        );
+        assert_eq!(local_ufrag(&binding_request(&[(ATTR_USERNAME, &[0xff, b':', b'a'])])), None);
     }
 }

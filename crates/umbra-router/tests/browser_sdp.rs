@@ -5,7 +5,8 @@
 
 use umbra_router::*;
 
-const FP: &str = "sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3A:27:BD:58:5A:6A:2A:2E:6B:2C:E1:7A";
+const FP: &str =
+    "sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3A:27:BD:58:5A:6A:2A:2E:6B:2C:E1:7A";
 
 fn chromium_video_codecs() -> String {
     // Chromium 12x numbering: VP8 96, VP9 98/100, H.264 102..127, AV1 45, each with RTX.
@@ -14,24 +15,9 @@ fn chromium_video_codecs() -> String {
         (96, 97, "VP8", None),
         (98, 99, "VP9", Some("profile-id=0")),
         (100, 101, "VP9", Some("profile-id=2")),
-        (
-            102,
-            103,
-            "H264",
-            Some("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"),
-        ),
-        (
-            104,
-            105,
-            "H264",
-            Some("level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f"),
-        ),
-        (
-            106,
-            107,
-            "H264",
-            Some("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
-        ),
+        (102, 103, "H264", Some("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f")),
+        (104, 105, "H264", Some("level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f")),
+        (106, 107, "H264", Some("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")),
         (45, 46, "AV1", Some("level-idx=5;profile=0;tier=0")),
     ] {
         s += &format!("a=rtpmap:{pt} {name}/90000\r\n");
@@ -126,30 +112,14 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
         .expect("a Chromium publisher offer is answered");
     let port = r.local_addrs()[0].port();
     assert!(answer.contains("a=ice-lite"), "{answer}");
-    assert!(
-        answer.contains(&format!("127.0.0.1 {port} typ host")),
-        "host candidate: {answer}"
-    );
+    assert!(answer.contains(&format!("127.0.0.1 {port} typ host")), "host candidate: {answer}");
     assert!(answer.contains("a=recvonly"), "{answer}");
-    assert!(
-        answer.contains("a=setup:passive") || answer.contains("a=setup:active"),
-        "{answer}"
-    );
-    for codec in [
-        "opus/48000/2",
-        "VP8/90000",
-        "VP9/90000",
-        "H264/90000",
-        "AV1/90000",
-        "rtx/90000",
-    ] {
+    assert!(answer.contains("a=setup:passive") || answer.contains("a=setup:active"), "{answer}");
+    for codec in ["opus/48000/2", "VP8/90000", "VP9/90000", "H264/90000", "AV1/90000", "rtx/90000"] {
         assert!(answer.contains(codec), "answer lacks {codec}: {answer}");
     }
     // Chromium's payload numbers are kept in the answer.
-    assert!(
-        answer.contains("a=rtpmap:96 VP8/90000") && answer.contains("a=rtpmap:111 opus/48000/2"),
-        "{answer}"
-    );
+    assert!(answer.contains("a=rtpmap:96 VP8/90000") && answer.contains("a=rtpmap:111 opus/48000/2"), "{answer}");
     assert!(answer.contains("transport-cc"), "TWCC negotiated: {answer}");
 
     let answer = r
@@ -162,10 +132,7 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
         })
         .expect("a Firefox subscriber offer is answered and paired with the Chromium tracks");
     assert!(answer.contains("a=sendonly"), "{answer}");
-    assert!(
-        answer.contains("a=rtpmap:120 VP8/90000") && answer.contains("a=rtpmap:109 opus/48000/2"),
-        "{answer}"
-    );
+    assert!(answer.contains("a=rtpmap:120 VP8/90000") && answer.contains("a=rtpmap:109 opus/48000/2"), "{answer}");
     let stats = r.stats().unwrap();
     assert_eq!((stats.published_streams, stats.subscriptions), (1, 1));
 

@@ -18,9 +18,7 @@ fn lock_graph(lock: &str) -> HashMap<String, Vec<String>> {
             } else if line.starts_with("dependencies = [") {
                 in_deps = true;
                 // Single-line form: dependencies = ["a", "b"]
-                let inner = line
-                    .trim_start_matches("dependencies = [")
-                    .trim_end_matches(']');
+                let inner = line.trim_start_matches("dependencies = [").trim_end_matches(']');
                 deps.extend(inner.split(',').filter_map(dep_name));
                 if line.ends_with(']') {
                     in_deps = false;
@@ -52,37 +50,21 @@ fn umbra_router_does_not_depend_on_umbra_e2ee() {
     let lock_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock");
     let lock = std::fs::read_to_string(lock_path).expect("the workspace Cargo.lock");
     let graph = lock_graph(&lock);
-    assert!(
-        graph.contains_key("umbra-router"),
-        "umbra-router is in the lock file"
-    );
-    assert!(
-        graph.contains_key("str0m"),
-        "the walk sees real dependencies"
-    );
+    assert!(graph.contains_key("umbra-router"), "umbra-router is in the lock file");
+    assert!(graph.contains_key("str0m"), "the walk sees real dependencies");
     let mut seen = HashSet::new();
     let mut stack = vec!["umbra-router".to_owned()];
     while let Some(p) = stack.pop() {
         if !seen.insert(p.clone()) {
             continue;
         }
-        assert_ne!(
-            p, "umbra-e2ee",
-            "umbra-router reaches umbra-e2ee through its dependencies"
-        );
+        assert_ne!(p, "umbra-e2ee", "umbra-router reaches umbra-e2ee through its dependencies");
         stack.extend(graph.get(&p).cloned().unwrap_or_default());
     }
-    assert!(
-        seen.contains("str0m") && seen.len() > 20,
-        "walked {} packages",
-        seen.len()
-    );
+    assert!(seen.contains("str0m") && seen.len() > 20, "walked {} packages", seen.len());
     // And the manifest itself does not name it.
     let manifest = include_str!("../Cargo.toml");
-    assert!(
-        !manifest.contains("umbra-e2ee"),
-        "Cargo.toml names umbra-e2ee"
-    );
+    assert!(!manifest.contains("umbra-e2ee"), "Cargo.toml names umbra-e2ee");
 }
 
 #[test]
@@ -101,9 +83,6 @@ name = "str0m"
 dependencies = ["umbra-e2ee"]
 "#;
     let g = lock_graph(lock);
-    assert_eq!(
-        g["umbra-router"],
-        vec!["str0m".to_owned(), "thiserror".to_owned()]
-    );
+    assert_eq!(g["umbra-router"], vec!["str0m".to_owned(), "thiserror".to_owned()]);
     assert_eq!(g["str0m"], vec!["umbra-e2ee".to_owned()]);
 }

@@ -14,34 +14,17 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let clients = Clients::new(true);
     let ip = loopback_v4();
-    let publisher = publish(
-        &router,
-        &clients,
-        &PeerOptions::publisher(ip),
-        "cam",
-        "c-pub",
-    );
+    let publisher = publish(&router, &clients, &PeerOptions::publisher(ip), "cam", "c-pub");
     let subs: Vec<PeerId> = (0..3)
         .map(|i| {
-            subscribe(
-                &router,
-                &clients,
-                &PeerOptions::subscriber(ip),
-                "cam",
-                &format!("sub{i}"),
-                &format!("c{i}"),
-            )
+            subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", &format!("sub{i}"), &format!("c{i}"))
         })
         .collect();
-    clients.wait_until("all peers connected", Duration::from_secs(15), |s| {
-        s.iter().all(|p| p.connected)
-    });
+    clients.wait_until("all peers connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
     // The router reports Connected for all four peer connections.
     let mut connected = 0;
     while connected < 4 {
-        let e = events
-            .recv_timeout(Duration::from_secs(10))
-            .expect("connected events");
+        let e = events.recv_timeout(Duration::from_secs(10)).expect("connected events");
         assert_eq!(e.kind, RouterEventKind::Connected, "{e:?}");
         connected += 1;
     }
@@ -51,24 +34,14 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
         for &s in &subs {
             let gv = check_frames(&st[s], MediaKind::Video, 6000);
             let ga = check_frames(&st[s], MediaKind::Audio, 6000);
-            assert!(
-                gv as f64 >= 0.95 * v as f64,
-                "subscriber {s}: {gv} of {v} video frames"
-            );
-            assert!(
-                ga as f64 >= 0.95 * a as f64,
-                "subscriber {s}: {ga} of {a} audio frames"
-            );
+            assert!(gv as f64 >= 0.95 * v as f64, "subscriber {s}: {gv} of {v} video frames");
+            assert!(ga as f64 >= 0.95 * a as f64, "subscriber {s}: {ga} of {a} audio frames");
         }
     });
     let stats = router.stats().unwrap();
     assert_eq!(stats.published_streams, 1);
     assert_eq!(stats.subscriptions, 3);
-    assert!(
-        stats.totals.frames_forwarded >= 3 * (v + a) as u64 * 95 / 100,
-        "{:?}",
-        stats.totals
-    );
+    assert!(stats.totals.frames_forwarded >= 3 * (v + a) as u64 * 95 / 100, "{:?}", stats.totals);
     assert!(stats.forward_latency.count() >= (v + a) as u64 * 95 / 100);
     assert_eq!(stats.connections.len(), 4);
     assert!(stats.router_thread_cpu > Duration::ZERO);
@@ -79,21 +52,12 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
 #[test]
 fn dual_stack_ipv4_publisher_ipv6_subscriber() {
     let _serial = media_test_lock();
-    let (router, _events) = start_router(vec![
-        "127.0.0.1:0".parse().unwrap(),
-        "[::1]:0".parse().unwrap(),
-    ]);
+    let (router, _events) = start_router(vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()]);
     let addrs = router.local_addrs();
     assert_eq!(addrs.len(), 2);
     assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6());
     let clients = Clients::new(true);
-    let publisher = publish(
-        &router,
-        &clients,
-        &PeerOptions::publisher(loopback_v4()),
-        "cam",
-        "c-pub",
-    );
+    let publisher = publish(&router, &clients, &PeerOptions::publisher(loopback_v4()), "cam", "c-pub");
     let v6 = PeerOptions::subscriber(loopback_v6());
     let p = offer(&v6);
     let answer = router
@@ -106,27 +70,16 @@ fn dual_stack_ipv4_publisher_ipv6_subscriber() {
         })
         .unwrap();
     // Both families are advertised as host candidates.
-    assert!(
-        answer.contains("127.0.0.1") && answer.contains("::1"),
-        "{answer}"
-    );
+    assert!(answer.contains("127.0.0.1") && answer.contains("::1"), "{answer}");
     let sub = clients.add(p.accept(&answer));
-    clients.wait_until("connected", Duration::from_secs(15), |s| {
-        s.iter().all(|p| p.connected)
-    });
+    clients.wait_until("connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
     let (v, a) = send_media(&clients, publisher, 1.5, 3000);
     std::thread::sleep(Duration::from_millis(400));
     clients.with(|st| {
         let gv = check_frames(&st[sub], MediaKind::Video, 3000);
         let ga = check_frames(&st[sub], MediaKind::Audio, 3000);
-        assert!(
-            gv as f64 >= 0.95 * v as f64,
-            "{gv} of {v} video frames over IPv6"
-        );
-        assert!(
-            ga as f64 >= 0.95 * a as f64,
-            "{ga} of {a} audio frames over IPv6"
-        );
+        assert!(gv as f64 >= 0.95 * v as f64, "{gv} of {v} video frames over IPv6");
+        assert!(ga as f64 >= 0.95 * a as f64, "{ga} of {a} audio frames over IPv6");
     });
 }
 
@@ -136,32 +89,14 @@ fn ipv6_only_router() {
     let (router, _events) = start_router(vec!["[::1]:0".parse().unwrap()]);
     let clients = Clients::new(true);
     let ip = loopback_v6();
-    let publisher = publish(
-        &router,
-        &clients,
-        &PeerOptions::publisher(ip),
-        "cam",
-        "c-pub",
-    );
-    let sub = subscribe(
-        &router,
-        &clients,
-        &PeerOptions::subscriber(ip),
-        "cam",
-        "sub",
-        "c-sub",
-    );
-    clients.wait_until("connected", Duration::from_secs(15), |s| {
-        s.iter().all(|p| p.connected)
-    });
+    let publisher = publish(&router, &clients, &PeerOptions::publisher(ip), "cam", "c-pub");
+    let sub = subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", "sub", "c-sub");
+    clients.wait_until("connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
     let (v, _) = send_media(&clients, publisher, 1.0, 3000);
     std::thread::sleep(Duration::from_millis(400));
     clients.with(|st| {
         let gv = check_frames(&st[sub], MediaKind::Video, 3000);
-        assert!(
-            gv as f64 >= 0.95 * v as f64,
-            "{gv} of {v} video frames over IPv6"
-        );
+        assert!(gv as f64 >= 0.95 * v as f64, "{gv} of {v} video frames over IPv6");
     });
 }
 
@@ -208,19 +143,11 @@ fn each_video_codec_negotiates_and_forwards() {
         let stream = format!("cam-{codec:?}");
         let publisher = publish(&router, &clients, &opts, &stream, &format!("pub{i}"));
         // The subscriber offers every codec; the router must map the publisher's.
-        let sub = subscribe(
-            &router,
-            &clients,
-            &PeerOptions::subscriber(ip),
-            &stream,
-            &format!("sub{i}"),
-            &format!("c{i}"),
-        );
+        let sub =
+            subscribe(&router, &clients, &PeerOptions::subscriber(ip), &stream, &format!("sub{i}"), &format!("c{i}"));
         pairs.push((*codec, publisher, sub));
     }
-    clients.wait_until("connected", Duration::from_secs(20), |s| {
-        s.iter().all(|p| p.connected)
-    });
+    clients.wait_until("connected", Duration::from_secs(20), |s| s.iter().all(|p| p.connected));
     std::thread::sleep(Duration::from_millis(200));
     let n = 30u32;
     for seq in 0..n {
@@ -232,25 +159,13 @@ fn each_video_codec_negotiates_and_forwards() {
     std::thread::sleep(Duration::from_millis(500));
     clients.with(|st| {
         for (codec, _, sub) in &pairs {
-            let got: Vec<&Received> = st[*sub]
-                .received
-                .iter()
-                .filter(|r| r.kind == MediaKind::Video)
-                .collect();
-            assert!(
-                got.len() as u32 >= n * 9 / 10,
-                "{codec:?}: {} of {n} frames",
-                got.len()
-            );
+            let got: Vec<&Received> = st[*sub].received.iter().filter(|r| r.kind == MediaKind::Video).collect();
+            assert!(got.len() as u32 >= n * 9 / 10, "{codec:?}: {} of {n} frames", got.len());
             for r in got {
                 // The frame body must arrive intact; H.264 may come back with its start code
                 // normalised, so compare from the body.
-                let sent_seq =
-                    (0..n).find(|s| r.data.ends_with(&frame(*s, MediaKind::Video, 2500)));
-                assert!(
-                    sent_seq.is_some(),
-                    "{codec:?}: a received frame matches no frame sent"
-                );
+                let sent_seq = (0..n).find(|s| r.data.ends_with(&frame(*s, MediaKind::Video, 2500)));
+                assert!(sent_seq.is_some(), "{codec:?}: a received frame matches no frame sent");
             }
         }
     });
@@ -280,33 +195,16 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
         .unwrap();
     let clients = Clients::new(true);
     let ip = loopback_v4();
-    let publisher = publish(
-        &router,
-        &clients,
-        &PeerOptions::publisher(ip),
-        "cam",
-        "c-pub",
-    );
-    let sub = subscribe(
-        &router,
-        &clients,
-        &PeerOptions::subscriber(ip),
-        "cam",
-        "sub",
-        "c-sub",
-    );
-    clients.wait_until("connected", Duration::from_secs(15), |s| {
-        s.iter().all(|p| p.connected)
-    });
+    let publisher = publish(&router, &clients, &PeerOptions::publisher(ip), "cam", "c-pub");
+    let sub = subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", "sub", "c-sub");
+    clients.wait_until("connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
     for seq in 0..20u32 {
         let mut f = frame(seq, MediaKind::Video, 1500);
         f[100..100 + MARKER.len()].copy_from_slice(MARKER);
         clients.write(publisher, MediaKind::Video, f);
         std::thread::sleep(Duration::from_millis(20));
     }
-    clients.wait_until("frames at the subscriber", Duration::from_secs(5), |s| {
-        s[sub].frames[1] >= 19
-    });
+    clients.wait_until("frames at the subscriber", Duration::from_secs(5), |s| s[sub].frames[1] >= 19);
     router.set_packet_tap(None).unwrap();
     let seen = *seen.lock().unwrap();
     let marker = *marker_in.lock().unwrap();
@@ -315,9 +213,5 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
     // Without E2EE the router holds the plaintext frames (so a test built on this tap can
     // fail), while SRTP keeps the marker out of every datagram on the wire.
     assert!(marker[2] >= 19, "marker in forwarded frames: {marker:?}");
-    assert_eq!(
-        (marker[0], marker[1]),
-        (0, 0),
-        "marker in raw datagrams: {marker:?}"
-    );
+    assert_eq!((marker[0], marker[1]), (0, 0), "marker in raw datagrams: {marker:?}");
 }

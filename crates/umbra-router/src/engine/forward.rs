@@ -8,12 +8,8 @@ impl Engine {
             return;
         };
         let target = match &conn.role {
-            Role::Publisher(p) => Target::Publisher {
-                stream_id: p.stream_id.clone(),
-            },
-            Role::Subscriber(s) => Target::Subscriber {
-                subscription_id: s.subscription_id.clone(),
-            },
+            Role::Publisher(p) => Target::Publisher { stream_id: p.stream_id.clone() },
+            Role::Subscriber(s) => Target::Subscriber { subscription_id: s.subscription_id.clone() },
         };
         let event = RouterEvent {
             session_id: conn.session_id.clone(),
@@ -24,12 +20,9 @@ impl Engine {
         // A new subscriber can decode nothing until the next keyframe: ask for one now rather
         // than wait for the publisher's periodic one (or the subscriber's own PLI).
         let wanted: Vec<(ConnId, Mid)> = match &conn.role {
-            Role::Subscriber(s) => s
-                .routes
-                .iter()
-                .filter(|r| r.kind == MediaKind::Video)
-                .map(|r| (s.publisher, r.pub_mid))
-                .collect(),
+            Role::Subscriber(s) => {
+                s.routes.iter().filter(|r| r.kind == MediaKind::Video).map(|r| (s.publisher, r.pub_mid)).collect()
+            }
             Role::Publisher(_) => Vec::new(),
         };
         self.emit(event);
@@ -50,13 +43,7 @@ impl Engine {
             return;
         };
         let outer = self.current.replace(publisher);
-        let sent = ask_for_keyframe(
-            &mut pc,
-            mid,
-            kind,
-            self.settings.keyframe_request_interval,
-            now,
-        );
+        let sent = ask_for_keyframe(&mut pc, mid, kind, self.settings.keyframe_request_interval, now);
         if sent {
             if relayed {
                 pc.counters.keyframe_requests_relayed += 1;
@@ -139,9 +126,7 @@ fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
         return false;
     };
     if kind == MediaKind::Audio {
-        if let (Some(level), Some(voice)) =
-            (data.ext_vals.audio_level, data.ext_vals.voice_activity)
-        {
+        if let (Some(level), Some(voice)) = (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
             w = w.audio_level(level, voice);
         }
         if data.audio_start_of_talk_spurt {
@@ -161,23 +146,14 @@ fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
 
 /// Ask the publisher for a keyframe on one track, unless one was asked for within `interval`
 /// (then it is on its way and serves this request too). True when a request went out.
-fn ask_for_keyframe(
-    pc: &mut Conn,
-    mid: Mid,
-    kind: KeyframeRequestKind,
-    interval: Duration,
-    now: Instant,
-) -> bool {
+fn ask_for_keyframe(pc: &mut Conn, mid: Mid, kind: KeyframeRequestKind, interval: Duration, now: Instant) -> bool {
     let Role::Publisher(p) = &mut pc.role else {
         return false;
     };
     let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
         return false;
     };
-    if track
-        .last_keyframe_request
-        .is_some_and(|t| now.duration_since(t) < interval)
-    {
+    if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {
         pc.counters.keyframe_requests_coalesced += 1;
         return false;
     }
@@ -190,11 +166,7 @@ fn ask_for_keyframe(
         KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
         _ => KeyframeRequestKind::Pli,
     };
-    let kind = if w.is_request_keyframe_possible(kind) {
-        kind
-    } else {
-        other
-    };
+    let kind = if w.is_request_keyframe_possible(kind) { kind } else { other };
     match w.request_keyframe(rid, kind) {
         Ok(()) => {
             track.last_keyframe_request = Some(now);

@@ -112,9 +112,7 @@ impl Engine {
             on_event,
         } = config;
         if rtx_history_packets == 0 {
-            return Err(RouterError::Config(
-                "rtx_history_packets must be at least 1".into(),
-            ));
+            return Err(RouterError::Config("rtx_history_packets must be at least 1".into()));
         }
         if bind.is_empty() {
             return Err(RouterError::Config("no bind address".into()));
@@ -128,33 +126,20 @@ impl Engine {
                 )));
             }
             let socket = sockets::bind(addr)?;
-            let local = socket
-                .local_addr()
-                .map_err(|source| RouterError::Bind { addr, source })?;
-            *slot = Some(RouterSocket {
-                socket,
-                local,
-                candidate_addr: local,
-            });
+            let local = socket.local_addr().map_err(|source| RouterError::Bind { addr, source })?;
+            *slot = Some(RouterSocket { socket, local, candidate_addr: local });
         }
 
-        let advertised =
-            advertised.unwrap_or_else(|| v4.iter().chain(v6.iter()).map(|s| s.local).collect());
+        let advertised = advertised.unwrap_or_else(|| v4.iter().chain(v6.iter()).map(|s| s.local).collect());
         if advertised.is_empty() {
             return Err(RouterError::Config("nothing to advertise".into()));
         }
         let mut candidates = Vec::new();
         let (mut first_v4, mut first_v6) = (None, None);
         for mut addr in advertised {
-            let (socket, first) = if addr.is_ipv4() {
-                (&v4, &mut first_v4)
-            } else {
-                (&v6, &mut first_v6)
-            };
+            let (socket, first) = if addr.is_ipv4() { (&v4, &mut first_v4) } else { (&v6, &mut first_v6) };
             let Some(socket) = socket else {
-                return Err(RouterError::Config(format!(
-                    "advertised {addr} but no socket of its family is bound"
-                )));
+                return Err(RouterError::Config(format!("advertised {addr} but no socket of its family is bound")));
             };
             if addr.ip().is_unspecified() {
                 return Err(RouterError::Config(format!(
@@ -179,9 +164,10 @@ impl Engine {
         // One DTLS certificate for the router's life: generating one per connection would cost
         // a key generation per join, and the fingerprint is per answer anyway.
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
-        let cert = crypto.dtls_provider.generate_certificate().ok_or_else(|| {
-            RouterError::Config("the crypto provider cannot make a DTLS certificate".into())
-        })?;
+        let cert = crypto
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| RouterError::Config("the crypto provider cannot make a DTLS certificate".into()))?;
 
         Ok(Engine {
             sockets: Sockets { v4, v6, waker },
@@ -215,12 +201,7 @@ impl Engine {
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets
-            .v4
-            .iter()
-            .chain(self.sockets.v6.iter())
-            .map(|s| s.local)
-            .collect()
+        self.sockets.v4.iter().chain(self.sockets.v6.iter()).map(|s| s.local).collect()
     }
 
     pub fn run(mut self, commands: Receiver<Command>) {
@@ -350,71 +331,39 @@ impl Engine {
                 let r = self.catching(|e| e.subscribe(spec));
                 let _ = reply.send(r);
             }
-            Command::AddCandidate {
-                session_id,
-                target,
-                candidate,
-                reply,
-            } => {
+            Command::AddCandidate { session_id, target, candidate, reply } => {
                 let r = self.catching(|e| e.add_candidate(session_id, target, &candidate));
                 let _ = reply.send(r);
             }
-            Command::Unpublish {
-                session_id,
-                stream_id,
-                reply,
-            } => {
+            Command::Unpublish { session_id, stream_id, reply } => {
                 let r = match self.streams.get(&(session_id.clone(), stream_id.clone())) {
                     Some(&id) => {
                         self.close(id, None);
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownStream {
-                        session_id,
-                        stream_id,
-                    }),
+                    None => Err(RouterError::UnknownStream { session_id, stream_id }),
                 };
                 let _ = reply.send(r);
             }
-            Command::Unsubscribe {
-                session_id,
-                subscription_id,
-                reply,
-            } => {
-                let r = match self
-                    .subscriptions
-                    .get(&(session_id.clone(), subscription_id.clone()))
-                {
+            Command::Unsubscribe { session_id, subscription_id, reply } => {
+                let r = match self.subscriptions.get(&(session_id.clone(), subscription_id.clone())) {
                     Some(&id) => {
                         self.close(id, None);
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownSubscription {
-                        session_id,
-                        subscription_id,
-                    }),
+                    None => Err(RouterError::UnknownSubscription { session_id, subscription_id }),
                 };
                 let _ = reply.send(r);
             }
-            Command::Disconnect {
-                session_id,
-                connection_id,
-                reply,
-            } => {
-                let r = match self
-                    .owners
-                    .get(&(session_id.clone(), connection_id.clone()))
-                {
+            Command::Disconnect { session_id, connection_id, reply } => {
+                let r = match self.owners.get(&(session_id.clone(), connection_id.clone())) {
                     Some(ids) => {
                         for id in ids.clone() {
                             self.close(id, None);
                         }
                         Ok(())
                     }
-                    None => Err(RouterError::UnknownConnection {
-                        session_id,
-                        connection_id,
-                    }),
+                    None => Err(RouterError::UnknownConnection { session_id, connection_id }),
                 };
                 let _ = reply.send(r);
             }
@@ -438,22 +387,12 @@ impl Engine {
     // ---------------------------------------------------------------- the hot path
 
     fn ctx(&mut self, now: Instant) -> DrainCtx<'_> {
-        DrainCtx {
-            sockets: &self.sockets,
-            tap: &self.tap,
-            work: &mut self.work,
-            timers: &mut self.timers,
-            now,
-        }
+        DrainCtx { sockets: &self.sockets, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, now }
     }
 
     fn read_socket(&mut self, v4: bool, buf: &mut [u8]) {
         for _ in 0..RECV_BATCH {
-            let socket = if v4 {
-                self.sockets.v4.as_ref()
-            } else {
-                self.sockets.v6.as_ref()
-            };
+            let socket = if v4 { self.sockets.v4.as_ref() } else { self.sockets.v6.as_ref() };
             let Some(socket) = socket else { return };
             let (n, source) = match socket.socket.recv_from(buf) {
                 Ok(r) => r,
@@ -491,15 +430,7 @@ impl Engine {
         self.current = Some(id);
         conn.counters.packets_in += 1;
         conn.counters.bytes_in += data.len() as u64;
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination,
-                contents,
-            },
-        );
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
         if let Err(e) = conn.rtc.handle_input(input) {
             // A malformed or unauthenticated packet: str0m drops it; the connection stays.
             tracing::debug!("input from {source} refused: {e}");
@@ -545,37 +476,24 @@ impl Engine {
             .conns
             .iter()
             .filter(|(_, c)| {
-                !c.connected
-                    && !c.failing
-                    && now.duration_since(c.created) > self.settings.connect_timeout
+                !c.connected && !c.failing && now.duration_since(c.created) > self.settings.connect_timeout
             })
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
             let secs = self.settings.connect_timeout.as_secs_f32();
-            self.work.push_back(Work::Failed(
-                id,
-                format!("ICE/DTLS not connected within {secs:.0} s"),
-            ));
+            self.work.push_back(Work::Failed(id, format!("ICE/DTLS not connected within {secs:.0} s")));
         }
         self.run_work(now);
         if self.timers.len() > 4 * self.conns.len() + 1024 {
-            self.timers.rebuild(
-                self.conns
-                    .iter()
-                    .filter_map(|(id, c)| c.deadline.map(|d| (d, *id))),
-            );
+            self.timers.rebuild(self.conns.iter().filter_map(|(id, c)| c.deadline.map(|d| (d, *id))));
         }
     }
 
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Frame {
-                    from,
-                    data,
-                    received,
-                } => self.forward(from, data, received),
+                Work::Frame { from, data, received } => self.forward(from, data, received),
                 Work::KeyframeRequest { from, req } => {
                     let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
                         continue;

@@ -27,8 +27,7 @@ impl Engine {
             rtc.add_local_candidate(c.clone());
         }
         if sends_media && self.settings.bwe_initial_bps.is_some() {
-            rtc.bwe()
-                .set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
+            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
         (rtc, ufrag)
     }
@@ -44,14 +43,10 @@ impl Engine {
         connection_id: &str,
         role: Role,
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
         let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| RouterError::OfferRefused(e.to_string()))?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()
             .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
@@ -61,12 +56,7 @@ impl Engine {
                     Rids::Specific(rids) => rids.first().copied(),
                     _ => None,
                 };
-                Some(Section {
-                    mid: media.mid(),
-                    kind: media.kind(),
-                    direction: media.direction(),
-                    rid,
-                })
+                Some(Section { mid: media.mid(), kind: media.kind(), direction: media.direction(), rid })
             })
             .collect();
         let id = ConnId(self.next_id);
@@ -91,63 +81,37 @@ impl Engine {
 
     pub(super) fn install(&mut self, id: ConnId, conn: Box<Conn>) {
         let target = match &conn.role {
-            Role::Publisher(p) => Target::Publisher {
-                stream_id: p.stream_id.clone(),
-            },
-            Role::Subscriber(s) => Target::Subscriber {
-                subscription_id: s.subscription_id.clone(),
-            },
+            Role::Publisher(p) => Target::Publisher { stream_id: p.stream_id.clone() },
+            Role::Subscriber(s) => Target::Subscriber { subscription_id: s.subscription_id.clone() },
         };
         self.labels.insert(
             id,
-            Label {
-                session_id: conn.session_id.clone(),
-                connection_id: conn.connection_id.clone(),
-                target,
-            },
+            Label { session_id: conn.session_id.clone(), connection_id: conn.connection_id.clone(), target },
         );
         self.demux.register(id, conn.ufrag.clone());
-        self.owners
-            .entry((conn.session_id.clone(), conn.connection_id.clone()))
-            .or_default()
-            .push(id);
+        self.owners.entry((conn.session_id.clone(), conn.connection_id.clone())).or_default().push(id);
         self.conns.insert(id, conn);
     }
 
     pub(super) fn publish(&mut self, spec: PublishSpec) -> Result<String> {
         let key = (spec.session_id.clone(), spec.stream_id.clone());
         if self.streams.contains_key(&key) {
-            return Err(RouterError::StreamExists {
-                session_id: spec.session_id,
-                stream_id: spec.stream_id,
-            });
+            return Err(RouterError::StreamExists { session_id: spec.session_id, stream_id: spec.stream_id });
         }
         let role = Role::Publisher(Publisher {
             stream_id: spec.stream_id.clone(),
             tracks: Vec::new(),
             subscribers: Vec::new(),
         });
-        let (id, mut conn, answer, sections) = self.answer(
-            &spec.sdp_offer,
-            false,
-            &spec.session_id,
-            &spec.connection_id,
-            role,
-        )?;
+        let (id, mut conn, answer, sections) =
+            self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
         let tracks: Vec<Track> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
-            .map(|m| Track {
-                mid: m.mid,
-                kind: m.kind,
-                rid: m.rid,
-                last_keyframe_request: None,
-            })
+            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None })
             .collect();
         if tracks.is_empty() {
-            return Err(RouterError::NoUsableMedia(
-                "the publisher's offer sends no audio or video".into(),
-            ));
+            return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
         }
         if let Role::Publisher(p) = &mut conn.role {
             p.tracks = tracks;
@@ -165,14 +129,8 @@ impl Engine {
                 subscription_id: spec.subscription_id,
             });
         }
-        let Some(&publisher) = self
-            .streams
-            .get(&(spec.session_id.clone(), spec.stream_id.clone()))
-        else {
-            return Err(RouterError::UnknownStream {
-                session_id: spec.session_id,
-                stream_id: spec.stream_id,
-            });
+        let Some(&publisher) = self.streams.get(&(spec.session_id.clone(), spec.stream_id.clone())) else {
+            return Err(RouterError::UnknownStream { session_id: spec.session_id, stream_id: spec.stream_id });
         };
         let role = Role::Subscriber(Subscriber {
             subscription_id: spec.subscription_id.clone(),
@@ -180,13 +138,8 @@ impl Engine {
             publisher,
             routes: Vec::new(),
         });
-        let (id, mut conn, answer, sections) = self.answer(
-            &spec.sdp_offer,
-            true,
-            &spec.session_id,
-            &spec.connection_id,
-            role,
-        )?;
+        let (id, mut conn, answer, sections) =
+            self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
         let routes = self.routes(publisher, &mut conn, sections)?;
         if let Role::Subscriber(s) = &mut conn.role {
             s.routes = routes;
@@ -202,12 +155,7 @@ impl Engine {
     /// Pair the publisher's tracks with the subscriber's sending sections: the n-th publisher
     /// track of a kind goes to the n-th subscriber section of that kind, with the payload
     /// types mapped codec by codec.
-    pub(super) fn routes(
-        &mut self,
-        publisher: ConnId,
-        sub: &mut Conn,
-        sections: Vec<Section>,
-    ) -> Result<Vec<Route>> {
+    pub(super) fn routes(&mut self, publisher: ConnId, sub: &mut Conn, sections: Vec<Section>) -> Result<Vec<Route>> {
         let sub_sections: Vec<(Mid, MediaKind)> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::SendOnly | Direction::SendRecv))
@@ -223,9 +171,7 @@ impl Engine {
         let mut routes = Vec::new();
         let mut used = vec![false; sub_sections.len()];
         for (pub_mid, kind) in tracks {
-            let Some(slot) =
-                (0..sub_sections.len()).find(|&i| !used[i] && sub_sections[i].1 == kind)
-            else {
+            let Some(slot) = (0..sub_sections.len()).find(|&i| !used[i] && sub_sections[i].1 == kind) else {
                 continue;
             };
             used[slot] = true;
@@ -240,22 +186,13 @@ impl Engine {
             let sub_pts: Vec<_> = sw.payload_params().map(|p| p.pt()).collect();
             let pts: Vec<_> = pub_params
                 .iter()
-                .filter_map(|pp| {
-                    sw.match_params(*pp)
-                        .filter(|pt| sub_pts.contains(pt))
-                        .map(|s| (pp.pt(), s))
-                })
+                .filter_map(|pp| sw.match_params(*pp).filter(|pt| sub_pts.contains(pt)).map(|s| (pp.pt(), s)))
                 .collect();
             if pts.is_empty() {
                 tracing::debug!("no common codec for {kind:?} between publisher and subscriber");
                 continue;
             }
-            routes.push(Route {
-                pub_mid,
-                sub_mid,
-                kind,
-                pts,
-            });
+            routes.push(Route { pub_mid, sub_mid, kind, pts });
         }
         if routes.is_empty() {
             return Err(RouterError::NoUsableMedia(
@@ -267,37 +204,28 @@ impl Engine {
         Ok(routes)
     }
 
-    pub(super) fn add_candidate(
-        &mut self,
-        session_id: String,
-        target: Target,
-        candidate: &str,
-    ) -> Result<()> {
+    pub(super) fn add_candidate(&mut self, session_id: String, target: Target, candidate: &str) -> Result<()> {
         let id = match &target {
-            Target::Publisher { stream_id } => self
-                .streams
-                .get(&(session_id.clone(), stream_id.clone()))
-                .copied()
-                .ok_or_else(|| RouterError::UnknownStream {
-                    session_id: session_id.clone(),
-                    stream_id: stream_id.clone(),
-                })?,
-            Target::Subscriber { subscription_id } => self
-                .subscriptions
-                .get(&(session_id.clone(), subscription_id.clone()))
-                .copied()
-                .ok_or_else(|| RouterError::UnknownSubscription {
-                    session_id: session_id.clone(),
-                    subscription_id: subscription_id.clone(),
-                })?,
+            Target::Publisher { stream_id } => {
+                self.streams.get(&(session_id.clone(), stream_id.clone())).copied().ok_or_else(|| {
+                    RouterError::UnknownStream { session_id: session_id.clone(), stream_id: stream_id.clone() }
+                })?
+            }
+            Target::Subscriber { subscription_id } => {
+                self.subscriptions.get(&(session_id.clone(), subscription_id.clone())).copied().ok_or_else(|| {
+                    RouterError::UnknownSubscription {
+                        session_id: session_id.clone(),
+                        subscription_id: subscription_id.clone(),
+                    }
+                })?
+            }
         };
         let line = candidate.trim().trim_start_matches("a=");
         if line.is_empty() {
             // An empty candidate is the browser's end-of-candidates marker.
             return Ok(());
         }
-        let c = Candidate::from_sdp_string(line)
-            .map_err(|e| RouterError::BadCandidate(e.to_string()))?;
+        let c = Candidate::from_sdp_string(line).map_err(|e| RouterError::BadCandidate(e.to_string()))?;
         let now = Instant::now();
         let Some(mut conn) = self.conns.remove(&id) else {
             return Ok(());
@@ -330,12 +258,8 @@ impl Engine {
             }
         }
         let target = match &conn.role {
-            Role::Publisher(p) => Target::Publisher {
-                stream_id: p.stream_id.clone(),
-            },
-            Role::Subscriber(s) => Target::Subscriber {
-                subscription_id: s.subscription_id.clone(),
-            },
+            Role::Publisher(p) => Target::Publisher { stream_id: p.stream_id.clone() },
+            Role::Subscriber(s) => Target::Subscriber { subscription_id: s.subscription_id.clone() },
         };
         // This connection's own event first, then those of the subscribers it takes along.
         if let Some(kind) = event {
@@ -361,9 +285,7 @@ impl Engine {
                 if self.subscriptions.get(&key) == Some(&id) {
                     self.subscriptions.remove(&key);
                 }
-                if let Some(Role::Publisher(p)) =
-                    self.conns.get_mut(&s.publisher).map(|c| &mut c.role)
-                {
+                if let Some(Role::Publisher(p)) = self.conns.get_mut(&s.publisher).map(|c| &mut c.role) {
                     p.subscribers.retain(|x| *x != id);
                 }
             }

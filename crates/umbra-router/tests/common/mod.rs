@@ -39,19 +39,10 @@ pub struct PeerOptions {
 
 impl PeerOptions {
     pub fn publisher(ip: IpAddr) -> Self {
-        PeerOptions {
-            side: Side::Publisher,
-            audio: true,
-            video: true,
-            video_codec: None,
-            bind_ip: ip,
-        }
+        PeerOptions { side: Side::Publisher, audio: true, video: true, video_codec: None, bind_ip: ip }
     }
     pub fn subscriber(ip: IpAddr) -> Self {
-        PeerOptions {
-            side: Side::Subscriber,
-            ..Self::publisher(ip)
-        }
+        PeerOptions { side: Side::Subscriber, ..Self::publisher(ip) }
     }
 }
 
@@ -87,41 +78,20 @@ pub fn offer(opts: &PeerOptions) -> PendingPeer {
     let mut api = rtc.sdp_api();
     let mut mids = Vec::new();
     if opts.audio {
-        mids.push((
-            api.add_media(MediaKind::Audio, dir, Some("s".into()), None, None),
-            MediaKind::Audio,
-        ));
+        mids.push((api.add_media(MediaKind::Audio, dir, Some("s".into()), None, None), MediaKind::Audio));
     }
     if opts.video {
-        mids.push((
-            api.add_media(MediaKind::Video, dir, Some("s".into()), None, None),
-            MediaKind::Video,
-        ));
+        mids.push((api.add_media(MediaKind::Video, dir, Some("s".into()), None, None), MediaKind::Video));
     }
     let (offer, pending) = api.apply().expect("an offer");
-    PendingPeer {
-        rtc,
-        socket,
-        pending,
-        mids,
-        offer: offer.to_sdp_string(),
-    }
+    PendingPeer { rtc, socket, pending, mids, offer: offer.to_sdp_string() }
 }
 
 impl PendingPeer {
     pub fn accept(mut self, answer: &str) -> Peer {
         let answer = SdpAnswer::from_sdp_string(answer).expect("answer parses");
-        self.rtc
-            .sdp_api()
-            .accept_answer(self.pending, answer)
-            .expect("answer accepted");
-        Peer {
-            rtc: self.rtc,
-            socket: self.socket,
-            mids: self.mids,
-            media_time: HashMap::new(),
-            deadline: None,
-        }
+        self.rtc.sdp_api().accept_answer(self.pending, answer).expect("answer accepted");
+        Peer { rtc: self.rtc, socket: self.socket, mids: self.mids, media_time: HashMap::new(), deadline: None }
     }
 }
 
@@ -159,9 +129,7 @@ impl PeerState {
     /// How many of the frames with sequence numbers in `range` arrived.
     pub fn seen_in(&self, kind: MediaKind, range: std::ops::Range<u64>) -> u64 {
         let seen = &self.seen[(kind == MediaKind::Video) as usize];
-        range
-            .filter(|&i| seen.get(i as usize).copied().unwrap_or(false))
-            .count() as u64
+        range.filter(|&i| seen.get(i as usize).copied().unwrap_or(false)).count() as u64
     }
 }
 
@@ -169,15 +137,8 @@ pub type PeerId = usize;
 
 enum Cmd {
     Add(Box<Peer>, mpsc::Sender<PeerId>),
-    Write {
-        peer: PeerId,
-        kind: MediaKind,
-        data: Vec<u8>,
-    },
-    RequestKeyframe {
-        peer: PeerId,
-        kind: KeyframeRequestKind,
-    },
+    Write { peer: PeerId, kind: MediaKind, data: Vec<u8> },
+    RequestKeyframe { peer: PeerId, kind: KeyframeRequestKind },
     Remove(PeerId),
     Shutdown,
 }
@@ -203,13 +164,7 @@ impl Clients {
             .name("test-clients".into())
             .spawn(move || client_loop(rx, waker_rx, st, keep_payloads))
             .unwrap();
-        Clients {
-            tx,
-            waker,
-            state,
-            thread: Some(thread),
-            keep_payloads,
-        }
+        Clients { tx, waker, state, thread: Some(thread), keep_payloads }
     }
 
     fn send(&self, cmd: Cmd) {
@@ -220,8 +175,7 @@ impl Clients {
     pub fn add(&self, peer: Peer) -> PeerId {
         let (tx, rx) = mpsc::channel();
         self.send(Cmd::Add(Box::new(peer), tx));
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("peer added")
+        rx.recv_timeout(Duration::from_secs(10)).expect("peer added")
     }
 
     pub fn write(&self, peer: PeerId, kind: MediaKind, data: Vec<u8>) {
@@ -241,12 +195,7 @@ impl Clients {
     }
 
     /// Wait (bounded) until `cond` holds over the peers' state.
-    pub fn wait_until(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut cond: impl FnMut(&[PeerState]) -> bool,
-    ) {
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&[PeerState]) -> bool) {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if cond(&self.state.lock().unwrap()) {
@@ -281,12 +230,7 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
             Ok(Output::Event(e)) => match e {
                 Event::Connected => st.connected = true,
                 Event::MediaData(d) => {
-                    let kind = peer
-                        .mids
-                        .iter()
-                        .find(|(m, _)| *m == d.mid)
-                        .map(|(_, k)| *k)
-                        .unwrap_or(MediaKind::Video);
+                    let kind = peer.mids.iter().find(|(m, _)| *m == d.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);
                     let k = (kind == MediaKind::Video) as usize;
                     st.frames[k] += 1;
                     if d.data.len() >= 4 {
@@ -303,20 +247,11 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
                         st.e2e_us.push(Instant::now().saturating_duration_since(sent).as_micros() as u32);
                     }
                     if keep {
-                        st.received.push(Received {
-                            kind,
-                            data: d.data.to_vec(),
-                            at: Instant::now(),
-                        });
+                        st.received.push(Received { kind, data: d.data.to_vec(), at: Instant::now() });
                     }
                 }
                 Event::KeyframeRequest(r) => {
-                    let kind = peer
-                        .mids
-                        .iter()
-                        .find(|(m, _)| *m == r.mid)
-                        .map(|(_, k)| *k)
-                        .unwrap_or(MediaKind::Video);
+                    let kind = peer.mids.iter().find(|(m, _)| *m == r.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);
                     st.keyframe_requests.push((kind, r.kind, Instant::now()));
                 }
                 _ => {}
@@ -330,12 +265,7 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
     }
 }
 
-fn client_loop(
-    rx: Receiver<Cmd>,
-    waker: UnixDatagram,
-    state: Arc<Mutex<Vec<PeerState>>>,
-    keep: bool,
-) {
+fn client_loop(rx: Receiver<Cmd>, waker: UnixDatagram, state: Arc<Mutex<Vec<PeerState>>>, keep: bool) {
     let mut peers: Vec<Option<Peer>> = Vec::new();
     let mut buf = vec![0u8; 2048];
     loop {
@@ -378,13 +308,11 @@ fn client_loop(
                     let Some(Some(p)) = peers.get_mut(peer) else {
                         continue;
                     };
-                    let Some(&(mid, _)) = p.mids.iter().find(|(_, k)| *k == MediaKind::Video)
-                    else {
+                    let Some(&(mid, _)) = p.mids.iter().find(|(_, k)| *k == MediaKind::Video) else {
                         continue;
                     };
                     if let Some(mut w) = p.rtc.writer(mid) {
-                        w.request_keyframe(None, kind)
-                            .expect("keyframe request possible");
+                        w.request_keyframe(None, kind).expect("keyframe request possible");
                     }
                     let mut st = state.lock().unwrap();
                     drain(p, &mut st[peer], keep);
@@ -423,15 +351,8 @@ fn client_loop(
                 revents: 0,
             })
             .collect();
-        fds.push(libc::pollfd {
-            fd: waker.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        let ms = next
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000) as i32;
+        fds.push(libc::pollfd { fd: waker.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        let ms = next.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000) as i32;
         // SAFETY: fds is a valid, owned array of pollfd.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if fds.last().unwrap().revents != 0 {
@@ -452,12 +373,7 @@ fn client_loop(
                         };
                         let input = Input::Receive(
                             Instant::now(),
-                            Receive {
-                                proto: Protocol::Udp,
-                                source,
-                                destination: local,
-                                contents,
-                            },
+                            Receive { proto: Protocol::Udp, source, destination: local, contents },
                         );
                         let _ = p.rtc.handle_input(input);
                         drain(p, &mut st[i], keep);
@@ -546,13 +462,7 @@ pub fn start_router(bind: Vec<std::net::SocketAddr>) -> (RouterHandle, Receiver<
     start_router_with(RouterConfig::new(bind))
 }
 
-pub fn publish(
-    router: &RouterHandle,
-    clients: &Clients,
-    opts: &PeerOptions,
-    stream: &str,
-    conn: &str,
-) -> PeerId {
+pub fn publish(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, stream: &str, conn: &str) -> PeerId {
     let p = offer(opts);
     let answer = router
         .publish(PublishSpec {
@@ -593,11 +503,7 @@ pub fn send_media(clients: &Clients, publisher: PeerId, secs: f64, video_len: us
     while start.elapsed().as_secs_f64() < secs {
         let t = start.elapsed().as_secs_f64();
         while (v as f64) < t * 30.0 {
-            clients.write(
-                publisher,
-                MediaKind::Video,
-                frame(v, MediaKind::Video, video_len),
-            );
+            clients.write(publisher, MediaKind::Video, frame(v, MediaKind::Video, video_len));
             v += 1;
         }
         while (a as f64) < t * 50.0 {
@@ -616,16 +522,8 @@ pub fn check_frames(st: &PeerState, kind: MediaKind, video_len: usize) -> usize 
     let mut last = None;
     for r in &got {
         let seq = seq_of(&r.data);
-        let len = if kind == MediaKind::Video {
-            video_len
-        } else {
-            120
-        };
-        assert_eq!(
-            r.data,
-            frame(seq, kind, len),
-            "{kind:?} frame {seq} differs from what was sent"
-        );
+        let len = if kind == MediaKind::Video { video_len } else { 120 };
+        assert_eq!(r.data, frame(seq, kind, len), "{kind:?} frame {seq} differs from what was sent");
         if let Some(l) = last {
             assert!(seq > l, "{kind:?} frame {seq} after {l}: out of order");
         }

@@ -28,20 +28,13 @@ impl LossyProxy {
 
     pub fn start(front: UdpSocket, router: SocketAddr, loss: f64, seed: u64) -> LossyProxy {
         let addr = front.local_addr().unwrap();
-        front
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
+        front.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
         let front = Arc::new(front);
         let stop = Arc::new(AtomicBool::new(false));
         let forwarded = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let threads = Arc::new(Mutex::new(Vec::new()));
-        let (st, fw, dr, th) = (
-            stop.clone(),
-            forwarded.clone(),
-            dropped.clone(),
-            threads.clone(),
-        );
+        let (st, fw, dr, th) = (stop.clone(), forwarded.clone(), dropped.clone(), threads.clone());
         let main = std::thread::spawn(move || {
             let mut rng = fastrand::Rng::with_seed(seed);
             let mut upstream: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
@@ -52,15 +45,8 @@ impl LossyProxy {
                 };
                 let up = upstream.entry(client).or_insert_with(|| {
                     let up = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
-                    up.set_read_timeout(Some(Duration::from_millis(20)))
-                        .unwrap();
-                    let (up2, front2, st2, fw2, dr2) = (
-                        up.clone(),
-                        front.clone(),
-                        st.clone(),
-                        fw.clone(),
-                        dr.clone(),
-                    );
+                    up.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+                    let (up2, front2, st2, fw2, dr2) = (up.clone(), front.clone(), st.clone(), fw.clone(), dr.clone());
                     let seed = rng.u64(..);
                     let t = std::thread::spawn(move || {
                         let mut rng = fastrand::Rng::with_seed(seed);
@@ -89,13 +75,7 @@ impl LossyProxy {
             }
         });
         threads.lock().unwrap().push(main);
-        LossyProxy {
-            addr,
-            stop,
-            forwarded,
-            dropped,
-            threads,
-        }
+        LossyProxy { addr, stop, forwarded, dropped, threads }
     }
 }
 
