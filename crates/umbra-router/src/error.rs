@@ -48,6 +48,11 @@ pub enum RouterError {
     /// An ICE candidate line that does not parse.
     #[error("the ICE candidate does not parse: {0}")]
     BadCandidate(String),
+    /// The operating system's random number generator failed, so no unguessable ICE
+    /// credentials could be made for a new connection (the offer is refused rather than
+    /// answered with weak ones).
+    #[error("the OS random number generator failed: {0}")]
+    Entropy(#[source] getrandom::Error),
     /// The media stack failed on this request (a bug, contained: the router goes on).
     #[error("internal error in the media router: {0}")]
     Internal(String),

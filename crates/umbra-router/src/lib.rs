@@ -1,7 +1,8 @@
 //! Umbra's media router: a selective forwarding unit (SFU) on str0m.
 //!
 //! Publishers and subscribers each send an SDP offer; the router answers (ICE-lite, host
-//! candidates of its advertised addresses). Every frame a publisher sends is forwarded, as
+//! candidates of its advertised addresses, all of them in the answer: no trickle, and
+//! `a=end-of-candidates`; ICE credentials from the OS CSPRNG). Every frame a publisher sends is forwarded, as
 //! opaque bytes, to each subscriber of that stream: in end-to-end-encrypted sessions the
 //! router holds only ciphertext (it has no dependency on `umbra-e2ee` and never looks inside a
 //! payload beyond what str0m's packetizers need). Keyframe requests are relayed to the
@@ -24,10 +25,15 @@
 //!
 //! Each client peer connection must use its own UDP port (browsers do): DTLS and SRTP carry
 //! nothing that names a connection, so the router tells connections apart by remote address,
-//! learned from ICE checks whose USERNAME names the router's ufrag of that connection.
+//! learned from ICE checks whose USERNAME names the router's ufrag of that connection and whose
+//! MESSAGE-INTEGRITY verifies with that connection's password. Forged checks (the ufrag is in
+//! clear on the wire) map nothing, displace nothing and never reach a connection's stack; see
+//! the `demux` module.
 
+mod answer;
 mod config;
 mod conn;
+mod creds;
 mod demux;
 mod engine;
 mod error;
@@ -49,4 +55,9 @@ pub use tap::{PacketTap, TapDirection};
 /// The STUN USERNAME parsing the demux relies on, public so tools and tests can use it.
 pub mod stun_username {
     pub use crate::stun::{is_stun, local_ufrag, username};
+}
+
+/// How the router makes its ICE credentials, public so tests can check them.
+pub mod ice_credentials {
+    pub use crate::creds::{ALPHABET, PASSWORD_LEN, UFRAG_LEN, ice_credentials as generate};
 }

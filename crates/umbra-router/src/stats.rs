@@ -6,9 +6,14 @@ use std::time::Duration;
 /// Traffic counters of one peer connection, or of the whole router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// UDP datagrams received / bytes in them.
+    /// UDP datagrams handed to the connection's ICE/DTLS/SRTP stack / bytes in them.
     pub packets_in: u64,
     pub bytes_in: u64,
+    /// Datagrams addressed to this connection (a STUN message naming its ufrag, or anything
+    /// from an address it verified) that it did not accept: checks whose MESSAGE-INTEGRITY
+    /// does not verify with its password (forged with a sniffed ufrag), or traffic from an
+    /// address without a succeeded candidate pair. Dropped unseen by its stack.
+    pub packets_refused: u64,
     /// UDP datagrams sent / bytes in them.
     pub packets_out: u64,
     pub bytes_out: u64,
@@ -33,6 +38,7 @@ impl Counters {
     pub(crate) fn add(&mut self, o: &Counters) {
         self.packets_in += o.packets_in;
         self.bytes_in += o.bytes_in;
+        self.packets_refused += o.packets_refused;
         self.packets_out += o.packets_out;
         self.bytes_out += o.bytes_out;
         self.frames_in += o.frames_in;
@@ -72,14 +78,16 @@ pub struct RouterStats {
     pub connections: Vec<ConnectionStats>,
     pub published_streams: usize,
     pub subscriptions: usize,
-    /// Datagrams from unknown sources that were not a STUN check for a known ufrag.
+    /// Datagrams from addresses no connection verified that were not a STUN message naming a
+    /// known ufrag (or did not parse).
     pub unrouted_packets: u64,
     /// Router receive of a frame's last packet → the frame written to every subscriber (and
     /// the resulting packets handed to the kernel).
     pub forward_latency: LatencyHistogram,
     /// CPU time (user + system) the router thread has used.
     pub router_thread_cpu: Duration,
-    /// Demux map sizes (remote addresses, ufrags, connections), to show teardown cleans them.
+    /// Demux map sizes (verified remote addresses, ufrags, connections), to show teardown
+    /// cleans them and forged traffic does not grow them.
     pub demux_sizes: (usize, usize, usize),
 }
 

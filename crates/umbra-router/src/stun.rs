@@ -1,9 +1,10 @@
-//! Just enough STUN (RFC 8489) to route a binding request from an address we have not seen yet
-//! to its peer connection: the USERNAME attribute of a connectivity check is
-//! `<receiver ufrag>:<sender ufrag>` (RFC 8445 §7.2.2), and the receiver's ufrag is the one the
-//! router put in its answer, which identifies the connection. Integrity is NOT checked here:
-//! str0m verifies MESSAGE-INTEGRITY when the packet reaches the connection, so a forged
-//! username only ever reaches the connection it names, which then drops it.
+//! Just enough STUN (RFC 8489) to find the peer connection a binding request names: the
+//! USERNAME attribute of a connectivity check is `<receiver ufrag>:<sender ufrag>` (RFC 8445
+//! §7.2.2), and the receiver's ufrag is the one the router put in its answer, which identifies
+//! the connection. The ufrag is in clear and proves nothing: integrity is NOT checked here,
+//! and a USERNAME alone maps no address. The engine asks the named connection to verify the
+//! MESSAGE-INTEGRITY (`Rtc::accepts`) before handing the check over or mapping its source;
+//! see `demux.rs`.
 
 const HEADER_LEN: usize = 20;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];

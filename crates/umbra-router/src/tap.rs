@@ -5,8 +5,11 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TapDirection {
-    /// A datagram the router received (still SRTP/DTLS/STUN encoded).
+    /// A datagram the router received (still SRTP/DTLS/STUN encoded), whatever its source.
     Received,
+    /// A received datagram the demux handed to a connection's ICE/DTLS/SRTP stack because the
+    /// connection accepted it (a verified check, or traffic from a verified address).
+    Delivered,
     /// A datagram the router sent.
     Sent,
     /// A frame payload after SRTP decryption and depacketization, as forwarded (once per frame,

@@ -1,7 +1,9 @@
 //! Offers shaped like the ones Chromium and Firefox make (codec lists, payload numbering,
 //! RTX/RED/ULPFEC, extmaps, BUNDLE, rtcp-mux/rsize, trickle): the router answers them, keeps
 //! the codecs the browsers can decode, and pairs a Chromium publisher with a Firefox subscriber
-//! although the two number their payload types differently.
+//! although the two number their payload types differently. The answers carry every
+//! candidate, end them with `a=end-of-candidates` and do not offer trickle, although the
+//! offers do.
 
 use umbra_router::*;
 
@@ -95,6 +97,24 @@ a=rtpmap:100 rtx/90000\r\na=setup:actpass\r\na=ssrc:3002 cname:{{ffcname}}\r\n"
     )
 }
 
+/// The router never trickles: no `ice-options:trickle`, and the section that carries the
+/// candidates (the first, where the bundled transport's ICE lives) ends them, so a browser
+/// (or aiortc) does not wait for more.
+fn assert_no_trickle(answer: &str) {
+    assert!(!answer.contains("trickle"), "{answer}");
+    let mut with_candidates = 0;
+    for section in answer.split("\r\nm=").skip(1) {
+        let Some(last) = section.rfind("a=candidate:") else {
+            assert!(!section.contains("a=end-of-candidates"), "{section}");
+            continue;
+        };
+        with_candidates += 1;
+        let end = section.find("a=end-of-candidates\r\n").unwrap_or_else(|| panic!("no end-of-candidates: {section}"));
+        assert!(end > last, "{section}");
+    }
+    assert!(with_candidates >= 1, "{answer}");
+}
+
 fn router() -> RouterHandle {
     Router::start(RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()])).unwrap()
 }
@@ -112,6 +132,7 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
         .expect("a Chromium publisher offer is answered");
     let port = r.local_addrs()[0].port();
     assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert_no_trickle(&answer);
     assert!(answer.contains(&format!("127.0.0.1 {port} typ host")), "host candidate: {answer}");
     assert!(answer.contains("a=recvonly"), "{answer}");
     assert!(answer.contains("a=setup:passive") || answer.contains("a=setup:active"), "{answer}");
@@ -132,17 +153,20 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
         })
         .expect("a Firefox subscriber offer is answered and paired with the Chromium tracks");
     assert!(answer.contains("a=sendonly"), "{answer}");
+    assert_no_trickle(&answer);
     assert!(answer.contains("a=rtpmap:120 VP8/90000") && answer.contains("a=rtpmap:109 opus/48000/2"), "{answer}");
     let stats = r.stats().unwrap();
     assert_eq!((stats.published_streams, stats.subscriptions), (1, 1));
 
     // A Chromium subscriber too.
-    r.subscribe(SubscribeSpec {
-        session_id: "s".into(),
-        connection_id: "chrome2".into(),
-        subscription_id: "cr-cam".into(),
-        stream_id: "cam".into(),
-        sdp_offer: chromium_offer("recvonly"),
-    })
-    .expect("a Chromium subscriber offer is answered");
+    let answer = r
+        .subscribe(SubscribeSpec {
+            session_id: "s".into(),
+            connection_id: "chrome2".into(),
+            subscription_id: "cr-cam".into(),
+            stream_id: "cam".into(),
+            sdp_offer: chromium_offer("recvonly"),
+        })
+        .expect("a Chromium subscriber offer is answered");
+    assert_no_trickle(&answer);
 }

@@ -176,8 +176,8 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
     let _serial = media_test_lock();
     use std::sync::{Arc, Mutex};
     let (router, _events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
-    let seen: Arc<Mutex<[u64; 3]>> = Arc::default();
-    let marker_in: Arc<Mutex<[u64; 3]>> = Arc::default();
+    let seen: Arc<Mutex<[u64; 4]>> = Arc::default();
+    let marker_in: Arc<Mutex<[u64; 4]>> = Arc::default();
     let (s2, m2) = (seen.clone(), marker_in.clone());
     const MARKER: &[u8] = b"UMBRA-PLAINTEXT-MARKER";
     router
@@ -186,6 +186,7 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
                 TapDirection::Received => 0,
                 TapDirection::Sent => 1,
                 TapDirection::ForwardedFrame => 2,
+                TapDirection::Delivered => 3,
             };
             s2.lock().unwrap()[i] += 1;
             if bytes.windows(MARKER.len()).any(|w| w == MARKER) {
@@ -210,8 +211,12 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
     let marker = *marker_in.lock().unwrap();
     assert!(seen[0] > 20 && seen[1] > 20, "datagrams tapped: {seen:?}");
     assert!(seen[2] >= 19, "frames tapped: {seen:?}");
+    // The two clients' datagrams reach their connections: the demux refuses only traffic
+    // that no connection verified, and these clients send none.
+    assert!(seen[3] > 20 && seen[3] <= seen[0], "delivered: {seen:?}");
+    assert_eq!(router.stats().unwrap().totals.packets_refused, 0);
     // Without E2EE the router holds the plaintext frames (so a test built on this tap can
     // fail), while SRTP keeps the marker out of every datagram on the wire.
     assert!(marker[2] >= 19, "marker in forwarded frames: {marker:?}");
-    assert_eq!((marker[0], marker[1]), (0, 0), "marker in raw datagrams: {marker:?}");
+    assert_eq!((marker[0], marker[1], marker[3]), (0, 0, 0), "marker in raw datagrams: {marker:?}");
 }

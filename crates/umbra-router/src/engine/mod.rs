@@ -14,11 +14,11 @@ use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid, Rids};
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::{Candidate, IceCreds, Input, Rtc};
+use str0m::{Candidate, Input, Rtc};
 
 use crate::config::{EventSink, RouterConfig};
 use crate::conn::{Conn, DrainCtx, Publisher, Role, Route, Subscriber, Track, Work, drain};
-use crate::demux::{ConnId, Demux};
+use crate::demux::{ConnId, Demux, Resolved};
 use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
 use crate::handle::{Command, PublishSpec, SubscribeSpec};
@@ -428,12 +428,31 @@ impl Engine {
             return;
         };
         self.current = Some(id);
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        // The gate of `demux.rs`: a check whose MESSAGE-INTEGRITY does not verify with this
+        // connection's password (a forged check with a sniffed ufrag), or any other datagram
+        // from an address str0m has no succeeded pair for, is dropped here, before any of the
+        // connection's ICE/DTLS/SRTP state sees it. `accepts` only reads.
+        if !conn.rtc.accepts(&input) {
+            conn.counters.packets_refused += 1;
+            self.conns.insert(id, conn);
+            self.current = None;
+            return;
+        }
+        if let Some(tap) = &self.tap {
+            tap(TapDirection::Delivered, data);
+        }
         conn.counters.packets_in += 1;
         conn.counters.bytes_in += data.len() as u64;
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
         if let Err(e) = conn.rtc.handle_input(input) {
-            // A malformed or unauthenticated packet: str0m drops it; the connection stays.
+            // A malformed or unauthenticated packet (SRTP that fails its auth tag, ...):
+            // str0m drops it; the connection stays.
             tracing::debug!("input from {source} refused: {e}");
+        }
+        if let Resolved::Check(_) = resolved
+            && self.demux.verified(source, id)
+        {
+            tracing::debug!("connection {id:?}: verified remote address {source}");
         }
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);

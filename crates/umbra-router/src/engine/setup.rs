@@ -1,14 +1,17 @@
 //! Setting peer connections up from offers, and taking them down.
 
 use super::*;
+use crate::{answer, creds};
 
 impl Engine {
-    pub(super) fn new_rtc(&mut self, sends_media: bool, now: Instant) -> (Rtc, String) {
-        let mut creds = IceCreds::new();
+    pub(super) fn new_rtc(&mut self, sends_media: bool, now: Instant) -> Result<(Rtc, String)> {
+        // From the OS CSPRNG, not str0m's `IceCreds::new()`: the password is what the demux's
+        // address verification rests on (see `creds.rs`).
+        let mut creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
         // 16 random characters make a collision astronomically unlikely, but a collision would
         // route one client's checks to another's connection: re-draw rather than hope.
         while self.demux.has_ufrag(&creds.ufrag) {
-            creds = IceCreds::new();
+            creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
         }
         let ufrag = creds.ufrag.clone();
         let mut config = Rtc::builder()
@@ -29,7 +32,7 @@ impl Engine {
         if sends_media && self.settings.bwe_initial_bps.is_some() {
             rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
-        (rtc, ufrag)
+        Ok((rtc, ufrag))
     }
 
     /// Parse and answer an offer on a fresh connection; returns its audio/video sections as
@@ -45,7 +48,7 @@ impl Engine {
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
-        let (mut rtc, ufrag) = self.new_rtc(sends_media, now);
+        let (mut rtc, ufrag) = self.new_rtc(sends_media, now)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()
@@ -76,7 +79,7 @@ impl Engine {
         });
         let mut ctx = self.ctx(now);
         drain(id, &mut conn, &mut ctx);
-        Ok((id, conn, answer.to_sdp_string(), sections))
+        Ok((id, conn, answer::finish(&answer.to_sdp_string()), sections))
     }
 
     pub(super) fn install(&mut self, id: ConnId, conn: Box<Conn>) {
