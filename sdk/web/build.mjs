@@ -1,4 +1,5 @@
-// Builds the SDK bundles (dist/) and, with --tests, the Node test tree (build/).
+// Builds the SDK bundles (dist/); with --tests, the Node test tree (build/); with
+// --browser-test-tools, test-browser/build/crowd.mjs.
 //   dist/umbra.mjs            ESM, `import OT from ".../umbra.mjs"`
 //   dist/umbra.js             classic script, defines the global `OT` (like OpenTok.js)
 //   dist/umbra-e2ee-worker.js the encoded-transform worker (loaded by the two above)
@@ -9,6 +10,9 @@ import { readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const tests = process.argv.includes("--tests");
+// The protocol-level participants of the real-browser tests (test/crowd.ts, typed by the generated
+// protocol), as one ES module for test-browser/run.mjs; `ws` stays an import (sdk/web/node_modules).
+const browserTestTools = process.argv.includes("--browser-test-tools");
 const common = { bundle: true, target: ["es2022", "chrome120", "firefox120", "safari17"], sourcemap: true, legalComments: "none", logLevel: "warning" };
 
 function filesUnder(dir, ext) {
@@ -18,7 +22,18 @@ function filesUnder(dir, ext) {
   });
 }
 
-if (tests) {
+if (browserTestTools) {
+  await build({
+    entryPoints: ["test/crowd.ts"],
+    outfile: "test-browser/build/crowd.mjs",
+    bundle: true,
+    packages: "external",
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "warning",
+  });
+} else if (tests) {
   // Tests run the sources, not the bundles: one transpiled file per source file.
   rmSync("build", { recursive: true, force: true });
   await build({

@@ -69,6 +69,26 @@
     return { error: errJson(error), sessionId, e2ee: session.isEndToEndEncrypted ?? null };
   };
 
+  /**
+   * Joins a session with a given token and only watches it (no media): every connection and
+   * stream id the SDK reports, in order, for the late-joiner test.
+   */
+  H.observe = async ({ apiKey, sessionId, token }) => {
+    const session = OT.initSession(apiKey, sessionId, {});
+    H.session = session;
+    const seen = { sessionConnected: null, connectionCreated: [], connectionDestroyed: [], streamCreated: [], streamDestroyed: [] };
+    H.seen = seen;
+    session.on({
+      sessionConnected: (e) => (seen.sessionConnected = { connections: e.connections.map((c) => c.connectionId), streams: e.streams.map((s) => s.streamId) }),
+      connectionCreated: (e) => seen.connectionCreated.push(e.connection.connectionId),
+      connectionDestroyed: (e) => seen.connectionDestroyed.push(`${e.connection.connectionId}:${e.reason}`),
+      streamCreated: (e) => seen.streamCreated.push(e.stream.streamId),
+      streamDestroyed: (e) => seen.streamDestroyed.push(`${e.stream.streamId}:${e.reason}`),
+    });
+    const error = await new Promise((resolve) => session.connect(token, (err) => resolve(err ?? null)));
+    return { error: errJson(error), connectionId: session.connection?.connectionId ?? null };
+  };
+
   H.subscribe = (stream) => {
     const box = document.createElement("div");
     box.className = "tile";

@@ -68,9 +68,14 @@ for (const f of ["harness.html", "harness.js"]) fs.copyFileSync(path.join(here, 
 
 let server;
 let baseUrl;
+/** A project for sessions made with the REST API (the demo endpoint makes only routed E2EE rooms). */
+let restProject;
 const children = new Set();
 async function startServer() {
   check(BIN && fs.existsSync(BIN), `UMBRA_BIN (${BIN}) is not the umbra binary`);
+  const made = spawnSync(BIN, ["--data-dir", path.join(tmp, "data"), "project", "create", "--name", "browser-tests", "--output", "json"], { encoding: "utf8" });
+  check(made.status === 0, `umbra project create: ${made.stderr}`);
+  restProject = JSON.parse(made.stdout);
   const logFile = fs.createWriteStream(path.join(ARTIFACTS, "server.log"));
   server = spawn(
     BIN,
@@ -438,6 +443,56 @@ test("browser-to-c", async () => {
   say(`  C subscriber: exit ${code}; ${out.slice(-3).join(" | ")}`);
   check(code === 0, `C subscriber exit ${code}: ${out.slice(-5).join(" | ")}`);
 });
+
+test("late-joiner-150", async () => {
+  // A RELAYED session (publishes carry no SDP) filled by protocol-level participants
+  // (test/crowd.ts: Node WebSocket clients sending connect/publish typed with the generated
+  // ClientMessage): 150 connections and 120 streams, more than one welcome holds (100 of each,
+  // then snapshot pages). Chromium then joins with the Web SDK and must report each exactly once,
+  // then the crowd's later connection and unpublish.
+  const { Crowd, createSession, clientToken } = await import("./build/crowd.mjs");
+  const { api_key: apiKey, api_secret: apiSecret } = restProject;
+  const sessionId = await createSession(baseUrl, apiKey, apiSecret, "p2p.preference=enabled");
+  const started = Date.now();
+  const crowd = await Crowd.gather({ signalingUrl: `${baseUrl.replace(/^http/, "ws")}/v1/signaling`, sessionId, apiKey, apiSecret, connections: 150, streams: 120 });
+  try {
+    say(`  crowd: ${crowd.connectionIds.length} connections, ${crowd.streamIds.length} streams in ${Date.now() - started} ms`);
+    const p = await chromePage();
+    const r = await p.ev((o) => H.observe(o), { apiKey, sessionId, token: clientToken(apiKey, apiSecret, sessionId, "chromium late joiner") });
+    check(!r.error, `connect: ${JSON.stringify(r.error)}`);
+    const seen = () => p.ev(() => H.seen);
+    await waitUntil("every connection and stream announced", async () => {
+      const s = await seen();
+      return s.connectionCreated.length >= 150 && s.streamCreated.length >= 120;
+    }, 20000, 100);
+    await sleep(500); // a duplicate or an extra announcement would arrive by now
+    const sameSet = (a, b) => a.length === b.length && new Set(a).size === a.length && [...b].every((x) => a.includes(x));
+    let s = await seen();
+    say(`  chromium: sessionConnected with ${s.sessionConnected.connections.length} connections / ${s.sessionConnected.streams.length} streams; ` +
+      `${s.connectionCreated.length} connectionCreated, ${s.streamCreated.length} streamCreated`);
+    check(s.connectionCreated.length === 150, `${s.connectionCreated.length} connectionCreated for 150 connections`);
+    check(sameSet(s.connectionCreated, crowd.connectionIds), "connectionCreated ids are not the crowd's connections");
+    check(s.streamCreated.length === 120, `${s.streamCreated.length} streamCreated for 120 streams`);
+    check(sameSet(s.streamCreated, crowd.streamIds), "streamCreated ids are not the crowd's streams");
+    check(sameSet(s.sessionConnected.connections, crowd.connectionIds) && sameSet(s.sessionConnected.streams, crowd.streamIds), "sessionConnected does not list the whole session");
+    check(!s.connectionCreated.includes(r.connectionId), "its own connection was announced as another's");
+    // Later events: one more connection; one stream unpublished.
+    const newcomer = await crowd.add();
+    await waitUntil("the newcomer's connectionCreated", async () => (await seen()).connectionCreated.includes(newcomer.connectionId), 10000, 50);
+    const owner = crowd.members[42];
+    const gone = owner.streams[0];
+    await owner.unpublish(gone);
+    await waitUntil("streamDestroyed", async () => (await seen()).streamDestroyed.length > 0, 10000, 50);
+    await sleep(300);
+    s = await seen();
+    say(`  later: connectionCreated ${s.connectionCreated.length} (newcomer ${s.connectionCreated.at(-1) === newcomer.connectionId ? "last" : "not last"}), streamDestroyed ${JSON.stringify(s.streamDestroyed)}`);
+    check(s.connectionCreated.length === 151 && new Set(s.connectionCreated).size === 151, `${s.connectionCreated.length} connectionCreated after the newcomer`);
+    check(JSON.stringify(s.streamDestroyed) === JSON.stringify([`${gone}:unpublished`]), `streamDestroyed: ${JSON.stringify(s.streamDestroyed)}`);
+    check(s.streamCreated.length === 120 && s.connectionDestroyed.length === 0, "no other event");
+  } finally {
+    crowd.leave();
+  }
+}, 120000);
 
 test("demo-app", async () => {
   const room = "g-demo";

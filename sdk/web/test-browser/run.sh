@@ -22,7 +22,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 echo "==> building the Web SDK and umbra"
-(cd sdk/web && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+(cd sdk/web && { [ -d node_modules/esbuild ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build && node build.mjs --browser-test-tools)
 (cd sdk/web/test-browser && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error; fi)
 cargo build --locked --quiet -p umbra-server --bin umbra
