@@ -35,6 +35,17 @@ function findBinary(): string | null {
 const BIN = findBinary();
 const skip = BIN ? false : "no umbra binary (set UMBRA_BIN or build crates/umbra-server)";
 
+/** The native SDK's CLI (crates/umbra-media): UMBRA_MEDIA_BIN, or umbra-media next to where `umbra` is looked for. */
+function findMediaBinary(): string | null {
+  const repo = resolve(TESTDATA, "..");
+  const targets = [process.env.CARGO_TARGET_DIR, join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "umbra/target"), join(repo, "target")];
+  const candidates = [process.env.UMBRA_MEDIA_BIN, ...targets.flatMap((t) => (t ? [join(t, "release/umbra-media"), join(t, "debug/umbra-media")] : []))];
+  return candidates.find((c): c is string => !!c && existsSync(c)) ?? null;
+}
+
+const MEDIA_BIN = findMediaBinary();
+const skipMedia = skip || (MEDIA_BIN ? false : "no umbra-media binary (set UMBRA_MEDIA_BIN or cargo build -p umbra-media)");
+
 interface Project {
   api_key: string;
   api_secret: string;
@@ -264,4 +275,32 @@ test("a forced mute: the publisher mutes its audio and fires muteForced; everyon
   const ev = await changed;
   assert.deepEqual([ev.stream.streamId, ev.changedProperty, ev.oldValue, ev.newValue], [streamId, "hasAudio", true, false]);
   assert.equal(publisher.stream?.hasAudio, false);
+});
+
+test("a native publisher (umbra-media publish) as the Web SDK sees it: its stream with the E2EE declaration, then its end", { skip: skipMedia, timeout: 60_000 }, async (t) => {
+  const { base, project } = await startServer(t);
+  const sessionId = await createSession(base, project.api_key, project.api_secret, "e2ee=true&p2p.preference=disabled");
+  const token = (data: string) => clientToken(project.api_key, project.api_secret, sessionId, data);
+  const web = new Session(project.api_key, sessionId, { serverUrl: base, encryptionSecret: "correct horse battery staple" }, env(() => new NullEngine()));
+  const created = new Promise<any>((r) => web.once("streamCreated", r));
+  const destroyed = new Promise<any>((r) => web.once("streamDestroyed", r));
+  await web.connect(token("web"));
+  t.after(() => web.disconnect());
+  const native = spawn(MEDIA_BIN!, ["publish", "--url", base, "--api-key", project.api_key, "--session-id", sessionId, "--token", token("native"),
+    "--secret", "correct horse battery staple", "--duration", "3", "--name", "native"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  native.stderr.on("data", (d) => (stderr += d));
+  t.after(() => native.kill("SIGKILL"));
+  const exited = new Promise<number | null>((r) => native.on("exit", (code) => r(code)));
+  const timeout = <T>(p: Promise<T>, what: string) =>
+    Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no ${what} within 30 s; umbra-media: ${stderr}`)), 30_000))]);
+  const { stream } = await timeout(created, "streamCreated");
+  assert.deepEqual(
+    [stream.name, stream.e2ee, stream.cipherSuite, stream.hasAudio, stream.hasVideo, stream.videoType, stream.connection.data],
+    ["native", true, 6, true, true, "camera", "native"],
+  );
+  const gone = await timeout(destroyed, "streamDestroyed");
+  assert.equal(gone.stream.streamId, stream.streamId);
+  assert.ok(["unpublished", "clientDisconnected"].includes(gone.reason), gone.reason);
+  assert.equal(await timeout(exited, "exit"), 0, stderr);
 });
