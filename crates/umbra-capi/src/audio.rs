@@ -50,24 +50,16 @@ pub struct otc_audio_device_settings {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct otc_audio_device_callbacks {
-    pub init: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
-    pub destroy: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
-    pub start_capturer: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
-    pub stop_capturer: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
-    pub start_renderer: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
-    pub stop_renderer: Option<
-        unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool,
-    >,
+    pub init: Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
+    pub destroy: Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
+    pub start_capturer:
+        Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
+    pub stop_capturer:
+        Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
+    pub start_renderer:
+        Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
+    pub stop_renderer:
+        Option<unsafe extern "C" fn(device: *const otc_audio_device, user_data: *mut c_void) -> otc_bool>,
     pub get_capture_settings: Option<
         unsafe extern "C" fn(
             device: *const otc_audio_device,
@@ -108,10 +100,7 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 type DeviceFn = Option<unsafe extern "C" fn(*const otc_audio_device, *mut c_void) -> otc_bool>;
 
 /// Calls a device callback (no SDK lock held: it may call back into the SDK).
-fn call(
-    cb: AppPtr<otc_audio_device_callbacks>,
-    f: impl FnOnce(&otc_audio_device_callbacks) -> DeviceFn,
-) -> bool {
+fn call(cb: AppPtr<otc_audio_device_callbacks>, f: impl FnOnce(&otc_audio_device_callbacks) -> DeviceFn) -> bool {
     match f(&cb.0) {
         // SAFETY: an application callback with the documented arguments.
         Some(f) => (unsafe { f(&DEVICE, cb.0.user_data) }) != OTC_FALSE,
@@ -140,9 +129,7 @@ struct DeviceCapturer(Queue);
 impl AudioCapturer for DeviceCapturer {
     fn capture(&mut self) -> Option<AudioFrame> {
         let mut q = lock(&self.0);
-        (q.len() >= AUDIO_FRAME_SAMPLES).then(|| AudioFrame {
-            samples: q.drain(..AUDIO_FRAME_SAMPLES).collect(),
-        })
+        (q.len() >= AUDIO_FRAME_SAMPLES).then(|| AudioFrame { samples: q.drain(..AUDIO_FRAME_SAMPLES).collect() })
     }
 }
 
@@ -208,38 +195,25 @@ pub(crate) fn render_push(id: u64, session: usize, samples: &[i16]) {
 /// `OTC_ILLEGAL_STATE` while a publisher or subscriber uses the current device,
 /// `OTC_INTERNAL_ERROR` if `init` fails.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_set_audio_device(
-    callbacks: *const otc_audio_device_callbacks,
-) -> otc_status {
+pub unsafe extern "C" fn otc_set_audio_device(callbacks: *const otc_audio_device_callbacks) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a valid table.
         let new = unsafe { ref_arg(callbacks) }.map(|c| AppPtr(*c));
         if let Some(cb) = new {
-            for get in [cb.0.get_capture_settings, cb.0.get_render_settings]
-                .into_iter()
-                .flatten()
-            {
+            for get in [cb.0.get_capture_settings, cb.0.get_render_settings].into_iter().flatten() {
                 let mut s = otc_audio_device_settings {
                     sampling_rate: OTC_AUDIO_SAMPLE_RATE,
                     number_of_channels: OTC_AUDIO_CHANNELS,
                 };
                 // SAFETY: an application callback; `s` is a live local for it to fill in.
                 let ok = unsafe { get(&DEVICE, cb.0.user_data, &mut s) } != OTC_FALSE;
-                if !ok
-                    || s.sampling_rate != OTC_AUDIO_SAMPLE_RATE
-                    || s.number_of_channels != OTC_AUDIO_CHANNELS
-                {
+                if !ok || s.sampling_rate != OTC_AUDIO_SAMPLE_RATE || s.number_of_channels != OTC_AUDIO_CHANNELS {
                     return OTC_INVALID_PARAMETER;
                 }
             }
         }
-        let old = with_state(|s| {
-            if s.capture.is_empty() && s.render.is_empty() {
-                Ok(s.device.take())
-            } else {
-                Err(())
-            }
-        });
+        let old =
+            with_state(|s| if s.capture.is_empty() && s.render.is_empty() { Ok(s.device.take()) } else { Err(()) });
         let Ok(old) = old else {
             return OTC_ILLEGAL_STATE;
         };
@@ -260,31 +234,19 @@ pub unsafe extern "C" fn otc_set_audio_device(
 /// publisher with audio. Returns how many were taken (0 without a device, for NULL `data`, or
 /// while no publisher with audio is published). Any thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_audio_device_write_capture_data(
-    data: *const i16,
-    number_of_samples: usize,
-) -> usize {
+pub unsafe extern "C" fn otc_audio_device_write_capture_data(data: *const i16, number_of_samples: usize) -> usize {
     guard(0, || {
         if data.is_null() || number_of_samples == 0 {
             return 0;
         }
         // SAFETY: the caller guarantees `data` holds `number_of_samples` samples.
         let samples = unsafe { std::slice::from_raw_parts(data, number_of_samples) };
-        let queues: Vec<Queue> = with_state(|s| {
-            if s.device.is_some() {
-                s.capture.values().cloned().collect()
-            } else {
-                Vec::new()
-            }
-        });
+        let queues: Vec<Queue> =
+            with_state(|s| if s.device.is_some() { s.capture.values().cloned().collect() } else { Vec::new() });
         for q in &queues {
             push_bounded(&mut lock(q), samples);
         }
-        if queues.is_empty() {
-            0
-        } else {
-            number_of_samples
-        }
+        if queues.is_empty() { 0 } else { number_of_samples }
     })
 }
 
@@ -292,10 +254,7 @@ pub unsafe extern "C" fn otc_audio_device_write_capture_data(
 /// decoded audio (48 kHz mono); silence where none is queued. Returns how many were written:
 /// `number_of_samples`, or 0 without a device or for a NULL buffer. Any thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_audio_device_read_render_data(
-    buffer: *mut i16,
-    number_of_samples: usize,
-) -> usize {
+pub unsafe extern "C" fn otc_audio_device_read_render_data(buffer: *mut i16, number_of_samples: usize) -> usize {
     guard(0, || {
         if buffer.is_null() || number_of_samples == 0 {
             return 0;

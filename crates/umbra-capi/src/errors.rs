@@ -7,7 +7,7 @@
 
 use std::ffi::{CStr, c_char, c_int};
 
-use umbra_client::ClientError;
+use umbra_client::{ClientError, ErrorCode};
 
 /// Result of a function: `OTC_SUCCESS` or one of the error codes below.
 #[allow(non_camel_case_types)]
@@ -60,6 +60,10 @@ pub enum otc_session_error_code {
     OTC_SESSION_UNSUPPORTED_CIPHER_SUITE = 1572,
     /// An unexpected failure inside the SDK.
     OTC_SESSION_INTERNAL_ERROR = 2000,
+    /// The server sent a message this SDK cannot use (one that does not parse, a type from a
+    /// newer server, or one out of place). Reported to `on_error`; the message is ignored and
+    /// the session stays connected.
+    OTC_SESSION_UNEXPECTED_SERVER_MESSAGE = 2001,
 }
 
 /// Errors of a publisher: returned by `otc_session_publish` and reported to
@@ -77,7 +81,8 @@ pub enum otc_publisher_error_code {
     OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING = 1571,
     /// Encrypting a frame failed.
     OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR = 1580,
-    /// The media connection to the router (or a subscriber) failed.
+    /// The media connection to the router (or a subscriber) failed, or the router reported
+    /// that it lost it.
     OTC_PUBLISHER_WEBRTC_ERROR = 1610,
     /// An unexpected failure inside the SDK (encoder included).
     OTC_PUBLISHER_INTERNAL_ERROR = 2000,
@@ -100,7 +105,8 @@ pub enum otc_subscriber_error_code {
     OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH = 1590,
     /// Decrypting a frame failed for another reason than a different secret.
     OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR = 1591,
-    /// The media connection failed.
+    /// The media connection failed, or the router lost or closed it (`on_disconnected`
+    /// follows: the subscription is over).
     OTC_SUBSCRIBER_WEBRTC_ERROR = 1600,
     /// The server refused the subscription.
     OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE = 1602,
@@ -133,9 +139,14 @@ pub(crate) fn error_cstr(code: c_int) -> &'static CStr {
         1604 => c"the stream cannot be found in the session",
         1610 => c"publisher media connection failed",
         OTC_INTERNAL_ERROR => c"internal error",
+        2001 => c"unexpected message from the server: it was ignored",
         _ => c"unknown error code",
     }
 }
+
+// The mappings below name every variant of the native SDK's errors and every code of the
+// protocol: a new protocol code does not compile until it is mapped here. `ClientError` is
+// non-exhaustive, so it also needs a last arm for variants of later versions.
 
 pub(crate) fn session_code(e: &ClientError) -> otc_session_error_code {
     use otc_session_error_code::*;
@@ -146,15 +157,65 @@ pub(crate) fn session_code(e: &ClientError) -> otc_session_error_code {
         ClientError::NotConnected => OTC_SESSION_NOT_CONNECTED,
         ClientError::AlreadyConnected => OTC_SESSION_ILLEGAL_STATE,
         ClientError::InvalidArgument(_) => OTC_SESSION_NULL_OR_INVALID_PARAMETER,
-        ClientError::Refused { code, .. } if code.starts_with("token_") => {
-            OTC_SESSION_AUTHORIZATION_FAILURE
-        }
-        ClientError::Refused { code, .. } if code == "unknown_session" => {
-            OTC_SESSION_INVALID_SESSION
-        }
-        ClientError::Refused { .. } => OTC_SESSION_CONNECTION_REFUSED,
-        ClientError::Signaling(_) | ClientError::Media(_) => OTC_SESSION_CONNECTION_FAILED,
+        ClientError::Refused { code, .. } => session_refusal(*code),
+        ClientError::Protocol(_) => OTC_SESSION_UNEXPECTED_SERVER_MESSAGE,
+        ClientError::Signaling(_)
+        | ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_) => OTC_SESSION_CONNECTION_FAILED,
+        ClientError::EncryptionSecretMismatch
+        | ClientError::EncryptionInternalError(_)
+        | ClientError::DecryptionInternalError(_)
+        | ClientError::Codec(_) => OTC_SESSION_INTERNAL_ERROR,
         _ => OTC_SESSION_INTERNAL_ERROR,
+    }
+}
+
+/// A refusal reported to the session: of the connection itself (handshake) or of a request
+/// that is the session's (a signal).
+fn session_refusal(code: ErrorCode) -> otc_session_error_code {
+    use otc_session_error_code::*;
+    match code {
+        ErrorCode::TokenMissing
+        | ErrorCode::TokenUnknownFormat
+        | ErrorCode::TokenMalformed
+        | ErrorCode::TokenUnsupportedAlgorithm
+        | ErrorCode::TokenUnknownProject
+        | ErrorCode::TokenForged
+        | ErrorCode::TokenExpired
+        | ErrorCode::TokenMissingExpiry
+        | ErrorCode::TokenWrongScope
+        | ErrorCode::TokenInvalidRole
+        | ErrorCode::TokenMissingSession
+        | ErrorCode::TokenWrongSession
+        | ErrorCode::TokenWrongProject
+        | ErrorCode::TokenConnectionDataTooLong => OTC_SESSION_AUTHORIZATION_FAILURE,
+        ErrorCode::UnknownSession => OTC_SESSION_INVALID_SESSION,
+        ErrorCode::NotConnected => OTC_SESSION_NOT_CONNECTED,
+        ErrorCode::AlreadyConnected => OTC_SESSION_ILLEGAL_STATE,
+        ErrorCode::BadRequest => OTC_SESSION_NULL_OR_INVALID_PARAMETER,
+        // The server speaks another version, or a resume was refused: the connection could not
+        // be made as asked.
+        ErrorCode::UnsupportedVersion
+        | ErrorCode::HandshakeTimeout
+        | ErrorCode::ResumeUnknownConnection
+        | ErrorCode::ResumeBadToken
+        | ErrorCode::ResumeGap
+        | ErrorCode::ResumeBadSeq => OTC_SESSION_CONNECTION_FAILED,
+        ErrorCode::RoleForbidden
+        | ErrorCode::E2eeRequired
+        | ErrorCode::E2eeCipherSuiteMismatch
+        | ErrorCode::E2eeNotEnabled
+        | ErrorCode::UnknownStream
+        | ErrorCode::UnknownSubscription
+        | ErrorCode::UnknownConnection
+        | ErrorCode::NotOwner
+        | ErrorCode::MediaRouterUnavailable
+        | ErrorCode::MediaBadSdp
+        | ErrorCode::MediaUnknownStream
+        | ErrorCode::MediaUnknownTarget
+        | ErrorCode::MediaRouterFailed
+        | ErrorCode::Unrecognized => OTC_SESSION_CONNECTION_REFUSED,
     }
 }
 
@@ -164,11 +225,64 @@ pub(crate) fn publisher_code(e: &ClientError) -> otc_publisher_error_code {
         ClientError::EncryptionSecretMissing => OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING,
         ClientError::EncryptionInternalError(_) => OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR,
         ClientError::NotConnected => OTC_PUBLISHER_SESSION_DISCONNECTED,
-        ClientError::Refused { .. }
-        | ClientError::InvalidArgument(_)
-        | ClientError::UnsupportedCipherSuite(_) => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
-        ClientError::Media(_) | ClientError::Signaling(_) => OTC_PUBLISHER_WEBRTC_ERROR,
+        ClientError::Refused { code, .. } => publisher_refusal(*code),
+        ClientError::InvalidArgument(_) | ClientError::UnsupportedCipherSuite(_) => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
+        ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_)
+        | ClientError::Signaling(_) => OTC_PUBLISHER_WEBRTC_ERROR,
+        ClientError::InvalidEncryptionSecret(_)
+        | ClientError::EncryptionSecretMismatch
+        | ClientError::DecryptionInternalError(_)
+        | ClientError::AlreadyConnected
+        | ClientError::Protocol(_)
+        | ClientError::Codec(_) => OTC_PUBLISHER_INTERNAL_ERROR,
         _ => OTC_PUBLISHER_INTERNAL_ERROR,
+    }
+}
+
+/// The server refused `publish` (or a request made for the publisher).
+fn publisher_refusal(code: ErrorCode) -> otc_publisher_error_code {
+    use otc_publisher_error_code::*;
+    match code {
+        ErrorCode::NotConnected => OTC_PUBLISHER_SESSION_DISCONNECTED,
+        ErrorCode::TokenMissing
+        | ErrorCode::TokenUnknownFormat
+        | ErrorCode::TokenMalformed
+        | ErrorCode::TokenUnsupportedAlgorithm
+        | ErrorCode::TokenUnknownProject
+        | ErrorCode::TokenForged
+        | ErrorCode::TokenExpired
+        | ErrorCode::TokenMissingExpiry
+        | ErrorCode::TokenWrongScope
+        | ErrorCode::TokenInvalidRole
+        | ErrorCode::TokenMissingSession
+        | ErrorCode::TokenWrongSession
+        | ErrorCode::TokenWrongProject
+        | ErrorCode::TokenConnectionDataTooLong
+        | ErrorCode::UnknownSession
+        | ErrorCode::UnsupportedVersion
+        | ErrorCode::HandshakeTimeout
+        | ErrorCode::ResumeUnknownConnection
+        | ErrorCode::ResumeBadToken
+        | ErrorCode::ResumeGap
+        | ErrorCode::ResumeBadSeq
+        | ErrorCode::BadRequest
+        | ErrorCode::AlreadyConnected
+        | ErrorCode::RoleForbidden
+        | ErrorCode::E2eeRequired
+        | ErrorCode::E2eeCipherSuiteMismatch
+        | ErrorCode::E2eeNotEnabled
+        | ErrorCode::UnknownStream
+        | ErrorCode::UnknownSubscription
+        | ErrorCode::UnknownConnection
+        | ErrorCode::NotOwner
+        | ErrorCode::MediaRouterUnavailable
+        | ErrorCode::MediaBadSdp
+        | ErrorCode::MediaUnknownStream
+        | ErrorCode::MediaUnknownTarget
+        | ErrorCode::MediaRouterFailed
+        | ErrorCode::Unrecognized => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
     }
 }
 
@@ -179,15 +293,65 @@ pub(crate) fn subscriber_code(e: &ClientError) -> otc_subscriber_error_code {
         ClientError::EncryptionSecretMismatch => OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH,
         ClientError::DecryptionInternalError(_) => OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR,
         ClientError::NotConnected => OTC_SUBSCRIBER_SESSION_DISCONNECTED,
-        // The native SDK refuses a stream it has not seen with InvalidArgument; the server
-        // answers `unknown_stream` / `media_unknown_stream` for one that has gone.
+        // The native SDK refuses a stream it has not seen with InvalidArgument.
         ClientError::InvalidArgument(_) => OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM,
-        ClientError::Refused { code, .. } if code.ends_with("unknown_stream") => {
-            OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM
-        }
-        ClientError::Refused { .. } => OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE,
-        ClientError::Media(_) | ClientError::Signaling(_) => OTC_SUBSCRIBER_WEBRTC_ERROR,
+        ClientError::Refused { code, .. } => subscriber_refusal(*code),
+        ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_)
+        | ClientError::Signaling(_) => OTC_SUBSCRIBER_WEBRTC_ERROR,
+        ClientError::InvalidEncryptionSecret(_)
+        | ClientError::EncryptionInternalError(_)
+        | ClientError::UnsupportedCipherSuite(_)
+        | ClientError::AlreadyConnected
+        | ClientError::Protocol(_)
+        | ClientError::Codec(_) => OTC_SUBSCRIBER_INTERNAL_ERROR,
         _ => OTC_SUBSCRIBER_INTERNAL_ERROR,
+    }
+}
+
+/// The server refused `subscribe`.
+fn subscriber_refusal(code: ErrorCode) -> otc_subscriber_error_code {
+    use otc_subscriber_error_code::*;
+    match code {
+        // The stream has gone (the server's or the router's view).
+        ErrorCode::UnknownStream | ErrorCode::MediaUnknownStream => OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM,
+        ErrorCode::NotConnected => OTC_SUBSCRIBER_SESSION_DISCONNECTED,
+        ErrorCode::TokenMissing
+        | ErrorCode::TokenUnknownFormat
+        | ErrorCode::TokenMalformed
+        | ErrorCode::TokenUnsupportedAlgorithm
+        | ErrorCode::TokenUnknownProject
+        | ErrorCode::TokenForged
+        | ErrorCode::TokenExpired
+        | ErrorCode::TokenMissingExpiry
+        | ErrorCode::TokenWrongScope
+        | ErrorCode::TokenInvalidRole
+        | ErrorCode::TokenMissingSession
+        | ErrorCode::TokenWrongSession
+        | ErrorCode::TokenWrongProject
+        | ErrorCode::TokenConnectionDataTooLong
+        | ErrorCode::UnknownSession
+        | ErrorCode::UnsupportedVersion
+        | ErrorCode::HandshakeTimeout
+        | ErrorCode::ResumeUnknownConnection
+        | ErrorCode::ResumeBadToken
+        | ErrorCode::ResumeGap
+        | ErrorCode::ResumeBadSeq
+        | ErrorCode::BadRequest
+        | ErrorCode::AlreadyConnected
+        | ErrorCode::RoleForbidden
+        | ErrorCode::E2eeRequired
+        | ErrorCode::E2eeCipherSuiteMismatch
+        | ErrorCode::E2eeNotEnabled
+        | ErrorCode::UnknownSubscription
+        | ErrorCode::UnknownConnection
+        | ErrorCode::NotOwner
+        | ErrorCode::MediaRouterUnavailable
+        | ErrorCode::MediaBadSdp
+        | ErrorCode::MediaUnknownTarget
+        | ErrorCode::MediaRouterFailed
+        | ErrorCode::Unrecognized => OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE,
     }
 }
 
@@ -221,6 +385,7 @@ mod tests {
             S::OTC_SESSION_ENCRYPTION_SECRET_MISSING as c_int,
             S::OTC_SESSION_UNSUPPORTED_CIPHER_SUITE as c_int,
             S::OTC_SESSION_INTERNAL_ERROR as c_int,
+            S::OTC_SESSION_UNEXPECTED_SERVER_MESSAGE as c_int,
             P::OTC_PUBLISHER_SESSION_DISCONNECTED as c_int,
             P::OTC_PUBLISHER_UNABLE_TO_PUBLISH as c_int,
             P::OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING as c_int,
@@ -237,11 +402,7 @@ mod tests {
             U::OTC_SUBSCRIBER_INTERNAL_ERROR as c_int,
         ];
         for c in codes {
-            assert_ne!(
-                error_cstr(c),
-                c"unknown error code",
-                "code {c} has no string"
-            );
+            assert_ne!(error_cstr(c), c"unknown error code", "code {c} has no string");
         }
         assert_eq!(error_cstr(OTC_SUCCESS), c"success");
         assert_eq!(error_cstr(-7), c"unknown error code");
@@ -250,10 +411,7 @@ mod tests {
     #[test]
     fn e2ee_errors_map_to_the_product_codes() {
         let invalid = umbra_e2ee_invalid();
-        assert_eq!(
-            session_code(&invalid),
-            otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET
-        );
+        assert_eq!(session_code(&invalid), otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET);
         assert_eq!(
             session_code(&ClientError::EncryptionSecretMissing),
             otc_session_error_code::OTC_SESSION_ENCRYPTION_SECRET_MISSING
@@ -275,11 +433,53 @@ mod tests {
             otc_session_error_code::OTC_SESSION_ENCRYPTION_SECRET_MISSING as c_int
         );
         assert_eq!(
-            session_code(&ClientError::Refused {
-                code: "token_expired".into(),
-                message: String::new()
-            }),
+            session_code(&refused(ErrorCode::TokenExpired)),
             otc_session_error_code::OTC_SESSION_AUTHORIZATION_FAILURE
+        );
+    }
+
+    fn refused(code: ErrorCode) -> ClientError {
+        ClientError::Refused { code, message: String::new() }
+    }
+
+    #[test]
+    fn protocol_codes_map_by_variant() {
+        use otc_publisher_error_code as P;
+        use otc_session_error_code as S;
+        use otc_subscriber_error_code as U;
+        for &code in ErrorCode::ALL {
+            let session = session_code(&refused(code));
+            if code.is_token_error() && code != ErrorCode::UnknownSession {
+                assert_eq!(session, S::OTC_SESSION_AUTHORIZATION_FAILURE, "{code}");
+            }
+            // Whatever the code, a refused publish is reported as one (or as a disconnect).
+            let publisher = publisher_code(&refused(code));
+            assert!(
+                matches!(publisher, P::OTC_PUBLISHER_UNABLE_TO_PUBLISH | P::OTC_PUBLISHER_SESSION_DISCONNECTED),
+                "{code}: {publisher:?}"
+            );
+        }
+        assert_eq!(session_code(&refused(ErrorCode::UnknownSession)), S::OTC_SESSION_INVALID_SESSION);
+        assert_eq!(session_code(&refused(ErrorCode::Unrecognized)), S::OTC_SESSION_CONNECTION_REFUSED);
+        assert_eq!(subscriber_code(&refused(ErrorCode::UnknownStream)), U::OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM);
+        assert_eq!(
+            subscriber_code(&refused(ErrorCode::MediaUnknownStream)),
+            U::OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM
+        );
+        // A code that merely ends like one must not be taken for it (the old prefix matching).
+        assert_eq!(subscriber_code(&refused(ErrorCode::MediaUnknownTarget)), U::OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE);
+        assert_eq!(publisher_code(&refused(ErrorCode::NotConnected)), P::OTC_PUBLISHER_SESSION_DISCONNECTED);
+    }
+
+    #[test]
+    fn router_media_reports_map_to_the_webrtc_codes() {
+        for e in [ClientError::MediaFailed("ICE timed out".into()), ClientError::MediaClosed("StreamEnded".into())] {
+            assert_eq!(publisher_code(&e), otc_publisher_error_code::OTC_PUBLISHER_WEBRTC_ERROR);
+            assert_eq!(subscriber_code(&e), otc_subscriber_error_code::OTC_SUBSCRIBER_WEBRTC_ERROR);
+        }
+        assert_eq!(
+            session_code(&ClientError::Protocol("x".into())),
+            otc_session_error_code::OTC_SESSION_UNEXPECTED_SERVER_MESSAGE
         );
     }
 

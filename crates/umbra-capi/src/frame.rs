@@ -50,8 +50,7 @@ impl otc_video_frame {
 }
 
 fn valid_size(width: c_int, height: c_int) -> bool {
-    (1..=OTC_VIDEO_FRAME_MAX_DIMENSION).contains(&width)
-        && (1..=OTC_VIDEO_FRAME_MAX_DIMENSION).contains(&height)
+    (1..=OTC_VIDEO_FRAME_MAX_DIMENSION).contains(&width) && (1..=OTC_VIDEO_FRAME_MAX_DIMENSION).contains(&height)
 }
 
 fn boxed(frame: VideoFrame) -> *mut otc_video_frame {
@@ -62,19 +61,11 @@ fn boxed(frame: VideoFrame) -> *mut otc_video_frame {
 ///
 /// # Safety
 /// `src` points to at least `stride * (rows - 1) + row_bytes` readable bytes.
-unsafe fn copy_plane(
-    out: &mut Vec<u8>,
-    src: *const u8,
-    stride: usize,
-    row_bytes: usize,
-    rows: usize,
-) {
+unsafe fn copy_plane(out: &mut Vec<u8>, src: *const u8, stride: usize, row_bytes: usize, rows: usize) {
     for r in 0..rows {
         // SAFETY: row r starts at r * stride and has row_bytes bytes, inside what the caller
         // guarantees.
-        out.extend_from_slice(unsafe {
-            std::slice::from_raw_parts(src.add(r * stride), row_bytes)
-        });
+        out.extend_from_slice(unsafe { std::slice::from_raw_parts(src.add(r * stride), row_bytes) });
     }
 }
 
@@ -91,10 +82,7 @@ pub unsafe extern "C" fn otc_video_frame_new(
     buffer: *const u8,
 ) -> *mut otc_video_frame {
     guard(std::ptr::null_mut(), || {
-        if format != OTC_VIDEO_FRAME_FORMAT_YUV420P
-            || !valid_size(width, height)
-            || buffer.is_null()
-        {
+        if format != OTC_VIDEO_FRAME_FORMAT_YUV420P || !valid_size(width, height) || buffer.is_null() {
             return std::ptr::null_mut();
         }
         let len = VideoFrame::byte_len(width as u32, height as u32);
@@ -121,16 +109,12 @@ pub unsafe extern "C" fn otc_video_frame_new_I420(
     v_stride: c_int,
 ) -> *mut otc_video_frame {
     guard(std::ptr::null_mut(), || {
-        if !valid_size(width, height) || y_plane.is_null() || u_plane.is_null() || v_plane.is_null()
-        {
+        if !valid_size(width, height) || y_plane.is_null() || u_plane.is_null() || v_plane.is_null() {
             return std::ptr::null_mut();
         }
         let (w, h) = (width as usize, height as usize);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        if (y_stride as i64) < w as i64
-            || (u_stride as i64) < cw as i64
-            || (v_stride as i64) < cw as i64
-        {
+        if (y_stride as i64) < w as i64 || (u_stride as i64) < cw as i64 || (v_stride as i64) < cw as i64 {
             return std::ptr::null_mut();
         }
         let mut data = Vec::with_capacity(w * h + 2 * cw * ch);
@@ -147,9 +131,7 @@ pub unsafe extern "C" fn otc_video_frame_new_I420(
 /// A copy of `frame` that the caller owns (free it with `otc_video_frame_delete`); use it to keep
 /// a frame from `on_render_frame` beyond the callback. NULL if `frame` is NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_video_frame_copy(
-    frame: *const otc_video_frame,
-) -> *mut otc_video_frame {
+pub unsafe extern "C" fn otc_video_frame_copy(frame: *const otc_video_frame) -> *mut otc_video_frame {
     guard(std::ptr::null_mut(), || {
         // SAFETY: the caller passes NULL or a live frame.
         unsafe { ref_arg(frame) }.map_or(std::ptr::null_mut(), |f| boxed(f.frame.clone()))
@@ -229,37 +211,25 @@ pub unsafe extern "C" fn otc_video_frame_get_plane_binary_data(
 ) -> *const u8 {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live frame.
-        unsafe { ref_arg(frame) }
-            .and_then(|f| f.plane(plane))
-            .map_or(std::ptr::null(), <[u8]>::as_ptr)
+        unsafe { ref_arg(frame) }.and_then(|f| f.plane(plane)).map_or(std::ptr::null(), <[u8]>::as_ptr)
     })
 }
 
 /// Bytes from one row of a plane to the next; -1 for a NULL frame or another plane index.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_video_frame_get_plane_stride(
-    frame: *const otc_video_frame,
-    plane: c_int,
-) -> c_int {
+pub unsafe extern "C" fn otc_video_frame_get_plane_stride(frame: *const otc_video_frame, plane: c_int) -> c_int {
     guard(-1, || {
         // SAFETY: the caller passes NULL or a live frame.
-        unsafe { ref_arg(frame) }
-            .and_then(|f| f.stride(plane))
-            .map_or(-1, |s| s as c_int)
+        unsafe { ref_arg(frame) }.and_then(|f| f.stride(plane)).map_or(-1, |s| s as c_int)
     })
 }
 
 /// Bytes in a plane; 0 for a NULL frame or another plane index.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_video_frame_get_plane_size(
-    frame: *const otc_video_frame,
-    plane: c_int,
-) -> usize {
+pub unsafe extern "C" fn otc_video_frame_get_plane_size(frame: *const otc_video_frame, plane: c_int) -> usize {
     guard(0, || {
         // SAFETY: the caller passes NULL or a live frame.
-        unsafe { ref_arg(frame) }
-            .and_then(|f| f.plane(plane))
-            .map_or(0, <[u8]>::len)
+        unsafe { ref_arg(frame) }.and_then(|f| f.plane(plane)).map_or(0, <[u8]>::len)
     })
 }
 
@@ -267,11 +237,7 @@ pub unsafe extern "C" fn otc_video_frame_get_plane_size(
 /// without a capturer sends, in order from 0). The caller owns the result and frees it with
 /// `otc_video_frame_delete`. NULL for a size outside 64..=4096 x 16..=4096.
 #[unsafe(no_mangle)]
-pub extern "C" fn otc_test_pattern_frame_new(
-    width: c_int,
-    height: c_int,
-    n: u32,
-) -> *mut otc_video_frame {
+pub extern "C" fn otc_test_pattern_frame_new(width: c_int, height: c_int, n: u32) -> *mut otc_video_frame {
     guard(std::ptr::null_mut(), || {
         if !valid_size(width, height) || width < 64 || height < 16 {
             return std::ptr::null_mut();
@@ -283,14 +249,10 @@ pub extern "C" fn otc_test_pattern_frame_new(
 /// The frame number the test pattern drew into the strip at the top of `frame` (read back from
 /// a decoded, possibly lossy picture); -1 if `frame` is NULL or too small to carry the strip.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_test_pattern_read_frame_number(
-    frame: *const otc_video_frame,
-) -> c_long {
+pub unsafe extern "C" fn otc_test_pattern_read_frame_number(frame: *const otc_video_frame) -> c_long {
     guard(-1, || {
         // SAFETY: the caller passes NULL or a live frame.
-        unsafe { ref_arg(frame) }
-            .and_then(|f| TestPattern::read_frame_number(&f.frame))
-            .map_or(-1, |n| n as c_long)
+        unsafe { ref_arg(frame) }.and_then(|f| TestPattern::read_frame_number(&f.frame)).map_or(-1, |n| n as c_long)
     })
 }
 

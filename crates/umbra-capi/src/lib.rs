@@ -36,11 +36,10 @@ pub use errors::*;
 pub use frame::*;
 pub use publisher::*;
 pub use session::{
-    otc_session, otc_session_callbacks, otc_session_connect, otc_session_delete,
-    otc_session_disconnect, otc_session_get_id, otc_session_new, otc_session_new_with_settings,
-    otc_session_send_signal, otc_session_send_signal_to_connection,
-    otc_session_set_encryption_secret, otc_session_settings, otc_session_settings_delete,
-    otc_session_settings_new, otc_session_settings_set_bind_ip,
+    otc_session, otc_session_callbacks, otc_session_connect, otc_session_delete, otc_session_disconnect,
+    otc_session_get_id, otc_session_new, otc_session_new_with_settings, otc_session_send_signal,
+    otc_session_send_signal_to_connection, otc_session_set_encryption_secret, otc_session_settings,
+    otc_session_settings_delete, otc_session_settings_new, otc_session_settings_set_bind_ip,
     otc_session_settings_set_server_url,
 };
 pub use stream::*;
@@ -60,13 +59,7 @@ pub extern "C" fn otc_init(reserved: *mut c_void) -> otc_status {
 }
 
 fn guard_init(reserved: *mut c_void) -> otc_status {
-    ffi::guard(OTC_INTERNAL_ERROR, || {
-        if reserved.is_null() {
-            OTC_SUCCESS
-        } else {
-            OTC_INVALID_PARAMETER
-        }
-    })
+    ffi::guard(OTC_INTERNAL_ERROR, || if reserved.is_null() { OTC_SUCCESS } else { OTC_INVALID_PARAMETER })
 }
 
 /// Call once at the end, after deleting every session, publisher and subscriber: removes the

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use umbra_client::media::VideoFrame;
 use umbra_client::media::pattern::Tone;
 use umbra_client::{
-    AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
-    VideoCapturer, VideoSource,
+    AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCapturer,
+    VideoSource,
 };
 
 use crate::errors::*;
@@ -38,13 +38,8 @@ pub struct otc_publisher {
 pub struct otc_publisher_callbacks {
     /// The server accepted the stream. `stream` is owned by the publisher and valid until the
     /// publisher is deleted or publishes again (`otc_publisher_get_stream` returns it too).
-    pub on_stream_created: Option<
-        unsafe extern "C" fn(
-            publisher: *mut otc_publisher,
-            user_data: *mut c_void,
-            stream: *const otc_stream,
-        ),
-    >,
+    pub on_stream_created:
+        Option<unsafe extern "C" fn(publisher: *mut otc_publisher, user_data: *mut c_void, stream: *const otc_stream)>,
     /// A publisher error, e.g. `OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING` (equal to
     /// `OTC_SESSION_ENCRYPTION_SECRET_MISSING`) or `OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR`.
     /// `error_string` is valid during the call.
@@ -56,6 +51,11 @@ pub struct otc_publisher_callbacks {
             error: otc_publisher_error_code,
         ),
     >,
+    /// A moderator (or the REST API) forced this publisher to mute its audio. The SDK has
+    /// already stopped sending audio and told the session (others get
+    /// `on_stream_has_audio_changed`); `otc_publisher_get_publish_audio` now returns
+    /// `OTC_FALSE` and `otc_publisher_set_publish_audio(publisher, OTC_TRUE)` unmutes.
+    pub on_mute_forced: Option<unsafe extern "C" fn(publisher: *mut otc_publisher, user_data: *mut c_void)>,
     /// Passed back to every callback; the SDK never dereferences it.
     pub user_data: *mut c_void,
     /// Must be NULL.
@@ -89,30 +89,10 @@ pub struct otc_video_capturer_settings {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct otc_video_capturer_callbacks {
-    pub init: Option<
-        unsafe extern "C" fn(
-            capturer: *const otc_video_capturer,
-            user_data: *mut c_void,
-        ) -> otc_bool,
-    >,
-    pub destroy: Option<
-        unsafe extern "C" fn(
-            capturer: *const otc_video_capturer,
-            user_data: *mut c_void,
-        ) -> otc_bool,
-    >,
-    pub start: Option<
-        unsafe extern "C" fn(
-            capturer: *const otc_video_capturer,
-            user_data: *mut c_void,
-        ) -> otc_bool,
-    >,
-    pub stop: Option<
-        unsafe extern "C" fn(
-            capturer: *const otc_video_capturer,
-            user_data: *mut c_void,
-        ) -> otc_bool,
-    >,
+    pub init: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
+    pub destroy: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
+    pub start: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
+    pub stop: Option<unsafe extern "C" fn(capturer: *const otc_video_capturer, user_data: *mut c_void) -> otc_bool>,
     pub get_capture_settings: Option<
         unsafe extern "C" fn(
             capturer: *const otc_video_capturer,
@@ -139,10 +119,7 @@ pub struct otc_video_capturer {
 }
 
 impl otc_video_capturer {
-    fn call(
-        &self,
-        f: Option<unsafe extern "C" fn(*const otc_video_capturer, *mut c_void) -> otc_bool>,
-    ) -> bool {
+    fn call(&self, f: Option<unsafe extern "C" fn(*const otc_video_capturer, *mut c_void) -> otc_bool>) -> bool {
         match f {
             // SAFETY: an application callback with the documented arguments.
             Some(f) => (unsafe { f(self, self.callbacks.0.user_data) }) != OTC_FALSE,
@@ -238,9 +215,7 @@ pub extern "C" fn otc_publisher_settings_new() -> *mut otc_publisher_settings {
 
 /// Frees publisher settings. NULL gives `OTC_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_settings_delete(
-    settings: *mut otc_publisher_settings,
-) -> otc_status {
+pub unsafe extern "C" fn otc_publisher_settings_delete(settings: *mut otc_publisher_settings) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         if settings.is_null() {
             return OTC_INVALID_PARAMETER;
@@ -370,21 +345,18 @@ pub(crate) struct PubCore {
     name: String,
     video: Video,
     audio: bool,
+    /// Whether audio / video are sent (`otc_publisher_set_publish_*`, a forced mute). Kept
+    /// here so they can be set before publishing and read at any time.
+    publish_audio: AtomicBool,
+    publish_video: AtomicBool,
     state: Mutex<PubState>,
 }
 
 impl PubCore {
     /// Runs `f` under the gate if this publisher is still published as `id` in session `key`.
     pub(crate) fn run_registered(&self, key: usize, id: PublisherId, f: impl FnOnce(&PubCore)) {
-        self.gate.run(
-            || {
-                lock(&self.state)
-                    .published
-                    .as_ref()
-                    .is_some_and(|(k, _, i)| *k == key && *i == id)
-            },
-            || f(self),
-        );
+        self.gate
+            .run(|| lock(&self.state).published.as_ref().is_some_and(|(k, _, i)| *k == key && *i == id), || f(self));
     }
 
     pub(crate) fn call_on_error(&self, e: &ClientError) {
@@ -392,14 +364,37 @@ impl PubCore {
             let msg = c_text(&e.to_string());
             // SAFETY: an application callback with the documented arguments.
             unsafe {
-                f(
-                    self.handle.load(Ordering::Acquire),
-                    self.callbacks.0.user_data,
-                    msg.as_ptr(),
-                    publisher_code(e),
-                )
+                f(self.handle.load(Ordering::Acquire), self.callbacks.0.user_data, msg.as_ptr(), publisher_code(e))
             }
         }
+    }
+
+    /// The native SDK muted this publisher's audio on a moderator's request.
+    pub(crate) fn mute_forced(&self) {
+        self.publish_audio.store(false, Ordering::Release);
+        if let Some(stream) = &lock(&self.state).stream {
+            stream.set_has_audio(false);
+        }
+        if let Some(f) = self.callbacks.0.on_mute_forced {
+            // SAFETY: an application callback with the documented arguments.
+            unsafe { f(self.handle.load(Ordering::Acquire), self.callbacks.0.user_data) }
+        }
+    }
+
+    /// Applies `otc_publisher_set_publish_audio` / `_video` to the native publisher, if
+    /// published. Lock order as in `otc_session_publish`: native session, then state.
+    fn apply_publish_flags(&self) {
+        let published = lock(&self.state).published.clone();
+        let Some((_, weak, id)) = published else {
+            return;
+        };
+        let Some(inner) = weak.upgrade() else { return };
+        let (audio, video) = (self.publish_audio.load(Ordering::Acquire), self.publish_video.load(Ordering::Acquire));
+        inner.with_native(|native| {
+            // Not connected any more: nothing is sent anyway.
+            let _ = native.set_publish_audio(id, audio);
+            let _ = native.set_publish_video(id, video);
+        });
     }
 
     /// An error of `otc_session_publish`, reported from the dispatch thread (queued job).
@@ -407,20 +402,14 @@ impl PubCore {
         self.gate.run(|| true, || self.call_on_error(e));
     }
 
-    pub(crate) fn stream_created(
-        &self,
-        key: usize,
-        id: PublisherId,
-        stream_id: &str,
-        connection: otc_connection,
-    ) {
+    pub(crate) fn stream_created(&self, key: usize, id: PublisherId, stream_id: &str, connection: otc_connection) {
         self.run_registered(key, id, |p| {
             let stream = Box::new(otc_stream::new(
                 stream_id,
                 &p.name,
                 connection,
-                p.audio,
-                !matches!(p.video, Video::None),
+                p.audio && p.publish_audio.load(Ordering::Acquire),
+                !matches!(p.video, Video::None) && p.publish_video.load(Ordering::Acquire),
             ));
             let ptr: *const otc_stream = &*stream;
             // The previous stream (if any) is only freed here, on the dispatch thread, outside
@@ -428,13 +417,7 @@ impl PubCore {
             lock(&p.state).stream = Some(stream);
             if let Some(f) = p.callbacks.0.on_stream_created {
                 // SAFETY: an application callback; the stream box lives in the state.
-                unsafe {
-                    f(
-                        p.handle.load(Ordering::Acquire),
-                        p.callbacks.0.user_data,
-                        ptr,
-                    )
-                }
+                unsafe { f(p.handle.load(Ordering::Acquire), p.callbacks.0.user_data, ptr) }
             }
         });
     }
@@ -442,11 +425,7 @@ impl PubCore {
     /// The session is going away (`otc_session_delete`): stop, as after an unpublish.
     pub(crate) fn forget_session(&self, inner: &Arc<SessionInner>) {
         let mut st = lock(&self.state);
-        if st
-            .published
-            .as_ref()
-            .is_some_and(|(k, _, _)| *k == inner.key())
-        {
+        if st.published.as_ref().is_some_and(|(k, _, _)| *k == inner.key()) {
             st.published = None;
             let token = st.audio_token.take();
             drop(st);
@@ -467,18 +446,13 @@ impl PubCore {
     fn settings(&self) -> (PublisherSettings, Option<u64>) {
         let video = match &self.video {
             Video::None => None,
-            Video::Pattern(w, h, fps) => Some(VideoSource::Raw(Box::new(
-                TestPatternCapturer::new(*w, *h, *fps),
-            ))),
+            Video::Pattern(w, h, fps) => Some(VideoSource::Raw(Box::new(TestPatternCapturer::new(*w, *h, *fps)))),
             Video::Capturer(c) => Some(VideoSource::Raw(Box::new(CapturerBridge(c.clone())))),
         };
         let (audio, token) = if self.audio {
             match crate::audio::capture_acquire() {
                 Some((token, capturer)) => (Some(capturer), Some(token)),
-                None => (
-                    Some(Box::new(ToneCapturer(Tone::new(440.0))) as Box<dyn AudioCapturer>),
-                    None,
-                ),
+                None => (Some(Box::new(ToneCapturer(Tone::new(440.0))) as Box<dyn AudioCapturer>), None),
             }
         } else {
             (None, None)
@@ -541,13 +515,11 @@ pub unsafe extern "C" fn otc_publisher_new_with_settings(
 
 /// # Safety
 /// `callbacks` is NULL or a valid table.
-unsafe fn new_publisher(
-    callbacks: *const otc_publisher_callbacks,
-    s: &otc_publisher_settings,
-) -> *mut otc_publisher {
+unsafe fn new_publisher(callbacks: *const otc_publisher_callbacks, s: &otc_publisher_settings) -> *mut otc_publisher {
     let empty = otc_publisher_callbacks {
         on_stream_created: None,
         on_error: None,
+        on_mute_forced: None,
         user_data: std::ptr::null_mut(),
         reserved: std::ptr::null_mut(),
     };
@@ -568,6 +540,8 @@ unsafe fn new_publisher(
         name: s.name.clone(),
         video,
         audio: s.audio,
+        publish_audio: AtomicBool::new(true),
+        publish_video: AtomicBool::new(true),
         state: Mutex::default(),
     });
     let handle = Box::into_raw(Box::new(otc_publisher { core: core.clone() }));
@@ -620,18 +594,13 @@ fn init_capturer(cb: AppPtr<otc_video_capturer_callbacks>) -> Option<Arc<otc_vid
 /// The stream of the latest publish (owned by the publisher), or NULL before `on_stream_created`
 /// or if `publisher` is NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_publisher_get_stream(
-    publisher: *const otc_publisher,
-) -> *const otc_stream {
+pub unsafe extern "C" fn otc_publisher_get_stream(publisher: *const otc_publisher) -> *const otc_stream {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live publisher.
         let Some(p) = (unsafe { ref_arg(publisher) }) else {
             return std::ptr::null();
         };
-        lock(&p.core.state)
-            .stream
-            .as_deref()
-            .map_or(std::ptr::null(), |s| s as *const otc_stream)
+        lock(&p.core.state).stream.as_deref().map_or(std::ptr::null(), |s| s as *const otc_stream)
     })
 }
 
@@ -642,15 +611,10 @@ pub unsafe extern "C" fn otc_publisher_get_stream(
 /// connected, `OTC_ILLEGAL_STATE` if the publisher is already published, `OTC_INVALID_PARAMETER`
 /// for NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_publish(
-    session: *mut otc_session,
-    publisher: *mut otc_publisher,
-) -> otc_status {
+pub unsafe extern "C" fn otc_session_publish(session: *mut otc_session, publisher: *mut otc_publisher) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe {
-            ref_arg(publisher)
-        }) else {
+        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe { ref_arg(publisher) }) else {
             return OTC_INVALID_PARAMETER;
         };
         let core = &p.core;
@@ -674,6 +638,15 @@ pub unsafe extern "C" fn otc_session_publish(
                 return Err(None::<ClientError>);
             }
             let id = native.publish(settings).map_err(Some)?;
+            // Flags set before publishing; the native SDK applies them before any media.
+            let (audio, video) =
+                (core.publish_audio.load(Ordering::Acquire), core.publish_video.load(Ordering::Acquire));
+            if !audio {
+                let _ = native.set_publish_audio(id, false);
+            }
+            if !video {
+                let _ = native.set_publish_video(id, false);
+            }
             map.insert(id, core.clone());
             st.published = Some((inner.key(), Arc::downgrade(inner), id));
             st.audio_token = token;
@@ -703,22 +676,13 @@ pub unsafe extern "C" fn otc_session_publish(
 /// more (unless called from one: that one finishes). `OTC_ILLEGAL_STATE` if the publisher is
 /// not published in this session.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_unpublish(
-    session: *mut otc_session,
-    publisher: *mut otc_publisher,
-) -> otc_status {
+pub unsafe extern "C" fn otc_session_unpublish(session: *mut otc_session, publisher: *mut otc_publisher) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe {
-            ref_arg(publisher)
-        }) else {
+        let (Some(inner), Some(p)) = (unsafe { session_arg(session) }, unsafe { ref_arg(publisher) }) else {
             return OTC_INVALID_PARAMETER;
         };
-        if unpublish(&p.core, Some(inner)) {
-            OTC_SUCCESS
-        } else {
-            OTC_ILLEGAL_STATE
-        }
+        if unpublish(&p.core, Some(inner)) { OTC_SUCCESS } else { OTC_ILLEGAL_STATE }
     })
 }
 
@@ -739,11 +703,7 @@ fn unpublish(core: &Arc<PubCore>, only: Option<&Arc<SessionInner>>) -> bool {
             let _ = native.unpublish(id);
         });
         let mut st = lock(&core.state);
-        if st
-            .published
-            .as_ref()
-            .is_some_and(|(k, _, i)| *k == key && *i == id)
-        {
+        if st.published.as_ref().is_some_and(|(k, _, i)| *k == key && *i == id) {
             st.published = None;
         }
         st.audio_token.take()
@@ -775,5 +735,73 @@ pub unsafe extern "C" fn otc_publisher_delete(publisher: *mut otc_publisher) -> 
             c.call(c.callbacks.0.destroy);
         }
         OTC_SUCCESS
+    })
+}
+
+/// Starts (`OTC_TRUE`, the default) or stops sending the publisher's audio, before or while
+/// publishing. While off, nothing is encoded or sent and the session sees the stream's audio as
+/// off (`on_stream_has_audio_changed`). Also how an application unmutes after
+/// `on_mute_forced`. A publisher made without audio stays without. `OTC_INVALID_PARAMETER` for
+/// NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_publisher_set_publish_audio(
+    publisher: *mut otc_publisher,
+    publish_audio: otc_bool,
+) -> otc_status {
+    // SAFETY: the caller passes NULL or a live publisher.
+    unsafe { set_flag(publisher, publish_audio, |c| &c.publish_audio) }
+}
+
+/// Starts or stops sending the publisher's video, as `otc_publisher_set_publish_audio`.
+/// Turning it back on starts with a key frame.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_publisher_set_publish_video(
+    publisher: *mut otc_publisher,
+    publish_video: otc_bool,
+) -> otc_status {
+    // SAFETY: the caller passes NULL or a live publisher.
+    unsafe { set_flag(publisher, publish_video, |c| &c.publish_video) }
+}
+
+/// # Safety
+/// `publisher` is NULL or a live publisher.
+unsafe fn set_flag(
+    publisher: *mut otc_publisher,
+    value: otc_bool,
+    flag: impl Fn(&PubCore) -> &AtomicBool,
+) -> otc_status {
+    guard(OTC_INTERNAL_ERROR, || {
+        // SAFETY: as the caller guarantees.
+        let Some(p) = (unsafe { ref_arg(publisher) }) else {
+            return OTC_INVALID_PARAMETER;
+        };
+        flag(&p.core).store(value != OTC_FALSE, Ordering::Release);
+        p.core.apply_publish_flags();
+        OTC_SUCCESS
+    })
+}
+
+/// Whether the publisher sends audio: `OTC_FALSE` after `otc_publisher_set_publish_audio(..,
+/// OTC_FALSE)` or a forced mute (and for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_publisher_get_publish_audio(publisher: *const otc_publisher) -> otc_bool {
+    guard(OTC_FALSE, || {
+        // SAFETY: the caller passes NULL or a live publisher.
+        match unsafe { ref_arg(publisher) } {
+            Some(p) if p.core.publish_audio.load(Ordering::Acquire) => OTC_TRUE,
+            _ => OTC_FALSE,
+        }
+    })
+}
+
+/// Whether the publisher sends video, as `otc_publisher_get_publish_audio`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_publisher_get_publish_video(publisher: *const otc_publisher) -> otc_bool {
+    guard(OTC_FALSE, || {
+        // SAFETY: the caller passes NULL or a live publisher.
+        match unsafe { ref_arg(publisher) } {
+            Some(p) if p.core.publish_video.load(Ordering::Acquire) => OTC_TRUE,
+            _ => OTC_FALSE,
+        }
     })
 }

@@ -9,7 +9,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use umbra_client::{
-    ClientError, Event, PublisherEvent, PublisherId, Session, SessionConfig, SubscriberEvent,
+    ClientError, Event, PropertyChanged, PublisherEvent, PublisherId, Session, SessionConfig, Stream, SubscriberEvent,
     SubscriberId,
 };
 
@@ -25,7 +25,7 @@ use crate::errors::*;
 use crate::ffi::{AppPtr, guard, lock, ref_arg, str_arg};
 use crate::frame::otc_video_frame;
 use crate::publisher::PubCore;
-use crate::stream::{c_text, otc_connection, otc_stream};
+use crate::stream::{c_text, dimension, otc_connection, otc_stream};
 use crate::subscriber::{SubCore, otc_audio_data};
 
 /// A session (opaque). Made by `otc_session_new` / `otc_session_new_with_settings`, freed by
@@ -41,47 +41,27 @@ pub struct otc_session {
 #[derive(Clone, Copy)]
 pub struct otc_session_callbacks {
     /// Connected; the session can now publish and subscribe.
-    pub on_connected:
-        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
+    pub on_connected: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
     /// Disconnected (after `otc_session_disconnect`, or when the server or network ended the
     /// connection). No session callback follows until the next `otc_session_connect`.
-    pub on_disconnected:
-        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
+    pub on_disconnected: Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void)>,
     /// Another participant connected. `connection` is valid until `on_connection_dropped` for
     /// it returns or the session disconnects; keep it longer with `otc_connection_copy`.
     pub on_connection_created: Option<
-        unsafe extern "C" fn(
-            session: *mut otc_session,
-            user_data: *mut c_void,
-            connection: *const otc_connection,
-        ),
+        unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, connection: *const otc_connection),
     >,
     /// A participant left. `connection` is valid during the call.
     pub on_connection_dropped: Option<
-        unsafe extern "C" fn(
-            session: *mut otc_session,
-            user_data: *mut c_void,
-            connection: *const otc_connection,
-        ),
+        unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, connection: *const otc_connection),
     >,
     /// Another participant's stream appeared (subscribe to it with `otc_subscriber_new`).
     /// `stream` is valid until `on_stream_dropped` for it returns or the session disconnects;
     /// keep it longer with `otc_stream_copy`.
-    pub on_stream_received: Option<
-        unsafe extern "C" fn(
-            session: *mut otc_session,
-            user_data: *mut c_void,
-            stream: *const otc_stream,
-        ),
-    >,
+    pub on_stream_received:
+        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, stream: *const otc_stream)>,
     /// A stream ended. `stream` is valid during the call.
-    pub on_stream_dropped: Option<
-        unsafe extern "C" fn(
-            session: *mut otc_session,
-            user_data: *mut c_void,
-            stream: *const otc_stream,
-        ),
-    >,
+    pub on_stream_dropped:
+        Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, stream: *const otc_stream)>,
     /// A signal arrived. `type` and `signal` are valid during the call; `connection` (the
     /// sender) is NULL when the server sent it.
     pub on_signal_received: Option<
@@ -102,6 +82,37 @@ pub struct otc_session_callbacks {
             user_data: *mut c_void,
             error_string: *const c_char,
             error: otc_session_error_code,
+        ),
+    >,
+    /// A stream's publisher started or stopped sending audio (e.g. it was forced to mute).
+    /// `stream` is the one `on_stream_received` gave, already updated (`otc_stream_has_audio`
+    /// says the same as `has_audio`).
+    pub on_stream_has_audio_changed: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+            has_audio: otc_bool,
+        ),
+    >,
+    /// A stream's publisher started or stopped sending video, as `on_stream_has_audio_changed`.
+    pub on_stream_has_video_changed: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+            has_video: otc_bool,
+        ),
+    >,
+    /// A stream's publisher reported a new video size (`otc_stream_get_video_width` /
+    /// `_height` say the same).
+    pub on_stream_video_dimensions_changed: Option<
+        unsafe extern "C" fn(
+            session: *mut otc_session,
+            user_data: *mut c_void,
+            stream: *const otc_stream,
+            width: c_int,
+            height: c_int,
         ),
     >,
     /// Passed back to every callback; the SDK never dereferences it.
@@ -162,11 +173,7 @@ impl SessionInner {
 /// `http://127.0.0.1:8080`; media sockets on 127.0.0.1. Free with `otc_session_settings_delete`.
 #[unsafe(no_mangle)]
 pub extern "C" fn otc_session_settings_new() -> *mut otc_session_settings {
-    guard(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(otc_session_settings {
-            config: default_config(),
-        }))
-    })
+    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(otc_session_settings { config: default_config() })))
 }
 
 fn default_config() -> SessionConfig {
@@ -181,9 +188,7 @@ fn default_config() -> SessionConfig {
 
 /// Frees settings made by `otc_session_settings_new`. NULL gives `OTC_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_settings_delete(
-    settings: *mut otc_session_settings,
-) -> otc_status {
+pub unsafe extern "C" fn otc_session_settings_delete(settings: *mut otc_session_settings) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         if settings.is_null() {
             return OTC_INVALID_PARAMETER;
@@ -280,11 +285,9 @@ unsafe fn new_session(
     config: SessionConfig,
 ) -> *mut otc_session {
     // SAFETY: the caller passes NULL or valid C strings and NULL or a valid table.
-    let (Some(api_key), Some(session_id), Some(callbacks)) = (
-        unsafe { str_arg(api_key) },
-        unsafe { str_arg(session_id) },
-        unsafe { ref_arg(callbacks) },
-    ) else {
+    let (Some(api_key), Some(session_id), Some(callbacks)) =
+        (unsafe { str_arg(api_key) }, unsafe { str_arg(session_id) }, unsafe { ref_arg(callbacks) })
+    else {
         return std::ptr::null_mut();
     };
     let mut native = Session::new(api_key, session_id, config);
@@ -300,28 +303,18 @@ unsafe fn new_session(
         jobs: Mutex::default(),
         connection_id: Mutex::default(),
     });
-    let handle = Box::into_raw(Box::new(otc_session {
-        inner: inner.clone(),
-        dispatch: None,
-    }));
+    let handle = Box::into_raw(Box::new(otc_session { inner: inner.clone(), dispatch: None }));
     let session_ptr = AppPtr(handle);
-    let spawned = std::thread::Builder::new()
-        .name("umbra-dispatch".into())
-        .spawn(move || {
-            let session_ptr = session_ptr;
-            DISPATCHING.with(|d| d.set(inner.key()));
-            // Anything that panics in here is caught per event; this outer guard only keeps a
-            // panic in the loop itself from unwinding out of the thread's entry point.
-            guard((), || {
-                Dispatcher {
-                    inner,
-                    session: session_ptr.0,
-                    streams: HashMap::new(),
-                    connections: HashMap::new(),
-                }
+    let spawned = std::thread::Builder::new().name("umbra-dispatch".into()).spawn(move || {
+        let session_ptr = session_ptr;
+        DISPATCHING.with(|d| d.set(inner.key()));
+        // Anything that panics in here is caught per event; this outer guard only keeps a
+        // panic in the loop itself from unwinding out of the thread's entry point.
+        guard((), || {
+            Dispatcher { inner, session: session_ptr.0, streams: HashMap::new(), connections: HashMap::new() }
                 .run(events)
-            });
         });
+    });
     match spawned {
         Ok(t) => {
             // SAFETY: `handle` is the live box made above, not yet shared with the caller.
@@ -389,15 +382,10 @@ pub unsafe extern "C" fn otc_session_set_encryption_secret(
 /// `on_disconnected`) follows on the dispatch thread. `OTC_SESSION_ILLEGAL_STATE` if already
 /// connected or connecting.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_session_connect(
-    session: *mut otc_session,
-    token: *const c_char,
-) -> otc_status {
+pub unsafe extern "C" fn otc_session_connect(session: *mut otc_session, token: *const c_char) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session, and NULL or a C string.
-        let (Some(inner), Some(token)) =
-            (unsafe { session_arg(session) }, unsafe { str_arg(token) })
-        else {
+        let (Some(inner), Some(token)) = (unsafe { session_arg(session) }, unsafe { str_arg(token) }) else {
             return OTC_INVALID_PARAMETER;
         };
         match inner.with_native(|s| s.connect(token)) {
@@ -447,11 +435,9 @@ pub unsafe extern "C" fn otc_session_send_signal_to_connection(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or a live session, and NULL or C strings.
-        let (Some(inner), Some(ty), Some(data)) = (
-            unsafe { session_arg(session) },
-            unsafe { str_arg(r#type) },
-            unsafe { str_arg(signal) },
-        ) else {
+        let (Some(inner), Some(ty), Some(data)) =
+            (unsafe { session_arg(session) }, unsafe { str_arg(r#type) }, unsafe { str_arg(signal) })
+        else {
             return OTC_INVALID_PARAMETER;
         };
         // SAFETY: the caller passes NULL or a live connection.
@@ -570,9 +556,7 @@ impl Dispatcher {
     }
 
     fn connection(&mut self, id: &str) -> &otc_connection {
-        self.connections
-            .entry(id.to_string())
-            .or_insert_with(|| Box::new(otc_connection::new(id, "")))
+        self.connections.entry(id.to_string()).or_insert_with(|| Box::new(otc_connection::new(id, "")))
     }
 
     fn event(&mut self, event: Event) {
@@ -614,30 +598,14 @@ impl Dispatcher {
                 let conn = self
                     .connections
                     .remove(&connection.connection_id)
-                    .unwrap_or_else(|| {
-                        Box::new(otc_connection::new(
-                            &connection.connection_id,
-                            &connection.data,
-                        ))
-                    });
+                    .unwrap_or_else(|| Box::new(otc_connection::new(&connection.connection_id, &connection.data)));
                 if let Some(f) = self.cb().on_connection_dropped {
                     // SAFETY: as above; `conn` lives until the end of this arm.
                     unsafe { f(session, ud, &*conn) }
                 }
             }
             Event::StreamCreated(s) => {
-                let data = self
-                    .connections
-                    .get(&s.connection_id)
-                    .map(|c| c.data_string())
-                    .unwrap_or_default();
-                let stream = Box::new(otc_stream::new(
-                    &s.stream_id,
-                    &s.name,
-                    otc_connection::new(&s.connection_id, &data),
-                    s.has_audio,
-                    s.has_video,
-                ));
+                let stream = Box::new(self.stream_of(&s));
                 let ptr: *const otc_stream = &*stream;
                 self.streams.insert(s.stream_id, stream);
                 if let Some(f) = self.cb().on_stream_received {
@@ -646,25 +614,17 @@ impl Dispatcher {
                 }
             }
             Event::StreamDestroyed { stream: s, .. } => {
-                let stream = self.streams.remove(&s.stream_id).unwrap_or_else(|| {
-                    Box::new(otc_stream::new(
-                        &s.stream_id,
-                        &s.name,
-                        otc_connection::new(&s.connection_id, ""),
-                        s.has_audio,
-                        s.has_video,
-                    ))
-                });
+                let stream = match self.streams.remove(&s.stream_id) {
+                    Some(known) => known,
+                    None => Box::new(self.stream_of(&s)),
+                };
                 if let Some(f) = self.cb().on_stream_dropped {
                     // SAFETY: as above; `stream` lives until the end of this arm.
                     unsafe { f(session, ud, &*stream) }
                 }
             }
-            Event::Signal {
-                from,
-                signal_type,
-                data,
-            } => {
+            Event::StreamPropertyChanged { stream, change } => self.stream_property_changed(&stream, change),
+            Event::Signal { from, signal_type, data } => {
                 let (ty, data) = (c_text(&signal_type), c_text(&data));
                 let from: *const otc_connection = match &from {
                     Some(id) => self.connection(id),
@@ -687,6 +647,49 @@ impl Dispatcher {
                     self.subscriber_event(&core, subscriber, event);
                 }
             }
+            // Events of a later native SDK that this C API has no callback for yet.
+            _ => {}
+        }
+    }
+
+    /// The C description of a native stream, with its connection's data when known.
+    fn stream_of(&self, s: &Stream) -> otc_stream {
+        let data = self.connections.get(&s.connection_id).map(|c| c.data_string()).unwrap_or_default();
+        otc_stream::from_native(s, otc_connection::new(&s.connection_id, &data))
+    }
+
+    /// Updates the stream the application was given, then tells it.
+    fn stream_property_changed(&mut self, s: &Stream, change: PropertyChanged) {
+        let (session, ud) = (self.session, self.cb().user_data);
+        let Some(stream) = self.streams.get(&s.stream_id) else {
+            // Not one the application was given (its stream_dropped already ran).
+            return;
+        };
+        let ptr: *const otc_stream = &**stream;
+        let flag = |b: bool| if b { OTC_TRUE } else { OTC_FALSE };
+        match change {
+            PropertyChanged::HasAudio { new_value, .. } => {
+                stream.set_has_audio(new_value);
+                if let Some(f) = self.cb().on_stream_has_audio_changed {
+                    // SAFETY: an application callback; the box stays in the map during it.
+                    unsafe { f(session, ud, ptr, flag(new_value)) }
+                }
+            }
+            PropertyChanged::HasVideo { new_value, .. } => {
+                stream.set_has_video(new_value);
+                if let Some(f) = self.cb().on_stream_has_video_changed {
+                    // SAFETY: as above.
+                    unsafe { f(session, ud, ptr, flag(new_value)) }
+                }
+            }
+            PropertyChanged::VideoDimensions { new_value, .. } => {
+                let (w, h) = (dimension(new_value.width), dimension(new_value.height));
+                stream.set_dimensions(w, h);
+                if let Some(f) = self.cb().on_stream_video_dimensions_changed {
+                    // SAFETY: as above.
+                    unsafe { f(session, ud, ptr, w, h) }
+                }
+            }
         }
     }
 
@@ -695,15 +698,14 @@ impl Dispatcher {
         match event {
             PublisherEvent::StreamCreated { stream_id } => {
                 let own = lock(&self.inner.connection_id).clone();
-                let data = self
-                    .connections
-                    .get(&own)
-                    .map(|c| c.data_string())
-                    .unwrap_or_default();
+                let data = self.connections.get(&own).map(|c| c.data_string()).unwrap_or_default();
                 core.stream_created(key, id, &stream_id, otc_connection::new(&own, &data));
             }
             PublisherEvent::Error(e) => core.run_registered(key, id, |p| p.call_on_error(&e)),
+            PublisherEvent::MuteForced { .. } => core.run_registered(key, id, PubCore::mute_forced),
+            // No callback of the C API for these (the vendor's has none either).
             PublisherEvent::MediaConnected | PublisherEvent::Destroyed => {}
+            _ => {}
         }
     }
 
@@ -753,6 +755,8 @@ impl Dispatcher {
                     core.run_registered(key, id, |_| unsafe { f(handle, ud) });
                 }
             }
+            // Events of a later native SDK that this C API has no callback for yet.
+            _ => {}
         }
     }
 }
@@ -760,8 +764,6 @@ impl Dispatcher {
 impl otc_connection {
     fn data_string(&self) -> String {
         // SAFETY: the pointer comes from the connection's own CString.
-        unsafe { std::ffi::CStr::from_ptr(crate::stream::otc_connection_get_data(self)) }
-            .to_string_lossy()
-            .into_owned()
+        unsafe { std::ffi::CStr::from_ptr(crate::stream::otc_connection_get_data(self)) }.to_string_lossy().into_owned()
     }
 }

@@ -43,23 +43,14 @@ impl otc_audio_data {
 pub struct otc_subscriber_callbacks {
     /// The media connection is up. `stream` is the subscriber's (see `otc_subscriber_get_stream`).
     pub on_connected: Option<
-        unsafe extern "C" fn(
-            subscriber: *mut otc_subscriber,
-            user_data: *mut c_void,
-            stream: *const otc_stream,
-        ),
+        unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void, stream: *const otc_stream),
     >,
     /// The subscription ended (the stream ended or the session disconnected).
-    pub on_disconnected:
-        Option<unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void)>,
+    pub on_disconnected: Option<unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void)>,
     /// A decoded I420 picture. `frame` is valid during the call only; keep it with
     /// `otc_video_frame_copy`.
     pub on_render_frame: Option<
-        unsafe extern "C" fn(
-            subscriber: *mut otc_subscriber,
-            user_data: *mut c_void,
-            frame: *const otc_video_frame,
-        ),
+        unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void, frame: *const otc_video_frame),
     >,
     /// Decoded audio (valid during the call). It also goes to the audio device, if one is set.
     pub on_audio_data: Option<
@@ -122,28 +113,14 @@ impl SubCore {
 
     /// Runs `f` under the gate if this subscriber is still subscribed as `id` in session `key`.
     pub(crate) fn run_registered(&self, key: usize, id: SubscriberId, f: impl FnOnce(&SubCore)) {
-        self.gate.run(
-            || {
-                lock(&self.subscribed)
-                    .as_ref()
-                    .is_some_and(|(k, _, i)| *k == key && *i == id)
-            },
-            || f(self),
-        );
+        self.gate.run(|| lock(&self.subscribed).as_ref().is_some_and(|(k, _, i)| *k == key && *i == id), || f(self));
     }
 
     pub(crate) fn call_on_error(&self, e: &ClientError) {
         if let Some(f) = self.callbacks.0.on_error {
             let msg = c_text(&e.to_string());
             // SAFETY: an application callback with the documented arguments.
-            unsafe {
-                f(
-                    self.handle(),
-                    self.callbacks.0.user_data,
-                    msg.as_ptr(),
-                    subscriber_code(e),
-                )
-            }
+            unsafe { f(self.handle(), self.callbacks.0.user_data, msg.as_ptr(), subscriber_code(e)) }
         }
     }
 
@@ -177,20 +154,17 @@ pub unsafe extern "C" fn otc_subscriber_new(
             return std::ptr::null_mut();
         };
         // SAFETY: as above.
-        let callbacks =
-            unsafe { ref_arg(callbacks) }
-                .copied()
-                .unwrap_or(otc_subscriber_callbacks {
-                    on_connected: None,
-                    on_disconnected: None,
-                    on_render_frame: None,
-                    on_audio_data: None,
-                    on_error: None,
-                    on_encryption_secret_mismatch: None,
-                    on_encryption_secret_match: None,
-                    user_data: std::ptr::null_mut(),
-                    reserved: std::ptr::null_mut(),
-                });
+        let callbacks = unsafe { ref_arg(callbacks) }.copied().unwrap_or(otc_subscriber_callbacks {
+            on_connected: None,
+            on_disconnected: None,
+            on_render_frame: None,
+            on_audio_data: None,
+            on_error: None,
+            on_encryption_secret_mismatch: None,
+            on_encryption_secret_match: None,
+            user_data: std::ptr::null_mut(),
+            reserved: std::ptr::null_mut(),
+        });
         let core = Arc::new(SubCore {
             handle: AtomicPtr::new(std::ptr::null_mut()),
             callbacks: AppPtr(callbacks),
@@ -207,9 +181,7 @@ pub unsafe extern "C" fn otc_subscriber_new(
 /// The subscriber's stream, owned by the subscriber (valid until it is deleted); NULL if
 /// `subscriber` is NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn otc_subscriber_get_stream(
-    subscriber: *const otc_subscriber,
-) -> *const otc_stream {
+pub unsafe extern "C" fn otc_subscriber_get_stream(subscriber: *const otc_subscriber) -> *const otc_stream {
     guard(std::ptr::null(), || {
         // SAFETY: the caller passes NULL or a live subscriber.
         unsafe { ref_arg(subscriber) }.map_or(std::ptr::null(), |s| s.core.stream_ptr())
@@ -228,9 +200,7 @@ pub unsafe extern "C" fn otc_session_subscribe(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(s)) = (unsafe { session_arg(session) }, unsafe {
-            ref_arg(subscriber)
-        }) else {
+        let (Some(inner), Some(s)) = (unsafe { session_arg(session) }, unsafe { ref_arg(subscriber) }) else {
             return OTC_INVALID_PARAMETER;
         };
         let core = &s.core;
@@ -271,16 +241,10 @@ pub unsafe extern "C" fn otc_session_unsubscribe(
 ) -> otc_status {
     guard(OTC_INTERNAL_ERROR, || {
         // SAFETY: the caller passes NULL or live objects.
-        let (Some(inner), Some(s)) = (unsafe { session_arg(session) }, unsafe {
-            ref_arg(subscriber)
-        }) else {
+        let (Some(inner), Some(s)) = (unsafe { session_arg(session) }, unsafe { ref_arg(subscriber) }) else {
             return OTC_INVALID_PARAMETER;
         };
-        if unsubscribe(&s.core, Some(inner)) {
-            OTC_SUCCESS
-        } else {
-            OTC_ILLEGAL_STATE
-        }
+        if unsubscribe(&s.core, Some(inner)) { OTC_SUCCESS } else { OTC_ILLEGAL_STATE }
     })
 }
 

@@ -59,17 +59,7 @@ fn committed_header_matches_the_rust_definitions() {
 fn compile(lang: &str, std: &str, file: &Path) {
     let include = crate_dir().join("include");
     let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args([
-            "-x",
-            lang,
-            std,
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-fsyntax-only",
-            "-I",
-        ])
+        .args(["-x", lang, std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
         .arg(&include)
         .arg(file)
         .output()

@@ -22,6 +22,9 @@ fn empty_session_callbacks() -> otc_session_callbacks {
         on_stream_dropped: None,
         on_signal_received: None,
         on_error: None,
+        on_stream_has_audio_changed: None,
+        on_stream_has_video_changed: None,
+        on_stream_video_dimensions_changed: None,
         user_data: null_mut(),
         reserved: null_mut(),
     }
@@ -45,31 +48,19 @@ fn null_arguments_are_refused_not_dereferenced() {
         assert!(otc_stream_copy(null()).is_null());
         assert!(otc_connection_copy(null()).is_null());
         // Session functions.
-        assert_eq!(
-            otc_session_set_encryption_secret(null_mut(), s(c"correct horse")),
-            INVALID
-        );
+        assert_eq!(otc_session_set_encryption_secret(null_mut(), s(c"correct horse")), INVALID);
         assert_eq!(otc_session_connect(null_mut(), s(c"token")), INVALID);
         assert_eq!(otc_session_disconnect(null_mut()), INVALID);
         assert_eq!(otc_session_delete(null_mut()), INVALID);
-        assert_eq!(
-            otc_session_send_signal(null_mut(), s(c"t"), s(c"d")),
-            INVALID
-        );
+        assert_eq!(otc_session_send_signal(null_mut(), s(c"t"), s(c"d")), INVALID);
         assert_eq!(otc_session_publish(null_mut(), null_mut()), INVALID);
         assert_eq!(otc_session_unpublish(null_mut(), null_mut()), INVALID);
         assert_eq!(otc_session_subscribe(null_mut(), null_mut()), INVALID);
         assert_eq!(otc_session_unsubscribe(null_mut(), null_mut()), INVALID);
         assert!(otc_session_get_id(null()).is_null());
         assert_eq!(otc_session_settings_delete(null_mut()), INVALID);
-        assert_eq!(
-            otc_session_settings_set_server_url(null_mut(), s(c"http://x")),
-            INVALID
-        );
-        assert_eq!(
-            otc_session_settings_set_bind_ip(null_mut(), s(c"127.0.0.1")),
-            INVALID
-        );
+        assert_eq!(otc_session_settings_set_server_url(null_mut(), s(c"http://x")), INVALID);
+        assert_eq!(otc_session_settings_set_bind_ip(null_mut(), s(c"127.0.0.1")), INVALID);
         // Other deletes and setters.
         assert_eq!(otc_publisher_delete(null_mut()), INVALID);
         assert_eq!(otc_subscriber_delete(null_mut()), INVALID);
@@ -77,54 +68,36 @@ fn null_arguments_are_refused_not_dereferenced() {
         assert_eq!(otc_connection_delete(null_mut()), INVALID);
         assert_eq!(otc_video_frame_delete(null_mut()), INVALID);
         assert_eq!(otc_publisher_settings_delete(null_mut()), INVALID);
-        assert_eq!(
-            otc_publisher_settings_set_name(null_mut(), s(c"n")),
-            INVALID
-        );
-        assert_eq!(
-            otc_publisher_settings_set_video_capturer(null_mut(), null()),
-            INVALID
-        );
-        assert_eq!(
-            otc_publisher_settings_set_audio_track(null_mut(), OTC_TRUE),
-            INVALID
-        );
-        assert_eq!(
-            otc_publisher_settings_set_video_track(null_mut(), OTC_TRUE),
-            INVALID
-        );
-        assert_eq!(
-            otc_publisher_settings_set_test_pattern(null_mut(), 320, 240, 30),
-            INVALID
-        );
+        assert_eq!(otc_publisher_settings_set_name(null_mut(), s(c"n")), INVALID);
+        assert_eq!(otc_publisher_settings_set_video_capturer(null_mut(), null()), INVALID);
+        assert_eq!(otc_publisher_settings_set_audio_track(null_mut(), OTC_TRUE), INVALID);
+        assert_eq!(otc_publisher_settings_set_video_track(null_mut(), OTC_TRUE), INVALID);
+        assert_eq!(otc_publisher_settings_set_test_pattern(null_mut(), 320, 240, 30), INVALID);
         assert_eq!(otc_video_capturer_provide_frame(null(), 0, null()), INVALID);
+        assert_eq!(otc_publisher_set_publish_audio(null_mut(), OTC_TRUE), INVALID);
+        assert_eq!(otc_publisher_set_publish_video(null_mut(), OTC_TRUE), INVALID);
         // Accessors.
         assert!(otc_stream_get_id(null()).is_null());
         assert!(otc_stream_get_name(null()).is_null());
         assert!(otc_stream_get_connection(null()).is_null());
         assert_eq!(otc_stream_has_audio(null()), OTC_FALSE);
         assert_eq!(otc_stream_has_video(null()), OTC_FALSE);
+        assert_eq!(otc_stream_get_video_width(null()), -1);
+        assert_eq!(otc_stream_get_video_height(null()), -1);
+        assert_eq!(otc_publisher_get_publish_audio(null()), OTC_FALSE);
+        assert_eq!(otc_publisher_get_publish_video(null()), OTC_FALSE);
         assert!(otc_connection_get_id(null()).is_null());
         assert!(otc_connection_get_data(null()).is_null());
         assert!(otc_publisher_get_stream(null()).is_null());
         assert!(otc_subscriber_get_stream(null()).is_null());
         assert_eq!(otc_video_frame_get_width(null()), -1);
         assert_eq!(otc_video_frame_get_height(null()), -1);
-        assert_eq!(
-            otc_video_frame_get_format(null()),
-            OTC_VIDEO_FRAME_FORMAT_UNKNOWN
-        );
+        assert_eq!(otc_video_frame_get_format(null()), OTC_VIDEO_FRAME_FORMAT_UNKNOWN);
         assert!(otc_video_frame_get_buffer(null()).is_null());
         assert_eq!(otc_video_frame_get_buffer_size(null()), 0);
         assert!(otc_video_frame_get_plane_binary_data(null(), OTC_VIDEO_FRAME_PLANE_Y).is_null());
-        assert_eq!(
-            otc_video_frame_get_plane_stride(null(), OTC_VIDEO_FRAME_PLANE_Y),
-            -1
-        );
-        assert_eq!(
-            otc_video_frame_get_plane_size(null(), OTC_VIDEO_FRAME_PLANE_Y),
-            0
-        );
+        assert_eq!(otc_video_frame_get_plane_stride(null(), OTC_VIDEO_FRAME_PLANE_Y), -1);
+        assert_eq!(otc_video_frame_get_plane_size(null(), OTC_VIDEO_FRAME_PLANE_Y), 0);
         assert_eq!(otc_test_pattern_read_frame_number(null()), -1);
         assert_eq!(otc_video_frame_psnr(null(), null()), -1.0);
         assert_eq!(otc_audio_device_write_capture_data(null(), 10), 0);
@@ -138,18 +111,9 @@ fn session_offline_behaviour() {
     unsafe {
         let cb = empty_session_callbacks();
         let settings = otc_session_settings_new();
-        assert_eq!(
-            otc_session_settings_set_server_url(settings, s(c"ftp://x")),
-            INVALID
-        );
-        assert_eq!(
-            otc_session_settings_set_bind_ip(settings, s(c"not an ip")),
-            INVALID
-        );
-        assert_eq!(
-            otc_session_settings_set_server_url(settings, s(c"http://127.0.0.1:9")),
-            OTC_SUCCESS
-        );
+        assert_eq!(otc_session_settings_set_server_url(settings, s(c"ftp://x")), INVALID);
+        assert_eq!(otc_session_settings_set_bind_ip(settings, s(c"not an ip")), INVALID);
+        assert_eq!(otc_session_settings_set_server_url(settings, s(c"http://127.0.0.1:9")), OTC_SUCCESS);
         let session = otc_session_new_with_settings(s(c"key"), s(c"sid"), &cb, settings);
         assert_eq!(otc_session_settings_delete(settings), OTC_SUCCESS);
         assert!(!session.is_null());
@@ -163,10 +127,7 @@ fn session_offline_behaviour() {
             otc_session_set_encryption_secret(session, s(c"")),
             otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET as otc_status
         );
-        assert_eq!(
-            otc_session_set_encryption_secret(session, s(c"correct horse battery staple")),
-            OTC_SUCCESS
-        );
+        assert_eq!(otc_session_set_encryption_secret(session, s(c"correct horse battery staple")), OTC_SUCCESS);
         // Not connected: media calls are refused with the publisher's / subscriber's code.
         let publisher = otc_publisher_new(s(c"p"), null(), null());
         assert!(!publisher.is_null());
@@ -176,6 +137,14 @@ fn session_offline_behaviour() {
         );
         assert_eq!(otc_session_unpublish(session, publisher), OTC_ILLEGAL_STATE);
         assert!(otc_publisher_get_stream(publisher).is_null());
+        // Whether audio and video are sent can be set before publishing, and read back.
+        assert_eq!(otc_publisher_get_publish_audio(publisher), OTC_TRUE);
+        assert_eq!(otc_publisher_get_publish_video(publisher), OTC_TRUE);
+        assert_eq!(otc_publisher_set_publish_audio(publisher, OTC_FALSE), OTC_SUCCESS);
+        assert_eq!(otc_publisher_get_publish_audio(publisher), OTC_FALSE);
+        assert_eq!(otc_publisher_get_publish_video(publisher), OTC_TRUE);
+        assert_eq!(otc_publisher_set_publish_audio(publisher, OTC_TRUE), OTC_SUCCESS);
+        assert_eq!(otc_publisher_get_publish_audio(publisher), OTC_TRUE);
         assert_eq!(
             otc_session_send_signal(session, s(c"t"), s(c"d")),
             otc_session_error_code::OTC_SESSION_NOT_CONNECTED as otc_status
@@ -192,14 +161,8 @@ fn frames_and_test_pattern() {
         let f = otc_test_pattern_frame_new(160, 120, 1234);
         assert!(!f.is_null());
         assert_eq!(otc_video_frame_get_width(f), 160);
-        assert_eq!(
-            otc_video_frame_get_plane_stride(f, OTC_VIDEO_FRAME_PLANE_U),
-            80
-        );
-        assert_eq!(
-            otc_video_frame_get_plane_size(f, OTC_VIDEO_FRAME_PLANE_V),
-            80 * 60
-        );
+        assert_eq!(otc_video_frame_get_plane_stride(f, OTC_VIDEO_FRAME_PLANE_U), 80);
+        assert_eq!(otc_video_frame_get_plane_size(f, OTC_VIDEO_FRAME_PLANE_V), 80 * 60);
         assert_eq!(otc_video_frame_get_buffer_size(f), 160 * 120 * 3 / 2);
         assert!(otc_video_frame_get_plane_binary_data(f, 3).is_null());
         assert_eq!(otc_test_pattern_read_frame_number(f), 1234);
@@ -211,25 +174,16 @@ fn frames_and_test_pattern() {
         );
         let pad = |p: *const u8, w: usize, h: usize| -> Vec<u8> {
             let src = std::slice::from_raw_parts(p, w * h);
-            src.chunks(w)
-                .flat_map(|row| row.iter().copied().chain([0u8; 8]))
-                .collect()
+            src.chunks(w).flat_map(|row| row.iter().copied().chain([0u8; 8])).collect()
         };
         let (py, pu, pv) = (pad(y, 160, 120), pad(u, 80, 60), pad(v, 80, 60));
-        let g =
-            otc_video_frame_new_I420(160, 120, py.as_ptr(), 168, pu.as_ptr(), 88, pv.as_ptr(), 88);
+        let g = otc_video_frame_new_I420(160, 120, py.as_ptr(), 168, pu.as_ptr(), 88, pv.as_ptr(), 88);
         assert!(!g.is_null());
         assert!(otc_video_frame_psnr(f, g).is_infinite());
         // A stride smaller than the plane is refused.
-        assert!(
-            otc_video_frame_new_I420(160, 120, py.as_ptr(), 100, pu.as_ptr(), 88, pv.as_ptr(), 88)
-                .is_null()
-        );
+        assert!(otc_video_frame_new_I420(160, 120, py.as_ptr(), 100, pu.as_ptr(), 88, pv.as_ptr(), 88).is_null());
         let c = otc_video_frame_copy(g);
-        assert_eq!(
-            otc_video_frame_get_buffer_size(c),
-            otc_video_frame_get_buffer_size(f)
-        );
+        assert_eq!(otc_video_frame_get_buffer_size(c), otc_video_frame_get_buffer_size(f));
         for p in [f, g, c] {
             assert_eq!(otc_video_frame_delete(p), OTC_SUCCESS);
         }
@@ -240,19 +194,10 @@ fn frames_and_test_pattern() {
 
 #[test]
 fn error_strings() {
-    let text = |c: otc_status| {
-        unsafe { CStr::from_ptr(otc_error_string(c)) }
-            .to_str()
-            .unwrap()
-            .to_string()
-    };
+    let text = |c: otc_status| unsafe { CStr::from_ptr(otc_error_string(c)) }.to_str().unwrap().to_string();
+    assert!(text(otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET as otc_status).contains("8 to 256"));
     assert!(
-        text(otc_session_error_code::OTC_SESSION_INVALID_ENCRYPTION_SECRET as otc_status)
-            .contains("8 to 256")
-    );
-    assert!(
-        text(otc_subscriber_error_code::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH as otc_status)
-            .contains("mismatch")
+        text(otc_subscriber_error_code::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH as otc_status).contains("mismatch")
     );
     assert_eq!(text(123456), "unknown error code");
 }

@@ -29,10 +29,12 @@ mod worker;
 
 pub use error::ClientError;
 pub use publisher::{
-    AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer,
-    ToneCapturer, VideoCapturer, VideoSource,
+    AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
+    VideoCapturer, VideoSource,
 };
 pub use session::{
-    Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent,
-    SubscriberId, SubscriberStats,
+    Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
 };
+/// The protocol's own types that appear in this SDK's events and errors (one definition:
+/// `umbra-protocol`).
+pub use umbra_protocol::{ErrorCode, PropertyChanged, Reason, VideoDimensions, VideoType};

@@ -57,17 +57,8 @@ impl Peer {
     }
 
     /// An offer to send (publisher) or receive (subscriber) audio and video.
-    pub(crate) fn create_offer(
-        &mut self,
-        audio: bool,
-        video: bool,
-        send: bool,
-    ) -> Result<String, ClientError> {
-        let dir = if send {
-            Direction::SendOnly
-        } else {
-            Direction::RecvOnly
-        };
+    pub(crate) fn create_offer(&mut self, audio: bool, video: bool, send: bool) -> Result<String, ClientError> {
+        let dir = if send { Direction::SendOnly } else { Direction::RecvOnly };
         let mut api = self.rtc.sdp_api();
         if audio {
             self.audio_mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
@@ -75,64 +66,61 @@ impl Peer {
         if video {
             self.video_mid = Some(api.add_media(MediaKind::Video, dir, None, None, None));
         }
-        let (offer, pending) = api
-            .apply()
-            .ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
+        let (offer, pending) = api.apply().ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
         self.pending = Some(pending);
         Ok(offer.to_sdp_string())
     }
 
     pub(crate) fn accept_answer(&mut self, sdp: &str) -> Result<(), ClientError> {
-        let answer = SdpAnswer::from_sdp_string(sdp)
-            .map_err(|e| ClientError::Media(format!("invalid SDP answer: {e}")))?;
-        let pending = self
-            .pending
-            .take()
-            .ok_or_else(|| ClientError::Media("no offer is pending".into()))?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(media_err)
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP answer: {e}")))?;
+        let pending = self.pending.take().ok_or_else(|| ClientError::Media("no offer is pending".into()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer).map_err(media_err)
     }
 
     /// Answers a remote offer (relayed sessions: a subscriber's recvonly offer to a publisher).
     pub(crate) fn accept_offer(&mut self, sdp: &str) -> Result<String, ClientError> {
-        let offer = SdpOffer::from_sdp_string(sdp)
-            .map_err(|e| ClientError::Media(format!("invalid SDP offer: {e}")))?;
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| ClientError::Media(format!("invalid SDP offer: {e}")))?;
         let answer = self.rtc.sdp_api().accept_offer(offer).map_err(media_err)?;
         Ok(answer.to_sdp_string())
     }
 
+    /// A candidate the other end trickled (relayed sessions). An empty one marks the end of its
+    /// candidates and needs nothing; one str0m cannot use (e.g. an mDNS `.local` address) is
+    /// refused with an error the caller may ignore: ICE still learns peer-reflexive addresses
+    /// from the checks that arrive.
+    pub(crate) fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), ClientError> {
+        let line = candidate.trim();
+        if line.is_empty() {
+            return Ok(());
+        }
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        let c = Candidate::from_sdp_string(line)
+            .map_err(|e| ClientError::Media(format!("remote candidate {line:?}: {e}")))?;
+        self.rtc.add_remote_candidate(c);
+        Ok(())
+    }
+
     /// Runs the connection: feeds received datagrams and due timeouts, sends what it emits, and
     /// returns its events. Returns when nothing more is to be done now.
-    pub(crate) fn drive(
-        &mut self,
-        now: Instant,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ClientError> {
+    pub(crate) fn drive(&mut self, now: Instant, events: &mut Vec<Event>) -> Result<(), ClientError> {
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, source)) => {
                     if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, &self.buf[..n]) {
-                        self.rtc
-                            .handle_input(Input::Receive(now, r))
-                            .map_err(media_err)?;
+                        self.rtc.handle_input(Input::Receive(now, r)).map_err(media_err)?;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e)
-                    if e.kind() == ErrorKind::ConnectionRefused
-                        || e.kind() == ErrorKind::ConnectionReset =>
-                {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused || e.kind() == ErrorKind::ConnectionReset => {
                     continue;
                 }
                 Err(e) => return Err(media_err(e)),
             }
         }
         if now >= self.deadline {
-            self.rtc
-                .handle_input(Input::Timeout(now))
-                .map_err(media_err)?;
+            self.rtc.handle_input(Input::Timeout(now)).map_err(media_err)?;
         }
         self.flush(events)
     }
@@ -179,10 +167,7 @@ impl Peer {
         time: MediaTime,
         data: Vec<u8>,
     ) -> Result<(), ClientError> {
-        let writer = self
-            .rtc
-            .writer(mid)
-            .ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+        let writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
         let pt = writer
             .payload_params()
             .find(|p| p.spec().codec == codec)

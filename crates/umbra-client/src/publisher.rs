@@ -42,11 +42,7 @@ pub struct TestPatternCapturer {
 
 impl TestPatternCapturer {
     pub fn new(width: u32, height: u32, fps: u32) -> Self {
-        Self {
-            pattern: TestPattern::new(width, height),
-            fps,
-            n: 0,
-        }
+        Self { pattern: TestPattern::new(width, height), fps, n: 0 }
     }
 }
 
@@ -96,9 +92,7 @@ impl PublisherSettings {
     pub fn with_pattern(name: &str, width: u32, height: u32, fps: u32) -> Self {
         Self {
             name: name.into(),
-            video: Some(VideoSource::Raw(Box::new(TestPatternCapturer::new(
-                width, height, fps,
-            )))),
+            video: Some(VideoSource::Raw(Box::new(TestPatternCapturer::new(width, height, fps)))),
             audio: Some(Box::new(ToneCapturer(Tone::new(440.0)))),
             video_bitrate_kbps: 800,
             audio_bitrate_bps: 32_000,
@@ -107,10 +101,7 @@ impl PublisherSettings {
 }
 
 pub(crate) enum VideoPipeline {
-    Raw {
-        capturer: Box<dyn VideoCapturer>,
-        encoder: Vp8Encoder,
-    },
+    Raw { capturer: Box<dyn VideoCapturer>, encoder: Vp8Encoder },
     Encoded(Box<dyn EncodedVideoSource>),
 }
 
@@ -136,15 +127,20 @@ impl VideoPipeline {
         }
     }
 
+    /// Takes this tick's picture (or encoded frame) and drops it: the publisher is not sending
+    /// video, and its source must not back up meanwhile.
+    pub(crate) fn skip(&mut self) {
+        match self {
+            Self::Raw { capturer, .. } => drop(capturer.capture()),
+            Self::Encoded(src) => drop(src.next_frame()),
+        }
+    }
+
     /// Encoded frames for this tick.
     pub(crate) fn next(&mut self) -> Result<Vec<Vec<u8>>, ClientError> {
         match self {
             Self::Raw { capturer, encoder } => match capturer.capture() {
-                Some(frame) => Ok(encoder
-                    .encode(&frame)?
-                    .into_iter()
-                    .map(|e| e.data)
-                    .collect()),
+                Some(frame) => Ok(encoder.encode(&frame)?.into_iter().map(|e| e.data).collect()),
                 None => Ok(Vec::new()),
             },
             Self::Encoded(src) => Ok(src.next_frame().into_iter().collect()),
@@ -161,11 +157,7 @@ pub(crate) struct Ticker {
 
 impl Ticker {
     pub(crate) fn new(start: Instant, interval: Duration) -> Self {
-        Self {
-            next: start,
-            interval,
-            count: 0,
-        }
+        Self { next: start, interval, count: 0 }
     }
 
     /// True once per interval; skips ticks that are more than a second late.

@@ -8,8 +8,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use serde_json::Value;
 use umbra_e2ee::EncryptionSecret;
+use umbra_protocol::{ConnectionInfo, PropertyChanged, Reason, StreamInfo, VideoDimensions, VideoType};
 
 use crate::error::ClientError;
 use crate::media::{AudioFrame, VideoFrame};
@@ -30,10 +30,7 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            server_url: "http://127.0.0.1:8080".into(),
-            bind_ip: IpAddr::from([127, 0, 0, 1]),
-        }
+        Self { server_url: "http://127.0.0.1:8080".into(), bind_ip: IpAddr::from([127, 0, 0, 1]) }
     }
 }
 
@@ -41,10 +38,18 @@ impl Default for SessionConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
     pub connection_id: String,
+    /// The token's `connection_data` (empty when it has none).
     pub data: String,
 }
 
-/// A published stream in the session.
+impl From<ConnectionInfo> for Connection {
+    fn from(c: ConnectionInfo) -> Self {
+        Self { connection_id: c.connection_id, data: c.data.unwrap_or_default() }
+    }
+}
+
+/// A published stream in the session, as it is now (properties its publisher changed
+/// included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stream {
     pub stream_id: String,
@@ -52,26 +57,45 @@ pub struct Stream {
     pub name: String,
     pub has_audio: bool,
     pub has_video: bool,
+    pub video_type: VideoType,
+    /// The size its publisher reports, if it did.
+    pub video_dimensions: Option<VideoDimensions>,
     pub e2ee: bool,
     pub cipher_suite: Option<u16>,
 }
 
+impl From<StreamInfo> for Stream {
+    fn from(s: StreamInfo) -> Self {
+        Self {
+            stream_id: s.stream_id,
+            connection_id: s.connection_id,
+            name: s.name,
+            has_audio: s.has_audio,
+            has_video: s.has_video,
+            video_type: s.video_type,
+            video_dimensions: s.video_dimensions,
+            e2ee: s.e2ee,
+            cipher_suite: s.cipher_suite,
+        }
+    }
+}
+
 impl Stream {
-    pub(crate) fn from_json(v: &Value) -> Option<Self> {
-        Some(Self {
-            stream_id: v["stream_id"].as_str()?.to_string(),
-            connection_id: v["connection_id"].as_str().unwrap_or_default().to_string(),
-            name: v["name"].as_str().unwrap_or_default().to_string(),
-            has_audio: v["has_audio"].as_bool().unwrap_or(true),
-            has_video: v["has_video"].as_bool().unwrap_or(true),
-            e2ee: v["e2ee"].as_bool().unwrap_or(false) || v["e2ee"].is_object(),
-            cipher_suite: v["cipher_suite"].as_u64().map(|s| s as u16),
-        })
+    /// Applies a property change its publisher announced.
+    pub(crate) fn apply(&mut self, change: &PropertyChanged) {
+        match *change {
+            PropertyChanged::HasAudio { new_value, .. } => self.has_audio = new_value,
+            PropertyChanged::HasVideo { new_value, .. } => self.has_video = new_value,
+            PropertyChanged::VideoDimensions { new_value, .. } => self.video_dimensions = Some(new_value),
+        }
     }
 }
 
 /// What happens to a publisher.
+///
+/// Non-exhaustive: later versions report more, so a `match` on it needs a catch-all arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum PublisherEvent {
     /// The server accepted the stream.
     StreamCreated {
@@ -79,8 +103,14 @@ pub enum PublisherEvent {
     },
     /// Media flows to the router (or, relayed, to a subscriber).
     MediaConnected,
+    /// A moderator or the REST API muted this publisher's audio (OpenTok's force-mute). The SDK
+    /// has already stopped sending audio and told the session (`has_audio` becomes false);
+    /// [`Session::set_publish_audio`] turns it back on.
+    MuteForced {
+        stream_id: String,
+    },
     Error(ClientError),
-    /// Unpublished or torn down.
+    /// Unpublished, or its stream was ended by the server.
     Destroyed,
 }
 
@@ -95,7 +125,10 @@ pub struct SubscriberStats {
 }
 
 /// What happens to a subscriber.
+///
+/// Non-exhaustive: later versions report more, so a `match` on it needs a catch-all arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SubscriberEvent {
     /// Media connection to the router (or publisher) is up.
     Connected,
@@ -107,12 +140,22 @@ pub enum SubscriberEvent {
     EncryptionSecretMismatch,
     /// After a mismatch, frames decrypt again. Reported once.
     EncryptionSecretMatch,
+    /// Something failed; `MediaFailed` / `MediaClosed` (the router removed this subscriber's
+    /// media connection) are followed by `Destroyed`.
     Error(ClientError),
+    /// Unsubscribed, or the subscription ended (the stream ended, or its media connection).
     Destroyed,
 }
 
 /// Everything a session reports.
+///
+/// On connecting, `Connected` comes first, then one `ConnectionCreated` for every other
+/// connection and one `StreamCreated` for every stream already in the session (however many
+/// pages the server describes it in), then the session's events as they happen.
+///
+/// Non-exhaustive: later versions report more, so a `match` on it needs a catch-all arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     Connected {
         connection_id: String,
@@ -126,12 +169,18 @@ pub enum Event {
     ConnectionCreated(Connection),
     ConnectionDestroyed {
         connection: Connection,
-        reason: String,
+        reason: Reason,
     },
     StreamCreated(Stream),
     StreamDestroyed {
         stream: Stream,
-        reason: String,
+        reason: Reason,
+    },
+    /// A stream's publisher changed whether it sends audio or video, or its video size.
+    /// `stream` is the stream with the change applied.
+    StreamPropertyChanged {
+        stream: Stream,
+        change: PropertyChanged,
     },
     Signal {
         from: Option<String>,
@@ -235,19 +284,13 @@ impl Session {
     }
 
     fn command(&self, cmd: Command) -> Result<(), ClientError> {
-        self.commands
-            .as_ref()
-            .ok_or(ClientError::NotConnected)?
-            .send(cmd)
-            .map_err(|_| ClientError::NotConnected)
+        self.commands.as_ref().ok_or(ClientError::NotConnected)?.send(cmd).map_err(|_| ClientError::NotConnected)
     }
 
     fn check_secret_for_media(&self) -> Result<(), ClientError> {
         let shared = lock(&self.shared);
         match &shared.connected {
-            Some(info) if info.e2ee && shared.secret.is_none() => {
-                Err(ClientError::EncryptionSecretMissing)
-            }
+            Some(info) if info.e2ee && shared.secret.is_none() => Err(ClientError::EncryptionSecretMissing),
             Some(_) => Ok(()),
             None => Err(ClientError::NotConnected),
         }
@@ -258,10 +301,7 @@ impl Session {
     pub fn publish(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
-            let _ = self.events_tx.send(Event::Publisher {
-                publisher: id,
-                event: PublisherEvent::Error(e.clone()),
-            });
+            let _ = self.events_tx.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e.clone()) });
             return Err(e);
         }
         self.command(Command::Publish { id, settings })?;
@@ -272,20 +312,28 @@ impl Session {
         self.command(Command::Unpublish { id: publisher })
     }
 
+    /// Starts or stops sending the publisher's audio (OpenTok's `publishAudio`); on by default.
+    /// While off, the capturer is still drained but nothing is encoded or sent, and the
+    /// session sees the stream's `has_audio` become false. A publisher without an audio source
+    /// stays without audio.
+    pub fn set_publish_audio(&self, publisher: PublisherId, enabled: bool) -> Result<(), ClientError> {
+        self.command(Command::SetPublishAudio { id: publisher, enabled })
+    }
+
+    /// Starts or stops sending the publisher's video (OpenTok's `publishVideo`), like
+    /// [`Session::set_publish_audio`]; turning it back on starts with a key frame.
+    pub fn set_publish_video(&self, publisher: PublisherId, enabled: bool) -> Result<(), ClientError> {
+        self.command(Command::SetPublishVideo { id: publisher, enabled })
+    }
+
     /// Subscribes to a stream. Needs a secret in an end-to-end encrypted session.
     pub fn subscribe(&self, stream_id: &str) -> Result<SubscriberId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
-            let _ = self.events_tx.send(Event::Subscriber {
-                subscriber: id,
-                event: SubscriberEvent::Error(e.clone()),
-            });
+            let _ = self.events_tx.send(Event::Subscriber { subscriber: id, event: SubscriberEvent::Error(e.clone()) });
             return Err(e);
         }
-        self.command(Command::Subscribe {
-            id,
-            stream_id: stream_id.to_string(),
-        })?;
+        self.command(Command::Subscribe { id, stream_id: stream_id.to_string() })?;
         Ok(id)
     }
 
@@ -294,12 +342,7 @@ impl Session {
     }
 
     /// Sends a signal to one connection, or to everyone when `to` is `None`.
-    pub fn send_signal(
-        &self,
-        to: Option<&str>,
-        signal_type: &str,
-        data: &str,
-    ) -> Result<(), ClientError> {
+    pub fn send_signal(&self, to: Option<&str>, signal_type: &str, data: &str) -> Result<(), ClientError> {
         self.command(Command::Signal {
             to: to.map(str::to_string),
             signal_type: signal_type.to_string(),
@@ -309,11 +352,7 @@ impl Session {
 
     /// Delivery statistics of a subscriber (zeros if unknown).
     pub fn subscriber_stats(&self, subscriber: SubscriberId) -> SubscriberStats {
-        lock(&self.shared)
-            .stats
-            .get(&subscriber)
-            .copied()
-            .unwrap_or_default()
+        lock(&self.shared).stats.get(&subscriber).copied().unwrap_or_default()
     }
 
     /// Leaves the session and waits for the session thread to finish.

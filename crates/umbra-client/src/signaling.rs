@@ -1,10 +1,14 @@
 //! The client end of `docs/signaling.md`: a WebSocket that never blocks the session thread.
+//!
+//! What travels is `umbra-protocol`'s: requests are [`ClientMessage`] values (serialized here,
+//! once), and what arrives is handed up as text for the session thread to parse as a
+//! `ServerFrame`, so that a message this SDK cannot parse is reported there rather than lost here.
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
 
-use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
+use umbra_protocol::{ClientMessage, PROTOCOL_VERSION, RequestId, close};
 
 use crate::error::ClientError;
 
@@ -14,58 +18,69 @@ pub(crate) struct Signaling {
 }
 
 fn ws_url(server_url: &str) -> Result<(String, String), ClientError> {
-    let rest = server_url
-        .strip_prefix("http://")
-        .or_else(|| server_url.strip_prefix("ws://"))
-        .ok_or_else(|| {
-            ClientError::InvalidArgument(format!(
-                "server URL {server_url:?} must start with http:// or ws://"
-            ))
-        })?;
+    let rest = server_url.strip_prefix("http://").or_else(|| server_url.strip_prefix("ws://")).ok_or_else(|| {
+        ClientError::InvalidArgument(format!("server URL {server_url:?} must start with http:// or ws://"))
+    })?;
     let host = rest.split('/').next().unwrap_or(rest).to_string();
     Ok((host.clone(), format!("ws://{host}/v1/signaling")))
 }
 
+/// What a close code of the protocol means (signaling.md § Close codes).
+fn close_meaning(code: u16) -> &'static str {
+    match code {
+        1000 => "normal closure",
+        close::SERVER_SHUTDOWN => "the server is shutting down",
+        close::FORCED => "forced disconnect",
+        close::REPLACED => "resumed on another socket",
+        close::HANDSHAKE_REFUSED => "handshake refused",
+        _ => "unknown close code",
+    }
+}
+
 impl Signaling {
     /// Opens the socket and sends `connect`; the `welcome` (or error) arrives through `poll`.
-    pub(crate) fn connect(
-        server_url: &str,
-        session_id: &str,
-        token: &str,
-    ) -> Result<Self, ClientError> {
+    pub(crate) fn connect(server_url: &str, session_id: &str, token: &str) -> Result<Self, ClientError> {
         let (host, url) = ws_url(server_url)?;
-        let stream = TcpStream::connect(&host)
-            .map_err(|e| ClientError::Signaling(format!("cannot reach {host}: {e}")))?;
+        let stream =
+            TcpStream::connect(&host).map_err(|e| ClientError::Signaling(format!("cannot reach {host}: {e}")))?;
         stream.set_nodelay(true).ok();
         let (ws, _) = tungstenite::client(url.as_str(), stream)
             .map_err(|e| ClientError::Signaling(format!("WebSocket handshake with {url}: {e}")))?;
-        ws.get_ref()
-            .set_nonblocking(true)
-            .map_err(|e| ClientError::Signaling(e.to_string()))?;
+        ws.get_ref().set_nonblocking(true).map_err(|e| ClientError::Signaling(e.to_string()))?;
         let mut s = Self { ws, next_id: 1 };
-        s.send(json!({"type": "connect", "v": 1, "token": token, "session_id": session_id}))?;
+        s.send(&ClientMessage::Connect {
+            v: PROTOCOL_VERSION,
+            token: token.to_string(),
+            session_id: Some(session_id.to_string()),
+        })?;
         Ok(s)
     }
 
-    pub(crate) fn send(&mut self, msg: Value) -> Result<(), ClientError> {
-        match self.ws.send(Message::text(msg.to_string())) {
+    pub(crate) fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        // The protocol's types serialize infallibly (plain structs, string keys); an error here
+        // would be a bug in them, reported like a broken socket rather than a panic.
+        let text = serde_json::to_string(msg)
+            .map_err(|e| ClientError::Signaling(format!("cannot serialize {}: {e}", msg.kind())))?;
+        match self.ws.send(Message::text(text)) {
             Ok(()) => Ok(()),
-            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()), // queued; flushed by poll
+            // Queued in tungstenite's buffer; `poll` flushes it.
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(ClientError::Signaling(e.to_string())),
         }
     }
 
-    /// Sends a request and returns its id.
-    pub(crate) fn request(&mut self, mut msg: Value) -> Result<u64, ClientError> {
+    /// Sends a request under a new id and returns the id, which its `ack` or `error` repeats.
+    pub(crate) fn request(&mut self, msg: ClientMessage) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        msg["id"] = json!(id);
-        self.send(msg)?;
+        let msg = msg.with_id(RequestId::Number(id));
+        debug_assert!(msg.id().is_some(), "{} is not a request", msg.kind());
+        self.send(&msg)?;
         Ok(id)
     }
 
-    /// The next message, if one is waiting. `Err` when the socket is gone.
-    pub(crate) fn poll(&mut self) -> Result<Option<Value>, ClientError> {
+    /// The next text message, if one is waiting. `Err` when the socket is gone.
+    pub(crate) fn poll(&mut self) -> Result<Option<String>, ClientError> {
         match self.ws.flush() {
             Ok(()) => {}
             Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
@@ -73,14 +88,19 @@ impl Signaling {
         }
         loop {
             return match self.ws.read() {
-                Ok(Message::Text(t)) => serde_json::from_str(t.as_str())
-                    .map(Some)
-                    .map_err(|e| ClientError::Signaling(format!("server sent invalid JSON: {e}"))),
+                Ok(Message::Text(t)) => Ok(Some(t.as_str().to_string())),
+                // The protocol sends text frames only; a binary one is reported upstream as
+                // a message that does not parse.
+                Ok(Message::Binary(b)) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
                 Ok(Message::Close(frame)) => Err(ClientError::Signaling(match frame {
-                    Some(f) => format!("closed by server: {} {}", u16::from(f.code), f.reason),
+                    Some(f) => {
+                        let code = u16::from(f.code);
+                        format!("closed by server: {code} ({}) {}", close_meaning(code), f.reason)
+                    }
                     None => "closed by server".into(),
                 })),
-                Ok(_) => continue,
+                // Ping/pong frames of the WebSocket layer itself: tungstenite answers them.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
                 Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(None),
                 Err(e) => Err(ClientError::Signaling(e.to_string())),
             };
@@ -88,7 +108,7 @@ impl Signaling {
     }
 
     pub(crate) fn close(&mut self) {
-        let _ = self.send(json!({"type": "leave"}));
+        let _ = self.send(&ClientMessage::Leave);
         let _ = self.ws.flush();
         let _ = self.ws.close(None);
         let _ = self.ws.flush();

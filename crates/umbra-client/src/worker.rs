@@ -1,20 +1,19 @@
 //! The session thread: signaling, peer connections, codecs and encryption of one session.
 //! Everything here runs on that one thread, so no state needs locking except what the handle
-//! reads (`Shared`).
+//! reads (`Shared`). What the server sends is handled in `inbound`.
 
-use std::collections::HashMap;
+mod inbound;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use str0m::format::Codec as RtpCodec;
 use str0m::media::{Frequency, MediaTime};
-use umbra_e2ee::{
-    BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, FrameEncryptor, KeyRing,
-    StreamDecryptor,
-};
+use umbra_e2ee::{BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, FrameEncryptor, KeyRing, StreamDecryptor};
+use umbra_protocol::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, VideoType};
 
 use crate::error::ClientError;
 use crate::media::opus::{OpusDecoder, OpusEncoder};
@@ -22,31 +21,19 @@ use crate::media::vp8::Vp8Decoder;
 use crate::peer::Peer;
 use crate::publisher::{AudioPipeline, PublisherId, PublisherSettings, Ticker, VideoPipeline};
 use crate::session::{
-    ConnectedInfo, Connection, Event, PublisherEvent, SessionConfig, Shared, Stream,
-    SubscriberEvent, SubscriberId, SubscriberStats, lock,
+    Connection, Event, PublisherEvent, SessionConfig, Shared, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
+    lock,
 };
 
 pub(crate) enum Command {
     SetSecret(EncryptionSecret),
-    Publish {
-        id: PublisherId,
-        settings: PublisherSettings,
-    },
-    Unpublish {
-        id: PublisherId,
-    },
-    Subscribe {
-        id: SubscriberId,
-        stream_id: String,
-    },
-    Unsubscribe {
-        id: SubscriberId,
-    },
-    Signal {
-        to: Option<String>,
-        signal_type: String,
-        data: String,
-    },
+    Publish { id: PublisherId, settings: PublisherSettings },
+    Unpublish { id: PublisherId },
+    SetPublishAudio { id: PublisherId, enabled: bool },
+    SetPublishVideo { id: PublisherId, enabled: bool },
+    Subscribe { id: SubscriberId, stream_id: String },
+    Unsubscribe { id: SubscriberId },
+    Signal { to: Option<String>, signal_type: String, data: String },
     Disconnect,
 }
 
@@ -65,26 +52,18 @@ const MAX_SLEEP: Duration = Duration::from_millis(2);
 const KEY_FRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 pub(crate) fn spawn(p: Params) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("umbra-session".into())
-        .spawn(move || {
-            let events = p.events.clone();
-            let shared = p.shared.clone();
-            match crate::signaling::Signaling::connect(
-                &p.config.server_url,
-                &p.session_id,
-                &p.token,
-            ) {
-                Ok(sig) => Worker::new(p, sig).run(),
-                Err(e) => {
-                    let _ = events.send(Event::Error(e.clone()));
-                    let _ = events.send(Event::Disconnected {
-                        reason: e.to_string(),
-                    });
-                }
+    std::thread::Builder::new().name("umbra-session".into()).spawn(move || {
+        let events = p.events.clone();
+        let shared = p.shared.clone();
+        match crate::signaling::Signaling::connect(&p.config.server_url, &p.session_id, &p.token) {
+            Ok(sig) => Worker::new(p, sig).run(),
+            Err(e) => {
+                let _ = events.send(Event::Error(e.clone()));
+                let _ = events.send(Event::Disconnected { reason: e.to_string() });
             }
-            lock(&shared).connected = None;
-        })
+        }
+        lock(&shared).connected = None;
+    })
 }
 
 struct Welcome {
@@ -94,10 +73,14 @@ struct Welcome {
     heartbeat: Duration,
 }
 
+/// What a request in flight was for: where its `ack` goes and whom its `error` concerns.
 enum Pending {
     Publish(PublisherId),
     Subscribe(SubscriberId),
-    Other,
+    /// A request on behalf of a publisher (`answer`, `set_stream_property`).
+    ForPublisher(PublisherId),
+    /// A request of the session (`signal`, `unpublish`, `unsubscribe`).
+    ForSession,
 }
 
 struct Pub {
@@ -112,6 +95,21 @@ struct Pub {
     upstream: Option<Peer>,
     downstreams: HashMap<String, Peer>,
     failing: bool,
+    /// Whether the application wants audio / video sent (`set_publish_*`; a forced mute turns
+    /// audio off). Off: the sources are drained, nothing is encoded or sent.
+    audio_on: bool,
+    video_on: bool,
+    /// What the session was last told of `has_audio` / `has_video` (in `publish`, then by
+    /// `set_stream_property`).
+    announced_audio: bool,
+    announced_video: bool,
+}
+
+impl Pub {
+    fn close_peers(&mut self) {
+        self.upstream.iter_mut().for_each(Peer::close);
+        self.downstreams.values_mut().for_each(Peer::close);
+    }
 }
 
 struct Sub {
@@ -144,7 +142,15 @@ struct Worker {
     publishers: HashMap<PublisherId, Pub>,
     subscribers: HashMap<SubscriberId, Sub>,
     pending: HashMap<u64, Pending>,
+    /// The session as this client knows it: every other connection and every stream.
+    connections: HashMap<String, Connection>,
     streams: HashMap<String, Stream>,
+    /// Between a `welcome` with `complete: false` and the `snapshot` page that completes it.
+    describing: bool,
+    /// Message types this SDK does not know that it has reported already (once each).
+    unknown_kinds: HashSet<String>,
+    /// The `seq` of the latest event.
+    last_seq: u64,
     last_ping: Instant,
     done: bool,
     /// Why the session ended, when the server said so (forced disconnect).
@@ -166,7 +172,11 @@ impl Worker {
             publishers: HashMap::new(),
             subscribers: HashMap::new(),
             pending: HashMap::new(),
+            connections: HashMap::new(),
             streams: HashMap::new(),
+            describing: false,
+            unknown_kinds: HashSet::new(),
+            last_seq: 0,
             last_ping: Instant::now(),
             done: false,
             end_reason: None,
@@ -201,7 +211,7 @@ impl Worker {
             }
             loop {
                 match self.sig.poll() {
-                    Ok(Some(msg)) => self.message(msg, now),
+                    Ok(Some(text)) => self.message(&text, now),
                     Ok(None) => break,
                     Err(e) => {
                         reason = e.to_string();
@@ -214,19 +224,15 @@ impl Worker {
                 && now.duration_since(self.last_ping) >= w.heartbeat
             {
                 self.last_ping = now;
-                let _ = self.sig.send(json!({"type": "ping"}));
+                let _ = self.sig.send(&ClientMessage::Ping { id: None });
             }
             self.drive_peers(now);
             self.produce_media(now);
             let next = self.next_wakeup(now);
-            std::thread::sleep(
-                next.saturating_duration_since(Instant::now())
-                    .min(MAX_SLEEP),
-            );
+            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(MAX_SLEEP));
         }
         for (_, mut p) in self.publishers.drain() {
-            p.upstream.iter_mut().for_each(Peer::close);
-            p.downstreams.values_mut().for_each(Peer::close);
+            p.close_peers();
         }
         for (_, mut s) in self.subscribers.drain() {
             s.peer.close();
@@ -234,6 +240,7 @@ impl Worker {
         self.sig.close();
         lock(&self.shared).connected = None;
         let reason = self.end_reason.take().unwrap_or(reason);
+        tracing::debug!("session ended after event {}: {reason}", self.last_seq);
         self.emit(Event::Disconnected { reason });
     }
 
@@ -268,14 +275,30 @@ impl Worker {
             }
             Command::Unpublish { id } => {
                 if let Some(mut p) = self.publishers.remove(&id) {
-                    if let Some(stream_id) = &p.stream_id {
-                        let _ = self
-                            .sig
-                            .request(json!({"type": "unpublish", "stream_id": stream_id}));
+                    if let Some(stream_id) = p.stream_id.take() {
+                        self.session_request(ClientMessage::Unpublish { id: None, stream_id });
                     }
-                    p.upstream.iter_mut().for_each(Peer::close);
-                    p.downstreams.values_mut().for_each(Peer::close);
+                    p.close_peers();
                     self.emit_pub(id, PublisherEvent::Destroyed);
+                }
+            }
+            Command::SetPublishAudio { id, enabled } => {
+                if let Some(p) = self.publishers.get_mut(&id) {
+                    p.audio_on = enabled;
+                    self.sync_properties(id);
+                }
+            }
+            Command::SetPublishVideo { id, enabled } => {
+                if let Some(p) = self.publishers.get_mut(&id) {
+                    if enabled
+                        && !p.video_on
+                        && let Some(v) = &mut p.video
+                    {
+                        // Subscribers have nothing to decode from until the next key frame.
+                        v.request_key_frame();
+                    }
+                    p.video_on = enabled;
+                    self.sync_properties(id);
                 }
             }
             Command::Subscribe { id, stream_id } => {
@@ -285,30 +308,55 @@ impl Worker {
             }
             Command::Unsubscribe { id } => {
                 if let Some(mut s) = self.subscribers.remove(&id) {
-                    if let Some(sub) = &s.subscription_id {
-                        let _ = self
-                            .sig
-                            .request(json!({"type": "unsubscribe", "subscription_id": sub}));
+                    if let Some(subscription_id) = s.subscription_id.take() {
+                        self.session_request(ClientMessage::Unsubscribe { id: None, subscription_id });
                     }
                     s.peer.close();
                     lock(&self.shared).stats.remove(&id);
                     self.emit_sub(id, SubscriberEvent::Destroyed);
                 }
             }
-            Command::Signal {
-                to,
-                signal_type,
-                data,
-            } => {
-                let mut msg = json!({"type": "signal", "signal_type": signal_type, "data": data});
-                if let Some(to) = to {
-                    msg["to"] = json!(to);
-                }
-                if let Ok(id) = self.sig.request(msg) {
-                    self.pending.insert(id, Pending::Other);
-                }
+            Command::Signal { to, signal_type, data } => {
+                self.session_request(ClientMessage::Signal { id: None, to, signal_type: Some(signal_type), data })
             }
             Command::Disconnect => self.done = true,
+        }
+    }
+
+    /// Sends a request whose refusal is the session's to report. A socket that is gone is
+    /// noticed (and reported) by the next `poll`.
+    fn session_request(&mut self, msg: ClientMessage) {
+        if let Ok(id) = self.sig.request(msg) {
+            self.pending.insert(id, Pending::ForSession);
+        }
+    }
+
+    /// Tells the session what a publisher now sends, once the server knows its stream: what
+    /// the application wants, for the tracks the publisher has.
+    fn sync_properties(&mut self, id: PublisherId) {
+        let Some(p) = self.publishers.get_mut(&id) else {
+            return;
+        };
+        let Some(stream_id) = p.stream_id.clone() else {
+            return;
+        };
+        let audio = p.audio.is_some() && p.audio_on;
+        let video = p.video.is_some() && p.video_on;
+        let mut changes = Vec::new();
+        if audio != std::mem::replace(&mut p.announced_audio, audio) {
+            changes.push(PropertyChange::HasAudio(audio));
+        }
+        if video != std::mem::replace(&mut p.announced_video, video) {
+            changes.push(PropertyChange::HasVideo(video));
+        }
+        for change in changes {
+            let msg = ClientMessage::SetStreamProperty { id: None, stream_id: stream_id.clone(), change };
+            match self.sig.request(msg) {
+                Ok(req) => {
+                    self.pending.insert(req, Pending::ForPublisher(id));
+                }
+                Err(e) => self.emit_pub(id, PublisherEvent::Error(e)),
+            }
         }
     }
 
@@ -338,29 +386,14 @@ impl Worker {
         }
     }
 
-    fn publish(
-        &mut self,
-        id: PublisherId,
-        settings: PublisherSettings,
-        now: Instant,
-    ) -> Result<(), ClientError> {
+    fn publish(&mut self, id: PublisherId, settings: PublisherSettings, now: Instant) -> Result<(), ClientError> {
         let w = self.welcome.as_ref().ok_or(ClientError::NotConnected)?;
         let (e2ee, suite, routed) = (w.e2ee, w.suite, w.routed);
-        let base = if e2ee {
-            Some(
-                self.base_key
-                    .clone()
-                    .ok_or(ClientError::EncryptionSecretMissing)?,
-            )
-        } else {
-            None
-        };
+        let base = if e2ee { Some(self.base_key.clone().ok_or(ClientError::EncryptionSecretMissing)?) } else { None };
         let has_video = settings.video.is_some();
         let has_audio = settings.audio.is_some();
         if !has_video && !has_audio {
-            return Err(ClientError::InvalidArgument(
-                "a publisher needs audio, video or both".into(),
-            ));
+            return Err(ClientError::InvalidArgument("a publisher needs audio, video or both".into()));
         }
         let (video, fps) = match settings.video {
             Some(src) => {
@@ -370,10 +403,7 @@ impl Worker {
             None => (None, 30),
         };
         let audio = match settings.audio {
-            Some(capturer) => Some(AudioPipeline {
-                capturer,
-                encoder: OpusEncoder::new(settings.audio_bitrate_bps)?,
-            }),
+            Some(capturer) => Some(AudioPipeline { capturer, encoder: OpusEncoder::new(settings.audio_bitrate_bps)? }),
             None => None,
         };
         let new_enc = |b: &BaseKey| FrameEncryptor::new(suite, b).map_err(ClientError::from_e2ee);
@@ -385,18 +415,25 @@ impl Worker {
             (Some(b), true) => Some(new_enc(b)?),
             _ => None,
         };
-        let mut msg = json!({"type": "publish", "stream": {"name": &settings.name, "has_audio": has_audio, "has_video": has_video, "video_type": "camera"}});
-        if e2ee {
-            msg["stream"]["e2ee"] = json!({"cipher_suite": suite.id()});
-        }
-        let upstream = if routed {
+        let (upstream, sdp_offer) = if routed {
             let mut peer = Peer::new(self.config.bind_ip)?;
-            msg["sdp_offer"] = json!(peer.create_offer(has_audio, has_video, true)?);
-            Some(peer)
+            let offer = peer.create_offer(has_audio, has_video, true)?;
+            (Some(peer), Some(offer))
         } else {
-            None
+            // Relayed: each subscriber's offer comes to us as `subscribe_offer`.
+            (None, None)
         };
-        let req = self.sig.request(msg)?;
+        let req = self.sig.request(ClientMessage::Publish {
+            id: None,
+            stream: PublishStream {
+                name: Some(settings.name),
+                has_audio,
+                has_video,
+                video_type: Some(VideoType::Camera),
+                e2ee: e2ee.then(|| E2eeDeclaration { cipher_suite: suite.id() }),
+            },
+            sdp_offer,
+        })?;
         self.pending.insert(req, Pending::Publish(id));
         self.publishers.insert(
             id,
@@ -412,6 +449,10 @@ impl Worker {
                 upstream,
                 downstreams: HashMap::new(),
                 failing: false,
+                audio_on: true,
+                video_on: true,
+                announced_audio: has_audio,
+                announced_video: has_video,
             },
         );
         Ok(())
@@ -423,14 +464,17 @@ impl Worker {
             return Err(ClientError::EncryptionSecretMissing);
         }
         let e2ee = w.e2ee;
-        let stream = self.streams.get(stream_id).ok_or_else(|| {
-            ClientError::InvalidArgument(format!("no stream {stream_id} in this session"))
-        })?;
+        let stream = self
+            .streams
+            .get(stream_id)
+            .ok_or_else(|| ClientError::InvalidArgument(format!("no stream {stream_id} in this session")))?;
         let mut peer = Peer::new(self.config.bind_ip)?;
         let offer = peer.create_offer(stream.has_audio, stream.has_video, false)?;
-        let req = self
-            .sig
-            .request(json!({"type": "subscribe", "stream_id": stream_id, "sdp_offer": offer}))?;
+        let req = self.sig.request(ClientMessage::Subscribe {
+            id: None,
+            stream_id: stream_id.to_string(),
+            sdp_offer: offer,
+        })?;
         self.pending.insert(req, Pending::Subscribe(id));
         self.subscribers.insert(
             id,
@@ -449,300 +493,6 @@ impl Worker {
             },
         );
         Ok(())
-    }
-
-    // ---------------------------------------------------------------- signaling
-
-    fn message(&mut self, msg: Value, now: Instant) {
-        let kind = msg["type"].as_str().unwrap_or_default().to_string();
-        match kind.as_str() {
-            "welcome" => self.welcome(&msg, now),
-            "ack" => self.ack(&msg),
-            "error" => self.request_error(&msg),
-            "pong" => {}
-            "connection_created" => {
-                if let Some(c) = connection(&msg["connection"]) {
-                    self.emit(Event::ConnectionCreated(c));
-                }
-            }
-            "connection_destroyed" => {
-                if let Some(c) = connection(&msg["connection"]) {
-                    self.emit(Event::ConnectionDestroyed {
-                        connection: c,
-                        reason: msg["reason"].as_str().unwrap_or_default().into(),
-                    });
-                }
-            }
-            "stream_created" => {
-                if let Some(s) = Stream::from_json(&msg["stream"]) {
-                    self.streams.insert(s.stream_id.clone(), s.clone());
-                    self.emit(Event::StreamCreated(s));
-                }
-            }
-            "stream_destroyed" => {
-                if let Some(s) = Stream::from_json(&msg["stream"]) {
-                    self.streams.remove(&s.stream_id);
-                    let gone: Vec<_> = self
-                        .subscribers
-                        .iter()
-                        .filter(|(_, sub)| sub.stream_id == s.stream_id)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in gone {
-                        if let Some(mut sub) = self.subscribers.remove(&id) {
-                            sub.peer.close();
-                        }
-                        self.emit_sub(id, SubscriberEvent::Destroyed);
-                    }
-                    self.emit(Event::StreamDestroyed {
-                        stream: s,
-                        reason: msg["reason"].as_str().unwrap_or_default().into(),
-                    });
-                }
-            }
-            "signal" => self.emit(Event::Signal {
-                from: msg["from"].as_str().map(str::to_string),
-                signal_type: msg["signal_type"].as_str().unwrap_or_default().into(),
-                data: msg["data"].as_str().unwrap_or_default().into(),
-            }),
-            "subscribe_offer" => self.subscribe_offer(&msg),
-            "answer" => {
-                let sub_id = msg["subscription_id"].as_str().unwrap_or_default();
-                if let Some((id, sub)) = self
-                    .subscribers
-                    .iter_mut()
-                    .find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id))
-                {
-                    let id = *id;
-                    if let Err(e) = sub
-                        .peer
-                        .accept_answer(msg["sdp_answer"].as_str().unwrap_or_default())
-                    {
-                        self.emit_sub(id, SubscriberEvent::Error(e));
-                    }
-                }
-            }
-            "subscription_ended" => {
-                let sub_id = msg["subscription_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                for p in self.publishers.values_mut() {
-                    if let Some(mut peer) = p.downstreams.remove(&sub_id) {
-                        peer.close();
-                    }
-                }
-                if let Some(id) = self
-                    .subscribers
-                    .iter()
-                    .find(|(_, s)| s.subscription_id.as_deref() == Some(sub_id.as_str()))
-                    .map(|(id, _)| *id)
-                {
-                    if let Some(mut s) = self.subscribers.remove(&id) {
-                        s.peer.close();
-                    }
-                    self.emit_sub(id, SubscriberEvent::Destroyed);
-                }
-            }
-            "media_failed" => {
-                let err = ClientError::Media(
-                    msg["message"]
-                        .as_str()
-                        .unwrap_or("media connection failed")
-                        .into(),
-                );
-                if let Some(sid) = msg["stream_id"].as_str() {
-                    if let Some(id) = self
-                        .publishers
-                        .iter()
-                        .find(|(_, p)| p.stream_id.as_deref() == Some(sid))
-                        .map(|(id, _)| *id)
-                    {
-                        self.emit_pub(id, PublisherEvent::Error(err.clone()));
-                    }
-                }
-                if let Some(sub) = msg["subscription_id"].as_str() {
-                    if let Some(id) = self
-                        .subscribers
-                        .iter()
-                        .find(|(_, s)| s.subscription_id.as_deref() == Some(sub))
-                        .map(|(id, _)| *id)
-                    {
-                        self.emit_sub(id, SubscriberEvent::Error(err));
-                    }
-                }
-            }
-            "forced_disconnect" => {
-                self.end_reason = Some("forced to disconnect by a moderator".into());
-                self.done = true;
-            }
-            "mute_forced" | "stream_property_changed" | "ice" | "resumed" => {}
-            _ => {}
-        }
-    }
-
-    fn welcome(&mut self, msg: &Value, now: Instant) {
-        let e2ee = msg["e2ee"].as_bool().unwrap_or(false);
-        let suite_id = msg["cipher_suite"]
-            .as_u64()
-            .unwrap_or(CipherSuite::default().id() as u64) as u16;
-        let suite = match CipherSuite::from_id(suite_id) {
-            Ok(s) => s,
-            Err(_) => {
-                self.emit(Event::Error(ClientError::UnsupportedCipherSuite(suite_id)));
-                self.done = true;
-                return;
-            }
-        };
-        let secret = lock(&self.shared).secret.clone();
-        let missing_secret = e2ee && secret.is_none();
-        self.ring = KeyRing::new(suite);
-        self.welcome = Some(Welcome {
-            e2ee,
-            suite,
-            routed: msg["media_mode"].as_str() == Some("routed"),
-            heartbeat: Duration::from_millis(
-                msg["heartbeat_interval_ms"]
-                    .as_u64()
-                    .unwrap_or(10_000)
-                    .max(1000),
-            ),
-        });
-        if let Some(secret) = secret {
-            self.apply_secret(&secret, now);
-        }
-        lock(&self.shared).connected = Some(ConnectedInfo { e2ee });
-        let connection_id = msg["connection_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.emit(Event::Connected {
-            connection_id,
-            e2ee,
-            cipher_suite: e2ee.then_some(suite.id()),
-        });
-        if missing_secret {
-            // The connection stays up (the app can still see streams, signal, and set a secret
-            // now); publishing and subscribing fail with EncryptionSecretMissing until it does.
-            self.emit(Event::Error(ClientError::EncryptionSecretMissing));
-        }
-        for c in msg["connections"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(connection)
-        {
-            self.emit(Event::ConnectionCreated(c));
-        }
-        for s in msg["streams"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Stream::from_json)
-        {
-            self.streams.insert(s.stream_id.clone(), s.clone());
-            self.emit(Event::StreamCreated(s));
-        }
-    }
-
-    fn ack(&mut self, msg: &Value) {
-        let Some(id) = msg["id"].as_u64() else { return };
-        match self.pending.remove(&id) {
-            Some(Pending::Publish(pid)) => {
-                let Some(p) = self.publishers.get_mut(&pid) else {
-                    return;
-                };
-                let stream_id = msg["stream_id"].as_str().unwrap_or_default().to_string();
-                p.stream_id = Some(stream_id.clone());
-                let mut err = None;
-                if let (Some(peer), Some(answer)) =
-                    (p.upstream.as_mut(), msg["sdp_answer"].as_str())
-                {
-                    err = peer.accept_answer(answer).err();
-                }
-                self.emit_pub(pid, PublisherEvent::StreamCreated { stream_id });
-                if let Some(e) = err {
-                    self.emit_pub(pid, PublisherEvent::Error(e));
-                }
-            }
-            Some(Pending::Subscribe(sid)) => {
-                let Some(s) = self.subscribers.get_mut(&sid) else {
-                    return;
-                };
-                s.subscription_id = msg["subscription_id"].as_str().map(str::to_string);
-                if let Some(answer) = msg["sdp_answer"].as_str()
-                    && let Err(e) = s.peer.accept_answer(answer)
-                {
-                    self.emit_sub(sid, SubscriberEvent::Error(e));
-                }
-            }
-            Some(Pending::Other) | None => {}
-        }
-    }
-
-    fn request_error(&mut self, msg: &Value) {
-        let err = ClientError::Refused {
-            code: msg["code"].as_str().unwrap_or("error").into(),
-            message: msg["message"].as_str().unwrap_or_default().into(),
-        };
-        let pending = msg["id"].as_u64().and_then(|id| self.pending.remove(&id));
-        match pending {
-            Some(Pending::Publish(pid)) => {
-                if let Some(mut p) = self.publishers.remove(&pid) {
-                    p.upstream.iter_mut().for_each(Peer::close);
-                }
-                self.emit_pub(pid, PublisherEvent::Error(err));
-            }
-            Some(Pending::Subscribe(sid)) => {
-                if let Some(mut s) = self.subscribers.remove(&sid) {
-                    s.peer.close();
-                }
-                self.emit_sub(sid, SubscriberEvent::Error(err));
-            }
-            Some(Pending::Other) => self.emit(Event::Error(err)),
-            None => {
-                // An error without a request id refuses the connection itself.
-                self.emit(Event::Error(err));
-                if self.welcome.is_none() {
-                    self.done = true;
-                }
-            }
-        }
-    }
-
-    /// Relayed sessions: a subscriber's offer reaches this publisher.
-    fn subscribe_offer(&mut self, msg: &Value) {
-        let stream_id = msg["stream_id"].as_str().unwrap_or_default();
-        let sub_id = msg["subscription_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let Some((pid, p)) = self
-            .publishers
-            .iter_mut()
-            .find(|(_, p)| p.stream_id.as_deref() == Some(stream_id))
-        else {
-            return;
-        };
-        let pid = *pid;
-        let result = Peer::new(self.config.bind_ip).and_then(|mut peer| {
-            let answer = peer.accept_offer(msg["sdp_offer"].as_str().unwrap_or_default())?;
-            Ok((peer, answer))
-        });
-        match result {
-            Ok((peer, answer)) => {
-                p.downstreams.insert(sub_id.clone(), peer);
-                if let Some(v) = &mut p.video {
-                    v.request_key_frame();
-                }
-                if let Ok(id) = self.sig.request(
-                    json!({"type": "answer", "subscription_id": sub_id, "sdp_answer": answer}),
-                ) {
-                    self.pending.insert(id, Pending::Other);
-                }
-            }
-            Err(e) => self.emit_pub(pid, PublisherEvent::Error(e)),
-        }
     }
 
     // ---------------------------------------------------------------- media
@@ -769,10 +519,8 @@ impl Worker {
                     if let Some(v) = &mut p.video {
                         v.request_key_frame();
                     }
-                    let _ = self.events.send(Event::Publisher {
-                        publisher: *id,
-                        event: PublisherEvent::MediaConnected,
-                    });
+                    let _ =
+                        self.events.send(Event::Publisher { publisher: *id, event: PublisherEvent::MediaConnected });
                 }
             }
             p.downstreams.retain(|_, peer| peer.is_alive());
@@ -817,20 +565,14 @@ impl Worker {
             s.stats.video_frames_received += 1;
         }
         let payload = if s.e2ee {
-            let rx = if is_video {
-                &mut s.video_rx
-            } else {
-                &mut s.audio_rx
-            };
+            let rx = if is_video { &mut s.video_rx } else { &mut s.audio_rx };
             let track = if is_video { 1u8 } else { 2u8 };
             let result = rx.decrypt(&self.ring, &d.data, now);
             while let Some(ev) = rx.poll_event() {
                 match ev {
                     E2eeEvent::EncryptionSecretMismatch => {
                         if s.mismatched_tracks == 0 {
-                            out.push(SubscriberEvent::Error(
-                                ClientError::EncryptionSecretMismatch,
-                            ));
+                            out.push(SubscriberEvent::Error(ClientError::EncryptionSecretMismatch));
                             out.push(SubscriberEvent::EncryptionSecretMismatch);
                         }
                         s.mismatched_tracks |= track;
@@ -843,9 +585,9 @@ impl Worker {
                         }
                         want_key_frame = true;
                     }
-                    E2eeEvent::DecryptionInternalError(e) => out.push(SubscriberEvent::Error(
-                        ClientError::DecryptionInternalError(e.to_string()),
-                    )),
+                    E2eeEvent::DecryptionInternalError(e) => {
+                        out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(e.to_string())))
+                    }
                 }
             }
             match result {
@@ -875,8 +617,7 @@ impl Worker {
             }
         }
         if want_key_frame
-            && s.last_key_frame_request
-                .is_none_or(|t| now.duration_since(t) >= KEY_FRAME_REQUEST_INTERVAL)
+            && s.last_key_frame_request.is_none_or(|t| now.duration_since(t) >= KEY_FRAME_REQUEST_INTERVAL)
         {
             s.last_key_frame_request = Some(now);
             if let Some(mid) = s.peer.video_mid {
@@ -891,14 +632,18 @@ impl Worker {
     fn produce_media(&mut self, now: Instant) {
         let mut errors = Vec::new();
         for (id, p) in self.publishers.iter_mut() {
-            let live = p
-                .upstream
-                .iter()
-                .chain(p.downstreams.values())
-                .any(|peer| peer.connected);
+            let live = p.upstream.iter().chain(p.downstreams.values()).any(|peer| peer.connected);
             if p.video.is_some() && p.video_tick.due(now) && live {
                 let time = MediaTime::from_90khz(p.video_tick.count * 90_000 / p.fps as u64);
-                let frames = p.video.as_mut().map(|v| v.next()).unwrap_or(Ok(Vec::new()));
+                let frames = match p.video.as_mut() {
+                    Some(v) if p.video_on => v.next(),
+                    // Off: take the picture so an application capturer's queue does not grow.
+                    Some(v) => {
+                        v.skip();
+                        Ok(Vec::new())
+                    }
+                    None => Ok(Vec::new()),
+                };
                 match frames {
                     Ok(frames) => {
                         for f in frames {
@@ -913,7 +658,11 @@ impl Worker {
             if p.audio.is_some() && p.audio_tick.due(now) && live {
                 let time = MediaTime::new(p.audio_tick.count * 960, Frequency::FORTY_EIGHT_KHZ);
                 let a = p.audio.as_mut().expect("checked");
-                if let Some(frame) = a.capturer.capture() {
+                // Off (muted, or forced to mute): the samples are taken and dropped, so an
+                // audio device's capture queue does not grow while nothing is sent.
+                if let Some(frame) = a.capturer.capture()
+                    && p.audio_on
+                {
                     match a.encoder.encode(&frame) {
                         Ok(pkt) => {
                             if let Err(e) = send(p, false, pkt, now, time) {
@@ -926,8 +675,7 @@ impl Worker {
             }
         }
         // Report a failing publisher once per run of failures, not per frame.
-        let failed: std::collections::HashSet<PublisherId> =
-            errors.iter().map(|(id, _)| *id).collect();
+        let failed: std::collections::HashSet<PublisherId> = errors.iter().map(|(id, _)| *id).collect();
         for (id, p) in self.publishers.iter_mut() {
             if !failed.contains(id) {
                 p.failing = false;
@@ -937,56 +685,27 @@ impl Worker {
             if let Some(p) = self.publishers.get_mut(&id)
                 && !std::mem::replace(&mut p.failing, true)
             {
-                let _ = self.events.send(Event::Publisher {
-                    publisher: id,
-                    event: PublisherEvent::Error(e),
-                });
+                let _ = self.events.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e) });
             }
         }
     }
 }
 
 /// Encrypts (in an E2EE session) and writes one encoded frame to every connected peer.
-fn send(
-    p: &mut Pub,
-    video: bool,
-    frame: Vec<u8>,
-    now: Instant,
-    time: MediaTime,
-) -> Result<(), ClientError> {
-    let enc = if video {
-        p.video_enc.as_mut()
-    } else {
-        p.audio_enc.as_mut()
-    };
+fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime) -> Result<(), ClientError> {
+    let enc = if video { p.video_enc.as_mut() } else { p.audio_enc.as_mut() };
     let payload = match enc {
-        Some(enc) => enc
-            .encrypt(if video { Codec::Vp8 } else { Codec::Opus }, &frame)
-            .map_err(ClientError::from_e2ee)?,
+        Some(enc) => {
+            enc.encrypt(if video { Codec::Vp8 } else { Codec::Opus }, &frame).map_err(ClientError::from_e2ee)?
+        }
         None => frame,
     };
     let codec = if video { RtpCodec::Vp8 } else { RtpCodec::Opus };
-    for peer in p
-        .upstream
-        .iter_mut()
-        .chain(p.downstreams.values_mut())
-        .filter(|peer| peer.connected)
-    {
-        let mid = if video {
-            peer.video_mid
-        } else {
-            peer.audio_mid
-        };
+    for peer in p.upstream.iter_mut().chain(p.downstreams.values_mut()).filter(|peer| peer.connected) {
+        let mid = if video { peer.video_mid } else { peer.audio_mid };
         if let Some(mid) = mid {
             peer.write(mid, codec, now, time, payload.clone())?;
         }
     }
     Ok(())
-}
-
-fn connection(v: &Value) -> Option<Connection> {
-    Some(Connection {
-        connection_id: v["connection_id"].as_str()?.to_string(),
-        data: v["data"].as_str().unwrap_or_default().to_string(),
-    })
 }

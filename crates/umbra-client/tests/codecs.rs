@@ -26,10 +26,7 @@ fn vp8_round_trip_is_intelligible_and_numbered() {
             }
         }
     }
-    assert!(
-        keys >= 2,
-        "first frame and the requested one are key frames"
-    );
+    assert!(keys >= 2, "first frame and the requested one are key frames");
     assert!(worst >= 30.0, "worst PSNR {worst:.1} dB");
     // A different frame is clearly worse: the measure can fail.
     let wrong = psnr(&pattern.frame(5), &pattern.frame(40)).unwrap();
@@ -50,10 +47,5 @@ fn opus_round_trip_keeps_the_tone() {
     let f = dominant_frequency(tail, 48_000).unwrap();
     assert!((f - 440.0).abs() <= 10.0, "dominant {f} Hz");
     assert!(rms_dbfs(tail) > -20.0);
-    assert!(
-        enc.encode(&umbra_client::media::AudioFrame {
-            samples: vec![0; 100]
-        })
-        .is_err()
-    );
+    assert!(enc.encode(&umbra_client::media::AudioFrame { samples: vec![0; 100] }).is_err());
 }

@@ -68,7 +68,8 @@ typedef enum otc_publisher_error_code {
   OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING = 1571,
   // Encrypting a frame failed.
   OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR = 1580,
-  // The media connection to the router (or a subscriber) failed.
+  // The media connection to the router (or a subscriber) failed, or the router reported
+  // that it lost it.
   OTC_PUBLISHER_WEBRTC_ERROR = 1610,
   // An unexpected failure inside the SDK (encoder included).
   OTC_PUBLISHER_INTERNAL_ERROR = 2000,
@@ -101,6 +102,10 @@ typedef enum otc_session_error_code {
   OTC_SESSION_UNSUPPORTED_CIPHER_SUITE = 1572,
   // An unexpected failure inside the SDK.
   OTC_SESSION_INTERNAL_ERROR = 2000,
+  // The server sent a message this SDK cannot use (one that does not parse, a type from a
+  // newer server, or one out of place). Reported to `on_error`; the message is ignored and
+  // the session stays connected.
+  OTC_SESSION_UNEXPECTED_SERVER_MESSAGE = 2001,
 } otc_session_error_code;
 
 // Errors of a subscriber: returned by `otc_session_subscribe` and reported to
@@ -117,7 +122,8 @@ typedef enum otc_subscriber_error_code {
   OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH = 1590,
   // Decrypting a frame failed for another reason than a different secret.
   OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR = 1591,
-  // The media connection failed.
+  // The media connection failed, or the router lost or closed it (`on_disconnected`
+  // follows: the subscription is over).
   OTC_SUBSCRIBER_WEBRTC_ERROR = 1600,
   // The server refused the subscription.
   OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE = 1602,
@@ -152,6 +158,9 @@ typedef struct otc_session otc_session;
 typedef struct otc_session_settings otc_session_settings;
 
 // A stream published in the session (opaque).
+//
+// The properties its publisher can change are atomics: the session's dispatch thread updates
+// the stream handed to `on_stream_received` while the application may read it from another.
 typedef struct otc_stream otc_stream;
 
 // A subscriber (opaque). Made by `otc_subscriber_new`, freed by `otc_subscriber_delete`.
@@ -254,6 +263,11 @@ typedef struct otc_publisher_callbacks {
                    void *user_data,
                    const char *error_string,
                    enum otc_publisher_error_code error);
+  // A moderator (or the REST API) forced this publisher to mute its audio. The SDK has
+  // already stopped sending audio and told the session (others get
+  // `on_stream_has_audio_changed`); `otc_publisher_get_publish_audio` now returns
+  // `OTC_FALSE` and `otc_publisher_set_publish_audio(publisher, OTC_TRUE)` unmutes.
+  void (*on_mute_forced)(struct otc_publisher *publisher, void *user_data);
   // Passed back to every callback; the SDK never dereferences it.
   void *user_data;
   // Must be NULL.
@@ -301,6 +315,25 @@ typedef struct otc_session_callbacks {
                    void *user_data,
                    const char *error_string,
                    enum otc_session_error_code error);
+  // A stream's publisher started or stopped sending audio (e.g. it was forced to mute).
+  // `stream` is the one `on_stream_received` gave, already updated (`otc_stream_has_audio`
+  // says the same as `has_audio`).
+  void (*on_stream_has_audio_changed)(struct otc_session *session,
+                                      void *user_data,
+                                      const struct otc_stream *stream,
+                                      otc_bool has_audio);
+  // A stream's publisher started or stopped sending video, as `on_stream_has_audio_changed`.
+  void (*on_stream_has_video_changed)(struct otc_session *session,
+                                      void *user_data,
+                                      const struct otc_stream *stream,
+                                      otc_bool has_video);
+  // A stream's publisher reported a new video size (`otc_stream_get_video_width` /
+  // `_height` say the same).
+  void (*on_stream_video_dimensions_changed)(struct otc_session *session,
+                                             void *user_data,
+                                             const struct otc_stream *stream,
+                                             int width,
+                                             int height);
   // Passed back to every callback; the SDK never dereferences it.
   void *user_data;
   // Must be NULL (kept for the shape of the callback tables).
@@ -552,6 +585,24 @@ otc_status otc_session_unpublish(struct otc_session *session, struct otc_publish
 // callback of it runs after this returns. NULL gives `OTC_INVALID_PARAMETER`.
 otc_status otc_publisher_delete(struct otc_publisher *publisher);
 
+// Starts (`OTC_TRUE`, the default) or stops sending the publisher's audio, before or while
+// publishing. While off, nothing is encoded or sent and the session sees the stream's audio as
+// off (`on_stream_has_audio_changed`). Also how an application unmutes after
+// `on_mute_forced`. A publisher made without audio stays without. `OTC_INVALID_PARAMETER` for
+// NULL.
+otc_status otc_publisher_set_publish_audio(struct otc_publisher *publisher, otc_bool publish_audio);
+
+// Starts or stops sending the publisher's video, as `otc_publisher_set_publish_audio`.
+// Turning it back on starts with a key frame.
+otc_status otc_publisher_set_publish_video(struct otc_publisher *publisher, otc_bool publish_video);
+
+// Whether the publisher sends audio: `OTC_FALSE` after `otc_publisher_set_publish_audio(..,
+// OTC_FALSE)` or a forced mute (and for NULL).
+otc_bool otc_publisher_get_publish_audio(const struct otc_publisher *publisher);
+
+// Whether the publisher sends video, as `otc_publisher_get_publish_audio`.
+otc_bool otc_publisher_get_publish_video(const struct otc_publisher *publisher);
+
 // Session settings with the defaults: server `$UMBRA_URL` if set, else
 // `http://127.0.0.1:8080`; media sockets on 127.0.0.1. Free with `otc_session_settings_delete`.
 struct otc_session_settings *otc_session_settings_new(void);
@@ -636,6 +687,13 @@ otc_bool otc_stream_has_video(const struct otc_stream *stream);
 
 // `OTC_TRUE` if the stream carries audio (`OTC_FALSE` also for NULL).
 otc_bool otc_stream_has_audio(const struct otc_stream *stream);
+
+// The width of the stream's video as its publisher reports it, 0 if it has not (Umbra's
+// publishers report no size; browsers may), -1 if `stream` is NULL.
+int otc_stream_get_video_width(const struct otc_stream *stream);
+
+// The height of the stream's video, as `otc_stream_get_video_width`.
+int otc_stream_get_video_height(const struct otc_stream *stream);
 
 // A copy of `stream` that the caller owns and frees with `otc_stream_delete`; NULL if `stream`
 // is NULL.

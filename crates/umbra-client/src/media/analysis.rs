@@ -8,18 +8,9 @@ pub fn psnr(reference: &VideoFrame, decoded: &VideoFrame) -> Option<f64> {
     if reference.width != decoded.width || reference.height != decoded.height {
         return None;
     }
-    let se: f64 = reference
-        .data
-        .iter()
-        .zip(&decoded.data)
-        .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-        .sum();
+    let se: f64 = reference.data.iter().zip(&decoded.data).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum();
     let mse = se / reference.data.len() as f64;
-    Some(if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    })
+    Some(if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() })
 }
 
 /// Power of `samples` at `freq` (Goertzel).
@@ -51,10 +42,6 @@ pub fn rms_dbfs(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return f64::NEG_INFINITY;
     }
-    let ms = samples
-        .iter()
-        .map(|s| (*s as f64 / i16::MAX as f64).powi(2))
-        .sum::<f64>()
-        / samples.len() as f64;
+    let ms = samples.iter().map(|s| (*s as f64 / i16::MAX as f64).powi(2)).sum::<f64>() / samples.len() as f64;
     10.0 * ms.log10()
 }

@@ -35,20 +35,12 @@ impl VideoFrame {
     pub fn black(width: u32, height: u32) -> Self {
         let mut data = vec![16u8; Self::byte_len(width, height)];
         data[(width * height) as usize..].fill(128);
-        Self {
-            width,
-            height,
-            data,
-        }
+        Self { width, height, data }
     }
 
     /// Wraps I420 bytes; `None` if the length does not match the size.
     pub fn from_i420(width: u32, height: u32, data: Vec<u8>) -> Option<Self> {
-        (width > 0 && height > 0 && data.len() == Self::byte_len(width, height)).then_some(Self {
-            width,
-            height,
-            data,
-        })
+        (width > 0 && height > 0 && data.len() == Self::byte_len(width, height)).then_some(Self { width, height, data })
     }
 
     pub fn y(&self) -> &[u8] {

@@ -27,17 +27,13 @@ impl TestPattern {
         let t = n as i64;
         let side = (h / 4).max(8) as i64;
         let sq_x = ((t * 5) % (2 * (w as i64 - side))).abs();
-        let sq_x = if sq_x > w as i64 - side {
-            2 * (w as i64 - side) - sq_x
-        } else {
-            sq_x
-        };
+        let sq_x = if sq_x > w as i64 - side { 2 * (w as i64 - side) - sq_x } else { sq_x };
         let sq_y = (h as i64 - side) / 2;
         {
             let y = &mut f.data[..(w * h) as usize];
             for row in 0..h as i64 {
                 for col in 0..w as i64 {
-                    let mut v = 40 + ((col + row + t * 3).rem_euclid(160)) as i64;
+                    let mut v = 40 + (col + row + t * 3).rem_euclid(160);
                     if col >= sq_x && col < sq_x + side && row >= sq_y && row < sq_y + side {
                         v = 220;
                     }
@@ -61,16 +57,8 @@ impl TestPattern {
             for col in 0..cw {
                 let i = (row * cw + col) as usize;
                 let in_strip = row * 2 < BARCODE_ROWS;
-                f.data[ysize + i] = if in_strip {
-                    128
-                } else {
-                    (64 + (col * 128 / cw)) as u8
-                };
-                f.data[ysize + csize + i] = if in_strip {
-                    128
-                } else {
-                    (64 + (row * 128 / ch)) as u8
-                };
+                f.data[ysize + i] = if in_strip { 128 } else { (64 + (col * 128 / cw)) as u8 };
+                f.data[ysize + csize + i] = if in_strip { 128 } else { (64 + (row * 128 / ch)) as u8 };
             }
         }
         f
@@ -108,11 +96,7 @@ pub struct Tone {
 
 impl Tone {
     pub fn new(frequency: f64) -> Self {
-        Self {
-            frequency,
-            amplitude: 0.3,
-            position: 0,
-        }
+        Self { frequency, amplitude: 0.3, position: 0 }
     }
 
     /// The next 20 ms.
@@ -120,9 +104,7 @@ impl Tone {
         let samples = (0..AUDIO_FRAME_SAMPLES)
             .map(|i| {
                 let t = (self.position + i as u64) as f64 / AUDIO_SAMPLE_RATE as f64;
-                ((2.0 * std::f64::consts::PI * self.frequency * t).sin()
-                    * self.amplitude
-                    * i16::MAX as f64) as i16
+                ((2.0 * std::f64::consts::PI * self.frequency * t).sin() * self.amplitude * i16::MAX as f64) as i16
             })
             .collect();
         self.position += AUDIO_FRAME_SAMPLES as u64;

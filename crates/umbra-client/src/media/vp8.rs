@@ -16,12 +16,7 @@ pub enum CodecError {
     #[error("libvpx {op} failed: error {code}")]
     Vpx { op: &'static str, code: i32 },
     #[error("picture is {got_w}x{got_h}, the encoder was set up for {want_w}x{want_h}")]
-    SizeMismatch {
-        got_w: u32,
-        got_h: u32,
-        want_w: u32,
-        want_h: u32,
-    },
+    SizeMismatch { got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
     #[error("bad encoder settings: {0}")]
     BadSettings(&'static str),
     #[error("opus {op} failed: {message}")]
@@ -29,14 +24,7 @@ pub enum CodecError {
 }
 
 fn check(op: &'static str, err: vpx::vpx_codec_err_t) -> Result<(), CodecError> {
-    if err == vpx::vpx_codec_err_t::VPX_CODEC_OK {
-        Ok(())
-    } else {
-        Err(CodecError::Vpx {
-            op,
-            code: err as i32,
-        })
-    }
+    if err == vpx::vpx_codec_err_t::VPX_CODEC_OK { Ok(()) } else { Err(CodecError::Vpx { op, code: err as i32 }) }
 }
 
 /// An encoded frame as the encoder produced it.
@@ -61,16 +49,9 @@ unsafe impl Send for Vp8Encoder {}
 
 impl Vp8Encoder {
     pub fn new(width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Result<Self, CodecError> {
-        if width == 0
-            || height == 0
-            || width > 16_384
-            || height > 16_384
-            || width % 2 != 0
-            || height % 2 != 0
-        {
-            return Err(CodecError::BadSettings(
-                "width and height must be even and between 2 and 16384",
-            ));
+        let valid = |d: u32| (2..=16_384).contains(&d) && d.is_multiple_of(2);
+        if !valid(width) || !valid(height) {
+            return Err(CodecError::BadSettings("width and height must be even and between 2 and 16384"));
         }
         if fps == 0 {
             return Err(CodecError::BadSettings("fps must be positive"));
@@ -78,18 +59,12 @@ impl Vp8Encoder {
         // SAFETY: vpx_codec_enc_config_default fills the whole struct on success.
         let mut cfg = unsafe {
             let mut cfg = MaybeUninit::<vpx::vpx_codec_enc_cfg_t>::zeroed();
-            check(
-                "config",
-                vpx::vpx_codec_enc_config_default(vpx::vpx_codec_vp8_cx(), cfg.as_mut_ptr(), 0),
-            )?;
+            check("config", vpx::vpx_codec_enc_config_default(vpx::vpx_codec_vp8_cx(), cfg.as_mut_ptr(), 0))?;
             cfg.assume_init()
         };
         cfg.g_w = width;
         cfg.g_h = height;
-        cfg.g_timebase = vpx::vpx_rational {
-            num: 1,
-            den: fps as c_int,
-        };
+        cfg.g_timebase = vpx::vpx_rational { num: 1, den: fps as c_int };
         cfg.rc_target_bitrate = bitrate_kbps;
         cfg.g_lag_in_frames = 0; // real time: no look-ahead
         cfg.g_error_resilient = 1; // VPX_ERROR_RESILIENT_DEFAULT: survive lost reference frames
@@ -99,8 +74,7 @@ impl Vp8Encoder {
         cfg.g_threads = 1;
         cfg.rc_min_quantizer = 2;
         cfg.rc_max_quantizer = 52;
-        let mut ctx =
-            Box::new(unsafe { MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init() });
+        let mut ctx = Box::new(unsafe { MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init() });
         // SAFETY: ctx and cfg are valid for the call; the ABI version is the one the bindings
         // were generated for, which build.rs matched against the installed libvpx.
         unsafe {
@@ -115,19 +89,9 @@ impl Vp8Encoder {
                 ),
             )?;
             // Speed for real time on small machines.
-            vpx::vpx_codec_control_(
-                &mut *ctx,
-                vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
-                -8 as c_int,
-            );
+            vpx::vpx_codec_control_(&mut *ctx, vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, -8 as c_int);
         }
-        Ok(Self {
-            ctx,
-            width,
-            height,
-            pts: 0,
-            force_key: true,
-        })
+        Ok(Self { ctx, width, height, pts: 0, force_key: true })
     }
 
     /// The next frame will be a key frame (new subscriber, picture loss, new secret).
@@ -158,23 +122,12 @@ impl Vp8Encoder {
             );
             img.assume_init()
         };
-        let flags = if std::mem::take(&mut self.force_key) {
-            vpx::VPX_EFLAG_FORCE_KF as i64
-        } else {
-            0
-        };
+        let flags = if std::mem::take(&mut self.force_key) { vpx::VPX_EFLAG_FORCE_KF as i64 } else { 0 };
         // SAFETY: ctx was initialised in new(); img is valid for the call.
         unsafe {
             check(
                 "encode",
-                vpx::vpx_codec_encode(
-                    &mut *self.ctx,
-                    &img,
-                    self.pts,
-                    1,
-                    flags,
-                    vpx::VPX_DL_REALTIME as c_ulong,
-                ),
+                vpx::vpx_codec_encode(&mut *self.ctx, &img, self.pts, 1, flags, vpx::VPX_DL_REALTIME as c_ulong),
             )?;
         }
         self.pts += 1;
@@ -190,12 +143,8 @@ impl Vp8Encoder {
             unsafe {
                 if (*pkt).kind == vpx::vpx_codec_cx_pkt_kind::VPX_CODEC_CX_FRAME_PKT {
                     let f = (*pkt).data.frame;
-                    let data =
-                        std::slice::from_raw_parts(f.buf as *const u8, f.sz as usize).to_vec();
-                    out.push(EncodedFrame {
-                        key_frame: f.flags & vpx::VPX_FRAME_IS_KEY != 0,
-                        data,
-                    });
+                    let data = std::slice::from_raw_parts(f.buf as *const u8, f.sz as usize).to_vec();
+                    out.push(EncodedFrame { key_frame: f.flags & vpx::VPX_FRAME_IS_KEY != 0, data });
                 }
             }
         }
@@ -222,13 +171,8 @@ unsafe impl Send for Vp8Decoder {}
 
 impl Vp8Decoder {
     pub fn new() -> Result<Self, CodecError> {
-        let mut ctx =
-            Box::new(unsafe { MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init() });
-        let cfg = vpx::vpx_codec_dec_cfg_t {
-            threads: 1,
-            w: 0,
-            h: 0,
-        };
+        let mut ctx = Box::new(unsafe { MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init() });
+        let cfg = vpx::vpx_codec_dec_cfg_t { threads: 1, w: 0, h: 0 };
         // SAFETY: ctx and cfg valid for the call.
         unsafe {
             check(
@@ -251,13 +195,7 @@ impl Vp8Decoder {
         unsafe {
             check(
                 "decode",
-                vpx::vpx_codec_decode(
-                    &mut *self.ctx,
-                    data.as_ptr(),
-                    data.len() as c_uint,
-                    ptr::null_mut(),
-                    0,
-                ),
+                vpx::vpx_codec_decode(&mut *self.ctx, data.as_ptr(), data.len() as c_uint, ptr::null_mut(), 0),
             )?;
         }
         let mut out = Vec::new();
@@ -289,11 +227,7 @@ unsafe fn copy_i420(img: &vpx::vpx_image_t) -> VideoFrame {
             data.extend_from_slice(unsafe { std::slice::from_raw_parts(start, pw as usize) });
         }
     }
-    VideoFrame {
-        width: w,
-        height: h,
-        data,
-    }
+    VideoFrame { width: w, height: h, data }
 }
 
 impl Drop for Vp8Decoder {
