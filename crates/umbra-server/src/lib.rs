@@ -8,7 +8,6 @@ pub mod clock;
 pub mod config;
 pub mod ids;
 pub mod jwt;
-pub mod media_cli;
 pub mod media_router;
 pub mod metrics;
 pub mod model;

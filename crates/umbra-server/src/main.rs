@@ -8,7 +8,6 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use umbra_server::clock::{now_millis, now_secs};
 use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
-use umbra_server::media_cli::{self, PublishArgs, SubscribeArgs};
 use umbra_server::media_router::{MediaRouter, NoMediaRouter};
 use umbra_server::router_host::{HostedRouter, MediaOptions};
 use umbra_server::model::{Project, Role};
@@ -49,12 +48,6 @@ enum Command {
     Project(ProjectCommand),
     /// Generate a client token for a session (what an app server would do with an SDK).
     Token(TokenArgs),
-    /// Publish the test pattern and a tone (or a Y4M / VP8 IVF file) with the native SDK,
-    /// end-to-end encrypted with --secret in E2EE sessions.
-    Publish(PublishArgs),
-    /// Subscribe with the native SDK and print live stats (frames decoded, bitrate, encryption
-    /// state); optionally write the decoded video to a Y4M file.
-    Subscribe(SubscribeArgs),
 }
 
 #[derive(Args)]
@@ -194,8 +187,6 @@ enum CliError {
     Runtime(std::io::Error),
     #[error("cannot start the media router: {0}")]
     Router(#[from] umbra_router::RouterError),
-    #[error(transparent)]
-    Media(#[from] media_cli::MediaCliError),
 }
 
 fn main() -> ExitCode {
@@ -207,10 +198,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn data_dir_or_default(dir: &Option<PathBuf>) -> PathBuf {
-    dir.clone().unwrap_or_else(|| PathBuf::from(config::DEFAULT_DATA_DIR))
 }
 
 fn open_store(dir: &Option<PathBuf>) -> Result<SqliteStore, StoreError> {
@@ -247,8 +234,6 @@ fn print_project(p: &Project, with_secret: bool, output: Output) {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve(cli.data_dir, args),
-        Command::Publish(args) => Ok(media_cli::publish(args, &data_dir_or_default(&cli.data_dir))?),
-        Command::Subscribe(args) => Ok(media_cli::subscribe(args, &data_dir_or_default(&cli.data_dir))?),
         Command::Project(cmd) => {
             let store = open_store(&cli.data_dir)?;
             project(&store, cmd)
