@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The .NET SDK end to end: builds libumbra and umbra (cargo), the SDK (Umbra.dll) and its tests
+# with Mono's C# compiler, the C examples (the interop peers) and a layout probe with gcc, starts a
+# real `umbra serve` on loopback with a temporary data directory and a project with the E2EE
+# add-on, and runs the tests with Mono against the real libumbra.so. Everything it starts is
+# stopped on exit; any failure exits non-zero. About a minute.
+#
+# Installs mono-mcs, mono-runtime, gcc, make and python3 with apt-get when missing (Debian 12, as
+# root or with sudo). Run from anywhere: bash sdk/dotnet/run-tests.sh
+# UMBRA_DOTNET_NO_BUILD=1 skips the cargo build (use the binaries already in the target dir).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umbra/target}"
+export CARGO_TERM_COLOR=never
+
+need=()
+for tool in mcs:mono-mcs mono:mono-runtime gcc:gcc make:make python3:python3; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if [ -z "${UMBRA_DOTNET_NO_BUILD:-}" ]; then
+  echo "--- building libumbra and umbra"
+  cargo build --locked -p umbra-capi -p umbra-server --bin umbra
+fi
+LIB_DIR="$CARGO_TARGET_DIR/debug"
+UMBRA="$CARGO_TARGET_DIR/debug/umbra"
+HEADER="$ROOT/crates/umbra-capi/include/umbra/otc.h"
+[ -f "$LIB_DIR/libumbra.so" ] || { echo "no $LIB_DIR/libumbra.so"; exit 1; }
+
+WORK=$(mktemp -d -t umbra-dotnet.XXXXXX)
+SERVER_PID=""
+cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    echo "--- server log (last 40 lines)"; tail -n 40 "$WORK/server.log" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+echo "--- building Umbra.dll and the tests (mcs $(mcs --version | awk '{print $NF}'))"
+BIN="$WORK/bin"
+mkdir -p "$BIN"
+# The same sources the netstandard2.0 project (sdk/dotnet/Umbra.csproj) compiles.
+mcs -target:library -langversion:7.2 -warnaserror+ -debug -out:"$BIN/Umbra.dll" -r:System.dll -r:System.Core.dll sdk/dotnet/src/*.cs
+mcs -target:exe -langversion:7.2 -warnaserror+ -debug -out:"$BIN/Umbra.Tests.exe" -r:"$BIN/Umbra.dll" -r:System.dll -r:System.Core.dll sdk/dotnet/tests/*.cs
+
+echo "--- layout probe (the C compiler's view of the structs the SDK declares)"
+mono "$BIN/Umbra.Tests.exe" --emit-layout-probe >"$WORK/layout-probe.c"
+gcc -std=c99 -Wall -Werror -I"$ROOT/crates/umbra-capi/include" -o "$WORK/layout-probe" "$WORK/layout-probe.c"
+"$WORK/layout-probe" >"$WORK/layout.txt"
+
+echo "--- building the C examples (interop peers)"
+make -s -C examples/c UMBRA_LIB_DIR="$LIB_DIR" OUT="$WORK/cbin" "$WORK/cbin/publisher" "$WORK/cbin/subscriber"
+
+echo "--- starting umbra serve"
+DATA="$WORK/data"
+mkdir -p "$DATA"
+"$UMBRA" --data-dir "$DATA" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
+SERVER_PID=$!
+URL=""
+for _ in $(seq 300); do
+  URL=$(sed -n 's/^umbra listening on //p' "$WORK/server.out" | head -n1)
+  [ -n "$URL" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "umbra serve exited"; exit 1; }
+  sleep 0.1
+done
+[ -n "$URL" ] || { echo "umbra serve did not start within 30 s"; exit 1; }
+echo "server at $URL"
+
+PROJECT=$("$UMBRA" --data-dir "$DATA" project create --name dotnet-sdk --e2ee --output json)
+json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" <<<"$PROJECT"; }
+
+echo "--- running the tests (mono $(mono --version | head -n1 | awk '{print $5}'))"
+env LD_LIBRARY_PATH="$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SECRET="$(json api_secret)" \
+  UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_HEADER="$HEADER" \
+  UMBRA_TEST_LAYOUT="$WORK/layout.txt" UMBRA_TEST_C_EXAMPLES="$WORK/cbin" \
+  timeout -k 10 200 mono --debug "$BIN/Umbra.Tests.exe"

@@ -1,0 +1,268 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace Umbra.Tests
+{
+    /// <summary>
+    /// A capturer that draws the SDK's test pattern on its own thread and hands it over through
+    /// managed memory: picture n is made natively, its planes copied into byte arrays, and a new
+    /// frame built from those arrays (with padded strides) is consumed. The subscriber's check of
+    /// the frame numbers and PSNR therefore also checks the managed plane copies both ways.
+    /// </summary>
+    internal sealed class PatternCapturer : IVideoCapturer
+    {
+        private readonly int width, height, fps;
+        private IVideoFrameConsumer consumer;
+        private Thread thread;
+        private volatile bool running;
+        public int Consumed, Refused;
+        public readonly List<string> Calls = new List<string>();
+        public readonly Dictionary<string, int> CallThreads = new Dictionary<string, int>();
+
+        public PatternCapturer(int width, int height, int fps)
+        {
+            this.width = width;
+            this.height = height;
+            this.fps = fps;
+        }
+
+        private void Note(string call)
+        {
+            lock (Calls)
+            {
+                Calls.Add(call);
+                CallThreads[call] = Thread.CurrentThread.ManagedThreadId;
+            }
+        }
+
+        public string CallList
+        {
+            get { lock (Calls) return string.Join(",", Calls); }
+        }
+
+        public void Init(IVideoFrameConsumer frameConsumer)
+        {
+            Note("Init");
+            consumer = frameConsumer;
+        }
+
+        public VideoCaptureSettings GetCaptureSettings()
+        {
+            Note("GetCaptureSettings");
+            return new VideoCaptureSettings { Width = width, Height = height, Fps = fps };
+        }
+
+        public void Start()
+        {
+            Note("Start");
+            running = true;
+            thread = new Thread(Loop) { IsBackground = true, Name = "test-capturer" };
+            thread.Start();
+        }
+
+        public void Stop()
+        {
+            Note("Stop");
+            running = false;
+            if (thread != null) thread.Join(5000);
+        }
+
+        public void Destroy()
+        {
+            Note("Destroy");
+        }
+
+        private void Loop()
+        {
+            uint n = 0;
+            int cw = (width + 1) / 2, ch = (height + 1) / 2, pad = 8;
+            while (running)
+            {
+                using (var p = VideoFrame.CreateTestPattern(width, height, n++))
+                {
+                    byte[] y = Pad(p.GetPlaneBytes(VideoPlane.Y), width, height, pad);
+                    byte[] u = Pad(p.GetPlaneBytes(VideoPlane.U), cw, ch, pad);
+                    byte[] v = Pad(p.GetPlaneBytes(VideoPlane.V), cw, ch, pad);
+                    using (var f = VideoFrame.CreateI420(width, height, y, width + pad, u, cw + pad, v, cw + pad))
+                    {
+                        if (consumer.Consume(f)) Interlocked.Increment(ref Consumed);
+                        else Interlocked.Increment(ref Refused);
+                    }
+                }
+                Thread.Sleep(1000 / fps);
+            }
+        }
+
+        /// <summary>Copies a tightly packed plane into rows of stride width + pad (the padding filled with junk).</summary>
+        internal static byte[] Pad(byte[] plane, int w, int h, int pad)
+        {
+            var o = new byte[(w + pad) * h];
+            for (int i = 0; i < o.Length; i++) o[i] = 0xA5;
+            for (int r = 0; r < h; r++) Buffer.BlockCopy(plane, r * w, o, r * (w + pad), w);
+            return o;
+        }
+    }
+
+    /// <summary>
+    /// Checks every decoded picture against the test pattern: reads its frame number, regenerates
+    /// that picture and measures the PSNR (natively, and again in managed code from the copied
+    /// planes: both must agree). A frame passes with PSNR >= 30 dB and a number above the last.
+    /// </summary>
+    internal sealed class CheckingRenderer : IVideoRenderer
+    {
+        public const double MinPsnr = 30.0;
+        public int Ok, Bad, ManagedMismatch, Calls;
+        public long LastNumber = -1;
+        public double MinSeenPsnr = double.PositiveInfinity;
+        public readonly HashSet<int> Threads = new HashSet<int>();
+        public VideoFrame Kept; // the first frame object, kept to check it is invalid after the call
+        public string FirstProblem;
+
+        public void RenderFrame(VideoFrame frame)
+        {
+            Interlocked.Increment(ref Calls);
+            lock (Threads) Threads.Add(Thread.CurrentThread.ManagedThreadId);
+            if (Kept == null) Kept = frame;
+            long n = frame.ReadTestPatternFrameNumber();
+            int w = frame.Width, h = frame.Height;
+            bool good = false;
+            string problem = null;
+            if (n < 0)
+            {
+                problem = "no frame number";
+            }
+            else
+            {
+                using (var reference = VideoFrame.CreateTestPattern(w, h, (uint)n))
+                {
+                    double psnr = VideoFrame.Psnr(reference, frame);
+                    double managed = ManagedPsnr(reference.GetBuffer(), frame.GetBuffer());
+                    if (Math.Abs(psnr - managed) > 0.01 && !(double.IsInfinity(psnr) && double.IsInfinity(managed)))
+                    {
+                        Interlocked.Increment(ref ManagedMismatch);
+                        problem = "native PSNR " + psnr + " != managed " + managed;
+                    }
+                    else if (frame.GetPlaneStride(VideoPlane.Y) != w || frame.GetPlaneStride(VideoPlane.U) != (w + 1) / 2 ||
+                             frame.GetPlaneSize(VideoPlane.V) != ((w + 1) / 2) * ((h + 1) / 2) || frame.Format != PixelFormat.I420)
+                    {
+                        problem = "plane strides or sizes disagree with " + w + "x" + h;
+                    }
+                    else if (psnr < MinPsnr)
+                    {
+                        problem = "frame " + n + " PSNR " + psnr.ToString("0.0") + " dB";
+                    }
+                    else if (n <= LastNumber)
+                    {
+                        problem = "frame " + n + " after " + LastNumber;
+                    }
+                    else
+                    {
+                        good = true;
+                        if (psnr < MinSeenPsnr) MinSeenPsnr = psnr;
+                    }
+                }
+                LastNumber = Math.Max(LastNumber, n);
+            }
+            if (good) Interlocked.Increment(ref Ok);
+            else
+            {
+                Interlocked.Increment(ref Bad);
+                if (FirstProblem == null) FirstProblem = problem;
+            }
+        }
+
+        internal static double ManagedPsnr(byte[] a, byte[] b)
+        {
+            if (a.Length != b.Length) return -1;
+            double se = 0;
+            for (int i = 0; i < a.Length; i++)
+            {
+                int d = a[i] - b[i];
+                se += d * d;
+            }
+            if (se == 0) return double.PositiveInfinity;
+            double mse = se / a.Length;
+            return 10 * Math.Log10(255.0 * 255.0 / mse);
+        }
+
+        public string Summary
+        {
+            get
+            {
+                return Ok + " frames matched (min PSNR " + MinSeenPsnr.ToString("0.0") + " dB), " + Bad + " did not" +
+                       (FirstProblem != null ? " (first: " + FirstProblem + ")" : "");
+            }
+        }
+    }
+
+    /// <summary>Records what a session, its publisher and its subscribers raise, with the thread each ran on.</summary>
+    internal sealed class Recorder
+    {
+        public readonly List<string> Events = new List<string>();
+        public readonly List<int> Threads = new List<int>();
+        public readonly List<Session.ErrorEventArgs> SessionErrors = new List<Session.ErrorEventArgs>();
+        public readonly List<Publisher.ErrorEventArgs> PublisherErrors = new List<Publisher.ErrorEventArgs>();
+        public readonly List<Subscriber.ErrorEventArgs> SubscriberErrors = new List<Subscriber.ErrorEventArgs>();
+        public readonly List<Session.SignalEventArgs> Signals = new List<Session.SignalEventArgs>();
+        public readonly List<Stream> StreamsReceived = new List<Stream>(), StreamsDropped = new List<Stream>();
+        public readonly List<Connection> ConnectionsCreated = new List<Connection>(), ConnectionsDropped = new List<Connection>();
+        public volatile bool Connected, Disconnected;
+
+        public void Add(string e)
+        {
+            lock (Events)
+            {
+                Events.Add(e);
+                Threads.Add(Thread.CurrentThread.ManagedThreadId);
+            }
+        }
+
+        public int Count(string e)
+        {
+            lock (Events) return Events.FindAll(x => x == e).Count;
+        }
+
+        public string List
+        {
+            get { lock (Events) return string.Join(", ", Events); }
+        }
+
+        public bool AllOnThread(int id)
+        {
+            lock (Events) return Threads.TrueForAll(t => t == id);
+        }
+
+        public void Watch(Session s)
+        {
+            s.Connected += (o, e) => { Add("Connected"); Connected = true; };
+            s.Disconnected += (o, e) => { Add("Disconnected"); Disconnected = true; };
+            s.Error += (o, e) => { lock (SessionErrors) SessionErrors.Add(e); Add("Error:" + e.ErrorCode); };
+            s.StreamReceived += (o, e) => { lock (StreamsReceived) StreamsReceived.Add(e.Stream); Add("StreamReceived"); };
+            s.StreamDropped += (o, e) => { lock (StreamsDropped) StreamsDropped.Add(e.Stream); Add("StreamDropped"); };
+            s.ConnectionCreated += (o, e) => { lock (ConnectionsCreated) ConnectionsCreated.Add(e.Connection); Add("ConnectionCreated"); };
+            s.ConnectionDropped += (o, e) => { lock (ConnectionsDropped) ConnectionsDropped.Add(e.Connection); Add("ConnectionDropped"); };
+            s.Signal += (o, e) => { lock (Signals) Signals.Add(e); Add("Signal:" + e.Type); };
+        }
+
+        public void Watch(Publisher p)
+        {
+            p.StreamCreated += (o, e) => Add("Publisher.StreamCreated");
+            p.Error += (o, e) => { lock (PublisherErrors) PublisherErrors.Add(e); Add("Publisher.Error:" + e.ErrorCode); };
+        }
+
+        public void Watch(Subscriber s)
+        {
+            s.Connected += (o, e) => Add("Subscriber.Connected");
+            s.Disconnected += (o, e) => Add("Subscriber.Disconnected");
+            s.Error += (o, e) => { lock (SubscriberErrors) SubscriberErrors.Add(e); Add("Subscriber.Error:" + e.ErrorCode); };
+            s.EncryptionSecretMismatch += (o, e) => Add("Subscriber.Mismatch");
+            s.EncryptionSecretMatch += (o, e) => Add("Subscriber.Match");
+        }
+
+        public Session.SignalEventArgs Signal(string type)
+        {
+            lock (Signals) return Signals.Find(x => x.Type == type);
+        }
+    }
+}

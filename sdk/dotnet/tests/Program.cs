@@ -1,0 +1,651 @@
+// The .NET SDK's tests, run with Mono by sdk/dotnet/run-tests.sh (scripts/test.d/60-dotnet.sh)
+// against a real `umbra serve` and the real libumbra.so. Offline tests first, then end-to-end
+// scenarios, each in its own end-to-end encrypted routed session.
+//
+//   mono Umbra.Tests.exe                      run everything (environment: see Server)
+//   mono Umbra.Tests.exe --emit-layout-probe  print a C program that prints the C layouts
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Threading;
+
+namespace Umbra.Tests
+{
+    internal static class Program
+    {
+        private const string Secret = "correct horse battery staple";
+        private const string OtherSecret = "a different secret entirely";
+        private static Server server;
+
+        private static int Main(string[] args)
+        {
+            if (args.Length == 1 && args[0] == "--emit-layout-probe")
+            {
+                Console.Write(LayoutProbe());
+                return 0;
+            }
+            // Every wait below is bounded; this bounds the whole run too.
+            var watchdog = new Timer(_ =>
+            {
+                Console.WriteLine("FAIL: the test run did not finish within 170 s");
+                Console.WriteLine("0 passed, 1 failed");
+                Environment.Exit(3);
+            }, null, 170000, Timeout.Infinite);
+
+            Console.WriteLine("Umbra .NET SDK tests, libumbra " + UmbraSdk.Version + ", runtime " + Environment.Version);
+            Runner.Test("ErrorCode has every code of the C header, with the C SDK's values", 10, ErrorCodesMatchHeader);
+            Runner.Test("P/Invoke callback tables and structs match the C compiler's layout", 10, LayoutsMatch);
+            Runner.Test("VideoFrame: test pattern, planes, strides, copies, PSNR, lifetime", 20, Frames);
+            Runner.Test("SetEncryptionSecret: 7 and 257 characters -> InvalidEncryptionSecret; code points, not UTF-16 units", 20, SecretRule);
+            Runner.Test("offline calls throw OpenTokException / ArgumentException / ObjectDisposedException", 20, OfflineErrors);
+            server = new Server();
+            Runner.Test("a refused token -> Session.Error, Disconnected; Dispose from the SDK thread's own handler", 30, BadToken);
+            Runner.Test("same secret: C# capturer publisher -> C# subscriber, frames checked, events marshalled through a SynchronizationContext", 60, SameSecret);
+            Runner.Test("different secret: exactly one EncryptionSecretMismatch, nothing decoded; changing the secret -> match and frames", 60, DifferentSecret);
+            Runner.Test("missing secret: EncryptionSecretMissing on connect (stays connected), on Publish and on Subscribe", 40, MissingSecret);
+            Runner.Test("interop: C# publisher -> C example subscriber (frame numbers and PSNR checked in C)", 60, CSharpToC);
+            Runner.Test("interop: C example publisher -> C# subscriber (frames checked in C#)", 60, CToCSharp);
+            watchdog.Dispose();
+            int rc = Runner.Finish();
+            Console.Out.Flush();
+            // Exit at once: a test thread that timed out may still be blocked in native code.
+            Environment.Exit(rc);
+            return rc;
+        }
+
+        // ------------------------------------------------------------------ offline
+
+        private static void ErrorCodesMatchHeader()
+        {
+            string header = File.ReadAllText(Server.Env("UMBRA_TEST_HEADER"));
+            var values = new SortedSet<int>();
+            var names = new Dictionary<string, int>();
+            foreach (Match m in Regex.Matches(header, @"\b(OTC_[A-Z_0-9]+)\s*=\s*(\d+)\s*,"))
+            {
+                values.Add(int.Parse(m.Groups[2].Value));
+                names[m.Groups[1].Value] = int.Parse(m.Groups[2].Value);
+            }
+            foreach (var d in new[] { "OTC_SUCCESS", "OTC_INVALID_PARAMETER", "OTC_ILLEGAL_STATE", "OTC_INTERNAL_ERROR" })
+            {
+                var m = Regex.Match(header, @"#define\s+" + d + @"\s+(\d+)");
+                Check.True(m.Success, d + " defined in otc.h");
+                values.Add(int.Parse(m.Groups[1].Value));
+                names[d] = int.Parse(m.Groups[1].Value);
+            }
+            Check.True(values.Count >= 15, "parsed the header's error codes (" + values.Count + ")");
+            foreach (int v in values)
+            {
+                Check.True(Enum.IsDefined(typeof(ErrorCode), v), "ErrorCode defines the C SDK's code " + v);
+                Check.True(v == 0 || UmbraSdk.ErrorString((ErrorCode)v) != "unknown error code", "otc_error_string knows " + v);
+            }
+            foreach (ErrorCode c in Enum.GetValues(typeof(ErrorCode)))
+                Check.True(values.Contains((int)c), "ErrorCode." + c + " is a code of the C header");
+            var same = new Dictionary<string, ErrorCode>
+            {
+                { "OTC_SESSION_INVALID_ENCRYPTION_SECRET", ErrorCode.InvalidEncryptionSecret },
+                { "OTC_SESSION_ENCRYPTION_SECRET_MISSING", ErrorCode.EncryptionSecretMissing },
+                { "OTC_PUBLISHER_ENCRYPTION_SECRET_MISSING", ErrorCode.EncryptionSecretMissing },
+                { "OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISSING", ErrorCode.EncryptionSecretMissing },
+                { "OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH", ErrorCode.EncryptionSecretMismatch },
+                { "OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR", ErrorCode.EncryptionInternalError },
+                { "OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR", ErrorCode.DecryptionInternalError },
+                { "OTC_SESSION_UNSUPPORTED_CIPHER_SUITE", ErrorCode.UnsupportedCipherSuite },
+                { "OTC_SESSION_AUTHORIZATION_FAILURE", ErrorCode.AuthorizationFailure },
+                { "OTC_SESSION_NOT_CONNECTED", ErrorCode.NotConnected },
+                { "OTC_INVALID_PARAMETER", ErrorCode.NullOrInvalidParameter },
+                { "OTC_ILLEGAL_STATE", ErrorCode.IllegalState },
+                { "OTC_INTERNAL_ERROR", ErrorCode.InternalError },
+            };
+            foreach (var kv in same)
+            {
+                Check.True(names.ContainsKey(kv.Key), kv.Key + " in otc.h");
+                Check.Equal((int)kv.Value, names[kv.Key], kv.Key);
+            }
+            Console.WriteLine("  " + values.Count + " codes: " + string.Join(" ", values));
+        }
+
+        /// <summary>A C program printing sizeof and every field's offsetof for the structs the SDK declares (names as in C).</summary>
+        private static string LayoutProbe()
+        {
+            var sb = new StringBuilder();
+            sb.Append("/* generated by Umbra.Tests.exe --emit-layout-probe */\n#include <stddef.h>\n#include <stdio.h>\n#include <umbra/otc.h>\nint main(void) {\n");
+            foreach (var t in Native.CheckedStructs)
+            {
+                sb.AppendFormat("  printf(\"{0} sizeof %zu\\n\", sizeof(struct {0}));\n", t.Name);
+                foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public))
+                    sb.AppendFormat("  printf(\"{0} {1} %zu\\n\", offsetof(struct {0}, {1}));\n", t.Name, f.Name);
+            }
+            sb.Append("  return 0;\n}\n");
+            return sb.ToString();
+        }
+
+        private static void LayoutsMatch()
+        {
+            var c = new Dictionary<string, long>();
+            foreach (var line in File.ReadAllLines(Server.Env("UMBRA_TEST_LAYOUT")))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 3) c[parts[0] + " " + parts[1]] = long.Parse(parts[2]);
+            }
+            int n = 0;
+            foreach (var t in Native.CheckedStructs)
+            {
+                Check.Equal(c[t.Name + " sizeof"], (long)Marshal.SizeOf(t), "sizeof(" + t.Name + ") (a member added to the C struct?)");
+                foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public))
+                {
+                    Check.Equal(c[t.Name + " " + f.Name], Marshal.OffsetOf(t, f.Name).ToInt64(), "offsetof(" + t.Name + ", " + f.Name + ")");
+                    n++;
+                }
+            }
+            Console.WriteLine("  " + Native.CheckedStructs.Length + " structs, " + n + " fields agree");
+        }
+
+        private static void Frames()
+        {
+            using (var p = VideoFrame.CreateTestPattern(320, 240, 42))
+            {
+                Check.Equal(320, p.Width, "width");
+                Check.Equal(240, p.Height, "height");
+                Check.Equal(PixelFormat.I420, p.Format, "format");
+                Check.Equal(42L, p.ReadTestPatternFrameNumber(), "frame number read back");
+                Check.Equal(320, p.GetPlaneStride(VideoPlane.Y), "Y stride");
+                Check.Equal(160, p.GetPlaneStride(VideoPlane.U), "U stride");
+                Check.Equal(160 * 120, p.GetPlaneSize(VideoPlane.V), "V size");
+                byte[] buf = p.GetBuffer();
+                Check.Equal(VideoFrame.BufferSize(320, 240), buf.Length, "packed size");
+                Check.True(p.GetPlane(VideoPlane.Y) != IntPtr.Zero, "Y plane address");
+
+                // Packed buffer round trip.
+                using (var q = VideoFrame.FromBuffer(320, 240, buf))
+                {
+                    Check.True(double.IsPositiveInfinity(VideoFrame.Psnr(p, q)), "identical after FromBuffer");
+                    Check.Equal(42L, q.ReadTestPatternFrameNumber(), "number after FromBuffer");
+                }
+                // Planes with padded strides.
+                byte[] y = PatternCapturer.Pad(p.GetPlaneBytes(VideoPlane.Y), 320, 240, 32);
+                byte[] u = PatternCapturer.Pad(p.GetPlaneBytes(VideoPlane.U), 160, 120, 16);
+                byte[] v = PatternCapturer.Pad(p.GetPlaneBytes(VideoPlane.V), 160, 120, 16);
+                using (var r = VideoFrame.CreateI420(320, 240, y, 352, u, 176, v, 176))
+                {
+                    Check.True(double.IsPositiveInfinity(VideoFrame.Psnr(p, r)), "identical after CreateI420 with strides");
+                    Check.Equal(320, r.GetPlaneStride(VideoPlane.Y), "packed again");
+                }
+                // Native plane pointers.
+                var handles = new[] { y, u, v }.Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).ToArray();
+                try
+                {
+                    using (var r = VideoFrame.CreateI420(320, 240, handles[0].AddrOfPinnedObject(), 352, handles[1].AddrOfPinnedObject(), 176, handles[2].AddrOfPinnedObject(), 176))
+                        Check.True(double.IsPositiveInfinity(VideoFrame.Psnr(p, r)), "identical after CreateI420 from pointers");
+                }
+                finally
+                {
+                    foreach (var h in handles) h.Free();
+                }
+                // A different picture and a different size.
+                using (var other = VideoFrame.CreateTestPattern(320, 240, 43))
+                {
+                    double psnr = VideoFrame.Psnr(p, other);
+                    Check.True(psnr > 0 && !double.IsInfinity(psnr), "another picture has a finite PSNR (" + psnr + ")");
+                    Check.True(Math.Abs(psnr - CheckingRenderer.ManagedPsnr(p.GetBuffer(), other.GetBuffer())) < 0.01, "native and managed PSNR agree");
+                }
+                using (var small = VideoFrame.CreateTestPattern(160, 120, 42))
+                    Check.Equal(-1.0, VideoFrame.Psnr(p, small), "PSNR of different sizes");
+                // Clone outlives its source.
+                var clone = p.Clone();
+                p.Dispose();
+                Check.Throws<ObjectDisposedException>(() => { var w = p.Width; }, "a disposed frame");
+                Check.Equal(42L, clone.ReadTestPatternFrameNumber(), "clone keeps the picture");
+                clone.Dispose();
+                clone.Dispose();
+            }
+            Check.OpenTokError(ErrorCode.NullOrInvalidParameter, () => VideoFrame.CreateTestPattern(10, 10, 0), "a too small test pattern");
+            Check.Throws<ArgumentException>(() => VideoFrame.FromBuffer(320, 240, new byte[100]), "a too short buffer");
+            Check.Throws<ArgumentException>(() => VideoFrame.CreateI420(320, 240, new byte[320 * 240], 300, new byte[160 * 120], 160, new byte[160 * 120], 160), "a stride below the width");
+        }
+
+        private static string Repeat(string s, int n)
+        {
+            var sb = new StringBuilder();
+            for (int i = 0; i < n; i++) sb.Append(s);
+            return sb.ToString();
+        }
+
+        private static void SecretRule()
+        {
+            using (var s = new Session("key", "session", "http://127.0.0.1:9", null))
+            {
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret("1234567"), "7 characters");
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret(Repeat("x", 257)), "257 characters");
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret(""), "empty");
+                s.SetEncryptionSecret("12345678");
+                s.SetEncryptionSecret(Repeat("x", 256));
+                // U+1F512 is two UTF-16 units and one code point: 7 of them are 14 C# chars but 7 characters.
+                const string Lock = "\U0001F512";
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret(Repeat(Lock, 7)), "7 astral characters (14 UTF-16 units)");
+                s.SetEncryptionSecret(Repeat(Lock, 8));
+                s.SetEncryptionSecret(Repeat(Lock, 200)); // 400 UTF-16 units, 200 characters
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret(Repeat(Lock, 257)), "257 astral characters");
+                Check.OpenTokError(ErrorCode.InvalidEncryptionSecret, () => s.SetEncryptionSecret("abcdefgh\uD800"), "an unpaired surrogate");
+                s.SetEncryptionSecret("pässwörd-ünïcødé");
+                Check.Throws<ArgumentNullException>(() => s.SetEncryptionSecret(null), "null");
+            }
+        }
+
+        private static void OfflineErrors()
+        {
+            Check.Throws<ArgumentException>(() => new Session("k", "s", "ftp://example"), "a URL that is not http(s)");
+            Check.Throws<ArgumentException>(() => new Session("k", "s", "http://127.0.0.1:9", null, "not-an-ip"), "a bad bind address");
+            int registered = Registry.Count;
+            var s = new Session("k", "s", "http://127.0.0.1:9", null, "127.0.0.1");
+            Check.True(s.EventContext == null, "explicit null context");
+            Check.Equal("s", s.Id, "Id");
+            using (var p = new Publisher(name: "offline"))
+            {
+                Check.OpenTokError(ErrorCode.NotConnected, () => s.Publish(p), "publishing while not connected");
+                Check.OpenTokError(ErrorCode.IllegalState, () => s.Unpublish(p), "unpublishing what is not published");
+                Check.Equal("offline", p.Name, "publisher name");
+                Check.True(p.Stream == null, "no stream before publishing");
+            }
+            s.Disconnect(); // not connected: does nothing
+            s.Dispose();
+            s.Dispose();
+            Check.Throws<ObjectDisposedException>(() => s.Connect("t"), "Connect after Dispose");
+            Check.Throws<ObjectDisposedException>(() => s.SetEncryptionSecret(Secret), "SetEncryptionSecret after Dispose");
+            // A capturer whose settings are invalid, one whose Init throws.
+            var bad = new PatternCapturer(10, 10, 30);
+            Check.OpenTokError(ErrorCode.NullOrInvalidParameter, () => new Publisher(bad), "capturer with a 10x10 picture");
+            Check.Equal("Init,GetCaptureSettings,Destroy", bad.CallList, "capturer calls of a refused publisher");
+            int reported = 0;
+            EventHandler<CallbackExceptionEventArgs> h = (o, e) => { if (e.Callback == "IVideoCapturer.Init") Interlocked.Increment(ref reported); };
+            UmbraSdk.CallbackException += h;
+            try
+            {
+                Check.OpenTokError(ErrorCode.NullOrInvalidParameter, () => new Publisher(new ThrowingCapturer()), "capturer whose Init throws");
+            }
+            finally
+            {
+                UmbraSdk.CallbackException -= h;
+            }
+            Check.Equal(1, reported, "the Init exception reported to UmbraSdk.CallbackException");
+            Check.Equal(registered, Registry.Count, "every callback registration released");
+        }
+
+        private sealed class ThrowingCapturer : IVideoCapturer
+        {
+            public void Init(IVideoFrameConsumer c) { throw new InvalidOperationException("no camera"); }
+            public VideoCaptureSettings GetCaptureSettings() { return new VideoCaptureSettings(); }
+            public void Start() { }
+            public void Stop() { }
+            public void Destroy() { }
+        }
+
+        // ------------------------------------------------------------------ against the server
+
+        private static void BadToken()
+        {
+            string sid = server.CreateE2eeSession();
+            var rec = new Recorder();
+            var s = new Session(server.ApiKey, sid, server.Url, null);
+            rec.Watch(s);
+            var disposedFromHandler = new ManualResetEventSlim();
+            s.Disconnected += (o, e) => { s.Dispose(); disposedFromHandler.Set(); };
+            s.SetEncryptionSecret(Secret);
+            s.Connect("T1==not-a-token");
+            Wait.For(() => rec.Disconnected, 20, "Disconnected after a refused token (events: " + rec.List + ")");
+            Check.True(disposedFromHandler.Wait(5000), "Dispose from the SDK thread's own Disconnected handler returned");
+            Check.True(!rec.Connected, "never connected");
+            Check.True(rec.SessionErrors.Count == 1, "one Session.Error (events: " + rec.List + ")");
+            var code = rec.SessionErrors[0].ErrorCode;
+            Check.True(code == ErrorCode.AuthorizationFailure || code == ErrorCode.ConnectionRefused || code == ErrorCode.ConnectionFailed,
+                "a refusal code, got " + rec.SessionErrors[0]);
+            Console.WriteLine("  " + rec.SessionErrors[0]);
+            Check.Throws<ObjectDisposedException>(() => s.Connect("x"), "disposed from the handler");
+        }
+
+        private static void SameSecret()
+        {
+            string sid = server.CreateE2eeSession();
+            int registered = Registry.Count;
+            var pumpContext = new PumpContext();
+            var pubRec = new Recorder();
+            var subRec = new Recorder();
+            var callbackErrors = new List<CallbackExceptionEventArgs>();
+            EventHandler<CallbackExceptionEventArgs> onCallbackError = (o, e) => { lock (callbackErrors) callbackErrors.Add(e); };
+            UmbraSdk.CallbackException += onCallbackError;
+            try
+            {
+                // The publisher's session raises events on the SDK thread (no context); one handler throws.
+                var pubSession = new Session(server.ApiKey, sid, server.Url, null);
+                pubRec.Watch(pubSession);
+                pubSession.Connected += (o, e) => { throw new InvalidOperationException("a handler that throws"); };
+                var capturer = new PatternCapturer(320, 240, 30);
+                int constructingThread = Thread.CurrentThread.ManagedThreadId;
+                var publisher = new Publisher.Builder { Name = "csharp-publisher", Capturer = capturer }.Build();
+                pubRec.Watch(publisher);
+                Check.Equal("Init,GetCaptureSettings", capturer.CallList, "capturer calls in the constructor");
+                Check.Equal(constructingThread, capturer.CallThreads["Init"], "Init on the constructing thread");
+                pubSession.SetEncryptionSecret(Secret);
+                pubSession.Connect(server.Token(sid));
+                Wait.For(() => pubRec.Connected, 20, "publisher session Connected");
+                Check.True(pubSession.IsConnected, "IsConnected");
+                pubSession.Publish(publisher);
+                Check.True(capturer.CallList.EndsWith("Start"), "Start inside Publish");
+                Wait.For(() => publisher.Stream != null, 20, "Publisher.StreamCreated");
+                Check.Equal("csharp-publisher", publisher.Stream.Name, "own stream's name");
+                Check.True(publisher.Stream.HasVideo && publisher.Stream.HasAudio, "own stream has video and audio");
+
+                // The subscriber's session raises events through a SynchronizationContext (a pump thread, like a UI thread).
+                var subSession = new Session(server.ApiKey, sid, server.Url, pumpContext);
+                subRec.Watch(subSession);
+                var renderer = new CheckingRenderer();
+                Subscriber subscriber = null;
+                long audioChunks = 0;
+                double audioEnergy = 0;
+                int audioThread = -1;
+                subSession.StreamReceived += (o, e) =>
+                {
+                    if (subscriber != null) return;
+                    var sub = new Subscriber(e.Stream, renderer);
+                    subRec.Watch(sub);
+                    sub.AudioData += (o2, a) =>
+                    {
+                        audioThread = Thread.CurrentThread.ManagedThreadId;
+                        double sum = 0;
+                        foreach (short x in a.Samples) sum += (double)x * x;
+                        if (a.Samples.Length > 0) audioEnergy += sum / a.Samples.Length;
+                        Interlocked.Increment(ref audioChunks);
+                    };
+                    subSession.Subscribe(sub);
+                    subscriber = sub;
+                };
+                subSession.Connected += (o, e) => subSession.SendSignal("csharp", "hello ✓ ünïcödé from the C# subscriber");
+                subSession.SetEncryptionSecret(Secret);
+                subSession.Connect(server.Token(sid));
+
+                Wait.For(() => renderer.Ok >= 60, 30, "60 checked frames (" + renderer.Summary + "; events: " + subRec.List + ")");
+                Console.WriteLine("  subscriber: " + renderer.Summary + "; capturer consumed " + capturer.Consumed + ", refused " + capturer.Refused);
+                Check.True(renderer.Bad <= renderer.Ok / 4, "few frames that do not match: " + renderer.Summary);
+                Check.Equal(0, renderer.ManagedMismatch, "managed and native PSNR agree on every frame");
+                Check.True(!renderer.Threads.Contains(pumpContext.ThreadId) && renderer.Threads.Count == 1,
+                    "RenderFrame runs on one SDK thread, not the context's");
+                Check.Throws<ObjectDisposedException>(() => { var w = renderer.Kept.Width; }, "a frame kept after RenderFrame returned");
+                Wait.For(() => Interlocked.Read(ref audioChunks) >= 10, 10, "decoded audio");
+                double rms = Math.Sqrt(audioEnergy / Interlocked.Read(ref audioChunks));
+                Console.WriteLine("  audio: " + audioChunks + " chunks, RMS " + rms.ToString("0"));
+                Check.True(rms > 3000, "the 440 Hz tone is heard (RMS " + rms.ToString("0") + ")");
+                Check.True(audioThread != pumpContext.ThreadId, "AudioData on the SDK thread");
+
+                // Signals both ways, UTF-8 intact; the sender's connection is known.
+                Wait.For(() => pubRec.Signal("csharp") != null, 10, "the subscriber's signal at the publisher");
+                var sig = pubRec.Signal("csharp");
+                Check.Equal("hello ✓ ünïcödé from the C# subscriber", sig.Data, "signal data");
+                Check.True(sig.Connection != null, "signal sender's connection");
+                Wait.For(() => pubRec.ConnectionsCreated.Count >= 1, 10, "ConnectionCreated at the publisher");
+                Check.Equal(pubRec.ConnectionsCreated[0].Id, sig.Connection.Id, "signal sender is the connection that joined");
+                pubSession.SendSignal("direct", "to you only", sig.Connection);
+                Wait.For(() => subRec.Signal("direct") != null, 10, "a signal to one connection");
+
+                // Stream and connection as the subscriber saw them.
+                Check.Equal(1, subRec.StreamsReceived.Count, "one StreamReceived");
+                var stream = subRec.StreamsReceived[0];
+                Check.Equal(publisher.Stream.Id, stream.Id, "the publisher's stream id");
+                Check.Equal("csharp-publisher", stream.Name, "stream name");
+                Check.True(stream.Session == subSession, "Stream.Session");
+                Wait.For(() => subRec.Count("Subscriber.Connected") == 1, 10, "Subscriber.Connected");
+                Check.True(subRec.ConnectionsCreated.Exists(c => c.Id == stream.Connection.Id), "the publisher's connection was created first");
+
+                // Tear down: the subscriber sees the stream and then the connection go.
+                pubSession.Unpublish(publisher);
+                Check.True(capturer.CallList.EndsWith("Stop"), "Stop inside Unpublish (" + capturer.CallList + ")");
+                Wait.For(() => subRec.StreamsDropped.Count == 1, 15, "StreamDropped");
+                Check.True(ReferenceEquals(stream, subRec.StreamsDropped[0]), "StreamDropped gives the same Stream object");
+                Wait.For(() => subRec.Count("Subscriber.Disconnected") == 1, 10, "Subscriber.Disconnected");
+                pubSession.Disconnect();
+                Wait.For(() => pubRec.Disconnected, 10, "publisher session Disconnected");
+                Wait.For(() => subRec.ConnectionsDropped.Count == 1, 15, "ConnectionDropped");
+                Check.Equal(stream.Connection.Id, subRec.ConnectionsDropped[0].Id, "the publisher's connection dropped");
+                subscriber.Dispose();
+                publisher.Dispose();
+                Check.Equal("Init,GetCaptureSettings,Start,Stop,Destroy", capturer.CallList, "capturer lifecycle");
+                Check.True(capturer.Consumed > 30, "the capturer's frames were taken (" + capturer.Consumed + ")");
+                subSession.Dispose();
+                pubSession.Dispose();
+                pumpContext.Drain();
+
+                // Threading: every subscriber-side event ran on the pump thread, in order; the
+                // publisher-side ones on one SDK thread; the throwing handler was contained.
+                Check.True(subRec.AllOnThread(pumpContext.ThreadId), "subscriber-side events all ran on the context's thread");
+                Check.Equal("Connected", subRec.Events[0], "first event (" + subRec.List + ")");
+                Check.Equal("Disconnected", subRec.Events[subRec.Events.Count - 1], "last event (" + subRec.List + ")");
+                Check.True(subRec.Events.IndexOf("StreamReceived") < subRec.Events.IndexOf("Subscriber.Connected") &&
+                           subRec.Events.IndexOf("Subscriber.Connected") < subRec.Events.IndexOf("StreamDropped") &&
+                           subRec.Events.IndexOf("StreamDropped") < subRec.Events.IndexOf("ConnectionDropped"),
+                    "events in order: " + subRec.List);
+                Check.True(pumpContext.Errors.Count == 0, "no handler failed on the pump");
+                Check.True(!pubRec.Threads.Contains(constructingThread) && !pubRec.Threads.Contains(pumpContext.ThreadId) && pubRec.Threads.Distinct().Count() == 1,
+                    "publisher-side events on one SDK thread");
+                lock (callbackErrors)
+                {
+                    Check.Equal(1, callbackErrors.Count, "one contained handler exception");
+                    Check.Equal("Session.Connected", callbackErrors[0].Callback, "which handler threw");
+                    Check.True(callbackErrors[0].Source == pubSession, "CallbackException.Source");
+                }
+                Check.Equal(0, subRec.SessionErrors.Count + subRec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
+                    "no errors (subscriber: " + subRec.List + "; publisher: " + pubRec.List + ")");
+                Check.Equal(registered, Registry.Count, "every callback registration released");
+            }
+            finally
+            {
+                UmbraSdk.CallbackException -= onCallbackError;
+                pumpContext.Dispose();
+            }
+        }
+
+        private static void DifferentSecret()
+        {
+            string sid = server.CreateE2eeSession();
+            var pubSession = new Session(server.ApiKey, sid, server.Url, null);
+            var publisher = new Publisher(name: "pattern"); // the built-in test pattern this time
+            var subSession = new Session(server.ApiKey, sid, server.Url, null);
+            var rec = new Recorder();
+            var renderer = new CheckingRenderer();
+            Subscriber subscriber = null;
+            try
+            {
+                pubSession.SetEncryptionSecret(Secret);
+                pubSession.Connect(server.Token(sid));
+                var pubRec = new Recorder();
+                pubRec.Watch(pubSession);
+                pubRec.Watch(publisher);
+                Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
+                pubSession.Publish(publisher);
+                Wait.For(() => publisher.Stream != null, 20, "publisher stream");
+
+                rec.Watch(subSession);
+                subSession.StreamReceived += (o, e) =>
+                {
+                    var s = new Subscriber(e.Stream, renderer);
+                    rec.Watch(s);
+                    subSession.Subscribe(s);
+                    subscriber = s;
+                };
+                subSession.SetEncryptionSecret(OtherSecret);
+                subSession.Connect(server.Token(sid));
+                Wait.For(() => rec.Count("Subscriber.Mismatch") == 1, 30, "EncryptionSecretMismatch (events: " + rec.List + ")");
+                // Keep receiving undecryptable frames a while: still exactly one report, nothing rendered.
+                Thread.Sleep(3000);
+                Check.Equal(1, rec.SubscriberErrors.Count, "subscriber errors (" + rec.List + ")");
+                Check.Equal(ErrorCode.EncryptionSecretMismatch, rec.SubscriberErrors[0].ErrorCode, "the subscriber error");
+                Check.Equal(1, rec.Count("Subscriber.Mismatch"), "EncryptionSecretMismatch events");
+                Check.True(rec.Events.IndexOf("Subscriber.Error:EncryptionSecretMismatch") < rec.Events.IndexOf("Subscriber.Mismatch"), "Error, then the mismatch event");
+                Check.Equal(0L, subscriber.FramesRendered, "no decoded frame");
+                Check.Equal(0, renderer.Calls, "nothing rendered");
+                Check.Equal(0, rec.SessionErrors.Count, "no session error");
+                Console.WriteLine("  " + rec.SubscriberErrors[0]);
+
+                // Same secret now: frames decrypt again.
+                subSession.SetEncryptionSecret(Secret);
+                Wait.For(() => rec.Count("Subscriber.Match") == 1, 20, "EncryptionSecretMatch (events: " + rec.List + ")");
+                Wait.For(() => renderer.Ok >= 15, 20, "15 checked frames after the match (" + renderer.Summary + ")");
+                Check.Equal(1, rec.SubscriberErrors.Count, "no further subscriber error");
+                Check.Equal(0, pubRec.PublisherErrors.Count, "no publisher error");
+                Console.WriteLine("  after the change: " + renderer.Summary);
+            }
+            finally
+            {
+                if (subscriber != null) subscriber.Dispose();
+                subSession.Dispose();
+                publisher.Dispose();
+                pubSession.Dispose();
+            }
+        }
+
+        private static void MissingSecret()
+        {
+            string sid = server.CreateE2eeSession();
+            var other = new Session(server.ApiKey, sid, server.Url, null);
+            var otherPublisher = new Publisher(name: "with-secret");
+            var s = new Session(server.ApiKey, sid, server.Url, null);
+            var publisher = new Publisher(name: "no-secret");
+            var rec = new Recorder();
+            Subscriber subscriber = null;
+            try
+            {
+                other.SetEncryptionSecret(Secret);
+                other.Connect(server.Token(sid));
+                Wait.For(() => other.IsConnected, 20, "the other client connected");
+                other.Publish(otherPublisher);
+                Wait.For(() => otherPublisher.Stream != null, 20, "the other client's stream");
+
+                rec.Watch(s);
+                rec.Watch(publisher);
+                s.Connect(server.Token(sid)); // no secret
+                Wait.For(() => rec.Connected && rec.SessionErrors.Count >= 1, 20, "Connected and Session.Error (events: " + rec.List + ")");
+                Check.Equal(ErrorCode.EncryptionSecretMissing, rec.SessionErrors[0].ErrorCode, "Session.Error on connect");
+                Console.WriteLine("  connect: " + rec.SessionErrors[0]);
+
+                Check.OpenTokError(ErrorCode.EncryptionSecretMissing, () => s.Publish(publisher), "Publish without a secret");
+                Wait.For(() => rec.PublisherErrors.Count >= 1, 10, "Publisher.Error (events: " + rec.List + ")");
+                Check.Equal(ErrorCode.EncryptionSecretMissing, rec.PublisherErrors[0].ErrorCode, "Publisher.Error");
+
+                Wait.For(() => rec.StreamsReceived.Count >= 1, 10, "the other client's stream received");
+                subscriber = new Subscriber(rec.StreamsReceived[0]);
+                rec.Watch(subscriber);
+                Check.OpenTokError(ErrorCode.EncryptionSecretMissing, () => s.Subscribe(subscriber), "Subscribe without a secret");
+                Wait.For(() => rec.SubscriberErrors.Count >= 1, 10, "Subscriber.Error (events: " + rec.List + ")");
+                Check.Equal(ErrorCode.EncryptionSecretMissing, rec.SubscriberErrors[0].ErrorCode, "Subscriber.Error");
+
+                Thread.Sleep(1000);
+                Check.True(s.IsConnected && !rec.Disconnected, "the session stays connected (" + rec.List + ")");
+                Check.Equal(1, rec.SessionErrors.Count, "one session error");
+                Check.Equal(1, rec.PublisherErrors.Count, "one publisher error");
+                Check.Equal(1, rec.SubscriberErrors.Count, "one subscriber error");
+            }
+            finally
+            {
+                if (subscriber != null) subscriber.Dispose();
+                publisher.Dispose();
+                s.Dispose();
+                otherPublisher.Dispose();
+                other.Dispose();
+            }
+        }
+
+        private static string CExample(string name)
+        {
+            string path = Path.Combine(Server.Env("UMBRA_TEST_C_EXAMPLES"), name);
+            Check.True(File.Exists(path), "the C example " + path + " is built");
+            return path;
+        }
+
+        private static string[] CArgs(string sid, params string[] more)
+        {
+            var a = new List<string> { "--url", server.Url, "--api-key", server.ApiKey, "--session-id", sid, "--token", server.Token(sid) };
+            a.AddRange(more);
+            return a.ToArray();
+        }
+
+        private static void CSharpToC()
+        {
+            string sid = server.CreateE2eeSession();
+            var session = new Session(server.ApiKey, sid, server.Url, null);
+            var capturer = new PatternCapturer(320, 240, 30);
+            var publisher = new Publisher(capturer, "csharp-to-c");
+            var rec = new Recorder();
+            var output = new StringBuilder();
+            System.Diagnostics.Process c = null;
+            try
+            {
+                rec.Watch(session);
+                rec.Watch(publisher);
+                session.SetEncryptionSecret(Secret);
+                session.Connect(server.Token(sid));
+                Wait.For(() => session.IsConnected, 20, "connected");
+                session.Publish(publisher);
+                Wait.For(() => publisher.Stream != null, 20, "stream created");
+                c = Proc.Start(CExample("subscriber"), CArgs(sid, "--secret", Secret, "--frames", "30", "--seconds", "40"), output);
+                int rc = Proc.Finish(c, 45);
+                string o;
+                lock (output) o = output.ToString();
+                foreach (var line in o.Split('\n')) if (line.StartsWith("PASS") || line.StartsWith("FAIL") || line.Contains("matched")) Console.WriteLine("  [C subscriber] " + line.Trim());
+                Check.True(rc == 0, "the C subscriber passed (exit " + rc + "):\n" + o);
+                Check.True(o.Contains("PASS frames match the test pattern") && o.Contains("PASS audio heard"), "the C subscriber checked frames and audio");
+                // The C subscriber says hello ("c-sdk") when it connects and "c-sdk-done" when it leaves.
+                Wait.For(() => rec.Signal("c-sdk-done") != null, 10, "the C subscriber's signals");
+                Check.True(rec.Signal("c-sdk") != null, "the C subscriber's hello");
+                Check.Equal(0, rec.SessionErrors.Count + rec.PublisherErrors.Count, "no errors (" + rec.List + ")");
+            }
+            finally
+            {
+                publisher.Dispose();
+                session.Dispose();
+            }
+        }
+
+        private static void CToCSharp()
+        {
+            string sid = server.CreateE2eeSession();
+            var output = new StringBuilder();
+            var c = Proc.Start(CExample("publisher"), CArgs(sid, "--secret", Secret, "--seconds", "40"), output);
+            var session = new Session(server.ApiKey, sid, server.Url, null);
+            var rec = new Recorder();
+            var renderer = new CheckingRenderer();
+            Subscriber subscriber = null;
+            try
+            {
+                rec.Watch(session);
+                session.StreamReceived += (src, e) =>
+                {
+                    var s = new Subscriber(e.Stream, renderer);
+                    rec.Watch(s);
+                    session.Subscribe(s);
+                    subscriber = s;
+                };
+                session.SetEncryptionSecret(Secret);
+                session.Connect(server.Token(sid));
+                Wait.For(() => renderer.Ok >= 30, 40, "30 checked frames from the C publisher (" + renderer.Summary + "; events: " + rec.List + ")");
+                Console.WriteLine("  C# subscriber: " + renderer.Summary);
+                Check.Equal("c-publisher", rec.StreamsReceived[0].Name, "the C publisher's stream name");
+                Check.True(renderer.Bad <= renderer.Ok / 4, "few frames that do not match: " + renderer.Summary);
+                session.SendSignal("c-sdk-done", ""); // the C publisher stops on this
+                int rc = Proc.Finish(c, 20);
+                string o;
+                lock (output) o = output.ToString();
+                foreach (var line in o.Split('\n')) if (line.StartsWith("PASS") || line.StartsWith("FAIL")) Console.WriteLine("  [C publisher] " + line.Trim());
+                Check.True(rc == 0 && o.Contains("PASS published until the subscriber was done"), "the C publisher stopped on the C# signal and passed (exit " + rc + "):\n" + o);
+                Check.Equal(0, rec.SessionErrors.Count + rec.SubscriberErrors.Count, "no errors (" + rec.List + ")");
+            }
+            finally
+            {
+                if (!c.HasExited) { try { c.Kill(); } catch { } }
+                if (subscriber != null) subscriber.Dispose();
+                session.Dispose();
+            }
+        }
+    }
+}
