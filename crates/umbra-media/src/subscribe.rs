@@ -39,7 +39,9 @@ struct Tally {
 pub fn run(args: SubscribeArgs) -> Result<(), MediaCliError> {
     let (mut session, events, joined) = args.target.connect(Role::Subscriber)?;
     let mut out = match &args.y4m_out {
-        Some(p) => Some(Y4mWriter::new(p.clone(), BufWriter::new(File::create(p).map_err(|e| MediaCliError::file(p, e))?))),
+        Some(p) => {
+            Some(Y4mWriter::new(p.clone(), BufWriter::new(File::create(p).map_err(|e| MediaCliError::file(p, e))?)))
+        }
         None => None,
     };
     let end = args.target.deadline();

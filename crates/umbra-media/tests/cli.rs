@@ -79,7 +79,7 @@ fn subscribe(s: &Server, credentials: &[&str], secret: &str, secs: u64) -> Value
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "subscribe failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let last = stdout.lines().filter(|l| l.starts_with('{')).last().unwrap_or_else(|| panic!("no stats: {stdout}"));
+    let last = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no stats: {stdout}"));
     serde_json::from_str(last).unwrap()
 }
 
@@ -130,7 +130,8 @@ fn missing_credentials_are_a_usage_error_that_says_what_to_give() {
         &["subscribe", "--api-key", "12345678", "--api-secret", "x"][..],
         &["publish", "--api-secret", "x"][..],
     ] {
-        let out = Command::new(BIN).args(args).env_remove("UMBRA_API_KEY").env_remove("UMBRA_API_SECRET").output().unwrap();
+        let out =
+            Command::new(BIN).args(args).env_remove("UMBRA_API_KEY").env_remove("UMBRA_API_SECRET").output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert!(stderr.contains("--session-id") || stderr.contains("--api-key"), "{args:?}: {stderr}");

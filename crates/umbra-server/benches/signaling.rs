@@ -82,7 +82,8 @@ async fn run_client(
         .await
         .map_err(|e| e.to_string())?;
     let welcome = rx.next().await.ok_or("closed before welcome")?.map_err(|e| e.to_string())?;
-    let welcome: Value = serde_json::from_str(welcome.to_text().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let welcome: Value =
+        serde_json::from_str(welcome.to_text().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     if welcome["type"] != "welcome" {
         return Err(format!("refused: {welcome}"));
     }
@@ -138,12 +139,21 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         .output()
         .unwrap();
     let project: Value = serde_json::from_slice(&out.stdout).expect("project json");
-    let (key, secret) = (project["api_key"].as_str().unwrap().to_owned(), project["api_secret"].as_str().unwrap().to_owned());
+    let (key, secret) =
+        (project["api_key"].as_str().unwrap().to_owned(), project["api_secret"].as_str().unwrap().to_owned());
 
     let mut server = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--heartbeat-interval-secs", "300", "--heartbeat-timeout-secs", "600"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-interval-secs",
+            "300",
+            "--heartbeat-timeout-secs",
+            "600",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -154,7 +164,10 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
     let addr = line.trim().strip_prefix("umbra listening on http://").expect("listening line").to_owned();
 
     let now = umbra_server::clock::now_secs();
-    let auth = umbra_server::jwt::sign_hs256(&json!({"iss": key, "ist": "project", "iat": now, "exp": now + 120}), secret.as_bytes());
+    let auth = umbra_server::jwt::sign_hs256(
+        &json!({"iss": key, "ist": "project", "iat": now, "exp": now + 120}),
+        secret.as_bytes(),
+    );
     let sids: Vec<String> = (0..sessions)
         .map(|_| {
             let body = http_post(&addr, "/session/create", &auth, "p2p.preference=enabled");
@@ -164,7 +177,14 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         .collect();
     let tokens: Vec<String> = (0..n)
         .map(|i| {
-            umbra_server::token::sign_jwt(&key, &secret, &sids[i / session_size], umbra_server::model::Role::Publisher, now + 3600, None)
+            umbra_server::token::sign_jwt(
+                &key,
+                &secret,
+                &sids[i / session_size],
+                umbra_server::model::Role::Publisher,
+                now + 3600,
+                None,
+            )
         })
         .collect();
     let receivers = session_size.min(n);
@@ -203,7 +223,11 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         let expected = full * s * (s - 1) / 2 + rest * rest.saturating_sub(1) / 2;
         let settle_start = Instant::now();
         while created_seen.load(Ordering::Relaxed) < expected {
-            assert!(settle_start.elapsed() < DEADLINE, "events did not settle: {} of {expected}", created_seen.load(Ordering::Relaxed));
+            assert!(
+                settle_start.elapsed() < DEADLINE,
+                "events did not settle: {} of {expected}",
+                created_seen.load(Ordering::Relaxed)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let settle = settle_start.elapsed();
@@ -212,7 +236,9 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         let mut to_last = Vec::with_capacity(rounds as usize);
         for round in 1..=rounds {
             let sent = Instant::now();
-            senders[0].send(json!({"type": "signal", "id": round, "signal_type": "bench", "data": round.to_string()})).unwrap();
+            senders[0]
+                .send(json!({"type": "signal", "id": round, "signal_type": "bench", "data": round.to_string()}))
+                .unwrap();
             let mut got = 0usize;
             let mut last = sent;
             while got < receivers {
@@ -242,9 +268,17 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
     let _ = server.wait();
 
     let rate = n as f64 / connect_elapsed.as_secs_f64();
-    println!("{n} WebSocket clients in {sessions} relayed session(s) of {session_size}, server `umbra serve` (release), loopback:");
-    println!("  connect: {n} in {:.2} s = {rate:.0} connects/s ({CONCURRENT_CONNECTS} in flight; upgrade + JWT check + welcome + join fan-out)", connect_elapsed.as_secs_f64());
-    println!("  join events: {events} connection_created delivered, the last {:.2} s after the last connect", settle.as_secs_f64());
+    println!(
+        "{n} WebSocket clients in {sessions} relayed session(s) of {session_size}, server `umbra serve` (release), loopback:"
+    );
+    println!(
+        "  connect: {n} in {:.2} s = {rate:.0} connects/s ({CONCURRENT_CONNECTS} in flight; upgrade + JWT check + welcome + join fan-out)",
+        connect_elapsed.as_secs_f64()
+    );
+    println!(
+        "  join events: {events} connection_created delivered, the last {:.2} s after the last connect",
+        settle.as_secs_f64()
+    );
     println!(
         "  server RSS: {:.1} MiB before, {:.1} MiB with {n} connections = {:.1} KiB per connection",
         rss_before as f64 / 1024.0,

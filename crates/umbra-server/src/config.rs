@@ -51,7 +51,8 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
     }
 }
 
@@ -77,9 +78,21 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
     let secs = |v: Option<u32>, f: Option<u32>, d: u32| Duration::from_secs(u64::from(v.or(f).unwrap_or(d)));
     let hub_default = HubConfig::default();
     let hub = HubConfig {
-        heartbeat_interval: secs(cli.heartbeat_interval_secs, file.heartbeat_interval_secs, hub_default.heartbeat_interval.as_secs() as u32),
-        heartbeat_timeout: secs(cli.heartbeat_timeout_secs, file.heartbeat_timeout_secs, hub_default.heartbeat_timeout.as_secs() as u32),
-        resume_window: secs(cli.resume_window_secs, file.resume_window_secs, hub_default.resume_window.as_secs() as u32),
+        heartbeat_interval: secs(
+            cli.heartbeat_interval_secs,
+            file.heartbeat_interval_secs,
+            hub_default.heartbeat_interval.as_secs() as u32,
+        ),
+        heartbeat_timeout: secs(
+            cli.heartbeat_timeout_secs,
+            file.heartbeat_timeout_secs,
+            hub_default.heartbeat_timeout.as_secs() as u32,
+        ),
+        resume_window: secs(
+            cli.resume_window_secs,
+            file.resume_window_secs,
+            hub_default.resume_window.as_secs() as u32,
+        ),
         ..hub_default
     };
     if hub.heartbeat_interval.is_zero() || hub.heartbeat_timeout <= hub.heartbeat_interval {
@@ -103,7 +116,8 @@ mod tests {
 
     #[test]
     fn flags_beat_file_beat_defaults() {
-        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/d\"\nresume_window_secs = 5\n").unwrap();
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/d\"\nresume_window_secs = 5\n").unwrap();
         let r = resolve(Overrides { data_dir: Some("/cli".into()), ..Default::default() }, file).unwrap();
         assert_eq!(r.options.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(r.options.data_dir, PathBuf::from("/cli"));

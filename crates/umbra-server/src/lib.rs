@@ -2,6 +2,8 @@
 //! sessions and WebSocket signaling. The binary `umbra` (src/main.rs) is a thin CLI over this
 //! library; the media router plugs in through [`media_router::MediaRouter`].
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod b64;
 pub mod clock;
@@ -15,5 +17,6 @@ pub mod project_auth;
 pub mod router_host;
 pub mod server;
 pub mod signaling;
+pub mod state;
 pub mod store;
 pub mod token;

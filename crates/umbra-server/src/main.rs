@@ -1,5 +1,7 @@
 //! `umbra`: run the server and manage projects.
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use umbra_server::clock::{now_millis, now_secs};
 use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
 use umbra_server::media_router::{MediaRouter, NoMediaRouter};
-use umbra_server::router_host::{HostedRouter, MediaOptions};
 use umbra_server::model::{Project, Role};
+use umbra_server::router_host::{HostedRouter, MediaOptions};
 use umbra_server::store::{SqliteStore, Store, StoreError};
 use umbra_server::{ids, token};
 
@@ -244,7 +246,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let role = Role::parse(&args.role).expect("clap restricts roles");
             let exp = now_secs() + i64::from(args.ttl_secs);
             let t = match args.format {
-                TokenFormat::Jwt => token::sign_jwt(&p.api_key, &p.secret, &args.session_id, role, exp, args.data.as_deref()),
+                TokenFormat::Jwt => {
+                    token::sign_jwt(&p.api_key, &p.secret, &args.session_id, role, exp, args.data.as_deref())
+                }
                 TokenFormat::T1 => {
                     let mut data = vec![
                         ("session_id", args.session_id.clone()),
@@ -307,7 +311,12 @@ fn project(store: &dyn Store, cmd: ProjectCommand) -> Result<(), CliError> {
                 Output::Text => {
                     println!("{:<10} {:<8} NAME", "API_KEY", "E2EE");
                     for p in &projects {
-                        println!("{:<10} {:<8} {}", p.api_key, if p.e2ee_enabled { "enabled" } else { "disabled" }, p.name);
+                        println!(
+                            "{:<10} {:<8} {}",
+                            p.api_key,
+                            if p.e2ee_enabled { "enabled" } else { "disabled" },
+                            p.name
+                        );
                     }
                 }
             }

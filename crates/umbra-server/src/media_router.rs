@@ -1,119 +1,80 @@
 //! The seam between signaling and the media router.
 //!
 //! In a routed session every peer connection ends at the router: a publisher's offer and a
-//! subscriber's offer both go to the router, which answers. Signaling owns ids, roles and the E2EE
-//! rules; the router only ever sees SDP, ICE candidates and ids, and (in e2ee sessions) encrypted
-//! frames it forwards without reading. The router issue implements this trait on top of str0m and
-//! `umbra serve` hosts it in-process; until then [`NoMediaRouter`] refuses routed media with
-//! [`RouterError::Unavailable`] rather than inventing an answer.
+//! subscriber's offer both go to it, and it answers. Signaling owns ids, roles and the E2EE rules;
+//! the router only sees SDP, candidates and ids, and (in e2ee sessions) frames it forwards without
+//! reading. The seam speaks umbra-router's own types ([`PublishSpec`], [`Target`],
+//! [`RouterEvent`], [`RouterError`]) so there is one definition of each; the trait exists so
+//! that `--no-media` ([`NoMediaRouter`]) and tests can stand in for the hosted router.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::{Deserialize, Serialize};
+use umbra_protocol::{ErrorCode, MediaTarget};
+pub use umbra_router::{CloseReason, PublishSpec, RouterError, RouterEvent, RouterEventKind, SubscribeSpec, Target};
 
-pub type RouterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RouterError>> + Send + 'a>>;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RouterError {
-    #[error("this server has no media router: routed sessions cannot carry media yet")]
+/// Why a router call did not give what signaling asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The server runs without a router (`--no-media`).
+    #[error("this server has no media router (it runs with --no-media): routed sessions cannot carry media")]
     Unavailable,
-    #[error("the SDP offer was refused: {0}")]
-    BadSdp(String),
-    #[error("the media router has no stream {0}")]
-    UnknownStream(String),
-    #[error("the media router has no peer connection {0}")]
-    UnknownTarget(String),
-    #[error("the media router failed: {0}")]
-    Failed(String),
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// The call never came back (the blocking task panicked or was cancelled).
+    #[error("the media router call was lost: {0}")]
+    Lost(String),
 }
 
-impl RouterError {
-    pub fn slug(&self) -> &'static str {
+impl MediaError {
+    /// The signaling error code a client gets for this failure.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            RouterError::Unavailable => "media_router_unavailable",
-            RouterError::BadSdp(_) => "media_bad_sdp",
-            RouterError::UnknownStream(_) => "media_unknown_stream",
-            RouterError::UnknownTarget(_) => "media_unknown_target",
-            RouterError::Failed(_) => "media_router_failed",
+            MediaError::Unavailable | MediaError::Router(RouterError::Stopped) => ErrorCode::MediaRouterUnavailable,
+            MediaError::Router(
+                RouterError::BadSdp(_)
+                | RouterError::OfferRefused(_)
+                | RouterError::NoUsableMedia(_)
+                | RouterError::BadCandidate(_),
+            ) => ErrorCode::MediaBadSdp,
+            MediaError::Router(RouterError::UnknownStream { .. }) => ErrorCode::MediaUnknownStream,
+            MediaError::Router(RouterError::UnknownSubscription { .. } | RouterError::UnknownConnection { .. }) => {
+                ErrorCode::MediaUnknownTarget
+            }
+            // Everything else (a duplicate id, which signaling never makes; entropy, setup or
+            // internal failures) is the server's fault, not the request's.
+            MediaError::Router(_) | MediaError::Lost(_) => ErrorCode::MediaRouterFailed,
         }
     }
 }
 
-/// A trickled ICE candidate, as `RTCIceCandidateInit` carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceCandidate {
-    pub candidate: String,
-    #[serde(default, rename = "sdpMid", alias = "sdp_mid")]
-    pub sdp_mid: Option<String>,
-    #[serde(default, rename = "sdpMLineIndex", alias = "sdp_m_line_index")]
-    pub sdp_m_line_index: Option<u16>,
+/// The protocol's name for the peer connection a router event is about.
+pub fn media_target(t: Target) -> MediaTarget {
+    match t {
+        Target::Publisher { stream_id } => MediaTarget::Stream { stream_id },
+        Target::Subscriber { subscription_id } => MediaTarget::Subscription { subscription_id },
+    }
 }
 
-/// A publisher's upstream peer connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishRequest {
-    pub session_id: String,
-    pub connection_id: String,
-    pub stream_id: String,
-    pub sdp_offer: String,
-    /// The SFrame cipher suite when the stream is end-to-end encrypted. The router must then
-    /// forward frames untouched (no transcoding, no inspection beyond RTP headers).
-    pub e2ee_cipher_suite: Option<u16>,
-    pub has_audio: bool,
-    pub has_video: bool,
+/// What a client is told when the router closed one of its peer connections.
+pub fn close_message(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::StreamEnded => "the stream ended",
+    }
 }
 
-/// A subscriber's downstream peer connection for one stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeRequest {
-    pub session_id: String,
-    pub connection_id: String,
-    pub subscription_id: String,
-    pub stream_id: String,
-    pub sdp_offer: String,
-}
-
-/// Which peer connection an ICE candidate belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaTarget {
-    Publisher { stream_id: String },
-    Subscriber { subscription_id: String },
-}
-
-/// What the router tells signaling on its own initiative; delivered to the connection named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouterEvent {
-    pub session_id: String,
-    pub connection_id: String,
-    pub target: MediaTarget,
-    pub kind: RouterEventKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouterEventKind {
-    /// A server-side candidate to trickle to the client (an ICE-lite router puts its candidates
-    /// in the SDP answer instead and never sends this).
-    Candidate(IceCandidate),
-    /// ICE and DTLS are up: media flows.
-    Connected,
-    /// The peer connection failed (ICE, consent or DTLS); the router has removed it.
-    Failed(String),
-    /// The router closed the peer connection for another reason (e.g. the stream it received
-    /// was unpublished); it is gone.
-    Closed(String),
-}
-
+pub type RouterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MediaError>> + Send + 'a>>;
 pub type RouterEventSink = tokio::sync::mpsc::UnboundedSender<RouterEvent>;
 
 pub trait MediaRouter: Send + Sync + 'static {
     /// Called once before any other method, with where to send [`RouterEvent`]s.
     fn start(&self, events: RouterEventSink);
-    /// Accept a publisher's offer; returns the SDP answer.
-    fn publish(&self, req: PublishRequest) -> RouterFuture<'_, String>;
-    /// Accept a subscriber's offer for a published stream; returns the SDP answer.
-    fn subscribe(&self, req: SubscribeRequest) -> RouterFuture<'_, String>;
-    fn add_ice_candidate(&self, session_id: &str, target: MediaTarget, candidate: IceCandidate) -> RouterFuture<'_, ()>;
+    /// Accepts a publisher's offer; returns the SDP answer.
+    fn publish(&self, spec: PublishSpec) -> RouterFuture<'_, String>;
+    /// Accepts a subscriber's offer for a published stream; returns the SDP answer.
+    fn subscribe(&self, spec: SubscribeSpec) -> RouterFuture<'_, String>;
+    /// A client's trickled candidate line (`candidate:…`; empty for the end of candidates).
+    fn add_ice_candidate(&self, session_id: &str, target: Target, candidate: String) -> RouterFuture<'_, ()>;
     /// Teardown never fails from signaling's point of view: it is told, and moves on.
     fn unpublish(&self, session_id: &str, stream_id: &str);
     fn unsubscribe(&self, session_id: &str, subscription_id: &str);
@@ -121,26 +82,50 @@ pub trait MediaRouter: Send + Sync + 'static {
     fn disconnect(&self, session_id: &str, connection_id: &str);
 }
 
-/// The router used until the real one exists: refuses all routed media, clearly.
+/// `--no-media`: refuses all routed media, clearly, rather than inventing answers.
 #[derive(Debug, Default)]
 pub struct NoMediaRouter;
 
 impl MediaRouter for NoMediaRouter {
     fn start(&self, _events: RouterEventSink) {}
 
-    fn publish(&self, _req: PublishRequest) -> RouterFuture<'_, String> {
-        Box::pin(async { Err(RouterError::Unavailable) })
+    fn publish(&self, _spec: PublishSpec) -> RouterFuture<'_, String> {
+        Box::pin(async { Err(MediaError::Unavailable) })
     }
 
-    fn subscribe(&self, _req: SubscribeRequest) -> RouterFuture<'_, String> {
-        Box::pin(async { Err(RouterError::Unavailable) })
+    fn subscribe(&self, _spec: SubscribeSpec) -> RouterFuture<'_, String> {
+        Box::pin(async { Err(MediaError::Unavailable) })
     }
 
-    fn add_ice_candidate(&self, _: &str, _: MediaTarget, _: IceCandidate) -> RouterFuture<'_, ()> {
-        Box::pin(async { Err(RouterError::Unavailable) })
+    fn add_ice_candidate(&self, _: &str, _: Target, _: String) -> RouterFuture<'_, ()> {
+        Box::pin(async { Err(MediaError::Unavailable) })
     }
 
     fn unpublish(&self, _: &str, _: &str) {}
     fn unsubscribe(&self, _: &str, _: &str) {}
     fn disconnect(&self, _: &str, _: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_failures_map_to_their_codes_with_readable_messages() {
+        let stream = RouterError::UnknownStream { session_id: "s".into(), stream_id: "x".into() };
+        let cases = [
+            (MediaError::Unavailable, ErrorCode::MediaRouterUnavailable),
+            (MediaError::Router(RouterError::Stopped), ErrorCode::MediaRouterUnavailable),
+            (MediaError::Router(RouterError::NoUsableMedia("no video".into())), ErrorCode::MediaBadSdp),
+            (MediaError::Router(RouterError::BadCandidate("x".into())), ErrorCode::MediaBadSdp),
+            (MediaError::Router(stream), ErrorCode::MediaUnknownStream),
+            (MediaError::Router(RouterError::Internal("boom".into())), ErrorCode::MediaRouterFailed),
+            (MediaError::Lost("cancelled".into()), ErrorCode::MediaRouterFailed),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e}");
+            let m = e.to_string();
+            assert!(!m.contains('{') && !m.contains("Router("), "a Debug rendering reached the message: {m}");
+        }
+    }
 }

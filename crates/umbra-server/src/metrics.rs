@@ -29,16 +29,44 @@ impl Metrics {
         let mut gauge = |name: &str, help: &str, kind: &str, v: String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         };
-        gauge("umbra_sessions_live", "Sessions with at least one signaling connection.", "gauge", self.live_sessions.load(Relaxed).to_string());
-        gauge("umbra_connections", "Signaling connections, including ones waiting to resume.", "gauge", self.connections.load(Relaxed).to_string());
+        gauge(
+            "umbra_sessions_live",
+            "Sessions with at least one signaling connection.",
+            "gauge",
+            self.live_sessions.load(Relaxed).to_string(),
+        );
+        gauge(
+            "umbra_connections",
+            "Signaling connections, including ones waiting to resume.",
+            "gauge",
+            self.connections.load(Relaxed).to_string(),
+        );
         gauge("umbra_streams", "Published streams.", "gauge", self.streams.load(Relaxed).to_string());
-        gauge("umbra_sessions_created_total", "Sessions created since start.", "counter", self.sessions_created.load(Relaxed).to_string());
-        gauge("umbra_signaling_connects_refused_total", "Signaling connects refused (bad token and similar).", "counter", self.connects_refused.load(Relaxed).to_string());
-        gauge("umbra_signaling_messages_total", "Signaling messages received from clients.", "counter", self.signaling_messages.load(Relaxed).to_string());
+        gauge(
+            "umbra_sessions_created_total",
+            "Sessions created since start.",
+            "counter",
+            self.sessions_created.load(Relaxed).to_string(),
+        );
+        gauge(
+            "umbra_signaling_connects_refused_total",
+            "Signaling connects refused (bad token and similar).",
+            "counter",
+            self.connects_refused.load(Relaxed).to_string(),
+        );
+        gauge(
+            "umbra_signaling_messages_total",
+            "Signaling messages received from clients.",
+            "counter",
+            self.signaling_messages.load(Relaxed).to_string(),
+        );
         if let Some(n) = stored_sessions {
             gauge("umbra_sessions_stored", "Sessions in the store.", "gauge", n.to_string());
         }
-        let _ = writeln!(out, "# HELP umbra_http_requests_total HTTP requests by route and status.\n# TYPE umbra_http_requests_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP umbra_http_requests_total HTTP requests by route and status.\n# TYPE umbra_http_requests_total counter"
+        );
         let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         for ((route, status), n) in m.iter() {
             let route = route.replace('\\', "\\\\").replace('"', "\\\"");

@@ -1,6 +1,8 @@
 //! The things the server keeps: projects, sessions, roles, and the choices a session is made with.
 
-use serde::Serialize;
+/// The session choices and roles are the signaling protocol's, so that what is stored and what
+/// `welcome` says can never disagree.
+pub use umbra_protocol::{ArchiveMode, MediaMode, Role};
 
 /// SFrame cipher suite used when an e2ee session does not ask for another:
 /// AES_256_CTR_HMAC_SHA512_80 (draft-barnes-sframe-iana-256), the suite the crypto core uses.
@@ -18,56 +20,6 @@ pub struct Project {
     pub secret: String,
     pub e2ee_enabled: bool,
     pub created_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaMode {
-    /// Clients send media to each other (`p2p.preference=enabled`).
-    Relayed,
-    /// Media goes through the media router (`p2p.preference=disabled`).
-    Routed,
-}
-
-impl MediaMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaMode::Relayed => "relayed",
-            MediaMode::Routed => "routed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "relayed" => Some(MediaMode::Relayed),
-            "routed" => Some(MediaMode::Routed),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArchiveMode {
-    Manual,
-    Always,
-}
-
-impl ArchiveMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArchiveMode::Manual => "manual",
-            ArchiveMode::Always => "always",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "manual" => Some(ArchiveMode::Manual),
-            "always" => Some(ArchiveMode::Always),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,55 +40,5 @@ pub struct Session {
 impl Session {
     pub fn e2ee(&self) -> bool {
         self.cipher_suite.is_some()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Role {
-    #[serde(rename = "publisher")]
-    Publisher,
-    #[serde(rename = "subscriber")]
-    Subscriber,
-    #[serde(rename = "moderator")]
-    Moderator,
-    #[serde(rename = "publisheronly")]
-    PublisherOnly,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "publisher" => Some(Role::Publisher),
-            "subscriber" => Some(Role::Subscriber),
-            "moderator" => Some(Role::Moderator),
-            "publisheronly" => Some(Role::PublisherOnly),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Publisher => "publisher",
-            Role::Subscriber => "subscriber",
-            Role::Moderator => "moderator",
-            Role::PublisherOnly => "publisheronly",
-        }
-    }
-
-    pub fn can_publish(self) -> bool {
-        !matches!(self, Role::Subscriber)
-    }
-
-    pub fn can_subscribe(self) -> bool {
-        !matches!(self, Role::PublisherOnly)
-    }
-
-    /// OpenTok documents `publisheronly` as unable to send signals.
-    pub fn can_signal(self) -> bool {
-        !matches!(self, Role::PublisherOnly)
-    }
-
-    pub fn can_moderate(self) -> bool {
-        matches!(self, Role::Moderator)
     }
 }

@@ -110,8 +110,10 @@ impl Claimed {
             return Err(AuthError::BadSignature);
         }
         // Time checks come after the signature so that nobody learns anything from unsigned input.
-        let exp = p.time_claim("exp").map_err(|_| AuthError::InvalidClaim("exp"))?.ok_or(AuthError::MissingClaim("exp"))?;
-        let iat = p.time_claim("iat").map_err(|_| AuthError::InvalidClaim("iat"))?.ok_or(AuthError::MissingClaim("iat"))?;
+        let exp =
+            p.time_claim("exp").map_err(|_| AuthError::InvalidClaim("exp"))?.ok_or(AuthError::MissingClaim("exp"))?;
+        let iat =
+            p.time_claim("iat").map_err(|_| AuthError::InvalidClaim("iat"))?.ok_or(AuthError::MissingClaim("iat"))?;
         if exp + skew < now {
             return Err(AuthError::Expired { exp, now });
         }

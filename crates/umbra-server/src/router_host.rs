@@ -4,11 +4,11 @@
 //! milliseconds, so they run on tokio's blocking pool to keep the async workers free.
 
 use std::net::SocketAddr;
-use umbra_router::{PublishSpec, Router, RouterConfig, RouterHandle, SubscribeSpec, Target};
+
+use umbra_router::{Router, RouterConfig, RouterHandle};
 
 use crate::media_router::{
-    IceCandidate, MediaRouter, MediaTarget, PublishRequest, RouterError, RouterEvent, RouterEventKind, RouterEventSink,
-    RouterFuture, SubscribeRequest,
+    MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec, Target,
 };
 
 /// Where the router listens and what it advertises.
@@ -26,7 +26,7 @@ pub struct HostedRouter {
 }
 
 impl HostedRouter {
-    pub fn start(options: &MediaOptions) -> Result<Self, umbra_router::RouterError> {
+    pub fn start(options: &MediaOptions) -> Result<Self, RouterError> {
         let mut config = RouterConfig::new(options.bind.clone());
         if !options.advertise.is_empty() {
             config.advertised = Some(options.advertise.clone());
@@ -41,100 +41,62 @@ impl HostedRouter {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.handle.local_addrs()
     }
-}
 
-impl HostedRouter {
     /// Teardown from signaling: fire and forget on the blocking pool (an unknown id just means
     /// the router already let it go).
-    fn tell(&self, session_id: &str, id: &str, f: impl FnOnce(&RouterHandle, &str, &str) -> umbra_router::Result<()> + Send + 'static) {
-        let (handle, s, id) = (self.handle.clone(), session_id.to_string(), id.to_string());
+    fn tell(
+        &self,
+        session_id: &str,
+        id: &str,
+        f: impl FnOnce(&RouterHandle, &str, &str) -> umbra_router::Result<()> + Send + 'static,
+    ) {
+        let (handle, s, id) = (self.handle.clone(), session_id.to_owned(), id.to_owned());
         tokio::task::spawn_blocking(move || {
             let _ = f(&handle, &s, &id);
         });
     }
 }
 
-fn map_event(ev: umbra_router::RouterEvent) -> RouterEvent {
-    let kind = match ev.kind {
-        umbra_router::RouterEventKind::Connected => RouterEventKind::Connected,
-        umbra_router::RouterEventKind::Failed(msg) => RouterEventKind::Failed(msg),
-        umbra_router::RouterEventKind::Closed(reason) => RouterEventKind::Closed(format!("{reason:?}")),
-    };
-    let target = match ev.target {
-        Target::Publisher { stream_id } => MediaTarget::Publisher { stream_id },
-        Target::Subscriber { subscription_id } => MediaTarget::Subscriber { subscription_id },
-    };
-    RouterEvent { session_id: ev.session_id, connection_id: ev.connection_id, target, kind }
-}
-
-fn map_err(e: umbra_router::RouterError) -> RouterError {
-    use umbra_router::RouterError as E;
-    match e {
-        E::BadSdp(m) | E::OfferRefused(m) | E::NoUsableMedia(m) => RouterError::BadSdp(m),
-        E::UnknownStream { .. } => RouterError::UnknownStream(e.to_string()),
-        E::UnknownSubscription { .. } | E::UnknownConnection { .. } => RouterError::UnknownTarget(e.to_string()),
-        E::BadCandidate(m) => RouterError::BadSdp(format!("bad ICE candidate: {m}")),
-        other => RouterError::Failed(other.to_string()),
-    }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, umbra_router::RouterError> + Send + 'static) -> Result<T, RouterError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> umbra_router::Result<T> + Send + 'static,
+) -> Result<T, MediaError> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(map_err),
-        Err(e) => Err(RouterError::Failed(format!("router call panicked or was cancelled: {e}"))),
+        Ok(r) => Ok(r?),
+        Err(e) => Err(MediaError::Lost(e.to_string())),
     }
 }
 
 impl MediaRouter for HostedRouter {
     fn start(&self, events: RouterEventSink) {
         // Runs on the router thread: only hands the event over.
-        let sink = Box::new(move |ev: umbra_router::RouterEvent| {
-            let _ = events.send(map_event(ev));
+        let sink = Box::new(move |ev| {
+            let _ = events.send(ev);
         });
         if let Err(e) = self.handle.set_event_sink(Some(sink)) {
             tracing::error!(error = %e, "media router events are not delivered");
         }
     }
 
-    fn publish(&self, req: PublishRequest) -> RouterFuture<'_, String> {
+    fn publish(&self, spec: PublishSpec) -> RouterFuture<'_, String> {
         let handle = self.handle.clone();
-        Box::pin(blocking(move || {
-            handle.publish(PublishSpec {
-                session_id: req.session_id,
-                connection_id: req.connection_id,
-                stream_id: req.stream_id,
-                sdp_offer: req.sdp_offer,
-            })
-        }))
+        Box::pin(blocking(move || handle.publish(spec)))
     }
 
-    fn subscribe(&self, req: SubscribeRequest) -> RouterFuture<'_, String> {
+    fn subscribe(&self, spec: SubscribeSpec) -> RouterFuture<'_, String> {
         let handle = self.handle.clone();
-        Box::pin(blocking(move || {
-            handle.subscribe(SubscribeSpec {
-                session_id: req.session_id,
-                connection_id: req.connection_id,
-                subscription_id: req.subscription_id,
-                stream_id: req.stream_id,
-                sdp_offer: req.sdp_offer,
-            })
-        }))
+        Box::pin(blocking(move || handle.subscribe(spec)))
     }
 
-    fn add_ice_candidate(&self, session_id: &str, target: MediaTarget, candidate: IceCandidate) -> RouterFuture<'_, ()> {
+    fn add_ice_candidate(&self, session_id: &str, target: Target, candidate: String) -> RouterFuture<'_, ()> {
         let handle = self.handle.clone();
-        let session_id = session_id.to_string();
-        let target = match target {
-            MediaTarget::Publisher { stream_id } => Target::Publisher { stream_id },
-            MediaTarget::Subscriber { subscription_id } => Target::Subscriber { subscription_id },
-        };
+        let session_id = session_id.to_owned();
         Box::pin(async move {
             // An ICE-lite router learns addresses from connectivity checks; an end-of-candidates
             // marker carries nothing to add.
-            if candidate.candidate.trim().is_empty() {
+            if candidate.trim().is_empty() {
                 return Ok(());
             }
-            blocking(move || handle.add_remote_candidate(&session_id, target, &candidate.candidate)).await
+            blocking(move || handle.add_remote_candidate(&session_id, target, &candidate)).await
         })
     }
 

@@ -12,34 +12,8 @@ use tokio::sync::watch;
 use crate::media_router::MediaRouter;
 use crate::metrics::Metrics;
 use crate::signaling::{Hub, HubConfig};
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
-
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub hub: Arc<Hub>,
-    pub metrics: Arc<Metrics>,
-    /// Allowed clock difference, in seconds, when checking `iat`/`exp`.
-    pub clock_skew_secs: i64,
-    /// Flips to `true` when the server begins shutting down.
-    pub shutdown: watch::Receiver<bool>,
-    /// Where the Web SDK and the demo app are served from, and whether demo tokens are issued.
-    pub web: crate::api::web::WebOptions,
-    pub demo_rooms: crate::api::web::DemoRooms,
-}
-
-impl AppState {
-    /// Runs a store call on the blocking pool so that a slow disk never stalls the runtime.
-    pub async fn with_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::Corrupt(format!("store task failed: {e}"))),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {

@@ -11,13 +11,14 @@
 use aws_lc_rs::hmac;
 use base64::Engine;
 use serde_json::Value;
+use umbra_protocol::ErrorCode;
+use umbra_protocol::limits::MAX_CONNECTION_DATA;
 
 use crate::b64;
 use crate::jwt::{self, JwtError, NotATime};
 use crate::model::{Project, Role, Session};
 
 pub const T1_PREFIX: &str = "T1==";
-pub const MAX_CONNECTION_DATA: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -56,46 +57,24 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    pub fn code(&self) -> u32 {
+    /// The signaling error a client gets when its handshake is refused for this reason.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            TokenError::Missing => 2001,
-            TokenError::UnknownFormat => 2002,
-            TokenError::MalformedT1(_) => 2003,
-            TokenError::MalformedJwt(_) => 2004,
-            TokenError::UnsupportedAlgorithm(_) => 2005,
-            TokenError::UnknownProject(_) => 2006,
-            TokenError::Forged => 2007,
-            TokenError::Expired { .. } => 2008,
-            TokenError::MissingExpiry => 2009,
-            TokenError::WrongScope(_) => 2010,
-            TokenError::InvalidRole(_) => 2011,
-            TokenError::MissingSessionId => 2012,
-            TokenError::WrongSession { .. } => 2013,
-            TokenError::UnknownSession(_) => 2014,
-            TokenError::WrongProject { .. } => 2015,
-            TokenError::ConnectionDataTooLong => 2016,
-        }
-    }
-
-    /// A short stable name for logs and the signaling protocol.
-    pub fn slug(&self) -> &'static str {
-        match self {
-            TokenError::Missing => "token_missing",
-            TokenError::UnknownFormat => "token_unknown_format",
-            TokenError::MalformedT1(_) => "token_malformed",
-            TokenError::MalformedJwt(_) => "token_malformed",
-            TokenError::UnsupportedAlgorithm(_) => "token_unsupported_algorithm",
-            TokenError::UnknownProject(_) => "token_unknown_project",
-            TokenError::Forged => "token_forged",
-            TokenError::Expired { .. } => "token_expired",
-            TokenError::MissingExpiry => "token_missing_expiry",
-            TokenError::WrongScope(_) => "token_wrong_scope",
-            TokenError::InvalidRole(_) => "token_invalid_role",
-            TokenError::MissingSessionId => "token_missing_session",
-            TokenError::WrongSession { .. } => "token_wrong_session",
-            TokenError::UnknownSession(_) => "unknown_session",
-            TokenError::WrongProject { .. } => "token_wrong_project",
-            TokenError::ConnectionDataTooLong => "token_connection_data_too_long",
+            TokenError::Missing => ErrorCode::TokenMissing,
+            TokenError::UnknownFormat => ErrorCode::TokenUnknownFormat,
+            TokenError::MalformedT1(_) | TokenError::MalformedJwt(_) => ErrorCode::TokenMalformed,
+            TokenError::UnsupportedAlgorithm(_) => ErrorCode::TokenUnsupportedAlgorithm,
+            TokenError::UnknownProject(_) => ErrorCode::TokenUnknownProject,
+            TokenError::Forged => ErrorCode::TokenForged,
+            TokenError::Expired { .. } => ErrorCode::TokenExpired,
+            TokenError::MissingExpiry => ErrorCode::TokenMissingExpiry,
+            TokenError::WrongScope(_) => ErrorCode::TokenWrongScope,
+            TokenError::InvalidRole(_) => ErrorCode::TokenInvalidRole,
+            TokenError::MissingSessionId => ErrorCode::TokenMissingSession,
+            TokenError::WrongSession { .. } => ErrorCode::TokenWrongSession,
+            TokenError::UnknownSession(_) => ErrorCode::UnknownSession,
+            TokenError::WrongProject { .. } => ErrorCode::TokenWrongProject,
+            TokenError::ConnectionDataTooLong => ErrorCode::TokenConnectionDataTooLong,
         }
     }
 }
@@ -313,7 +292,14 @@ pub fn sign_t1(api_key: &str, secret: &str, data: &str) -> String {
 }
 
 /// A JWT client token as the SDKs make it. For the CLI, tests and benchmark.
-pub fn sign_jwt(api_key: &str, secret: &str, session_id: &str, role: Role, expires_at: i64, data: Option<&str>) -> String {
+pub fn sign_jwt(
+    api_key: &str,
+    secret: &str,
+    session_id: &str,
+    role: Role,
+    expires_at: i64,
+    data: Option<&str>,
+) -> String {
     let now = crate::clock::now_secs();
     let mut claims = serde_json::json!({
         "iss": api_key, "ist": "project", "iat": now, "exp": expires_at,
@@ -362,10 +348,38 @@ mod tests {
         ] {
             let t = sign_t1(&p.api_key, &p.secret, data);
             let g = parse(&t).unwrap().verify(None, Some(&p), Some(&s), 100, 0).unwrap();
-            assert_eq!((g.role, g.connection_data.as_deref(), g.format), (Role::Moderator, Some("a b"), TokenFormat::T1));
+            assert_eq!(
+                (g.role, g.connection_data.as_deref(), g.format),
+                (Role::Moderator, Some("a b"), TokenFormat::T1)
+            );
         }
         let t = sign_t1(&p.api_key, "wrong", "session_id=1_sess&expire_time=4000000000");
         assert_eq!(parse(&t).unwrap().verify(None, Some(&p), Some(&s), 100, 0), Err(TokenError::Forged));
+    }
+
+    #[test]
+    fn every_token_error_is_a_handshake_refusal_code() {
+        let errors = [
+            TokenError::Missing,
+            TokenError::UnknownFormat,
+            TokenError::MalformedT1("x"),
+            TokenError::MalformedJwt("x".into()),
+            TokenError::UnsupportedAlgorithm("none".into()),
+            TokenError::UnknownProject("1".into()),
+            TokenError::Forged,
+            TokenError::Expired { expired_at: 1, now: 2 },
+            TokenError::MissingExpiry,
+            TokenError::WrongScope("x".into()),
+            TokenError::InvalidRole("x".into()),
+            TokenError::MissingSessionId,
+            TokenError::WrongSession { token_session: "a".into(), requested: "b".into() },
+            TokenError::UnknownSession("s".into()),
+            TokenError::WrongProject { token_project: "1".into() },
+            TokenError::ConnectionDataTooLong,
+        ];
+        for e in &errors {
+            assert!(e.error_code().is_token_error(), "{e:?} -> {}", e.error_code());
+        }
     }
 
     #[test]

@@ -93,7 +93,11 @@ impl Graph {
 fn the_server_reaches_no_frame_crypto_and_no_codec() {
     let graph = Graph::load();
     let paths = graph.forbidden_paths("umbra-server");
-    assert!(paths.is_empty(), "umbra-server must not depend on these (path from the server):\n  {}", paths.join("\n  "));
+    assert!(
+        paths.is_empty(),
+        "umbra-server must not depend on these (path from the server):\n  {}",
+        paths.join("\n  ")
+    );
 }
 
 #[test]

@@ -15,7 +15,8 @@ use common::{Server, create_project, new_session, tmpdir, token};
 use umbra_client::media::analysis::{dominant_frequency, psnr};
 use umbra_client::media::pattern::TestPattern;
 use umbra_client::{
-    ClientError, EncodedVideoSource, Event, PublisherEvent, PublisherSettings, Session, SessionConfig, SubscriberEvent, VideoSource,
+    ClientError, EncodedVideoSource, Event, PublisherEvent, PublisherSettings, Session, SessionConfig, SubscriberEvent,
+    VideoSource,
 };
 
 const SECRET: &str = "correct horse battery staple";
@@ -93,7 +94,11 @@ struct Client {
 }
 
 fn client(room: &Room, secret: Option<&str>) -> Client {
-    let mut session = Session::new(&room.project.key, &room.session_id, SessionConfig { server_url: room.url(), ..Default::default() });
+    let mut session = Session::new(
+        &room.project.key,
+        &room.session_id,
+        SessionConfig { server_url: room.url(), ..Default::default() },
+    );
     let events = session.events().unwrap();
     if let Some(s) = secret {
         session.set_encryption_secret(s).unwrap();
@@ -177,8 +182,10 @@ fn one_publisher_three_subscribers_decode_the_test_pattern_and_tone() {
         s.session.subscribe(&stream).unwrap();
     }
     for s in &mut subs {
-        s.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
-            .unwrap_or_else(|| panic!("no video decoded: {:?}", s.seen.iter().rev().take(5).collect::<Vec<_>>()));
+        s.wait(Duration::from_secs(20), |e| {
+            matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })
+        })
+        .unwrap_or_else(|| panic!("no video decoded: {:?}", s.seen.iter().rev().take(5).collect::<Vec<_>>()));
     }
     // Ten seconds of media, all subscribers at once.
     let window = Duration::from_secs(10);
@@ -199,7 +206,11 @@ fn one_publisher_three_subscribers_decode_the_test_pattern_and_tone() {
         let (lo, hi) = (*numbers.first().unwrap(), *numbers.last().unwrap());
         // Frames the publisher sent over the window (30 fps) vs distinct frames decoded.
         let sent = (window.as_secs_f64() * 30.0) as usize;
-        assert!(numbers.len() * 10 >= sent * 9, "subscriber {i}: decoded {} of ~{sent} frames ({lo}..{hi})", numbers.len());
+        assert!(
+            numbers.len() * 10 >= sent * 9,
+            "subscriber {i}: decoded {} of ~{sent} frames ({lo}..{hi})",
+            numbers.len()
+        );
         let psnrs: Vec<f64> = frames
             .iter()
             .filter_map(|f| TestPattern::read_frame_number(f).and_then(|n| psnr(&pattern.frame(n), f)))
@@ -238,13 +249,21 @@ fn a_subscriber_with_another_secret_decodes_nothing_until_it_matches() {
 
     sub.session.set_encryption_secret(SECRET).unwrap();
     let t = Instant::now();
-    sub.wait(Duration::from_secs(3), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::EncryptionSecretMatch, .. }))
-        .expect("match event");
+    sub.wait(Duration::from_secs(3), |e| {
+        matches!(e, Event::Subscriber { event: SubscriberEvent::EncryptionSecretMatch, .. })
+    })
+    .expect("match event");
     sub.wait(Duration::from_secs(3), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
         .expect("decoding resumes");
     assert!(t.elapsed() < Duration::from_secs(1), "recovered in {:?}", t.elapsed());
     let later = sub.collect(Duration::from_secs(2));
-    assert_eq!(count(&later, |e| matches!(e, SubscriberEvent::EncryptionSecretMatch | SubscriberEvent::EncryptionSecretMismatch)), 0);
+    assert_eq!(
+        count(&later, |e| matches!(
+            e,
+            SubscriberEvent::EncryptionSecretMatch | SubscriberEvent::EncryptionSecretMismatch
+        )),
+        0
+    );
     assert!(count(&later, |e| matches!(e, SubscriberEvent::VideoFrame(_))) > 30);
 }
 
@@ -274,7 +293,8 @@ fn tapped_marker_run(e2ee: bool) -> (usize, usize, u64) {
     use umbra_server::router_host::{HostedRouter, MediaOptions};
     let dir = tmpdir();
     let project = create_project(dir.path(), "tap", true);
-    let router = HostedRouter::start(&MediaOptions { bind: vec!["127.0.0.1:0".parse().unwrap()], advertise: vec![] }).unwrap();
+    let router =
+        HostedRouter::start(&MediaOptions { bind: vec!["127.0.0.1:0".parse().unwrap()], advertise: vec![] }).unwrap();
     let seen_marker = Arc::new(Mutex::new((0usize, 0usize)));
     let hits = seen_marker.clone();
     router
@@ -304,11 +324,14 @@ fn tapped_marker_run(e2ee: bool) -> (usize, usize, u64) {
         audio_bitrate_bps: 32_000,
     };
     publisher.session.publish(settings).unwrap();
-    publisher.wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::MediaConnected, .. })).expect("media");
+    publisher
+        .wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::MediaConnected, .. }))
+        .expect("media");
     let mut sub = client(&room, secret);
     let stream = sub.stream_id();
     let sid = sub.session.subscribe(&stream).unwrap();
-    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::Connected, .. })).expect("sub media");
+    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::Connected, .. }))
+        .expect("sub media");
     sub.collect(Duration::from_secs(3));
     let stats = sub.session.subscriber_stats(sid);
     let (taps, marked) = *seen_marker.lock().unwrap();
@@ -337,7 +360,10 @@ fn publisher_changes_secret_followers_keep_decoding_others_mismatch() {
     for s in [&mut follower, &mut stayer] {
         let stream = s.stream_id();
         s.session.subscribe(&stream).unwrap();
-        s.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })).expect("video");
+        s.wait(Duration::from_secs(20), |e| {
+            matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })
+        })
+        .expect("video");
     }
     const NEW: &str = "the second secret of the day";
     publisher.session.set_encryption_secret(NEW).unwrap();
@@ -443,11 +469,13 @@ fn five_percent_loss_is_repaired_and_is_not_a_mismatch() {
     let mut sub = client(&room, Some(SECRET));
     let stream = sub.stream_id();
     sub.session.subscribe(&stream).unwrap();
-    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })).expect("video");
+    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
+        .expect("video");
     let events = sub.collect(Duration::from_secs(8));
     let (dropped, total) = *relay.dropped.lock().unwrap();
     assert!(dropped * 100 >= total * 3, "the relay dropped {dropped} of {total}");
-    let numbers: BTreeSet<u32> = video_frames(&events).iter().filter_map(|f| TestPattern::read_frame_number(f)).collect();
+    let numbers: BTreeSet<u32> =
+        video_frames(&events).iter().filter_map(|f| TestPattern::read_frame_number(f)).collect();
     assert!(numbers.len() >= 8 * 30 * 80 / 100, "decoded {} distinct frames in 8 s through 5% loss", numbers.len());
     assert_eq!(count(&events, |e| matches!(e, SubscriberEvent::EncryptionSecretMismatch)), 0, "loss is not a mismatch");
 }
@@ -456,23 +484,36 @@ fn five_percent_loss_is_repaired_and_is_not_a_mismatch() {
 fn missing_and_invalid_secrets_are_reported_as_the_product_names_them() {
     let room = room(true, true, &[]);
     // Invalid secrets are refused by set_encryption_secret and change nothing.
-    let probe = Session::new(&room.project.key, &room.session_id, SessionConfig { server_url: room.url(), ..Default::default() });
+    let probe = Session::new(
+        &room.project.key,
+        &room.session_id,
+        SessionConfig { server_url: room.url(), ..Default::default() },
+    );
     for bad in ["", "1234567", &"x".repeat(257)] {
         assert!(matches!(probe.set_encryption_secret(bad), Err(ClientError::InvalidEncryptionSecret(_))), "{bad:?}");
     }
     // Connecting without a secret: a session error, EncryptionSecretMissing.
     let mut c = client(&room, None);
-    c.wait(Duration::from_secs(5), |e| matches!(e, Event::Error(ClientError::EncryptionSecretMissing))).expect("session error");
+    c.wait(Duration::from_secs(5), |e| matches!(e, Event::Error(ClientError::EncryptionSecretMissing)))
+        .expect("session error");
     // Publishing and subscribing without one: publisher / subscriber errors.
-    assert_eq!(c.session.publish(PublisherSettings::test_pattern("x")).unwrap_err(), ClientError::EncryptionSecretMissing);
-    c.wait(Duration::from_secs(5), |e| matches!(e, Event::Publisher { event: PublisherEvent::Error(ClientError::EncryptionSecretMissing), .. }))
-        .expect("publisher error event");
+    assert_eq!(
+        c.session.publish(PublisherSettings::test_pattern("x")).unwrap_err(),
+        ClientError::EncryptionSecretMissing
+    );
+    c.wait(Duration::from_secs(5), |e| {
+        matches!(e, Event::Publisher { event: PublisherEvent::Error(ClientError::EncryptionSecretMissing), .. })
+    })
+    .expect("publisher error event");
     assert_eq!(c.session.subscribe("any").unwrap_err(), ClientError::EncryptionSecretMissing);
     // Setting the secret afterwards makes publishing work.
     c.session.set_encryption_secret(SECRET).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     c.session.publish(PublisherSettings::test_pattern("late")).unwrap();
-    c.wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::StreamCreated { .. }, .. })).expect("published");
+    c.wait(Duration::from_secs(20), |e| {
+        matches!(e, Event::Publisher { event: PublisherEvent::StreamCreated { .. }, .. })
+    })
+    .expect("published");
 }
 
 #[test]
@@ -480,11 +521,16 @@ fn a_relayed_session_connects_two_native_clients_peer_to_peer() {
     let room = room(false, false, &[]);
     let mut publisher = client(&room, None);
     publisher.session.publish(PublisherSettings::test_pattern("p2p")).unwrap();
-    publisher.wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::StreamCreated { .. }, .. })).expect("stream");
+    publisher
+        .wait(Duration::from_secs(20), |e| {
+            matches!(e, Event::Publisher { event: PublisherEvent::StreamCreated { .. }, .. })
+        })
+        .expect("stream");
     let mut sub = client(&room, None);
     let stream = sub.stream_id();
     sub.session.subscribe(&stream).unwrap();
-    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })).expect("p2p video");
+    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
+        .expect("p2p video");
     let events = sub.collect(Duration::from_secs(3));
     let pattern = TestPattern::new(320, 240);
     let frames = video_frames(&events);

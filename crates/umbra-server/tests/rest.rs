@@ -128,9 +128,21 @@ fn session_create_rejects_bad_parameters_with_400() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()[0]["e2ee"], true);
-    let r = http(&server.addr, "POST", "/session/create", &[("X-OPENTOK-AUTH", &auth(&p)), ("Content-Type", "text/xml")], b"<x/>");
+    let r = http(
+        &server.addr,
+        "POST",
+        "/session/create",
+        &[("X-OPENTOK-AUTH", &auth(&p)), ("Content-Type", "text/xml")],
+        b"<x/>",
+    );
     assert_eq!((r.status, r.code()), (400, 3002));
-    let r = http(&server.addr, "POST", "/session/create", &[("X-OPENTOK-AUTH", &auth(&p)), ("Content-Type", "application/json")], b"{");
+    let r = http(
+        &server.addr,
+        "POST",
+        "/session/create",
+        &[("X-OPENTOK-AUTH", &auth(&p)), ("Content-Type", "application/json")],
+        b"{",
+    );
     assert_eq!((r.status, r.code()), (400, 3002));
 }
 
@@ -171,7 +183,12 @@ fn bad_auth_headers_are_each_refused_with_their_own_error() {
         ("unknown project", Some(sign(&good(json!({"iss": "99999999"})), &p.secret)), 1009, "99999999"),
         ("wrong secret", Some(sign(&good(json!({})), &other.secret)), 1010, "signature"),
         ("expired", Some(sign(&good(json!({"iat": now - 1000, "exp": now - 600})), &p.secret)), 1011, "expired"),
-        ("issued in the future", Some(sign(&good(json!({"iat": now + 600, "exp": now + 700})), &p.secret)), 1012, "future"),
+        (
+            "issued in the future",
+            Some(sign(&good(json!({"iat": now + 600, "exp": now + 700})), &p.secret)),
+            1012,
+            "future",
+        ),
         ("lives too long", Some(sign(&good(json!({"exp": now + 86_400})), &p.secret)), 1013, "too long"),
     ];
     let mut seen_codes = std::collections::HashSet::new();
@@ -200,7 +217,13 @@ fn bad_auth_headers_are_each_refused_with_their_own_error() {
     }
     // A valid header for one project on another project's URL.
     let sid = new_session(&server.addr, &p, "p2p.preference=disabled");
-    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/{sid}/stream", other.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "GET",
+        &format!("/v2/project/{}/session/{sid}/stream", other.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!((r.status, r.code()), (403, 1014));
     assert!(seen_codes.insert(1014));
     assert!(seen_codes.len() >= 12);
@@ -323,7 +346,13 @@ fn projects_and_sessions_survive_a_restart() {
     assert_eq!(welcome["media_mode"], "routed");
     // And the project still authenticates.
     assert_eq!(create_session(&server.addr, &p, "").status, 200);
-    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/{sid}/stream", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "GET",
+        &format!("/v2/project/{}/session/{sid}/stream", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -368,7 +397,22 @@ fn cli_manages_projects_and_the_e2ee_addon() {
     // `umbra token` makes client tokens in both formats that connect.
     let sid = new_session(&server.addr, &p, "");
     for format in ["jwt", "t1"] {
-        let t = cli(dir.path(), &["token", "--project", "demo", "--session-id", &sid, "--role", "moderator", "--data", "a b", "--format", format]);
+        let t = cli(
+            dir.path(),
+            &[
+                "token",
+                "--project",
+                "demo",
+                "--session-id",
+                &sid,
+                "--role",
+                "moderator",
+                "--data",
+                "a b",
+                "--format",
+                format,
+            ],
+        );
         assert!(t.ok, "{}", t.stderr);
         let (_ws, w) = Ws::join(&server.addr, t.stdout.trim());
         assert_eq!((w["role"].as_str(), w["connection_data"].as_str()), (Some("moderator"), Some("a b")), "{format}");
@@ -474,8 +518,12 @@ fn config_file_sets_serve_options_and_flags_override_it() {
     assert_eq!(w["heartbeat_interval_ms"], 4000, "the flag wins over the file");
     // Structured logs: one JSON object per line, with fields.
     let log = server.log();
-    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
-    assert!(lines.iter().any(|l| l["fields"]["message"] == "session created" && l["fields"]["session"] == sid.as_str()), "{log}");
+    let lines: Vec<Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "session created" && l["fields"]["session"] == sid.as_str()),
+        "{log}"
+    );
 
     // A bad config file is refused with a message naming it.
     std::fs::write(dir.path().join("bad.toml"), "listen = 5\n").unwrap();

@@ -34,7 +34,8 @@ fn run_sdk(sdk: &Sdk, args: &[&str], server: &Server) -> Value {
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad output ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad output ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn check(sdk: &Sdk, p: &Project, q: &Project, server: &Server, who: &str) -> Value {
@@ -51,12 +52,23 @@ fn check(sdk: &Sdk, p: &Project, q: &Project, server: &Server, who: &str) -> Val
     // The tokens the SDK made connect, with the role and data the SDK put in them.
     let (mut publisher, w) = Ws::join(&server.addr, out["jwt_publisher"].as_str().unwrap());
     let publisher_id = w["connection_id"].as_str().unwrap().to_owned();
-    assert_eq!((w["session_id"].as_str(), w["e2ee"].clone(), w["cipher_suite"].clone()), (Some(sid), json!(true), json!(6)), "{who}");
-    assert_eq!((w["role"].as_str(), w["connection_data"].as_str(), w["media_mode"].as_str()), (Some("publisher"), Some(format!("{who} jwt").as_str()), Some("routed")));
+    assert_eq!(
+        (w["session_id"].as_str(), w["e2ee"].clone(), w["cipher_suite"].clone()),
+        (Some(sid), json!(true), json!(6)),
+        "{who}"
+    );
+    assert_eq!(
+        (w["role"].as_str(), w["connection_data"].as_str(), w["media_mode"].as_str()),
+        (Some("publisher"), Some(format!("{who} jwt").as_str()), Some("routed"))
+    );
     let t1 = out["t1_moderator"].as_str().unwrap();
     assert!(t1.starts_with("T1=="));
     let (mut moderator, w) = Ws::join(&server.addr, t1);
-    assert_eq!((w["role"].as_str(), w["connection_data"].as_str()), (Some("moderator"), Some(format!("{who} t1 with spaces").as_str())), "{who}");
+    assert_eq!(
+        (w["role"].as_str(), w["connection_data"].as_str()),
+        (Some("moderator"), Some(format!("{who} t1 with spaces").as_str())),
+        "{who}"
+    );
     let (mut subscriber, w) = Ws::join(&server.addr, out["jwt_subscriber"].as_str().unwrap());
     assert_eq!(w["role"], "subscriber");
     let sub_id = w["connection_id"].as_str().unwrap().to_owned();
@@ -67,7 +79,10 @@ fn check(sdk: &Sdk, p: &Project, q: &Project, server: &Server, who: &str) -> Val
     // The E2EE and role rules hold for SDK-made tokens too.
     let e = publisher.request(json!({"type": "publish", "stream": {"name": "plain"}, "sdp_offer": "v=0"}));
     assert_eq!(e["code"], "e2ee_required", "{who}");
-    assert_eq!(subscriber.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "v=0"}))["code"], "role_forbidden");
+    assert_eq!(
+        subscriber.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "v=0"}))["code"],
+        "role_forbidden"
+    );
     assert_eq!(moderator.request(json!({"type": "signal", "data": "hi"}))["type"], "ack");
     assert_eq!(subscriber.expect("signal")["data"], "hi");
 
@@ -79,7 +94,10 @@ fn check(sdk: &Sdk, p: &Project, q: &Project, server: &Server, who: &str) -> Val
     subscriber.expect("forced_disconnect");
     assert_eq!(subscriber.expect_close(), Some(4001));
     let gone = moderator.expect("connection_destroyed");
-    assert_eq!((gone["connection"]["connection_id"].as_str(), gone["reason"].as_str()), (Some(sub_id.as_str()), Some("forceDisconnected")));
+    assert_eq!(
+        (gone["connection"]["connection_id"].as_str(), gone["reason"].as_str()),
+        (Some(sub_id.as_str()), Some("forceDisconnected"))
+    );
 
     // And a moderator holding an SDK-made T1 token can force a disconnect over signaling.
     let pub_id = publisher_id;

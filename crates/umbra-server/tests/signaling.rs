@@ -35,7 +35,8 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     assert_eq!(ev["connection"]["data"], "bob");
 
     // A publishes; B sees the stream; a third client sees it in its welcome.
-    let ack = a.request(json!({"type": "publish", "stream": {"name": "cam", "has_audio": true, "video_type": "camera"}}));
+    let ack =
+        a.request(json!({"type": "publish", "stream": {"name": "cam", "has_audio": true, "video_type": "camera"}}));
     assert_eq!(ack["type"], "ack", "{ack}");
     let stream_id = ack["stream_id"].as_str().unwrap().to_owned();
     let ev = b.expect("stream_created");
@@ -48,7 +49,13 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     drop(c);
 
     // REST sees the stream too.
-    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/{sid}/stream/{stream_id}", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "GET",
+        &format!("/v2/project/{}/session/{sid}/stream/{stream_id}", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["videoType"], "camera");
 
@@ -57,9 +64,15 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     assert_eq!(ack["type"], "ack", "{ack}");
     let sub = ack["subscription_id"].as_str().unwrap().to_owned();
     let ev = a.expect("subscribe_offer");
-    assert_eq!((ev["subscription_id"].as_str(), ev["sdp_offer"].as_str()), (Some(sub.as_str()), Some("v=0 offer-from-bob")));
+    assert_eq!(
+        (ev["subscription_id"].as_str(), ev["sdp_offer"].as_str()),
+        (Some(sub.as_str()), Some("v=0 offer-from-bob"))
+    );
     assert_eq!(ev["subscriber_connection_id"], b_id.as_str());
-    assert_eq!(a.request(json!({"type": "answer", "subscription_id": sub, "sdp_answer": "v=0 answer-from-alice"}))["type"], "ack");
+    assert_eq!(
+        a.request(json!({"type": "answer", "subscription_id": sub, "sdp_answer": "v=0 answer-from-alice"}))["type"],
+        "ack"
+    );
     assert_eq!(b.expect("answer")["sdp_answer"], "v=0 answer-from-alice");
     let cand = json!({"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": 0});
     assert_eq!(b.request(json!({"type": "ice", "subscription_id": sub, "candidate": cand}))["type"], "ack");
@@ -69,8 +82,14 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     assert_eq!(b.expect("ice")["from"], "publisher");
     // A client that is not part of a subscription cannot inject into it.
     let (mut m, _) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
-    assert_eq!(m.request(json!({"type": "ice", "subscription_id": sub, "candidate": cand}))["code"], "unknown_subscription");
-    assert_eq!(m.request(json!({"type": "answer", "subscription_id": sub, "sdp_answer": "x"}))["code"], "unknown_subscription");
+    assert_eq!(
+        m.request(json!({"type": "ice", "subscription_id": sub, "candidate": cand}))["code"],
+        "unknown_subscription"
+    );
+    assert_eq!(
+        m.request(json!({"type": "answer", "subscription_id": sub, "sdp_answer": "x"}))["code"],
+        "unknown_subscription"
+    );
     assert_eq!(m.request(json!({"type": "unpublish", "stream_id": stream_id}))["code"], "not_owner");
     m.send(&json!({"type": "leave"}));
     assert_eq!(m.expect_close(), Some(1000));
@@ -81,26 +100,50 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     assert_eq!(b.request(json!({"type": "signal", "signal_type": "chat", "data": "hello all"}))["type"], "ack");
     for ws in [&mut a, &mut b] {
         let s = ws.expect("signal");
-        assert_eq!((s["from"].as_str(), s["signal_type"].as_str(), s["data"].as_str()), (Some(b_id.as_str()), Some("chat"), Some("hello all")));
+        assert_eq!(
+            (s["from"].as_str(), s["signal_type"].as_str(), s["data"].as_str()),
+            (Some(b_id.as_str()), Some("chat"), Some("hello all"))
+        );
     }
     assert_eq!(b.request(json!({"type": "signal", "to": a_id, "data": "psst"}))["type"], "ack");
     assert_eq!(a.expect("signal")["data"], "psst");
-    let r = post_json(&server.addr, &format!("/v2/project/{}/session/{sid}/connection/{b_id}/signal", p.key), &auth(&p), &json!({"type": "srv", "data": "to bob"}));
+    let r = post_json(
+        &server.addr,
+        &format!("/v2/project/{}/session/{sid}/connection/{b_id}/signal", p.key),
+        &auth(&p),
+        &json!({"type": "srv", "data": "to bob"}),
+    );
     assert_eq!(r.status, 204);
     let s = b.expect("signal");
     assert_eq!((s["from"].clone(), s["data"].as_str()), (Value::Null, Some("to bob")));
-    let r = post_json(&server.addr, &format!("/v2/project/{}/session/{sid}/signal", p.key), &auth(&p), &json!({"data": "everyone"}));
+    let r = post_json(
+        &server.addr,
+        &format!("/v2/project/{}/session/{sid}/signal", p.key),
+        &auth(&p),
+        &json!({"data": "everyone"}),
+    );
     assert_eq!(r.status, 204);
     assert_eq!(a.expect("signal")["data"], "everyone");
     assert_eq!(b.expect("signal")["data"], "everyone");
     assert_eq!(b.request(json!({"type": "signal", "signal_type": "no spaces", "data": "x"}))["code"], "bad_request");
 
     // Stream property change; REST mute reaches the publisher.
-    let ack = a.request(json!({"type": "set_stream_property", "stream_id": stream_id, "property": "has_video", "value": false}));
+    let ack = a.request(
+        json!({"type": "set_stream_property", "stream_id": stream_id, "property": "has_video", "value": false}),
+    );
     assert_eq!(ack["type"], "ack", "{ack}");
     let ev = b.expect("stream_property_changed");
-    assert_eq!((ev["property"].as_str(), &ev["old_value"], &ev["new_value"]), (Some("has_video"), &json!(true), &json!(false)));
-    let r = http(&server.addr, "POST", &format!("/v2/project/{}/session/{sid}/stream/{stream_id}/mute", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    assert_eq!(
+        (ev["property"].as_str(), &ev["old_value"], &ev["new_value"]),
+        (Some("has_video"), &json!(true), &json!(false))
+    );
+    let r = http(
+        &server.addr,
+        "POST",
+        &format!("/v2/project/{}/session/{sid}/stream/{stream_id}/mute", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(a.expect("mute_forced")["stream_id"], stream_id.as_str());
 
@@ -108,11 +151,17 @@ fn two_clients_see_each_others_connections_streams_signals_and_sdp() {
     assert_eq!(a.request(json!({"type": "unpublish", "stream_id": stream_id}))["type"], "ack");
     assert_eq!(b.expect("subscription_ended")["subscription_id"], sub.as_str());
     let ev = b.expect("stream_destroyed");
-    assert_eq!((ev["stream"]["stream_id"].as_str(), ev["reason"].as_str()), (Some(stream_id.as_str()), Some("unpublished")));
+    assert_eq!(
+        (ev["stream"]["stream_id"].as_str(), ev["reason"].as_str()),
+        (Some(stream_id.as_str()), Some("unpublished"))
+    );
     b.send(&json!({"type": "leave"}));
     assert_eq!(b.expect_close(), Some(1000));
     let ev = a.expect("connection_destroyed");
-    assert_eq!((ev["connection"]["connection_id"].as_str(), ev["reason"].as_str()), (Some(b_id.as_str()), Some("clientDisconnected")));
+    assert_eq!(
+        (ev["connection"]["connection_id"].as_str(), ev["reason"].as_str()),
+        (Some(b_id.as_str()), Some("clientDisconnected"))
+    );
     // Heartbeat.
     assert_eq!(a.request(json!({"type": "ping"}))["type"], "pong");
 }
@@ -154,7 +203,10 @@ fn roles_are_enforced() {
     assert_eq!(subscriber.expect("forced_disconnect")["type"], "forced_disconnect");
     assert_eq!(subscriber.expect_close(), Some(4001));
     let ev = moderator.expect("connection_destroyed");
-    assert_eq!((ev["connection"]["connection_id"].as_str(), ev["reason"].as_str()), (Some(target.as_str()), Some("forceDisconnected")));
+    assert_eq!(
+        (ev["connection"]["connection_id"].as_str(), ev["reason"].as_str()),
+        (Some(target.as_str()), Some("forceDisconnected"))
+    );
     assert_eq!(only.expect("subscription_ended")["stream_id"], stream_id.as_str());
     let e = moderator.request(json!({"type": "force_disconnect", "connection_id": target}));
     assert_eq!(e["code"], "unknown_connection");
@@ -167,13 +219,25 @@ fn rest_force_disconnect_ends_the_socket() {
     let (mut b, wb) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
     let b_id = wb["connection_id"].as_str().unwrap();
     assert_eq!(b.request(json!({"type": "publish", "stream": {"name": "b"}}))["type"], "ack");
-    let r = http(&server.addr, "DELETE", &format!("/v2/project/{}/session/{sid}/connection/{b_id}", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "DELETE",
+        &format!("/v2/project/{}/session/{sid}/connection/{b_id}", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.status, 204);
     b.expect("forced_disconnect");
     assert_eq!(b.expect_close(), Some(4001));
     assert_eq!(a.expect("stream_destroyed")["reason"], "forceDisconnected");
     assert_eq!(a.expect("connection_destroyed")["reason"], "forceDisconnected");
-    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/{sid}/stream", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "GET",
+        &format!("/v2/project/{}/session/{sid}/stream", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.json()["count"], 0);
 }
 
@@ -193,7 +257,10 @@ fn without_a_media_router_routed_publishes_are_refused_not_faked() {
 fn e2ee_session_refuses_a_publish_that_does_not_declare_encryption() {
     let (_d, server, p, sid) = setup("p2p.preference=disabled&e2ee=true");
     let (mut a, w) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
-    assert_eq!((w["e2ee"].clone(), w["cipher_suite"].clone(), w["media_mode"].clone()), (json!(true), json!(6), json!("routed")));
+    assert_eq!(
+        (w["e2ee"].clone(), w["cipher_suite"].clone(), w["media_mode"].clone()),
+        (json!(true), json!(6), json!("routed"))
+    );
 
     let e = a.request(json!({"type": "publish", "stream": {"name": "plain"}, "sdp_offer": "v=0"}));
     assert_eq!(e["code"], "e2ee_required", "{e}");
@@ -208,13 +275,22 @@ fn e2ee_session_refuses_a_publish_that_does_not_declare_encryption() {
     let e = a.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}}));
     assert_eq!(e["code"], "bad_request");
     assert!(e["message"].as_str().unwrap().contains("sdp_offer"));
-    let r = http(&server.addr, "GET", &format!("/v2/project/{}/session/{sid}/stream", p.key), &[("X-OPENTOK-AUTH", &auth(&p))], b"");
+    let r = http(
+        &server.addr,
+        "GET",
+        &format!("/v2/project/{}/session/{sid}/stream", p.key),
+        &[("X-OPENTOK-AUTH", &auth(&p))],
+        b"",
+    );
     assert_eq!(r.json()["count"], 0, "no refused publish left a stream behind");
 
     // In a session without E2EE, declaring it is refused too (subscribers would have no key).
     let plain = new_session(&server.addr, &p, "");
     let (mut b, _) = Ws::join(&server.addr, &token(&p, &plain, "publisher", None));
-    assert_eq!(b.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}}))["code"], "e2ee_not_enabled");
+    assert_eq!(
+        b.request(json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}}))["code"],
+        "e2ee_not_enabled"
+    );
     assert_eq!(b.request(json!({"type": "publish", "stream": {}, "sdp_offer": "v=0"}))["code"], "bad_request");
 }
 
@@ -246,7 +322,12 @@ fn bad_tokens_are_each_refused_with_their_own_error() {
         ("unknown format", "hello".into(), None, "token_unknown_format"),
         ("T1 not base64", "T1==!!!!".into(), None, "token_malformed"),
         ("JWT bad payload", format!("{}.%%%.x", b64(r#"{"alg":"HS256"}"#)), None, "token_malformed"),
-        ("alg none", format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(&claims(json!({})).to_string())), None, "token_unsupported_algorithm"),
+        (
+            "alg none",
+            format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(&claims(json!({})).to_string())),
+            None,
+            "token_unsupported_algorithm",
+        ),
         ("unknown project", jwt(json!({"iss": "99999999"}), &p.secret), None, "token_unknown_project"),
         ("forged", jwt(json!({}), "0123456789abcdef0123456789abcdef01234567"), None, "token_forged"),
         ("expired", jwt(json!({"exp": now - 3600}), &p.secret), None, "token_expired"),
@@ -257,7 +338,12 @@ fn bad_tokens_are_each_refused_with_their_own_error() {
         ("wrong session", jwt(json!({}), &p.secret), Some(sid2.as_str()), "token_wrong_session"),
         ("unknown session", jwt(json!({"session_id": "1_nosuchsession"}), &p.secret), None, "unknown_session"),
         ("wrong project", jwt(json!({"session_id": q_sid}), &p.secret), None, "token_wrong_project"),
-        ("data too long", jwt(json!({"connection_data": "x".repeat(1001)}), &p.secret), None, "token_connection_data_too_long"),
+        (
+            "data too long",
+            jwt(json!({"connection_data": "x".repeat(1001)}), &p.secret),
+            None,
+            "token_connection_data_too_long",
+        ),
     ];
     let mut messages = std::collections::HashSet::new();
     for (label, tok, requested, code) in &cases {
@@ -295,14 +381,19 @@ fn bad_tokens_are_each_refused_with_their_own_error() {
         let t1 = umbra_server::token::sign_t1(
             &p.key,
             &p.secret,
-            &format!("session_id={sid}&create_time={now}&expire_time={}&role=moderator&nonce=1&connection_data={data}", now + 60),
+            &format!(
+                "session_id={sid}&create_time={now}&expire_time={}&role=moderator&nonce=1&connection_data={data}",
+                now + 60
+            ),
         );
         let (_ok, w) = Ws::join(&server.addr, &t1);
         assert_eq!((w["role"].as_str(), w["connection_data"].as_str()), (Some("moderator"), Some("alice smith")));
     }
-    let forged_t1 = umbra_server::token::sign_t1(&p.key, &q.secret, &format!("session_id={sid}&expire_time={}", now + 60));
+    let forged_t1 =
+        umbra_server::token::sign_t1(&p.key, &q.secret, &format!("session_id={sid}&expire_time={}", now + 60));
     assert_eq!(Ws::connect(&server.addr, &forged_t1, None).1["code"], "token_forged");
-    let expired_t1 = umbra_server::token::sign_t1(&p.key, &p.secret, &format!("session_id={sid}&expire_time={}", now - 600));
+    let expired_t1 =
+        umbra_server::token::sign_t1(&p.key, &p.secret, &format!("session_id={sid}&expire_time={}", now - 600));
     assert_eq!(Ws::connect(&server.addr, &expired_t1, None).1["code"], "token_expired");
 }
 
@@ -339,7 +430,10 @@ fn a_dropped_socket_resumes_and_replays_what_it_missed() {
 fn a_silent_or_vanished_client_is_removed_after_the_resume_window() {
     let dir = tmpdir();
     let p = create_project(dir.path(), "p", false);
-    let server = Server::start(dir.path(), &["--heartbeat-interval-secs", "1", "--heartbeat-timeout-secs", "2", "--resume-window-secs", "1"]);
+    let server = Server::start(
+        dir.path(),
+        &["--heartbeat-interval-secs", "1", "--heartbeat-timeout-secs", "2", "--resume-window-secs", "1"],
+    );
     let sid = new_session(&server.addr, &p, "");
     let (mut watcher, w) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
     assert_eq!((w["heartbeat_interval_ms"].as_u64(), w["resume_window_ms"].as_u64()), (Some(1000), Some(1000)));

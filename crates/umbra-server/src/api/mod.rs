@@ -2,6 +2,7 @@
 //! operational endpoints. [`ROUTES`] is the single list the router is built from; the OpenAPI
 //! document is tested against it.
 
+mod auth;
 pub mod error;
 mod ops;
 mod project;
@@ -17,9 +18,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 
-use crate::server::AppState;
-use crate::signaling::protocol::MAX_MESSAGE_BYTES;
+use crate::state::AppState;
 use error::{ApiError, codes};
+use umbra_protocol::limits::MAX_MESSAGE_BYTES;
 
 pub const SIGNALING_PATH: &str = "/v1/signaling";
 
@@ -93,9 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     for (path, mr) in by_path {
         r = r.route(path, mr);
     }
-    r.fallback(unknown_route)
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
-        .with_state(state)
+    r.fallback(unknown_route).layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
 }
 
 async fn unknown_route() -> ApiError {
@@ -136,7 +135,10 @@ async fn json_errors(resp: Response) -> Response {
     ApiError::new(status, code, text).into_response()
 }
 
-async fn signaling_upgrade(State(state): State<Arc<AppState>>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
+async fn signaling_upgrade(
+    State(state): State<Arc<AppState>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
     match ws {
         // tungstenite's 128 KiB default buffers would dominate the memory of an idle
         // connection; signaling messages are small, and the buffers grow for the rare large SDP.
@@ -146,6 +148,7 @@ async fn signaling_upgrade(State(state): State<Arc<AppState>>, ws: Result<WebSoc
             .max_message_size(MAX_MESSAGE_BYTES)
             .on_upgrade(move |socket| crate::signaling::socket::run(state, socket))
             .into_response(),
-        Err(e) => ApiError::bad_request(codes::MALFORMED_BODY, format!("signaling needs a WebSocket upgrade: {e}")).into_response(),
+        Err(e) => ApiError::bad_request(codes::MALFORMED_BODY, format!("signaling needs a WebSocket upgrade: {e}"))
+            .into_response(),
     }
 }

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::json_response;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Healthy when the store answers a query.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -22,10 +22,6 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let stored = state.with_store(|s| s.session_count()).await.ok();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(stored),
-    )
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render(stored))
         .into_response()
 }

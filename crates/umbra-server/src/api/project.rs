@@ -5,40 +5,26 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use umbra_protocol::StreamInfo;
 
+use super::auth::{AuthedProject, ProjectSession};
 use super::error::{ApiError, codes, json_response};
-use crate::clock::now_secs;
 use crate::model::{Project, Session};
-use crate::project_auth::{self, AuthError};
-use crate::server::AppState;
-use crate::signaling::hub::{HubError, SignalFailure};
-use crate::signaling::protocol::StreamInfo;
+use crate::signaling::HubError;
+use crate::state::AppState;
 
-/// Verifies `X-OPENTOK-AUTH`; with `path_key`, also that it is that project's.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, path_key: Option<&str>) -> Result<Project, ApiError> {
-    let header = headers.get(project_auth::HEADER).map(|v| v.to_str().unwrap_or("\u{0}invalid"));
-    let claimed = project_auth::parse(header)?;
-    let key = claimed.api_key.clone();
-    let project = state.with_store(move |s| s.project(&key)).await?;
-    claimed.verify(project.as_ref(), now_secs(), state.clock_skew_secs)?;
-    let project = project.expect("verify succeeds only with a project");
-    if let Some(path) = path_key
-        && path != project.api_key
-    {
-        return Err(AuthError::ProjectMismatch { token: project.api_key, path: path.to_owned() }.into());
-    }
-    Ok(project)
-}
-
+/// The session a request body names, if it is this project's.
 async fn session_of(state: &AppState, project: &Project, session_id: &str) -> Result<Session, ApiError> {
     let id = session_id.to_owned();
-    let session = state.with_store(move |s| s.session(&id)).await?;
-    match session {
+    match state.with_store(move |s| s.session(&id)).await? {
         Some(s) if s.api_key == project.api_key => Ok(s),
-        _ => Err(ApiError::not_found(codes::UNKNOWN_SESSION, format!("project {} has no session {session_id}", project.api_key))),
+        _ => Err(ApiError::not_found(
+            codes::UNKNOWN_SESSION,
+            format!("project {} has no session {session_id}", project.api_key),
+        )),
     }
 }
 
@@ -67,53 +53,40 @@ fn signal_fields(body: &Value) -> Result<(Option<String>, String), ApiError> {
     Ok((kind, data))
 }
 
-fn signal_error(e: SignalFailure) -> ApiError {
-    match e {
-        SignalFailure::Invalid(m) => ApiError::bad_request(codes::INVALID_PARAMETER, m),
-        SignalFailure::Hub(h) => hub_error(h),
-    }
-}
-
 fn hub_error(e: HubError) -> ApiError {
     match e {
         HubError::UnknownConnection(_) => ApiError::not_found(codes::UNKNOWN_CONNECTION, e.to_string()),
         HubError::UnknownStream(_) => ApiError::not_found(codes::UNKNOWN_STREAM, e.to_string()),
+        HubError::InvalidSignal(m) => ApiError::bad_request(codes::INVALID_PARAMETER, m),
     }
 }
 
 pub async fn signal_session(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    ProjectSession { session, .. }: ProjectSession,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let (kind, data) = signal_fields(&json_body(&body)?)?;
-    state.hub.signal(&session.id, None, None, kind.as_deref(), &data).map_err(signal_error)?;
+    state.hub.signal(&session.id, None, None, kind.as_deref(), &data).map_err(hub_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn signal_connection(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id, connection_id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    ProjectSession { session, .. }: ProjectSession,
+    Path((_, _, connection_id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let (kind, data) = signal_fields(&json_body(&body)?)?;
-    state.hub.signal(&session.id, None, Some(&connection_id), kind.as_deref(), &data).map_err(signal_error)?;
+    state.hub.signal(&session.id, None, Some(&connection_id), kind.as_deref(), &data).map_err(hub_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn force_disconnect(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id, connection_id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    ProjectSession { session, .. }: ProjectSession,
+    Path((_, _, connection_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     state.hub.force_disconnect(&session.id, &connection_id).map_err(hub_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -134,22 +107,17 @@ fn stream_json(s: &StreamInfo) -> Value {
 
 pub async fn list_streams(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    ProjectSession { session, .. }: ProjectSession,
 ) -> Result<Response, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let items: Vec<Value> = state.hub.streams(&session.id).iter().map(stream_json).collect();
     Ok(json_response(StatusCode::OK, &json!({"count": items.len(), "items": items})))
 }
 
 pub async fn get_stream(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id, stream_id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    ProjectSession { session, .. }: ProjectSession,
+    Path((_, _, stream_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let streams = state.hub.streams(&session.id);
     let s = streams
         .iter()
@@ -167,23 +135,18 @@ fn mute_reply(project: &Project, session: &Session, told: usize) -> Response {
 
 pub async fn mute_stream(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id, stream_id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    ProjectSession { project, session }: ProjectSession,
+    Path((_, _, stream_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let told = state.hub.mute(&session.id, Some(&stream_id), &[]).map_err(hub_error)?;
     Ok(mute_reply(&project, &session, told))
 }
 
 pub async fn mute_all(
     State(state): State<Arc<AppState>>,
-    Path((api_key, session_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    ProjectSession { project, session }: ProjectSession,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let project = authenticate(&state, &headers, Some(&api_key)).await?;
-    let session = session_of(&state, &project, &session_id).await?;
     let body = json_body(&body)?;
     let excluded: Vec<String> = match body.get("excludedStreamIds") {
         None | Some(Value::Null) => vec![],
@@ -205,14 +168,18 @@ pub async fn mute_all(
 
 /// A feature that needs decoded media: refused (409) on e2ee sessions, not built yet (501)
 /// elsewhere.
-async fn media_feature(state: &AppState, api_key: &str, headers: &HeaderMap, body: &[u8], feature: &str) -> Result<Response, ApiError> {
-    let project = authenticate(state, headers, Some(api_key)).await?;
+async fn media_feature(state: &AppState, project: &Project, body: &[u8], feature: &str) -> Result<Response, ApiError> {
     let body = json_body(body)?;
     let session_id = match body.get("sessionId") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::bad_request(codes::INVALID_PARAMETER, format!("{feature} needs \"sessionId\" (a string)"))),
+        _ => {
+            return Err(ApiError::bad_request(
+                codes::INVALID_PARAMETER,
+                format!("{feature} needs \"sessionId\" (a string)"),
+            ));
+        }
     };
-    let session = session_of(state, &project, &session_id).await?;
+    let session = session_of(state, project, &session_id).await?;
     if session.e2ee() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -234,11 +201,10 @@ macro_rules! media_feature_handler {
     ($name:ident, $feature:literal) => {
         pub async fn $name(
             State(state): State<Arc<AppState>>,
-            Path(api_key): Path<String>,
-            headers: HeaderMap,
+            AuthedProject(project): AuthedProject,
             body: Bytes,
         ) -> Result<Response, ApiError> {
-            media_feature(&state, &api_key, &headers, &body, $feature).await
+            media_feature(&state, &project, &body, $feature).await
         }
     };
 }

@@ -10,12 +10,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::auth::AuthedProject;
 use super::error::{ApiError, codes, json_response};
-use super::project::authenticate;
 use crate::clock::{now_millis, opentok_date};
 use crate::ids;
-use crate::server::AppState;
 use crate::model::{ArchiveMode, DEFAULT_CIPHER_SUITE, KNOWN_CIPHER_SUITES, MediaMode, Session};
+use crate::state::AppState;
 
 const RESOLUTIONS: &[&str] = &["640x480", "480x640", "1280x720", "720x1280", "1920x1080", "1080x1920"];
 
@@ -59,8 +59,12 @@ fn invalid(name: &str, value: &str, expected: &str) -> ApiError {
     ApiError::bad_request(codes::INVALID_PARAMETER, format!("invalid {name} {value:?}: expected {expected}"))
 }
 
-pub async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let project = authenticate(&state, &headers, None).await?;
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    AuthedProject(project): AuthedProject,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let params = read_params(&headers, &body)?;
 
     let media_mode = match param(&params, "p2p.preference") {

@@ -18,7 +18,7 @@ use super::error::{ApiError, codes, json_response};
 use crate::clock::{now_millis, now_secs};
 use crate::ids;
 use crate::model::{ArchiveMode, DEFAULT_CIPHER_SUITE, MediaMode, Project, Role, Session};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Name of the project the demo token endpoint issues tokens for (created on first use, with
 /// the E2EE add-on).
@@ -103,11 +103,7 @@ async fn send_file(dir: &Path, name: &str, what: &str) -> Response {
         )
             .into_response(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let hint = if dir.is_dir() {
-                String::new()
-            } else {
-                format!(" ({} is missing: {what})", dir.display())
-            };
+            let hint = if dir.is_dir() { String::new() } else { format!(" ({} is missing: {what})", dir.display()) };
             ApiError::not_found(NOT_FOUND_FILE, format!("no such file: {name}{hint}")).into_response()
         }
         Err(e) => {
@@ -169,7 +165,11 @@ async fn demo_project(state: &AppState) -> Result<Project, ApiError> {
 /// `POST /demo/token` with `{"room": "…", "name": "…"}` (JSON or form): creates the room's
 /// end-to-end encrypted routed session on first use and returns `{apiKey, sessionId, token, room}`.
 /// `"e2ee": false` names a separate, unencrypted room of the same name (for comparisons).
-pub async fn demo_token(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn demo_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if !state.web.demo {
         return Err(ApiError::not_found(
             DEMO_DISABLED,

@@ -1,9 +1,20 @@
-//! WebSocket signaling: the protocol in `docs/signaling.md`. [`hub::Hub`] holds the live state of
-//! every session (connections, streams, subscriptions) and routes events; [`socket`] runs one
-//! WebSocket; [`protocol`] is the wire format.
+//! WebSocket signaling, the protocol of `docs/signaling.md` as the types of `umbra-protocol`.
+//!
+//! - [`socket`] runs one WebSocket: the handshake, then requests in and frames out;
+//! - [`hub`] holds every live session and handles joining, resuming and leaving, and the REST
+//!   API's requests on live sessions; [`requests`] handles a connected client's requests, and
+//!   [`media`] what the media router reports;
+//! - [`room`] is one session's state and its description in pages; [`rules`] the pure rules
+//!   (roles, the E2EE gate, limits); [`frame`] how messages become text, `seq` included.
 
+pub mod error;
+pub mod frame;
 pub mod hub;
-pub mod protocol;
+mod media;
+mod requests;
+pub mod room;
+pub mod rules;
 pub mod socket;
 
-pub use hub::{Hub, HubConfig};
+pub use error::SigError;
+pub use hub::{Hub, HubConfig, HubError};

@@ -7,21 +7,23 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, timeout, timeout_at};
+use umbra_protocol::{ClientMessage, ErrorCode, RequestId, SUPPORTED_VERSIONS, ServerMessage, close, limits};
 
-use super::hub::{CLOSE_SERVER_SHUTDOWN, ConnRef, Frame};
-use super::protocol::*;
+use super::error::SigError;
+use super::frame::Frame;
+use super::hub::ConnRef;
 use crate::clock::now_secs;
-use crate::server::AppState;
-use crate::token::{self, TokenError};
+use crate::state::AppState;
+use crate::token;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames written before one flush when many are queued.
 const WRITE_BATCH: usize = 64;
-/// Close code for a refused handshake (bad token, unknown session…); the reason is in the
-/// preceding `error` frame.
-pub const CLOSE_REFUSED: u16 = 4003;
+/// RFC 6455's "the server met an unexpected condition": the handshake failed on the server's
+/// side (its store did not answer), which is no refusal of the client; it may connect again.
+const CLOSE_SERVER_ERROR: u16 = 1011;
 
 enum End {
     /// The client left or the server closed the socket on purpose: nothing to resume.
@@ -30,150 +32,147 @@ enum End {
     Dropped,
 }
 
+/// Why a handshake did not attach the socket.
+enum Refusal {
+    /// Told to the client with an `error`, then closed with 4003.
+    Refused(SigError),
+    /// The server failed; closed with 1011.
+    ServerFault,
+    /// The socket went away before saying anything useful.
+    Gone,
+}
+
+impl From<SigError> for Refusal {
+    fn from(e: SigError) -> Self {
+        Refusal::Refused(e)
+    }
+}
+
 pub async fn run(state: Arc<AppState>, mut ws: WebSocket) {
-    let me = match handshake(&state, &mut ws).await {
-        Ok(x) => x,
-        Err(Some(e)) => {
+    let (me, mut rx) = match handshake(&state, &mut ws).await {
+        Ok(attached) => attached,
+        Err(Refusal::Refused(e)) => {
             state.metrics.connects_refused.fetch_add(1, Relaxed);
-            tracing::info!(code = e.code, message = %e.message, "signaling handshake refused");
-            let _ = ws.send(Message::Text(error_frame(&Value::Null, &e).into())).await;
-            close(&mut ws, CLOSE_REFUSED, "refused").await;
+            tracing::info!(code = %e.code, message = %e.message, "signaling handshake refused");
+            let _ = ws.send(text(&e.to_message(None))).await;
+            close_socket(&mut ws, close::HANDSHAKE_REFUSED, "refused").await;
             return;
         }
-        Err(None) => return,
+        Err(Refusal::ServerFault) => {
+            close_socket(&mut ws, CLOSE_SERVER_ERROR, "server error; try again").await;
+            return;
+        }
+        Err(Refusal::Gone) => return,
     };
-    let (me, mut rx) = me;
     tracing::debug!(session = %me.session_id, connection = %me.connection_id, "signaling attached");
-    let end = pump(&state, &mut ws, &me, &mut rx).await;
-    if let End::Dropped = end {
+    if let End::Dropped = pump(&state, &mut ws, &me, &mut rx).await {
         state.hub.detach(&me);
     }
 }
 
-async fn close(ws: &mut WebSocket, code: u16, reason: &'static str) {
+fn text(m: &ServerMessage) -> Message {
+    Message::Text(m.to_json().into())
+}
+
+async fn close_socket(ws: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
-type Attached = (ConnRef, tokio::sync::mpsc::Receiver<Frame>);
+type Attached = (ConnRef, Receiver<Frame>);
 
-/// `Err(None)`: the socket went away before saying anything useful.
-async fn handshake(state: &AppState, ws: &mut WebSocket) -> Result<Attached, Option<SigError>> {
+async fn handshake(state: &AppState, ws: &mut WebSocket) -> Result<Attached, Refusal> {
+    let within = Duration::from_millis(limits::HANDSHAKE_TIMEOUT_MS);
     let text = loop {
-        match timeout(HANDSHAKE_TIMEOUT, ws.recv()).await {
-            Err(_) => return Err(Some(SigError::new("handshake_timeout", "send connect or resume within 10 s"))),
-            Ok(None | Some(Err(_))) => return Err(None),
-            Ok(Some(Ok(Message::Text(t)))) => break t,
-            Ok(Some(Ok(Message::Close(_)))) => return Err(None),
-            Ok(Some(Ok(Message::Binary(_)))) => {
-                return Err(Some(SigError::new("bad_request", "messages are JSON text frames")));
+        match timeout(within, ws.recv()).await {
+            Err(_) => {
+                let message = format!("send connect or resume within {} s", within.as_secs());
+                return Err(SigError::new(ErrorCode::HandshakeTimeout, message).into());
             }
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Err(Refusal::Gone),
+            Ok(Some(Ok(Message::Text(t)))) => break t,
+            Ok(Some(Ok(Message::Binary(_)))) => return Err(binary_refused().into()),
             Ok(Some(Ok(_))) => continue,
         }
     };
-    let msg = parse(text.as_str()).map_err(|(_, e)| Some(e))?;
-    match msg {
+    match parse(text.as_str()).map_err(|(_, e)| e)? {
         ClientMessage::Connect { v, token, session_id } => {
             check_version(v)?;
-            connect(state, &token, session_id).await.map_err(Some)
+            connect(state, &token, session_id).await
         }
         ClientMessage::Resume { v, session_id, connection_id, resume_token, last_seq } => {
             check_version(v)?;
-            state.hub.resume(&session_id, &connection_id, &resume_token, last_seq).map_err(Some)
+            Ok(state.hub.resume(&session_id, &connection_id, &resume_token, last_seq)?)
         }
-        _ => Err(Some(SigError::new("not_connected", "the first message must be connect or resume"))),
+        _ => Err(SigError::new(ErrorCode::NotConnected, "the first message must be connect or resume").into()),
     }
 }
 
-fn check_version(v: u32) -> Result<(), Option<SigError>> {
+fn binary_refused() -> SigError {
+    SigError::bad_request("messages are JSON text frames")
+}
+
+fn check_version(v: u32) -> Result<(), SigError> {
     if SUPPORTED_VERSIONS.contains(&v) {
-        Ok(())
-    } else {
-        Err(Some(SigError::new(
-            "unsupported_version",
-            format!("protocol version {v} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"),
-        )))
+        return Ok(());
     }
+    let message = format!("protocol version {v} is not supported; this server speaks {SUPPORTED_VERSIONS:?}");
+    Err(SigError::new(ErrorCode::UnsupportedVersion, message))
 }
 
-fn token_error(e: TokenError) -> SigError {
-    SigError::new(e.slug(), e.to_string())
-}
-
-async fn connect(state: &AppState, raw_token: &str, requested: Option<String>) -> Result<Attached, SigError> {
-    let unverified = token::parse(raw_token).map_err(token_error)?;
+async fn connect(state: &AppState, raw_token: &str, requested: Option<String>) -> Result<Attached, Refusal> {
+    let unverified = token::parse(raw_token).map_err(SigError::from)?;
     let api_key = unverified.api_key.clone();
     let session_id = unverified.session_id.clone();
     let (project, session) = state
         .with_store(move |s| {
-            let p = s.project(&api_key)?;
-            let sess = match &session_id {
+            let session = match &session_id {
                 Some(id) => s.session(id)?,
                 None => None,
             };
-            Ok((p, sess))
+            Ok((s.project(&api_key)?, session))
         })
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "store failed during signaling connect");
-            SigError::new("internal", "the server could not read its store; try again")
+            Refusal::ServerFault
         })?;
     let grant = unverified
         .verify(requested.as_deref(), project.as_ref(), session.as_ref(), now_secs(), state.clock_skew_secs)
-        .map_err(token_error)?;
+        .map_err(SigError::from)?;
     let session = session.expect("verify succeeds only with a session");
     Ok(state.hub.join(session, &grant))
 }
 
-fn parse(text: &str) -> Result<ClientMessage, (Value, SigError)> {
-    let raw: Value = serde_json::from_str(text)
-        .map_err(|e| (Value::Null, SigError::new("bad_request", format!("not JSON: {e}"))))?;
-    let id = raw.get("id").cloned().unwrap_or(Value::Null);
-    if !raw.is_object() || raw.get("type").and_then(Value::as_str).is_none() {
-        return Err((id, SigError::new("bad_request", "a message is a JSON object with a string \"type\"")));
-    }
-    serde_json::from_value(raw).map_err(|e| (id, SigError::new("bad_request", format!("invalid message: {e}"))))
+/// Only the `id` of a message, to answer one that is not a valid message.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: Option<RequestId>,
 }
 
-async fn pump(
-    state: &AppState,
-    ws: &mut WebSocket,
-    me: &ConnRef,
-    rx: &mut tokio::sync::mpsc::Receiver<Frame>,
-) -> End {
+/// A client message, or the refusal to send (with the request's id when it has a usable one).
+fn parse(text: &str) -> Result<ClientMessage, (Option<RequestId>, SigError)> {
+    serde_json::from_str(text).map_err(|e| {
+        let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id);
+        let message = if e.is_syntax() || e.is_eof() {
+            format!("not JSON: {e}")
+        } else {
+            format!("invalid message (a JSON object with a known \"type\" and its fields): {e}")
+        };
+        (id, SigError::bad_request(message))
+    })
+}
+
+async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Receiver<Frame>) -> End {
     let hub = &state.hub;
     let mut shutdown = state.shutdown.clone();
     let mut deadline = Instant::now() + hub.config.heartbeat_timeout;
     loop {
         tokio::select! {
             frame = rx.recv() => {
-                let Some(frame) = frame else {
-                    // The hub let go of this socket (too slow, or replaced by a resume).
-                    return End::Dropped;
-                };
-                // Under fan-out many frames are queued at once: write them together and flush
-                // once, instead of one write system call per frame.
-                let mut next = Some(frame);
-                let mut batched = 0;
-                while let Some(frame) = next.take() {
-                    let text = match frame {
-                        Frame::Text(t) => t.as_ref().to_owned(),
-                        Frame::Event { seq, body } => format!("{{\"seq\":{seq},{}", body.get(1..).unwrap_or("}")),
-                        Frame::Close { code, reason } => {
-                            let _ = ws.flush().await;
-                            close(ws, code, reason).await;
-                            return End::Final;
-                        }
-                    };
-                    if ws.feed(Message::Text(text.into())).await.is_err() {
-                        return End::Dropped;
-                    }
-                    batched += 1;
-                    if batched < WRITE_BATCH {
-                        next = rx.try_recv().ok();
-                    }
-                }
-                if ws.flush().await.is_err() {
-                    return End::Dropped;
+                // `None`: the hub let go of this socket (too slow, or replaced by a resume).
+                let Some(frame) = frame else { return End::Dropped };
+                if let Some(end) = write_frames(ws, frame, rx).await {
+                    return end;
                 }
             },
             msg = timeout_at(deadline, ws.recv()) => {
@@ -186,10 +185,28 @@ async fn pump(
                     Ok(Some(Ok(m))) => m,
                 };
                 deadline = Instant::now() + hub.config.heartbeat_timeout;
-                let text = match msg {
-                    Message::Text(t) => t,
+                let reply = match msg {
+                    Message::Text(t) => {
+                        state.metrics.signaling_messages.fetch_add(1, Relaxed);
+                        match parse(t.as_str()) {
+                            Err((id, e)) => e.to_message(id),
+                            Ok(ClientMessage::Leave) => {
+                                hub.leave(me);
+                                close_socket(ws, 1000, "left").await;
+                                return End::Final;
+                            }
+                            Ok(ClientMessage::Ping { id }) => ServerMessage::Pong { id },
+                            Ok(msg) => {
+                                let id = msg.id().cloned();
+                                match hub.handle(me, msg).await {
+                                    Ok(body) => ServerMessage::Ack { id, body },
+                                    Err(e) => e.to_message(id),
+                                }
+                            }
+                        }
+                    }
+                    // A normal close (1000/1001) is a departure; anything else may come back.
                     Message::Close(frame) => {
-                        // A normal close (1000/1001) is a departure; anything else may come back.
                         return match frame.map(|f| f.code) {
                             Some(1000 | 1001) => {
                                 hub.leave(me);
@@ -198,62 +215,47 @@ async fn pump(
                             _ => End::Dropped,
                         };
                     }
-                    Message::Binary(_) => {
-                        let e = SigError::new("bad_request", "messages are JSON text frames");
-                        if ws.send(Message::Text(error_frame(&Value::Null, &e).into())).await.is_err() {
-                            return End::Dropped;
-                        }
-                        continue;
-                    }
+                    Message::Binary(_) => binary_refused().to_message(None),
                     _ => continue,
                 };
-                state.metrics.signaling_messages.fetch_add(1, Relaxed);
-                let reply = match parse(text.as_str()) {
-                    Err((id, e)) => error_frame(&id, &e),
-                    Ok(ClientMessage::Leave) => {
-                        hub.leave(me);
-                        close(ws, 1000, "left").await;
-                        return End::Final;
-                    }
-                    Ok(ClientMessage::Ping { id }) => json!({"type": "pong", "id": id}).to_string(),
-                    Ok(msg) => {
-                        let id = request_id(&msg);
-                        match hub.handle(me, msg).await {
-                            Ok(Value::Object(mut fields)) => {
-                                fields.insert("type".into(), "ack".into());
-                                fields.insert("id".into(), id);
-                                Value::Object(fields).to_string()
-                            }
-                            Ok(_) => json!({"type": "ack", "id": id}).to_string(),
-                            Err(e) => error_frame(&id, &e),
-                        }
-                    }
-                };
-                if ws.send(Message::Text(reply.into())).await.is_err() {
+                if ws.send(text(&reply)).await.is_err() {
                     return End::Dropped;
                 }
             },
             _ = shutdown.changed() => {
-                close(ws, CLOSE_SERVER_SHUTDOWN, "server shutting down").await;
+                close_socket(ws, close::SERVER_SHUTDOWN, "server shutting down").await;
                 return End::Final;
             }
         }
     }
 }
 
-fn request_id(msg: &ClientMessage) -> Value {
-    use ClientMessage::*;
-    match msg {
-        Publish { id, .. }
-        | Unpublish { id, .. }
-        | Subscribe { id, .. }
-        | Unsubscribe { id, .. }
-        | Answer { id, .. }
-        | Ice { id, .. }
-        | Signal { id, .. }
-        | SetStreamProperty { id, .. }
-        | ForceDisconnect { id, .. }
-        | Ping { id } => id.clone(),
-        Connect { .. } | Resume { .. } | Leave => Value::Null,
+/// Writes `first` and whatever else is queued (up to a batch), flushing once: under fan-out many
+/// frames are queued at once, and one write system call per frame would cost more than the rest.
+/// `Some` when the socket ends.
+async fn write_frames(ws: &mut WebSocket, first: Frame, rx: &mut Receiver<Frame>) -> Option<End> {
+    let mut next = Some(first);
+    let mut batched = 0;
+    while let Some(frame) = next.take() {
+        let text = match frame {
+            Frame::Text(t) => t.as_ref().to_owned(),
+            Frame::Event { seq, body } => body.with_seq(seq),
+            Frame::Close { code, reason } => {
+                let _ = ws.flush().await;
+                close_socket(ws, code, reason).await;
+                return Some(End::Final);
+            }
+        };
+        if ws.feed(Message::Text(text.into())).await.is_err() {
+            return Some(End::Dropped);
+        }
+        batched += 1;
+        if batched < WRITE_BATCH {
+            next = rx.try_recv().ok();
+        }
     }
+    if ws.flush().await.is_err() {
+        return Some(End::Dropped);
+    }
+    None
 }

@@ -1,5 +1,5 @@
 //! Persistence behind a small trait, so an engine other than SQLite can replace it. Calls are
-//! blocking; async callers run them on the blocking pool (see `server::AppState::store`).
+//! blocking; async callers run them on the blocking pool (see `state::AppState::with_store`).
 
 mod sqlite;
 

@@ -176,12 +176,13 @@ impl Store for SqliteStore {
                 },
             )
             .optional()?;
-        let Some((id, api_key, media, archive, location, cipher_suite, archive_name, archive_resolution, created_ms)) = row
+        let Some((id, api_key, media, archive, location, cipher_suite, archive_name, archive_resolution, created_ms)) =
+            row
         else {
             return Ok(None);
         };
-        let media_mode =
-            MediaMode::parse(&media).ok_or_else(|| StoreError::Corrupt(format!("session {id}: media mode {media:?}")))?;
+        let media_mode = MediaMode::parse(&media)
+            .ok_or_else(|| StoreError::Corrupt(format!("session {id}: media mode {media:?}")))?;
         let archive_mode = ArchiveMode::parse(&archive)
             .ok_or_else(|| StoreError::Corrupt(format!("session {id}: archive mode {archive:?}")))?;
         Ok(Some(Session {

@@ -37,7 +37,11 @@ impl Server {
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             // Servers run in parallel: each router on its own free UDP port unless the test says.
-            .args(if extra.iter().any(|a| *a == "--media-bind" || *a == "--no-media") { &[][..] } else { &["--media-bind", "127.0.0.1:0"][..] })
+            .args(if extra.iter().any(|a| *a == "--media-bind" || *a == "--no-media") {
+                &[][..]
+            } else {
+                &["--media-bind", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -131,7 +135,10 @@ pub fn create_project(data_dir: &Path, name: &str, e2ee: bool) -> Project {
 /// An `X-OPENTOK-AUTH` value as the SDKs make it.
 pub fn auth(p: &Project) -> String {
     let now = now();
-    umbra_server::jwt::sign_hs256(&json!({"iss": p.key, "ist": "project", "iat": now, "exp": now + 180, "jti": "t"}), p.secret.as_bytes())
+    umbra_server::jwt::sign_hs256(
+        &json!({"iss": p.key, "ist": "project", "iat": now, "exp": now + 180, "jti": "t"}),
+        p.secret.as_bytes(),
+    )
 }
 
 #[derive(Debug)]
@@ -143,7 +150,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -159,7 +167,8 @@ impl Resp {
 pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -182,9 +191,8 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))).collect();
     assert!(
         !headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")),
         "harness does not decode chunked bodies"
@@ -201,7 +209,13 @@ pub fn post_form(addr: &str, path: &str, auth: Option<&str>, form: &str) -> Resp
 }
 
 pub fn post_json(addr: &str, path: &str, auth: &str, body: &Value) -> Resp {
-    http(addr, "POST", path, &[("Content-Type", "application/json"), ("X-OPENTOK-AUTH", auth)], body.to_string().as_bytes())
+    http(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json"), ("X-OPENTOK-AUTH", auth)],
+        body.to_string().as_bytes(),
+    )
 }
 
 pub fn create_session(addr: &str, p: &Project, form: &str) -> Resp {
@@ -241,7 +255,8 @@ impl Ws {
     pub fn open(addr: &str) -> Ws {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let (sock, _) = tungstenite::client(format!("ws://{addr}/v1/signaling"), MaybeTlsStream::Plain(stream)).unwrap();
+        let (sock, _) =
+            tungstenite::client(format!("ws://{addr}/v1/signaling"), MaybeTlsStream::Plain(stream)).unwrap();
         Ws { sock, pending: VecDeque::new(), last_seq: 0, next_id: 1 }
     }
 
@@ -284,9 +299,13 @@ impl Ws {
                 }
                 Ok(Message::Close(f)) => return Recv::Closed(f.map(|f| f.code.into())),
                 Ok(_) => continue,
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Recv::Closed(None),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Recv::Closed(None);
+                }
                 Err(tungstenite::Error::Protocol(_)) => return Recv::Closed(None),
-                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
                     panic!("timed out waiting for a signaling message")
                 }
                 Err(tungstenite::Error::Io(_)) => return Recv::Closed(None),
@@ -328,7 +347,11 @@ impl Ws {
         self.send(&v);
         for _ in 0..200 {
             match self.recv_raw() {
-                Recv::Msg(m) if ["ack", "error", "pong"].contains(&m["type"].as_str().unwrap_or("")) && m["id"] == id => return m,
+                Recv::Msg(m)
+                    if ["ack", "error", "pong"].contains(&m["type"].as_str().unwrap_or("")) && m["id"] == id =>
+                {
+                    return m;
+                }
                 Recv::Msg(m) => self.pending.push_back(m),
                 Recv::Closed(c) => panic!("socket closed ({c:?}) while waiting for reply to {v}"),
             }

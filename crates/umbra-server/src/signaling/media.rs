@@ -1,0 +1,273 @@
+//! The router's side of routed sessions: what it reports about peer connections becomes events
+//! for the client that owns them, and a publisher whose upstream failed loses its stream.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tokio::sync::mpsc;
+use umbra_protocol::{Reason, ServerMessage};
+
+use super::hub::Hub;
+use crate::media_router::{RouterEvent, RouterEventKind, Target, close_message, media_target};
+
+impl Hub {
+    /// Starts the router and forwards its events to the rooms for as long as the hub lives.
+    pub(super) fn listen_to_router(self: &Arc<Self>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<RouterEvent>();
+        self.router.start(tx);
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(hub) = weak.upgrade() else { break };
+                hub.router_event(ev);
+            }
+        });
+    }
+
+    pub(super) fn router_event(&self, ev: RouterEvent) {
+        let Some(room) = self.room(&ev.session_id) else { return };
+        let failed_upstream = match (&ev.kind, &ev.target) {
+            (RouterEventKind::Failed(_), Target::Publisher { stream_id }) => Some(stream_id.clone()),
+            _ => None,
+        };
+        let target = media_target(ev.target);
+        let message = match ev.kind {
+            RouterEventKind::Connected => ServerMessage::MediaConnected { target },
+            RouterEventKind::Failed(message) => ServerMessage::MediaFailed { target, message },
+            RouterEventKind::Closed(reason) => {
+                ServerMessage::MediaClosed { target, message: close_message(reason).to_owned() }
+            }
+        };
+        let mut st = room.lock();
+        st.send_to(&ev.connection_id, &message);
+        // The router has dropped the upstream, so nobody can receive the stream any more: it
+        // ends for everyone, as if unpublished, with a reason that says why.
+        if let Some(stream_id) = failed_upstream
+            && st.stream(&stream_id).is_some_and(|s| s.connection_id == ev.connection_id)
+            && st.end_stream(&stream_id, Reason::MediaFailed).is_some()
+        {
+            self.metrics.streams.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routed path through the media-router seam, with a recording router standing in for
+    //! the hosted one.
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use umbra_protocol::{AckBody, ArchiveMode, ClientMessage, ErrorCode, IceCandidate, MediaMode, Role};
+
+    use super::*;
+    use crate::media_router::{
+        MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec,
+    };
+    use crate::metrics::Metrics;
+    use crate::model::Session;
+    use crate::signaling::frame::Frame;
+    use crate::signaling::{HubConfig, hub::ConnRef};
+    use crate::token::{Grant, TokenFormat};
+
+    #[derive(Default)]
+    struct Recording {
+        calls: Mutex<Vec<String>>,
+        sink: Mutex<Option<RouterEventSink>>,
+    }
+
+    impl Recording {
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+
+        fn emit(&self, connection: &ConnRef, target: Target, kind: RouterEventKind) {
+            let sink = self.sink.lock().unwrap().clone().unwrap();
+            let ev = RouterEvent {
+                session_id: connection.session_id.clone(),
+                connection_id: connection.connection_id.clone(),
+                target,
+                kind,
+            };
+            sink.send(ev).unwrap();
+        }
+    }
+
+    impl MediaRouter for Recording {
+        fn start(&self, events: RouterEventSink) {
+            *self.sink.lock().unwrap() = Some(events);
+        }
+        fn publish(&self, spec: PublishSpec) -> RouterFuture<'_, String> {
+            self.record(format!("publish {} {}", spec.stream_id, spec.sdp_offer));
+            Box::pin(async move { Ok(format!("answer-to {}", spec.sdp_offer)) })
+        }
+        fn subscribe(&self, spec: SubscribeSpec) -> RouterFuture<'_, String> {
+            self.record(format!("subscribe {} {}", spec.stream_id, spec.sdp_offer));
+            Box::pin(async move {
+                match spec.sdp_offer.as_str() {
+                    "bad" => Err(MediaError::Router(RouterError::BadSdp("no media sections".into()))),
+                    _ => Ok("sub-answer".into()),
+                }
+            })
+        }
+        fn add_ice_candidate(&self, _: &str, target: Target, candidate: String) -> RouterFuture<'_, ()> {
+            self.record(format!("ice {target:?} {candidate}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn unpublish(&self, _: &str, stream_id: &str) {
+            self.record(format!("unpublish {stream_id}"));
+        }
+        fn unsubscribe(&self, _: &str, subscription_id: &str) {
+            self.record(format!("unsubscribe {subscription_id}"));
+        }
+        fn disconnect(&self, _: &str, connection_id: &str) {
+            self.record(format!("disconnect {connection_id}"));
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            id: "1_s".into(),
+            api_key: "12345678".into(),
+            media_mode: MediaMode::Routed,
+            archive_mode: ArchiveMode::Manual,
+            location: None,
+            cipher_suite: Some(6),
+            archive_name: None,
+            archive_resolution: None,
+            created_ms: 0,
+        }
+    }
+
+    fn grant(role: Role) -> Grant {
+        Grant {
+            format: TokenFormat::Jwt,
+            api_key: "12345678".into(),
+            session_id: "1_s".into(),
+            role,
+            expires_at: i64::MAX,
+            connection_data: None,
+            initial_layout_class_list: vec![],
+        }
+    }
+
+    async fn next_event(rx: &mut tokio::sync::mpsc::Receiver<Frame>, ty: &str) -> Value {
+        for _ in 0..20 {
+            let f = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("a frame").expect("open");
+            let text = match f {
+                Frame::Text(t) => t.to_string(),
+                Frame::Event { seq, body } => body.with_seq(seq),
+                Frame::Close { .. } => panic!("closed"),
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["type"] == ty {
+                return v;
+            }
+        }
+        panic!("no {ty}")
+    }
+
+    fn publish() -> ClientMessage {
+        serde_json::from_value(
+            json!({"type": "publish", "stream": {"e2ee": {"cipher_suite": 6}}, "sdp_offer": "pub-offer"}),
+        )
+        .unwrap()
+    }
+
+    fn subscribe(stream_id: &str, sdp_offer: &str) -> ClientMessage {
+        ClientMessage::Subscribe { id: None, stream_id: stream_id.into(), sdp_offer: sdp_offer.into() }
+    }
+
+    #[tokio::test]
+    async fn routed_offers_go_to_the_router_and_its_events_reach_the_client() {
+        let router = Arc::new(Recording::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
+        let (publisher, _prx) = hub.join(session(), &grant(Role::Publisher));
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber));
+
+        let Ok(AckBody::Published { stream_id, sdp_answer }) = hub.handle(&publisher, publish()).await else {
+            panic!("publish refused")
+        };
+        assert_eq!(sdp_answer.as_deref(), Some("answer-to pub-offer"));
+        assert_eq!(next_event(&mut srx, "stream_created").await["stream"]["e2ee"], true);
+
+        let Ok(AckBody::Subscribed { subscription_id, sdp_answer }) =
+            hub.handle(&subscriber, subscribe(&stream_id, "sub-offer")).await
+        else {
+            panic!("subscribe refused")
+        };
+        assert_eq!(sdp_answer.as_deref(), Some("sub-answer"));
+        let e = hub.handle(&subscriber, subscribe(&stream_id, "bad")).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::MediaBadSdp);
+        assert_eq!(e.message, "the SDP offer does not parse: no media sections");
+
+        let cand = IceCandidate { candidate: "candidate:1".into(), sdp_mid: None, sdp_m_line_index: Some(0) };
+        let ice =
+            ClientMessage::Ice { id: None, subscription_id: None, stream_id: Some(stream_id.clone()), candidate: cand };
+        hub.handle(&publisher, ice.clone()).await.unwrap();
+        // Another client's stream is not yours to send candidates for.
+        assert_eq!(hub.handle(&subscriber, ice).await.unwrap_err().code, ErrorCode::UnknownStream);
+
+        let downstream = Target::Subscriber { subscription_id: subscription_id.clone() };
+        router.emit(&subscriber, downstream.clone(), RouterEventKind::Connected);
+        assert_eq!(next_event(&mut srx, "media_connected").await["subscription_id"], subscription_id.as_str());
+        router.emit(&subscriber, downstream, RouterEventKind::Closed(crate::media_router::CloseReason::StreamEnded));
+        assert_eq!(next_event(&mut srx, "media_closed").await["message"], "the stream ended");
+
+        let unsubscribe = ClientMessage::Unsubscribe { id: None, subscription_id: subscription_id.clone() };
+        hub.handle(&subscriber, unsubscribe).await.unwrap();
+        hub.leave(&publisher);
+        let calls = router.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![
+                format!("publish {stream_id} pub-offer"),
+                format!("subscribe {stream_id} sub-offer"),
+                format!("subscribe {stream_id} bad"),
+                format!("ice Publisher {{ stream_id: \"{stream_id}\" }} candidate:1"),
+                format!("unsubscribe {subscription_id}"),
+                format!("disconnect {}", publisher.connection_id),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_upstream_ends_the_stream_for_everyone_with_reason_media_failed() {
+        let router = Arc::new(Recording::default());
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), metrics.clone());
+        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher));
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber));
+        let Ok(AckBody::Published { stream_id, .. }) = hub.handle(&publisher, publish()).await else { panic!() };
+        let Ok(AckBody::Subscribed { subscription_id, .. }) =
+            hub.handle(&subscriber, subscribe(&stream_id, "sub-offer")).await
+        else {
+            panic!()
+        };
+
+        // Only the owner's upstream counts: a stray event naming another connection ends nothing.
+        let upstream = Target::Publisher { stream_id: stream_id.clone() };
+        router.emit(&subscriber, upstream.clone(), RouterEventKind::Failed("stray".into()));
+        router.emit(&publisher, upstream, RouterEventKind::Failed("ICE/DTLS not connected within 30 s".into()));
+
+        let failed = next_event(&mut prx, "media_failed").await;
+        assert_eq!(
+            (failed["stream_id"].as_str(), failed["message"].as_str()),
+            (Some(stream_id.as_str()), Some("ICE/DTLS not connected within 30 s"))
+        );
+        assert_eq!(next_event(&mut srx, "subscription_ended").await["subscription_id"], subscription_id.as_str());
+        for rx in [&mut prx, &mut srx] {
+            let ev = next_event(rx, "stream_destroyed").await;
+            assert_eq!(
+                (ev["stream"]["stream_id"].as_str(), ev["reason"].as_str()),
+                (Some(stream_id.as_str()), Some("mediaFailed"))
+            );
+        }
+        assert!(hub.streams("1_s").is_empty());
+        assert_eq!(metrics.streams.load(Relaxed), 0);
+        let e = hub.handle(&publisher, ClientMessage::Unpublish { id: None, stream_id }).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownStream);
+    }
+}

@@ -1,0 +1,205 @@
+//! One session's live state: its connections (each with its outbox, sequence counter and replay
+//! buffer), streams and subscriptions, and how that state is described to a joining client in
+//! pages.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+use umbra_protocol::limits::SNAPSHOT_PAGE;
+use umbra_protocol::{ConnectionInfo, Role, ServerMessage, StreamInfo};
+
+use super::frame::{EventBody, Frame};
+use crate::model::Session;
+
+pub struct Attachment {
+    pub epoch: u64,
+    pub tx: mpsc::Sender<Frame>,
+}
+
+pub struct Conn {
+    pub id: String,
+    pub role: Role,
+    pub data: Option<String>,
+    pub layout: Vec<String>,
+    pub created_ms: i64,
+    pub resume_token: String,
+    /// The `seq` of the latest event queued for this connection.
+    pub seq: u64,
+    /// The latest events, for resume.
+    pub replay: VecDeque<(u64, EventBody)>,
+    pub attached: Option<Attachment>,
+    /// Epoch of the socket whose loss detached this connection; a reaper only removes the
+    /// connection if no newer socket resumed it since.
+    pub detached_epoch: Option<u64>,
+}
+
+impl Conn {
+    pub fn push_event(&mut self, body: &EventBody, replay_capacity: usize) {
+        self.seq += 1;
+        self.replay.push_back((self.seq, body.clone()));
+        while self.replay.len() > replay_capacity {
+            self.replay.pop_front();
+        }
+        self.send(Frame::Event { seq: self.seq, body: body.clone() });
+    }
+
+    pub fn send(&mut self, frame: Frame) {
+        if let Some(a) = &self.attached
+            && a.tx.try_send(frame).is_err()
+        {
+            // Full (too slow) or closed: drop the socket; the client may resume and replay.
+            self.detached_epoch = Some(a.epoch);
+            self.attached = None;
+        }
+    }
+
+    pub fn info(&self) -> ConnectionInfo {
+        ConnectionInfo { connection_id: self.id.clone(), data: self.data.clone(), created_at: self.created_ms }
+    }
+}
+
+pub struct Subscription {
+    pub stream_id: String,
+    pub subscriber: String,
+    pub publisher: String,
+}
+
+#[derive(Default)]
+pub struct RoomState {
+    pub conns: HashMap<String, Conn>,
+    /// In publication order, which is the order a joining client is told them in.
+    pub streams: Vec<StreamInfo>,
+    pub subs: HashMap<String, Subscription>,
+    /// Events kept per connection for replay on resume.
+    pub replay_capacity: usize,
+}
+
+impl RoomState {
+    pub fn broadcast(&mut self, event: &ServerMessage) {
+        let body = EventBody::new(event);
+        for c in self.conns.values_mut() {
+            c.push_event(&body, self.replay_capacity);
+        }
+    }
+
+    /// Queues an event for one connection; false if it is not in the room.
+    pub fn send_to(&mut self, conn_id: &str, event: &ServerMessage) -> bool {
+        match self.conns.get_mut(conn_id) {
+            Some(c) => {
+                c.push_event(&EventBody::new(event), self.replay_capacity);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn stream(&self, stream_id: &str) -> Option<&StreamInfo> {
+        self.streams.iter().find(|s| s.stream_id == stream_id)
+    }
+
+    /// Removes a stream and every subscription to it, telling each subscriber, then everyone.
+    /// `None` if there is no such stream.
+    pub fn end_stream(&mut self, stream_id: &str, reason: umbra_protocol::Reason) -> Option<StreamInfo> {
+        let pos = self.streams.iter().position(|s| s.stream_id == stream_id)?;
+        let stream = self.streams.remove(pos);
+        let ended: Vec<String> =
+            self.subs.iter().filter(|(_, s)| s.stream_id == stream_id).map(|(k, _)| k.clone()).collect();
+        for subscription_id in ended {
+            if let Some(sub) = self.subs.remove(&subscription_id) {
+                let ev = ServerMessage::SubscriptionEnded { subscription_id, stream_id: stream_id.to_owned() };
+                self.send_to(&sub.subscriber, &ev);
+            }
+        }
+        self.broadcast(&ServerMessage::StreamDestroyed { stream: stream.clone(), reason });
+        Some(stream)
+    }
+}
+
+pub struct Room {
+    pub session: Session,
+    state: Mutex<RoomState>,
+}
+
+impl Room {
+    pub fn new(session: Session, replay_capacity: usize) -> Self {
+        Self { session, state: Mutex::new(RoomState { replay_capacity, ..Default::default() }) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One page of a session's description: `welcome` carries the first, `snapshot`s the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub connections: Vec<ConnectionInfo>,
+    pub streams: Vec<StreamInfo>,
+    pub complete: bool,
+}
+
+/// Splits a session's state into pages of at most [`SNAPSHOT_PAGE`] connections and as many
+/// streams; there is always at least one page, and only the last is `complete`.
+///
+/// A big session goes out in pages because one 150 KB message would grow the joining socket's
+/// write buffer for good (measured: 6x the memory of a connection in a session of 2000) and stall
+/// the join.
+pub fn pages(connections: &[ConnectionInfo], streams: &[StreamInfo]) -> Vec<Page> {
+    let count = connections.len().div_ceil(SNAPSHOT_PAGE).max(streams.len().div_ceil(SNAPSHOT_PAGE)).max(1);
+    let mut conns = connections.chunks(SNAPSHOT_PAGE);
+    let mut strs = streams.chunks(SNAPSHOT_PAGE);
+    (0..count)
+        .map(|i| Page {
+            connections: conns.next().unwrap_or_default().to_vec(),
+            streams: strs.next().unwrap_or_default().to_vec(),
+            complete: i + 1 == count,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use umbra_protocol::VideoType;
+
+    use super::*;
+
+    fn conns(n: usize) -> Vec<ConnectionInfo> {
+        (0..n).map(|i| ConnectionInfo { connection_id: format!("c{i}"), data: None, created_at: i as i64 }).collect()
+    }
+
+    fn streams(n: usize) -> Vec<StreamInfo> {
+        (0..n)
+            .map(|i| StreamInfo {
+                stream_id: format!("s{i}"),
+                connection_id: format!("c{i}"),
+                name: String::new(),
+                has_audio: true,
+                has_video: true,
+                video_type: VideoType::Camera,
+                video_dimensions: None,
+                e2ee: false,
+                cipher_suite: None,
+                created_at: 0,
+                layout_class_list: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_hold_every_connection_and_stream_once_in_order() {
+        for (nc, ns, expected_pages) in
+            [(0, 0, 1), (100, 100, 1), (101, 0, 2), (150, 120, 2), (0, 250, 3), (201, 99, 3)]
+        {
+            let (c, s) = (conns(nc), streams(ns));
+            let p = pages(&c, &s);
+            assert_eq!(p.len(), expected_pages, "{nc} connections, {ns} streams");
+            assert!(p.iter().all(|x| x.connections.len() <= SNAPSHOT_PAGE && x.streams.len() <= SNAPSHOT_PAGE));
+            assert_eq!(p.iter().filter(|x| x.complete).count(), 1);
+            assert!(p.last().unwrap().complete);
+            let all_c: Vec<_> = p.iter().flat_map(|x| x.connections.clone()).collect();
+            let all_s: Vec<_> = p.iter().flat_map(|x| x.streams.clone()).collect();
+            assert_eq!((all_c, all_s), (c, s));
+        }
+    }
+}
