@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
@@ -499,4 +501,135 @@ fn a_large_session_is_described_in_pages_before_any_event() {
     let (_s, w) = Ws::join(&server.addr, &token(&p, &small, "publisher", None));
     assert_eq!(w["complete"], true);
     drop(clients);
+}
+
+#[test]
+fn requests_are_checked_against_the_protocol_types() {
+    let (_d, server, p, sid) = setup("");
+    let (mut a, _) = Ws::join(&server.addr, &token(&p, &sid, "publisher", None));
+    let stream_id = a.request(json!({"type": "publish", "stream": {}}))["stream_id"].as_str().unwrap().to_owned();
+    // A property's value must have the property's type.
+    for (property, value) in [
+        ("has_audio", json!({"width": 640, "height": 480})),
+        ("has_video", json!("no")),
+        ("video_dimensions", json!(true)),
+        ("video_dimensions", json!({"width": 640})),
+        ("name", json!("x")),
+    ] {
+        let e = a.request(
+            json!({"type": "set_stream_property", "stream_id": stream_id, "property": property, "value": value}),
+        );
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some("bad_request")),
+            "{property} {value}: {e}"
+        );
+    }
+    let ack = a.request(json!({"type": "set_stream_property", "stream_id": stream_id, "property": "video_dimensions", "value": {"width": 640, "height": 480}}));
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let ev = a.expect("stream_property_changed");
+    assert_eq!((&ev["old_value"], &ev["new_value"]), (&Value::Null, &json!({"width": 640, "height": 480})));
+
+    // A refused message is answered with its id when the id is a number or a string.
+    a.send(&json!({"type": "dance", "id": "step-1"}));
+    let e = a.expect("error");
+    assert_eq!((e["id"].as_str(), e["code"].as_str()), (Some("step-1"), Some("bad_request")), "{e}");
+    a.send(&json!({"type": "subscribe", "id": 77}));
+    let e = a.expect("error");
+    assert_eq!((e["id"].as_u64(), e["code"].as_str()), (Some(77), Some("bad_request")), "{e}");
+    a.send(&json!({"type": "ping", "id": {"an": "object"}}));
+    let e = a.expect("error");
+    assert_eq!((e["id"].clone(), e["code"].as_str()), (Value::Null, Some("bad_request")), "{e}");
+    a.send_raw(tungstenite::Message::Binary(vec![1, 2, 3].into()));
+    assert_eq!(a.expect("error")["code"], "bad_request");
+    // A second connect on a connected socket (connect carries no id).
+    a.send(&json!({"type": "connect", "v": 1, "token": token(&p, &sid, "publisher", None)}));
+    let e = a.expect("error");
+    assert_eq!((e["id"].clone(), e["code"].as_str()), (Value::Null, Some("already_connected")), "{e}");
+    assert_eq!(a.request(json!({"type": "ping"}))["type"], "pong");
+}
+
+/// A protocol-level participant: joins, maybe publishes, and otherwise only holds its socket.
+fn participant(addr: &str, p: &Project, sid: &str, i: usize, publish: bool) -> (Ws, String, Option<String>) {
+    let (mut ws, w) = Ws::join(addr, &token(p, sid, "publisher", Some(&format!("c{i}"))));
+    let id = w["connection_id"].as_str().unwrap().to_owned();
+    let stream = publish.then(|| {
+        let ack = ws.request(json!({"type": "publish", "stream": {"name": format!("s{i}")}}));
+        assert_eq!(ack["type"], "ack", "{ack}");
+        ack["stream_id"].as_str().unwrap().to_owned()
+    });
+    (ws, id, stream)
+}
+
+#[test]
+fn a_late_joiner_of_a_session_of_150_learns_every_connection_and_stream_then_the_changes() {
+    const CONNECTIONS: usize = 150;
+    const STREAMS: usize = 120;
+    let (_d, server, p, sid) = setup("");
+    let mut sockets = Vec::new();
+    let (mut conn_ids, mut stream_ids) = (BTreeSet::new(), BTreeSet::new());
+    let mut owner = std::collections::HashMap::new();
+    for i in 0..CONNECTIONS {
+        let (ws, id, stream) = participant(&server.addr, &p, &sid, i, i < STREAMS);
+        if let Some(s) = stream {
+            owner.insert(s.clone(), (id.clone(), i));
+            stream_ids.insert(s);
+        }
+        conn_ids.insert(id);
+        sockets.push(ws);
+    }
+
+    let (mut late, welcome) = Ws::join(&server.addr, &token(&p, &sid, "subscriber", None));
+    let mut pages = vec![welcome];
+    while pages.last().unwrap()["complete"] == false {
+        let next = late.next().expect("a snapshot page");
+        assert_eq!(next["type"], "snapshot", "pages come before any event: {next}");
+        assert!(next.get("seq").is_none());
+        pages.push(next);
+    }
+    assert_eq!(pages.len(), 2, "150 connections and 120 streams take two pages of 100");
+    let listed = |field: &str, id: &str| -> Vec<Value> {
+        pages.iter().flat_map(|pg| pg[field].as_array().unwrap().clone()).map(|x| x[id].clone()).collect()
+    };
+    let described_conns = listed("connections", "connection_id");
+    let described_streams: Vec<Value> = pages.iter().flat_map(|pg| pg["streams"].as_array().unwrap().clone()).collect();
+    assert_eq!(described_conns.len(), CONNECTIONS, "each connection once");
+    assert_eq!(described_streams.len(), STREAMS, "each stream once");
+    let as_set = |v: &[Value]| v.iter().map(|x| x.as_str().unwrap().to_owned()).collect::<BTreeSet<_>>();
+    assert_eq!(as_set(&described_conns), conn_ids);
+    assert_eq!(as_set(&listed("streams", "stream_id")), stream_ids);
+    for s in &described_streams {
+        let (publisher, i) = &owner[s["stream_id"].as_str().unwrap()];
+        assert_eq!(
+            (s["connection_id"].as_str(), s["name"].as_str()),
+            (Some(publisher.as_str()), Some(format!("s{i}").as_str()))
+        );
+    }
+
+    // Then the session's changes, in order, numbered from 1.
+    let (_newcomer, newcomer_id, _) = participant(&server.addr, &p, &sid, CONNECTIONS, false);
+    let ev = late.next().unwrap();
+    assert_eq!((ev["type"].as_str(), ev["seq"].as_u64()), (Some("connection_created"), Some(1)), "{ev}");
+    assert_eq!(ev["connection"]["connection_id"], newcomer_id.as_str());
+    let unpublished = owner.iter().find(|(_, (_, i))| *i == 7).map(|(s, _)| s.clone()).unwrap();
+    assert_eq!(sockets[7].request(json!({"type": "unpublish", "stream_id": unpublished}))["type"], "ack");
+    let ev = late.next().unwrap();
+    assert_eq!((ev["type"].as_str(), ev["seq"].as_u64()), (Some("stream_destroyed"), Some(2)), "{ev}");
+    assert_eq!(
+        (ev["stream"]["stream_id"].as_str(), ev["reason"].as_str()),
+        (Some(unpublished.as_str()), Some("unpublished"))
+    );
+    // A publisher that leaves takes its stream with it.
+    let leaver_stream = owner.iter().find(|(_, (_, i))| *i == 8).map(|(s, _)| s.clone()).unwrap();
+    sockets[8].send(&json!({"type": "leave"}));
+    let ev = late.next().unwrap();
+    assert_eq!(
+        (ev["type"].as_str(), ev["reason"].as_str()),
+        (Some("stream_destroyed"), Some("clientDisconnected")),
+        "{ev}"
+    );
+    assert_eq!(ev["stream"]["stream_id"], leaver_stream.as_str());
+    let ev = late.next().unwrap();
+    assert_eq!((ev["type"].as_str(), ev["seq"].as_u64()), (Some("connection_destroyed"), Some(4)), "{ev}");
+    drop(sockets);
 }

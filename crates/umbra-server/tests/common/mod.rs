@@ -292,6 +292,10 @@ impl Ws {
             match self.sock.read() {
                 Ok(Message::Text(t)) => {
                     let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    // Everything the server says is signaling v1 as umbra-protocol defines it.
+                    if let Err(e) = serde_json::from_str::<umbra_protocol::ServerFrame>(t.as_str()) {
+                        panic!("not a ServerFrame ({e}): {t}");
+                    }
                     if let Some(s) = v.get("seq").and_then(Value::as_u64) {
                         self.last_seq = s;
                     }
@@ -329,14 +333,14 @@ impl Ws {
         if let Some(i) = self.pending.iter().position(|m| m["type"] == ty) {
             return self.pending.remove(i).unwrap();
         }
-        for _ in 0..200 {
+        for _ in 0..2000 {
             match self.recv_raw() {
                 Recv::Msg(m) if m["type"] == ty => return m,
                 Recv::Msg(m) => self.pending.push_back(m),
                 Recv::Closed(c) => panic!("socket closed ({c:?}) while waiting for {ty}; pending {:?}", self.pending),
             }
         }
-        panic!("no {ty} within 200 messages")
+        panic!("no {ty} within 2000 messages")
     }
 
     /// Sends a request and returns its `ack` or `error`.
@@ -345,7 +349,7 @@ impl Ws {
         self.next_id += 1;
         v["id"] = id.into();
         self.send(&v);
-        for _ in 0..200 {
+        for _ in 0..2000 {
             match self.recv_raw() {
                 Recv::Msg(m)
                     if ["ack", "error", "pong"].contains(&m["type"].as_str().unwrap_or("")) && m["id"] == id =>
@@ -361,7 +365,7 @@ impl Ws {
 
     /// Waits for the socket to close, returning the close code; fails on timeout.
     pub fn expect_close(&mut self) -> Option<u16> {
-        for _ in 0..200 {
+        for _ in 0..2000 {
             match self.recv_raw() {
                 Recv::Closed(c) => return c,
                 Recv::Msg(m) => self.pending.push_back(m),
