@@ -27,7 +27,9 @@ fi
 
 if [ -z "${UMBRA_DOTNET_NO_BUILD:-}" ]; then
   echo "--- building libumbra and umbra"
-  cargo build --locked -p umbra-capi -p umbra-server --bin umbra
+  # Two commands: `--bin umbra` would also filter umbra-capi's targets (no libumbra.so).
+  cargo build --locked -p umbra-capi
+  cargo build --locked -p umbra-server --bin umbra
 fi
 LIB_DIR="$CARGO_TARGET_DIR/debug"
 UMBRA="$CARGO_TARGET_DIR/debug/umbra"

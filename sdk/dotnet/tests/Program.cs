@@ -289,6 +289,7 @@ namespace Umbra.Tests
         private static void BadToken()
         {
             string sid = server.CreateE2eeSession();
+            int registered = Registry.Count;
             var rec = new Recorder();
             var s = new Session(server.ApiKey, sid, server.Url, null);
             rec.Watch(s);
@@ -305,6 +306,7 @@ namespace Umbra.Tests
                 "a refusal code, got " + rec.SessionErrors[0]);
             Console.WriteLine("  " + rec.SessionErrors[0]);
             Check.Throws<ObjectDisposedException>(() => s.Connect("x"), "disposed from the handler");
+            Wait.For(() => Registry.Count == registered, 10, "the deferred Dispose to finish on the thread pool");
         }
 
         private static void SameSecret()
