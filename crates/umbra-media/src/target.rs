@@ -19,8 +19,9 @@ pub struct Target {
     pub api_key: Option<String>,
     /// The project's API secret: the command then does what an app server does, creating a
     /// routed session (end-to-end encrypted when --secret is given) unless --session-id names
-    /// one, and making its own token. `umbra project show NAME` prints key and secret.
-    #[arg(long, env = "UMBRA_API_SECRET", conflicts_with = "token", hide_env_values = true)]
+    /// one, and making its own token. `umbra project show NAME` prints key and secret. A --token
+    /// given as well wins (so an exported UMBRA_API_SECRET does not get in its way).
+    #[arg(long, env = "UMBRA_API_SECRET", hide_env_values = true)]
     pub api_secret: Option<String>,
     /// The session to join.
     #[arg(long)]
