@@ -22,6 +22,7 @@ struct args {
     int capturer;           /* publisher: supply the pictures from C instead of the SDK */
     int audio_device;       /* publisher: supply the audio through the audio device hooks */
     int any_picture;        /* subscriber: count decoded pictures without the test pattern check (other publishers, e.g. a browser) */
+    int expect_media_failed; /* publisher: on_error must report OTC_PUBLISHER_WEBRTC_ERROR (the router lost the media connection) */
 };
 
 static void usage(const char *prog) {
@@ -29,7 +30,7 @@ static void usage(const char *prog) {
             "usage: %s --url URL --api-key KEY --session-id ID --token TOKEN [--secret SECRET]\n"
             "          [--seconds N] [--frames N] [--expect-mismatch] [--expect-missing-secret]\n"
             "          [--expect-invalid-secret] [--expect-signal] [--size WxH] [--fps N]\n"
-            "          [--capturer] [--audio-device] [--any-picture]\n",
+            "          [--capturer] [--audio-device] [--any-picture] [--expect-media-failed]\n",
             prog);
     exit(2);
 }
@@ -52,6 +53,7 @@ static struct args parse_args(int argc, char **argv) {
         if (!strcmp(k, "--capturer")) { a.capturer = 1; continue; }
         if (!strcmp(k, "--audio-device")) { a.audio_device = 1; continue; }
         if (!strcmp(k, "--any-picture")) { a.any_picture = 1; continue; }
+        if (!strcmp(k, "--expect-media-failed")) { a.expect_media_failed = 1; continue; }
         if (!v) usage(argv[0]);
         if (!strcmp(k, "--url")) a.url = v;
         else if (!strcmp(k, "--api-key")) a.api_key = v;
@@ -83,7 +85,7 @@ static void sleep_ms(long ms) {
 }
 
 /* Waits until *flag is non-zero or the time is up; returns the flag. */
-static int wait_for(atomic_int *flag, double seconds) {
+static inline int wait_for(atomic_int *flag, double seconds) {
     double end = now_seconds() + seconds;
     while (!atomic_load(flag) && now_seconds() < end) sleep_ms(10);
     return atomic_load(flag);

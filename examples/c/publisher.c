@@ -9,13 +9,17 @@
  * with it. --capturer supplies the pictures from a C thread through the video capturer
  * interface (the same test pattern, so the subscriber checks them alike); --audio-device
  * supplies a 440 Hz tone through the audio device hooks. --expect-signal fails unless a
- * subscriber's signal arrives. It stops early when a subscriber signals "c-sdk-done". Exit status 0 when everything expected happened. */
+ * subscriber's signal arrives. It stops early when a subscriber signals "c-sdk-done".
+ * --expect-media-failed fails unless on_error reports OTC_PUBLISHER_WEBRTC_ERROR within --seconds
+ * (run against a server whose media router is unreachable: it reports media_failed). Exit status
+ * 0 when everything expected happened. */
 #include <math.h>
 #include <pthread.h>
 
 #include "common.h"
 
-static atomic_int connected, disconnected, stream_created, session_missing_secret, publisher_missing_secret, other_errors, signals, subscriber_done;
+static atomic_int connected, disconnected, stream_created, session_missing_secret, publisher_missing_secret, other_errors, signals, subscriber_done,
+    media_failed;
 static struct args args;
 
 /* ---- An application video capturer: a thread that draws the test pattern and provides it. */
@@ -133,6 +137,7 @@ static void on_publisher_error(otc_publisher *publisher, void *user_data, const 
     printf("publisher: publisher error %d: %s\n", (int)error, error_string);
     /* Equal to OTC_SESSION_ENCRYPTION_SECRET_MISSING, as the vendor SDK reports it. */
     if ((int)error == (int)OTC_SESSION_ENCRYPTION_SECRET_MISSING) atomic_store(&publisher_missing_secret, 1);
+    else if (error == OTC_PUBLISHER_WEBRTC_ERROR && args.expect_media_failed) atomic_store(&media_failed, 1);
     else atomic_fetch_add(&other_errors, 1);
 }
 
@@ -216,6 +221,11 @@ int main(int argc, char **argv) {
     } else if (rc != OTC_SUCCESS || !wait_for(&stream_created, 20)) {
         fprintf(stderr, "publisher: publish failed: %s\n", otc_error_string(rc));
         ok = 0;
+    } else if (a.expect_media_failed) {
+        ok = wait_for(&media_failed, a.seconds);
+        otc_session_unpublish(session, publisher);
+        printf(ok ? "PASS the router's media_failed reached on_error as OTC_PUBLISHER_WEBRTC_ERROR\n"
+                  : "FAIL no OTC_PUBLISHER_WEBRTC_ERROR\n");
     } else {
         /* Publish until the subscriber says it is done, or for the requested time at most. */
         double end = now_seconds() + a.seconds;

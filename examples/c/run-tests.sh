@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The C SDK end to end: builds libumbra (cargo build -p umbra-capi) and the C examples (gcc,
 # make), starts a real `umbra serve` on loopback with a temporary data directory, and runs the
-# scenarios of issue 6 with the C publisher and subscriber, first natively and then under
-# valgrind (no invalid access, no leak). Each scenario has its own end-to-end encrypted routed
-# session. Everything it starts is stopped on exit; any failure exits non-zero.
+# scenarios of issue 6 with the C publisher and subscriber, and those of issue 10 (a late joiner
+# of a 150-connection session, a forced mute, the router's media_failed), first natively and then
+# under valgrind (no invalid access, no leak). Each scenario has its own session. Everything it starts is stopped on exit; any failure exits non-zero.
 #
 # Installs gcc, make, valgrind and python3 with apt-get when missing (Debian 12, as root or with
 # sudo). Run from anywhere: bash examples/c/run-tests.sh
@@ -24,25 +24,30 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-echo "--- building libumbra and umbra"
+echo "--- building libumbra, umbra and the late-joiner check"
 cargo build --locked -p umbra-capi -p umbra-server --bin umbra
+cargo build --locked -p umbra-client --example late-joiner-check
 LIB_DIR="$CARGO_TARGET_DIR/debug"
 UMBRA="$CARGO_TARGET_DIR/debug/umbra"
+CHECK="$CARGO_TARGET_DIR/debug/examples/late-joiner-check"
 
 WORK=$(mktemp -d -t umbra-c-sdk.XXXXXX)
-SERVER_PID=""
+SERVER_PID="" MF_SERVER_PID=""
 cleanup() {
   local rc=$?
-  # Stop every example still running (only the ones this script started), then the server.
-  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  # Stop every example still running (only the ones this script started), then the servers.
+  for pid in $(jobs -p); do
+    [ "$pid" = "$SERVER_PID" ] || [ "$pid" = "$MF_SERVER_PID" ] || kill "$pid" 2>/dev/null || true
+  done
+  for pid in $SERVER_PID $MF_SERVER_PID; do
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
   if [ "$rc" -ne 0 ]; then
     echo "--- server log (last 40 lines)"; tail -n 40 "$WORK/server.log" 2>/dev/null || true
+    echo "--- media-failed server log (last 20 lines)"; tail -n 20 "$WORK/server-media-failed.log" 2>/dev/null || true
   fi
   rm -rf "$WORK"
   exit "$rc"
@@ -53,25 +58,51 @@ echo "--- building the C examples"
 make -s -C examples/c UMBRA_LIB_DIR="$LIB_DIR" OUT="$WORK/bin"
 BIN="$WORK/bin"
 
-echo "--- starting umbra serve"
-DATA="$WORK/data"
-mkdir -p "$DATA"
-: >"$WORK/server.out"
-"$UMBRA" --data-dir "$DATA" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 300); do
-  URL=$(sed -n 's/^umbra listening on //p' "$WORK/server.out" | head -n1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { echo "umbra serve exited"; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "umbra serve did not start within 30 s"; exit 1; }
-echo "server at $URL"
+# Starts `umbra serve` on free loopback ports with its data in directory $1 (its output in
+# $1.out and $1.log; more `serve` arguments after $1). Sets STARTED_PID and STARTED_URL.
+start_server() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  : >"$dir.out"
+  "$UMBRA" --data-dir "$dir" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 "$@" >"$dir.out" 2>"$dir.log" &
+  STARTED_PID=$!
+  STARTED_URL=""
+  for _ in $(seq 300); do
+    STARTED_URL=$(sed -n 's/^umbra listening on //p' "$dir.out" | head -n1)
+    [ -n "$STARTED_URL" ] && break
+    kill -0 "$STARTED_PID" 2>/dev/null || { echo "umbra serve exited"; cat "$dir.log"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$STARTED_URL" ] || { echo "umbra serve did not start within 30 s"; exit 1; }
+}
 
-PROJECT=$("$UMBRA" --data-dir "$DATA" project create --name c-sdk --e2ee --output json)
-KEY=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])' <<<"$PROJECT")
-API_SECRET=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["api_secret"])' <<<"$PROJECT")
+# Creates an E2EE-enabled project on the server whose data is in $1; prints its API key and
+# secret on one line.
+new_project() {
+  "$UMBRA" --data-dir "$1" project create --name c-sdk --e2ee --output json |
+    python3 -c 'import json,sys; p = json.load(sys.stdin); print(p["api_key"], p["api_secret"])'
+}
+
+echo "--- starting umbra serve"
+DATA="$WORK/server"
+start_server "$DATA"
+SERVER_PID=$STARTED_PID URL=$STARTED_URL
+echo "server at $URL"
+read -r KEY API_SECRET < <(new_project "$DATA")
+[ -n "$API_SECRET" ] || { echo "project create failed"; exit 1; }
+
+# A second server whose media router advertises a UDP port where nothing answers (a socket a
+# small python process holds and never reads): media never connects, and the router reports
+# media_failed to the publisher. Loopback only.
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True); time.sleep(3600)' >"$WORK/black-hole.port" &
+for _ in $(seq 100); do [ -s "$WORK/black-hole.port" ] && break; sleep 0.1; done
+MF_DATA="$WORK/server-media-failed"
+start_server "$MF_DATA" --media-advertise "127.0.0.1:$(cat "$WORK/black-hole.port")"
+MF_SERVER_PID=$STARTED_PID MF_URL=$STARTED_URL
+read -r MF_KEY MF_SECRET < <(new_project "$MF_DATA")
+[ -n "$MF_SECRET" ] || { echo "project create failed"; exit 1; }
 
 SECRET="correct horse battery staple"
 OTHER_SECRET="a different secret entirely"
@@ -177,6 +208,17 @@ scenario_capturer() {
   [ "$rc" -eq 0 ] && [ "$prc" -eq 0 ]
 }
 
+# A publisher whose media cannot reach the router: the router's media_failed must reach the
+# publisher's on_error as OTC_PUBLISHER_WEBRTC_ERROR (the router gives up within 30 s).
+scenario_media_failed() {
+  local mode=$1 rc=0 s token
+  s=$(python3 "$ROOT/examples/c/new-session.py" "$MF_URL" "$MF_KEY" "$MF_SECRET")
+  token=$("$UMBRA" --data-dir "$MF_DATA" token --project "$MF_KEY" --session-id "$s")
+  example "$mode" media-failed publisher --url "$MF_URL" --api-key "$MF_KEY" --session-id "$s" --token "$token" \
+    --secret "$SECRET" --expect-media-failed --seconds 60 --size 160x120 --fps 15 || rc=$?
+  report media-failed; return "$rc"
+}
+
 scenario_different_secret() {
   local mode=$1 rc=0 prc=0 s extra=(); s=$(new_session)
   mapfile -t p < <(client "$s"); mapfile -t c < <(client "$s")
@@ -190,6 +232,23 @@ scenario_different_secret() {
   [ "$rc" -eq 0 ] && [ "$prc" -eq 0 ]
 }
 
+# A late joiner of a relayed session of 150 connections and 120 streams (protocol-level
+# participants made by the check, a Rust program: crates/umbra-client/examples/late_joiner_check.rs),
+# more than one page of the session's description: the C program must report every connection
+# and stream exactly once, then a new connection, an unpublished stream and a stream whose video
+# goes off; then it publishes, the check mutes its stream with the REST API, and on_mute_forced
+# must follow with the audio off (and the session must see the stream's audio go off).
+scenario_late_joiner() {
+  local mode=$1 rc=0 patience=30 seconds=120 runner=()
+  if [ "$mode" = vg ]; then
+    patience=180 seconds=600 runner=("${VALGRIND[@]}" --log-file="$WORK/late.valgrind")
+  fi
+  timeout $((seconds + 60)) "$CHECK" --server "${URL#http://}" --api-key "$KEY" --api-secret "$API_SECRET" \
+    --connections 150 --streams 120 --patience-secs "$patience" \
+    -- "${runner[@]}" "$BIN/late-joiner" --seconds "$seconds" >"$WORK/late.out" 2>&1 || rc=$?
+  report late; return "$rc"
+}
+
 for mode in "" vg; do
   run_scenario invalid_secret "$mode"
   [ -n "$mode" ] || run_scenario static_link "$mode"
@@ -197,6 +256,8 @@ for mode in "" vg; do
   run_scenario same_secret "$mode"
   run_scenario different_secret "$mode"
   run_scenario capturer "$mode"
+  run_scenario late_joiner "$mode"
+  run_scenario media_failed "$mode"
 done
 
 if [ "$FAILED" -ne 0 ]; then
