@@ -3,7 +3,8 @@
 // no loopback ICE candidates, and nothing here may leave the machine.
 //
 //   node run.mjs [--only name,name] [--skip name,name]
-// Env: UMBRA_BIN (the umbra binary), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
+// Env: UMBRA_BIN (the umbra server binary), UMBRA_MEDIA_BIN (the umbra-media CLI of the native
+// SDK), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
@@ -18,6 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const webRoot = path.resolve(here, "..");
 const ADDR = process.env.UMBRA_BT_ADDR || "10.99.0.1";
 const BIN = process.env.UMBRA_BIN;
+const MEDIA_BIN = process.env.UMBRA_MEDIA_BIN;
 const ARTIFACTS = process.env.UMBRA_BT_ARTIFACTS || path.resolve(webRoot, "../../.artifacts/browser");
 const args = process.argv.slice(2);
 const listArg = (flag) => {
@@ -369,8 +371,10 @@ test("chromium-to-firefox-vp8", async () => {
   await assertSamePicture(pub, sub, "chromium→firefox");
 });
 
-function spawnUmbra(args, label) {
-  const child = spawn(BIN, ["--data-dir", path.join(tmp, "data"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** `umbra-media publish|subscribe ...`: the native SDK on the command line. */
+function spawnMedia(args, label) {
+  check(MEDIA_BIN && fs.existsSync(MEDIA_BIN), `UMBRA_MEDIA_BIN (${MEDIA_BIN}) is not the umbra-media binary`);
+  const child = spawn(MEDIA_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const out = [];
   readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
@@ -385,7 +389,7 @@ test("native-to-browser", async () => {
   const sub = await chromePage();
   check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
   const t = await demoToken(room);
-  const nat = spawnUmbra(["publish", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "40", "--name", "native"], "native-publish");
+  const nat = spawnMedia(["publish", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "40", "--name", "native"], "native-publish");
   try {
     await waitUntil("the native stream", async () => (await state(sub)).subscribers.length > 0, 20000);
     const s = await assertVideoFlows(sub, "native→browser");
@@ -409,7 +413,7 @@ test("browser-to-native", async () => {
   check(!(await connect(pub, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
   check(!(await publish(pub, { codec: "VP8" })).error, "browser publish");
   const t = await demoToken(room);
-  const nat = spawnUmbra(["subscribe", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "12", "--json"], "native-subscribe");
+  const nat = spawnMedia(["subscribe", "--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--duration", "12", "--json"], "native-subscribe");
   const [code] = await Promise.race([once(nat.child, "exit"), sleep(30000).then(() => [null])]);
   if (code === null) nat.child.kill("SIGKILL");
   const lines = nat.out.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));

@@ -26,10 +26,15 @@ echo "==> building the Web SDK and umbra"
 (cd sdk/web/test-browser && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error; fi)
 cargo build --locked --quiet -p umbra-server --bin umbra
-# A private copy: the shared target directory may be rebuilt by someone else meanwhile.
+# The native SDK's CLI (publish/subscribe), for the browser <-> native tests: its own binary, the
+# server holds no codecs or frame crypto.
+cargo build --locked --quiet -p umbra-media
+# Private copies: the shared target directory may be rebuilt by someone else meanwhile.
 BT_BIN_DIR="$(mktemp -d)"
 cp "$CARGO_TARGET_DIR/debug/umbra" "$BT_BIN_DIR/umbra"
+cp "$CARGO_TARGET_DIR/debug/umbra-media" "$BT_BIN_DIR/umbra-media"
 export UMBRA_BIN="$BT_BIN_DIR/umbra"
+export UMBRA_MEDIA_BIN="$BT_BIN_DIR/umbra-media"
 # The C SDK's example subscriber, for the browser -> C test (issue 6).
 cargo build --locked --quiet -p umbra-capi
 make --quiet -C examples/c OUT="$BT_BIN_DIR/c" UMBRA_LIB_DIR="$CARGO_TARGET_DIR/debug" "$BT_BIN_DIR/c/subscriber"
