@@ -64,7 +64,7 @@ mod tests {
 
     use super::*;
     use crate::media_router::{
-        MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec,
+        CloseReason, MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec,
     };
     use crate::metrics::Metrics;
     use crate::model::Session;
@@ -213,7 +213,7 @@ mod tests {
         let downstream = Target::Subscriber { subscription_id: subscription_id.clone() };
         router.emit(&subscriber, downstream.clone(), RouterEventKind::Connected);
         assert_eq!(next_event(&mut srx, "media_connected").await["subscription_id"], subscription_id.as_str());
-        router.emit(&subscriber, downstream, RouterEventKind::Closed(crate::media_router::CloseReason::StreamEnded));
+        router.emit(&subscriber, downstream, RouterEventKind::Closed(CloseReason::StreamEnded));
         assert_eq!(next_event(&mut srx, "media_closed").await["message"], "the stream ended");
 
         let unsubscribe = ClientMessage::Unsubscribe { id: None, subscription_id: subscription_id.clone() };

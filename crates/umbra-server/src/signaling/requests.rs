@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use umbra_protocol::{
-    AckBody, ClientMessage, ErrorCode, IceCandidate, IcePeer, MediaMode, PropertyChange, PublishStream, Role,
+    AckBody, ClientMessage, ErrorCode, IceCandidate, IcePeer, MediaMode, PropertyChange, PublishStream, Reason, Role,
     ServerMessage, StreamInfo, VideoType,
 };
 
@@ -127,7 +127,7 @@ impl Hub {
                 "only the connection that published a stream can unpublish it",
             ));
         }
-        if st.end_stream(stream_id, umbra_protocol::Reason::Unpublished).is_some() {
+        if st.end_stream(stream_id, Reason::Unpublished).is_some() {
             self.metrics.streams.fetch_sub(1, Relaxed);
         }
         drop(st);

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 use umbra_protocol::limits::SNAPSHOT_PAGE;
-use umbra_protocol::{ConnectionInfo, Role, ServerMessage, StreamInfo};
+use umbra_protocol::{ConnectionInfo, Reason, Role, ServerMessage, StreamInfo};
 
 use super::frame::{EventBody, Frame};
 use crate::model::Session;
@@ -100,7 +100,7 @@ impl RoomState {
 
     /// Removes a stream and every subscription to it, telling each subscriber, then everyone.
     /// `None` if there is no such stream.
-    pub fn end_stream(&mut self, stream_id: &str, reason: umbra_protocol::Reason) -> Option<StreamInfo> {
+    pub fn end_stream(&mut self, stream_id: &str, reason: Reason) -> Option<StreamInfo> {
         let pos = self.streams.iter().position(|s| s.stream_id == stream_id)?;
         let stream = self.streams.remove(pos);
         let ended: Vec<String> =
