@@ -13,7 +13,7 @@ import { toConnection, toStream, type Connection, type Stream } from "./model.js
 import type { Publisher } from "./publisher.js";
 import { Subscriber, type SubscriberProperties } from "./subscriber.js";
 import { SignalingClient, type DisconnectReason, type WebSocketConstructor } from "./signaling-client.js";
-import { ignoreUnknown, MAX_SIGNAL_DATA, type ConnectionInfo, type Joined, type PropertyChange, type Request, type ServerEvent, type StreamInfo } from "./signaling-types.js";
+import { ignoreUnknown, MAX_SIGNAL_DATA, MAX_SIGNAL_TYPE, type ConnectionInfo, type Joined, type PropertyChange, type Request, type ServerEvent, type StreamInfo } from "./signaling-types.js";
 import type { E2eeSupport } from "./support.js";
 
 export interface SessionOptions {
@@ -47,6 +47,8 @@ export function signalingUrl(serverUrl: string): string {
   u.hash = "";
   return u.toString();
 }
+
+const SIGNAL_TYPE_CHARS = /^[A-Za-z0-9_-]+$/;
 
 function invalidSecretError(secret: unknown): OTError | null {
   const v = checkSecret(secret);
@@ -256,8 +258,9 @@ export class Session extends EventEmitter {
       const data = opts.data ?? "";
       if (typeof data !== "string") throw new OTError("OT_INVALID_PARAMETER", "signal data must be a string");
       if (new TextEncoder().encode(data).length > MAX_SIGNAL_DATA) throw new OTError("OT_INVALID_PARAMETER", `signal data is limited to ${MAX_SIGNAL_DATA} bytes`);
-      if (opts.type !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(opts.type)) {
-        throw new OTError("OT_INVALID_PARAMETER", "signal type must be 1 to 128 letters, digits, '-' or '_'");
+      // The server's rule (signaling.md § signal), checked here so the app gets a clear error.
+      if (opts.type !== undefined && !(SIGNAL_TYPE_CHARS.test(opts.type) && opts.type.length <= MAX_SIGNAL_TYPE)) {
+        throw new OTError("OT_INVALID_PARAMETER", `signal type must be 1 to ${MAX_SIGNAL_TYPE} letters, digits, '-' or '_'`);
       }
       const req: Request = { type: "signal", data };
       if (opts.type !== undefined) req.signal_type = opts.type;
