@@ -72,7 +72,13 @@ namespace Umbra.Tests
 
         public static void For(Func<bool> condition, double seconds, string what)
         {
-            if (!Until(condition, seconds)) throw new TestFailure("timed out after " + seconds + " s waiting for " + what);
+            For(condition, seconds, () => what);
+        }
+
+        /// <summary>As above; `what` is evaluated on timeout, so it can describe the state then.</summary>
+        public static void For(Func<bool> condition, double seconds, Func<string> what)
+        {
+            if (!Until(condition, seconds)) throw new TestFailure("timed out after " + seconds + " s waiting for " + what());
         }
     }
 
@@ -195,6 +201,24 @@ namespace Umbra.Tests
                 if (!m.Success) throw new TestFailure("no session_id in " + json);
                 return m.Groups[1].Value;
             }
+        }
+
+        /// <summary>POSTs to the REST API as the app server (project JWT); returns the body.</summary>
+        public string Post(string path, string json)
+        {
+            var req = (HttpWebRequest)WebRequest.Create(Url + path);
+            req.Method = "POST";
+            req.Timeout = 10000;
+            req.ReadWriteTimeout = 10000;
+            req.Proxy = null;
+            req.ContentType = "application/json";
+            req.Accept = "application/json";
+            req.Headers["X-OPENTOK-AUTH"] = ProjectJwt();
+            byte[] body = Encoding.UTF8.GetBytes(json);
+            using (var s = req.GetRequestStream()) s.Write(body, 0, body.Length);
+            using (var resp = (HttpWebResponse)req.GetResponse())
+            using (var r = new StreamReader(resp.GetResponseStream()))
+                return r.ReadToEnd();
         }
 
         /// <summary>A client token from the `umbra token` CLI.</summary>

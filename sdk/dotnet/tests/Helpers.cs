@@ -206,6 +206,7 @@ namespace Umbra.Tests
         public readonly List<Subscriber.ErrorEventArgs> SubscriberErrors = new List<Subscriber.ErrorEventArgs>();
         public readonly List<Session.SignalEventArgs> Signals = new List<Session.SignalEventArgs>();
         public readonly List<Stream> StreamsReceived = new List<Stream>(), StreamsDropped = new List<Stream>();
+        public readonly List<Session.StreamPropertyChangedEventArgs> PropertyChanges = new List<Session.StreamPropertyChangedEventArgs>();
         public readonly List<Connection> ConnectionsCreated = new List<Connection>(), ConnectionsDropped = new List<Connection>();
         public volatile bool Connected, Disconnected;
 
@@ -243,12 +244,16 @@ namespace Umbra.Tests
             s.ConnectionCreated += (o, e) => { lock (ConnectionsCreated) ConnectionsCreated.Add(e.Connection); Add("ConnectionCreated"); };
             s.ConnectionDropped += (o, e) => { lock (ConnectionsDropped) ConnectionsDropped.Add(e.Connection); Add("ConnectionDropped"); };
             s.Signal += (o, e) => { lock (Signals) Signals.Add(e); Add("Signal:" + e.Type); };
+            s.StreamHasAudioChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("HasAudio:" + e.HasAudio); };
+            s.StreamHasVideoChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("HasVideo:" + e.HasVideo); };
+            s.StreamVideoDimensionsChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("VideoDimensions:" + e.VideoWidth + "x" + e.VideoHeight); };
         }
 
         public void Watch(Publisher p)
         {
             p.StreamCreated += (o, e) => Add("Publisher.StreamCreated");
             p.Error += (o, e) => { lock (PublisherErrors) PublisherErrors.Add(e); Add("Publisher.Error:" + e.ErrorCode); };
+            p.MuteForced += (o, e) => Add("Publisher.MuteForced");
         }
 
         public void Watch(Subscriber s)

@@ -48,6 +48,7 @@ namespace Umbra.Tests
             Runner.Test("same secret: C# capturer publisher -> C# subscriber, frames checked, events marshalled through a SynchronizationContext", 60, SameSecret);
             Runner.Test("different secret: exactly one EncryptionSecretMismatch, nothing decoded; changing the secret -> match and frames", 60, DifferentSecret);
             Runner.Test("missing secret: EncryptionSecretMissing on connect (stays connected), on Publish and on Subscribe", 40, MissingSecret);
+            Runner.Test("forced mute (REST) -> Publisher.MuteForced; PublishAudio/PublishVideo -> Session.StreamHasAudioChanged/StreamHasVideoChanged", 40, MuteAndToggles);
             Runner.Test("interop: C# publisher -> C example subscriber (frame numbers and PSNR checked in C)", 60, CSharpToC);
             Runner.Test("interop: C example publisher -> C# subscriber (frames checked in C#)", 60, CToCSharp);
             watchdog.Dispose();
@@ -297,7 +298,7 @@ namespace Umbra.Tests
             s.Disconnected += (o, e) => { s.Dispose(); disposedFromHandler.Set(); };
             s.SetEncryptionSecret(Secret);
             s.Connect("T1==not-a-token");
-            Wait.For(() => rec.Disconnected, 20, "Disconnected after a refused token (events: " + rec.List + ")");
+            Wait.For(() => rec.Disconnected, 20, () => "Disconnected after a refused token (events: " + rec.List + ")");
             Check.True(disposedFromHandler.Wait(5000), "Dispose from the SDK thread's own Disconnected handler returned");
             Check.True(!rec.Connected, "never connected");
             Check.True(rec.SessionErrors.Count == 1, "one Session.Error (events: " + rec.List + ")");
@@ -319,15 +320,33 @@ namespace Umbra.Tests
             var callbackErrors = new List<CallbackExceptionEventArgs>();
             EventHandler<CallbackExceptionEventArgs> onCallbackError = (o, e) => { lock (callbackErrors) callbackErrors.Add(e); };
             UmbraSdk.CallbackException += onCallbackError;
+            // Garbage collections all along (finalizers of frames, streams and connections
+            // included) while the SDK calls back: nothing it calls may have been collected.
+            int collections = 0;
+            bool collecting = true;
+            var collector = new Thread(() =>
+            {
+                while (Volatile.Read(ref collecting))
+                {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    collections++;
+                    Thread.Sleep(20);
+                }
+            }) { IsBackground = true, Name = "test-gc" };
+            collector.Start();
+            Session pubSession = null, subSession = null;
+            Publisher publisher = null;
+            Subscriber subscriber = null;
             try
             {
                 // The publisher's session raises events on the SDK thread (no context); one handler throws.
-                var pubSession = new Session(server.ApiKey, sid, server.Url, null);
+                pubSession = new Session(server.ApiKey, sid, server.Url, null);
                 pubRec.Watch(pubSession);
                 pubSession.Connected += (o, e) => { throw new InvalidOperationException("a handler that throws"); };
                 var capturer = new PatternCapturer(320, 240, 30);
                 int constructingThread = Thread.CurrentThread.ManagedThreadId;
-                var publisher = new Publisher.Builder { Name = "csharp-publisher", Capturer = capturer }.Build();
+                publisher = new Publisher.Builder { Name = "csharp-publisher", Capturer = capturer }.Build();
                 pubRec.Watch(publisher);
                 Check.Equal("Init,GetCaptureSettings", capturer.CallList, "capturer calls in the constructor");
                 Check.Equal(constructingThread, capturer.CallThreads["Init"], "Init on the constructing thread");
@@ -342,10 +361,9 @@ namespace Umbra.Tests
                 Check.True(publisher.Stream.HasVideo && publisher.Stream.HasAudio, "own stream has video and audio");
 
                 // The subscriber's session raises events through a SynchronizationContext (a pump thread, like a UI thread).
-                var subSession = new Session(server.ApiKey, sid, server.Url, pumpContext);
+                subSession = new Session(server.ApiKey, sid, server.Url, pumpContext);
                 subRec.Watch(subSession);
                 var renderer = new CheckingRenderer();
-                Subscriber subscriber = null;
                 long audioChunks = 0;
                 double audioEnergy = 0;
                 int audioThread = -1;
@@ -369,7 +387,7 @@ namespace Umbra.Tests
                 subSession.SetEncryptionSecret(Secret);
                 subSession.Connect(server.Token(sid));
 
-                Wait.For(() => renderer.Ok >= 60, 30, "60 checked frames (" + renderer.Summary + "; events: " + subRec.List + ")");
+                Wait.For(() => renderer.Ok >= 60, 30, () => "60 checked frames (" + renderer.Summary + "; events: " + subRec.List + ")");
                 Console.WriteLine("  subscriber: " + renderer.Summary + "; capturer consumed " + capturer.Consumed + ", refused " + capturer.Refused);
                 Check.True(renderer.Bad <= renderer.Ok / 4, "few frames that do not match: " + renderer.Summary);
                 Check.Equal(0, renderer.ManagedMismatch, "managed and native PSNR agree on every frame");
@@ -440,9 +458,19 @@ namespace Umbra.Tests
                 Check.Equal(0, subRec.SessionErrors.Count + subRec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
                     "no errors (subscriber: " + subRec.List + "; publisher: " + pubRec.List + ")");
                 Check.Equal(registered, Registry.Count, "every callback registration released");
+                Volatile.Write(ref collecting, false);
+                collector.Join(5000);
+                Console.WriteLine("  " + collections + " garbage collections during the scenario");
+                Check.True(collections >= 20, "the collector ran");
             }
             finally
             {
+                // Idempotent: after a failure, stop everything before the next test.
+                if (subscriber != null) subscriber.Dispose();
+                if (publisher != null) publisher.Dispose();
+                if (subSession != null) subSession.Dispose();
+                if (pubSession != null) pubSession.Dispose();
+                Volatile.Write(ref collecting, false);
                 UmbraSdk.CallbackException -= onCallbackError;
                 pumpContext.Dispose();
             }
@@ -478,7 +506,7 @@ namespace Umbra.Tests
                 };
                 subSession.SetEncryptionSecret(OtherSecret);
                 subSession.Connect(server.Token(sid));
-                Wait.For(() => rec.Count("Subscriber.Mismatch") == 1, 30, "EncryptionSecretMismatch (events: " + rec.List + ")");
+                Wait.For(() => rec.Count("Subscriber.Mismatch") == 1, 30, () => "EncryptionSecretMismatch (events: " + rec.List + ")");
                 // Keep receiving undecryptable frames a while: still exactly one report, nothing rendered.
                 Thread.Sleep(3000);
                 Check.Equal(1, rec.SubscriberErrors.Count, "subscriber errors (" + rec.List + ")");
@@ -492,8 +520,8 @@ namespace Umbra.Tests
 
                 // Same secret now: frames decrypt again.
                 subSession.SetEncryptionSecret(Secret);
-                Wait.For(() => rec.Count("Subscriber.Match") == 1, 20, "EncryptionSecretMatch (events: " + rec.List + ")");
-                Wait.For(() => renderer.Ok >= 15, 20, "15 checked frames after the match (" + renderer.Summary + ")");
+                Wait.For(() => rec.Count("Subscriber.Match") == 1, 20, () => "EncryptionSecretMatch (events: " + rec.List + ")");
+                Wait.For(() => renderer.Ok >= 15, 20, () => "15 checked frames after the match (" + renderer.Summary + ")");
                 Check.Equal(1, rec.SubscriberErrors.Count, "no further subscriber error");
                 Check.Equal(0, pubRec.PublisherErrors.Count, "no publisher error");
                 Console.WriteLine("  after the change: " + renderer.Summary);
@@ -527,19 +555,19 @@ namespace Umbra.Tests
                 rec.Watch(s);
                 rec.Watch(publisher);
                 s.Connect(server.Token(sid)); // no secret
-                Wait.For(() => rec.Connected && rec.SessionErrors.Count >= 1, 20, "Connected and Session.Error (events: " + rec.List + ")");
+                Wait.For(() => rec.Connected && rec.SessionErrors.Count >= 1, 20, () => "Connected and Session.Error (events: " + rec.List + ")");
                 Check.Equal(ErrorCode.EncryptionSecretMissing, rec.SessionErrors[0].ErrorCode, "Session.Error on connect");
                 Console.WriteLine("  connect: " + rec.SessionErrors[0]);
 
                 Check.OpenTokError(ErrorCode.EncryptionSecretMissing, () => s.Publish(publisher), "Publish without a secret");
-                Wait.For(() => rec.PublisherErrors.Count >= 1, 10, "Publisher.Error (events: " + rec.List + ")");
+                Wait.For(() => rec.PublisherErrors.Count >= 1, 10, () => "Publisher.Error (events: " + rec.List + ")");
                 Check.Equal(ErrorCode.EncryptionSecretMissing, rec.PublisherErrors[0].ErrorCode, "Publisher.Error");
 
                 Wait.For(() => rec.StreamsReceived.Count >= 1, 10, "the other client's stream received");
                 subscriber = new Subscriber(rec.StreamsReceived[0]);
                 rec.Watch(subscriber);
                 Check.OpenTokError(ErrorCode.EncryptionSecretMissing, () => s.Subscribe(subscriber), "Subscribe without a secret");
-                Wait.For(() => rec.SubscriberErrors.Count >= 1, 10, "Subscriber.Error (events: " + rec.List + ")");
+                Wait.For(() => rec.SubscriberErrors.Count >= 1, 10, () => "Subscriber.Error (events: " + rec.List + ")");
                 Check.Equal(ErrorCode.EncryptionSecretMissing, rec.SubscriberErrors[0].ErrorCode, "Subscriber.Error");
 
                 Thread.Sleep(1000);
@@ -555,6 +583,72 @@ namespace Umbra.Tests
                 s.Dispose();
                 otherPublisher.Dispose();
                 other.Dispose();
+            }
+        }
+
+        private static void MuteAndToggles()
+        {
+            string sid = server.CreateE2eeSession();
+            var pubSession = new Session(server.ApiKey, sid, server.Url, null);
+            var publisher = new Publisher(name: "mutable");
+            var subSession = new Session(server.ApiKey, sid, server.Url, null);
+            var pubRec = new Recorder();
+            var rec = new Recorder();
+            var renderer = new CheckingRenderer();
+            Subscriber subscriber = null;
+            try
+            {
+                pubRec.Watch(pubSession);
+                pubRec.Watch(publisher);
+                Check.True(publisher.PublishAudio && publisher.PublishVideo, "publishing audio and video by default");
+                pubSession.SetEncryptionSecret(Secret);
+                pubSession.Connect(server.Token(sid));
+                Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
+                pubSession.Publish(publisher);
+                Wait.For(() => publisher.Stream != null, 20, "publisher stream");
+                rec.Watch(subSession);
+                subSession.StreamReceived += (o, e) =>
+                {
+                    var s = new Subscriber(e.Stream, renderer);
+                    rec.Watch(s);
+                    subSession.Subscribe(s);
+                    subscriber = s;
+                };
+                subSession.SetEncryptionSecret(Secret);
+                subSession.Connect(server.Token(sid));
+                Wait.For(() => renderer.Ok >= 5, 20, () => "frames (" + renderer.Summary + ")");
+                var stream = rec.StreamsReceived[0];
+                Check.True(stream.HasAudio && stream.HasVideo, "the stream has audio and video");
+
+                // The app server forces the stream's audio off.
+                server.Post("/v2/project/" + server.ApiKey + "/session/" + sid + "/stream/" + publisher.Stream.Id + "/mute", "{}");
+                Wait.For(() => pubRec.Count("Publisher.MuteForced") == 1, 10, () => "Publisher.MuteForced (" + pubRec.List + ")");
+                Check.True(!publisher.PublishAudio, "PublishAudio is false after a forced mute");
+                Wait.For(() => rec.Count("HasAudio:False") == 1, 10, () => "StreamHasAudioChanged false at the subscriber (" + rec.List + ")");
+                Check.True(!stream.HasAudio && stream.HasVideo, "Stream.HasAudio updated");
+
+                publisher.PublishAudio = true; // unmute
+                Wait.For(() => rec.Count("HasAudio:True") == 1, 10, () => "StreamHasAudioChanged true (" + rec.List + ")");
+                Check.True(stream.HasAudio && publisher.PublishAudio, "unmuted");
+
+                publisher.PublishVideo = false;
+                Wait.For(() => rec.Count("HasVideo:False") == 1, 10, () => "StreamHasVideoChanged false (" + rec.List + ")");
+                Check.True(!stream.HasVideo, "Stream.HasVideo updated");
+                publisher.PublishVideo = true;
+                Wait.For(() => rec.Count("HasVideo:True") == 1, 10, () => "StreamHasVideoChanged true (" + rec.List + ")");
+                int before = renderer.Ok;
+                Wait.For(() => renderer.Ok >= before + 10, 10, () => "frames again after video is back on (" + renderer.Summary + ")");
+                Check.True(rec.PropertyChanges.TrueForAll(e => ReferenceEquals(e.Stream, stream)), "the changes name the received Stream object");
+                Check.Equal(0, rec.SessionErrors.Count + rec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
+                    "no errors (subscriber: " + rec.List + "; publisher: " + pubRec.List + ")");
+                Console.WriteLine("  subscriber saw: " + string.Join(", ", rec.Events.FindAll(e => e.StartsWith("Has"))));
+            }
+            finally
+            {
+                if (subscriber != null) subscriber.Dispose();
+                subSession.Dispose();
+                publisher.Dispose();
+                pubSession.Dispose();
             }
         }
 
@@ -630,7 +724,7 @@ namespace Umbra.Tests
                 };
                 session.SetEncryptionSecret(Secret);
                 session.Connect(server.Token(sid));
-                Wait.For(() => renderer.Ok >= 30, 40, "30 checked frames from the C publisher (" + renderer.Summary + "; events: " + rec.List + ")");
+                Wait.For(() => renderer.Ok >= 30, 40, () => "30 checked frames from the C publisher (" + renderer.Summary + "; events: " + rec.List + ")");
                 Console.WriteLine("  C# subscriber: " + renderer.Summary);
                 Check.Equal("c-publisher", rec.StreamsReceived[0].Name, "the C publisher's stream name");
                 Check.True(renderer.Bad <= renderer.Ok / 4, "few frames that do not match: " + renderer.Summary);
