@@ -60,6 +60,7 @@ mkdir -p "$BIN"
 # The same sources the netstandard2.0 project (sdk/dotnet/Umbra.csproj) compiles.
 mcs -target:library -langversion:7.2 -warnaserror+ -debug -out:"$BIN/Umbra.dll" -r:System.dll -r:System.Core.dll sdk/dotnet/src/*.cs
 mcs -target:exe -langversion:7.2 -warnaserror+ -debug -out:"$BIN/Umbra.Tests.exe" -r:"$BIN/Umbra.dll" -r:System.dll -r:System.Core.dll sdk/dotnet/tests/*.cs
+mcs -target:exe -langversion:7.2 -warnaserror+ -out:"$BIN/quickstart.exe" -r:"$BIN/Umbra.dll" sdk/dotnet/examples/Quickstart.cs # compiled only
 
 echo "--- layout probe (the C compiler's view of the structs the SDK declares)"
 mono "$BIN/Umbra.Tests.exe" --emit-layout-probe >"$WORK/layout-probe.c"
