@@ -26,6 +26,7 @@ namespace Umbra
         private readonly object sync = new object();
         private readonly Dictionary<string, Stream> streams = new Dictionary<string, Stream>();
         private readonly Dictionary<string, Connection> connections = new Dictionary<string, Connection>();
+        private readonly HashSet<string> ownStreams = new HashSet<string>();
         private volatile bool connected;
 
         /// <summary>
@@ -92,7 +93,7 @@ namespace Umbra
         /// <see cref="ErrorCode.AuthorizationFailure"/> for a refused token, ...
         /// </summary>
         public event EventHandler<ErrorEventArgs> Error;
-        /// <summary>Another participant's stream appeared: subscribe to it with <see cref="Subscriber"/>.</summary>
+        /// <summary>Another participant's stream appeared: subscribe to it with <see cref="Subscriber"/> (your own streams are reported by <see cref="Publisher.StreamCreated"/>, not here).</summary>
         public event EventHandler<StreamEventArgs> StreamReceived;
         /// <summary>A stream ended (the same <see cref="Stream"/> object as in <see cref="StreamReceived"/>).</summary>
         public event EventHandler<StreamEventArgs> StreamDropped;
@@ -274,6 +275,7 @@ namespace Umbra
             {
                 streams.Clear();
                 connections.Clear();
+                ownStreams.Clear();
             }
         }
 
@@ -334,6 +336,7 @@ namespace Umbra
             {
                 streams.Clear();
                 connections.Clear();
+                ownStreams.Clear();
             }
             Raise(this, "Session.Disconnected", () => { var h = Disconnected; if (h != null) h(this, EventArgs.Empty); });
         }
@@ -377,7 +380,21 @@ namespace Umbra
         internal void OnStreamReceived(IntPtr ptr)
         {
             var s = new Stream(ptr, this);
-            lock (sync) streams[s.Id] = s;
+            lock (sync)
+            {
+                // libumbra reports this client's own streams too (its on_stream_received says
+                // "another participant's stream", and the vendor SDKs raise StreamReceived only
+                // for others). The C API does not say which connection is ours, but every other
+                // connection is announced by ConnectionCreated before its streams, and ours never
+                // is: a stream of an unannounced connection is our own (Publisher.StreamCreated
+                // reports it). Skipped here, and its drop and property changes too.
+                if (s.Connection != null && !connections.ContainsKey(s.Connection.Id))
+                {
+                    ownStreams.Add(s.Id);
+                    return;
+                }
+                streams[s.Id] = s;
+            }
             var args = new StreamEventArgs(s);
             Raise(this, "Session.StreamReceived", () => { var h = StreamReceived; if (h != null) h(this, args); });
         }
@@ -388,6 +405,7 @@ namespace Umbra
             Stream s;
             lock (sync)
             {
+                if (ownStreams.Remove(id)) return;
                 if (streams.TryGetValue(id, out s)) streams.Remove(id);
             }
             if (s == null) s = new Stream(ptr, this);
@@ -395,12 +413,14 @@ namespace Umbra
             Raise(this, "Session.StreamDropped", () => { var h = StreamDropped; if (h != null) h(this, args); });
         }
 
+        /// <summary>The Stream object StreamReceived gave for this stream; null for our own streams.</summary>
         private Stream KnownStream(IntPtr ptr)
         {
             string id = Utf8.Decode(Native.otc_stream_get_id(ptr)) ?? string.Empty;
             Stream s;
             lock (sync)
             {
+                if (ownStreams.Contains(id)) return null;
                 if (streams.TryGetValue(id, out s)) return s;
             }
             return new Stream(ptr, this);
@@ -409,6 +429,7 @@ namespace Umbra
         internal void OnStreamHasAudioChanged(IntPtr ptr, bool hasAudio)
         {
             var s = KnownStream(ptr);
+            if (s == null) return;
             s.Refresh(ptr);
             var args = new StreamPropertyChangedEventArgs(s, "HasAudio", hasAudio, s.HasVideo, s.VideoWidth, s.VideoHeight);
             Raise(this, "Session.StreamHasAudioChanged", () => { var h = StreamHasAudioChanged; if (h != null) h(this, args); });
@@ -417,6 +438,7 @@ namespace Umbra
         internal void OnStreamHasVideoChanged(IntPtr ptr, bool hasVideo)
         {
             var s = KnownStream(ptr);
+            if (s == null) return;
             s.Refresh(ptr);
             var args = new StreamPropertyChangedEventArgs(s, "HasVideo", s.HasAudio, hasVideo, s.VideoWidth, s.VideoHeight);
             Raise(this, "Session.StreamHasVideoChanged", () => { var h = StreamHasVideoChanged; if (h != null) h(this, args); });
@@ -425,6 +447,7 @@ namespace Umbra
         internal void OnStreamVideoDimensionsChanged(IntPtr ptr, int width, int height)
         {
             var s = KnownStream(ptr);
+            if (s == null) return;
             s.Refresh(ptr);
             var args = new StreamPropertyChangedEventArgs(s, "VideoDimensions", s.HasAudio, s.HasVideo, width, height);
             Raise(this, "Session.StreamVideoDimensionsChanged", () => { var h = StreamVideoDimensionsChanged; if (h != null) h(this, args); });

@@ -118,6 +118,7 @@ namespace Umbra.Tests
         public readonly HashSet<int> Threads = new HashSet<int>();
         public VideoFrame Kept; // the first frame object, kept to check it is invalid after the call
         public string FirstProblem;
+        public int ExpectedWidth; // 0: any
 
         public void RenderFrame(VideoFrame frame)
         {
@@ -128,7 +129,11 @@ namespace Umbra.Tests
             int w = frame.Width, h = frame.Height;
             bool good = false;
             string problem = null;
-            if (n < 0)
+            if (ExpectedWidth != 0 && w != ExpectedWidth)
+            {
+                problem = "a " + w + "x" + h + " picture, expected width " + ExpectedWidth;
+            }
+            else if (n < 0)
             {
                 problem = "no frame number";
             }

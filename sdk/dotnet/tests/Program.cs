@@ -48,6 +48,7 @@ namespace Umbra.Tests
             Runner.Test("same secret: C# capturer publisher -> C# subscriber, frames checked, events marshalled through a SynchronizationContext", 60, SameSecret);
             Runner.Test("different secret: exactly one EncryptionSecretMismatch, nothing decoded; changing the secret -> match and frames", 60, DifferentSecret);
             Runner.Test("missing secret: EncryptionSecretMissing on connect (stays connected), on Publish and on Subscribe", 40, MissingSecret);
+            Runner.Test("three clients, two secrets: each subscribes to the two others only, decodes the one with its secret, mismatch for the other", 40, ThreeClients);
             Runner.Test("forced mute (REST) -> Publisher.MuteForced; PublishAudio/PublishVideo -> Session.StreamHasAudioChanged/StreamHasVideoChanged", 40, MuteAndToggles);
             Runner.Test("interop: C# publisher -> C example subscriber (frame numbers and PSNR checked in C)", 60, CSharpToC);
             Runner.Test("interop: C example publisher -> C# subscriber (frames checked in C#)", 60, CToCSharp);
@@ -455,6 +456,7 @@ namespace Umbra.Tests
                     Check.Equal("Session.Connected", callbackErrors[0].Callback, "which handler threw");
                     Check.True(callbackErrors[0].Source == pubSession, "CallbackException.Source");
                 }
+                Check.Equal(0, pubRec.StreamsReceived.Count + pubRec.StreamsDropped.Count, "the publisher's session is not told of its own stream (" + pubRec.List + ")");
                 Check.Equal(0, subRec.SessionErrors.Count + subRec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
                     "no errors (subscriber: " + subRec.List + "; publisher: " + pubRec.List + ")");
                 Check.Equal(registered, Registry.Count, "every callback registration released");
@@ -586,6 +588,95 @@ namespace Umbra.Tests
             }
         }
 
+        private static void ThreeClients()
+        {
+            string sid = server.CreateE2eeSession();
+            var secrets = new[] { Secret, OtherSecret, Secret };
+            var widths = new[] { 320, 256, 160 };
+            var sessions = new List<Session>();
+            var publishers = new List<Publisher>();
+            var subscribers = new List<Subscriber>();
+            // renderers[i][j]: client i's renderer for client j's stream.
+            var renderers = new CheckingRenderer[3, 3];
+            var mismatches = new int[3, 3];
+            var recs = new Recorder[3];
+            try
+            {
+                for (int i = 0; i < 3; i++)
+                {
+                    int me = i;
+                    var s = new Session(server.ApiKey, sid, server.Url, null);
+                    var p = new Publisher(new Publisher.Builder { Name = "client" + i, TestPatternWidth = widths[i], TestPatternHeight = widths[i] * 3 / 4, TestPatternFps = 30 });
+                    sessions.Add(s);
+                    publishers.Add(p);
+                    recs[i] = new Recorder();
+                    recs[i].Watch(s);
+                    s.Connected += (o, e) => s.Publish(p);
+                    s.StreamReceived += (o, e) =>
+                    {
+                        int from = int.Parse(e.Stream.Name.Substring("client".Length));
+                        var r = new CheckingRenderer { ExpectedWidth = widths[from] };
+                        renderers[me, from] = r;
+                        var sub = new Subscriber(e.Stream, r);
+                        sub.Error += (o2, se) => { if (se.ErrorCode == ErrorCode.EncryptionSecretMismatch) Interlocked.Increment(ref mismatches[me, from]); };
+                        lock (subscribers) subscribers.Add(sub);
+                        s.Subscribe(sub);
+                    };
+                    s.SetEncryptionSecret(secrets[i]);
+                    s.Connect(server.Token(sid));
+                }
+                Func<int, int, bool> same = (a, b) => secrets[a] == secrets[b];
+                Func<bool> done = () =>
+                {
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++)
+                        {
+                            if (i == j) continue;
+                            if (renderers[i, j] == null) return false;
+                            if (same(i, j) ? renderers[i, j].Ok < 30 : Volatile.Read(ref mismatches[i, j]) < 1) return false;
+                        }
+                    return true;
+                };
+                Func<string> state = () =>
+                {
+                    var sb = new StringBuilder();
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++)
+                            if (i != j) sb.Append(" " + i + "<-" + j + ": " + (renderers[i, j] == null ? "none" : renderers[i, j].Ok + " ok, " + mismatches[i, j] + " mismatch"));
+                    return sb.ToString();
+                };
+                Wait.For(done, 30, () => "every pair decoded or reported the mismatch:" + state());
+                for (int i = 0; i < 3; i++)
+                {
+                    Check.Equal(2, recs[i].StreamsReceived.Count, "client " + i + " is told of the two other streams only (" + recs[i].List + ")");
+                    Check.True(renderers[i, i] == null, "client " + i + " did not subscribe to itself");
+                    for (int j = 0; j < 3; j++)
+                    {
+                        if (i == j) continue;
+                        var r = renderers[i, j];
+                        if (same(i, j))
+                        {
+                            Check.True(r.Bad <= r.Ok / 4 && r.LastNumber >= 0, i + "<-" + j + ": " + r.Summary);
+                            Check.Equal(0, mismatches[i, j], i + "<-" + j + " mismatches");
+                        }
+                        else
+                        {
+                            Check.Equal(0, r.Calls, i + "<-" + j + " decoded nothing");
+                            Check.Equal(1, mismatches[i, j], i + "<-" + j + " mismatches");
+                        }
+                    }
+                }
+                // Each decoded picture had its publisher's size (ExpectedWidth): the streams stayed apart.
+                Console.WriteLine("  " + state().Trim());
+            }
+            finally
+            {
+                lock (subscribers) foreach (var sub in subscribers) sub.Dispose();
+                foreach (var p in publishers) p.Dispose();
+                foreach (var s in sessions) s.Dispose();
+            }
+        }
+
         private static void MuteAndToggles()
         {
             string sid = server.CreateE2eeSession();
@@ -639,6 +730,7 @@ namespace Umbra.Tests
                 int before = renderer.Ok;
                 Wait.For(() => renderer.Ok >= before + 10, 10, () => "frames again after video is back on (" + renderer.Summary + ")");
                 Check.True(rec.PropertyChanges.TrueForAll(e => ReferenceEquals(e.Stream, stream)), "the changes name the received Stream object");
+                Check.Equal(0, pubRec.PropertyChanges.Count + pubRec.StreamsReceived.Count, "the publisher's own session hears nothing of its own stream (" + pubRec.List + ")");
                 Check.Equal(0, rec.SessionErrors.Count + rec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
                     "no errors (subscriber: " + rec.List + "; publisher: " + pubRec.List + ")");
                 Console.WriteLine("  subscriber saw: " + string.Join(", ", rec.Events.FindAll(e => e.StartsWith("Has"))));
