@@ -248,3 +248,59 @@ fn empty_and_oversized_frames() {
     assert!(matches!(tx.encrypt(Codec::Vp8, &[0x30, 1]), Err(Error::EncryptionInternalError(umbra_e2ee::FrameError::Malformed { .. }))));
     assert!(matches!(tx.encrypt(Codec::H264, &[0x65, 1, 2]), Err(Error::EncryptionInternalError(_))));
 }
+
+#[test]
+fn a_sender_that_does_not_encrypt_is_reported_as_such_never_as_a_mismatch() {
+    // Real encoder output sent as it is, as a client that declares E2EE but does not encrypt
+    // would: for every codec, one StreamNotEncrypted, no mismatch, nothing reaches the decoder.
+    let t0 = Instant::now();
+    for (name, codec) in [
+        ("vp8", Codec::Vp8),
+        ("vp9", Codec::Vp9),
+        ("h264", Codec::H264),
+        ("h264-slices", Codec::H264),
+        ("av1", Codec::Av1),
+        ("opus", Codec::Opus),
+    ] {
+        let ring = ring("the receiver's secret", t0);
+        let mut rx = StreamDecryptor::new(codec);
+        let mut all = vec![];
+        let plain = support::fixture(name);
+        for i in 0..60u32 {
+            let frame = &plain[i as usize % plain.len()];
+            if frame.is_empty() {
+                continue;
+            }
+            assert!(rx.decrypt(&ring, frame, t0 + FRAME_INTERVAL * i).is_err(), "{name}: a plain frame opened");
+            all.extend(events(&mut rx));
+        }
+        let verdicts: Vec<_> = all.iter().filter(|e| !matches!(e, E2eeEvent::DecryptionInternalError(_))).collect();
+        assert_eq!(verdicts, vec![&E2eeEvent::StreamNotEncrypted], "{name}: {all:?}");
+        assert!(rx.is_mismatched());
+    }
+}
+
+#[test]
+fn a_mismatched_sender_is_never_called_unencrypted_for_any_codec() {
+    let t0 = Instant::now();
+    for (name, codec) in [("vp8", Codec::Vp8), ("vp9", Codec::Vp9), ("h264", Codec::H264), ("av1", Codec::Av1), ("opus", Codec::Opus)] {
+        let ring = ring("the receiver's secret", t0);
+        let mut tx = FrameEncryptor::new(SUITE, &key("the sender's secret")).unwrap();
+        let mut rx = StreamDecryptor::new(codec);
+        let mut all = vec![];
+        let plain = support::fixture(name);
+        for i in 0..60u32 {
+            let frame = &plain[i as usize % plain.len()];
+            if frame.is_empty() {
+                continue;
+            }
+            let p = tx.encrypt(codec, frame).unwrap();
+            // Every seventh frame lost on the way.
+            if i % 7 != 3 {
+                let _ = rx.decrypt(&ring, &p, t0 + FRAME_INTERVAL * i);
+            }
+            all.extend(events(&mut rx));
+        }
+        assert_eq!(all, vec![E2eeEvent::EncryptionSecretMismatch], "{name}");
+    }
+}
