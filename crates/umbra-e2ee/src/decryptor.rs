@@ -27,9 +27,15 @@ struct KidEntry {
 enum Opened {
     Plain(Vec<u8>),
     /// Authenticated, but its counter was seen before (or is older than the window).
-    Replayed { kid: u64, ctr: u64 },
+    Replayed {
+        kid: u64,
+        ctr: u64,
+    },
     /// No key we hold authenticates it.
-    Rejected { kid: u64, ctr: u64 },
+    Rejected {
+        kid: u64,
+        ctr: u64,
+    },
 }
 
 /// Counters of what happened to a stream's frames.
@@ -152,10 +158,10 @@ impl StreamDecryptor {
             if let Ok(plain) = wire.open(&key)? {
                 let mut window = ReplayWindow::new();
                 window.accept(header.ctr);
-                if self.kids.len() >= MAX_KIDS_PER_STREAM {
-                    if let Some(lru) = self.kids.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i) {
-                        self.kids.swap_remove(lru);
-                    }
+                if self.kids.len() >= MAX_KIDS_PER_STREAM
+                    && let Some(lru) = self.kids.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i)
+                {
+                    self.kids.swap_remove(lru);
                 }
                 self.kids.push(KidEntry { kid: header.kid, epoch, key, window, last_used: uses });
                 return Ok(Opened::Plain(plain));

@@ -134,9 +134,8 @@ impl MismatchDetector {
         if let Some(event) = self.judge(now) {
             return Some(event);
         }
-        let due = self
-            .last_malformed_event
-            .is_none_or(|t| now.saturating_duration_since(t) >= MALFORMED_EVENT_INTERVAL);
+        let due =
+            self.last_malformed_event.is_none_or(|t| now.saturating_duration_since(t) >= MALFORMED_EVENT_INTERVAL);
         if due {
             self.last_malformed_event = Some(now);
             return Some(E2eeEvent::DecryptionInternalError(error.clone()));
