@@ -117,7 +117,10 @@ fn umbra_frames(size: usize) -> (f64, f64) {
 
 /// `openssl speed` throughput in MB/s for one EVP algorithm at 16 KB, if openssl is installed.
 fn openssl_speed(alg: &str) -> Option<f64> {
-    let out = Command::new("openssl").args(["speed", "-elapsed", "-seconds", "2", "-bytes", "16384", "-evp", alg]).output().ok()?;
+    let out = Command::new("openssl")
+        .args(["speed", "-elapsed", "-seconds", "2", "-bytes", "16384", "-evp", alg])
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().rev().find(|l| l.to_ascii_lowercase().starts_with(&alg.to_ascii_lowercase()))?;
     let kb = line.split_whitespace().last()?.trim_end_matches('k').parse::<f64>().ok()?;
@@ -142,7 +145,11 @@ fn main() {
     }
     println!("umbra-e2ee throughput, {} ms per case, median of 5 runs", budget().as_millis());
     for (name, ours, theirs) in [
-        ("suite 1 AES_128_CTR_HMAC_SHA256_80", CipherSuite::Aes128CtrHmacSha256_80, sframe::CipherSuite::AesCtr128HmacSha256_80),
+        (
+            "suite 1 AES_128_CTR_HMAC_SHA256_80",
+            CipherSuite::Aes128CtrHmacSha256_80,
+            sframe::CipherSuite::AesCtr128HmacSha256_80,
+        ),
         ("suite 5 AES_256_GCM_SHA512_128", CipherSuite::Aes256GcmSha512_128, sframe::CipherSuite::AesGcm256Sha512),
     ] {
         let (mut enc, mut dec) = (Vec::new(), Vec::new());
@@ -159,7 +166,9 @@ fn main() {
     let bound = match (openssl_speed("aes-256-ctr"), openssl_speed("sha512")) {
         (Some(aes), Some(sha)) => {
             let b = 1.0 / (1.0 / aes + 1.0 / sha);
-            println!("\nopenssl speed at 16 KB: AES-256-CTR {aes:.0} MB/s, SHA-512 {sha:.0} MB/s => CTR+HMAC bound {b:.0} MB/s");
+            println!(
+                "\nopenssl speed at 16 KB: AES-256-CTR {aes:.0} MB/s, SHA-512 {sha:.0} MB/s => CTR+HMAC bound {b:.0} MB/s"
+            );
             Some(b)
         }
         _ => {
@@ -173,8 +182,16 @@ fn main() {
         enc.push((size, Row { umbra: e, peer: bound.filter(|_| size == 16 * 1024) }));
         dec.push((size, Row { umbra: d, peer: bound.filter(|_| size == 16 * 1024) }));
     }
-    print_table("suite 6 AES_256_CTR_HMAC_SHA512_80 (default): encrypt, ratio at 16 KB vs openssl bound", "openssl", &enc);
-    print_table("suite 6 AES_256_CTR_HMAC_SHA512_80 (default): decrypt, ratio at 16 KB vs openssl bound", "openssl", &dec);
+    print_table(
+        "suite 6 AES_256_CTR_HMAC_SHA512_80 (default): encrypt, ratio at 16 KB vs openssl bound",
+        "openssl",
+        &enc,
+    );
+    print_table(
+        "suite 6 AES_256_CTR_HMAC_SHA512_80 (default): decrypt, ratio at 16 KB vs openssl bound",
+        "openssl",
+        &dec,
+    );
 
     let (mut enc, mut dec) = (Vec::new(), Vec::new());
     for size in SIZES {
@@ -194,5 +211,8 @@ fn main() {
         })
         .collect();
     times.sort();
-    println!("\nPBKDF2-HMAC-SHA256, 600 000 iterations (secret -> base key): median {:.1} ms", times[2].as_secs_f64() * 1e3);
+    println!(
+        "\nPBKDF2-HMAC-SHA256, 600 000 iterations (secret -> base key): median {:.1} ms",
+        times[2].as_secs_f64() * 1e3
+    );
 }

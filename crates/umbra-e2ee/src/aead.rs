@@ -5,7 +5,7 @@
 //! lack, which made suite 6 1.55x faster here (see docs/performance.md).
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_256};
+use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::iv::FixedLength;
 use openssl::hash::{DigestBytes, Hasher, MessageDigest};
@@ -24,6 +24,9 @@ pub struct Aead {
     inner: Inner,
 }
 
+// One per SFrame key (a stream holds at most 16), never in a hot array: inline is better than a
+// pointer chase on every frame.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     CtrHmac { enc: EncryptingKey, auth: HmacKey },
     Gcm(LessSafeKey),
@@ -98,7 +101,12 @@ impl Aead {
                 Ok(Ok(()))
             }
             Inner::Gcm(key) => {
-                match key.open_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), tag, ciphertext) {
+                match key.open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    tag,
+                    ciphertext,
+                ) {
                     Ok(_) => Ok(Ok(())),
                     Err(_) => Ok(Err(AuthFailed)),
                 }

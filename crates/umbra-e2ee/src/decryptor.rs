@@ -23,6 +23,21 @@ struct KidEntry {
     last_used: u64,
 }
 
+/// What became of a frame that could be taken apart.
+enum Opened {
+    Plain(Vec<u8>),
+    /// Authenticated, but its counter was seen before (or is older than the window).
+    Replayed {
+        kid: u64,
+        ctr: u64,
+    },
+    /// No key we hold authenticates it.
+    Rejected {
+        kid: u64,
+        ctr: u64,
+    },
+}
+
 /// Counters of what happened to a stream's frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DecryptStats {
@@ -91,21 +106,21 @@ impl StreamDecryptor {
             return Err(Error::EncryptionSecretMissing);
         }
         match self.try_decrypt(ring, frame, now) {
-            Ok(Ok(plain)) => {
+            Ok(Opened::Plain(plain)) => {
                 self.stats.decrypted += 1;
                 let event = self.detector.on_success();
                 self.emit(event);
                 Ok(plain)
             }
-            Ok(Err(e @ Error::ReplayedFrame { .. })) => {
+            Ok(Opened::Replayed { kid, ctr }) => {
                 self.stats.replayed += 1;
-                Err(e)
+                Err(Error::ReplayedFrame { kid, ctr })
             }
-            Ok(Err(e)) => {
+            Ok(Opened::Rejected { kid, ctr }) => {
                 self.stats.auth_failures += 1;
-                let event = self.detector.on_auth_failure(now);
+                let event = self.detector.on_auth_failure(now, kid, ctr);
                 self.emit(event);
-                Err(e)
+                Err(Error::EncryptionSecretMismatch)
             }
             Err(e) => {
                 self.stats.malformed += 1;
@@ -116,9 +131,8 @@ impl StreamDecryptor {
         }
     }
 
-    /// Outer error: the frame could not be processed. Inner error: it was processed and is
-    /// rejected (mismatch or replay).
-    fn try_decrypt(&mut self, ring: &KeyRing, frame: &[u8], now: Instant) -> Result<Result<Vec<u8>, Error>, FrameError> {
+    /// `Err`: the frame could not be taken apart. `Ok`: what its header and keys made of it.
+    fn try_decrypt(&mut self, ring: &KeyRing, frame: &[u8], now: Instant) -> Result<Opened, FrameError> {
         let wire = WireFrame::parse(self.codec, ring.suite(), frame)?;
         let header = wire.header();
         self.kids.retain(|e| ring.is_live(e.epoch, now));
@@ -127,15 +141,15 @@ impl StreamDecryptor {
 
         if let Some(entry) = self.kids.iter_mut().find(|e| e.kid == header.kid) {
             if !entry.window.check(header.ctr) {
-                return Ok(Err(Error::ReplayedFrame { kid: header.kid, ctr: header.ctr }));
+                return Ok(Opened::Replayed { kid: header.kid, ctr: header.ctr });
             }
             return Ok(match wire.open(&entry.key)? {
                 Ok(plain) => {
                     entry.window.accept(header.ctr);
                     entry.last_used = uses;
-                    Ok(plain)
+                    Opened::Plain(plain)
                 }
-                Err(_) => Err(Error::EncryptionSecretMismatch),
+                Err(_) => Opened::Rejected { kid: header.kid, ctr: header.ctr },
             });
         }
 
@@ -144,15 +158,15 @@ impl StreamDecryptor {
             if let Ok(plain) = wire.open(&key)? {
                 let mut window = ReplayWindow::new();
                 window.accept(header.ctr);
-                if self.kids.len() >= MAX_KIDS_PER_STREAM {
-                    if let Some(lru) = self.kids.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i) {
-                        self.kids.swap_remove(lru);
-                    }
+                if self.kids.len() >= MAX_KIDS_PER_STREAM
+                    && let Some(lru) = self.kids.iter().enumerate().min_by_key(|(_, e)| e.last_used).map(|(i, _)| i)
+                {
+                    self.kids.swap_remove(lru);
                 }
                 self.kids.push(KidEntry { kid: header.kid, epoch, key, window, last_used: uses });
-                return Ok(Ok(plain));
+                return Ok(Opened::Plain(plain));
             }
         }
-        Ok(Err(Error::EncryptionSecretMismatch))
+        Ok(Opened::Rejected { kid: header.kid, ctr: header.ctr })
     }
 }

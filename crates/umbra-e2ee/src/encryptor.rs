@@ -63,7 +63,8 @@ impl FrameEncryptor {
         while kid == self.kid {
             kid = random_kid()?;
         }
-        self.key = SframeKey::derive(self.suite, self.base_key.as_bytes(), kid).map_err(Error::EncryptionInternalError)?;
+        self.key =
+            SframeKey::derive(self.suite, self.base_key.as_bytes(), kid).map_err(Error::EncryptionInternalError)?;
         self.kid = kid;
         self.next_ctr = 0;
         Ok(())

@@ -22,7 +22,8 @@ impl Header {
         Self { kid, ctr }
     }
 
-    /// Encoded length in bytes.
+    /// Encoded length in bytes (never zero: the config byte is always there).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         let field = |v: u64| if v < 8 { 0 } else { byte_len(v) };
         1 + field(self.kid) + field(self.ctr)
@@ -66,9 +67,7 @@ impl Header {
                 return Ok(inline as u64);
             }
             let n = inline as usize + 1;
-            let bytes = buf
-                .get(pos..pos + n)
-                .ok_or(FrameError::Truncated("SFrame header KID/CTR"))?;
+            let bytes = buf.get(pos..pos + n).ok_or(FrameError::Truncated("SFrame header KID/CTR"))?;
             pos += n;
             Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
         };

@@ -61,11 +61,7 @@ impl KeyRing {
     /// Current first, then the previous one while its grace period lasts.
     pub(crate) fn candidates(&self, now: Instant) -> impl Iterator<Item = (u64, &BaseKey)> {
         let current = self.current.as_ref().map(|e| (e.id, &e.key));
-        let previous = self
-            .previous
-            .as_ref()
-            .filter(|(_, until)| now < *until)
-            .map(|(e, _)| (e.id, &e.key));
+        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(e, _)| (e.id, &e.key));
         current.into_iter().chain(previous)
     }
 

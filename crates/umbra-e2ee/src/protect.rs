@@ -151,7 +151,11 @@ pub fn seal_frame(codec: Codec, key: &SframeKey, kid: u64, ctr: u64, frame: &[u8
 
 /// Opens one protected frame with an explicit key: the stateless core of
 /// [`crate::StreamDecryptor`], without replay protection or key trial.
-pub fn open_frame(codec: Codec, key: &SframeKey, frame: &[u8]) -> Result<Result<(Header, Vec<u8>), AuthFailed>, FrameError> {
+pub fn open_frame(
+    codec: Codec,
+    key: &SframeKey,
+    frame: &[u8],
+) -> Result<Result<(Header, Vec<u8>), AuthFailed>, FrameError> {
     let wire = WireFrame::parse(codec, key.suite(), frame)?;
     Ok(wire.open(key)?.map(|plain| (wire.header(), plain)))
 }

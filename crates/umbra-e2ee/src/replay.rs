@@ -98,7 +98,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let ctr = if x % 4 == 0 { highest + x % 50 } else { highest.saturating_sub(x % 1100) };
+            let ctr = if x.is_multiple_of(4) { highest + x % 50 } else { highest.saturating_sub(x % 1100) };
             let model_ok = !seen.contains(&ctr) && (seen.is_empty() || ctr > highest || highest - ctr < REPLAY_WINDOW);
             assert_eq!(w.check(ctr), model_ok, "ctr {ctr} highest {highest}");
             if model_ok {

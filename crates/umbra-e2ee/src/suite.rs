@@ -56,10 +56,7 @@ impl CipherSuite {
     }
 
     pub fn from_id(id: u16) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.id() == id)
-            .ok_or(Error::UnsupportedCipherSuite(id))
+        Self::ALL.into_iter().find(|s| s.id() == id).ok_or(Error::UnsupportedCipherSuite(id))
     }
 
     pub fn hash(self) -> SuiteHash {

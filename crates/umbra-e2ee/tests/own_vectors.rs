@@ -31,7 +31,11 @@ fn committed_vectors_match_the_generator() {
 fn base_keys_match_an_independent_pbkdf2() {
     // Computed with Python's hashlib.pbkdf2_hmac('sha256', secret, b'umbra/e2ee/v1/' + session, 600000, 32).
     let reference = [
-        ("correct horse battery staple", "1_MX4xMjM0NX5-MTcwMDAwMDAwMDAwMH5yYW5kb21-fg", "0ad71e88993cad67baa3ef90d7d7d76dfe558e1148ee76f9be060f9c1858ef25"),
+        (
+            "correct horse battery staple",
+            "1_MX4xMjM0NX5-MTcwMDAwMDAwMDAwMH5yYW5kb21-fg",
+            "0ad71e88993cad67baa3ef90d7d7d76dfe558e1148ee76f9be060f9c1858ef25",
+        ),
         ("Grüße, 秘密 🔐🔐", "session-unicode", "eef670f01bed3076466e8e70bbfcb5f073343e4aa1c7bdc10bd3dfe6a88fcaf4"),
         ("12345678", "", "5a95fcbf4ff5b2ee72e1185725f8fbecc4969f39d7c7d02dd91c69b7f5a29517"),
     ];
@@ -41,7 +45,10 @@ fn base_keys_match_an_independent_pbkdf2() {
     }
     let v = committed();
     for entry in v["base_keys"].as_array().unwrap() {
-        let key = BaseKey::derive(&EncryptionSecret::new(entry["secret"].as_str().unwrap()).unwrap(), entry["session_id"].as_str().unwrap());
+        let key = BaseKey::derive(
+            &EncryptionSecret::new(entry["secret"].as_str().unwrap()).unwrap(),
+            entry["session_id"].as_str().unwrap(),
+        );
         assert_eq!(hex::encode(key.as_bytes()), entry["base_key"].as_str().unwrap());
     }
 }

@@ -41,17 +41,40 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..600),
         // Annex B-ish: start codes, NAL headers, runs of zeros.
-        prop::collection::vec(prop_oneof![Just(vec![0u8, 0, 0, 1]), Just(vec![0u8, 0]), Just(vec![0x65u8, 0x88]), Just(vec![0x41u8, 0x9a]), Just(vec![0x67u8]), prop::collection::vec(any::<u8>(), 1..20)], 0..30)
-            .prop_map(|parts| parts.concat()),
+        prop::collection::vec(
+            prop_oneof![
+                Just(vec![0u8, 0, 0, 1]),
+                Just(vec![0u8, 0]),
+                Just(vec![0x65u8, 0x88]),
+                Just(vec![0x41u8, 0x9a]),
+                Just(vec![0x67u8]),
+                prop::collection::vec(any::<u8>(), 1..20)
+            ],
+            0..30
+        )
+        .prop_map(|parts| parts.concat()),
         // OBU-ish: header bytes with the size bit and small sizes.
-        prop::collection::vec((prop::sample::select(vec![0x0au8, 0x12, 0x32, 0x36, 0x22, 0x1a, 0x30]), prop::collection::vec(any::<u8>(), 0..12)), 0..8)
-            .prop_map(|obus| obus.into_iter().flat_map(|(h, p)| {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![0x0au8, 0x12, 0x32, 0x36, 0x22, 0x1a, 0x30]),
+                prop::collection::vec(any::<u8>(), 0..12)
+            ),
+            0..8
+        )
+        .prop_map(|obus| obus
+            .into_iter()
+            .flat_map(|(h, p)| {
                 let mut v = vec![h];
-                if h & 4 != 0 { v.push(0x28); }
-                if h & 2 != 0 { v.push(p.len() as u8); }
+                if h & 4 != 0 {
+                    v.push(0x28);
+                }
+                if h & 2 != 0 {
+                    v.push(p.len() as u8);
+                }
                 v.extend(p);
                 v
-            }).collect()),
+            })
+            .collect()),
     ]
 }
 

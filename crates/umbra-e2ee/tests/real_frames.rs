@@ -52,7 +52,8 @@ fn vp8_and_vp9_keep_their_payload_header() {
         let protected = protect_all(codec, CipherSuite::default(), &frames);
         let mut keys = 0;
         for (f, p) in frames.iter().zip(&protected) {
-            let key = if codec == Codec::Vp8 { is_vp8_key(f) } else { f[0] & 0b0000_0100 == 0 && f[0] & 0b0000_1000 == 0 };
+            let key =
+                if codec == Codec::Vp8 { is_vp8_key(f) } else { f[0] & 0b0000_0100 == 0 && f[0] & 0b0000_1000 == 0 };
             let n = if key { 10 } else { 3 }.min(f.len());
             keys += key as usize;
             assert_eq!(&p[..n], &f[..n], "{name}: clear header");
@@ -93,7 +94,7 @@ fn h264_stays_a_valid_annex_b_stream_for_packetizers() {
             for (na, nb) in a.iter().zip(&b) {
                 assert_eq!(na[0], nb[0], "NAL header");
                 match na[0] & 0x1f {
-                    7 | 8 | 9 => assert_eq!(na, nb, "parameter sets and delimiters untouched"),
+                    7..=9 => assert_eq!(na, nb, "parameter sets and delimiters untouched"),
                     1 | 5 => {
                         slices += 1;
                         assert_eq!(slice_header(na), slice_header(nb), "first_mb/slice_type/pps_id readable");

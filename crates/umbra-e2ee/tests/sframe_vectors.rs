@@ -68,7 +68,9 @@ fn aead_vectors() {
 #[test]
 fn sframe_vectors() {
     let mut count = 0;
-    for (file, group) in [("rfc9605-test-vectors.json", "sframe"), ("aes256-ctr-hmac-test-vectors.json", "sframe_aes_256_ctr_hmac")] {
+    for (file, group) in
+        [("rfc9605-test-vectors.json", "sframe"), ("aes256-ctr-hmac-test-vectors.json", "sframe_aes_256_ctr_hmac")]
+    {
         let vectors = load(file);
         for v in vectors[group].as_array().unwrap() {
             let suite = suite(v);
@@ -76,7 +78,9 @@ fn sframe_vectors() {
             let ctr = v["ctr"].as_u64().unwrap();
             let base_key = hex(&v["base_key"]);
             let key = SframeKey::derive(suite, &base_key, kid).unwrap();
-            let expected_key = SframeKey::from_parts(suite, &hex(&v["sframe_key"]), hex(&v["sframe_salt"]).try_into().unwrap()).unwrap();
+            let expected_key =
+                SframeKey::from_parts(suite, &hex(&v["sframe_key"]), hex(&v["sframe_salt"]).try_into().unwrap())
+                    .unwrap();
             assert_eq!(key.salt().to_vec(), hex(&v["sframe_salt"]), "salt, suite {suite}");
             assert_eq!(key.nonce(ctr).to_vec(), hex(&v["nonce"]), "nonce, suite {suite}");
             let metadata = hex(&v["metadata"]);

@@ -116,7 +116,10 @@ fn previous_secret_decrypts_only_during_the_grace_period() {
     let mut late = StreamDecryptor::new(Codec::Vp8);
     assert!(late.decrypt(&ring, &tx.encrypt(Codec::Vp8, &frames[2]).unwrap(), inside).is_ok());
     let after = t0 + DEFAULT_GRACE_PERIOD;
-    assert_eq!(rx.decrypt(&ring, &tx.encrypt(Codec::Vp8, &frames[3]).unwrap(), after), Err(Error::EncryptionSecretMismatch));
+    assert_eq!(
+        rx.decrypt(&ring, &tx.encrypt(Codec::Vp8, &frames[3]).unwrap(), after),
+        Err(Error::EncryptionSecretMismatch)
+    );
     assert_eq!(rx.tracked_kids(), 0, "keys of an expired secret are forgotten");
     // Setting the same secret again changes nothing: no new epoch, no grace reset.
     let mut tx2 = FrameEncryptor::new(SUITE, &key("new secret")).unwrap();
@@ -138,8 +141,8 @@ fn replays_are_dropped_without_events() {
     for i in [1, 0, 3, 2, 4] {
         assert_eq!(rx.decrypt(&ring, &protected[i], t0).unwrap(), frames[i]);
     }
-    for i in 0..5 {
-        assert!(matches!(rx.decrypt(&ring, &protected[i], t0), Err(Error::ReplayedFrame { ctr, .. }) if ctr == i as u64));
+    for (i, p) in protected.iter().take(5).enumerate() {
+        assert!(matches!(rx.decrypt(&ring, p, t0), Err(Error::ReplayedFrame { ctr, .. }) if ctr == i as u64));
     }
     assert_eq!(rx.stats().replayed, 5);
     assert!(events(&mut rx).is_empty());
@@ -178,7 +181,10 @@ fn kid_state_is_bounded() {
     let mut rx = StreamDecryptor::new(Codec::Vp8);
     for i in 0..100 {
         let mut tx = FrameEncryptor::new(SUITE, &key("many senders")).unwrap();
-        assert_eq!(rx.decrypt(&ring, &tx.encrypt(Codec::Vp8, &frames[i % frames.len()]).unwrap(), t0).unwrap(), frames[i % frames.len()]);
+        assert_eq!(
+            rx.decrypt(&ring, &tx.encrypt(Codec::Vp8, &frames[i % frames.len()]).unwrap(), t0).unwrap(),
+            frames[i % frames.len()]
+        );
         assert!(rx.tracked_kids() <= MAX_KIDS_PER_STREAM);
     }
     assert_eq!(rx.tracked_kids(), MAX_KIDS_PER_STREAM);
@@ -210,11 +216,20 @@ fn missing_secret_and_secret_rule() {
     let mut rx = StreamDecryptor::new(Codec::Vp8);
     assert_eq!(rx.decrypt(&empty_ring, &[0x31, 1, 2, 3, 4], Instant::now()), Err(Error::EncryptionSecretMissing));
 
-    assert_eq!(EncryptionSecret::new("").unwrap_err(), Error::InvalidEncryptionSecret(SecretRuleViolation::TooShort { chars: 0 }));
-    assert_eq!(EncryptionSecret::new("1234567").unwrap_err(), Error::InvalidEncryptionSecret(SecretRuleViolation::TooShort { chars: 7 }));
+    assert_eq!(
+        EncryptionSecret::new("").unwrap_err(),
+        Error::InvalidEncryptionSecret(SecretRuleViolation::TooShort { chars: 0 })
+    );
+    assert_eq!(
+        EncryptionSecret::new("1234567").unwrap_err(),
+        Error::InvalidEncryptionSecret(SecretRuleViolation::TooShort { chars: 7 })
+    );
     assert!(EncryptionSecret::new("12345678").is_ok());
     assert!(EncryptionSecret::new(&"x".repeat(256)).is_ok());
-    assert_eq!(EncryptionSecret::new(&"x".repeat(257)).unwrap_err(), Error::InvalidEncryptionSecret(SecretRuleViolation::TooLong { chars: 257 }));
+    assert_eq!(
+        EncryptionSecret::new(&"x".repeat(257)).unwrap_err(),
+        Error::InvalidEncryptionSecret(SecretRuleViolation::TooLong { chars: 257 })
+    );
     // Code points, not bytes or UTF-16 units: 8 emoji are 32 bytes and 16 UTF-16 units.
     assert!(EncryptionSecret::new("🔐🔐🔐🔐🔐🔐🔐🔐").is_ok());
     assert!(EncryptionSecret::new("🔐🔐🔐🔐🔐🔐🔐").is_err());
@@ -235,7 +250,11 @@ fn one_secret_many_senders_distinct_kids_and_sessions() {
     ring_b.set_base_key(b, t0);
     let mut tx = FrameEncryptor::new(SUITE, &a).unwrap();
     let p = tx.encrypt(Codec::Opus, &[0xfc, 1, 2, 3]).unwrap();
-    assert_eq!(StreamDecryptor::new(Codec::Opus).decrypt(&ring_b, &p, t0), Err(Error::EncryptionSecretMismatch), "keys do not cross sessions");
+    assert_eq!(
+        StreamDecryptor::new(Codec::Opus).decrypt(&ring_b, &p, t0),
+        Err(Error::EncryptionSecretMismatch),
+        "keys do not cross sessions"
+    );
 }
 
 #[test]
@@ -244,7 +263,71 @@ fn empty_and_oversized_frames() {
     assert_eq!(tx.encrypt(Codec::Vp8, &[]).unwrap(), Vec::<u8>::new());
     assert_eq!(tx.next_counter(), 0, "nothing sent, no counter spent");
     let huge = vec![0x31u8; umbra_e2ee::MAX_FRAME_LEN + 1];
-    assert!(matches!(tx.encrypt(Codec::Vp8, &huge), Err(Error::EncryptionInternalError(umbra_e2ee::FrameError::TooLarge { .. }))));
-    assert!(matches!(tx.encrypt(Codec::Vp8, &[0x30, 1]), Err(Error::EncryptionInternalError(umbra_e2ee::FrameError::Malformed { .. }))));
+    assert!(matches!(
+        tx.encrypt(Codec::Vp8, &huge),
+        Err(Error::EncryptionInternalError(umbra_e2ee::FrameError::TooLarge { .. }))
+    ));
+    assert!(matches!(
+        tx.encrypt(Codec::Vp8, &[0x30, 1]),
+        Err(Error::EncryptionInternalError(umbra_e2ee::FrameError::Malformed { .. }))
+    ));
     assert!(matches!(tx.encrypt(Codec::H264, &[0x65, 1, 2]), Err(Error::EncryptionInternalError(_))));
+}
+
+#[test]
+fn a_sender_that_does_not_encrypt_is_reported_as_such_never_as_a_mismatch() {
+    // Real encoder output sent as it is, as a client that declares E2EE but does not encrypt
+    // would: for every codec, one StreamNotEncrypted, no mismatch, nothing reaches the decoder.
+    let t0 = Instant::now();
+    for (name, codec) in [
+        ("vp8", Codec::Vp8),
+        ("vp9", Codec::Vp9),
+        ("h264", Codec::H264),
+        ("h264-slices", Codec::H264),
+        ("av1", Codec::Av1),
+        ("opus", Codec::Opus),
+    ] {
+        let ring = ring("the receiver's secret", t0);
+        let mut rx = StreamDecryptor::new(codec);
+        let mut all = vec![];
+        let plain = support::fixture(name);
+        for i in 0..60u32 {
+            let frame = &plain[i as usize % plain.len()];
+            if frame.is_empty() {
+                continue;
+            }
+            assert!(rx.decrypt(&ring, frame, t0 + FRAME_INTERVAL * i).is_err(), "{name}: a plain frame opened");
+            all.extend(events(&mut rx));
+        }
+        let verdicts: Vec<_> = all.iter().filter(|e| !matches!(e, E2eeEvent::DecryptionInternalError(_))).collect();
+        assert_eq!(verdicts, vec![&E2eeEvent::StreamNotEncrypted], "{name}: {all:?}");
+        assert!(rx.is_mismatched());
+    }
+}
+
+#[test]
+fn a_mismatched_sender_is_never_called_unencrypted_for_any_codec() {
+    let t0 = Instant::now();
+    for (name, codec) in
+        [("vp8", Codec::Vp8), ("vp9", Codec::Vp9), ("h264", Codec::H264), ("av1", Codec::Av1), ("opus", Codec::Opus)]
+    {
+        let ring = ring("the receiver's secret", t0);
+        let mut tx = FrameEncryptor::new(SUITE, &key("the sender's secret")).unwrap();
+        let mut rx = StreamDecryptor::new(codec);
+        let mut all = vec![];
+        let plain = support::fixture(name);
+        for i in 0..60u32 {
+            let frame = &plain[i as usize % plain.len()];
+            if frame.is_empty() {
+                continue;
+            }
+            let p = tx.encrypt(codec, frame).unwrap();
+            // Every seventh frame lost on the way.
+            if i % 7 != 3 {
+                let _ = rx.decrypt(&ring, &p, t0 + FRAME_INTERVAL * i);
+            }
+            all.extend(events(&mut rx));
+        }
+        assert_eq!(all, vec![E2eeEvent::EncryptionSecretMismatch], "{name}");
+    }
 }

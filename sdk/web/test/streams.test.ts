@@ -93,12 +93,13 @@ test("malformed frames: rate-limited DecryptionInternalError, neither count as f
   const evs: string[] = [];
   for (let i = 0; i < 40; i++) {
     const now = i * 50;
-    const frame = i % 2 === 0 ? garbage : await tx.encrypt("vp8", vp8(i));
+    const frame = i % 6 === 0 ? garbage : await tx.encrypt("vp8", vp8(i));
     const out = await rx.decrypt(rxRing, frame, now);
-    assert.equal(out.status, i % 2 === 0 ? "malformed" : "auth_failure");
+    assert.equal(out.status, i % 6 === 0 ? "malformed" : "auth_failure");
     evs.push(...types(rx.takeEvents()));
   }
-  // 20 auth failures interleaved with 20 malformed frames over ~2 s: the run is unbroken.
+  // 33 auth failures with 7 malformed frames among them over ~2 s: the run is unbroken, and
+  // coherent (one KID, counters increasing), so it is a mismatch.
   assert.deepEqual(evs, ["DecryptionInternalError", "EncryptionSecretMismatch"]);
   assert.equal((await rx.decrypt(rxRing, garbage, 9999)).status, "malformed");
   assert.deepEqual(rx.takeEvents(), [], "within 10 s of the last report");
@@ -106,7 +107,31 @@ test("malformed frames: rate-limited DecryptionInternalError, neither count as f
   const [ev] = rx.takeEvents();
   assert.equal(ev?.type, "DecryptionInternalError");
   assert.match((ev as { error: Error }).error.message, /VP8.*shorter than its payload header/);
-  assert.deepEqual(rx.stats, { decrypted: 0, authFailures: 20, malformed: 22, replayed: 0 });
+  assert.deepEqual(rx.stats, { decrypted: 0, authFailures: 33, malformed: 9, replayed: 0 });
+});
+
+test("a sender that does not encrypt: one StreamNotEncrypted, never a mismatch, then match when it encrypts", async () => {
+  const rxRing = ring(keyA);
+  const rx = new StreamDecryptor("vp8");
+  const evs: string[] = [];
+  // Plain VP8 delta frames whose bytes after the 3-byte header vary like compressed data.
+  let x = 0x9e3779b9;
+  for (let i = 0; i < 60; i++) {
+    const body = Array.from({ length: 60 }, () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x & 0xff;
+    });
+    const out = await rx.decrypt(rxRing, Uint8Array.from([0x31, 0x02, 0x00, ...body]), i * 33);
+    assert.notEqual(out.status, "decrypted");
+    evs.push(...types(rx.takeEvents()));
+  }
+  assert.deepEqual(evs.filter((e) => e !== "DecryptionInternalError"), ["StreamNotEncrypted"]);
+  assert.ok(rx.isMismatched);
+  const tx = await FrameEncryptor.create(suite, keyA);
+  assert.equal((await rx.decrypt(rxRing, await tx.encrypt("vp8", vp8(1)), 3000)).status, "decrypted");
+  assert.deepEqual(types(rx.takeEvents()), ["EncryptionSecretMatch"]);
 });
 
 test("grace period: the previous secret decrypts for 5 s after a change, then not", async () => {

@@ -122,7 +122,9 @@ mod tests {
         let frame = [0x12, 0x00, 0x32, 0x03, 0xaa, 0xbb, 0xcc];
         let parts = split(&frame).unwrap();
         assert!(matches!(parts[0], Part::Clear(c) if c == [0x12, 0x00]));
-        assert!(matches!(&parts[1], Part::Unit { head, body } if *head == [0x32] && body.as_ref() == [0xaa, 0xbb, 0xcc]));
+        assert!(
+            matches!(&parts[1], Part::Unit { head, body } if *head == [0x32] && body.as_ref() == [0xaa, 0xbb, 0xcc])
+        );
         assert!(split(&[0x32, 0x05, 0xaa]).is_err());
         assert!(split(&[0x92]).is_err());
     }

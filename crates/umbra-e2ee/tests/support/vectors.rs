@@ -32,7 +32,15 @@ pub fn frame_base_key() -> BaseKey {
     BaseKey::derive(&EncryptionSecret::new("correct horse battery staple").unwrap(), SESSION)
 }
 
-fn frame_vector(name: &str, codec: Codec, suite: CipherSuite, base: &BaseKey, kid: u64, ctr: u64, plain: &[u8]) -> Value {
+fn frame_vector(
+    name: &str,
+    codec: Codec,
+    suite: CipherSuite,
+    base: &BaseKey,
+    kid: u64,
+    ctr: u64,
+    plain: &[u8],
+) -> Value {
     let key = SframeKey::derive(suite, base.as_bytes(), kid).unwrap();
     let protected = if plain.is_empty() { Vec::new() } else { seal_frame(codec, &key, kid, ctr, plain).unwrap() };
     json!({
@@ -91,18 +99,56 @@ pub fn generate() -> Value {
     let suite6 = CipherSuite::Aes256CtrHmacSha512_80;
     let kid = 0x8a5c_1f3e_92d4_07b6;
     let mut frames = Vec::new();
-    for (fixture_name, codec) in [("vp8", Codec::Vp8), ("vp9", Codec::Vp9), ("h264", Codec::H264), ("h264-slices", Codec::H264), ("av1", Codec::Av1)] {
+    for (fixture_name, codec) in [
+        ("vp8", Codec::Vp8),
+        ("vp9", Codec::Vp9),
+        ("h264", Codec::H264),
+        ("h264-slices", Codec::H264),
+        ("av1", Codec::Av1),
+    ] {
         let all = fixture(fixture_name);
         frames.push(frame_vector(&format!("{fixture_name} key frame"), codec, suite6, &base, kid, 0, &all[0]));
-        frames.push(frame_vector(&format!("{fixture_name} delta frame"), codec, suite6, &base, kid, 1, &smallest(&all, true)));
+        frames.push(frame_vector(
+            &format!("{fixture_name} delta frame"),
+            codec,
+            suite6,
+            &base,
+            kid,
+            1,
+            &smallest(&all, true),
+        ));
     }
     let opus = fixture("opus");
     frames.push(frame_vector("opus packet", Codec::Opus, suite6, &base, kid, 7, &opus[3]));
     for suite in CipherSuite::ALL {
-        frames.push(frame_vector(&format!("opus packet, suite {}", suite.id()), Codec::Opus, suite, &base, 5, 300, &opus[4]));
-        frames.push(frame_vector(&format!("opaque, suite {}", suite.id()), Codec::Opaque, suite, &base, 0xffff_ffff_ffff_ffff, 0x1_0000_0000, b"Umbra forwards what it cannot read."));
+        frames.push(frame_vector(
+            &format!("opus packet, suite {}", suite.id()),
+            Codec::Opus,
+            suite,
+            &base,
+            5,
+            300,
+            &opus[4],
+        ));
+        frames.push(frame_vector(
+            &format!("opaque, suite {}", suite.id()),
+            Codec::Opaque,
+            suite,
+            &base,
+            0xffff_ffff_ffff_ffff,
+            0x1_0000_0000,
+            b"Umbra forwards what it cannot read.",
+        ));
     }
-    frames.push(frame_vector("vp8 key frame, suite 5", Codec::Vp8, CipherSuite::Aes256GcmSha512_128, &base, kid, 2, &fixture("vp8")[0]));
+    frames.push(frame_vector(
+        "vp8 key frame, suite 5",
+        Codec::Vp8,
+        CipherSuite::Aes256GcmSha512_128,
+        &base,
+        kid,
+        2,
+        &fixture("vp8")[0],
+    ));
     frames.push(frame_vector("opus DTX (TOC byte only)", Codec::Opus, suite6, &base, kid, 8, &[0xfc]));
     frames.push(frame_vector("vp9 show-existing frame", Codec::Vp9, suite6, &base, kid, 9, &[0b1000_1001]));
     frames.push(frame_vector("empty frame", Codec::Vp8, suite6, &base, kid, 10, &[]));
@@ -136,13 +182,22 @@ fn escaping_vector(base: &BaseKey) -> Value {
     let suite = CipherSuite::Aes256CtrHmacSha512_80;
     let kid = 77;
     let key = SframeKey::derive(suite, base.as_bytes(), kid).unwrap();
-    let mut frame = vec![0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84];
+    let mut frame =
+        vec![0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84];
     frame.extend((0..16_384u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1));
     frame.push(0x80);
     for ctr in 0..10_000u64 {
         let protected = seal_frame(Codec::H264, &key, kid, ctr, &frame).unwrap();
         if protected.windows(3).skip(24).any(|w| w == [0, 0, 3]) {
-            return frame_vector("h264 with emulation prevention in the ciphertext", Codec::H264, suite, base, kid, ctr, &frame);
+            return frame_vector(
+                "h264 with emulation prevention in the ciphertext",
+                Codec::H264,
+                suite,
+                base,
+                kid,
+                ctr,
+                &frame,
+            );
         }
     }
     panic!("no counter below 10000 produced an escape");
@@ -165,7 +220,12 @@ fn rejected_vectors(base: &BaseKey) -> Vec<Value> {
     let mut no_terminator = good_h264.clone();
     no_terminator.pop();
     let mut entries = vec![
-        ("vp8 under another secret", Codec::Vp8, seal_frame(Codec::Vp8, &other_key, kid, 20, vp8).unwrap(), "auth_failure"),
+        (
+            "vp8 under another secret",
+            Codec::Vp8,
+            seal_frame(Codec::Vp8, &other_key, kid, 20, vp8).unwrap(),
+            "auth_failure",
+        ),
         ("vp8 with a flipped tag bit", Codec::Vp8, flipped_tag, "auth_failure"),
         ("vp8 with a flipped clear header bit", Codec::Vp8, flipped_head, "auth_failure"),
         ("vp8 truncated by one byte", Codec::Vp8, good_vp8[..good_vp8.len() - 1].to_vec(), "auth_failure"),

@@ -15,7 +15,7 @@ export const MAX_KIDS_PER_STREAM = 16;
 
 export type DecryptOutcome =
   | { status: "decrypted"; frame: Uint8Array }
-  | { status: "auth_failure" }
+  | { status: "auth_failure"; kid: bigint; ctr: bigint }
   | { status: "malformed"; error: FrameError }
   | { status: "replayed"; kid: bigint; ctr: bigint }
   | { status: "no_secret" };
@@ -94,7 +94,7 @@ export class StreamDecryptor {
         break;
       case "auth_failure":
         this.counts.authFailures++;
-        this.emit(this.detector.onAuthFailure(now));
+        this.emit(this.detector.onAuthFailure(now, outcome.kid, outcome.ctr));
         break;
       case "malformed":
         this.counts.malformed++;
@@ -119,7 +119,7 @@ export class StreamDecryptor {
     if (entry) {
       if (!entry.window.check(ctr)) return { status: "replayed", kid, ctr };
       const plain = await wire.open(entry.key);
-      if (plain === AUTH_FAILED) return { status: "auth_failure" };
+      if (plain === AUTH_FAILED) return { status: "auth_failure", kid, ctr };
       entry.window.accept(ctr);
       entry.lastUsed = uses;
       return { status: "decrypted", frame: plain };
@@ -145,6 +145,6 @@ export class StreamDecryptor {
       this.kids.set(kid, { epoch: epoch.id, key, window, lastUsed: uses });
       return { status: "decrypted", frame: plain };
     }
-    return { status: "auth_failure" };
+    return { status: "auth_failure", kid, ctr };
   }
 }
