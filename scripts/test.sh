@@ -14,6 +14,10 @@ mkdir -p "$CARGO_TARGET_DIR"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "house style: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 step "cargo build (all targets)"
 cargo build --locked --workspace --all-targets
 

@@ -588,6 +588,15 @@ impl Worker {
                     E2eeEvent::DecryptionInternalError(e) => {
                         out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(e.to_string())))
                     }
+                    // Not a mismatch: the publisher sends frames no encrypter produces. Until the
+                    // SDK has its own event for it (issue 11), it is a decryption error that says so.
+                    E2eeEvent::StreamNotEncrypted => {
+                        out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(
+                            "the publisher does not encrypt its frames (stream not encrypted); nothing is rendered"
+                                .into(),
+                        )))
+                    }
+                    _ => {}
                 }
             }
             match result {
