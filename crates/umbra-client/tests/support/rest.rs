@@ -71,10 +71,19 @@ impl AppServer {
     /// A new session: `relayed` (clients send media to each other; a publish needs no SDP) or
     /// routed through the media router.
     pub fn create_session(&self, relayed: bool) -> Result<String, String> {
-        let form = if relayed { "p2p.preference=enabled" } else { "p2p.preference=disabled" };
+        self.create(if relayed { "p2p.preference=enabled" } else { "p2p.preference=disabled" })
+    }
+
+    /// A new routed, end-to-end encrypted session (the project needs the E2EE add-on).
+    pub fn create_e2ee_session(&self) -> Result<String, String> {
+        self.create("p2p.preference=disabled&e2ee=true")
+    }
+
+    /// `POST /session/create` with `form`; the new session's id.
+    fn create(&self, form: &str) -> Result<String, String> {
         let (status, body) = self.post("/session/create", "application/x-www-form-urlencoded", form.as_bytes())?;
         if status != 200 {
-            return Err(format!("session/create: HTTP {status}: {body}"));
+            return Err(format!("session/create {form}: HTTP {status}: {body}"));
         }
         let v: Value = serde_json::from_str(&body).map_err(|e| format!("session/create: {e}: {body}"))?;
         v[0]["session_id"]

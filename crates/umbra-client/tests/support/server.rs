@@ -134,6 +134,27 @@ impl Server {
         }
     }
 
+    /// `umbra project e2ee enable NAME`: sessions of the project may then be end-to-end encrypted.
+    pub fn enable_e2ee(&self, project: &str) {
+        let out = Command::new(umbra_bin())
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(["project", "e2ee", "enable", project])
+            .output()
+            .expect("run umbra project e2ee enable");
+        assert!(out.status.success(), "project e2ee enable: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The server process, for reading its memory and descriptors under /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
     }
