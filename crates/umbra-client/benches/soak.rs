@@ -186,8 +186,9 @@ fn run_client(p: Participant) {
                         Counters::add(&counters.errors);
                     }
                 }
-                Event::StreamCreated(s) if own_connection.as_deref() != Some(s.connection_id.as_str()) => {
-                    if session.subscribe(&s.stream_id).is_err() {
+                Event::StreamCreated(s) => {
+                    let foreign = own_connection.as_deref() != Some(s.connection_id.as_str());
+                    if foreign && session.subscribe(&s.stream_id).is_err() {
                         Counters::add(&counters.errors);
                     }
                 }
