@@ -72,6 +72,16 @@ impl AppServer {
     /// routed through the media router.
     pub fn create_session(&self, relayed: bool) -> Result<String, String> {
         let form = if relayed { "p2p.preference=enabled" } else { "p2p.preference=disabled" };
+        self.create_session_form(form)
+    }
+
+    /// A new routed, end-to-end encrypted session (the server's default cipher suite, 6); the
+    /// project needs the e2ee add-on (`Server::e2ee_project`).
+    pub fn create_e2ee_session(&self) -> Result<String, String> {
+        self.create_session_form("p2p.preference=disabled&e2ee=true")
+    }
+
+    fn create_session_form(&self, form: &str) -> Result<String, String> {
         let (status, body) = self.post("/session/create", "application/x-www-form-urlencoded", form.as_bytes())?;
         if status != 200 {
             return Err(format!("session/create: HTTP {status}: {body}"));

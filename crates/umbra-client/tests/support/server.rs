@@ -119,12 +119,21 @@ impl Server {
 
     /// A new project (`umbra project create`) on this server's data directory.
     pub fn project(&self, name: &str) -> AppServer {
-        let out = Command::new(umbra_bin())
-            .arg("--data-dir")
-            .arg(self.data.path())
-            .args(["project", "create", "--name", name, "--output", "json"])
-            .output()
-            .expect("run umbra project create");
+        self.project_with(name, false)
+    }
+
+    /// A new project with the end-to-end encryption add-on (its sessions may be e2ee).
+    pub fn e2ee_project(&self, name: &str) -> AppServer {
+        self.project_with(name, true)
+    }
+
+    fn project_with(&self, name: &str, e2ee: bool) -> AppServer {
+        let mut cmd = Command::new(umbra_bin());
+        cmd.arg("--data-dir").arg(self.data.path()).args(["project", "create", "--name", name, "--output", "json"]);
+        if e2ee {
+            cmd.arg("--e2ee");
+        }
+        let out = cmd.output().expect("run umbra project create");
         assert!(out.status.success(), "project create: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("project JSON");
         AppServer {
