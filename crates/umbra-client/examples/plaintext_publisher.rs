@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         return usage();
     }
     let mut session = Session::new(&key, &session_id, SessionConfig { server_url: url, ..SessionConfig::default() });
-    let Ok(events) = session.events() else { return ExitCode::FAILURE };
+    let Some(events) = session.events() else { return ExitCode::FAILURE };
     if let Err(e) = session.set_encryption_secret(&secret).and_then(|()| session.connect(&token)) {
         eprintln!("plaintext-publisher: {e}");
         return ExitCode::FAILURE;
