@@ -26,7 +26,10 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 echo "--- building libumbra, umbra and the late-joiner check"
-cargo build --locked -p umbra-capi -p umbra-server --bin umbra
+# Two commands: `--bin umbra` would also filter umbra-capi's targets, and libumbra.so would not
+# be rebuilt (the tests would silently run an older library left in the target directory).
+cargo build --locked -p umbra-capi
+cargo build --locked -p umbra-server --bin umbra
 cargo build --locked -p umbra-client --example late-joiner-check
 # The test-only lying publisher (declares E2EE, sends plain media): a Rust program, since the C
 # API deliberately has no way to do that.
