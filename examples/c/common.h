@@ -23,6 +23,7 @@ struct args {
     int audio_device;       /* publisher: supply the audio through the audio device hooks */
     int any_picture;        /* subscriber: count decoded pictures without the test pattern check (other publishers, e.g. a browser) */
     int expect_media_failed; /* publisher: on_error must report OTC_PUBLISHER_WEBRTC_ERROR (the router lost the media connection) */
+    int expect_not_encrypted; /* subscriber: on_error must report OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED (once), never a mismatch */
 };
 
 static void usage(const char *prog) {
@@ -30,7 +31,8 @@ static void usage(const char *prog) {
             "usage: %s --url URL --api-key KEY --session-id ID --token TOKEN [--secret SECRET]\n"
             "          [--seconds N] [--frames N] [--expect-mismatch] [--expect-missing-secret]\n"
             "          [--expect-invalid-secret] [--expect-signal] [--size WxH] [--fps N]\n"
-            "          [--capturer] [--audio-device] [--any-picture] [--expect-media-failed]\n",
+            "          [--capturer] [--audio-device] [--any-picture] [--expect-media-failed]\n"
+            "          [--expect-not-encrypted]\n",
             prog);
     exit(2);
 }
@@ -54,6 +56,7 @@ static struct args parse_args(int argc, char **argv) {
         if (!strcmp(k, "--audio-device")) { a.audio_device = 1; continue; }
         if (!strcmp(k, "--any-picture")) { a.any_picture = 1; continue; }
         if (!strcmp(k, "--expect-media-failed")) { a.expect_media_failed = 1; continue; }
+        if (!strcmp(k, "--expect-not-encrypted")) { a.expect_not_encrypted = 1; continue; }
         if (!v) usage(argv[0]);
         if (!strcmp(k, "--url")) a.url = v;
         else if (!strcmp(k, "--api-key")) a.api_key = v;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C SDK end to end: builds libumbra (cargo build -p umbra-capi) and the C examples (gcc,
 # make), starts a real `umbra serve` on loopback with a temporary data directory, and runs the
-# scenarios of issue 6 with the C publisher and subscriber, and those of issue 10 (a late joiner
+# scenarios of issue 6 with the C publisher and subscriber (and a lying Rust publisher for
+# "stream not encrypted"), and those of issue 10 (a late joiner
 # of a 150-connection session, a forced mute, the router's media_failed), first natively and then
 # under valgrind (no invalid access, no leak). Each scenario has its own session. Everything it starts is stopped on exit; any failure exits non-zero.
 #
@@ -25,11 +26,18 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 echo "--- building libumbra, umbra and the late-joiner check"
-cargo build --locked -p umbra-capi -p umbra-server --bin umbra
+# Two commands: `--bin umbra` would also filter umbra-capi's targets, and libumbra.so would not
+# be rebuilt (the tests would silently run an older library left in the target directory).
+cargo build --locked -p umbra-capi
+cargo build --locked -p umbra-server --bin umbra
 cargo build --locked -p umbra-client --example late-joiner-check
+# The test-only lying publisher (declares E2EE, sends plain media): a Rust program, since the C
+# API deliberately has no way to do that.
+cargo build --locked -p umbra-client --features testing-plaintext-publisher --example plaintext-publisher
 LIB_DIR="$CARGO_TARGET_DIR/debug"
 UMBRA="$CARGO_TARGET_DIR/debug/umbra"
 CHECK="$CARGO_TARGET_DIR/debug/examples/late-joiner-check"
+PLAINTEXT_PUB="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher"
 
 WORK=$(mktemp -d -t umbra-c-sdk.XXXXXX)
 SERVER_PID="" MF_SERVER_PID=""
@@ -232,6 +240,22 @@ scenario_different_secret() {
   [ "$rc" -eq 0 ] && [ "$prc" -eq 0 ]
 }
 
+# A publisher that declares E2EE but sends plain media (the Rust test-only plaintext-publisher)
+# and a C subscriber with the right secret: on_error must report OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED
+# once, never a mismatch, and nothing may be rendered. Only the subscriber runs under valgrind.
+scenario_not_encrypted() {
+  local mode=$1 rc=0 prc=0 s seconds=30 pub_seconds=40; s=$(new_session)
+  [ "$mode" = vg ] && seconds=120 pub_seconds=150
+  mapfile -t p < <(client "$s"); mapfile -t c < <(client "$s")
+  timeout $((pub_seconds + 30)) "$PLAINTEXT_PUB" "${p[@]}" --secret "$SECRET" --seconds "$pub_seconds" >"$WORK/plain-pub.out" 2>&1 &
+  local pub=$!
+  example "$mode" plain-sub subscriber "${c[@]}" --secret "$SECRET" --expect-not-encrypted --seconds "$seconds" || rc=$?
+  # The subscriber signalled "c-sdk-done" before leaving: the publisher stops on its own.
+  wait "$pub" || prc=$?
+  report plain-pub plain-sub
+  [ "$rc" -eq 0 ] && [ "$prc" -eq 0 ]
+}
+
 # A late joiner of a relayed session of 150 connections and 120 streams (protocol-level
 # participants made by the check, a Rust program: crates/umbra-client/examples/late_joiner_check.rs),
 # more than one page of the session's description: the C program must report every connection
@@ -255,6 +279,7 @@ for mode in "" vg; do
   run_scenario missing_secret "$mode"
   run_scenario same_secret "$mode"
   run_scenario different_secret "$mode"
+  run_scenario not_encrypted "$mode"
   run_scenario capturer "$mode"
   run_scenario late_joiner "$mode"
   run_scenario media_failed "$mode"

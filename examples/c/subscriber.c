@@ -8,7 +8,10 @@
  * Passes when --frames pictures matched (PSNR >= 30 dB, frame numbers increasing). With
  * --expect-mismatch it passes when the subscriber reports OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH
  * (on_error and on_encryption_secret_mismatch) and renders nothing. With --any-picture it only
- * counts decoded pictures (for publishers that do not send the test pattern, e.g. a browser). */
+ * counts decoded pictures (for publishers that do not send the test pattern, e.g. a browser).
+ * With --expect-not-encrypted it passes when the subscriber reports
+ * OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED exactly once (the publisher declares E2EE but sends plain
+ * media), never a mismatch, and renders nothing. */
 #include <math.h>
 
 #include "common.h"
@@ -16,6 +19,7 @@
 #define MIN_PSNR 30.0
 
 static atomic_int connected, disconnected, subscribed_media, mismatch_error, mismatch_event, other_errors;
+static atomic_int not_encrypted_errors, decryption_errors;
 static atomic_long frames_ok, frames_bad, last_number = -1;
 static atomic_int done, audio_frames;
 static atomic_llong audio_energy; /* sum of squares / samples, per frame, summed */
@@ -72,6 +76,10 @@ static void on_sub_error(otc_subscriber *sub, void *user_data, const char *error
     (void)sub; (void)user_data;
     printf("subscriber: subscriber error %d (%s): %s\n", (int)error, otc_error_string(error), error_string);
     if (error == OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH) atomic_store(&mismatch_error, 1);
+    else if (error == OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED) atomic_fetch_add(&not_encrypted_errors, 1);
+    /* Plain frames that do not even parse as SFrame are reported as such (rate-limited) before
+     * the verdict; only a publisher that does not encrypt sends them. */
+    else if (error == OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR) atomic_fetch_add(&decryption_errors, 1);
     else atomic_fetch_add(&other_errors, 1);
 }
 
@@ -148,7 +156,18 @@ int main(int argc, char **argv) {
     }
 
     int ok;
-    if (a.expect_mismatch) {
+    if (a.expect_not_encrypted) {
+        wait_for(&not_encrypted_errors, a.seconds);
+        /* A few seconds more: the plain frames keep coming, the report must not repeat. */
+        sleep_ms(3000);
+        long rendered = atomic_load(&frames_ok) + atomic_load(&frames_bad);
+        ok = atomic_load(&not_encrypted_errors) == 1 && !atomic_load(&mismatch_error) && !atomic_load(&mismatch_event) &&
+             rendered == 0 && atomic_load(&audio_frames) == 0;
+        printf("subscriber: stream-not-encrypted errors %d, mismatch error %d, mismatch event %d, frames rendered %ld, audio frames %d\n",
+               atomic_load(&not_encrypted_errors), atomic_load(&mismatch_error), atomic_load(&mismatch_event), rendered,
+               atomic_load(&audio_frames));
+        printf(ok ? "PASS stream not encrypted reported\n" : "FAIL stream not encrypted not reported as expected\n");
+    } else if (a.expect_mismatch) {
         wait_for(&mismatch_event, a.seconds);
         wait_for(&mismatch_error, 1);
         ok = atomic_load(&mismatch_error) && atomic_load(&mismatch_event) && atomic_load(&frames_ok) == 0;
@@ -173,6 +192,8 @@ int main(int argc, char **argv) {
         printf(audio_ok ? "PASS audio heard\n" : "FAIL no audio\n");
         ok = ok && audio_ok;
     }
+    if (!a.expect_not_encrypted && atomic_load(&decryption_errors)) atomic_fetch_add(&other_errors, atomic_load(&decryption_errors));
+    if (!a.expect_not_encrypted && atomic_load(&not_encrypted_errors)) atomic_fetch_add(&other_errors, atomic_load(&not_encrypted_errors));
     if (atomic_load(&other_errors)) {
         printf("subscriber: %d unexpected errors\n", atomic_load(&other_errors));
         ok = 0;

@@ -30,6 +30,8 @@ if [ -z "${UMBRA_DOTNET_NO_BUILD:-}" ]; then
   # Two commands: `--bin umbra` would also filter umbra-capi's targets (no libumbra.so).
   cargo build --locked -p umbra-capi
   cargo build --locked -p umbra-server --bin umbra
+  # The test-only publisher that declares E2EE but sends plain media (the NotEncrypted test).
+  cargo build --locked -p umbra-client --features testing-plaintext-publisher --example plaintext-publisher
 fi
 LIB_DIR="$CARGO_TARGET_DIR/debug"
 UMBRA="$CARGO_TARGET_DIR/debug/umbra"
@@ -93,4 +95,5 @@ env LD_LIBRARY_PATH="$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SECRET="$(json api_secret)" \
   UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_HEADER="$HEADER" \
   UMBRA_TEST_LAYOUT="$WORK/layout.txt" UMBRA_TEST_C_EXAMPLES="$WORK/cbin" \
+  UMBRA_TEST_PLAINTEXT_PUBLISHER="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" \
   timeout -k 10 200 mono --debug "$BIN/Umbra.Tests.exe"

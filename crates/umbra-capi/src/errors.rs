@@ -105,6 +105,11 @@ pub enum otc_subscriber_error_code {
     OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH = 1590,
     /// Decrypting a frame failed for another reason than a different secret.
     OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR = 1591,
+    /// The publisher declared end-to-end encryption but sends plain, unencrypted media (its
+    /// app does not encrypt). Nothing of it is rendered. Not a secret mismatch: no secret on
+    /// this side helps; show "this participant's app does not encrypt". Reported once until
+    /// frames decrypt again (`on_encryption_secret_match` then follows).
+    OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED = 1592,
     /// The media connection failed, or the router lost or closed it (`on_disconnected`
     /// follows: the subscription is over).
     OTC_SUBSCRIBER_WEBRTC_ERROR = 1600,
@@ -134,6 +139,7 @@ pub(crate) fn error_cstr(code: c_int) -> &'static CStr {
         1580 => c"publisher encryption internal error",
         1590 => c"encryption secret mismatch: the stream cannot be decrypted with this encryption secret",
         1591 => c"subscriber decryption internal error",
+        1592 => c"stream not encrypted: the publisher declares end-to-end encryption but sends unencrypted media",
         1600 => c"subscriber media connection failed",
         1602 => c"unable to subscribe: the server refused the subscription",
         1604 => c"the stream cannot be found in the session",
@@ -164,6 +170,7 @@ pub(crate) fn session_code(e: &ClientError) -> otc_session_error_code {
         | ClientError::MediaFailed(_)
         | ClientError::MediaClosed(_) => OTC_SESSION_CONNECTION_FAILED,
         ClientError::EncryptionSecretMismatch
+        | ClientError::StreamNotEncrypted
         | ClientError::EncryptionInternalError(_)
         | ClientError::DecryptionInternalError(_)
         | ClientError::Codec(_) => OTC_SESSION_INTERNAL_ERROR,
@@ -233,6 +240,7 @@ pub(crate) fn publisher_code(e: &ClientError) -> otc_publisher_error_code {
         | ClientError::Signaling(_) => OTC_PUBLISHER_WEBRTC_ERROR,
         ClientError::InvalidEncryptionSecret(_)
         | ClientError::EncryptionSecretMismatch
+        | ClientError::StreamNotEncrypted
         | ClientError::DecryptionInternalError(_)
         | ClientError::AlreadyConnected
         | ClientError::Protocol(_)
@@ -291,6 +299,7 @@ pub(crate) fn subscriber_code(e: &ClientError) -> otc_subscriber_error_code {
     match e {
         ClientError::EncryptionSecretMissing => OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISSING,
         ClientError::EncryptionSecretMismatch => OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH,
+        ClientError::StreamNotEncrypted => OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED,
         ClientError::DecryptionInternalError(_) => OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR,
         ClientError::NotConnected => OTC_SUBSCRIBER_SESSION_DISCONNECTED,
         // The native SDK refuses a stream it has not seen with InvalidArgument.
@@ -396,6 +405,7 @@ mod tests {
             U::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISSING as c_int,
             U::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH as c_int,
             U::OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR as c_int,
+            U::OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED as c_int,
             U::OTC_SUBSCRIBER_WEBRTC_ERROR as c_int,
             U::OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE as c_int,
             U::OTC_SUBSCRIBER_SERVER_CANNOT_FIND_STREAM as c_int,
@@ -419,6 +429,11 @@ mod tests {
         assert_eq!(
             subscriber_code(&ClientError::EncryptionSecretMismatch),
             otc_subscriber_error_code::OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH
+        );
+        // Its own code, never the mismatch's: the app must not tell the user to check the secret.
+        assert_eq!(
+            subscriber_code(&ClientError::StreamNotEncrypted),
+            otc_subscriber_error_code::OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED
         );
         assert_eq!(
             subscriber_code(&ClientError::DecryptionInternalError("x".into())),

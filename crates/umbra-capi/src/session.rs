@@ -749,6 +749,10 @@ impl Dispatcher {
                 }
             }
             SubscriberEvent::Error(e) => core.run_registered(key, id, |s| s.call_on_error(&e)),
+            // Reported by the `Error(StreamNotEncrypted)` just before it, as `on_error` with
+            // OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED: a new callback member would change the size of
+            // `otc_subscriber_callbacks`, which applications built against an older header pass.
+            SubscriberEvent::StreamNotEncrypted => {}
             SubscriberEvent::Destroyed => {
                 if let Some(f) = cb.on_disconnected {
                     // SAFETY: as above.

@@ -60,7 +60,9 @@ pub struct otc_subscriber_callbacks {
             audio_data: *const otc_audio_data,
         ),
     >,
-    /// A subscriber error, e.g. `OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH` or
+    /// A subscriber error, e.g. `OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH`,
+    /// `OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED` (the publisher declares end-to-end encryption but
+    /// sends plain media; this is its only signal, there is no separate callback) or
     /// `OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR`. `error_string` is valid during the call.
     pub on_error: Option<
         unsafe extern "C" fn(
@@ -75,7 +77,8 @@ pub struct otc_subscriber_callbacks {
     /// `on_encryption_secret_match`.
     pub on_encryption_secret_mismatch:
         Option<unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void)>,
-    /// After a mismatch, frames decrypt again (a secret changed to match).
+    /// After a mismatch (or `OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED`), frames decrypt again (a
+    /// secret changed to match, or the publisher started encrypting).
     pub on_encryption_secret_match:
         Option<unsafe extern "C" fn(subscriber: *mut otc_subscriber, user_data: *mut c_void)>,
     /// Passed back to every callback; the SDK never dereferences it.

@@ -258,8 +258,7 @@ fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; this harness takes its settings from the environment.
     let plan = Plan::from_env();
     let mut server = Server::start(&[]);
-    let app = server.project("soak");
-    server.enable_e2ee("soak");
+    let app = server.e2ee_project("soak");
     let pid = server.pid();
     let rooms: Vec<Arc<Room>> = (0..plan.clients.div_ceil(plan.room_size))
         .map(|r| {

@@ -20,6 +20,10 @@ pub enum ClientError {
     /// A subscriber cannot decrypt: the publisher uses another secret.
     #[error("the stream cannot be decrypted with this encryption secret (encryption secret mismatch)")]
     EncryptionSecretMismatch,
+    /// A subscriber's publisher declared end-to-end encryption but sends plain (unencrypted)
+    /// media. Nothing of it is rendered. Not a mismatch: the publisher's app has to encrypt.
+    #[error("the publisher declares end-to-end encryption but does not encrypt its frames (stream not encrypted)")]
+    StreamNotEncrypted,
     #[error("encryption failed: {0}")]
     EncryptionInternalError(String),
     #[error("decryption failed: {0}")]

@@ -136,9 +136,18 @@ pub enum SubscriberEvent {
     VideoFrame(VideoFrame),
     /// Decoded audio.
     AudioFrame(AudioFrame),
-    /// Frames keep failing to decrypt: the publisher's secret differs. Reported once.
+    /// Frames keep failing to decrypt: the publisher's secret differs. Reported once (after
+    /// [`SubscriberEvent::Error`] with [`ClientError::EncryptionSecretMismatch`]). The app should
+    /// say "this participant uses another secret".
     EncryptionSecretMismatch,
-    /// After a mismatch, frames decrypt again. Reported once.
+    /// The publisher declared end-to-end encryption but its frames are not SFrame objects: its
+    /// client sends plain media. Reported once per run (after [`SubscriberEvent::Error`] with
+    /// [`ClientError::StreamNotEncrypted`]); the plain frames are never decoded nor rendered.
+    /// Not a mismatch: no secret would help. The app should say "this participant's app does not
+    /// encrypt".
+    StreamNotEncrypted,
+    /// After [`SubscriberEvent::EncryptionSecretMismatch`] or
+    /// [`SubscriberEvent::StreamNotEncrypted`], frames decrypt again. Reported once.
     EncryptionSecretMatch,
     /// Something failed; `MediaFailed` / `MediaClosed` (the router removed this subscriber's
     /// media connection) are followed by `Destroyed`.
@@ -299,12 +308,27 @@ impl Session {
     /// Publishes audio and/or video. In an end-to-end encrypted session a secret must be set
     /// (`EncryptionSecretMissing` otherwise, also reported as a publisher error event).
     pub fn publish(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
+        self.start_publisher(settings, false)
+    }
+
+    /// **Test only** (cargo feature `testing-plaintext-publisher`, never enabled by default):
+    /// publishes like [`Session::publish`], declaring end-to-end encryption with the session's
+    /// cipher suite, but sends the encoded VP8/Opus frames unencrypted. It stands in for a
+    /// broken or dishonest client so tests can check that subscribers report
+    /// [`SubscriberEvent::StreamNotEncrypted`] and render nothing. An application must never
+    /// enable this feature.
+    #[cfg(feature = "testing-plaintext-publisher")]
+    pub fn publish_plaintext_declaring_e2ee(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
+        self.start_publisher(settings, true)
+    }
+
+    fn start_publisher(&self, settings: PublisherSettings, plaintext: bool) -> Result<PublisherId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
             let _ = self.events_tx.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e.clone()) });
             return Err(e);
         }
-        self.command(Command::Publish { id, settings })?;
+        self.command(Command::Publish { id, settings, plaintext })?;
         Ok(id)
     }
 

@@ -27,13 +27,36 @@ use crate::session::{
 
 pub(crate) enum Command {
     SetSecret(EncryptionSecret),
-    Publish { id: PublisherId, settings: PublisherSettings },
-    Unpublish { id: PublisherId },
-    SetPublishAudio { id: PublisherId, enabled: bool },
-    SetPublishVideo { id: PublisherId, enabled: bool },
-    Subscribe { id: SubscriberId, stream_id: String },
-    Unsubscribe { id: SubscriberId },
-    Signal { to: Option<String>, signal_type: String, data: String },
+    /// `plaintext`: declare E2EE but send frames unencrypted; only the test feature
+    /// `testing-plaintext-publisher` sets it.
+    Publish {
+        id: PublisherId,
+        settings: PublisherSettings,
+        plaintext: bool,
+    },
+    Unpublish {
+        id: PublisherId,
+    },
+    SetPublishAudio {
+        id: PublisherId,
+        enabled: bool,
+    },
+    SetPublishVideo {
+        id: PublisherId,
+        enabled: bool,
+    },
+    Subscribe {
+        id: SubscriberId,
+        stream_id: String,
+    },
+    Unsubscribe {
+        id: SubscriberId,
+    },
+    Signal {
+        to: Option<String>,
+        signal_type: String,
+        data: String,
+    },
     Disconnect,
 }
 
@@ -127,6 +150,9 @@ struct Sub {
     /// subscriber reports one mismatch when the first track fails and one match when the
     /// last one recovers, not one per track.
     mismatched_tracks: u8,
+    /// Tracks (same bits) reported as not encrypted: a lying publisher sends both tracks in
+    /// the clear, and the app is told once per stream, not once per track.
+    unencrypted_tracks: u8,
 }
 
 struct Worker {
@@ -268,8 +294,8 @@ impl Worker {
     fn command(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::SetSecret(secret) => self.apply_secret(&secret, now),
-            Command::Publish { id, settings } => {
-                if let Err(e) = self.publish(id, settings, now) {
+            Command::Publish { id, settings, plaintext } => {
+                if let Err(e) = self.publish(id, settings, plaintext, now) {
                     self.emit_pub(id, PublisherEvent::Error(e));
                 }
             }
@@ -386,10 +412,19 @@ impl Worker {
         }
     }
 
-    fn publish(&mut self, id: PublisherId, settings: PublisherSettings, now: Instant) -> Result<(), ClientError> {
+    fn publish(
+        &mut self,
+        id: PublisherId,
+        settings: PublisherSettings,
+        plaintext: bool,
+        now: Instant,
+    ) -> Result<(), ClientError> {
         let w = self.welcome.as_ref().ok_or(ClientError::NotConnected)?;
         let (e2ee, suite, routed) = (w.e2ee, w.suite, w.routed);
         let base = if e2ee { Some(self.base_key.clone().ok_or(ClientError::EncryptionSecretMissing)?) } else { None };
+        // The test-only lying publisher: no encryptors (frames go out as encoded), while the
+        // `publish` below still declares E2EE because `e2ee` is unchanged.
+        let base = base.filter(|_| !plaintext);
         let has_video = settings.video.is_some();
         let has_audio = settings.audio.is_some();
         if !has_video && !has_audio {
@@ -490,6 +525,7 @@ impl Worker {
                 stats: SubscriberStats::default(),
                 last_key_frame_request: None,
                 mismatched_tracks: 0,
+                unencrypted_tracks: 0,
             },
         );
         Ok(())
@@ -571,16 +607,19 @@ impl Worker {
             while let Some(ev) = rx.poll_event() {
                 match ev {
                     E2eeEvent::EncryptionSecretMismatch => {
-                        if s.mismatched_tracks == 0 {
+                        // A publisher already known to send plain media gets no mismatch on its
+                        // other track: "check the secret" would be the wrong advice.
+                        if s.mismatched_tracks == 0 && s.unencrypted_tracks == 0 {
                             out.push(SubscriberEvent::Error(ClientError::EncryptionSecretMismatch));
                             out.push(SubscriberEvent::EncryptionSecretMismatch);
                         }
                         s.mismatched_tracks |= track;
                     }
                     E2eeEvent::EncryptionSecretMatch => {
-                        let was = s.mismatched_tracks;
+                        let was = s.mismatched_tracks | s.unencrypted_tracks;
                         s.mismatched_tracks &= !track;
-                        if was != 0 && s.mismatched_tracks == 0 {
+                        s.unencrypted_tracks &= !track;
+                        if was != 0 && (s.mismatched_tracks | s.unencrypted_tracks) == 0 {
                             out.push(SubscriberEvent::EncryptionSecretMatch);
                         }
                         want_key_frame = true;
@@ -588,13 +627,14 @@ impl Worker {
                     E2eeEvent::DecryptionInternalError(e) => {
                         out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(e.to_string())))
                     }
-                    // Not a mismatch: the publisher sends frames no encrypter produces. Until the
-                    // SDK has its own event for it (issue 11), it is a decryption error that says so.
+                    // Its own event, never a mismatch: no secret the user could enter would make
+                    // these frames decrypt. They failed to decrypt, so none reaches the decoder.
                     E2eeEvent::StreamNotEncrypted => {
-                        out.push(SubscriberEvent::Error(ClientError::DecryptionInternalError(
-                            "the publisher does not encrypt its frames (stream not encrypted); nothing is rendered"
-                                .into(),
-                        )))
+                        if s.unencrypted_tracks == 0 {
+                            out.push(SubscriberEvent::Error(ClientError::StreamNotEncrypted));
+                            out.push(SubscriberEvent::StreamNotEncrypted);
+                        }
+                        s.unencrypted_tracks |= track;
                     }
                     _ => {}
                 }

@@ -56,6 +56,13 @@ namespace Umbra
         EncryptionSecretMismatch = 1590,
         /// <summary><see cref="Subscriber.Error"/>: a frame failed to decrypt for another reason.</summary>
         DecryptionInternalError = 1591,
+        /// <summary>
+        /// <see cref="Subscriber.Error"/>, once (then <see cref="Subscriber.StreamNotEncrypted"/>):
+        /// the publisher declares end-to-end encryption but sends unencrypted media (its app does
+        /// not encrypt). Nothing of it is rendered. Not a mismatch: no secret helps.
+        /// <see cref="Subscriber.EncryptionSecretMatch"/> follows if its frames decrypt later.
+        /// </summary>
+        StreamNotEncrypted = 1592,
 
         /// <summary>The subscriber's media connection failed.</summary>
         SubscriberWebRtcError = 1600,

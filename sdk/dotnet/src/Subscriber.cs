@@ -65,13 +65,21 @@ namespace Umbra
         public event EventHandler Disconnected;
         /// <summary>
         /// A subscriber error: <see cref="ErrorCode.EncryptionSecretMismatch"/> (once per mismatch:
-        /// the publisher uses another secret), <see cref="ErrorCode.DecryptionInternalError"/>,
+        /// the publisher uses another secret), <see cref="ErrorCode.StreamNotEncrypted"/> (once: the
+        /// publisher sends unencrypted media), <see cref="ErrorCode.DecryptionInternalError"/>,
         /// <see cref="ErrorCode.EncryptionSecretMissing"/> (also thrown by <see cref="Session.Subscribe"/>), ...
         /// </summary>
         public event EventHandler<ErrorEventArgs> Error;
         /// <summary>The stream's frames stopped decrypting (raised once, right after the Error with EncryptionSecretMismatch).</summary>
         public event EventHandler EncryptionSecretMismatch;
-        /// <summary>After a mismatch, frames decrypt again (a secret changed to match).</summary>
+        /// <summary>
+        /// The publisher declares end-to-end encryption but sends unencrypted media: its app does
+        /// not encrypt (raised once, right after the Error with <see cref="ErrorCode.StreamNotEncrypted"/>).
+        /// Nothing of the stream is rendered. Not a mismatch: show "this participant's app does not
+        /// encrypt", do not ask for another secret.
+        /// </summary>
+        public event EventHandler StreamNotEncrypted;
+        /// <summary>After a mismatch (or a stream not encrypted), frames decrypt again.</summary>
         public event EventHandler EncryptionSecretMatch;
         /// <summary>Decoded audio, raised on the SDK's dispatch thread (never marshalled; keep handlers short).</summary>
         public event EventHandler<AudioDataEventArgs> AudioData;
@@ -126,6 +134,10 @@ namespace Umbra
         {
             var args = new ErrorEventArgs((ErrorCode)code, message);
             Raise("Subscriber.Error", () => { var h = Error; if (h != null) h(this, args); });
+            // libumbra reports it through on_error only (a new callback member would change the
+            // size of the C callback table); the event makes it as easy to handle as a mismatch.
+            if (args.ErrorCode == ErrorCode.StreamNotEncrypted)
+                Raise("Subscriber.StreamNotEncrypted", () => { var h = StreamNotEncrypted; if (h != null) h(this, EventArgs.Empty); });
         }
 
         internal void OnMismatch()

@@ -267,6 +267,7 @@ namespace Umbra.Tests
             s.Disconnected += (o, e) => Add("Subscriber.Disconnected");
             s.Error += (o, e) => { lock (SubscriberErrors) SubscriberErrors.Add(e); Add("Subscriber.Error:" + e.ErrorCode); };
             s.EncryptionSecretMismatch += (o, e) => Add("Subscriber.Mismatch");
+            s.StreamNotEncrypted += (o, e) => Add("Subscriber.NotEncrypted");
             s.EncryptionSecretMatch += (o, e) => Add("Subscriber.Match");
         }
 

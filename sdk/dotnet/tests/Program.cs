@@ -52,6 +52,7 @@ namespace Umbra.Tests
             Runner.Test("forced mute (REST) -> Publisher.MuteForced; PublishAudio/PublishVideo -> Session.StreamHasAudioChanged/StreamHasVideoChanged", 40, MuteAndToggles);
             Runner.Test("interop: C# publisher -> C example subscriber (frame numbers and PSNR checked in C)", 60, CSharpToC);
             Runner.Test("interop: C example publisher -> C# subscriber (frames checked in C#)", 60, CToCSharp);
+            Runner.Test("a publisher that declares E2EE but sends plain media: one StreamNotEncrypted (Error, then the event), never a mismatch, nothing rendered", 60, NotEncrypted);
             watchdog.Dispose();
             int rc = Runner.Finish();
             Console.Out.Flush();
@@ -96,6 +97,7 @@ namespace Umbra.Tests
                 { "OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH", ErrorCode.EncryptionSecretMismatch },
                 { "OTC_PUBLISHER_ENCRYPTION_INTERNAL_ERROR", ErrorCode.EncryptionInternalError },
                 { "OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR", ErrorCode.DecryptionInternalError },
+                { "OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED", ErrorCode.StreamNotEncrypted },
                 { "OTC_SESSION_UNSUPPORTED_CIPHER_SUITE", ErrorCode.UnsupportedCipherSuite },
                 { "OTC_SESSION_AUTHORIZATION_FAILURE", ErrorCode.AuthorizationFailure },
                 { "OTC_SESSION_NOT_CONNECTED", ErrorCode.NotConnected },
@@ -831,6 +833,55 @@ namespace Umbra.Tests
             finally
             {
                 if (!c.HasExited) { try { c.Kill(); } catch { } }
+                if (subscriber != null) subscriber.Dispose();
+                session.Dispose();
+            }
+        }
+
+        private static void NotEncrypted()
+        {
+            string sid = server.CreateE2eeSession();
+            var output = new StringBuilder();
+            // The Rust SDK's test-only lying publisher (cargo feature testing-plaintext-publisher).
+            string liar = Server.Env("UMBRA_TEST_PLAINTEXT_PUBLISHER");
+            Check.True(File.Exists(liar), "the plaintext publisher " + liar + " is built");
+            var p = Proc.Start(liar, CArgs(sid, "--secret", Secret, "--seconds", "40"), output);
+            var session = new Session(server.ApiKey, sid, server.Url, null);
+            var rec = new Recorder();
+            var renderer = new CheckingRenderer();
+            Subscriber subscriber = null;
+            try
+            {
+                rec.Watch(session);
+                session.StreamReceived += (src, e) =>
+                {
+                    var s = new Subscriber(e.Stream, renderer);
+                    rec.Watch(s);
+                    session.Subscribe(s);
+                    subscriber = s;
+                };
+                session.SetEncryptionSecret(Secret); // the right secret: nothing to fix on this side
+                session.Connect(server.Token(sid));
+                Wait.For(() => rec.Count("Subscriber.NotEncrypted") == 1, 30, () => "StreamNotEncrypted (events: " + rec.List + ")");
+                // Plain frames keep coming: still exactly one report, nothing rendered.
+                Thread.Sleep(3000);
+                Check.True(rec.StreamsReceived[0].HasVideo, "the stream was received");
+                Check.Equal(1, rec.Count("Subscriber.NotEncrypted"), "StreamNotEncrypted events");
+                Check.Equal(1, rec.Count("Subscriber.Error:StreamNotEncrypted"), "errors with StreamNotEncrypted (" + rec.List + ")");
+                Check.True(rec.Events.IndexOf("Subscriber.Error:StreamNotEncrypted") < rec.Events.IndexOf("Subscriber.NotEncrypted"), "Error, then the event");
+                Check.Equal(0, rec.Count("Subscriber.Mismatch") + rec.Count("Subscriber.Error:EncryptionSecretMismatch"), "never a mismatch (" + rec.List + ")");
+                Check.Equal(0L, subscriber.FramesRendered, "no decoded frame");
+                Check.Equal(0, renderer.Calls, "nothing rendered");
+                Check.Equal(0, rec.SessionErrors.Count, "no session error");
+                session.SendSignal("c-sdk-done", ""); // the plaintext publisher stops on this
+                int rc = Proc.Finish(p, 20);
+                string o;
+                lock (output) o = output.ToString();
+                Check.True(rc == 0, "the plaintext publisher published and stopped on the signal (exit " + rc + "):\n" + o);
+            }
+            finally
+            {
+                if (!p.HasExited) { try { p.Kill(); } catch { } }
                 if (subscriber != null) subscriber.Dispose();
                 session.Dispose();
             }

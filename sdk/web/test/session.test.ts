@@ -8,6 +8,7 @@ import { bytesToHex, deriveBaseKey } from "../src/e2ee/index.js";
 import { OTError } from "../src/api/errors.js";
 import { Publisher } from "../src/api/publisher.js";
 import { Session, signalingUrl, type SessionEnvironment } from "../src/api/session.js";
+import type { Subscriber } from "../src/api/subscriber.js";
 import type { WebSocketConstructor } from "../src/api/signaling-client.js";
 import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest } from "../src/media/engine.js";
 import { FakeSignalingServer, wireStream } from "./fake-signaling-server.js";
@@ -265,6 +266,37 @@ test("publish and subscribe: need a connection and media; the subscriber reports
     req.onE2eeEvent("encryptionSecretMatch", "ok again");
     req.onE2eeEvent("encryptionSecretMatch", "ok again (audio)");
     assert.deepEqual(events.list, ["mismatch", "match"]);
+    s.disconnect();
+  });
+});
+
+test("a subscriber whose publisher sends plain media: streamNotEncrypted once (audio and video), never a mismatch; match when it decrypts", { timeout: 30_000 }, async () => {
+  await withServer({ e2ee: true }, async (url) => {
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ engine, iterations: 1000 }));
+    const streamEv = nextEvent(s, "streamCreated");
+    await s.connect("t");
+    const stream = (await streamEv).stream;
+    const list: string[] = [];
+    let sub: Subscriber | undefined;
+    const done = new Promise<OTError | undefined>((r) => {
+      sub = s.subscribe(stream, null, {}, r);
+      sub.on("encryptionSecretMismatch", () => list.push("mismatch"));
+      sub.on("streamNotEncrypted", (e) => list.push(`notEncrypted:${e.error.name}`));
+      sub.on("encryptionSecretMatch", () => list.push("match"));
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const req = engine.subs[0]!;
+    req.onE2eeEvent("streamNotEncrypted", "plain video");
+    assert.equal((await done)?.name, "OT_STREAM_NOT_ENCRYPTED", "the subscribe callback gets it as its error, not a mismatch");
+    req.onE2eeEvent("streamNotEncrypted", "plain audio");
+    // The other track judged on fewer frames must not turn it into "check your secret".
+    req.onE2eeEvent("encryptionSecretMismatch", "audio looked coherent");
+    assert.deepEqual(list, ["notEncrypted:OT_STREAM_NOT_ENCRYPTED"]);
+    assert.ok(s.getSubscribersForStream(stream).includes(sub!), "the subscription stays: the stream may decrypt later");
+    req.onE2eeEvent("encryptionSecretMatch", "encrypting now");
+    req.onE2eeEvent("encryptionSecretMatch", "encrypting now (audio)");
+    assert.deepEqual(list, ["notEncrypted:OT_STREAM_NOT_ENCRYPTED", "match"]);
     s.disconnect();
   });
 });

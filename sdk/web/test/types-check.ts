@@ -11,6 +11,7 @@ export function typedEvents(session: Session, subscriber: Subscriber): void {
   session.on("signal:chat", (e) => e.from?.connectionId);
   session.once({ connectionCreated: (e) => e.connection.data, streamDestroyed: (e) => e.reason });
   subscriber.on("encryptionSecretMismatch", (e) => e.error.name === "OT_ENCRYPTION_SECRET_MISMATCH");
+  subscriber.on("streamNotEncrypted", (e) => e.error.name === "OT_STREAM_NOT_ENCRYPTED" && e.message.length > 0);
   // @ts-expect-error a streamCreated event has no `connection`
   session.on("streamCreated", (e) => e.connection.connectionId);
   // @ts-expect-error error names are a closed set

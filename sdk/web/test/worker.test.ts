@@ -139,6 +139,49 @@ test("mismatch: one event, frames dropped; after setKey(right): one match event 
   assert.equal(r.calls.sendKeyFrameRequest, 1, "a receiver that recovers on a delta frame asks for a key frame");
 });
 
+test("a publisher that declares E2EE but sends plain VP8: one streamNotEncrypted, never a mismatch, nothing decoded; match once it encrypts", { timeout: 30_000 }, async () => {
+  const tx = harness();
+  const rx = harness();
+  await tx.setKey(keyA);
+  await rx.setKey(keyA);
+  const r = fakeTransformer({ transformId: "r", operation: "decrypt", mimeType: "video/VP8" });
+  rx.core.attachScriptTransformer(r.transformer);
+  // Plain VP8 delta frames whose bytes after the payload header vary like compressed data: read
+  // as SFrame, their KIDs and counters jump around (what no encrypter writes).
+  let x = 0x2545f491;
+  const plain = () => {
+    const body = Array.from({ length: 80 }, () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x & 0xff;
+    });
+    // A delta frame's 3-byte frame tag (kept clear by the VP8 framing), then the bool-coded data.
+    return Uint8Array.from([0x31, 0x02, 0x00, ...body]).buffer;
+  };
+  for (let i = 0; i < 60; i++) {
+    r.push(new FakeFrame(plain(), "delta", "video/VP8"));
+    await rx.handled(i + 1);
+    rx.advance(33);
+  }
+  assert.equal(r.out.length, 0, "no plain frame reaches the decoder");
+  // Frames that do not even parse are reported (rate-limited) before the verdict; the verdict is
+  // the one event that matters and it comes once.
+  const verdicts = () => rx.events().filter((e) => e !== "decryptionInternalError");
+  assert.deepEqual(verdicts(), ["streamNotEncrypted"]);
+  assert.equal(rx.firstFrameEvents(), 0);
+
+  // The publisher starts encrypting (e.g. a fixed client): frames decrypt, match is reported.
+  const s = fakeTransformer({ transformId: "s", operation: "encrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  s.push(new FakeFrame(vp8Key(0), "key", "video/VP8"));
+  await until(s.out, 1);
+  r.push(s.out[0]!);
+  await until(r.out, 1);
+  assert.deepEqual(verdicts(), ["streamNotEncrypted", "encryptionSecretMatch"]);
+  assert.equal(rx.firstFrameEvents(), 1);
+});
+
 test("a secret change at the sender: new KID, counter 0, and a key frame from the encoder", { timeout: 30_000 }, async () => {
   const tx = harness();
   await tx.setKey(keyA);

@@ -122,6 +122,11 @@ typedef enum otc_subscriber_error_code {
   OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH = 1590,
   // Decrypting a frame failed for another reason than a different secret.
   OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR = 1591,
+  // The publisher declared end-to-end encryption but sends plain, unencrypted media (its
+  // app does not encrypt). Nothing of it is rendered. Not a secret mismatch: no secret on
+  // this side helps; show "this participant's app does not encrypt". Reported once until
+  // frames decrypt again (`on_encryption_secret_match` then follows).
+  OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED = 1592,
   // The media connection failed, or the router lost or closed it (`on_disconnected`
   // follows: the subscription is over).
   OTC_SUBSCRIBER_WEBRTC_ERROR = 1600,
@@ -368,7 +373,9 @@ typedef struct otc_subscriber_callbacks {
   void (*on_audio_data)(struct otc_subscriber *subscriber,
                         void *user_data,
                         const struct otc_audio_data *audio_data);
-  // A subscriber error, e.g. `OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH` or
+  // A subscriber error, e.g. `OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH`,
+  // `OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED` (the publisher declares end-to-end encryption but
+  // sends plain media; this is its only signal, there is no separate callback) or
   // `OTC_SUBSCRIBER_DECRYPTION_INTERNAL_ERROR`. `error_string` is valid during the call.
   void (*on_error)(struct otc_subscriber *subscriber,
                    void *user_data,
@@ -378,7 +385,8 @@ typedef struct otc_subscriber_callbacks {
   // (right after `on_error` with `OTC_SUBSCRIBER_ENCRYPTION_SECRET_MISMATCH`) until
   // `on_encryption_secret_match`.
   void (*on_encryption_secret_mismatch)(struct otc_subscriber *subscriber, void *user_data);
-  // After a mismatch, frames decrypt again (a secret changed to match).
+  // After a mismatch (or `OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED`), frames decrypt again (a
+  // secret changed to match, or the publisher started encrypting).
   void (*on_encryption_secret_match)(struct otc_subscriber *subscriber, void *user_data);
   // Passed back to every callback; the SDK never dereferences it.
   void *user_data;

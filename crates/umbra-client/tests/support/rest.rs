@@ -71,16 +71,17 @@ impl AppServer {
     /// A new session: `relayed` (clients send media to each other; a publish needs no SDP) or
     /// routed through the media router.
     pub fn create_session(&self, relayed: bool) -> Result<String, String> {
-        self.create(if relayed { "p2p.preference=enabled" } else { "p2p.preference=disabled" })
+        let form = if relayed { "p2p.preference=enabled" } else { "p2p.preference=disabled" };
+        self.create_session_form(form)
     }
 
-    /// A new routed, end-to-end encrypted session (the project needs the E2EE add-on).
+    /// A new routed, end-to-end encrypted session (the server's default cipher suite, 6); the
+    /// project needs the e2ee add-on (`Server::e2ee_project`).
     pub fn create_e2ee_session(&self) -> Result<String, String> {
-        self.create("p2p.preference=disabled&e2ee=true")
+        self.create_session_form("p2p.preference=disabled&e2ee=true")
     }
 
-    /// `POST /session/create` with `form`; the new session's id.
-    fn create(&self, form: &str) -> Result<String, String> {
+    fn create_session_form(&self, form: &str) -> Result<String, String> {
         let (status, body) = self.post("/session/create", "application/x-www-form-urlencoded", form.as_bytes())?;
         if status != 200 {
             return Err(format!("session/create {form}: HTTP {status}: {body}"));

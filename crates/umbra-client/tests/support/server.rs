@@ -119,12 +119,21 @@ impl Server {
 
     /// A new project (`umbra project create`) on this server's data directory.
     pub fn project(&self, name: &str) -> AppServer {
-        let out = Command::new(umbra_bin())
-            .arg("--data-dir")
-            .arg(self.data.path())
-            .args(["project", "create", "--name", name, "--output", "json"])
-            .output()
-            .expect("run umbra project create");
+        self.project_with(name, false)
+    }
+
+    /// A new project with the end-to-end encryption add-on (its sessions may be e2ee).
+    pub fn e2ee_project(&self, name: &str) -> AppServer {
+        self.project_with(name, true)
+    }
+
+    fn project_with(&self, name: &str, e2ee: bool) -> AppServer {
+        let mut cmd = Command::new(umbra_bin());
+        cmd.arg("--data-dir").arg(self.data.path()).args(["project", "create", "--name", name, "--output", "json"]);
+        if e2ee {
+            cmd.arg("--e2ee");
+        }
+        let out = cmd.output().expect("run umbra project create");
         assert!(out.status.success(), "project create: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("project JSON");
         AppServer {
@@ -132,17 +141,6 @@ impl Server {
             api_key: v["api_key"].as_str().expect("api_key").to_string(),
             api_secret: v["api_secret"].as_str().expect("api_secret").to_string(),
         }
-    }
-
-    /// `umbra project e2ee enable NAME`: sessions of the project may then be end-to-end encrypted.
-    pub fn enable_e2ee(&self, project: &str) {
-        let out = Command::new(umbra_bin())
-            .arg("--data-dir")
-            .arg(self.data.path())
-            .args(["project", "e2ee", "enable", project])
-            .output()
-            .expect("run umbra project e2ee enable");
-        assert!(out.status.success(), "project e2ee enable: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// The server process, for reading its memory and descriptors under /proc.

@@ -7,6 +7,8 @@ export type OTErrorName =
   | "OT_INVALID_ENCRYPTION_SECRET"
   | "OT_ENCRYPTION_SECRET_MISSING"
   | "OT_ENCRYPTION_SECRET_MISMATCH"
+  /** A subscriber's publisher declares end-to-end encryption but sends unencrypted media. */
+  | "OT_STREAM_NOT_ENCRYPTED"
   | "OT_UNSUPPORTED_BROWSER"
   | "OT_AUTHENTICATION_ERROR"
   | "OT_INVALID_SESSION_ID"

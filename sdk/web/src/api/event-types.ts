@@ -77,7 +77,14 @@ export interface SubscriberEvents {
   videoElementCreated: OTEvent & { element: HTMLVideoElement };
   /** The stream's frames stopped decrypting with this client's secret (once per episode). */
   encryptionSecretMismatch: OTEvent & { error: OTError; message: string };
-  /** They decrypt again. */
+  /**
+   * The stream's publisher declares end-to-end encryption but sends unencrypted media (its app
+   * does not encrypt): nothing of it is shown. Not a mismatch, no secret helps; tell the user
+   * "this participant's app does not encrypt". Once per episode; `error.name` is
+   * OT_STREAM_NOT_ENCRYPTED.
+   */
+  streamNotEncrypted: OTEvent & { error: OTError; message: string };
+  /** They decrypt again (after a mismatch or a stream not encrypted). */
   encryptionSecretMatch: OTEvent & { message: string };
   exception: ExceptionEvent;
   destroyed: OTEvent & { reason: SubscriberDestroyedReason };

@@ -312,12 +312,14 @@ export class Session extends EventEmitter {
     const run = (async () => {
       await this.checkMediaAllowed("subscribe");
       this.subscribers.add(sub);
-      // Resolves on the first decrypted frame; rejects on a secret mismatch or a media failure.
+      // Resolves on the first decrypted frame; rejects on a secret mismatch, a stream that is not
+      // encrypted, or a media failure.
       await sub.start(this.engine!);
     })();
     run.then(() => callback?.(), (e: OTError) => {
       callback?.(e);
-      if (e.name !== "OT_ENCRYPTION_SECRET_MISMATCH") this.subscribers.delete(sub);
+      // These two keep the subscription: the frames may decrypt later (encryptionSecretMatch).
+      if (e.name !== "OT_ENCRYPTION_SECRET_MISMATCH" && e.name !== "OT_STREAM_NOT_ENCRYPTED") this.subscribers.delete(sub);
     });
     return sub;
   }

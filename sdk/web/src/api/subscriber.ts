@@ -1,8 +1,11 @@
 // OT.Subscriber: one remote stream, shown in a target element. In an end-to-end encrypted
 // session it reports whether the stream's frames decrypt with this client's secret:
-// `encryptionSecretMismatch` once when they stop, `encryptionSecretMatch` once when they decrypt again.
+// `encryptionSecretMismatch` once when they stop (another secret), `streamNotEncrypted` once when
+// its publisher sends plain media despite declaring E2EE, `encryptionSecretMatch` once when they
+// decrypt again.
 
 import type { MediaEngine, Subscription } from "../media/engine.js";
+import type { SubscriberE2eeEventName } from "../worker/protocol.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
 import type { SubscriberDestroyedReason, SubscriberEvents, SignalEvent } from "./event-types.js";
@@ -33,9 +36,9 @@ export class Subscriber extends EventEmitter {
   private subscription: Subscription | null = null;
   private readonly target: HTMLElement | null;
   private settle: ((e?: OTError) => void) | null = null;
-  /** Whether the app was told the stream does not decrypt: the audio and video transforms each
+  /** What the app was last told about the stream's frames: the audio and video transforms each
    * report, the app hears once per subscriber (like the native SDK). */
-  private mismatched = false;
+  private verdict: "decrypting" | "mismatch" | "notEncrypted" = "decrypting";
   /** Whether stop() ran: a subscriber ends once, whatever ended it (app, stream, router). */
   private ended = false;
 
@@ -51,7 +54,8 @@ export class Subscriber extends EventEmitter {
   /**
    * Negotiates the stream's media. Resolves when the first frame arrives (decrypted, in an
    * E2EE session); rejects with OT_ENCRYPTION_SECRET_MISMATCH if frames arrive that do not
-   * decrypt with this client's secret, or with the media failure.
+   * decrypt with this client's secret, OT_STREAM_NOT_ENCRYPTED if they are not encrypted at
+   * all, or with the media failure.
    */
   async start(engine: MediaEngine): Promise<void> {
     const stream = this.stream!;
@@ -93,22 +97,32 @@ export class Subscriber extends EventEmitter {
   }
 
   /** Events of the decrypting transforms (from the worker, through the engine). */
-  onE2ee(event: "encryptionSecretMismatch" | "encryptionSecretMatch" | "decryptionInternalError" | "firstFrameDecrypted", message: string): void {
+  onE2ee(event: SubscriberE2eeEventName, message: string): void {
     switch (event) {
       case "firstFrameDecrypted":
         this.resolveStart();
         return;
       case "encryptionSecretMismatch": {
-        if (this.mismatched) return;
-        this.mismatched = true;
+        // Once the publisher is known to send plain media, "check the secret" (a mismatch on
+        // its other track) would be the wrong advice.
+        if (this.verdict !== "decrypting") return;
+        this.verdict = "mismatch";
         const error = new OTError("OT_ENCRYPTION_SECRET_MISMATCH", "This stream cannot be decrypted: its publisher uses a different encryption secret.");
         this.resolveStart(error);
         this.dispatch(makeEvent("encryptionSecretMismatch", { error, message }));
         return;
       }
+      case "streamNotEncrypted": {
+        if (this.verdict === "notEncrypted") return;
+        this.verdict = "notEncrypted";
+        const error = new OTError("OT_STREAM_NOT_ENCRYPTED", "This stream is not end-to-end encrypted: its publisher's app sends unencrypted media, so it is not shown.");
+        this.resolveStart(error);
+        this.dispatch(makeEvent("streamNotEncrypted", { error, message }));
+        return;
+      }
       case "encryptionSecretMatch":
-        if (!this.mismatched) return;
-        this.mismatched = false;
+        if (this.verdict === "decrypting") return;
+        this.verdict = "decrypting";
         this.dispatch(makeEvent("encryptionSecretMatch", { message }));
         return;
       case "decryptionInternalError":

@@ -5,6 +5,7 @@
 
 import type { SignalingClient } from "../api/signaling-client.js";
 import type { Joined, MediaEvent, VideoType } from "../api/signaling-types.js";
+import type { SubscriberE2eeEventName } from "../worker/protocol.js";
 
 /** What the engine needs from the session it serves. */
 export interface MediaContext {
@@ -34,8 +35,8 @@ export interface SubscribeRequest {
   hasVideo: boolean;
   /** Receives the remote media once tracks arrive. */
   onTrack(stream: MediaStream): void;
-  /** E2EE events of this subscription's frames (mismatch, match, errors). */
-  onE2eeEvent(event: "encryptionSecretMismatch" | "encryptionSecretMatch" | "decryptionInternalError" | "firstFrameDecrypted", message: string): void;
+  /** E2EE events of this subscription's frames (mismatch, not encrypted, match, errors). */
+  onE2eeEvent(event: SubscriberE2eeEventName, message: string): void;
   /** The router or the peer connection failed. */
   onFailure(message: string): void;
 }

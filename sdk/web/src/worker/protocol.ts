@@ -33,10 +33,19 @@ export type ToWorker =
 export type E2eeEventName =
   | "encryptionSecretMismatch"
   | "encryptionSecretMatch"
+  /**
+   * Frames keep arriving that no encrypting sender produces (docs/e2ee-protocol.md §8): the
+   * publisher declared E2EE but sends plain media. Its frames are dropped, never decoded. Not a
+   * mismatch: no secret on this side would help.
+   */
+  | "streamNotEncrypted"
   | "decryptionInternalError"
   | "encryptionInternalError"
   /** Once per receiving transform: its first frame decrypted (the subscribe call completes). */
   | "firstFrameDecrypted";
+
+/** The events a receiving (decrypt) transform reports to its Subscriber. */
+export type SubscriberE2eeEventName = Exclude<E2eeEventName, "encryptionInternalError">;
 
 export type FromWorker =
   | { type: "keySet"; requestId: number }

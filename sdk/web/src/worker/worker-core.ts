@@ -383,8 +383,16 @@ export class WorkerCore {
         return this.postEvent(t, "encryptionSecretMismatch", "the frames of this stream do not authenticate with this client's encryption secret: the publisher most likely uses a different secret");
       case "EncryptionSecretMatch":
         return this.postEvent(t, "encryptionSecretMatch", "the frames of this stream authenticate again with this client's encryption secret");
+      case "StreamNotEncrypted":
+        return this.postEvent(t, "streamNotEncrypted", "the frames of this stream are not SFrame objects: its publisher declares end-to-end encryption but sends unencrypted media (nothing of it is rendered)");
       case "DecryptionInternalError":
         return this.postEvent(t, "decryptionInternalError", `decryption failed: ${ev.error.message}`);
+      default: {
+        // A verdict of the core that the page never hears of is an app told nothing: new event
+        // types must be named here (tsc fails otherwise).
+        const unhandled: never = ev;
+        return unhandled;
+      }
     }
   }
 
