@@ -200,3 +200,20 @@ fn property_values_candidates_and_ids_are_bounded() {
     assert!(validate_request_id(&RequestId::Text("x".repeat(limits::MAX_REQUEST_ID + 1))).is_err());
     assert!(validate_request_id(&RequestId::Number(u64::MAX)).is_ok());
 }
+
+#[test]
+fn video_dimensions_parse_only_from_an_object_of_two_integers_in_range() {
+    let ok: VideoDimensions = serde_json::from_value(json!({"height": 480, "width": 640})).unwrap();
+    assert_eq!(ok, VideoDimensions { width: 640, height: 480 });
+    for bad in [
+        json!([640, 480]),
+        json!({"width": 640}),
+        json!({"width": 0, "height": 480}),
+        json!({"width": 640, "height": 16385}),
+        json!(null),
+    ] {
+        assert!(serde_json::from_value::<VideoDimensions>(bad.clone()).is_err(), "{bad}");
+    }
+    let e = serde_json::from_str::<VideoDimensions>(r#"{"width": 640, "height": 480, "width": 1}"#).unwrap_err();
+    assert!(e.to_string().contains("duplicate field `width`"), "{e}");
+}

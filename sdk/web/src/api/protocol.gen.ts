@@ -90,7 +90,8 @@ export type ArchiveMode = "manual" | "always";
 export type VideoType = "camera" | "screen" | "custom";
 
 /**
- * The size of a stream's video, as its publisher reports it.
+ * The size of a stream's video, as its publisher reports it: exactly `{"width", "height"}`,
+ * each an integer from 1 to [`limits::MAX_VIDEO_DIMENSION`](crate::limits::MAX_VIDEO_DIMENSION).
  */
 export type VideoDimensions = { width: number, height: number, };
 
