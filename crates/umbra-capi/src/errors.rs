@@ -222,6 +222,12 @@ fn session_refusal(code: ErrorCode) -> otc_session_error_code {
         | ErrorCode::MediaUnknownStream
         | ErrorCode::MediaUnknownTarget
         | ErrorCode::MediaRouterFailed
+        | ErrorCode::SessionFull
+        | ErrorCode::TooManyTokenConnections
+        | ErrorCode::TooManyStreams
+        | ErrorCode::TooManySessionStreams
+        | ErrorCode::TooManySubscriptions
+        | ErrorCode::SignalRateLimited
         | ErrorCode::Unrecognized => OTC_SESSION_CONNECTION_REFUSED,
     }
 }
@@ -290,6 +296,12 @@ fn publisher_refusal(code: ErrorCode) -> otc_publisher_error_code {
         | ErrorCode::MediaUnknownStream
         | ErrorCode::MediaUnknownTarget
         | ErrorCode::MediaRouterFailed
+        | ErrorCode::SessionFull
+        | ErrorCode::TooManyTokenConnections
+        | ErrorCode::TooManyStreams
+        | ErrorCode::TooManySessionStreams
+        | ErrorCode::TooManySubscriptions
+        | ErrorCode::SignalRateLimited
         | ErrorCode::Unrecognized => OTC_PUBLISHER_UNABLE_TO_PUBLISH,
     }
 }
@@ -360,6 +372,12 @@ fn subscriber_refusal(code: ErrorCode) -> otc_subscriber_error_code {
         | ErrorCode::MediaBadSdp
         | ErrorCode::MediaUnknownTarget
         | ErrorCode::MediaRouterFailed
+        | ErrorCode::SessionFull
+        | ErrorCode::TooManyTokenConnections
+        | ErrorCode::TooManyStreams
+        | ErrorCode::TooManySessionStreams
+        | ErrorCode::TooManySubscriptions
+        | ErrorCode::SignalRateLimited
         | ErrorCode::Unrecognized => OTC_SUBSCRIBER_UNABLE_TO_SUBSCRIBE,
     }
 }

@@ -7,8 +7,9 @@ use crate::model::wire;
 wire! {
 /// The `code` of an `error` message.
 ///
-/// Handshake codes (token, version, timeout, resume) come with `id: null` and close the socket with
-/// 4003; the others answer one request and leave the socket open.
+/// Handshake codes (token, version, timeout, resume, and the session and token connection limits)
+/// come with `id: null` and close the socket with 4003; the others answer one request and leave the
+/// socket open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -54,6 +55,19 @@ pub enum ErrorCode {
     MediaUnknownStream,
     MediaUnknownTarget,
     MediaRouterFailed,
+    // ---- limits: the server bounds what one client can make it hold ----
+    /// Handshake: the session has as many connections as the server admits.
+    SessionFull,
+    /// Handshake: this token already has as many live connections as the server admits.
+    TooManyTokenConnections,
+    /// This connection already publishes as many streams as the server admits.
+    TooManyStreams,
+    /// The session already has as many streams as the server admits.
+    TooManySessionStreams,
+    /// This connection already has as many subscriptions as the server admits.
+    TooManySubscriptions,
+    /// This connection sent signals faster (in count or bytes) than the server admits.
+    SignalRateLimited,
     /// A code this build does not know (from a newer server); clients treat it as a refusal.
     /// The server never sends it.
     #[serde(other)]
@@ -102,6 +116,12 @@ impl ErrorCode {
         ErrorCode::MediaUnknownStream,
         ErrorCode::MediaUnknownTarget,
         ErrorCode::MediaRouterFailed,
+        ErrorCode::SessionFull,
+        ErrorCode::TooManyTokenConnections,
+        ErrorCode::TooManyStreams,
+        ErrorCode::TooManySessionStreams,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::SignalRateLimited,
     ];
 
     /// The wire name (`"token_expired"`).
@@ -144,6 +164,12 @@ impl ErrorCode {
             ErrorCode::MediaUnknownStream => "media_unknown_stream",
             ErrorCode::MediaUnknownTarget => "media_unknown_target",
             ErrorCode::MediaRouterFailed => "media_router_failed",
+            ErrorCode::SessionFull => "session_full",
+            ErrorCode::TooManyTokenConnections => "too_many_token_connections",
+            ErrorCode::TooManyStreams => "too_many_streams",
+            ErrorCode::TooManySessionStreams => "too_many_session_streams",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::SignalRateLimited => "signal_rate_limited",
             ErrorCode::Unrecognized => "unrecognized",
         }
     }
@@ -191,6 +217,20 @@ impl ErrorCode {
                 | ErrorCode::MediaUnknownStream
                 | ErrorCode::MediaUnknownTarget
                 | ErrorCode::MediaRouterFailed
+        )
+    }
+
+    /// A server limit refused the request or the handshake; trying again later (after a stream,
+    /// subscription or connection has ended, or more slowly) may succeed.
+    pub fn is_limit_error(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::SessionFull
+                | ErrorCode::TooManyTokenConnections
+                | ErrorCode::TooManyStreams
+                | ErrorCode::TooManySessionStreams
+                | ErrorCode::TooManySubscriptions
+                | ErrorCode::SignalRateLimited
         )
     }
 

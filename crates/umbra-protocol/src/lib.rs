@@ -46,8 +46,17 @@ pub mod limits {
     pub const SNAPSHOT_PAGE: usize = 100;
     /// The first client message must arrive within this many milliseconds.
     pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
-    /// `connection_data` of a token, in bytes.
+    /// `connection_data` of a token, in bytes (and the token's `initial_layout_class_list`).
     pub const MAX_CONNECTION_DATA: usize = 1000;
+    /// `width` and `height` of `video_dimensions` are 1 to this many pixels: above 8K (7680) and
+    /// wide multi-monitor screen shares, below anything a decoder would take.
+    pub const MAX_VIDEO_DIMENSION: u32 = 16_384;
+    /// `candidate.candidate` of `ice`, in bytes: a candidate line is well under 300.
+    pub const MAX_ICE_CANDIDATE: usize = 1024;
+    /// `candidate.sdpMid` of `ice`, in bytes.
+    pub const MAX_SDP_MID: usize = 64;
+    /// A string request `id`, in bytes: it is echoed in the reply.
+    pub const MAX_REQUEST_ID: usize = 128;
 }
 
 /// WebSocket close codes the server uses, beside 1000 (the client left).
@@ -60,6 +69,41 @@ pub mod close {
     pub const REPLACED: u16 = 4002;
     /// The handshake was refused; the preceding `error` says why.
     pub const HANDSHAKE_REFUSED: u16 = 4003;
+}
+
+/// Whether a `video_dimensions` value is a picture size; `Err` says why not.
+pub fn validate_video_dimensions(d: &VideoDimensions) -> Result<(), String> {
+    let range = 1..=limits::MAX_VIDEO_DIMENSION;
+    if range.contains(&d.width) && range.contains(&d.height) {
+        return Ok(());
+    }
+    Err(format!(
+        "video_dimensions {}x{} is out of range: width and height are 1 to {}",
+        d.width,
+        d.height,
+        limits::MAX_VIDEO_DIMENSION
+    ))
+}
+
+/// Whether an `ice` candidate is within the protocol's limits; `Err` says which part is not.
+pub fn validate_ice_candidate(c: &IceCandidate) -> Result<(), String> {
+    if c.candidate.len() > limits::MAX_ICE_CANDIDATE {
+        return Err(format!("candidate is {} bytes; the limit is {}", c.candidate.len(), limits::MAX_ICE_CANDIDATE));
+    }
+    if c.sdp_mid.as_ref().is_some_and(|m| m.len() > limits::MAX_SDP_MID) {
+        return Err(format!("sdpMid is longer than {} bytes", limits::MAX_SDP_MID));
+    }
+    Ok(())
+}
+
+/// Whether a request `id` is within the protocol's limits.
+pub fn validate_request_id(id: &RequestId) -> Result<(), String> {
+    match id {
+        RequestId::Text(t) if t.len() > limits::MAX_REQUEST_ID => {
+            Err(format!("a string id is at most {} bytes", limits::MAX_REQUEST_ID))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether `signal_type` and `data` are within the protocol's rules; `Err` says which is not and why.

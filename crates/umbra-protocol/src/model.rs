@@ -128,13 +128,50 @@ pub enum VideoType {
 }
 
 wire! {
-/// The size of a stream's video, as its publisher reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The size of a stream's video, as its publisher reports it: exactly `{"width", "height"}`,
+/// each an integer from 1 to [`limits::MAX_VIDEO_DIMENSION`](crate::limits::MAX_VIDEO_DIMENSION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct VideoDimensions {
     pub width: u32,
     pub height: u32,
 }
+}
+
+// By hand, because derived struct deserialization also takes `[w, h]` and ignores no range: the
+// schema is an object with exactly these two fields, each in range, and nothing else parses.
+impl<'de> Deserialize<'de> for VideoDimensions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = VideoDimensions;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object {\"width\", \"height\"}")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let (mut width, mut height) = (None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "width" => &mut width,
+                        "height" => &mut height,
+                        other => return Err(A::Error::unknown_field(other, &["width", "height"])),
+                    };
+                    if slot.replace(map.next_value::<u32>()?).is_some() {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                }
+                let dims = VideoDimensions {
+                    width: width.ok_or_else(|| A::Error::missing_field("width"))?,
+                    height: height.ok_or_else(|| A::Error::missing_field("height"))?,
+                };
+                crate::validate_video_dimensions(&dims).map_err(A::Error::custom)?;
+                Ok(dims)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 wire! {

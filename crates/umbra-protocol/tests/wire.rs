@@ -174,3 +174,46 @@ fn client_message_ids_are_set_and_read() {
         assert!(!ServerMessage::KINDS.contains(k) || ["signal", "answer", "ice"].contains(k), "{k}");
     }
 }
+
+#[test]
+fn property_values_candidates_and_ids_are_bounded() {
+    use umbra_protocol::{limits, validate_ice_candidate, validate_request_id, validate_video_dimensions};
+    let dims = |width, height| VideoDimensions { width, height };
+    assert!(validate_video_dimensions(&dims(1920, 1080)).is_ok());
+    assert!(validate_video_dimensions(&dims(limits::MAX_VIDEO_DIMENSION, 1)).is_ok());
+    for bad in [dims(0, 1), dims(1, 0), dims(limits::MAX_VIDEO_DIMENSION + 1, 1), dims(u32::MAX, u32::MAX)] {
+        let e = validate_video_dimensions(&bad).unwrap_err();
+        assert!(e.contains("1 to 16384"), "{e}");
+    }
+    // Anything but two integers is not a VideoDimensions at all.
+    for garbage in [
+        json!({"width": 1.5, "height": 2}),
+        json!({"width": -1, "height": 2}),
+        json!({"width": 1, "height": 2, "x": "y"}),
+    ] {
+        assert!(serde_json::from_value::<VideoDimensions>(garbage.clone()).is_err(), "{garbage}");
+    }
+    let cand = |c: &str| IceCandidate { candidate: c.into(), sdp_mid: None, sdp_m_line_index: None };
+    assert!(validate_ice_candidate(&cand("")).is_ok());
+    assert!(validate_ice_candidate(&cand(&"c".repeat(limits::MAX_ICE_CANDIDATE + 1))).is_err());
+    assert!(validate_request_id(&RequestId::Text("x".repeat(limits::MAX_REQUEST_ID))).is_ok());
+    assert!(validate_request_id(&RequestId::Text("x".repeat(limits::MAX_REQUEST_ID + 1))).is_err());
+    assert!(validate_request_id(&RequestId::Number(u64::MAX)).is_ok());
+}
+
+#[test]
+fn video_dimensions_parse_only_from_an_object_of_two_integers_in_range() {
+    let ok: VideoDimensions = serde_json::from_value(json!({"height": 480, "width": 640})).unwrap();
+    assert_eq!(ok, VideoDimensions { width: 640, height: 480 });
+    for bad in [
+        json!([640, 480]),
+        json!({"width": 640}),
+        json!({"width": 0, "height": 480}),
+        json!({"width": 640, "height": 16385}),
+        json!(null),
+    ] {
+        assert!(serde_json::from_value::<VideoDimensions>(bad.clone()).is_err(), "{bad}");
+    }
+    let e = serde_json::from_str::<VideoDimensions>(r#"{"width": 640, "height": 480, "width": 1}"#).unwrap_err();
+    assert!(e.to_string().contains("duplicate field `width`"), "{e}");
+}

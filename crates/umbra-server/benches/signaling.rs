@@ -153,6 +153,9 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
             "300",
             "--heartbeat-timeout-secs",
             "600",
+            // The worst case measured is one session of more connections than the default cap.
+            "--max-connections-per-session",
+            "1000000",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

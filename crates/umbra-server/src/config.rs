@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::server::ServeOptions;
-use crate::signaling::HubConfig;
+use crate::signaling::{Bounds, HubConfig, Limits, Rate};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./umbra-data";
@@ -25,6 +25,21 @@ pub struct FileConfig {
     pub heartbeat_timeout_secs: Option<u32>,
     pub resume_window_secs: Option<u32>,
     pub shutdown_grace_secs: Option<u32>,
+    // ---- signaling limits (docs/signaling.md § Limits) ----
+    pub signaling_outbox_frames: Option<u32>,
+    pub signaling_outbox_bytes: Option<u32>,
+    pub signaling_replay_frames: Option<u32>,
+    pub signaling_replay_bytes: Option<u32>,
+    pub signaling_write_timeout_secs: Option<u32>,
+    pub max_streams_per_connection: Option<u32>,
+    pub max_subscriptions_per_connection: Option<u32>,
+    pub max_connections_per_token: Option<u32>,
+    pub max_connections_per_session: Option<u32>,
+    pub max_streams_per_session: Option<u32>,
+    pub signal_rate_per_sec: Option<u32>,
+    pub signal_burst: Option<u32>,
+    pub signal_bytes_per_sec: Option<u32>,
+    pub signal_bytes_burst: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -67,6 +82,20 @@ pub struct Overrides {
     pub heartbeat_timeout_secs: Option<u32>,
     pub resume_window_secs: Option<u32>,
     pub shutdown_grace_secs: Option<u32>,
+    pub signaling_outbox_frames: Option<u32>,
+    pub signaling_outbox_bytes: Option<u32>,
+    pub signaling_replay_frames: Option<u32>,
+    pub signaling_replay_bytes: Option<u32>,
+    pub signaling_write_timeout_secs: Option<u32>,
+    pub max_streams_per_connection: Option<u32>,
+    pub max_subscriptions_per_connection: Option<u32>,
+    pub max_connections_per_token: Option<u32>,
+    pub max_connections_per_session: Option<u32>,
+    pub max_streams_per_session: Option<u32>,
+    pub signal_rate_per_sec: Option<u32>,
+    pub signal_burst: Option<u32>,
+    pub signal_bytes_per_sec: Option<u32>,
+    pub signal_bytes_burst: Option<u32>,
 }
 
 pub struct Resolved {
@@ -93,7 +122,7 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
             file.resume_window_secs,
             hub_default.resume_window.as_secs() as u32,
         ),
-        ..hub_default
+        ..signaling_limits(&cli, &file, hub_default)?
     };
     if hub.heartbeat_interval.is_zero() || hub.heartbeat_timeout <= hub.heartbeat_interval {
         return Err(ConfigError::Invalid(
@@ -108,6 +137,132 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
         hub,
     };
     Ok(Resolved { options, log_format: cli.log_format.or(file.log_format).unwrap_or_default() })
+}
+
+/// The signaling bounds and caps: flag or environment, else file, else the default; each at
+/// least 1, and large enough that a valid message always fits.
+fn signaling_limits(cli: &Overrides, file: &FileConfig, d: HubConfig) -> Result<HubConfig, ConfigError> {
+    use umbra_protocol::limits::{MAX_MESSAGE_BYTES, MAX_SIGNAL_DATA, MAX_SIGNAL_TYPE};
+
+    let pick = |name: &str, c: Option<u32>, f: Option<u32>, default: usize, min: usize| -> Result<usize, ConfigError> {
+        let v = c.or(f).map_or(default, |v| v as usize);
+        if v < min {
+            return Err(ConfigError::Invalid(format!("{name} must be at least {min}")));
+        }
+        Ok(v)
+    };
+    let l = &d.limits;
+    let rate = |name: &str, c: Option<u32>, f: Option<u32>, default: u32, min: usize| {
+        pick(name, c, f, default as usize, min).map(|v| v as u32)
+    };
+    let limits = Limits {
+        streams_per_connection: pick(
+            "max_streams_per_connection",
+            cli.max_streams_per_connection,
+            file.max_streams_per_connection,
+            l.streams_per_connection,
+            1,
+        )?,
+        subscriptions_per_connection: pick(
+            "max_subscriptions_per_connection",
+            cli.max_subscriptions_per_connection,
+            file.max_subscriptions_per_connection,
+            l.subscriptions_per_connection,
+            1,
+        )?,
+        connections_per_token: pick(
+            "max_connections_per_token",
+            cli.max_connections_per_token,
+            file.max_connections_per_token,
+            l.connections_per_token,
+            1,
+        )?,
+        connections_per_session: pick(
+            "max_connections_per_session",
+            cli.max_connections_per_session,
+            file.max_connections_per_session,
+            l.connections_per_session,
+            1,
+        )?,
+        streams_per_session: pick(
+            "max_streams_per_session",
+            cli.max_streams_per_session,
+            file.max_streams_per_session,
+            l.streams_per_session,
+            1,
+        )?,
+        signal_count: Rate {
+            per_sec: rate(
+                "signal_rate_per_sec",
+                cli.signal_rate_per_sec,
+                file.signal_rate_per_sec,
+                l.signal_count.per_sec,
+                1,
+            )?,
+            burst: rate("signal_burst", cli.signal_burst, file.signal_burst, l.signal_count.burst, 1)?,
+        },
+        signal_bytes: Rate {
+            per_sec: rate(
+                "signal_bytes_per_sec",
+                cli.signal_bytes_per_sec,
+                file.signal_bytes_per_sec,
+                l.signal_bytes.per_sec,
+                1,
+            )?,
+            // A smaller bucket would refuse the largest valid signal forever.
+            burst: rate(
+                "signal_bytes_burst",
+                cli.signal_bytes_burst,
+                file.signal_bytes_burst,
+                l.signal_bytes.burst,
+                MAX_SIGNAL_DATA + MAX_SIGNAL_TYPE,
+            )?,
+        },
+    };
+    Ok(HubConfig {
+        outbox: Bounds {
+            frames: pick(
+                "signaling_outbox_frames",
+                cli.signaling_outbox_frames,
+                file.signaling_outbox_frames,
+                d.outbox.frames,
+                1,
+            )?,
+            // An outbox that cannot hold the largest message would drop every socket it is sent to.
+            bytes: pick(
+                "signaling_outbox_bytes",
+                cli.signaling_outbox_bytes,
+                file.signaling_outbox_bytes,
+                d.outbox.bytes,
+                2 * MAX_MESSAGE_BYTES,
+            )?,
+        },
+        replay: Bounds {
+            frames: pick(
+                "signaling_replay_frames",
+                cli.signaling_replay_frames,
+                file.signaling_replay_frames,
+                d.replay.frames,
+                1,
+            )?,
+            bytes: pick(
+                "signaling_replay_bytes",
+                cli.signaling_replay_bytes,
+                file.signaling_replay_bytes,
+                d.replay.bytes,
+                1,
+            )?,
+        },
+        write_timeout: Duration::from_secs(pick(
+            "signaling_write_timeout_secs",
+            cli.signaling_write_timeout_secs,
+            file.signaling_write_timeout_secs,
+            d.write_timeout.as_secs() as usize,
+            1,
+        )? as u64),
+        limits,
+        ..d
+    })
 }
 
 #[cfg(test)]
@@ -127,5 +282,26 @@ mod tests {
         assert_eq!(d.options.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.options.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn signaling_limits_come_from_flags_then_file_then_defaults_and_are_checked() {
+        let file: FileConfig = toml::from_str(
+            "max_streams_per_connection = 4\nsignal_rate_per_sec = 7\nsignaling_write_timeout_secs = 3\n",
+        )
+        .unwrap();
+        let cli = Overrides { max_streams_per_connection: Some(2), ..Default::default() };
+        let hub = resolve(cli, file).unwrap().options.hub;
+        assert_eq!(hub.limits.streams_per_connection, 2);
+        assert_eq!(hub.limits.signal_count, Rate { per_sec: 7, burst: 100 });
+        assert_eq!(hub.write_timeout, Duration::from_secs(3));
+        let d = resolve(Overrides::default(), FileConfig::default()).unwrap().options.hub;
+        assert_eq!(d.limits, Limits::default());
+        assert_eq!((d.outbox, d.replay), (HubConfig::default().outbox, HubConfig::default().replay));
+        for bad in ["max_connections_per_session = 0", "signal_bytes_burst = 100", "signaling_outbox_bytes = 1000"] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            let e = resolve(Overrides::default(), file).err().expect(bad).to_string();
+            assert!(e.contains("must be at least"), "{bad}: {e}");
+        }
     }
 }

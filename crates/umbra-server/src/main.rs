@@ -98,6 +98,48 @@ struct ServeArgs {
     /// who can reach the server. For trying Umbra out, never for production.
     #[arg(long, env = "UMBRA_DEMO", value_parser = clap::builder::FalseyValueParser::new())]
     demo: bool,
+    /// Frames queued for one signaling socket before its client is deemed too slow and the socket dropped (resumable) (default 1024).
+    #[arg(long, env = "UMBRA_SIGNALING_OUTBOX_FRAMES", value_name = "N")]
+    signaling_outbox_frames: Option<u32>,
+    /// Bytes queued for one signaling socket before the socket is dropped (resumable) (default 1048576).
+    #[arg(long, env = "UMBRA_SIGNALING_OUTBOX_BYTES", value_name = "BYTES")]
+    signaling_outbox_bytes: Option<u32>,
+    /// Events kept per connection for replay on resume (default 256).
+    #[arg(long, env = "UMBRA_SIGNALING_REPLAY_FRAMES", value_name = "N")]
+    signaling_replay_frames: Option<u32>,
+    /// Bytes of events kept per connection for replay on resume (default 524288).
+    #[arg(long, env = "UMBRA_SIGNALING_REPLAY_BYTES", value_name = "BYTES")]
+    signaling_replay_bytes: Option<u32>,
+    /// A signaling write that does not complete in this time drops the socket (resumable) (default 10).
+    #[arg(long, env = "UMBRA_SIGNALING_WRITE_TIMEOUT_SECS", value_name = "SECS")]
+    signaling_write_timeout_secs: Option<u32>,
+    /// Streams one signaling connection may publish at once (default 16).
+    #[arg(long, env = "UMBRA_MAX_STREAMS_PER_CONNECTION", value_name = "N")]
+    max_streams_per_connection: Option<u32>,
+    /// Subscriptions one signaling connection may hold at once (default 256).
+    #[arg(long, env = "UMBRA_MAX_SUBSCRIPTIONS_PER_CONNECTION", value_name = "N")]
+    max_subscriptions_per_connection: Option<u32>,
+    /// Live signaling connections made with one token (default 16).
+    #[arg(long, env = "UMBRA_MAX_CONNECTIONS_PER_TOKEN", value_name = "N")]
+    max_connections_per_token: Option<u32>,
+    /// Signaling connections in one session (default 1000).
+    #[arg(long, env = "UMBRA_MAX_CONNECTIONS_PER_SESSION", value_name = "N")]
+    max_connections_per_session: Option<u32>,
+    /// Streams in one session (default 1000).
+    #[arg(long, env = "UMBRA_MAX_STREAMS_PER_SESSION", value_name = "N")]
+    max_streams_per_session: Option<u32>,
+    /// Signals one connection may send per second (default 50).
+    #[arg(long, env = "UMBRA_SIGNAL_RATE_PER_SEC", value_name = "N")]
+    signal_rate_per_sec: Option<u32>,
+    /// Signals one connection may send in a burst (default 100).
+    #[arg(long, env = "UMBRA_SIGNAL_BURST", value_name = "N")]
+    signal_burst: Option<u32>,
+    /// Signal bytes one connection may send per second (default 262144).
+    #[arg(long, env = "UMBRA_SIGNAL_BYTES_PER_SEC", value_name = "BYTES")]
+    signal_bytes_per_sec: Option<u32>,
+    /// Signal bytes one connection may send in a burst (default 524288).
+    #[arg(long, env = "UMBRA_SIGNAL_BYTES_BURST", value_name = "BYTES")]
+    signal_bytes_burst: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -353,6 +395,20 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
             heartbeat_timeout_secs: args.heartbeat_timeout_secs,
             resume_window_secs: args.resume_window_secs,
             shutdown_grace_secs: args.shutdown_grace_secs,
+            signaling_outbox_frames: args.signaling_outbox_frames,
+            signaling_outbox_bytes: args.signaling_outbox_bytes,
+            signaling_replay_frames: args.signaling_replay_frames,
+            signaling_replay_bytes: args.signaling_replay_bytes,
+            signaling_write_timeout_secs: args.signaling_write_timeout_secs,
+            max_streams_per_connection: args.max_streams_per_connection,
+            max_subscriptions_per_connection: args.max_subscriptions_per_connection,
+            max_connections_per_token: args.max_connections_per_token,
+            max_connections_per_session: args.max_connections_per_session,
+            max_streams_per_session: args.max_streams_per_session,
+            signal_rate_per_sec: args.signal_rate_per_sec,
+            signal_burst: args.signal_burst,
+            signal_bytes_per_sec: args.signal_bytes_per_sec,
+            signal_bytes_burst: args.signal_bytes_burst,
         },
         file,
     )?;

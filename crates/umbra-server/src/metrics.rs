@@ -14,6 +14,11 @@ pub struct Metrics {
     pub sessions_created: AtomicU64,
     pub connects_refused: AtomicU64,
     pub signaling_messages: AtomicU64,
+    /// Bytes queued for signaling sockets and not yet handed to them (every outbox together).
+    pub signaling_outbox_bytes: AtomicI64,
+    /// Signaling sockets dropped because their client did not read fast enough (a write that
+    /// timed out, or a full outbox).
+    pub signaling_slow_sockets_dropped: AtomicU64,
     /// Keyed by (route pattern, status) so that ids in paths do not explode cardinality.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
@@ -59,6 +64,18 @@ impl Metrics {
             "Signaling messages received from clients.",
             "counter",
             self.signaling_messages.load(Relaxed).to_string(),
+        );
+        gauge(
+            "umbra_signaling_outbox_bytes",
+            "Bytes queued for signaling sockets, not yet written.",
+            "gauge",
+            self.signaling_outbox_bytes.load(Relaxed).to_string(),
+        );
+        gauge(
+            "umbra_signaling_slow_sockets_dropped_total",
+            "Signaling sockets dropped because the client did not read in time (resumable).",
+            "counter",
+            self.signaling_slow_sockets_dropped.load(Relaxed).to_string(),
         );
         if let Some(n) = stored_sessions {
             gauge("umbra_sessions_stored", "Sessions in the store.", "gauge", n.to_string());

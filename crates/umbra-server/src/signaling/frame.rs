@@ -23,7 +23,15 @@ impl EventBody {
         // `to_json` of a `ServerMessage` is an object beginning with `{"type":`, never `{}`.
         format!("{{\"seq\":{seq},{}", &self.0[1..])
     }
+
+    /// The bytes of the text a client receives, `seq` included (at most 20 digits).
+    pub fn wire_len(&self) -> usize {
+        self.0.len() + SEQ_OVERHEAD
+    }
 }
+
+/// `"seq":` with a u64 and a comma.
+const SEQ_OVERHEAD: usize = 27;
 
 #[derive(Debug)]
 pub enum Frame {
@@ -43,6 +51,15 @@ pub enum Frame {
 impl Frame {
     pub fn message(m: &ServerMessage) -> Self {
         Frame::Text(m.to_json().into())
+    }
+
+    /// What the frame costs while queued, counted as the bytes it becomes on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            Frame::Event { body, .. } => body.wire_len(),
+            Frame::Close { reason, .. } => reason.len() + 2,
+        }
     }
 }
 

@@ -8,14 +8,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
-use tokio::sync::mpsc;
 use umbra_protocol::{ErrorCode, MediaMode, PROTOCOL_VERSION, Reason, ServerMessage, StreamInfo, close};
 
 use super::error::SigError;
 use super::frame::{EventBody, Frame};
+use super::limits::{Limits, SignalBudget, TokenKey};
+use super::outbox::{Bounds, Outbox, OutboxRx, outbox};
 use super::room::{Attachment, Conn, Room, pages};
 use super::rules;
 use crate::clock::now_millis;
@@ -33,10 +34,16 @@ pub struct HubConfig {
     pub heartbeat_timeout: Duration,
     /// How long a dropped connection waits for its client to resume before it is destroyed.
     pub resume_window: Duration,
-    /// Frames queued for one socket before the client is deemed too slow and its socket dropped.
-    pub outbox_capacity: usize,
-    /// Events kept per connection for replay on resume.
-    pub replay_capacity: usize,
+    /// Frames and bytes queued for one socket before its client is deemed too slow and its
+    /// socket dropped (resumable). A joining or resuming socket may also hold the session's
+    /// description or the events it missed on top.
+    pub outbox: Bounds,
+    /// Events (and their bytes) kept per connection for replay on resume.
+    pub replay: Bounds,
+    /// A write to a socket (a batch of frames and its flush) that takes longer than this drops the
+    /// socket (resumable): a client that stops reading cannot hold the server's buffers.
+    pub write_timeout: Duration,
+    pub limits: Limits,
 }
 
 impl Default for HubConfig {
@@ -45,8 +52,10 @@ impl Default for HubConfig {
             heartbeat_interval: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(30),
             resume_window: Duration::from_secs(20),
-            outbox_capacity: 1024,
-            replay_capacity: 256,
+            outbox: Bounds { frames: 1024, bytes: 1024 * 1024 },
+            replay: Bounds { frames: 256, bytes: 512 * 1024 },
+            write_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -57,6 +66,9 @@ pub struct Hub {
     pub(super) router: Arc<dyn MediaRouter>,
     pub(super) metrics: Arc<Metrics>,
     epochs: AtomicU64,
+    /// Live connections per token, across sessions. Taken only while nothing else is locked
+    /// after it (a room's lock may be held when it is taken).
+    tokens: Mutex<HashMap<TokenKey, usize>>,
 }
 
 /// A socket's handle on its connection.
@@ -84,8 +96,14 @@ fn millis(d: Duration) -> u64 {
 
 impl Hub {
     pub fn new(config: HubConfig, router: Arc<dyn MediaRouter>, metrics: Arc<Metrics>) -> Arc<Self> {
-        let hub =
-            Arc::new(Self { rooms: Mutex::new(HashMap::new()), config, router, metrics, epochs: AtomicU64::new(1) });
+        let hub = Arc::new(Self {
+            rooms: Mutex::new(HashMap::new()),
+            config,
+            router,
+            metrics,
+            epochs: AtomicU64::new(1),
+            tokens: Mutex::new(HashMap::new()),
+        });
         hub.listen_to_router();
         hub
     }
@@ -98,66 +116,116 @@ impl Hub {
         self.rooms().get(session_id).cloned()
     }
 
-    /// Joins a verified client to its session. The receiver's first frame is the `welcome`, then
-    /// any `snapshot` pages, and only then the events that follow the join.
-    pub fn join(&self, session: Session, grant: &Grant) -> (ConnRef, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(self.config.outbox_capacity);
+    /// Joins a verified client to its session, unless the session or the token has as many
+    /// connections as the limits admit. The receiver's first frame is the `welcome`, then any
+    /// `snapshot` pages, and only then the events that follow the join.
+    pub fn join(&self, session: Session, grant: &Grant, token: TokenKey) -> Result<(ConnRef, OutboxRx), SigError> {
+        let limits = &self.config.limits;
         let epoch = self.epochs.fetch_add(1, Relaxed);
         let connection_id = ids::new_id();
         let resume_token = ids::new_resume_token();
         let mut rooms = self.rooms();
-        let room = rooms
-            .entry(session.id.clone())
-            .or_insert_with(|| {
+        let (room, created) = match rooms.get(&session.id) {
+            Some(room) => (room.clone(), false),
+            None => {
+                // Checked before creating the room, so a refused join leaves no empty room behind.
+                self.take_token_slot(token)?;
                 self.metrics.live_sessions.fetch_add(1, Relaxed);
-                Arc::new(Room::new(session.clone(), self.config.replay_capacity))
-            })
-            .clone();
+                let room = Arc::new(Room::new(session.clone(), self.config.replay));
+                rooms.insert(session.id.clone(), room.clone());
+                (room, true)
+            }
+        };
         let mut st = room.lock();
         drop(rooms);
+        if !created {
+            if st.conns.len() >= limits.connections_per_session {
+                return Err(limits.session_full());
+            }
+            self.take_token_slot(token)?;
+        }
+        let mut others: Vec<_> = st.conns.values().map(Conn::info).collect();
+        others.sort_by_key(|c| c.created_at);
+        let mut frames = Vec::new();
+        for (i, p) in pages(&others, &st.streams).into_iter().enumerate() {
+            let message = if i == 0 {
+                ServerMessage::Welcome {
+                    v: PROTOCOL_VERSION,
+                    session_id: session.id.clone(),
+                    connection_id: connection_id.clone(),
+                    resume_token: resume_token.clone(),
+                    role: grant.role,
+                    connection_data: grant.connection_data.clone(),
+                    media_mode: session.media_mode,
+                    archive_mode: session.archive_mode,
+                    e2ee: session.e2ee(),
+                    cipher_suite: session.cipher_suite,
+                    heartbeat_interval_ms: millis(self.config.heartbeat_interval),
+                    heartbeat_timeout_ms: millis(self.config.heartbeat_timeout),
+                    resume_window_ms: millis(self.config.resume_window),
+                    connections: p.connections,
+                    streams: p.streams,
+                    complete: p.complete,
+                }
+            } else {
+                ServerMessage::Snapshot { connections: p.connections, streams: p.streams, complete: p.complete }
+            };
+            frames.push(Frame::message(&message));
+        }
+        // The description of the session always fits: the outbox's bounds apply to what follows.
+        let (tx, rx) = self.outbox_with_room_for(&frames);
         let mut conn = Conn {
             id: connection_id.clone(),
             role: grant.role,
             data: grant.connection_data.clone(),
             layout: grant.initial_layout_class_list.clone(),
             created_ms: now_millis(),
-            resume_token: resume_token.clone(),
+            resume_token,
             seq: 0,
             replay: VecDeque::new(),
+            replay_bytes: 0,
+            token,
+            subscriptions: 0,
+            signals: SignalBudget::new(limits, Instant::now()),
             attached: Some(Attachment { epoch, tx }),
             detached_epoch: None,
         };
-        let mut others: Vec<_> = st.conns.values().map(Conn::info).collect();
-        others.sort_by_key(|c| c.created_at);
-        let mut pages = pages(&others, &st.streams).into_iter();
-        let first = pages.next().expect("at least one page");
-        conn.send(Frame::message(&ServerMessage::Welcome {
-            v: PROTOCOL_VERSION,
-            session_id: session.id.clone(),
-            connection_id: connection_id.clone(),
-            resume_token,
-            role: grant.role,
-            connection_data: grant.connection_data.clone(),
-            media_mode: session.media_mode,
-            archive_mode: session.archive_mode,
-            e2ee: session.e2ee(),
-            cipher_suite: session.cipher_suite,
-            heartbeat_interval_ms: millis(self.config.heartbeat_interval),
-            heartbeat_timeout_ms: millis(self.config.heartbeat_timeout),
-            resume_window_ms: millis(self.config.resume_window),
-            connections: first.connections,
-            streams: first.streams,
-            complete: first.complete,
-        }));
-        for p in pages {
-            let snapshot =
-                ServerMessage::Snapshot { connections: p.connections, streams: p.streams, complete: p.complete };
-            conn.send(Frame::message(&snapshot));
+        for f in frames {
+            conn.send(f);
         }
         st.broadcast(&ServerMessage::ConnectionCreated { connection: conn.info() });
         st.conns.insert(connection_id.clone(), conn);
         self.metrics.connections.fetch_add(1, Relaxed);
-        (ConnRef { session_id: session.id, connection_id, epoch }, rx)
+        Ok((ConnRef { session_id: session.id, connection_id, epoch }, rx))
+    }
+
+    /// An outbox with the configured bounds plus room for `first`, which is queued at once.
+    fn outbox_with_room_for(&self, first: &[Frame]) -> (Outbox, OutboxRx) {
+        let bytes: usize = first.iter().map(Frame::wire_len).sum();
+        let bounds =
+            Bounds { frames: self.config.outbox.frames + first.len(), bytes: self.config.outbox.bytes + bytes };
+        outbox(bounds, self.metrics.clone())
+    }
+
+    /// Counts one more connection for `token`, or refuses it at the limit.
+    fn take_token_slot(&self, token: TokenKey) -> Result<(), SigError> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let n = tokens.entry(token).or_default();
+        if *n >= self.config.limits.connections_per_token {
+            return Err(self.config.limits.too_many_token_connections());
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn release_token_slot(&self, token: TokenKey) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = tokens.get_mut(&token) {
+            *n -= 1;
+            if *n == 0 {
+                tokens.remove(&token);
+            }
+        }
     }
 
     /// Reattaches a client whose socket dropped, replaying the events it missed.
@@ -167,7 +235,7 @@ impl Hub {
         connection_id: &str,
         resume_token: &str,
         last_seq: u64,
-    ) -> Result<(ConnRef, mpsc::Receiver<Frame>), SigError> {
+    ) -> Result<(ConnRef, OutboxRx), SigError> {
         let gone = || {
             SigError::new(
                 ErrorCode::ResumeUnknownConnection,
@@ -189,22 +257,28 @@ impl Hub {
             let message = "events after last_seq are no longer buffered; connect again";
             return Err(SigError::new(ErrorCode::ResumeGap, message));
         }
-        let (tx, rx) = mpsc::channel(self.config.outbox_capacity.max(conn.replay.len() + 8));
-        let epoch = self.epochs.fetch_add(1, Relaxed);
-        if let Some(old) = conn.attached.take() {
-            let _ = old.tx.try_send(Frame::Close { code: close::REPLACED, reason: "resumed elsewhere" });
-        }
-        conn.attached = Some(Attachment { epoch, tx });
-        conn.detached_epoch = None;
         let resumed = ServerMessage::Resumed {
             session_id: session_id.to_owned(),
             connection_id: connection_id.to_owned(),
             last_seq: conn.seq,
         };
-        conn.send(Frame::message(&resumed));
-        let missed: Vec<_> = conn.replay.iter().filter(|(s, _)| *s > last_seq).cloned().collect();
-        for (seq, body) in missed {
-            conn.send(Frame::Event { seq, body });
+        let mut frames = vec![Frame::message(&resumed)];
+        frames.extend(
+            conn.replay
+                .iter()
+                .filter(|(s, _)| *s > last_seq)
+                .map(|(seq, body)| Frame::Event { seq: *seq, body: body.clone() }),
+        );
+        // What was missed always fits: the outbox's bounds apply to what follows.
+        let (tx, rx) = self.outbox_with_room_for(&frames);
+        let epoch = self.epochs.fetch_add(1, Relaxed);
+        if let Some(old) = conn.attached.take() {
+            let _ = old.tx.push(Frame::Close { code: close::REPLACED, reason: "resumed elsewhere" });
+        }
+        conn.attached = Some(Attachment { epoch, tx });
+        conn.detached_epoch = None;
+        for f in frames {
+            conn.send(f);
         }
         Ok((ConnRef { session_id: session_id.to_owned(), connection_id: connection_id.to_owned(), epoch }, rx))
     }
@@ -252,8 +326,9 @@ impl Hub {
         let mut st = room.lock();
         let Some(mut conn) = st.conns.remove(connection_id) else { return false };
         self.metrics.connections.fetch_sub(1, Relaxed);
+        self.release_token_slot(conn.token);
         if reason == Reason::ForceDisconnected {
-            conn.push_event(&EventBody::new(&ServerMessage::ForcedDisconnect), st.replay_capacity);
+            conn.push_event(&EventBody::new(&ServerMessage::ForcedDisconnect), st.replay);
             conn.send(Frame::Close { code: close::FORCED, reason: "forced disconnect" });
         }
         let ended: Vec<String> = st
@@ -263,7 +338,7 @@ impl Hub {
             .map(|(k, _)| k.clone())
             .collect();
         for subscription_id in ended {
-            let Some(s) = st.subs.remove(&subscription_id) else { continue };
+            let Some(s) = st.remove_subscription(&subscription_id) else { continue };
             let other = if s.subscriber == connection_id { s.publisher } else { s.subscriber };
             st.send_to(&other, &ServerMessage::SubscriptionEnded { subscription_id, stream_id: s.stream_id });
         }

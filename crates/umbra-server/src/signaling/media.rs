@@ -69,6 +69,8 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::model::Session;
     use crate::signaling::frame::Frame;
+    use crate::signaling::limits::TokenKey;
+    use crate::signaling::outbox::OutboxRx;
     use crate::signaling::{HubConfig, hub::ConnRef};
     use crate::token::{Grant, TokenFormat};
 
@@ -153,7 +155,7 @@ mod tests {
         }
     }
 
-    async fn next_event(rx: &mut tokio::sync::mpsc::Receiver<Frame>, ty: &str) -> Value {
+    async fn next_event(rx: &mut OutboxRx, ty: &str) -> Value {
         for _ in 0..20 {
             let f = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("a frame").expect("open");
             let text = match f {
@@ -184,8 +186,8 @@ mod tests {
     async fn routed_offers_go_to_the_router_and_its_events_reach_the_client() {
         let router = Arc::new(Recording::default());
         let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
-        let (publisher, _prx) = hub.join(session(), &grant(Role::Publisher));
-        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber));
+        let (publisher, _prx) = hub.join(session(), &grant(Role::Publisher), TokenKey::of("t")).unwrap();
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
 
         let Ok(AckBody::Published { stream_id, sdp_answer }) = hub.handle(&publisher, publish()).await else {
             panic!("publish refused")
@@ -238,8 +240,8 @@ mod tests {
         let router = Arc::new(Recording::default());
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(HubConfig::default(), router.clone(), metrics.clone());
-        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher));
-        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber));
+        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher), TokenKey::of("t")).unwrap();
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
         let Ok(AckBody::Published { stream_id, .. }) = hub.handle(&publisher, publish()).await else { panic!() };
         let Ok(AckBody::Subscribed { subscription_id, .. }) =
             hub.handle(&subscriber, subscribe(&stream_id, "sub-offer")).await

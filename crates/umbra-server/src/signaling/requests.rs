@@ -3,6 +3,7 @@
 //! room, and answered with the fields of its `ack`.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 use umbra_protocol::{
     AckBody, ClientMessage, ErrorCode, IceCandidate, IcePeer, MediaMode, PropertyChange, PublishStream, Reason, Role,
@@ -11,7 +12,7 @@ use umbra_protocol::{
 
 use super::error::SigError;
 use super::hub::{ConnRef, Hub, HubError};
-use super::room::{Room, Subscription};
+use super::room::{Room, RoomState, Subscription};
 use super::rules::{self, Action};
 use crate::clock::now_millis;
 use crate::ids;
@@ -47,6 +48,14 @@ impl Hub {
             }
             ClientMessage::Signal { to, signal_type, data, .. } => {
                 rules::allow(role, Action::Signal)?;
+                rules::signal(signal_type.as_deref(), &data)?;
+                let bytes = data.len() + signal_type.as_ref().map_or(0, String::len);
+                room.lock()
+                    .conns
+                    .get_mut(&me.connection_id)
+                    .ok_or_else(SigError::ended)?
+                    .signals
+                    .admit(Instant::now(), bytes)?;
                 self.signal(&me.session_id, Some(&me.connection_id), to.as_deref(), signal_type.as_deref(), &data)
                     .map_err(|e| match e {
                         HubError::InvalidSignal(m) => SigError::bad_request(m),
@@ -79,6 +88,8 @@ impl Hub {
         rules::e2ee_gate(session.cipher_suite, stream.e2ee)?;
         let name = rules::stream_name(stream.name)?;
         let offer = rules::publish_offer(session.media_mode, sdp_offer)?;
+        // Checked before the router does any work, and again once its answer is in.
+        self.stream_caps(&room.lock(), me)?;
         let stream_id = ids::new_id();
         let sdp_answer = match offer {
             None => None,
@@ -93,12 +104,19 @@ impl Hub {
             }
         };
         let mut st = room.lock();
-        let Some(conn) = st.conns.get(&me.connection_id) else {
+        let admitted = match st.conns.get(&me.connection_id) {
             // The client left while the router answered: nobody will unpublish it.
-            drop(st);
-            self.router.unpublish(&session.id, &stream_id);
-            return Err(SigError::ended());
+            None => Err(SigError::ended()),
+            Some(_) => self.stream_caps(&st, me),
         };
+        if let Err(e) = admitted {
+            drop(st);
+            if session.media_mode == MediaMode::Routed {
+                self.router.unpublish(&session.id, &stream_id);
+            }
+            return Err(e);
+        }
+        let Some(conn) = st.conns.get(&me.connection_id) else { return Err(SigError::ended()) };
         let info = StreamInfo {
             stream_id: stream_id.clone(),
             connection_id: me.connection_id.clone(),
@@ -116,6 +134,28 @@ impl Hub {
         self.metrics.streams.fetch_add(1, Relaxed);
         st.broadcast(&ServerMessage::StreamCreated { stream: info });
         Ok(AckBody::Published { stream_id, sdp_answer })
+    }
+
+    /// Refuses a stream beyond the connection's or the session's cap.
+    fn stream_caps(&self, st: &RoomState, me: &ConnRef) -> Result<(), SigError> {
+        let limits = &self.config.limits;
+        if st.streams_of(&me.connection_id) >= limits.streams_per_connection {
+            return Err(limits.too_many_streams());
+        }
+        if st.streams.len() >= limits.streams_per_session {
+            return Err(limits.too_many_session_streams());
+        }
+        Ok(())
+    }
+
+    /// Refuses a subscription beyond the connection's cap.
+    fn subscription_cap(&self, st: &RoomState, me: &ConnRef) -> Result<(), SigError> {
+        let limits = &self.config.limits;
+        let held = st.conns.get(&me.connection_id).ok_or_else(SigError::ended)?.subscriptions;
+        if held >= limits.subscriptions_per_connection {
+            return Err(limits.too_many_subscriptions());
+        }
+        Ok(())
     }
 
     fn unpublish(&self, room: &Room, me: &ConnRef, stream_id: &str) -> Result<AckBody, SigError> {
@@ -148,7 +188,11 @@ impl Hub {
         rules::allow(role, Action::Subscribe)?;
         rules::subscribe_offer(&sdp_offer)?;
         let subscription_id = ids::new_id();
-        let publisher = room.lock().stream(&stream_id).ok_or_else(|| unknown_stream(&stream_id))?.connection_id.clone();
+        let publisher = {
+            let st = room.lock();
+            self.subscription_cap(&st, me)?;
+            st.stream(&stream_id).ok_or_else(|| unknown_stream(&stream_id))?.connection_id.clone()
+        };
         let sdp_answer = match room.session.media_mode {
             MediaMode::Relayed => {
                 let mut st = room.lock();
@@ -156,6 +200,7 @@ impl Hub {
                 if st.stream(&stream_id).is_none() {
                     return Err(unknown_stream(&stream_id));
                 }
+                self.subscription_cap(&st, me)?;
                 let ev = ServerMessage::SubscribeOffer {
                     subscription_id: subscription_id.clone(),
                     stream_id: stream_id.clone(),
@@ -164,7 +209,7 @@ impl Hub {
                 };
                 st.send_to(&publisher, &ev);
                 let sub = Subscription { stream_id, subscriber: me.connection_id.clone(), publisher };
-                st.subs.insert(subscription_id.clone(), sub);
+                st.add_subscription(subscription_id.clone(), sub);
                 None
             }
             MediaMode::Routed => {
@@ -176,8 +221,14 @@ impl Hub {
                     sdp_offer,
                 };
                 let answer = self.router.subscribe(spec).await?;
+                let mut st = room.lock();
+                if let Err(e) = self.subscription_cap(&st, me) {
+                    drop(st);
+                    self.router.unsubscribe(&room.session.id, &subscription_id);
+                    return Err(e);
+                }
                 let sub = Subscription { stream_id, subscriber: me.connection_id.clone(), publisher };
-                room.lock().subs.insert(subscription_id.clone(), sub);
+                st.add_subscription(subscription_id.clone(), sub);
                 Some(answer)
             }
         };
@@ -187,7 +238,10 @@ impl Hub {
     fn unsubscribe(&self, room: &Room, me: &ConnRef, subscription_id: &str) -> Result<AckBody, SigError> {
         let mut st = room.lock();
         let sub = match st.subs.get(subscription_id) {
-            Some(s) if s.subscriber == me.connection_id => st.subs.remove(subscription_id).expect("just found"),
+            Some(s) if s.subscriber == me.connection_id => match st.remove_subscription(subscription_id) {
+                Some(sub) => sub,
+                None => return Err(SigError::ended()),
+            },
             _ => {
                 let message = format!("you have no subscription {subscription_id}");
                 return Err(SigError::new(ErrorCode::UnknownSubscription, message));
@@ -236,6 +290,7 @@ impl Hub {
         stream_id: Option<String>,
         candidate: IceCandidate,
     ) -> Result<AckBody, SigError> {
+        rules::ice_candidate(&candidate)?;
         let target = match (subscription_id, stream_id) {
             (Some(sub), None) => {
                 let st = room.lock();
@@ -287,6 +342,7 @@ impl Hub {
         stream_id: &str,
         change: PropertyChange,
     ) -> Result<AckBody, SigError> {
+        rules::property(&change)?;
         let mut st = room.lock();
         let stream =
             st.streams.iter_mut().find(|s| s.stream_id == stream_id).ok_or_else(|| unknown_stream(stream_id))?;

@@ -5,16 +5,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
 use umbra_protocol::limits::SNAPSHOT_PAGE;
 use umbra_protocol::{ConnectionInfo, Reason, Role, ServerMessage, StreamInfo};
 
 use super::frame::{EventBody, Frame};
+use super::limits::{SignalBudget, TokenKey};
+use super::outbox::{Bounds, Outbox, PushError};
 use crate::model::Session;
 
 pub struct Attachment {
     pub epoch: u64,
-    pub tx: mpsc::Sender<Frame>,
+    pub tx: Outbox,
 }
 
 pub struct Conn {
@@ -26,8 +27,15 @@ pub struct Conn {
     pub resume_token: String,
     /// The `seq` of the latest event queued for this connection.
     pub seq: u64,
-    /// The latest events, for resume.
+    /// The latest events, for resume, within the room's replay bounds.
     pub replay: VecDeque<(u64, EventBody)>,
+    /// What `replay` holds, counted as `Frame::wire_len` counts it.
+    pub replay_bytes: usize,
+    /// The token it connected with, for the per-token connection count.
+    pub token: TokenKey,
+    /// Subscriptions it holds (as the subscriber), for the per-connection cap.
+    pub subscriptions: usize,
+    pub signals: SignalBudget,
     pub attached: Option<Attachment>,
     /// Epoch of the socket whose loss detached this connection; a reaper only removes the
     /// connection if no newer socket resumed it since.
@@ -35,23 +43,28 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn push_event(&mut self, body: &EventBody, replay_capacity: usize) {
+    pub fn push_event(&mut self, body: &EventBody, replay: Bounds) {
         self.seq += 1;
         self.replay.push_back((self.seq, body.clone()));
-        while self.replay.len() > replay_capacity {
-            self.replay.pop_front();
+        self.replay_bytes += body.wire_len();
+        while self.replay.len() > replay.frames || self.replay_bytes > replay.bytes {
+            let Some((_, old)) = self.replay.pop_front() else { break };
+            self.replay_bytes -= old.wire_len();
         }
         self.send(Frame::Event { seq: self.seq, body: body.clone() });
     }
 
     pub fn send(&mut self, frame: Frame) {
-        if let Some(a) = &self.attached
-            && a.tx.try_send(frame).is_err()
-        {
-            // Full (too slow) or closed: drop the socket; the client may resume and replay.
-            self.detached_epoch = Some(a.epoch);
-            self.attached = None;
+        let Some(a) = &self.attached else { return };
+        match a.tx.push(frame) {
+            Ok(()) => return,
+            // Too slow: stop the socket now rather than after it writes its backlog; the client
+            // may resume and be replayed what it missed.
+            Err(PushError::Full) => a.tx.cut(),
+            Err(PushError::Closed) => {}
         }
+        self.detached_epoch = Some(a.epoch);
+        self.attached = None;
     }
 
     pub fn info(&self) -> ConnectionInfo {
@@ -65,29 +78,50 @@ pub struct Subscription {
     pub publisher: String,
 }
 
-#[derive(Default)]
 pub struct RoomState {
     pub conns: HashMap<String, Conn>,
     /// In publication order, which is the order a joining client is told them in.
     pub streams: Vec<StreamInfo>,
+    /// Insert and remove only with `add_subscription` and `remove_subscription`, which keep each
+    /// subscriber's count.
     pub subs: HashMap<String, Subscription>,
     /// Events kept per connection for replay on resume.
-    pub replay_capacity: usize,
+    pub replay: Bounds,
 }
 
 impl RoomState {
     pub fn broadcast(&mut self, event: &ServerMessage) {
         let body = EventBody::new(event);
         for c in self.conns.values_mut() {
-            c.push_event(&body, self.replay_capacity);
+            c.push_event(&body, self.replay);
         }
+    }
+
+    pub fn add_subscription(&mut self, subscription_id: String, sub: Subscription) {
+        if let Some(c) = self.conns.get_mut(&sub.subscriber) {
+            c.subscriptions += 1;
+        }
+        self.subs.insert(subscription_id, sub);
+    }
+
+    pub fn remove_subscription(&mut self, subscription_id: &str) -> Option<Subscription> {
+        let sub = self.subs.remove(subscription_id)?;
+        if let Some(c) = self.conns.get_mut(&sub.subscriber) {
+            c.subscriptions = c.subscriptions.saturating_sub(1);
+        }
+        Some(sub)
+    }
+
+    /// Streams `connection_id` publishes.
+    pub fn streams_of(&self, connection_id: &str) -> usize {
+        self.streams.iter().filter(|s| s.connection_id == connection_id).count()
     }
 
     /// Queues an event for one connection; false if it is not in the room.
     pub fn send_to(&mut self, conn_id: &str, event: &ServerMessage) -> bool {
         match self.conns.get_mut(conn_id) {
             Some(c) => {
-                c.push_event(&EventBody::new(event), self.replay_capacity);
+                c.push_event(&EventBody::new(event), self.replay);
                 true
             }
             None => false,
@@ -106,7 +140,7 @@ impl RoomState {
         let ended: Vec<String> =
             self.subs.iter().filter(|(_, s)| s.stream_id == stream_id).map(|(k, _)| k.clone()).collect();
         for subscription_id in ended {
-            if let Some(sub) = self.subs.remove(&subscription_id) {
+            if let Some(sub) = self.remove_subscription(&subscription_id) {
                 let ev = ServerMessage::SubscriptionEnded { subscription_id, stream_id: stream_id.to_owned() };
                 self.send_to(&sub.subscriber, &ev);
             }
@@ -122,8 +156,9 @@ pub struct Room {
 }
 
 impl Room {
-    pub fn new(session: Session, replay_capacity: usize) -> Self {
-        Self { session, state: Mutex::new(RoomState { replay_capacity, ..Default::default() }) }
+    pub fn new(session: Session, replay: Bounds) -> Self {
+        let state = RoomState { conns: HashMap::new(), streams: Vec::new(), subs: HashMap::new(), replay };
+        Self { session, state: Mutex::new(state) }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, RoomState> {

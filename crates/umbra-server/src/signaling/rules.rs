@@ -2,7 +2,8 @@
 //! end-to-end-encryption gate, what a publish must carry, and the protocol's limits.
 
 use umbra_protocol::{
-    E2eeDeclaration, ErrorCode, MediaMode, PropertyChange, PropertyChanged, Role, StreamInfo, validate_signal,
+    E2eeDeclaration, ErrorCode, IceCandidate, MediaMode, PropertyChange, PropertyChanged, Role, StreamInfo,
+    validate_ice_candidate, validate_signal, validate_video_dimensions,
 };
 
 use super::error::SigError;
@@ -91,6 +92,18 @@ pub fn signal(signal_type: Option<&str>, data: &str) -> Result<(), SigError> {
     validate_signal(signal_type, data).map_err(SigError::bad_request)
 }
 
+/// A property value within the protocol's ranges (its type is already the property's).
+pub fn property(change: &PropertyChange) -> Result<(), SigError> {
+    match change {
+        PropertyChange::HasAudio(_) | PropertyChange::HasVideo(_) => Ok(()),
+        PropertyChange::VideoDimensions(d) => validate_video_dimensions(d).map_err(SigError::bad_request),
+    }
+}
+
+pub fn ice_candidate(candidate: &IceCandidate) -> Result<(), SigError> {
+    validate_ice_candidate(candidate).map_err(SigError::bad_request)
+}
+
 /// Applies a property change to a stream and says what changed. The value's type is already
 /// the property's: `PropertyChange` does not parse otherwise.
 pub fn apply_property(stream: &mut StreamInfo, change: PropertyChange) -> PropertyChanged {
@@ -172,6 +185,20 @@ mod tests {
         assert!(signal(Some("chat-1_x"), "hi").is_ok());
         assert_eq!(code(signal(Some("no spaces"), "x")), ErrorCode::BadRequest);
         assert_eq!(code(signal(None, &"x".repeat(8193))), ErrorCode::BadRequest);
+        let dims = |width, height| PropertyChange::VideoDimensions(VideoDimensions { width, height });
+        assert!(property(&dims(1, 16_384)).is_ok());
+        assert!(property(&PropertyChange::HasAudio(false)).is_ok());
+        for bad in [dims(0, 480), dims(640, 0), dims(16_385, 480), dims(u32::MAX, u32::MAX)] {
+            assert_eq!(code(property(&bad)), ErrorCode::BadRequest, "{bad:?}");
+        }
+        let cand = |c: usize, mid: usize| IceCandidate {
+            candidate: "c".repeat(c),
+            sdp_mid: Some("m".repeat(mid)),
+            sdp_m_line_index: Some(0),
+        };
+        assert!(ice_candidate(&cand(1024, 64)).is_ok());
+        assert_eq!(code(ice_candidate(&cand(1025, 1))), ErrorCode::BadRequest);
+        assert_eq!(code(ice_candidate(&cand(1, 65))), ErrorCode::BadRequest);
     }
 
     #[test]

@@ -8,19 +8,23 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use serde::Deserialize;
-use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, timeout, timeout_at};
-use umbra_protocol::{ClientMessage, ErrorCode, RequestId, SUPPORTED_VERSIONS, ServerMessage, close, limits};
+use umbra_protocol::{
+    ClientMessage, ErrorCode, RequestId, SUPPORTED_VERSIONS, ServerMessage, close, limits, validate_request_id,
+};
 
 use super::error::SigError;
 use super::frame::Frame;
 use super::hub::ConnRef;
+use super::limits::TokenKey;
+use super::outbox::OutboxRx;
 use crate::clock::now_secs;
 use crate::state::AppState;
 use crate::token;
 
-/// Frames written before one flush when many are queued.
+/// Frames, and bytes, written before one flush when many are queued.
 const WRITE_BATCH: usize = 64;
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// RFC 6455's "the server met an unexpected condition": the handshake failed on the server's
 /// side (its store did not answer), which is no refusal of the client; it may connect again.
 const CLOSE_SERVER_ERROR: u16 = 1011;
@@ -54,18 +58,26 @@ pub async fn run(state: Arc<AppState>, mut ws: WebSocket) {
         Err(Refusal::Refused(e)) => {
             state.metrics.connects_refused.fetch_add(1, Relaxed);
             tracing::info!(code = %e.code, message = %e.message, "signaling handshake refused");
-            let _ = ws.send(text(&e.to_message(None))).await;
-            close_socket(&mut ws, close::HANDSHAKE_REFUSED, "refused").await;
+            let write_timeout = state.hub.config.write_timeout;
+            let refuse = async {
+                let _ = ws.send(text(&e.to_message(None))).await;
+                close_socket(&mut ws, close::HANDSHAKE_REFUSED, "refused").await;
+            };
+            let _ = timeout(write_timeout, refuse).await;
             return;
         }
         Err(Refusal::ServerFault) => {
-            close_socket(&mut ws, CLOSE_SERVER_ERROR, "server error; try again").await;
+            let write_timeout = state.hub.config.write_timeout;
+            let _ = timeout(write_timeout, close_socket(&mut ws, CLOSE_SERVER_ERROR, "server error; try again")).await;
             return;
         }
         Err(Refusal::Gone) => return,
     };
     tracing::debug!(session = %me.session_id, connection = %me.connection_id, "signaling attached");
-    if let End::Dropped = pump(&state, &mut ws, &me, &mut rx).await {
+    let end = pump(&state, &mut ws, &me, &mut rx).await;
+    // Frees what is still queued before the resume window starts, not when it ends.
+    drop(rx);
+    if let End::Dropped = end {
         state.hub.detach(&me);
     }
 }
@@ -78,7 +90,7 @@ async fn close_socket(ws: &mut WebSocket, code: u16, reason: &'static str) {
     let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
-type Attached = (ConnRef, Receiver<Frame>);
+type Attached = (ConnRef, OutboxRx);
 
 async fn handshake(state: &AppState, ws: &mut WebSocket) -> Result<Attached, Refusal> {
     let within = Duration::from_millis(limits::HANDSHAKE_TIMEOUT_MS);
@@ -139,8 +151,16 @@ async fn connect(state: &AppState, raw_token: &str, requested: Option<String>) -
     let grant = unverified
         .verify(requested.as_deref(), project.as_ref(), session.as_ref(), now_secs(), state.clock_skew_secs)
         .map_err(SigError::from)?;
-    let session = session.expect("verify succeeds only with a session");
-    Ok(state.hub.join(session, &grant))
+    let Some(session) = session else {
+        // `verify` succeeds only with a session; should that change, refuse rather than panic.
+        return Err(Refusal::ServerFault);
+    };
+    // The layout classes are copied into every stream the connection publishes.
+    if grant.initial_layout_class_list.iter().map(|c| c.len() + 1).sum::<usize>() > limits::MAX_CONNECTION_DATA {
+        let message = format!("initial_layout_class_list over {} bytes", limits::MAX_CONNECTION_DATA);
+        return Err(SigError::new(ErrorCode::TokenConnectionDataTooLong, message).into());
+    }
+    Ok(state.hub.join(session, &grant, TokenKey::of(raw_token))?)
 }
 
 /// Only the `id` of a message, to answer one that is not a valid message.
@@ -151,19 +171,25 @@ struct IdOnly {
 
 /// A client message, or the refusal to send (with the request's id when it has a usable one).
 fn parse(text: &str) -> Result<ClientMessage, (Option<RequestId>, SigError)> {
-    serde_json::from_str(text).map_err(|e| {
-        let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id);
+    let msg: ClientMessage = serde_json::from_str(text).map_err(|e| {
+        let id =
+            serde_json::from_str::<IdOnly>(text).ok().and_then(|m| m.id).filter(|id| validate_request_id(id).is_ok());
         let message = if e.is_syntax() || e.is_eof() {
             format!("not JSON: {e}")
         } else {
             format!("invalid message (a JSON object with a known \"type\" and its fields): {e}")
         };
         (id, SigError::bad_request(message))
-    })
+    })?;
+    if let Some(Err(e)) = msg.id().map(validate_request_id) {
+        return Err((None, SigError::bad_request(e)));
+    }
+    Ok(msg)
 }
 
-async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Receiver<Frame>) -> End {
+async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut OutboxRx) -> End {
     let hub = &state.hub;
+    let write_timeout = hub.config.write_timeout;
     let mut shutdown = state.shutdown.clone();
     let mut deadline = Instant::now() + hub.config.heartbeat_timeout;
     loop {
@@ -171,8 +197,15 @@ async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Recei
             frame = rx.recv() => {
                 // `None`: the hub let go of this socket (too slow, or replaced by a resume).
                 let Some(frame) = frame else { return End::Dropped };
-                if let Some(end) = write_frames(ws, frame, rx).await {
-                    return end;
+                let cut = rx.cut_signal();
+                let written = tokio::select! {
+                    w = timeout(write_timeout, write_frames(ws, frame, rx)) => w,
+                    () = cut => return End::Dropped,
+                };
+                match written {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return end,
+                    Err(_) => return write_timed_out(state, me),
                 }
             },
             msg = timeout_at(deadline, ws.recv()) => {
@@ -192,7 +225,7 @@ async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Recei
                             Err((id, e)) => e.to_message(id),
                             Ok(ClientMessage::Leave) => {
                                 hub.leave(me);
-                                close_socket(ws, 1000, "left").await;
+                                let _ = timeout(write_timeout, close_socket(ws, 1000, "left")).await;
                                 return End::Final;
                             }
                             Ok(ClientMessage::Ping { id }) => ServerMessage::Pong { id },
@@ -218,24 +251,33 @@ async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Recei
                     Message::Binary(_) => binary_refused().to_message(None),
                     _ => continue,
                 };
-                if ws.send(text(&reply)).await.is_err() {
-                    return End::Dropped;
+                // A client that sends requests and never reads the replies is a reader too slow.
+                match timeout(write_timeout, ws.send(text(&reply))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return End::Dropped,
+                    Err(_) => return write_timed_out(state, me),
                 }
             },
             _ = shutdown.changed() => {
-                close_socket(ws, close::SERVER_SHUTDOWN, "server shutting down").await;
+                let _ = timeout(write_timeout, close_socket(ws, close::SERVER_SHUTDOWN, "server shutting down")).await;
                 return End::Final;
             }
         }
     }
 }
 
+fn write_timed_out(state: &AppState, me: &ConnRef) -> End {
+    state.metrics.signaling_slow_sockets_dropped.fetch_add(1, Relaxed);
+    tracing::info!(connection = %me.connection_id, "signaling write timed out; socket dropped (resumable)");
+    End::Dropped
+}
+
 /// Writes `first` and whatever else is queued (up to a batch), flushing once: under fan-out many
 /// frames are queued at once, and one write system call per frame would cost more than the rest.
 /// `Some` when the socket ends.
-async fn write_frames(ws: &mut WebSocket, first: Frame, rx: &mut Receiver<Frame>) -> Option<End> {
+async fn write_frames(ws: &mut WebSocket, first: Frame, rx: &mut OutboxRx) -> Option<End> {
     let mut next = Some(first);
-    let mut batched = 0;
+    let (mut frames, mut bytes) = (0, 0);
     while let Some(frame) = next.take() {
         let text = match frame {
             Frame::Text(t) => t.as_ref().to_owned(),
@@ -246,12 +288,13 @@ async fn write_frames(ws: &mut WebSocket, first: Frame, rx: &mut Receiver<Frame>
                 return Some(End::Final);
             }
         };
+        bytes += text.len();
         if ws.feed(Message::Text(text.into())).await.is_err() {
             return Some(End::Dropped);
         }
-        batched += 1;
-        if batched < WRITE_BATCH {
-            next = rx.try_recv().ok();
+        frames += 1;
+        if frames < WRITE_BATCH && bytes < WRITE_BATCH_BYTES {
+            next = rx.try_recv();
         }
     }
     if ws.flush().await.is_err() {

@@ -65,6 +65,11 @@ impl Server {
         Server { child: Some(child), addr, data_dir: data_dir.to_owned(), stderr_path }
     }
 
+    /// The server's process id (for /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -22,7 +22,9 @@ export type OTErrorName =
   | "OT_MEDIA_ERROR"
   | "OT_ENCRYPTION_ERROR"
   | "OT_DECRYPTION_ERROR"
-  | "OT_UNEXPECTED_SERVER_RESPONSE";
+  | "OT_UNEXPECTED_SERVER_RESPONSE"
+  | "OT_CONNECTION_LIMIT_EXCEEDED"
+  | "OT_RATE_LIMIT_EXCEEDED";
 
 export class OTError extends Error {
   constructor(
@@ -82,6 +84,13 @@ const NAME_BY_CODE: Record<ErrorCode, OTErrorName> = {
   media_router_unavailable: "OT_STREAM_CREATE_FAILED",
   media_bad_sdp: "OT_STREAM_CREATE_FAILED",
   media_router_failed: "OT_STREAM_CREATE_FAILED",
+  // A server limit (docs/signaling.md § Limits), with OpenTok.js's names where it has them.
+  session_full: "OT_CONNECTION_LIMIT_EXCEEDED",
+  too_many_token_connections: "OT_CONNECTION_LIMIT_EXCEEDED",
+  too_many_streams: "OT_STREAM_CREATE_FAILED",
+  too_many_session_streams: "OT_STREAM_CREATE_FAILED",
+  too_many_subscriptions: "OT_PERMISSION_DENIED",
+  signal_rate_limited: "OT_RATE_LIMIT_EXCEEDED",
 };
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
