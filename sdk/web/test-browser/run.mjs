@@ -4,7 +4,8 @@
 //
 //   node run.mjs [--only name,name] [--skip name,name]
 // Env: UMBRA_BIN (the umbra server binary), UMBRA_MEDIA_BIN (the umbra-media CLI of the native
-// SDK), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
+// SDK), UMBRA_PLAINTEXT_PUB (umbra-client's test-only plaintext-publisher example),
+// UMBRA_C_SUBSCRIBER (examples/c/subscriber), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
@@ -20,6 +21,7 @@ const webRoot = path.resolve(here, "..");
 const ADDR = process.env.UMBRA_BT_ADDR || "10.99.0.1";
 const BIN = process.env.UMBRA_BIN;
 const MEDIA_BIN = process.env.UMBRA_MEDIA_BIN;
+const PLAINTEXT_PUB = process.env.UMBRA_PLAINTEXT_PUB;
 const ARTIFACTS = process.env.UMBRA_BT_ARTIFACTS || path.resolve(webRoot, "../../.artifacts/browser");
 const args = process.argv.slice(2);
 const listArg = (flag) => {
@@ -372,9 +374,9 @@ test("chromium-to-firefox-vp8", async () => {
 });
 
 /** `umbra-media publish|subscribe ...`: the native SDK on the command line. */
-function spawnMedia(args, label) {
-  check(MEDIA_BIN && fs.existsSync(MEDIA_BIN), `UMBRA_MEDIA_BIN (${MEDIA_BIN}) is not the umbra-media binary`);
-  const child = spawn(MEDIA_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+function spawnMedia(args, label, bin = MEDIA_BIN, binVar = "UMBRA_MEDIA_BIN") {
+  check(bin && fs.existsSync(bin), `${binVar} (${bin}) is not the binary`);
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const out = [];
   readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
@@ -447,6 +449,72 @@ test("browser-to-c", async () => {
   say(`  C subscriber: exit ${code}; ${out.slice(-3).join(" | ")}`);
   check(code === 0, `C subscriber exit ${code}: ${out.slice(-5).join(" | ")}`);
 });
+
+// A native publisher that declares E2EE but sends plain VP8/Opus (umbra-client's TEST-ONLY
+// plaintext-publisher example) and a browser subscriber with the right secret: exactly one
+// `streamNotEncrypted` (and OT_STREAM_NOT_ENCRYPTED to the subscribe callback), never a mismatch,
+// nothing decoded or shown although the plain media arrives. Contrast in the same page: an honest
+// native publisher (`umbra-media publish`) with another secret is still a mismatch, not that.
+for (const [kind, newPage] of [["chromium", chromePage], ["firefox", firefoxPage]]) {
+  test(`plaintext-native-to-${kind}`, async () => {
+    const room = `e-plaintext-${kind}`;
+    const sub = await newPage();
+    check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
+    const tp = await demoToken(room, "plaintext");
+    const liar = spawnMedia(["--url", baseUrl, "--api-key", tp.apiKey, "--session-id", tp.sessionId, "--token", tp.token, "--secret", SECRET, "--seconds", "60"],
+      `plaintext-publisher-${kind}`, PLAINTEXT_PUB, "UMBRA_PLAINTEXT_PUB");
+    let honest = null;
+    try {
+      const liarExit = once(liar.child, "exit").then(([c]) => { throw new Failure(`plaintext-publisher exited with ${c}: ${liar.out.join(" | ")}`); });
+      liarExit.catch(() => {});
+      const liarStream = await Promise.race([
+        waitUntil("the plaintext publisher's stream id", async () => liar.out.map((l) => /publishing (\S+)/.exec(l)?.[1]).find(Boolean), 20000),
+        liarExit,
+      ]);
+      const subOf = async (streamId) => (await state(sub)).subscribers.find((x) => x.streamId === streamId);
+      await waitUntil("the browser to subscribe to the plaintext stream", () => subOf(liarStream), 15000);
+      await waitUntil("streamNotEncrypted", async () => (await subOf(liarStream)).notEncrypted > 0, 15000, 100);
+
+      // The contrast: an honest native publisher with another secret.
+      const th = await demoToken(room, "honest");
+      honest = spawnMedia(["publish", "--url", baseUrl, "--api-key", th.apiKey, "--session-id", th.sessionId, "--token", th.token, "--secret", OTHER, "--duration", "60", "--name", "honest"],
+        `honest-publisher-${kind}`);
+      await waitUntil("the browser to subscribe to the honest stream", async () => (await state(sub)).subscribers.length === 2, 20000);
+      const honestStream = (await state(sub)).subscribers.find((x) => x.streamId !== liarStream).streamId;
+      await waitUntil("encryptionSecretMismatch on the honest stream", async () => (await subOf(honestStream)).mismatch > 0, 15000, 100);
+      await sleep(3000); // the verdicts must stay single while plain and foreign frames keep coming
+
+      const st = await state(sub);
+      const plain = st.subscribers.find((x) => x.streamId === liarStream);
+      const wrong = st.subscribers.find((x) => x.streamId === honestStream);
+      const s = await stats(sub);
+      const video = s.inbound.filter((x) => x.kind === "video");
+      const packets = video.reduce((a, x) => a + x.packets, 0);
+      const decoded = video.reduce((a, x) => a + x.framesDecoded, 0);
+      const pics = [await picture(sub, st.subscribers.indexOf(plain)), await picture(sub, st.subscribers.indexOf(wrong))];
+      const brief = (x) => ({ notEncrypted: x.notEncrypted, errors: x.notEncryptedErrors.map((e) => e?.name), mismatch: x.mismatch, match: x.match, frames: x.frames, width: x.width, subscribeError: x.subscribeError?.name, exceptions: x.subscriberExceptions });
+      say(`  plaintext stream: ${JSON.stringify(brief(plain))}`);
+      say(`  honest stream, other secret: ${JSON.stringify(brief(wrong))}`);
+      say(`  inbound video: ${video.length} tracks, ${packets} packets, ${decoded} frames decoded; pictures ${pics.map((p) => (p ? `${p.width}x${p.height}` : "none")).join(", ")}`);
+      check(plain.notEncrypted === 1, `streamNotEncrypted fired ${plain.notEncrypted} times`);
+      check(plain.notEncryptedErrors[0]?.name === "OT_STREAM_NOT_ENCRYPTED", `streamNotEncrypted error: ${JSON.stringify(plain.notEncryptedErrors)}`);
+      check(plain.subscribeError?.name === "OT_STREAM_NOT_ENCRYPTED", `subscribe callback: ${JSON.stringify(plain.subscribeError)}`);
+      check(plain.mismatch === 0 && plain.match === 0, `plaintext stream: mismatch ${plain.mismatch}, match ${plain.match}`);
+      check(wrong.mismatch === 1 && wrong.notEncrypted === 0 && wrong.match === 0, `honest stream with another secret: mismatch ${wrong.mismatch}, notEncrypted ${wrong.notEncrypted}, match ${wrong.match}`);
+      check(wrong.subscribeError?.name === "OT_ENCRYPTION_SECRET_MISMATCH", `honest stream's subscribe callback: ${JSON.stringify(wrong.subscribeError)}`);
+      check(plain.subscriberExceptions.length === 0 && wrong.subscriberExceptions.length === 0, "subscriber exceptions");
+      // Nothing shown: no frame decoded or presented, no picture, although the media arrived.
+      check(video.length >= 2 && packets > 100, `the media did not reach the browser (${video.length} video tracks, ${packets} packets)`);
+      check(decoded === 0, `${decoded} frames decoded`);
+      check(plain.frames === 0 && wrong.frames === 0 && plain.width === 0 && wrong.width === 0, "frames presented");
+      check(pics.every((p) => p === null), "a picture is shown");
+      check(liar.child.exitCode === null, `plaintext-publisher exited early: ${liar.out.join(" | ")}`);
+    } finally {
+      liar.child.kill("SIGTERM");
+      honest?.child.kill("SIGTERM");
+    }
+  });
+}
 
 test("late-joiner-150", async () => {
   // A RELAYED session (publishes carry no SDP) filled by protocol-level participants
