@@ -468,11 +468,14 @@ for (const [kind, newPage] of [["chromium", chromePage], ["firefox", firefoxPage
       const liarExit = once(liar.child, "exit").then(([c]) => { throw new Failure(`plaintext-publisher exited with ${c}: ${liar.out.join(" | ")}`); });
       liarExit.catch(() => {});
       const liarStream = await Promise.race([
-        waitUntil("the plaintext publisher's stream id", async () => liar.out.map((l) => /publishing (\S+)/.exec(l)?.[1]).find(Boolean), 20000),
+        waitUntil("the plaintext publisher's stream id", async () => liar.out.map((l) => /publishing ([^\s,]+)/.exec(l)?.[1]).find(Boolean), 20000),
         liarExit,
       ]);
       const subOf = async (streamId) => (await state(sub)).subscribers.find((x) => x.streamId === streamId);
-      await waitUntil("the browser to subscribe to the plaintext stream", () => subOf(liarStream), 15000);
+      await waitUntil("the browser to subscribe to the plaintext stream", () => subOf(liarStream), 15000).catch(async (e) => {
+        const st = await state(sub);
+        throw new Failure(`${e.message} (${liarStream}); page subscribers ${JSON.stringify(st.subscribers.map((x) => x.streamId))}, events ${st.events.join(",")}; publisher said ${liar.out.join(" | ")}`);
+      });
       await waitUntil("streamNotEncrypted", async () => (await subOf(liarStream)).notEncrypted > 0, 15000, 100);
 
       // The contrast: an honest native publisher with another secret.
