@@ -157,6 +157,8 @@
     })),
     pubFrames: H.pubFrames?.frames ?? 0,
     events: H.events.map((e) => e.type),
+    // E2EE events as the worker reported them: time, transform, its codec.
+    workerEvents: (window.__workerEvents ?? []).map((e) => ({ ...e, codec: window.__transformCodecs?.[e.transformId] ?? null })),
     exceptions: H.exceptions,
     now: now(),
   });

@@ -453,8 +453,38 @@ test("browser-to-c", async () => {
 // A native publisher that declares E2EE but sends plain VP8/Opus (umbra-client's TEST-ONLY
 // plaintext-publisher example) and a browser subscriber with the right secret: exactly one
 // `streamNotEncrypted` (and OT_STREAM_NOT_ENCRYPTED to the subscribe callback), never a mismatch,
-// nothing decoded or shown although the plain media arrives. Contrast in the same page: an honest
-// native publisher (`umbra-media publish`) with another secret is still a mismatch, not that.
+// nothing decoded or shown although the plain media arrives. The contrast (its own test, so that
+// a failure says which verdict went wrong): an honest native publisher (`umbra-media publish`)
+// with another secret is one mismatch, never "not encrypted".
+
+/** What the page saw of one subscriber, and of all its inbound video, after `settleMs` more. */
+async function verdicts(sub, streamId, settleMs = 3000) {
+  await sleep(settleMs); // the verdict must stay single while plain or foreign frames keep coming
+  const st = await state(sub);
+  const i = st.subscribers.findIndex((x) => x.streamId === streamId);
+  const r = st.subscribers[i];
+  const video = (await stats(sub)).inbound.filter((x) => x.kind === "video");
+  const out = {
+    ...r,
+    pic: await picture(sub, i),
+    videoTracks: video.length,
+    packets: video.reduce((a, x) => a + x.packets, 0),
+    decoded: video.reduce((a, x) => a + x.framesDecoded, 0),
+  };
+  say(`  ${JSON.stringify({ notEncrypted: r.notEncrypted, errors: r.notEncryptedErrors.map((e) => e?.name), mismatch: r.mismatch, match: r.match, subscribeError: r.subscribeError?.name, exceptions: r.subscriberExceptions, presented: r.frames, width: r.width, picture: !!out.pic })}`);
+  say(`  inbound video: ${out.videoTracks} tracks, ${out.packets} packets, ${out.decoded} frames decoded`);
+  say(`  worker events: ${st.workerEvents.map((e) => `${e.t} ${e.transformId} ${e.codec} ${e.event}`).join("; ")}`);
+  return out;
+}
+
+/** Nothing of the stream is shown although its media arrives: no frame decoded or presented, no picture. */
+function assertNothingShown(v) {
+  check(v.videoTracks >= 1 && v.packets > 50, `the media did not reach the browser (${v.videoTracks} video tracks, ${v.packets} packets)`);
+  check(v.decoded === 0, `${v.decoded} frames decoded`);
+  check(v.frames === 0 && v.width === 0, `${v.frames} frames presented, ${v.width} px wide`);
+  check(v.pic === null, "a picture is shown");
+}
+
 for (const [kind, newPage] of [["chromium", chromePage], ["firefox", firefoxPage]]) {
   test(`plaintext-native-to-${kind}`, async () => {
     const room = `e-plaintext-${kind}`;
@@ -463,58 +493,53 @@ for (const [kind, newPage] of [["chromium", chromePage], ["firefox", firefoxPage
     const tp = await demoToken(room, "plaintext");
     const liar = spawnMedia(["--url", baseUrl, "--api-key", tp.apiKey, "--session-id", tp.sessionId, "--token", tp.token, "--secret", SECRET, "--seconds", "60"],
       `plaintext-publisher-${kind}`, PLAINTEXT_PUB, "UMBRA_PLAINTEXT_PUB");
-    let honest = null;
     try {
       const liarExit = once(liar.child, "exit").then(([c]) => { throw new Failure(`plaintext-publisher exited with ${c}: ${liar.out.join(" | ")}`); });
       liarExit.catch(() => {});
-      const liarStream = await Promise.race([
+      const streamId = await Promise.race([
         waitUntil("the plaintext publisher's stream id", async () => liar.out.map((l) => /publishing ([^\s,]+)/.exec(l)?.[1]).find(Boolean), 20000),
         liarExit,
       ]);
-      const subOf = async (streamId) => (await state(sub)).subscribers.find((x) => x.streamId === streamId);
-      await waitUntil("the browser to subscribe to the plaintext stream", () => subOf(liarStream), 15000).catch(async (e) => {
-        const st = await state(sub);
-        throw new Failure(`${e.message} (${liarStream}); page subscribers ${JSON.stringify(st.subscribers.map((x) => x.streamId))}, events ${st.events.join(",")}; publisher said ${liar.out.join(" | ")}`);
-      });
-      await waitUntil("streamNotEncrypted", async () => (await subOf(liarStream)).notEncrypted > 0, 15000, 100);
-
-      // The contrast: an honest native publisher with another secret.
-      const th = await demoToken(room, "honest");
-      honest = spawnMedia(["publish", "--url", baseUrl, "--api-key", th.apiKey, "--session-id", th.sessionId, "--token", th.token, "--secret", OTHER, "--duration", "60", "--name", "honest"],
-        `honest-publisher-${kind}`);
-      await waitUntil("the browser to subscribe to the honest stream", async () => (await state(sub)).subscribers.length === 2, 20000);
-      const honestStream = (await state(sub)).subscribers.find((x) => x.streamId !== liarStream).streamId;
-      await waitUntil("encryptionSecretMismatch on the honest stream", async () => (await subOf(honestStream)).mismatch > 0, 15000, 100);
-      await sleep(3000); // the verdicts must stay single while plain and foreign frames keep coming
-
-      const st = await state(sub);
-      const plain = st.subscribers.find((x) => x.streamId === liarStream);
-      const wrong = st.subscribers.find((x) => x.streamId === honestStream);
-      const s = await stats(sub);
-      const video = s.inbound.filter((x) => x.kind === "video");
-      const packets = video.reduce((a, x) => a + x.packets, 0);
-      const decoded = video.reduce((a, x) => a + x.framesDecoded, 0);
-      const pics = [await picture(sub, st.subscribers.indexOf(plain)), await picture(sub, st.subscribers.indexOf(wrong))];
-      const brief = (x) => ({ notEncrypted: x.notEncrypted, errors: x.notEncryptedErrors.map((e) => e?.name), mismatch: x.mismatch, match: x.match, frames: x.frames, width: x.width, subscribeError: x.subscribeError?.name, exceptions: x.subscriberExceptions });
-      say(`  plaintext stream: ${JSON.stringify(brief(plain))}`);
-      say(`  honest stream, other secret: ${JSON.stringify(brief(wrong))}`);
-      say(`  inbound video: ${video.length} tracks, ${packets} packets, ${decoded} frames decoded; pictures ${pics.map((p) => (p ? `${p.width}x${p.height}` : "none")).join(", ")}`);
-      check(plain.notEncrypted === 1, `streamNotEncrypted fired ${plain.notEncrypted} times`);
-      check(plain.notEncryptedErrors[0]?.name === "OT_STREAM_NOT_ENCRYPTED", `streamNotEncrypted error: ${JSON.stringify(plain.notEncryptedErrors)}`);
-      check(plain.subscribeError?.name === "OT_STREAM_NOT_ENCRYPTED", `subscribe callback: ${JSON.stringify(plain.subscribeError)}`);
-      check(plain.mismatch === 0 && plain.match === 0, `plaintext stream: mismatch ${plain.mismatch}, match ${plain.match}`);
-      check(wrong.mismatch === 1 && wrong.notEncrypted === 0 && wrong.match === 0, `honest stream with another secret: mismatch ${wrong.mismatch}, notEncrypted ${wrong.notEncrypted}, match ${wrong.match}`);
-      check(wrong.subscribeError?.name === "OT_ENCRYPTION_SECRET_MISMATCH", `honest stream's subscribe callback: ${JSON.stringify(wrong.subscribeError)}`);
-      check(plain.subscriberExceptions.length === 0 && wrong.subscriberExceptions.length === 0, "subscriber exceptions");
-      // Nothing shown: no frame decoded or presented, no picture, although the media arrived.
-      check(video.length >= 2 && packets > 100, `the media did not reach the browser (${video.length} video tracks, ${packets} packets)`);
-      check(decoded === 0, `${decoded} frames decoded`);
-      check(plain.frames === 0 && wrong.frames === 0 && plain.width === 0 && wrong.width === 0, "frames presented");
-      check(pics.every((p) => p === null), "a picture is shown");
+      await waitUntil("the browser to subscribe to the plaintext stream", async () => (await state(sub)).subscribers.some((x) => x.streamId === streamId), 15000);
+      await waitUntil("a verdict on the plaintext stream", async () => {
+        const r = (await state(sub)).subscribers.find((x) => x.streamId === streamId);
+        return r.notEncrypted + r.mismatch > 0;
+      }, 15000, 100);
+      const v = await verdicts(sub, streamId);
+      check(v.notEncrypted === 1, `streamNotEncrypted fired ${v.notEncrypted} times`);
+      check(v.notEncryptedErrors[0]?.name === "OT_STREAM_NOT_ENCRYPTED", `streamNotEncrypted error: ${JSON.stringify(v.notEncryptedErrors)}`);
+      check(v.subscribeError?.name === "OT_STREAM_NOT_ENCRYPTED", `subscribe callback: ${JSON.stringify(v.subscribeError)}`);
+      check(v.mismatch === 0 && v.match === 0, `plaintext stream: encryptionSecretMismatch ${v.mismatch}, encryptionSecretMatch ${v.match}`);
+      check(v.subscriberExceptions.length === 0, `subscriber exceptions: ${JSON.stringify(v.subscriberExceptions)}`);
+      assertNothingShown(v);
       check(liar.child.exitCode === null, `plaintext-publisher exited early: ${liar.out.join(" | ")}`);
     } finally {
       liar.child.kill("SIGTERM");
-      honest?.child.kill("SIGTERM");
+    }
+  });
+
+  test(`native-other-secret-to-${kind}`, async () => {
+    const room = `e-other-secret-${kind}`;
+    const sub = await newPage();
+    check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
+    const th = await demoToken(room, "honest");
+    const honest = spawnMedia(["publish", "--url", baseUrl, "--api-key", th.apiKey, "--session-id", th.sessionId, "--token", th.token, "--secret", OTHER, "--duration", "60", "--name", "honest"],
+      `other-secret-publisher-${kind}`);
+    try {
+      await waitUntil("the browser to subscribe to the native stream", async () => (await state(sub)).subscribers.length === 1, 20000);
+      const streamId = (await state(sub)).subscribers[0].streamId;
+      await waitUntil("a verdict on the native stream", async () => {
+        const r = (await state(sub)).subscribers[0];
+        return r.notEncrypted + r.mismatch > 0;
+      }, 15000, 100);
+      const v = await verdicts(sub, streamId);
+      check(v.notEncrypted === 0, `an encrypting publisher with another secret was reported as not encrypted (streamNotEncrypted ${v.notEncrypted}; see the worker events above)`);
+      check(v.mismatch === 1 && v.match === 0, `encryptionSecretMismatch ${v.mismatch}, encryptionSecretMatch ${v.match}`);
+      check(v.subscribeError?.name === "OT_ENCRYPTION_SECRET_MISMATCH", `subscribe callback: ${JSON.stringify(v.subscribeError)}`);
+      check(v.subscriberExceptions.length === 0, `subscriber exceptions: ${JSON.stringify(v.subscriberExceptions)}`);
+      assertNothingShown(v);
+    } finally {
+      honest.child.kill("SIGTERM");
     }
   });
 }
