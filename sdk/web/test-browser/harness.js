@@ -6,7 +6,7 @@
   const H = {
     session: null,
     publisher: null,
-    subscribers: [], // {sub, streamId, name, box, frames, mismatch, match, errors, video}
+    subscribers: [], // {sub, streamId, name, box, frames, mismatch, match, notEncrypted, errors, video}
     events: [],
     exceptions: [],
   };
@@ -93,7 +93,8 @@
     const box = document.createElement("div");
     box.className = "tile";
     document.getElementById("subscribers").appendChild(box);
-    const rec = { streamId: stream.streamId, name: stream.name, frames: 0, lastFrameAt: 0, mismatch: 0, match: 0, mismatchAt: [], matchAt: [], subscribeError: undefined, video: null };
+    const rec = { streamId: stream.streamId, name: stream.name, frames: 0, lastFrameAt: 0, mismatch: 0, match: 0, mismatchAt: [], matchAt: [],
+      notEncrypted: 0, notEncryptedErrors: [], subscriberExceptions: [], subscribeError: undefined, video: null };
     H.subscribers.push(rec);
     const sub = H.session.subscribe(stream, box, { insertMode: "append", width: "100%", height: "100%" }, (err) => {
       rec.subscribeError = errJson(err);
@@ -110,6 +111,12 @@
       rec.matchAt.push(now());
       log("encryptionSecretMatch", { streamId: stream.streamId });
     });
+    sub.on("streamNotEncrypted", (e) => {
+      rec.notEncrypted++;
+      rec.notEncryptedErrors.push(errJson(e.error));
+      log("streamNotEncrypted", { streamId: stream.streamId });
+    });
+    sub.on("exception", (e) => rec.subscriberExceptions.push(e.name ?? e.error?.name ?? null));
     sub.on("videoElementCreated", (e) => countFrames(rec, e.element));
     if (sub.element) countFrames(rec, sub.element);
     return true;
@@ -141,12 +148,17 @@
       match: r.match,
       mismatchAt: r.mismatchAt,
       matchAt: r.matchAt,
+      notEncrypted: r.notEncrypted,
+      notEncryptedErrors: r.notEncryptedErrors,
+      subscriberExceptions: r.subscriberExceptions,
       subscribeError: r.subscribeError,
       width: r.video?.videoWidth ?? 0,
       height: r.video?.videoHeight ?? 0,
     })),
     pubFrames: H.pubFrames?.frames ?? 0,
     events: H.events.map((e) => e.type),
+    // E2EE events as the worker reported them: time, transform, its codec.
+    workerEvents: (window.__workerEvents ?? []).map((e) => ({ ...e, codec: window.__transformCodecs?.[e.transformId] ?? null })),
     exceptions: H.exceptions,
     now: now(),
   });

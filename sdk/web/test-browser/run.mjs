@@ -4,7 +4,8 @@
 //
 //   node run.mjs [--only name,name] [--skip name,name]
 // Env: UMBRA_BIN (the umbra server binary), UMBRA_MEDIA_BIN (the umbra-media CLI of the native
-// SDK), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
+// SDK), UMBRA_PLAINTEXT_PUB (umbra-client's test-only plaintext-publisher example),
+// UMBRA_C_SUBSCRIBER (examples/c/subscriber), UMBRA_BT_ADDR (default 10.99.0.1), UMBRA_BT_ARTIFACTS.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
@@ -20,6 +21,7 @@ const webRoot = path.resolve(here, "..");
 const ADDR = process.env.UMBRA_BT_ADDR || "10.99.0.1";
 const BIN = process.env.UMBRA_BIN;
 const MEDIA_BIN = process.env.UMBRA_MEDIA_BIN;
+const PLAINTEXT_PUB = process.env.UMBRA_PLAINTEXT_PUB;
 const ARTIFACTS = process.env.UMBRA_BT_ARTIFACTS || path.resolve(webRoot, "../../.artifacts/browser");
 const args = process.argv.slice(2);
 const listArg = (flag) => {
@@ -372,9 +374,9 @@ test("chromium-to-firefox-vp8", async () => {
 });
 
 /** `umbra-media publish|subscribe ...`: the native SDK on the command line. */
-function spawnMedia(args, label) {
-  check(MEDIA_BIN && fs.existsSync(MEDIA_BIN), `UMBRA_MEDIA_BIN (${MEDIA_BIN}) is not the umbra-media binary`);
-  const child = spawn(MEDIA_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+function spawnMedia(args, label, bin = MEDIA_BIN, binVar = "UMBRA_MEDIA_BIN") {
+  check(bin && fs.existsSync(bin), `${binVar} (${bin}) is not the binary`);
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const out = [];
   readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
@@ -447,6 +449,100 @@ test("browser-to-c", async () => {
   say(`  C subscriber: exit ${code}; ${out.slice(-3).join(" | ")}`);
   check(code === 0, `C subscriber exit ${code}: ${out.slice(-5).join(" | ")}`);
 });
+
+// A native publisher that declares E2EE but sends plain VP8/Opus (umbra-client's TEST-ONLY
+// plaintext-publisher example) and a browser subscriber with the right secret: exactly one
+// `streamNotEncrypted` (and OT_STREAM_NOT_ENCRYPTED to the subscribe callback), never a mismatch,
+// nothing decoded or shown although the plain media arrives. The contrast (its own test, so that
+// a failure says which verdict went wrong): an honest native publisher (`umbra-media publish`)
+// with another secret is one mismatch, never "not encrypted".
+
+/** What the page saw of one subscriber, and of all its inbound video, after `settleMs` more. */
+async function verdicts(sub, streamId, settleMs = 3000) {
+  await sleep(settleMs); // the verdict must stay single while plain or foreign frames keep coming
+  const st = await state(sub);
+  const i = st.subscribers.findIndex((x) => x.streamId === streamId);
+  const r = st.subscribers[i];
+  const video = (await stats(sub)).inbound.filter((x) => x.kind === "video");
+  const out = {
+    ...r,
+    pic: await picture(sub, i),
+    videoTracks: video.length,
+    packets: video.reduce((a, x) => a + x.packets, 0),
+    decoded: video.reduce((a, x) => a + x.framesDecoded, 0),
+  };
+  say(`  ${JSON.stringify({ notEncrypted: r.notEncrypted, errors: r.notEncryptedErrors.map((e) => e?.name), mismatch: r.mismatch, match: r.match, subscribeError: r.subscribeError?.name, exceptions: r.subscriberExceptions, presented: r.frames, width: r.width, picture: !!out.pic })}`);
+  say(`  inbound video: ${out.videoTracks} tracks, ${out.packets} packets, ${out.decoded} frames decoded`);
+  say(`  worker events: ${st.workerEvents.map((e) => `${e.t} ${e.transformId} ${e.codec} ${e.event}`).join("; ")}`);
+  return out;
+}
+
+/** Nothing of the stream is shown although its media arrives: no frame decoded or presented, no picture. */
+function assertNothingShown(v) {
+  check(v.videoTracks >= 1 && v.packets > 50, `the media did not reach the browser (${v.videoTracks} video tracks, ${v.packets} packets)`);
+  check(v.decoded === 0, `${v.decoded} frames decoded`);
+  check(v.frames === 0 && v.width === 0, `${v.frames} frames presented, ${v.width} px wide`);
+  check(v.pic === null, "a picture is shown");
+}
+
+for (const [kind, newPage] of [["chromium", chromePage], ["firefox", firefoxPage]]) {
+  test(`plaintext-native-to-${kind}`, async () => {
+    const room = `e-plaintext-${kind}`;
+    const sub = await newPage();
+    check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
+    const tp = await demoToken(room, "plaintext");
+    const liar = spawnMedia(["--url", baseUrl, "--api-key", tp.apiKey, "--session-id", tp.sessionId, "--token", tp.token, "--secret", SECRET, "--seconds", "60"],
+      `plaintext-publisher-${kind}`, PLAINTEXT_PUB, "UMBRA_PLAINTEXT_PUB");
+    try {
+      const liarExit = once(liar.child, "exit").then(([c]) => { throw new Failure(`plaintext-publisher exited with ${c}: ${liar.out.join(" | ")}`); });
+      liarExit.catch(() => {});
+      const streamId = await Promise.race([
+        waitUntil("the plaintext publisher's stream id", async () => liar.out.map((l) => /publishing ([^\s,]+)/.exec(l)?.[1]).find(Boolean), 20000),
+        liarExit,
+      ]);
+      await waitUntil("the browser to subscribe to the plaintext stream", async () => (await state(sub)).subscribers.some((x) => x.streamId === streamId), 15000);
+      await waitUntil("a verdict on the plaintext stream", async () => {
+        const r = (await state(sub)).subscribers.find((x) => x.streamId === streamId);
+        return r.notEncrypted + r.mismatch > 0;
+      }, 15000, 100);
+      const v = await verdicts(sub, streamId);
+      check(v.notEncrypted === 1, `streamNotEncrypted fired ${v.notEncrypted} times`);
+      check(v.notEncryptedErrors[0]?.name === "OT_STREAM_NOT_ENCRYPTED", `streamNotEncrypted error: ${JSON.stringify(v.notEncryptedErrors)}`);
+      check(v.subscribeError?.name === "OT_STREAM_NOT_ENCRYPTED", `subscribe callback: ${JSON.stringify(v.subscribeError)}`);
+      check(v.mismatch === 0 && v.match === 0, `plaintext stream: encryptionSecretMismatch ${v.mismatch}, encryptionSecretMatch ${v.match}`);
+      check(v.subscriberExceptions.length === 0, `subscriber exceptions: ${JSON.stringify(v.subscriberExceptions)}`);
+      assertNothingShown(v);
+      check(liar.child.exitCode === null, `plaintext-publisher exited early: ${liar.out.join(" | ")}`);
+    } finally {
+      liar.child.kill("SIGTERM");
+    }
+  });
+
+  test(`native-other-secret-to-${kind}`, async () => {
+    const room = `e-other-secret-${kind}`;
+    const sub = await newPage();
+    check(!(await connect(sub, { room, name: "browser", secret: SECRET })).error, "browser connect");
+    const th = await demoToken(room, "honest");
+    const honest = spawnMedia(["publish", "--url", baseUrl, "--api-key", th.apiKey, "--session-id", th.sessionId, "--token", th.token, "--secret", OTHER, "--duration", "60", "--name", "honest"],
+      `other-secret-publisher-${kind}`);
+    try {
+      await waitUntil("the browser to subscribe to the native stream", async () => (await state(sub)).subscribers.length === 1, 20000);
+      const streamId = (await state(sub)).subscribers[0].streamId;
+      await waitUntil("a verdict on the native stream", async () => {
+        const r = (await state(sub)).subscribers[0];
+        return r.notEncrypted + r.mismatch > 0;
+      }, 15000, 100);
+      const v = await verdicts(sub, streamId);
+      check(v.notEncrypted === 0, `an encrypting publisher with another secret was reported as not encrypted (streamNotEncrypted ${v.notEncrypted}; see the worker events above)`);
+      check(v.mismatch === 1 && v.match === 0, `encryptionSecretMismatch ${v.mismatch}, encryptionSecretMatch ${v.match}`);
+      check(v.subscribeError?.name === "OT_ENCRYPTION_SECRET_MISMATCH", `subscribe callback: ${JSON.stringify(v.subscribeError)}`);
+      check(v.subscriberExceptions.length === 0, `subscriber exceptions: ${JSON.stringify(v.subscriberExceptions)}`);
+      assertNothingShown(v);
+    } finally {
+      honest.child.kill("SIGTERM");
+    }
+  });
+}
 
 test("late-joiner-150", async () => {
   // A RELAYED session (publishes carry no SDP) filled by protocol-level participants

@@ -29,12 +29,17 @@ cargo build --locked --quiet -p umbra-server --bin umbra
 # The native SDK's CLI (publish/subscribe), for the browser <-> native tests: its own binary, the
 # server holds no codecs or frame crypto.
 cargo build --locked --quiet -p umbra-media
+# The TEST-ONLY lying publisher (declares E2EE, sends plain media) for plaintext-native-to-*: only
+# with its cargo feature, in a cargo command of its own.
+cargo build --locked --quiet -p umbra-client --features testing-plaintext-publisher --example plaintext-publisher
 # Private copies: the shared target directory may be rebuilt by someone else meanwhile.
 BT_BIN_DIR="$(mktemp -d)"
 cp "$CARGO_TARGET_DIR/debug/umbra" "$BT_BIN_DIR/umbra"
 cp "$CARGO_TARGET_DIR/debug/umbra-media" "$BT_BIN_DIR/umbra-media"
+cp "$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" "$BT_BIN_DIR/plaintext-publisher"
 export UMBRA_BIN="$BT_BIN_DIR/umbra"
 export UMBRA_MEDIA_BIN="$BT_BIN_DIR/umbra-media"
+export UMBRA_PLAINTEXT_PUB="$BT_BIN_DIR/plaintext-publisher"
 # The C SDK's example subscriber, for the browser -> C test (issue 6).
 cargo build --locked --quiet -p umbra-capi
 make --quiet -C examples/c OUT="$BT_BIN_DIR/c" UMBRA_LIB_DIR="$CARGO_TARGET_DIR/debug" "$BT_BIN_DIR/c/subscriber"
