@@ -19,6 +19,7 @@ use super::service::ConnService;
 /// Pause after an `accept` failure that is about the process (out of descriptors or memory),
 /// not the peer: the pending connection stays queued, and retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 static CAP_LOG: RateLimited = RateLimited::new(LOG_EVERY);
@@ -97,6 +98,11 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     drop(live_tx);
     let _ = live_rx.recv().await;
+    // Upgraded sockets outlive their hyper connection; the hub has told them to close, and their
+    // slots go when they have (the caller's grace period bounds this).
+    while !table.is_empty() {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
 }
 
 async fn run_connection(
