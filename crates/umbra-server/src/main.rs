@@ -404,7 +404,13 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     if web.demo {
         tracing::warn!("demo mode: POST /demo/token issues tokens to anyone who can reach this server");
     }
-    runtime.block_on(umbra_server::server::serve_http(resolved.options, resolved.http, Arc::new(store), router, web))?;
+    runtime.block_on(umbra_server::server::serve_http(
+        resolved.options,
+        resolved.http,
+        Arc::new(store),
+        router,
+        web,
+    ))?;
     Ok(())
 }
 

@@ -135,10 +135,17 @@ mod tests {
 
     #[test]
     fn extreme_times_neither_overflow_nor_pass() {
-        let p = Project { api_key: "1".into(), name: "p".into(), secret: "s".repeat(40), e2ee_enabled: false, created_ms: 0 };
+        let p = Project {
+            api_key: "1".into(),
+            name: "p".into(),
+            secret: "s".repeat(40),
+            e2ee_enabled: false,
+            created_ms: 0,
+        };
         let now = 1_800_000_000;
         let check = |iat: i64, exp: i64, skew: i64| {
-            let h = jwt::sign_hs256(&json!({"iss": "1", "ist": "project", "iat": iat, "exp": exp}), p.secret.as_bytes());
+            let h =
+                jwt::sign_hs256(&json!({"iss": "1", "ist": "project", "iat": iat, "exp": exp}), p.secret.as_bytes());
             parse(Some(&h)).unwrap().verify(Some(&p), now, skew)
         };
         assert_eq!(check(now, now + 180, 30), Ok(()));

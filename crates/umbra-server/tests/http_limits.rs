@@ -401,7 +401,8 @@ fn client_tokens_with_extreme_or_too_long_lifetimes_are_refused_without_overflow
         assert_eq!(first["type"], "error", "{first}");
         first
     };
-    let t1 = |exp: &str| umbra_server::token::sign_t1(&p.key, &p.secret, &format!("session_id={sid}&expire_time={exp}"));
+    let t1 =
+        |exp: &str| umbra_server::token::sign_t1(&p.key, &p.secret, &format!("session_id={sid}&expire_time={exp}"));
     let jwt = |exp: i64| {
         umbra_server::jwt::sign_hs256(
             &json!({"iss": p.key, "ist": "project", "iat": now(), "exp": exp, "scope": "session.connect",

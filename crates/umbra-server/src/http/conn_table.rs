@@ -93,7 +93,10 @@ impl Drop for BusyGuard {
 
 /// The outcome of [`ConnTable::admit`].
 pub enum Admission {
-    Admitted { slot: SlotGuard, shed_another: bool },
+    Admitted {
+        slot: SlotGuard,
+        shed_another: bool,
+    },
     /// At the cap and every connection busy or upgraded.
     Full,
 }

@@ -43,7 +43,7 @@ impl HostPolicy {
         bare.parse::<IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || self.names.iter().any(|n| *n == name)
+            || self.names.contains(&name)
     }
 }
 
@@ -66,10 +66,7 @@ fn normalise(name: &str) -> String {
 
 /// Whether the route with this pattern checks the `Host`.
 pub fn guards(route: &str) -> bool {
-    route == "/"
-        || route.starts_with("/sdk/")
-        || route.starts_with("/demo/")
-        || route == crate::api::SIGNALING_PATH
+    route == "/" || route.starts_with("/sdk/") || route.starts_with("/demo/") || route == crate::api::SIGNALING_PATH
 }
 
 #[cfg(test)]

@@ -65,7 +65,8 @@ pub async fn serve(
             Admission::Admitted { slot, shed_another } => {
                 if shed_another && let Some(suppressed) = CAP_LOG.allow() {
                     tracing::warn!(
-                        max_connections = table.cap(), suppressed,
+                        max_connections = table.cap(),
+                        suppressed,
                         "connection limit reached: closing the longest-idle connection for each new one \
                          (raise max_connections or the open-file limit if this is legitimate load)"
                     );
@@ -75,11 +76,13 @@ pub async fn serve(
             Admission::Full => {
                 if let Some(suppressed) = FULL_LOG.allow() {
                     tracing::warn!(
-                        max_connections = table.cap(), suppressed,
+                        max_connections = table.cap(),
+                        suppressed,
                         "connection limit reached with every connection busy: refusing new connections"
                     );
                 }
-                let _ = tcp.try_write(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+                let _ = tcp
+                    .try_write(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
                 continue;
             }
         };
@@ -92,7 +95,13 @@ pub async fn serve(
             slot: Arc::clone(slot.slot()),
             request_timeout: opts.request_timeout,
         };
-        tokio::spawn(run_connection(http.clone(), CountedStream::new(tcp, slot), service, stop_rx.clone(), live_tx.clone()));
+        tokio::spawn(run_connection(
+            http.clone(),
+            CountedStream::new(tcp, slot),
+            service,
+            stop_rx.clone(),
+            live_tx.clone(),
+        ));
     }
     drop(listener);
     let _ = stop_tx.send(true);

@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use http_body::Frame;
+use hyper::body::Incoming;
 
 use super::conn_table::{BusyGuard, Slot};
 use crate::api::error::{ApiError, codes};
@@ -34,7 +34,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, req: Request<Incoming>) -> BoxFuture {
         let Some(busy) = self.slot.begin_request() else {
             // Shed in the instant the header completed: the socket is about to close anyway.
-            return Box::pin(async { Ok(closing(StatusCode::SERVICE_UNAVAILABLE, codes::INTERNAL, "connection shed")) });
+            return Box::pin(async {
+                Ok(closing(StatusCode::SERVICE_UNAVAILABLE, codes::INTERNAL, "connection shed"))
+            });
         };
         let slot = Arc::clone(&self.slot);
         let timeout = self.request_timeout;
