@@ -56,7 +56,10 @@ impl Umbra {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
         let line = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
-        let addr = line.strip_prefix("umbra listening on http://").unwrap_or_else(|| panic!("{line}")).to_owned();
+        let addr = match line.strip_prefix("umbra listening on http://") {
+            Some(a) => a.to_owned(),
+            None => panic!("no listening line ({line:?}): {}", std::fs::read_to_string(&log).unwrap_or_default()),
+        };
         Umbra { child, addr, log }
     }
 
@@ -202,7 +205,12 @@ fn a_slow_request_body_gets_408_at_the_request_timeout() {
 fn idle_sockets_past_the_open_file_limit_leave_the_server_reachable() {
     let dir = tmpdir();
     let mut server = Umbra::start(dir.path(), &[], Some(1024));
-    assert!(server.log().contains("max_connections=896"), "{}", server.log());
+    // Logged just after the listening line: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("max_connections=896") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Connects beyond the accept queue wait for the kernel; they need not all succeed.
     let idle: Vec<TcpStream> = (0..1100)
         .filter_map(|_| TcpStream::connect_timeout(&server.addr.parse().unwrap(), Duration::from_millis(500)).ok())
@@ -220,6 +228,28 @@ fn idle_sockets_past_the_open_file_limit_leave_the_server_reachable() {
     assert!(log.contains("connection limit reached"), "{log}");
     assert!(log.matches("connection limit reached").count() < 5, "not rate-limited: {log}");
     drop(idle);
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_and_survived() {
+    // A cap above the open-file limit (misconfigured): accept fails with EMFILE, and the server
+    // frees descriptors by closing idle connections instead of spinning or going deaf.
+    let dir = tmpdir();
+    let mut server = Umbra::start(dir.path(), &["--max-connections", "10000"], Some(256));
+    let idle: Vec<TcpStream> = (0..400)
+        .filter_map(|_| TcpStream::connect_timeout(&server.addr.parse().unwrap(), Duration::from_millis(500)).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        worst = worst.max(healthz(&server.addr));
+    }
+    eprintln!("{} idle sockets under nofile=256, cap 10000: worst /healthz {worst:?}", idle.len());
+    assert!(worst < Duration::from_secs(1), "/healthz took {worst:?}");
+    assert!(server.alive());
+    let log = server.log();
+    assert!(log.contains("cannot accept connections"), "{log}");
+    assert!(log.matches("cannot accept connections").count() < 5, "not rate-limited: {log}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::service::ConnService;
 /// Pause after an `accept` failure that is about the process (out of descriptors or memory),
 /// not the peer: the pending connection stays queued, and retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const SHED_BACKOFF: Duration = Duration::from_millis(2);
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -56,7 +57,8 @@ pub async fn serve(
                             "cannot accept connections; retrying shortly (raise the open-file limit or lower max_connections)"
                         );
                     }
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    // A shed connection's descriptor is free once its task has dropped it.
+                    tokio::time::sleep(if shed { SHED_BACKOFF } else { ACCEPT_BACKOFF }).await;
                     continue;
                 }
             },
