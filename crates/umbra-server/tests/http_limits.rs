@@ -340,6 +340,9 @@ fn oversized_bodies_get_413_with_a_json_error_even_when_authenticated() {
     req.push_str("0\r\n\r\n");
     let (status, body) = raw(&server.addr, &req);
     assert_eq!(status, 413, "{body}");
+    // Headers are bounded too (64 KiB of buffer per connection).
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "x".repeat(100_000));
+    assert_eq!(raw(&server.addr, &big).0, 431);
 }
 
 #[test]
@@ -397,6 +400,7 @@ fn static_files_never_leave_the_web_directory_and_directories_are_404() {
     std::fs::create_dir_all(real.join("demo")).unwrap();
     std::fs::write(real.join("dist/umbra.js"), "var OT = {};").unwrap();
     std::fs::write(real.join("secret.txt"), "outside dist").unwrap();
+    std::fs::write(real.join("dist/big.js"), vec![b'/'; 3 << 20]).unwrap();
     std::fs::write(dir.path().join("far.txt"), "outside the web dir").unwrap();
     symlink(real.join("secret.txt"), real.join("dist/up.js")).unwrap();
     symlink(dir.path().join("far.txt"), real.join("dist/far.js")).unwrap();
@@ -410,6 +414,8 @@ fn static_files_never_leave_the_web_directory_and_directories_are_404() {
     let server = Umbra::start(&dir.path().join("data"), &["--web-dir", web.to_str().unwrap()], None);
     assert_eq!(http(&server.addr, "GET", "/sdk/umbra.js", &[], b"").body, b"var OT = {};");
     assert_eq!(http(&server.addr, "GET", "/sdk/alias.js", &[], b"").body, b"var OT = {};", "a link inside is fine");
+    // Large files go out whole (the connection's 64 KiB buffer bounds headers, not responses).
+    assert_eq!(http(&server.addr, "GET", "/sdk/big.js", &[], b"").body.len(), 3 << 20);
     for path in ["/sdk/up.js", "/sdk/far.js", "/sdk/etc.js", "/sdk/subdir", "/sdk/dirlink", "/demo/dangling.js"] {
         let r = http(&server.addr, "GET", path, &[], b"");
         assert_eq!((r.status, r.code()), (404, 5006), "{path}: {}", String::from_utf8_lossy(&r.body));

@@ -19,6 +19,7 @@ use super::service::ConnService;
 /// Pause after an `accept` failure that is about the process (out of descriptors or memory),
 /// not the peer: the pending connection stays queued, and retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_HEADER_BUFFER: usize = 64 * 1024;
 const SHED_BACKOFF: Duration = Duration::from_millis(2);
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -37,7 +38,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(opts.header_read_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true)
+        // hyper buffers up to ~400 KiB of header per connection by default: with every
+        // connection slot held by a slow sender that would be hundreds of MB. 64 KiB is ample
+        // for real headers; larger ones get 431. Both settings are needed: the buffer bound is
+        // only checked while a header is incomplete, the header bound only once it is parsed.
+        .max_buf_size(MAX_HEADER_BUFFER)
+        .max_header_size(MAX_HEADER_BUFFER);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; when all are gone, the drain is over.
     let (live_tx, mut live_rx) = mpsc::channel::<()>(1);
