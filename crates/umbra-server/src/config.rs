@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::HttpOptions;
+use crate::http::limits::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use crate::server::ServeOptions;
 use crate::signaling::{Bounds, HubConfig, Limits, Rate};
 
@@ -40,6 +42,11 @@ pub struct FileConfig {
     pub signal_burst: Option<u32>,
     pub signal_bytes_per_sec: Option<u32>,
     pub signal_bytes_burst: Option<u32>,
+    pub header_read_timeout_secs: Option<u32>,
+    pub request_timeout_secs: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub demo_room_expiry_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -96,11 +103,19 @@ pub struct Overrides {
     pub signal_burst: Option<u32>,
     pub signal_bytes_per_sec: Option<u32>,
     pub signal_bytes_burst: Option<u32>,
+    pub header_read_timeout_secs: Option<u32>,
+    pub request_timeout_secs: Option<u32>,
+    pub max_connections: Option<u32>,
+    /// Empty when none were given.
+    pub allowed_hosts: Vec<String>,
+    pub demo_room_expiry_secs: Option<u32>,
 }
 
 pub struct Resolved {
     pub options: ServeOptions,
     pub log_format: LogFormat,
+    pub http: HttpOptions,
+    pub demo_room_expiry: Duration,
 }
 
 pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError> {
@@ -136,7 +151,35 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
         shutdown_grace: secs(cli.shutdown_grace_secs, file.shutdown_grace_secs, 10),
         hub,
     };
-    Ok(Resolved { options, log_format: cli.log_format.or(file.log_format).unwrap_or_default() })
+    let http = HttpOptions {
+        header_read_timeout: secs(
+            cli.header_read_timeout_secs,
+            file.header_read_timeout_secs,
+            DEFAULT_HEADER_READ_TIMEOUT.as_secs() as u32,
+        ),
+        request_timeout: secs(
+            cli.request_timeout_secs,
+            file.request_timeout_secs,
+            DEFAULT_REQUEST_TIMEOUT.as_secs() as u32,
+        ),
+        max_connections: cli.max_connections.or(file.max_connections).map(|n| n as usize),
+        allowed_hosts: if cli.allowed_hosts.is_empty() {
+            file.allowed_hosts.unwrap_or_default()
+        } else {
+            cli.allowed_hosts
+        },
+    };
+    if http.header_read_timeout.is_zero() || http.request_timeout.is_zero() || http.max_connections == Some(0) {
+        return Err(ConfigError::Invalid(
+            "header_read_timeout_secs, request_timeout_secs and max_connections must be at least 1".into(),
+        ));
+    }
+    let demo_room_expiry = secs(
+        cli.demo_room_expiry_secs,
+        file.demo_room_expiry_secs,
+        crate::api::demo_rooms::DEFAULT_EXPIRY.as_secs() as u32,
+    );
+    Ok(Resolved { options, log_format: cli.log_format.or(file.log_format).unwrap_or_default(), http, demo_room_expiry })
 }
 
 /// The signaling bounds and caps: flag or environment, else file, else the default; each at
@@ -303,5 +346,27 @@ mod tests {
             let e = resolve(Overrides::default(), file).err().expect(bad).to_string();
             assert!(e.contains("must be at least"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn http_limits_resolve_and_are_checked() {
+        let file: FileConfig =
+            toml::from_str("header_read_timeout_secs = 5\nmax_connections = 100\nallowed_hosts = [\"a.example\"]\n")
+                .unwrap();
+        let r = resolve(Overrides { request_timeout_secs: Some(7), ..Default::default() }, file.clone()).unwrap();
+        assert_eq!(r.http.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(r.http.request_timeout, Duration::from_secs(7));
+        assert_eq!(r.http.max_connections, Some(100));
+        assert_eq!(r.http.allowed_hosts, ["a.example"]);
+        let r = resolve(Overrides { allowed_hosts: vec!["b.example".into()], ..Default::default() }, file).unwrap();
+        assert_eq!(r.http.allowed_hosts, ["b.example"]);
+        let d = resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(d.http, HttpOptions::default());
+        assert_eq!(d.demo_room_expiry, Duration::from_secs(300));
+        assert!(resolve(Overrides { max_connections: Some(0), ..Default::default() }, FileConfig::default()).is_err());
+        assert!(
+            resolve(Overrides { header_read_timeout_secs: Some(0), ..Default::default() }, FileConfig::default())
+                .is_err()
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod b64;
 pub mod clock;
 pub mod config;
+pub mod http;
 pub mod ids;
 pub mod jwt;
 pub mod media_router;

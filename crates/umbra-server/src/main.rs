@@ -44,7 +44,7 @@ enum Command {
     /// with --config, then defaults. The file takes the same names in snake_case, e.g.
     /// `listen = "0.0.0.0:8080"`, `data_dir = "/var/lib/umbra"`, `resume_window_secs = 20`.
     /// Logs go to stderr; RUST_LOG (e.g. `info`, `umbra_server=debug`) sets the level.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and inspect projects (an API key and secret each), and switch the E2EE add-on.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -140,6 +140,24 @@ struct ServeArgs {
     /// Signal bytes one connection may send in a burst (default 524288).
     #[arg(long, env = "UMBRA_SIGNAL_BYTES_BURST", value_name = "BYTES")]
     signal_bytes_burst: Option<u32>,
+    /// Time a connection gets to send a complete request header, also the longest an idle
+    /// keep-alive connection stays open (default 10).
+    #[arg(long, env = "UMBRA_HEADER_READ_TIMEOUT_SECS", value_name = "SECS")]
+    header_read_timeout_secs: Option<u32>,
+    /// Time from a request's header to its response, reading the body included (default 30).
+    #[arg(long, env = "UMBRA_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    request_timeout_secs: Option<u32>,
+    /// Open connections (WebSockets included) beyond which the longest-idle ones are closed to
+    /// admit new ones. Default: the open-file limit minus an eighth (at least 64) of headroom.
+    #[arg(long, env = "UMBRA_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<u32>,
+    /// A host name the demo app, the Web SDK and the signaling WebSocket answer to, besides IP
+    /// addresses and localhost (repeat for more; `*` accepts any). Guards against DNS rebinding.
+    #[arg(long = "allowed-host", env = "UMBRA_ALLOWED_HOSTS", value_name = "NAME", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// How long a demo room stays known once empty; then its session is deleted (default 300).
+    #[arg(long, env = "UMBRA_DEMO_ROOM_EXPIRY_SECS", value_name = "SECS")]
+    demo_room_expiry_secs: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -200,8 +218,8 @@ struct TokenArgs {
     session_id: String,
     #[arg(long, default_value = "publisher", value_parser = ["publisher", "subscriber", "moderator", "publisheronly"])]
     role: String,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 86_400)]
+    /// Lifetime in seconds, at most 30 days (2592000), as with OpenTok.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(1..=token::MAX_LIFETIME_SECS))]
     ttl_secs: u32,
     /// Connection data other clients see.
     #[arg(long)]
@@ -277,7 +295,7 @@ fn print_project(p: &Project, with_secret: bool, output: Output) {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, args),
+        Command::Serve(args) => serve(cli.data_dir, *args),
         Command::Project(cmd) => {
             let store = open_store(&cli.data_dir)?;
             project(&store, cmd)
@@ -409,6 +427,11 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
             signal_burst: args.signal_burst,
             signal_bytes_per_sec: args.signal_bytes_per_sec,
             signal_bytes_burst: args.signal_bytes_burst,
+            header_read_timeout_secs: args.header_read_timeout_secs,
+            request_timeout_secs: args.request_timeout_secs,
+            max_connections: args.max_connections,
+            allowed_hosts: args.allowed_hosts.clone(),
+            demo_room_expiry_secs: args.demo_room_expiry_secs,
         },
         file,
     )?;
@@ -432,11 +455,18 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     let web = umbra_server::api::web::WebOptions {
         dir: args.web_dir.clone().unwrap_or_else(umbra_server::api::web::default_web_dir),
         demo: args.demo,
+        demo_room_expiry: resolved.demo_room_expiry,
     };
     if web.demo {
         tracing::warn!("demo mode: POST /demo/token issues tokens to anyone who can reach this server");
     }
-    runtime.block_on(umbra_server::server::serve_with_web(resolved.options, Arc::new(store), router, web))?;
+    runtime.block_on(umbra_server::server::serve_http(
+        resolved.options,
+        resolved.http,
+        Arc::new(store),
+        router,
+        web,
+    ))?;
     Ok(())
 }
 

@@ -114,15 +114,44 @@ impl Claimed {
             p.time_claim("exp").map_err(|_| AuthError::InvalidClaim("exp"))?.ok_or(AuthError::MissingClaim("exp"))?;
         let iat =
             p.time_claim("iat").map_err(|_| AuthError::InvalidClaim("iat"))?.ok_or(AuthError::MissingClaim("iat"))?;
-        if exp + skew < now {
+        // Saturating: the claims are whatever the signer wrote, up to i64::MAX.
+        if exp.saturating_add(skew) < now {
             return Err(AuthError::Expired { exp, now });
         }
-        if iat > now + skew {
+        if iat > now.saturating_add(skew) {
             return Err(AuthError::IssuedInFuture { iat, now });
         }
-        if exp > now + MAX_LIFETIME_SECS + skew {
+        if exp > now.saturating_add(MAX_LIFETIME_SECS).saturating_add(skew) {
             return Err(AuthError::LifetimeTooLong { exp, now });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extreme_times_neither_overflow_nor_pass() {
+        let p = Project {
+            api_key: "1".into(),
+            name: "p".into(),
+            secret: "s".repeat(40),
+            e2ee_enabled: false,
+            created_ms: 0,
+        };
+        let now = 1_800_000_000;
+        let check = |iat: i64, exp: i64, skew: i64| {
+            let h =
+                jwt::sign_hs256(&json!({"iss": "1", "ist": "project", "iat": iat, "exp": exp}), p.secret.as_bytes());
+            parse(Some(&h)).unwrap().verify(Some(&p), now, skew)
+        };
+        assert_eq!(check(now, now + 180, 30), Ok(()));
+        assert!(matches!(check(now, i64::MAX, 30), Err(AuthError::LifetimeTooLong { .. })));
+        assert!(matches!(check(now, i64::MIN, i64::from(u32::MAX)), Err(AuthError::Expired { .. })));
+        assert!(matches!(check(now, i64::MIN, 30), Err(AuthError::Expired { .. })));
+        assert!(matches!(check(i64::MAX, now + 60, 30), Err(AuthError::IssuedInFuture { .. })));
     }
 }

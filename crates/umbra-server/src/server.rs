@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::sync::watch;
 
+use crate::http::HttpOptions;
+use crate::http::conn_table::ConnTable;
+use crate::http::host::HostPolicy;
 use crate::media_router::MediaRouter;
 use crate::metrics::Metrics;
 use crate::signaling::{Hub, HubConfig};
@@ -47,6 +49,17 @@ pub async fn serve_with_web(
     router: Arc<dyn MediaRouter>,
     web: crate::api::web::WebOptions,
 ) -> Result<(), ServeError> {
+    serve_http(opts, HttpOptions::default(), store, router, web).await
+}
+
+/// [`serve_with_web`] with the HTTP layer's timeouts, connection cap and `Host` allow-list given.
+pub async fn serve_http(
+    opts: ServeOptions,
+    http: HttpOptions,
+    store: Arc<dyn Store>,
+    router: Arc<dyn MediaRouter>,
+    web: crate::api::web::WebOptions,
+) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(opts.hub.clone(), router, metrics.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -58,7 +71,11 @@ pub async fn serve_with_web(
         shutdown: shutdown_rx,
         web,
         demo_rooms: Default::default(),
+        hosts: HostPolicy::new(&http.allowed_hosts),
     });
+    if state.web.demo {
+        tokio::spawn(crate::api::demo_rooms::expire_loop(Arc::clone(&state)));
+    }
     let app = crate::api::router(state);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -72,22 +89,24 @@ pub async fn serve_with_web(
         let _ = out.flush();
     }
     let grace = opts.shutdown_grace;
-    // Signaling is many small messages: Nagle's algorithm would hold them back for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let cap = http.max_connections.unwrap_or_else(crate::http::fd_limit::default_max_connections);
+    tracing::info!(
+        max_connections = cap,
+        header_read_timeout_secs = http.header_read_timeout.as_secs_f32(),
+        request_timeout_secs = http.request_timeout.as_secs_f32(),
+        "HTTP limits"
+    );
+    let table = ConnTable::new(cap);
+    let server = crate::http::listener::serve(listener, app, &http, table, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing signaling sockets, draining requests");
         let _ = shutdown_tx.send(true);
         hub.shutdown();
     });
     // Bound the drain: a client that never finishes its request must not hold the exit.
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        r = &mut server => r?,
+        () = &mut server => {},
         _ = async {
             shutdown_signal().await;
             tokio::time::sleep(grace).await;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::api::web::{DemoRooms, WebOptions};
+use crate::api::demo_rooms::DemoRooms;
+use crate::api::web::WebOptions;
 use crate::metrics::Metrics;
 use crate::signaling::Hub;
 use crate::store::{Store, StoreError};
@@ -20,6 +21,8 @@ pub struct AppState {
     /// Where the Web SDK and the demo app are served from, and whether demo tokens are issued.
     pub web: WebOptions,
     pub demo_rooms: DemoRooms,
+    /// `Host` names accepted on the browser-facing routes.
+    pub hosts: crate::http::host::HostPolicy,
 }
 
 impl AppState {

@@ -20,6 +20,9 @@ use crate::model::{Project, Role, Session};
 
 pub const T1_PREFIX: &str = "T1==";
 
+/// The longest a client token may live: 30 days, what OpenTok's SDKs allow for `expireTime`.
+pub const MAX_LIFETIME_SECS: i64 = 30 * 86_400;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("no token was given")]
@@ -54,6 +57,10 @@ pub enum TokenError {
     WrongProject { token_project: String },
     #[error("token connection_data is longer than {MAX_CONNECTION_DATA} bytes")]
     ConnectionDataTooLong,
+    #[error(
+        "token expires at {expires_at}, more than 30 days after server time {now}: tokens may live at most {MAX_LIFETIME_SECS} s"
+    )]
+    LifetimeTooLong { expires_at: i64, now: i64 },
 }
 
 impl TokenError {
@@ -75,6 +82,8 @@ impl TokenError {
             TokenError::UnknownSession(_) => ErrorCode::UnknownSession,
             TokenError::WrongProject { .. } => ErrorCode::TokenWrongProject,
             TokenError::ConnectionDataTooLong => ErrorCode::TokenConnectionDataTooLong,
+            // The protocol has no code of its own for this; the message says what is wrong.
+            TokenError::LifetimeTooLong { .. } => ErrorCode::TokenMalformed,
         }
     }
 }
@@ -239,8 +248,12 @@ impl Unverified {
             }
             Some(Ok(t)) => t,
         };
-        if expires_at + skew < now {
+        // Saturating: `exp` is whatever the signer wrote, up to i64::MAX.
+        if expires_at.saturating_add(skew) < now {
             return Err(TokenError::Expired { expired_at: expires_at, now });
+        }
+        if expires_at > now.saturating_add(MAX_LIFETIME_SECS).saturating_add(skew) {
+            return Err(TokenError::LifetimeTooLong { expires_at, now });
         }
         // T1 tokens from the Python SDK carry no scope; JWTs always do.
         match (&f.scope, self.format()) {
@@ -347,14 +360,14 @@ mod tests {
             "session_id=1_sess&role=moderator&expire_time=4000000000&connection_data=a%20b",
         ] {
             let t = sign_t1(&p.api_key, &p.secret, data);
-            let g = parse(&t).unwrap().verify(None, Some(&p), Some(&s), 100, 0).unwrap();
+            let g = parse(&t).unwrap().verify(None, Some(&p), Some(&s), 3_999_999_000, 0).unwrap();
             assert_eq!(
                 (g.role, g.connection_data.as_deref(), g.format),
                 (Role::Moderator, Some("a b"), TokenFormat::T1)
             );
         }
         let t = sign_t1(&p.api_key, "wrong", "session_id=1_sess&expire_time=4000000000");
-        assert_eq!(parse(&t).unwrap().verify(None, Some(&p), Some(&s), 100, 0), Err(TokenError::Forged));
+        assert_eq!(parse(&t).unwrap().verify(None, Some(&p), Some(&s), 3_999_999_000, 0), Err(TokenError::Forged));
     }
 
     #[test]
@@ -376,6 +389,7 @@ mod tests {
             TokenError::UnknownSession("s".into()),
             TokenError::WrongProject { token_project: "1".into() },
             TokenError::ConnectionDataTooLong,
+            TokenError::LifetimeTooLong { expires_at: 1, now: 0 },
         ];
         for e in &errors {
             assert!(e.error_code().is_token_error(), "{e:?} -> {}", e.error_code());
@@ -401,5 +415,27 @@ mod tests {
         assert_eq!(parse("").err(), Some(TokenError::Missing));
         assert_eq!(parse("hello").err(), Some(TokenError::UnknownFormat));
         assert!(matches!(parse("T1==%%%"), Err(TokenError::MalformedT1(_))));
+    }
+
+    #[test]
+    fn extreme_expiry_times_neither_overflow_nor_pass() {
+        let (p, s) = fixtures();
+        let now = 1_800_000_000;
+        let verify = |exp: &str, skew: i64| {
+            let t = sign_t1(&p.api_key, &p.secret, &format!("session_id=1_sess&expire_time={exp}"));
+            parse(&t).unwrap().verify(None, Some(&p), Some(&s), now, skew)
+        };
+        for exp in [i64::MAX.to_string(), "1e300".into(), format!("{}", now + MAX_LIFETIME_SECS + 31)] {
+            assert!(matches!(verify(&exp, 30), Err(TokenError::LifetimeTooLong { .. })), "{exp}");
+        }
+        assert!(verify(&(now + MAX_LIFETIME_SECS).to_string(), 0).is_ok());
+        for exp in [i64::MIN.to_string(), "-1e300".into()] {
+            assert!(matches!(verify(&exp, i64::MAX), Err(TokenError::Expired { .. })), "{exp}");
+        }
+        let jwt = sign_jwt(&p.api_key, &p.secret, &s.id, Role::Publisher, i64::MAX, None);
+        assert!(matches!(
+            parse(&jwt).unwrap().verify(None, Some(&p), Some(&s), now, 30),
+            Err(TokenError::LifetimeTooLong { .. })
+        ));
     }
 }

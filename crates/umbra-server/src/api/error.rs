@@ -19,6 +19,9 @@ pub mod codes {
     pub const INVALID_PARAMETER: u32 = 3001;
     pub const MALFORMED_BODY: u32 = 3002;
     pub const ARCHIVE_ALWAYS_NEEDS_ROUTED: u32 = 3003;
+    pub const BODY_TOO_LARGE: u32 = 3004;
+    pub const REQUEST_TIMEOUT: u32 = 3005;
+    pub const HOST_NOT_ALLOWED: u32 = 3006;
     pub const E2EE_ADDON_DISABLED: u32 = 4001;
     pub const E2EE_NEEDS_ROUTED: u32 = 4002;
     pub const E2EE_NO_ALWAYS_ARCHIVE: u32 = 4003;

@@ -3,6 +3,8 @@
 //! document is tested against it.
 
 mod auth;
+pub mod body;
+pub mod demo_rooms;
 pub mod error;
 mod ops;
 mod project;
@@ -83,7 +85,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
 pub fn router(state: Arc<AppState>) -> Router {
     let mut by_path: std::collections::BTreeMap<&str, MethodRouter<Arc<AppState>>> = Default::default();
     for (method, path) in ROUTES {
-        let h = handler(method, path).fallback(method_not_allowed);
+        let mut h = handler(method, path).fallback(method_not_allowed);
+        if crate::http::host::guards(path) {
+            h = h.layer(middleware::from_fn_with_state(state.clone(), check_host));
+        }
         let merged = match by_path.remove(path) {
             Some(existing) => existing.merge(h),
             None => h,
@@ -95,6 +100,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         r = r.route(path, mr);
     }
     r.fallback(unknown_route).layer(middleware::from_fn_with_state(state.clone(), count_requests)).with_state(state)
+}
+
+/// The `Host` allow-list (see [`crate::http::host`]) on the routes it guards.
+async fn check_host(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let host = match req.headers().get(axum::http::header::HOST) {
+        // Not visible ASCII: no name this server answers to.
+        Some(v) => Some(v.to_str().unwrap_or("").to_owned()),
+        None => req.uri().authority().map(|a| a.to_string()),
+    };
+    if state.hosts.allows(host.as_deref()) {
+        return next.run(req).await;
+    }
+    let host = host.unwrap_or_default();
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        codes::HOST_NOT_ALLOWED,
+        format!(
+            "this server does not answer to Host {host:?} on browser routes (a guard against DNS rebinding): \
+             start it with --allowed-host NAME (UMBRA_ALLOWED_HOSTS, or allowed_hosts in the config file; \
+             --allowed-host '*' turns the check off)"
+        ),
+    )
+    .into_response()
 }
 
 async fn unknown_route() -> ApiError {

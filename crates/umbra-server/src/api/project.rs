@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 use umbra_protocol::StreamInfo;
 
 use super::auth::{AuthedProject, ProjectSession};
+use super::body::{self, Limited};
 use super::error::{ApiError, codes, json_response};
 use crate::model::{Project, Session};
 use crate::signaling::HubError;
@@ -64,7 +64,7 @@ fn hub_error(e: HubError) -> ApiError {
 pub async fn signal_session(
     State(state): State<Arc<AppState>>,
     ProjectSession { session, .. }: ProjectSession,
-    body: Bytes,
+    Limited(body): Limited<{ body::SIGNAL }>,
 ) -> Result<StatusCode, ApiError> {
     let (kind, data) = signal_fields(&json_body(&body)?)?;
     state.hub.signal(&session.id, None, None, kind.as_deref(), &data).map_err(hub_error)?;
@@ -75,7 +75,7 @@ pub async fn signal_connection(
     State(state): State<Arc<AppState>>,
     ProjectSession { session, .. }: ProjectSession,
     Path((_, _, connection_id)): Path<(String, String, String)>,
-    body: Bytes,
+    Limited(body): Limited<{ body::SIGNAL }>,
 ) -> Result<StatusCode, ApiError> {
     let (kind, data) = signal_fields(&json_body(&body)?)?;
     state.hub.signal(&session.id, None, Some(&connection_id), kind.as_deref(), &data).map_err(hub_error)?;
@@ -145,7 +145,7 @@ pub async fn mute_stream(
 pub async fn mute_all(
     State(state): State<Arc<AppState>>,
     ProjectSession { project, session }: ProjectSession,
-    body: Bytes,
+    Limited(body): Limited<{ body::MUTE }>,
 ) -> Result<Response, ApiError> {
     let body = json_body(&body)?;
     let excluded: Vec<String> = match body.get("excludedStreamIds") {
@@ -202,7 +202,7 @@ macro_rules! media_feature_handler {
         pub async fn $name(
             State(state): State<Arc<AppState>>,
             AuthedProject(project): AuthedProject,
-            body: Bytes,
+            Limited(body): Limited<{ body::MEDIA_FEATURE }>,
         ) -> Result<Response, ApiError> {
             media_feature(&state, &project, &body, $feature).await
         }

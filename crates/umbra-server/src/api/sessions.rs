@@ -4,13 +4,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::AuthedProject;
+use super::body::{self, Limited};
 use super::error::{ApiError, codes, json_response};
 use crate::clock::{now_millis, opentok_date};
 use crate::ids;
@@ -63,7 +63,7 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     AuthedProject(project): AuthedProject,
     headers: HeaderMap,
-    body: Bytes,
+    Limited(body): Limited<{ body::SESSION_CREATE }>,
 ) -> Result<Response, ApiError> {
     let params = read_params(&headers, &body)?;
 

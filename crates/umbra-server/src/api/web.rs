@@ -4,16 +4,16 @@
 //! Files are read from the web directory (`--web-dir`, default `sdk/web` of the source tree):
 //! `dist/` holds the built SDK (`npm run build`), `demo/` the demo app.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::body::{self, Limited};
 use super::error::{ApiError, codes, json_response};
 use crate::clock::{now_millis, now_secs};
 use crate::ids;
@@ -24,7 +24,6 @@ use crate::state::AppState;
 /// the E2EE add-on).
 pub const DEMO_PROJECT: &str = "demo";
 const DEMO_TOKEN_TTL_SECS: i64 = 4 * 3600;
-const MAX_ROOMS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct WebOptions {
@@ -32,11 +31,13 @@ pub struct WebOptions {
     pub dir: PathBuf,
     /// Serve `POST /demo/token`: anyone who can reach the server gets tokens for the demo project.
     pub demo: bool,
+    /// How long a demo room may stay empty before its name and session are dropped.
+    pub demo_room_expiry: Duration,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
-        Self { dir: default_web_dir(), demo: false }
+        Self { dir: default_web_dir(), demo: false, demo_room_expiry: super::demo_rooms::DEFAULT_EXPIRY }
     }
 }
 
@@ -49,14 +50,9 @@ pub fn default_web_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/web"))
 }
 
-/// What the demo endpoint remembers: room name → session id (in memory; rooms are throwaway).
-#[derive(Default)]
-pub struct DemoRooms {
-    rooms: Mutex<HashMap<String, String>>,
-}
-
 const NOT_FOUND_FILE: u32 = 5006;
 const DEMO_DISABLED: u32 = 5007;
+const DEMO_FULL: u32 = 9002;
 
 fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next().unwrap_or("") {
@@ -80,17 +76,46 @@ fn safe_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+fn no_such_file(dir: &Path, name: &str, what: &str) -> Response {
+    let hint = if dir.is_dir() { String::new() } else { format!(" ({} is missing: {what})", dir.display()) };
+    ApiError::not_found(NOT_FOUND_FILE, format!("no such file: {name}{hint}")).into_response()
+}
+
+/// Why a static file is not served.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    /// Missing, a directory, or (through a symlink) outside the served directory: all look
+    /// alike from outside.
+    #[error("not a file under the served directory")]
+    NotServed,
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
+/// Reads `dir/name` if, with every symlink resolved, it is a regular file inside `dir` (itself
+/// resolved, so the web directory may be a symlink).
+fn read_inside(dir: &Path, name: &str) -> Result<Vec<u8>, FileError> {
+    let not_served = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => FileError::NotServed,
+        _ => FileError::Io(e),
+    };
+    let root = dir.canonicalize().map_err(not_served)?;
+    let path = root.join(name).canonicalize().map_err(not_served)?;
+    if !path.starts_with(&root) || !path.metadata().map_err(not_served)?.is_file() {
+        return Err(FileError::NotServed);
+    }
+    std::fs::read(&path).map_err(not_served)
+}
+
 async fn send_file(dir: &Path, name: &str, what: &str) -> Response {
     if !safe_name(name) {
         return ApiError::not_found(NOT_FOUND_FILE, format!("no such file: {name}")).into_response();
     }
-    let path = dir.join(name);
     let read = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || std::fs::read(path)).await
+        let (dir, name) = (dir.to_owned(), name.to_owned());
+        tokio::task::spawn_blocking(move || read_inside(&dir, &name)).await
     };
-    let read = read.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-    match read {
+    match read.unwrap_or_else(|e| Err(FileError::Io(std::io::Error::other(e.to_string())))) {
         Ok(bytes) => (
             StatusCode::OK,
             [
@@ -102,12 +127,9 @@ async fn send_file(dir: &Path, name: &str, what: &str) -> Response {
             bytes,
         )
             .into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let hint = if dir.is_dir() { String::new() } else { format!(" ({} is missing: {what})", dir.display()) };
-            ApiError::not_found(NOT_FOUND_FILE, format!("no such file: {name}{hint}")).into_response()
-        }
+        Err(FileError::NotServed) => no_such_file(dir, name, what),
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cannot read static file");
+            tracing::warn!(dir = %dir.display(), name, error = %e, "cannot read static file");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "cannot read the file").into_response()
         }
     }
@@ -168,7 +190,7 @@ async fn demo_project(state: &AppState) -> Result<Project, ApiError> {
 pub async fn demo_token(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    Limited(body): Limited<{ body::DEMO_TOKEN }>,
 ) -> Result<Response, ApiError> {
     if !state.web.demo {
         return Err(ApiError::not_found(
@@ -185,10 +207,13 @@ pub async fn demo_token(
     let project = demo_project(&state).await?;
     let key = if e2ee { room.clone() } else { format!("{room}\u{0}plain") };
 
-    let existing = state.demo_rooms.rooms.lock().expect("rooms lock").get(&key).cloned();
+    let existing = state.demo_rooms.session_of(&key);
     let session_id = match existing {
         Some(id) => id,
         None => {
+            if state.demo_rooms.len() >= super::demo_rooms::MAX_ROOMS {
+                return Err(too_many_rooms());
+            }
             let created_ms = now_millis();
             let session = Session {
                 id: ids::new_session_id(&project.api_key, None, created_ms, MediaMode::Routed),
@@ -203,12 +228,13 @@ pub async fn demo_token(
             };
             let stored = session.clone();
             state.with_store(move |s| s.insert_session(&stored)).await?;
-            let mut rooms = state.demo_rooms.rooms.lock().expect("rooms lock");
-            if rooms.len() >= MAX_ROOMS && !rooms.contains_key(&key) {
-                rooms.clear();
+            let chosen = state.demo_rooms.insert(&key, session.id.clone());
+            if chosen.as_deref() != Ok(session.id.as_str()) {
+                // Lost a race with another first joiner, or the table filled meanwhile.
+                let id = session.id.clone();
+                state.with_store(move |s| s.delete_session(&id)).await?;
             }
-            // Two first joiners racing: the first insert wins, both get the same session.
-            rooms.entry(key).or_insert(session.id).clone()
+            chosen.map_err(|_| too_many_rooms())?
         }
     };
     let data = json!({ "name": name }).to_string();
@@ -225,6 +251,10 @@ pub async fn demo_token(
         StatusCode::OK,
         &json!({ "apiKey": project.api_key, "sessionId": session_id, "token": token, "room": room }),
     ))
+}
+
+fn too_many_rooms() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DEMO_FULL, super::demo_rooms::TooManyRooms.to_string())
 }
 
 #[cfg(test)]

@@ -437,3 +437,10 @@ impl Hub {
         }
     }
 }
+
+impl Hub {
+    /// Whether the session has signaling connections (its room exists only while it has).
+    pub fn is_live(&self, session_id: &str) -> bool {
+        self.rooms().contains_key(session_id)
+    }
+}

@@ -31,4 +31,6 @@ pub trait Store: Send + Sync + 'static {
     fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
     fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
     fn session_count(&self) -> Result<u64, StoreError>;
+    /// Returns false when there was no such session.
+    fn delete_session(&self, id: &str) -> Result<bool, StoreError>;
 }

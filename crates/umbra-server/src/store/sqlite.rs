@@ -201,6 +201,10 @@ impl Store for SqliteStore {
     fn session_count(&self) -> Result<u64, StoreError> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))? as u64)
     }
+
+    fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().execute("DELETE FROM sessions WHERE id = ?1", params![id])? > 0)
+    }
 }
 
 #[cfg(test)]
