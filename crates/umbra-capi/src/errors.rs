@@ -196,7 +196,8 @@ fn session_refusal(code: ErrorCode) -> otc_session_error_code {
         | ErrorCode::TokenMissingSession
         | ErrorCode::TokenWrongSession
         | ErrorCode::TokenWrongProject
-        | ErrorCode::TokenConnectionDataTooLong => OTC_SESSION_AUTHORIZATION_FAILURE,
+        | ErrorCode::TokenConnectionDataTooLong
+        | ErrorCode::TokenLifetimeTooLong => OTC_SESSION_AUTHORIZATION_FAILURE,
         ErrorCode::UnknownSession => OTC_SESSION_INVALID_SESSION,
         ErrorCode::NotConnected => OTC_SESSION_NOT_CONNECTED,
         ErrorCode::AlreadyConnected => OTC_SESSION_ILLEGAL_STATE,
@@ -274,6 +275,7 @@ fn publisher_refusal(code: ErrorCode) -> otc_publisher_error_code {
         | ErrorCode::TokenWrongSession
         | ErrorCode::TokenWrongProject
         | ErrorCode::TokenConnectionDataTooLong
+        | ErrorCode::TokenLifetimeTooLong
         | ErrorCode::UnknownSession
         | ErrorCode::UnsupportedVersion
         | ErrorCode::HandshakeTimeout
@@ -352,6 +354,7 @@ fn subscriber_refusal(code: ErrorCode) -> otc_subscriber_error_code {
         | ErrorCode::TokenWrongSession
         | ErrorCode::TokenWrongProject
         | ErrorCode::TokenConnectionDataTooLong
+        | ErrorCode::TokenLifetimeTooLong
         | ErrorCode::UnknownSession
         | ErrorCode::UnsupportedVersion
         | ErrorCode::HandshakeTimeout

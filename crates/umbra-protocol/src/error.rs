@@ -28,6 +28,8 @@ pub enum ErrorCode {
     TokenWrongSession,
     TokenWrongProject,
     TokenConnectionDataTooLong,
+    /// The token expires more than 30 days after it is presented.
+    TokenLifetimeTooLong,
     UnknownSession,
     // ---- handshake: the socket ----
     UnsupportedVersion,
@@ -93,6 +95,7 @@ impl ErrorCode {
         ErrorCode::TokenWrongSession,
         ErrorCode::TokenWrongProject,
         ErrorCode::TokenConnectionDataTooLong,
+        ErrorCode::TokenLifetimeTooLong,
         ErrorCode::UnknownSession,
         ErrorCode::UnsupportedVersion,
         ErrorCode::HandshakeTimeout,
@@ -141,6 +144,7 @@ impl ErrorCode {
             ErrorCode::TokenWrongSession => "token_wrong_session",
             ErrorCode::TokenWrongProject => "token_wrong_project",
             ErrorCode::TokenConnectionDataTooLong => "token_connection_data_too_long",
+            ErrorCode::TokenLifetimeTooLong => "token_lifetime_too_long",
             ErrorCode::UnknownSession => "unknown_session",
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::HandshakeTimeout => "handshake_timeout",
@@ -193,6 +197,7 @@ impl ErrorCode {
                 | ErrorCode::TokenWrongSession
                 | ErrorCode::TokenWrongProject
                 | ErrorCode::TokenConnectionDataTooLong
+                | ErrorCode::TokenLifetimeTooLong
                 | ErrorCode::UnknownSession
         )
     }

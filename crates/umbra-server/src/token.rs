@@ -82,8 +82,7 @@ impl TokenError {
             TokenError::UnknownSession(_) => ErrorCode::UnknownSession,
             TokenError::WrongProject { .. } => ErrorCode::TokenWrongProject,
             TokenError::ConnectionDataTooLong => ErrorCode::TokenConnectionDataTooLong,
-            // The protocol has no code of its own for this; the message says what is wrong.
-            TokenError::LifetimeTooLong { .. } => ErrorCode::TokenMalformed,
+            TokenError::LifetimeTooLong { .. } => ErrorCode::TokenLifetimeTooLong,
         }
     }
 }

@@ -448,6 +448,7 @@ fn client_tokens_with_extreme_or_too_long_lifetimes_are_refused_without_overflow
     };
     for e in [refused(t1(&i64::MAX.to_string())), refused(jwt(i64::MAX)), refused(jwt(now() + 31 * 86_400))] {
         assert!(e["message"].as_str().unwrap_or_default().contains("30 days"), "{e}");
+        assert_eq!(e["code"], "token_lifetime_too_long", "{e}");
     }
     let e = refused(jwt(i64::MIN));
     assert_eq!(e["code"], "token_expired", "{e}");

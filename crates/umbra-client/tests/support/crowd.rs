@@ -43,7 +43,8 @@ struct Shared {
 
 pub struct Crowd {
     addr: String,
-    token: String,
+    /// Mints a token for each new member: the server caps live connections per token.
+    mint: Box<dyn Fn(usize) -> String>,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
     drainer: Option<JoinHandle<()>>,
@@ -107,11 +108,17 @@ fn flush(ws: &mut WebSocket<TcpStream>) -> Result<(), String> {
 
 impl Crowd {
     /// `connections` members, the first `streams` of them publishing one stream each.
-    pub fn start(addr: &str, token: &str, connections: usize, streams: usize) -> Result<Crowd, String> {
+    /// `mint(i)` gives member `i` its token.
+    pub fn start(
+        addr: &str,
+        mint: impl Fn(usize) -> String + 'static,
+        connections: usize,
+        streams: usize,
+    ) -> Result<Crowd, String> {
         assert!(streams <= connections, "one stream per member at most");
         let mut crowd = Crowd {
             addr: addr.to_string(),
-            token: token.to_string(),
+            mint: Box::new(mint),
             shared: Arc::default(),
             stop: Arc::default(),
             drainer: None,
@@ -134,7 +141,8 @@ impl Crowd {
         let (mut ws, _) = tungstenite::client(format!("ws://{}/v1/signaling", self.addr), stream)
             .map_err(|e| format!("WebSocket handshake: {e}"))?;
         ws.get_ref().set_nonblocking(true).map_err(|e| e.to_string())?;
-        send(&mut ws, &ClientMessage::Connect { v: PROTOCOL_VERSION, token: self.token.clone(), session_id: None })?;
+        let member = lock(&self.shared).members.len();
+        send(&mut ws, &ClientMessage::Connect { v: PROTOCOL_VERSION, token: (self.mint)(member), session_id: None })?;
         let end = Instant::now() + STEP;
         // The welcome comes first; snapshot pages and events that follow are the drainer's.
         let connection_id = loop {

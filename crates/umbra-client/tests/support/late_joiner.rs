@@ -183,7 +183,9 @@ pub fn run<'a>(
     start: impl FnOnce(&str, &str, &str, &str) -> Result<Box<dyn Joiner + 'a>, String>,
 ) -> Result<Outcome, String> {
     let session_id = app.create_session(true)?;
-    let crowd = Crowd::start(&app.addr, &app.token(&session_id, "publisher", "crowd"), plan.connections, plan.streams)?;
+    let minter = (app.clone(), session_id.clone());
+    let mint = move |i: usize| minter.0.token(&minter.1, "publisher", &format!("crowd {i}"));
+    let crowd = Crowd::start(&app.addr, mint, plan.connections, plan.streams)?;
     let connections: BTreeSet<String> = crowd.connection_ids().into_iter().collect();
     let streams: BTreeSet<String> = crowd.stream_ids().into_iter().collect();
     assert_eq!((connections.len(), streams.len()), (plan.connections, plan.streams));

@@ -57,6 +57,7 @@ const NAME_BY_CODE: Record<ErrorCode, OTErrorName> = {
   token_wrong_session: "OT_AUTHENTICATION_ERROR",
   token_wrong_project: "OT_AUTHENTICATION_ERROR",
   token_connection_data_too_long: "OT_AUTHENTICATION_ERROR",
+  token_lifetime_too_long: "OT_AUTHENTICATION_ERROR",
   unknown_session: "OT_INVALID_SESSION_ID",
   // Refusals of the handshake that a new connect will not fix either.
   unsupported_version: "OT_CONNECT_FAILED",

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   "token_wrong_session",
   "token_wrong_project",
   "token_connection_data_too_long",
+  "token_lifetime_too_long",
   "unknown_session",
   "unsupported_version",
   "handshake_timeout",
@@ -206,7 +207,7 @@ to?: string, signal_type?: string, data: string, } | { "type": "set_stream_prope
  * come with `id: null` and close the socket with 4003; the others answer one request and leave the
  * socket open.
  */
-export type ErrorCode = "token_missing" | "token_unknown_format" | "token_malformed" | "token_unsupported_algorithm" | "token_unknown_project" | "token_forged" | "token_expired" | "token_missing_expiry" | "token_wrong_scope" | "token_invalid_role" | "token_missing_session" | "token_wrong_session" | "token_wrong_project" | "token_connection_data_too_long" | "unknown_session" | "unsupported_version" | "handshake_timeout" | "resume_unknown_connection" | "resume_bad_token" | "resume_gap" | "resume_bad_seq" | "bad_request" | "not_connected" | "already_connected" | "role_forbidden" | "e2ee_required" | "e2ee_cipher_suite_mismatch" | "e2ee_not_enabled" | "unknown_stream" | "unknown_subscription" | "unknown_connection" | "not_owner" | "media_router_unavailable" | "media_bad_sdp" | "media_unknown_stream" | "media_unknown_target" | "media_router_failed" | "session_full" | "too_many_token_connections" | "too_many_streams" | "too_many_session_streams" | "too_many_subscriptions" | "signal_rate_limited";
+export type ErrorCode = "token_missing" | "token_unknown_format" | "token_malformed" | "token_unsupported_algorithm" | "token_unknown_project" | "token_forged" | "token_expired" | "token_missing_expiry" | "token_wrong_scope" | "token_invalid_role" | "token_missing_session" | "token_wrong_session" | "token_wrong_project" | "token_connection_data_too_long" | "token_lifetime_too_long" | "unknown_session" | "unsupported_version" | "handshake_timeout" | "resume_unknown_connection" | "resume_bad_token" | "resume_gap" | "resume_bad_seq" | "bad_request" | "not_connected" | "already_connected" | "role_forbidden" | "e2ee_required" | "e2ee_cipher_suite_mismatch" | "e2ee_not_enabled" | "unknown_stream" | "unknown_subscription" | "unknown_connection" | "not_owner" | "media_router_unavailable" | "media_bad_sdp" | "media_unknown_stream" | "media_unknown_target" | "media_router_failed" | "session_full" | "too_many_token_connections" | "too_many_streams" | "too_many_session_streams" | "too_many_subscriptions" | "signal_rate_limited";
 
 /**
  * What an `ack` adds to its `id`, by request.
