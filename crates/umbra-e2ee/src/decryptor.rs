@@ -118,7 +118,7 @@ impl StreamDecryptor {
             }
             Ok(Opened::Rejected { kid, ctr }) => {
                 self.stats.auth_failures += 1;
-                let event = self.detector.on_auth_failure(now, kid, ctr);
+                let event = self.detector.on_auth_failure(now, kid, ctr, frame.len());
                 self.emit(event);
                 Err(Error::EncryptionSecretMismatch)
             }

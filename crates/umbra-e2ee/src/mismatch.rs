@@ -9,6 +9,11 @@
 //! run are coherent; plain media read as SFrame gives headers that jump between random KIDs and
 //! counters, or does not parse at all.
 //!
+//! The transport may hand the receiver the same frame more than once (browsers' receive
+//! transforms got one frame up to 26 times as RTX copies of its packets arrived). A copy says
+//! nothing about the sender, so it is recognised (same KID, counter and length as a failure of
+//! the run) and skipped; counted, it would read as a counter that did not grow.
+//!
 //! Memory per stream is bounded: the last [`RUN_HISTORY`] headers of the current run.
 
 use std::collections::VecDeque;
@@ -49,8 +54,16 @@ struct Run {
     auth_failures: u32,
     malformed: u32,
     first: Option<Instant>,
-    /// (KID, counter) of the latest authentication failures, oldest first.
-    headers: VecDeque<(u64, u64)>,
+    /// The latest authentication failures, oldest first.
+    headers: VecDeque<Failure>,
+}
+
+/// What identifies a failed frame: its clear header and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Failure {
+    kid: u64,
+    ctr: u64,
+    len: usize,
 }
 
 impl Run {
@@ -68,7 +81,7 @@ impl Run {
         if self.malformed.saturating_mul(5) > self.len() {
             return false;
         }
-        let mut kids: Vec<u64> = self.headers.iter().map(|&(kid, _)| kid).collect();
+        let mut kids: Vec<u64> = self.headers.iter().map(|h| h.kid).collect();
         kids.sort_unstable();
         kids.dedup();
         if kids.len() > MAX_COHERENT_KIDS {
@@ -76,7 +89,7 @@ impl Run {
         }
         let (mut pairs, mut increasing) = (0u32, 0u32);
         for kid in kids {
-            let ctrs: Vec<u64> = self.headers.iter().filter(|h| h.0 == kid).map(|h| h.1).collect();
+            let ctrs: Vec<u64> = self.headers.iter().filter(|h| h.kid == kid).map(|h| h.ctr).collect();
             for w in ctrs.windows(2) {
                 pairs += 1;
                 increasing += u32::from(w[1] > w[0]);
@@ -106,14 +119,24 @@ impl MismatchDetector {
         self.reported
     }
 
-    /// A frame with this SFrame header parsed but did not authenticate under any key we hold.
-    pub fn on_auth_failure(&mut self, now: Instant, kid: u64, ctr: u64) -> Option<E2eeEvent> {
+    /// A frame of `len` bytes (as received) with this SFrame header parsed but did not
+    /// authenticate under any key we hold.
+    ///
+    /// A frame with the same KID, counter and length as one of the run's last [`RUN_HISTORY`]
+    /// failures is a copy of it: like a replayed frame, it neither counts nor breaks the run.
+    /// The length tells copies from distinct plain frames that happen to read as the same
+    /// header, which are evidence of a sender that does not encrypt and must count.
+    pub fn on_auth_failure(&mut self, now: Instant, kid: u64, ctr: u64, len: usize) -> Option<E2eeEvent> {
+        let failure = Failure { kid, ctr, len };
+        if self.run.headers.contains(&failure) {
+            return None;
+        }
         self.run.auth_failures = self.run.auth_failures.saturating_add(1);
         self.run.first.get_or_insert(now);
         if self.run.headers.len() == RUN_HISTORY {
             self.run.headers.pop_front();
         }
-        self.run.headers.push_back((kid, ctr));
+        self.run.headers.push_back(failure);
         self.judge(now)
     }
 
@@ -162,6 +185,18 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    /// A frame length for tests where every frame has its own counter anyway.
+    const LEN: usize = 1200;
+
+    /// Feeds (milliseconds from the start, KID, counter, length) failures; returns the events.
+    fn replay(d: &mut MismatchDetector, failures: &[(u32, u64, u64, usize)]) -> Vec<(usize, E2eeEvent)> {
+        let t0 = Instant::now();
+        let mut events = vec![];
+        for (i, &(ms, kid, ctr, len)) in failures.iter().enumerate() {
+            events.extend(d.on_auth_failure(t0 + MS * ms, kid, ctr, len).map(|e| (i, e)));
+        }
+        events
+    }
 
     #[test]
     fn needs_both_frames_and_time() {
@@ -169,19 +204,22 @@ mod tests {
         let mut d = MismatchDetector::new();
         for i in 0..30 {
             // 30 failures within 290 ms: not yet.
-            assert_eq!(d.on_auth_failure(t0 + MS * (i * 10), 7, u64::from(i)), None);
+            assert_eq!(d.on_auth_failure(t0 + MS * (i * 10), 7, u64::from(i), LEN), None);
         }
-        assert_eq!(d.on_auth_failure(t0 + MS * 500, 7, 30), Some(E2eeEvent::EncryptionSecretMismatch));
-        assert_eq!(d.on_auth_failure(t0 + MS * 900, 7, 31), None, "reported once");
+        assert_eq!(d.on_auth_failure(t0 + MS * 500, 7, 30, LEN), Some(E2eeEvent::EncryptionSecretMismatch));
+        assert_eq!(d.on_auth_failure(t0 + MS * 900, 7, 31, LEN), None, "reported once");
         assert_eq!(d.on_success(), Some(E2eeEvent::EncryptionSecretMatch));
         assert_eq!(d.on_success(), None);
 
         // Slow failures: long enough, but fewer than 10 frames.
         let mut d = MismatchDetector::new();
         for i in 0..9 {
-            assert_eq!(d.on_auth_failure(t0 + Duration::from_secs(i), 7, i), None);
+            assert_eq!(d.on_auth_failure(t0 + Duration::from_secs(i), 7, i, LEN), None);
         }
-        assert_eq!(d.on_auth_failure(t0 + Duration::from_secs(9), 7, 9), Some(E2eeEvent::EncryptionSecretMismatch));
+        assert_eq!(
+            d.on_auth_failure(t0 + Duration::from_secs(9), 7, 9, LEN),
+            Some(E2eeEvent::EncryptionSecretMismatch)
+        );
     }
 
     #[test]
@@ -208,7 +246,7 @@ mod tests {
         ctrs.swap(3, 4);
         let mut events = vec![];
         for (i, (kid, ctr)) in ctrs.into_iter().enumerate() {
-            events.extend(d.on_auth_failure(t0 + MS * (33 * i as u32), kid, ctr));
+            events.extend(d.on_auth_failure(t0 + MS * (33 * i as u32), kid, ctr, LEN));
         }
         assert_eq!(events, vec![E2eeEvent::EncryptionSecretMismatch]);
     }
@@ -224,7 +262,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            events.extend(d.on_auth_failure(t0 + MS * (33 * i), x % 8, x >> 40));
+            events.extend(d.on_auth_failure(t0 + MS * (33 * i), x % 8, x >> 40, LEN));
         }
         assert_eq!(events, vec![E2eeEvent::StreamNotEncrypted], "once, and never a mismatch");
         assert!(d.is_mismatched());
@@ -238,5 +276,95 @@ mod tests {
         let e = FrameError::BadHeader("x");
         let events: Vec<_> = (0..20u32).filter_map(|i| d.on_malformed(t0 + MS * (33 * i), &e)).collect();
         assert_eq!(events, vec![E2eeEvent::DecryptionInternalError(e), E2eeEvent::StreamNotEncrypted]);
+    }
+
+    #[test]
+    fn copies_of_a_frame_delivered_again_are_not_a_counter_that_stands_still() {
+        // Captured in Chromium 156 (browser test native-other-secret-to-chromium): the VP8 track
+        // of a native publisher with another secret. The receive transform got frame 1 seventeen
+        // times (RTX copies of its packet, sent as bandwidth-probing padding) before the key
+        // frame; counted, those copies made the run "not encrypted".
+        const KID: u64 = 5_480_551_399_604_879_813;
+        let mut run: Vec<(u32, u64, u64, usize)> = [0, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 29, 30, 30, 30, 30, 30]
+            .into_iter()
+            .map(|ms| (ms, KID, 1, 1216))
+            .collect();
+        let rest = [
+            (30, 5311),
+            (61, 1784),
+            (92, 1680),
+            (123, 2055),
+            (154, 1771),
+            (186, 1767),
+            (233, 2105),
+            (264, 2389),
+            (295, 2164),
+            (326, 2280),
+            (358, 5194),
+            (389, 2559),
+            (420, 1223),
+            (467, 2548),
+            (498, 2918),
+            (530, 2737),
+        ];
+        run.extend(rest.iter().zip(2..).map(|(&(ms, len), ctr)| (ms, KID, ctr, len)));
+        let mut d = MismatchDetector::new();
+        assert_eq!(replay(&mut d, &run), vec![(run.len() - 1, E2eeEvent::EncryptionSecretMismatch)]);
+    }
+
+    #[test]
+    fn a_copy_arriving_after_a_later_frame_is_skipped_too() {
+        // Captured likewise: frame 3 again after frame 4.
+        const KID: u64 = 841_098_200_808_262_055;
+        let run: Vec<(u32, u64, u64, usize)> = [
+            (0, 2, 5311),
+            (31, 3, 1784),
+            (31, 3, 1784),
+            (78, 4, 1680),
+            (78, 3, 1784),
+            (93, 5, 2055),
+            (140, 6, 1771),
+            (171, 7, 1767),
+            (203, 8, 2105),
+            (234, 9, 2389),
+            (265, 10, 2164),
+            (297, 11, 2280),
+            (327, 12, 2430),
+            (374, 13, 7341),
+            (405, 14, 3476),
+            (437, 15, 1338),
+            (468, 16, 2698),
+            (499, 17, 2340),
+            (531, 18, 3458),
+        ]
+        .into_iter()
+        .map(|(ms, ctr, len)| (ms, KID, ctr, len))
+        .collect();
+        let mut d = MismatchDetector::new();
+        assert_eq!(replay(&mut d, &run), vec![(run.len() - 1, E2eeEvent::EncryptionSecretMismatch)]);
+    }
+
+    #[test]
+    fn plain_frames_that_read_as_one_header_are_distinct_frames() {
+        // Plain VP8 delta frames often read as counter 3 (captured: most frames of the plaintext
+        // publisher); with another length each is another frame, not a copy, and a counter that
+        // does not grow is what a sender that does not encrypt looks like.
+        let run: Vec<(u32, u64, u64, usize)> = (0..20u32).map(|i| (33 * i, 5, 3, 1000 + i as usize)).collect();
+        let mut d = MismatchDetector::new();
+        assert_eq!(replay(&mut d, &run), vec![(16, E2eeEvent::StreamNotEncrypted)], "at the first frame 500 ms in");
+    }
+
+    #[test]
+    fn copies_neither_count_nor_break_a_run() {
+        let t0 = Instant::now();
+        let mut d = MismatchDetector::new();
+        // One frame delivered 30 times over a second: one failure, no verdict.
+        for i in 0..30u32 {
+            assert_eq!(d.on_auth_failure(t0 + MS * (33 * i), 9, 0, 800), None);
+        }
+        // Nine more distinct frames complete a run of ten.
+        let events: Vec<_> =
+            (1..10u32).filter_map(|c| d.on_auth_failure(t0 + MS * (1000 + 33 * c), 9, c.into(), 800)).collect();
+        assert_eq!(events, vec![E2eeEvent::EncryptionSecretMismatch]);
     }
 }

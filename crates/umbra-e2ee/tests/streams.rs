@@ -306,6 +306,30 @@ fn a_sender_that_does_not_encrypt_is_reported_as_such_never_as_a_mismatch() {
 }
 
 #[test]
+fn frames_delivered_again_from_a_sender_with_another_secret_are_still_a_mismatch() {
+    // As Chromium's receive transform hands them over when RTX copies of a frame's packets keep
+    // arriving: the second frame 17 times, then the rest once each.
+    let t0 = Instant::now();
+    let ring = ring("the receiver's secret", t0);
+    let mut tx = FrameEncryptor::new(SUITE, &key("the sender's secret")).unwrap();
+    let mut rx = StreamDecryptor::new(Codec::Vp8);
+    let plain = frames();
+    let mut all = vec![];
+    let mut now = t0;
+    for i in 0..20 {
+        let p = tx.encrypt(Codec::Vp8, &plain[i % plain.len()]).unwrap();
+        for _ in 0..if i == 1 { 17 } else { 1 } {
+            assert_eq!(rx.decrypt(&ring, &p, now), Err(Error::EncryptionSecretMismatch));
+            all.extend(events(&mut rx));
+            now += Duration::from_millis(2);
+        }
+        now += FRAME_INTERVAL;
+    }
+    assert_eq!(all, vec![E2eeEvent::EncryptionSecretMismatch]);
+    assert_eq!(rx.stats().auth_failures, 36, "every copy failed authentication, and is counted as such");
+}
+
+#[test]
 fn a_mismatched_sender_is_never_called_unencrypted_for_any_codec() {
     let t0 = Instant::now();
     for (name, codec) in

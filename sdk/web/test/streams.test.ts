@@ -134,6 +134,27 @@ test("a sender that does not encrypt: one StreamNotEncrypted, never a mismatch, 
   assert.deepEqual(types(rx.takeEvents()), ["EncryptionSecretMatch"]);
 });
 
+test("frames delivered again from a sender with another secret are still a mismatch", async () => {
+  // As Chromium's receive transform hands them over when RTX copies of a frame's packets keep
+  // arriving: the second frame 17 times, then the rest once each.
+  const tx = await FrameEncryptor.create(suite, keyA);
+  const rxRing = ring(keyB);
+  const rx = new StreamDecryptor("vp8");
+  const evs: string[] = [];
+  let now = 0;
+  for (let i = 0; i < 20; i++) {
+    const p = await tx.encrypt("vp8", vp8(i));
+    for (let copy = 0; copy < (i === 1 ? 17 : 1); copy++) {
+      assert.equal((await rx.decrypt(rxRing, p, now)).status, "auth_failure");
+      evs.push(...types(rx.takeEvents()));
+      now += 2;
+    }
+    now += 33;
+  }
+  assert.deepEqual(evs, ["EncryptionSecretMismatch"]);
+  assert.equal(rx.stats.authFailures, 36, "every copy failed authentication, and is counted as such");
+});
+
 test("grace period: the previous secret decrypts for 5 s after a change, then not", async () => {
   const oldSender = await FrameEncryptor.create(suite, keyA);
   const rxRing = ring(keyA, 0);

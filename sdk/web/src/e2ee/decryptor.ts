@@ -94,7 +94,7 @@ export class StreamDecryptor {
         break;
       case "auth_failure":
         this.counts.authFailures++;
-        this.emit(this.detector.onAuthFailure(now, outcome.kid, outcome.ctr));
+        this.emit(this.detector.onAuthFailure(now, outcome.kid, outcome.ctr, frame.length));
         break;
       case "malformed":
         this.counts.malformed++;

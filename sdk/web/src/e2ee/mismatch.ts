@@ -5,6 +5,10 @@
 // sender that does not encrypt at all (not encrypted). The clear SFrame headers tell them apart
 // without a key: an encrypter writes one KID per secret epoch and a counter that grows by one per
 // frame; plain media read as SFrame jumps between random KIDs and counters, or does not parse.
+// The transport may hand over the same frame more than once (browsers' receive transforms got one
+// frame up to 26 times as RTX copies of its packets arrived); a copy says nothing about the sender,
+// so it is recognised (same KID, counter and length as a failure of the run) and skipped: counted,
+// it would read as a counter that did not grow.
 // Memory per stream is bounded: the last RUN_HISTORY headers of the current run.
 
 import type { FrameError } from "./errors.js";
@@ -26,12 +30,19 @@ export type E2eeEvent =
   | { type: "StreamNotEncrypted" }
   | { type: "DecryptionInternalError"; error: FrameError };
 
+/** What identifies a failed frame: its clear header and its length. */
+interface Failure {
+  kid: bigint;
+  ctr: bigint;
+  length: number;
+}
+
 export class MismatchDetector {
   private authFailures = 0;
   private malformed = 0;
   private first: number | null = null;
-  /** [KID, counter] of the latest authentication failures of the run, oldest first. */
-  private headers: [bigint, bigint][] = [];
+  /** The latest authentication failures of the run, oldest first. */
+  private headers: Failure[] = [];
   /** A mismatch or not-encrypted report stands until a frame decrypts. */
   private reported = false;
   private lastMalformedEvent: number | null = null;
@@ -41,12 +52,19 @@ export class MismatchDetector {
     return this.reported;
   }
 
-  /** A frame with this SFrame header parsed but did not authenticate under any key we hold. */
-  onAuthFailure(now: number, kid: bigint, ctr: bigint): E2eeEvent | null {
+  /**
+   * A frame of `length` bytes (as received) with this SFrame header parsed but did not authenticate
+   * under any key we hold. A frame with the same KID, counter and length as one of the run's last
+   * RUN_HISTORY failures is a copy of it: like a replayed frame, it neither counts nor breaks the
+   * run. The length tells copies from distinct plain frames that happen to read as the same header,
+   * which are evidence of a sender that does not encrypt and must count.
+   */
+  onAuthFailure(now: number, kid: bigint, ctr: bigint, length: number): E2eeEvent | null {
+    if (this.headers.some((h) => h.kid === kid && h.ctr === ctr && h.length === length)) return null;
     this.authFailures++;
     if (this.first === null) this.first = now;
     if (this.headers.length === RUN_HISTORY) this.headers.shift();
-    this.headers.push([kid, ctr]);
+    this.headers.push({ kid, ctr, length });
     return this.judge(now);
   }
 
@@ -93,12 +111,12 @@ export class MismatchDetector {
   /** Few malformed frames, at most two KIDs, counters mostly increasing within a KID. */
   private coherent(): boolean {
     if (this.malformed * 5 > this.authFailures + this.malformed) return false;
-    const kids = new Set(this.headers.map(([kid]) => kid));
+    const kids = new Set(this.headers.map((h) => h.kid));
     if (kids.size > MAX_COHERENT_KIDS) return false;
     let pairs = 0;
     let increasing = 0;
     for (const kid of kids) {
-      const ctrs = this.headers.filter(([k]) => k === kid).map(([, c]) => c);
+      const ctrs = this.headers.filter((h) => h.kid === kid).map((h) => h.ctr);
       for (let i = 1; i < ctrs.length; i++) {
         pairs++;
         if (ctrs[i]! > ctrs[i - 1]!) increasing++;
