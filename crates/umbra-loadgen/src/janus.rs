@@ -151,8 +151,10 @@ impl Janus {
             Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )?;
         let e = self.event(handle, Duration::from_secs(10))?;
+        crate::debug!("janus publisher offer:\n{offer}");
         let answer =
             e["jsep"]["sdp"].as_str().ok_or_else(|| format!("publish: no answer in {e}"))?.to_string();
+        crate::debug!("janus publisher answer:\n{answer}");
         peer.accept_answer(&answer)?;
         Ok(peer)
     }

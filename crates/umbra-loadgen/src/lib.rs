@@ -10,3 +10,18 @@ pub mod peer;
 pub mod procstat;
 pub mod run;
 pub mod umbra;
+
+/// Whether `UMBRA_LOADGEN_DEBUG` is set: then SDPs and signaling steps go to stderr.
+pub fn debug_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("UMBRA_LOADGEN_DEBUG").is_some())
+}
+
+#[macro_export]
+macro_rules! debug {
+    ($($t:tt)*) => {
+        if $crate::debug_enabled() {
+            eprintln!("umbra-loadgen: {}", format!($($t)*));
+        }
+    };
+}

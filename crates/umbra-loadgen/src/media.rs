@@ -76,7 +76,11 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
                 poll_readable(&mut fds, wait.as_micros().div_ceil(1000) as i32);
                 let readable = fds[0].revents != 0;
                 let mut events = Vec::new();
-                peer.drive(readable, &mut |_| {}, &mut |_, e| events.push(e));
+                peer.drive(
+                    readable,
+                    &mut |d| crate::debug!("publisher got {} bytes, first byte {}", d.len(), d[0]),
+                    &mut |_, e| events.push(e),
+                );
                 if !peer.alive {
                     shared.dead.store(true, Ordering::Relaxed);
                     break;
@@ -85,6 +89,9 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
                     match e {
                         Event::Connected => {
                             shared.connected.store(true, Ordering::Relaxed);
+                        }
+                        Event::IceConnectionStateChange(st) => {
+                            crate::debug!("publisher ICE: {st:?}");
                         }
                         Event::KeyframeRequest(_) => {
                             shared.keyframe_requests.fetch_add(1, Ordering::Relaxed);

@@ -135,7 +135,10 @@ impl Peer {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
+                    let r = self.socket.send_to(&t.contents, t.destination);
+                    if t.contents.first().is_some_and(|b| *b < 2) {
+                        crate::debug!("{} -> {} STUN {} bytes: {r:?}", self.local, t.destination, t.contents.len());
+                    }
                 }
                 Ok(Output::Timeout(t)) => {
                     self.deadline = t;
