@@ -14,7 +14,7 @@ use str0m::format::Codec;
 use str0m::media::{MediaTime, Mid, Pt};
 
 use crate::frames::{self, KIND_AUDIO, KIND_VIDEO, SeqSet};
-use crate::peer::{Peer, is_rtp, poll_readable, pollfd};
+use crate::peer::{Peer, is_padded, is_rtp, poll_readable, pollfd};
 
 /// What the publisher sends.
 #[derive(Debug, Clone)]
@@ -170,6 +170,8 @@ pub struct SubscriberShared {
     /// RTP datagrams received by all subscribers (the server's forwarded packets).
     pub rtp_packets: AtomicU64,
     pub rtp_bytes: AtomicU64,
+    /// RTP datagrams with the padding bit (bandwidth probes), not in `rtp_packets`.
+    pub padding_packets: AtomicU64,
     /// Subscribers whose connection is up (ICE + DTLS).
     pub connected: AtomicUsize,
     /// Subscribers that received at least one video frame.
@@ -252,14 +254,16 @@ pub fn spawn_subscriber_thread(
                 let wait = next.saturating_duration_since(now);
                 poll_readable(&mut fds, wait.as_micros().div_ceil(1000) as i32);
                 let recording = shared.recording.load(Ordering::Relaxed);
-                let (mut pkts, mut bytes) = (0u64, 0u64);
+                let (mut pkts, mut bytes, mut padded) = (0u64, 0u64, 0u64);
                 for (s, fd) in subs.iter_mut().zip(&fds) {
                     let was_alive = s.peer.alive;
                     let Sub { peer, video, audio, connected, receiving } = s;
                     peer.drive(
                         fd.revents != 0,
                         &mut |d| {
-                            if is_rtp(d) {
+                            if is_rtp(d) && is_padded(d) {
+                                padded += 1;
+                            } else if is_rtp(d) {
                                 pkts += 1;
                                 bytes += d.len() as u64;
                             }
@@ -297,6 +301,7 @@ pub fn spawn_subscriber_thread(
                 }
                 shared.rtp_packets.fetch_add(pkts, Ordering::Relaxed);
                 shared.rtp_bytes.fetch_add(bytes, Ordering::Relaxed);
+                shared.padding_packets.fetch_add(padded, Ordering::Relaxed);
             }
             for s in &mut subs {
                 s.peer.close();

@@ -28,6 +28,12 @@ pub struct Peer {
     buf: Vec<u8>,
 }
 
+/// Whether an RTP datagram has the padding bit set: the bandwidth probes str0m sends (padding
+/// only, on the RTX stream) carry no media and are not counted as forwarded packets.
+pub fn is_padded(d: &[u8]) -> bool {
+    d[0] & 0x20 != 0
+}
+
 /// Whether a datagram is RTP (RFC 7983 / RFC 5761: first byte 128–191, and not RTCP's
 /// payload types 192–223 in the second byte).
 pub fn is_rtp(d: &[u8]) -> bool {

@@ -155,6 +155,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let self0 = procstat::self_cpu_us();
         let pk0 = shared.rtp_packets.load(Ordering::Relaxed);
         let by0 = shared.rtp_bytes.load(Ordering::Relaxed);
+        let pad0 = shared.padding_packets.load(Ordering::Relaxed);
         let v0 = publisher.video_seq.load(Ordering::Relaxed);
         let a0 = publisher.audio_seq.load(Ordering::Relaxed);
         let t0 = Instant::now();
@@ -167,6 +168,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let self1 = procstat::self_cpu_us();
         let pk1 = shared.rtp_packets.load(Ordering::Relaxed);
         let by1 = shared.rtp_bytes.load(Ordering::Relaxed);
+        let pad1 = shared.padding_packets.load(Ordering::Relaxed);
         let v1 = publisher.video_seq.load(Ordering::Relaxed);
         let a1 = publisher.audio_seq.load(Ordering::Relaxed);
         let rss_end = opts.server_pid.and_then(procstat::rss_kib);
@@ -219,6 +221,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
             "keyframe_requests": publisher.keyframe_requests.load(Ordering::Relaxed),
             "forwarded_packets": packets,
             "forwarded_pps": round(pps, 0),
+            "padding_pps": round((pad1 - pad0) as f64 / secs, 0),
             "forwarded_mbps": round((by1 - by0) as f64 * 8.0 / secs / 1e6, 2),
             "server_cpu_pct": server_cpu.map(|c| round(100.0 * c / (secs * 1e6), 1)),
             "cpu_us_per_pkt": per_pkt(server_cpu),
