@@ -26,6 +26,9 @@ OPTIONS:
   --video-kbps K        video rate (default 2500)
   --fps F               video frame rate (default 30)
   --drop-every K        count but never send every K-th frame of each kind (checks loss detection)
+  --batch-us US         a subscriber thread wakes at most once per US microseconds (default
+                        1000; 0 = at every datagram): the client then costs the same for a
+                        server that paces its packets as for one that sends them in bursts
   --label TEXT          copied into the JSON
 ";
 
@@ -87,6 +90,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     o.publisher.fps = num("--fps", take(&mut kv, "--fps"), 30u32)?.clamp(1, 120);
     o.publisher.drop_every = num("--drop-every", take(&mut kv, "--drop-every"), 0u32)?;
     o.label = take(&mut kv, "--label");
+    o.batch = Duration::from_micros(num("--batch-us", take(&mut kv, "--batch-us"), 1000u64)?.min(20_000));
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option {k} (see --help)"));
     }

@@ -43,6 +43,22 @@ pub fn self_cpu_us() -> u64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// CPU time (µs, from the scheduler) of each thread of this process, by thread name (threads of
+/// one name summed).
+pub fn self_threads_us() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
+    for t in dir.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+        let ns = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        *out.entry(name).or_insert(0) += ns / 1000;
+    }
+    out
+}
+
 /// The 1-minute load average.
 pub fn load1() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()

@@ -34,6 +34,8 @@ pub struct Options {
     pub server_pid: Option<u32>,
     pub publisher: PublisherConfig,
     pub label: Option<String>,
+    /// Subscriber threads wake at most once per this (see `media::spawn_subscriber_thread`).
+    pub batch: Duration,
 }
 
 impl Options {
@@ -56,6 +58,7 @@ impl Options {
                 drop_every: 0,
             },
             label: None,
+            batch: Duration::from_micros(1000),
         }
     }
 }
@@ -118,7 +121,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         std::thread::sleep(Duration::from_millis(500));
         let rss_base = opts.server_pid.and_then(procstat::rss_kib);
 
-        let mut pool = SubscriberPool::new(opts.threads);
+        let mut pool = SubscriberPool::new(opts.threads, opts.batch);
         let mut failed = Vec::new();
         let setup_start = Instant::now();
         for i in 0..n {
@@ -153,6 +156,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let cpu0 = opts.server_pid.and_then(procstat::cpu_us);
         let sched0 = opts.server_pid.and_then(procstat::sched_us);
         let self0 = procstat::self_cpu_us();
+        let threads0 = procstat::self_threads_us();
         let pk0 = shared.rtp_packets.load(Ordering::Relaxed);
         let by0 = shared.rtp_bytes.load(Ordering::Relaxed);
         let pad0 = shared.padding_packets.load(Ordering::Relaxed);
@@ -166,6 +170,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let cpu1 = opts.server_pid.and_then(procstat::cpu_us);
         let sched1 = opts.server_pid.and_then(procstat::sched_us);
         let self1 = procstat::self_cpu_us();
+        let threads1 = procstat::self_threads_us();
         let pk1 = shared.rtp_packets.load(Ordering::Relaxed);
         let by1 = shared.rtp_bytes.load(Ordering::Relaxed);
         let pad1 = shared.padding_packets.load(Ordering::Relaxed);
@@ -243,6 +248,11 @@ pub fn run(opts: &Options) -> Result<Value, String> {
             "rss_per_sub_kib": rss_per_sub,
             "client_cpu_pct": round(100.0 * (self1 - self0) as f64 / (secs * 1e6), 1),
             "client_threads": opts.threads,
+            "client_batch_us": opts.batch.as_micros() as u64,
+            "client_thread_cpu_pct": threads1
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(round(100.0 * v.saturating_sub(*threads0.get(k).unwrap_or(&0)) as f64 / (secs * 1e6), 1))))
+                .collect::<serde_json::Map<String, Value>>(),
             "load1_before": load_before,
             "load1_after": load_after,
             "total_secs": round(started.elapsed().as_secs_f64(), 1),
