@@ -192,7 +192,7 @@ start_umbra() {
 
 # One point: a fresh server, one load client run, the server stopped. Appends a JSON line.
 point() {
-  local backend=$1 n=$2 tag="$1-$2-$RANDOM" args
+  local backend=$1 n=$2 phase=$3 tag="$1-$2-$RANDOM" args
   if [ "$backend" = umbra ]; then
     start_umbra "$tag" || return 0
     args=(--backend umbra --url "$UMBRA_URL" --api-key "$UMBRA_KEY" --api-secret "$UMBRA_SECRET")
@@ -205,11 +205,11 @@ point() {
   if line=$(ip netns exec "$NSC" timeout 240 "$LOADGEN_BIN" "${args[@]}" -n "$n" --bind "$CLIENT_IP" \
       --server-pid "$SERVER_PID" --threads "$BENCH_THREADS" --warmup "$BENCH_WARMUP" \
       --duration "$BENCH_DURATION" --label "janus=$JANUS_VERSION event_loops=$CORES" 2>"$TMP/loadgen-$tag.err"); then
-    echo "$line" >> "$OUT"
+    jq -c --arg p "$phase" '. + {phase: $p}' <<<"$line" >> "$OUT"
     tail -1 "$TMP/loadgen-$tag.err" >&2
   else
     log "$backend N=$n: load client failed: $(tail -3 "$TMP/loadgen-$tag.err")"
-    jq -cn --arg b "$backend" --argjson n "$n" '{backend: $b, n: $n, failed: true}' >> "$OUT"
+    jq -cn --arg b "$backend" --argjson n "$n" --arg p "$phase" '{backend: $b, n: $n, phase: $p, failed: true}' >> "$OUT"
   fi
   stop_server
 }
@@ -218,13 +218,13 @@ log "cores=$CORES janus=$JANUS_VERSION N=[$BENCH_N] window=${BENCH_DURATION}s lo
 i=0
 for n in $BENCH_N; do
   if [ $((i % 2)) = 0 ]; then order="umbra janus"; else order="janus umbra"; fi
-  for b in $order; do point "$b" "$n"; done
+  for b in $order; do point "$b" "$n" sweep; done
   i=$((i + 1))
 done
 
 # The knee of each server: the largest N with mean loss <= 1 % (and every subscriber up).
 knee() {
-  jq -s --arg b "$1" '[.[] | select(.backend == $b and (.failed | not) and .loss_pct <= 1
+  jq -s --arg b "$1" '[.[] | select(.backend == $b and .phase == "sweep" and (.failed | not) and .loss_pct <= 1
     and .subscribers_receiving == .n) | .n] | max // 0' "$OUT"
 }
 if [ "$BENCH_PAST_KNEE" = 1 ]; then
@@ -237,7 +237,7 @@ if [ "$BENCH_PAST_KNEE" = 1 ]; then
   for n in $past; do
     log "past the knee: N=$n"
     if [ $((i % 2)) = 0 ]; then order="umbra janus"; else order="janus umbra"; fi
-    for b in $order; do point "$b" "$n"; done
+    for b in $order; do point "$b" "$n" past-knee; done
     i=$((i + 1))
   done
 fi
@@ -246,30 +246,42 @@ fi
 python3 - "$OUT" "$(knee umbra)" "$(knee janus)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ku, kj = int(sys.argv[2]), int(sys.argv[3])
+knee = {"umbra": int(sys.argv[2]), "janus": int(sys.argv[3])}
 def g(r, k, fmt="{}"):
     v = r.get(k)
     return "-" if v is None else fmt.format(v)
-print("\n| server | N | up | fwd pkt/s | server CPU | µs/pkt | tracks/core | loss mean / worst | latency p50 / p99 | RSS | RSS/sub | client CPU | load |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for r in sorted(rows, key=lambda r: (r["n"], r["backend"])):
+print("\n| phase | server | N | up | fwd pkt/s | server CPU | µs/pkt | tracks/core | loss mean / worst | latency p50 / p99 | RSS | RSS/sub | client CPU | load |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for r in rows:
     if r.get("failed"):
-        print(f"| {r['backend']} | {r['n']} | failed | | | | | | | | | | |"); continue
-    print(f"| {r['backend']} | {r['n']} | {r['subscribers_receiving']} | {g(r,'forwarded_pps','{:.0f}')} | {g(r,'server_cpu_pct','{}%')} "
+        print(f"| {r['phase']} | {r['backend']} | {r['n']} | failed | | | | | | | | | | |"); continue
+    print(f"| {r['phase']} | {r['backend']} | {r['n']} | {r['subscribers_receiving']} | {g(r,'forwarded_pps','{:.0f}')} | {g(r,'server_cpu_pct','{}%')} "
           f"| {g(r,'cpu_us_per_pkt')} | {g(r,'tracks_per_core','{:.0f}')} | {r['loss_pct']} / {r['loss_worst_pct']} % "
           f"| {g(r,'latency_ms_p50')} / {g(r,'latency_ms_p99')} ms | {g(r,'server_rss_mib')} MiB | {g(r,'rss_per_sub_kib')} KiB "
           f"| {r['client_cpu_pct']}% | {r.get('load1_before')} |")
-print(f"\nknee (largest N with mean loss <= 1 %): umbra {ku or '-'}, janus {kj or '-'}")
-print("\n| N | µs/pkt umbra / janus | Janus µs ÷ Umbra µs (>1: Umbra cheaper) | tracks/core ratio | p99 umbra / janus |")
-print("| --- | --- | --- | --- | --- |")
+print(f"\nknee (largest N of the sweep with mean loss <= 1 %): umbra {knee['umbra'] or '-'}, janus {knee['janus'] or '-'}")
+print("\n| N | µs/pkt umbra / janus | Janus µs ÷ Umbra µs (>1: Umbra cheaper) | tracks/core umbra / janus | loss umbra / janus | p99 umbra / janus |")
+print("| --- | --- | --- | --- | --- | --- |")
 by = {}
 for r in rows:
-    if not r.get("failed"): by.setdefault(r["n"], {})[r["backend"]] = r
+    if not r.get("failed") and r["phase"] == "sweep": by.setdefault(r["n"], {})[r["backend"]] = r
 for n in sorted(by):
     u, j = by[n].get("umbra"), by[n].get("janus")
     if not (u and j) or not u.get("cpu_us_per_pkt") or not j.get("cpu_us_per_pkt"): continue
-    tr = (u["tracks_per_core"] / j["tracks_per_core"]) if j.get("tracks_per_core") else None
     print(f"| {n} | {u['cpu_us_per_pkt']} / {j['cpu_us_per_pkt']} | {j['cpu_us_per_pkt']/u['cpu_us_per_pkt']:.2f}x "
-          f"| {'-' if tr is None else f'{tr:.2f}x'} | {u['latency_ms_p99']} / {j['latency_ms_p99']} ms |")
+          f"| {u['tracks_per_core']:.0f} / {j['tracks_per_core']:.0f} | {u['loss_pct']} / {j['loss_pct']} % | {u['latency_ms_p99']} / {j['latency_ms_p99']} ms |")
+print("\nPast the knee (each server at 1.5x its own knee; healthy = its point at the knee):")
+print("| server | knee | N | loss | latency p50 / p99 | RSS | RSS/sub (healthy) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for b in ("umbra", "janus"):
+    k = knee[b]
+    if not k: continue
+    n = (3 * k + 1) // 2
+    past = [r for r in rows if r["backend"] == b and r["phase"] == "past-knee" and r["n"] == n and not r.get("failed")]
+    ok = [r for r in rows if r["backend"] == b and r["phase"] == "sweep" and r["n"] == k and not r.get("failed")]
+    for r in past:
+        h = ok[0].get("rss_per_sub_kib") if ok else None
+        print(f"| {b} | {k} | {n} | {r['loss_pct']} % | {g(r,'latency_ms_p50')} / {g(r,'latency_ms_p99')} ms | {g(r,'server_rss_mib')} MiB "
+              f"| {g(r,'rss_per_sub_kib')} KiB ({h} KiB) |")
 PY
 log "JSON lines: $OUT"

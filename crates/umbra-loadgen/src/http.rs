@@ -27,7 +27,8 @@ pub fn request(
     let mut s = TcpStream::connect(&host).map_err(e)?;
     s.set_read_timeout(Some(timeout)).map_err(e)?;
     s.set_write_timeout(Some(timeout)).map_err(e)?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -136,7 +136,11 @@ impl Janus {
             return Err(format!("create room: {r}"));
         }
         self.room = room;
-        self.message(handle, json!({"request": "join", "ptype": "publisher", "room": room, "display": "loadgen"}), None)?;
+        self.message(
+            handle,
+            json!({"request": "join", "ptype": "publisher", "room": room, "display": "loadgen"}),
+            None,
+        )?;
         let e = self.event(handle, Duration::from_secs(10))?;
         let data = &e["plugindata"]["data"];
         if data["videoroom"] != "joined" {
@@ -152,8 +156,7 @@ impl Janus {
         )?;
         let e = self.event(handle, Duration::from_secs(10))?;
         crate::debug!("janus publisher offer:\n{offer}");
-        let answer =
-            e["jsep"]["sdp"].as_str().ok_or_else(|| format!("publish: no answer in {e}"))?.to_string();
+        let answer = e["jsep"]["sdp"].as_str().ok_or_else(|| format!("publish: no answer in {e}"))?.to_string();
         crate::debug!("janus publisher answer:\n{answer}");
         peer.accept_answer(&answer)?;
         Ok(peer)

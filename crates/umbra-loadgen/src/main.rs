@@ -81,7 +81,9 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     }
     o.server_pid = take(&mut kv, "--server-pid").map(|p| p.parse()).transpose().map_err(|_| "--server-pid")?;
     let secs = |k: &str, v: Option<String>, d: Duration| -> Result<Duration, String> {
-        Ok(v.map(|v| v.parse::<f64>().map_err(|_| format!("{k}: {v:?}"))).transpose()?.map_or(d, Duration::from_secs_f64))
+        Ok(v.map(|v| v.parse::<f64>().map_err(|_| format!("{k}: {v:?}")))
+            .transpose()?
+            .map_or(d, Duration::from_secs_f64))
     };
     o.warmup = secs("--warmup", take(&mut kv, "--warmup"), o.warmup)?;
     o.duration = secs("--duration", take(&mut kv, "--duration"), o.duration)?;

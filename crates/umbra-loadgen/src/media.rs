@@ -102,7 +102,8 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
                 }
                 if tracks.is_none() && shared.connected.load(Ordering::Relaxed) {
                     let (vm, am) = (peer.video_mid, peer.audio_mid);
-                    if let (Some(vt), Some(at)) = (pt_for(&mut peer, vm, Codec::Vp8), pt_for(&mut peer, am, Codec::Opus))
+                    if let (Some(vt), Some(at)) =
+                        (pt_for(&mut peer, vm, Codec::Vp8), pt_for(&mut peer, am, Codec::Opus))
                     {
                         tracks = Some((vt, at));
                         started = Some(Instant::now());
@@ -303,7 +304,12 @@ pub fn spawn_subscriber_thread(
                             let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: subs.len() as u64 };
                             // SAFETY: a valid epoll descriptor, an open socket, a live event struct.
                             unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, peer.fd(), &mut ev) };
-                            subs.push(Sub { peer, video: SeqSet::default(), audio: SeqSet::default(), receiving: false });
+                            subs.push(Sub {
+                                peer,
+                                video: SeqSet::default(),
+                                audio: SeqSet::default(),
+                                receiving: false,
+                            });
                             next_sweep = Instant::now();
                         }
                         Ok(SubCommand::Collect { video, audio, reply }) => {

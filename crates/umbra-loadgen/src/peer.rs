@@ -49,12 +49,8 @@ impl Peer {
         // No BWE on the load client: the publisher sends at its fixed rate (no pacer holding
         // frames back) and subscribers only receive (they still send TWCC feedback, NACKs and
         // receiver reports, which str0m does regardless).
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .set_stats_interval(None)
-            .build(now);
+        let mut rtc =
+            Rtc::builder().clear_codecs().enable_opus(true, false).enable_vp8(true).set_stats_interval(None).build(now);
         let candidate = Candidate::host(local, "udp").map_err(|e| format!("candidate: {e}"))?;
         rtc.add_local_candidate(candidate);
         Ok(Self {

@@ -106,7 +106,8 @@ impl Umbra {
         stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
         let (mut ws, _) = tungstenite::client(format!("ws://{host}/v1/signaling").as_str(), stream)
             .map_err(|e| format!("WebSocket handshake: {e}"))?;
-        let connect = json!({"type": "connect", "v": 1, "token": self.token(role, data), "session_id": self.session_id});
+        let connect =
+            json!({"type": "connect", "v": 1, "token": self.token(role, data), "session_id": self.session_id});
         ws.send(Message::text(connect.to_string())).map_err(|e| format!("send connect: {e}"))?;
         let welcome = read_until(&mut ws, |v| v["type"] == "welcome" || v["type"] == "error")?;
         if welcome["type"] == "error" {
@@ -239,7 +240,8 @@ fn read_until(ws: &mut WebSocket<TcpStream>, want: impl Fn(&Value) -> bool) -> R
 mod tests {
     #[test]
     fn b64url_matches_rfc_4648() {
-        for (p, e) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE")] {
+        for (p, e) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE")]
+        {
             assert_eq!(super::b64url(p.as_bytes()), e);
         }
     }
