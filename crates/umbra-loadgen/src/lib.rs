@@ -1,6 +1,6 @@
 #![recursion_limit = "256"]
 //! umbra-loadgen: one publisher and N subscribers in one process, str0m peers driven by a few
-//! poll(2) loops, against Umbra (REST + docs/signaling.md) or Janus VideoRoom (its HTTP API).
+//! epoll loops, against Umbra (REST + docs/signaling.md) or Janus VideoRoom (its HTTP API).
 //! See `umbra-loadgen --help` and docs/performance.md, "Router vs Janus".
 
 pub mod frames;

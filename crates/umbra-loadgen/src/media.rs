@@ -1,5 +1,5 @@
 //! The media threads: one publisher sending synthetic VP8 and Opus-shaped frames on a fixed
-//! schedule, and a few subscriber threads, each a single poll(2) loop over many peer
+//! schedule, and a few subscriber threads, each a single epoll loop over many peer
 //! connections, that record which frames arrived and how late.
 
 use std::ops::Range;
