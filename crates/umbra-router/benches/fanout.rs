@@ -154,7 +154,7 @@ fn main() {
     };
 
     println!(
-        "umbra-router fan-out benchmark: 1 publisher (VP8-sized {:.1} Mbps @ {VIDEO_FPS} fps + Opus-sized {AUDIO_FPS}/s) → N subscribers",
+        "umbra-router fan-out benchmark: {sessions} publisher(s) (VP8-sized {:.1} Mbps @ {VIDEO_FPS} fps + Opus-sized {AUDIO_FPS}/s) → N subscribers",
         VIDEO_BPS / 1e6
     );
     println!(

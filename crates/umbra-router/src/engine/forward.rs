@@ -1,4 +1,29 @@
 //! The media path between connections: frames to subscribers, keyframe requests to publishers.
+//!
+//! # Why frames, not RTP packets, are forwarded (yet)
+//!
+//! str0m 0.25's RTP mode (`RtcConfig::set_rtp_mode(true)`: `Event::RtpPacket` in,
+//! `StreamTx::write_rtp` out, with the payload an `Arc<[u8]>` one copy can serve every
+//! subscriber) would save the depacketize-and-repacketize per subscriber. It is not used yet
+//! because switching is more than a flag:
+//!
+//! - The mode is per `Rtc` and total (`Writer::write` panics in it), so publishers and
+//!   subscribers switch together, and what frame mode gives this module for free goes:
+//!   `MediaData::is_keyframe` (the overload rule resumes a track only at a keyframe) and
+//!   `contiguous` (the broken-frame PLI) would need the router's own payload-descriptor
+//!   parsing for VP8, VP9, H.264 and AV1 — on E2EE payloads whose clear prefix differs per
+//!   codec.
+//! - Sequence numbers must be rewritten per subscriber track (an offset that grows with every
+//!   packet the overload rule drops), or subscribers NACK packets that were never sent; the
+//!   extended `SeqNo` also carries the SRTP rollover counter, so the counter is the router's.
+//!   RTP timestamps can pass through (one publisher per track, no layer switching yet).
+//! - Publisher-side repair changes: frame mode waits for NACK/RTX-repaired packets and
+//!   reorders; in RTP mode packets go out as they arrive and a repaired one arrives late under
+//!   the same sequence number (str0m unwraps RTX), which the per-subscriber offset must map
+//!   the same way; TWCC and PLI/FIR relay stay str0m's and this module's.
+//!
+//! That is a day's work plus the E2EE-through-the-router, loss and browser runs, which did not
+//! fit beside the workers and the overload rule; the fan-out bench measures what it saves.
 
 use super::*;
 
