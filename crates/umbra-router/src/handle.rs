@@ -88,7 +88,7 @@ impl Router {
                 .map_err(RouterError::Start)?;
             workers.push(Worker { tx, waker, local_addrs, thread: Mutex::new(Some(thread)) });
         }
-        Ok(RouterHandle { inner: Arc::new(Inner { workers, placement }) })
+        Ok(RouterHandle { inner: Arc::new(Inner { workers, placement, stopped: Default::default() }) })
     }
 }
 
@@ -109,6 +109,9 @@ struct Worker {
 struct Inner {
     workers: Vec<Worker>,
     placement: Placement,
+    /// Set by `stop`: requests about sessions then report the router stopped, not an unknown
+    /// id (shutting down released every session's place).
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Worker {
@@ -138,6 +141,7 @@ impl Worker {
 
 impl Inner {
     fn stop(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
         for w in &self.workers {
             w.stop();
         }
@@ -161,7 +165,7 @@ impl Inner {
         unknown: impl FnOnce() -> RouterError,
         make: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T> {
-        if self.workers.is_empty() {
+        if self.workers.is_empty() || self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(RouterError::Stopped);
         }
         match self.placement.find(session_id) {
@@ -194,6 +198,9 @@ impl RouterHandle {
     /// Accept a subscriber's offer for a published stream; returns the SDP answer.
     pub fn subscribe(&self, spec: SubscribeSpec) -> Result<String> {
         let session = spec.session_id.clone();
+        if self.inner.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(RouterError::Stopped);
+        }
         if self.inner.placement.find(&session).is_none() {
             // No connection of the session anywhere, so surely no such stream: answer without
             // placing the session on a worker for nothing.

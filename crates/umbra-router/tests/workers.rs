@@ -110,6 +110,8 @@ fn two_sessions_land_on_two_workers_and_both_forward() {
     let (_c, _answer) = publish_in(&router, &clients, "c");
     assert_eq!(router.worker_of("c"), Some(0));
     router.shutdown();
+    assert!(matches!(router.unpublish("c", "cam"), Err(RouterError::Stopped)));
+    assert!(matches!(router.stats(), Err(RouterError::Stopped)));
 }
 
 #[test]
