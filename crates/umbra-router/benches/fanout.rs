@@ -9,7 +9,7 @@
 //! str0m's pacer) off, to show what pacing adds to end-to-end latency; `-- --workers W` sets
 //! the router's media workers (default: one per core); `-- --sessions S` splits the N
 //! subscribers over S sessions, each with its own publisher, so that with S ≥ 2 every worker
-//! carries media (the per-worker CPU line shows it).
+//! carries media (the per-worker CPU line shows it); `-- --steps 50,75` picks the N steps.
 //!
 //! Reported per step: packets the router sent per second and per second of router-thread CPU
 //! ("per core"), router CPU per subscriber track, RSS per subscriber (router + test client
@@ -70,7 +70,18 @@ fn percentile(v: &mut [u32], p: f64) -> Duration {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let steps: &[usize] = if quick { &[10, 50] } else { &[10, 25, 50, 75, 100, 150, 200, 250] };
+    let custom: Option<Vec<usize>> = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--steps")
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+    };
+    let steps: &[usize] = match &custom {
+        Some(c) => c,
+        None if quick => &[10, 50],
+        None => &[10, 25, 50, 75, 100, 150, 200, 250],
+    };
     let window = Duration::from_secs(if quick { 3 } else { 5 });
 
     let no_bwe = std::env::args().any(|a| a == "--no-bwe");
@@ -273,7 +284,17 @@ fn main() {
             step.e2e_p99.as_secs_f64() * 1e3,
             step.send_errors
         );
-        println!("       per worker: {}", per_worker.join("; "));
+        let estimates: Vec<u64> = s1.connections.iter().filter_map(|c| c.bwe_estimate_bps).collect();
+        let mean_estimate = estimates.iter().sum::<u64>() as f64 / estimates.len().max(1) as f64;
+        println!(
+            "       per worker: {}; overload drops {} (episodes {}), loop lag p99 {} µs, late datagrams {}, mean BWE estimate {:.2} Mbps",
+            per_worker.join("; "),
+            s1.totals.frames_dropped_overload - s0.totals.frames_dropped_overload,
+            s1.totals.overload_episodes - s0.totals.overload_episodes,
+            s1.loop_lag.since(&s0.loop_lag).percentile(99.0).as_micros(),
+            s1.late_datagrams - s0.late_datagrams,
+            mean_estimate / 1e6
+        );
         let over = step.loss_worst >= 0.01;
         results.push(step);
         if over {
