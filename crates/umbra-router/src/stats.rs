@@ -96,8 +96,9 @@ pub struct RouterStats {
     /// Datagrams from addresses no connection verified that were not a STUN message naming a
     /// known ufrag (or did not parse).
     pub unrouted_packets: u64,
-    /// Router receive of a frame's last packet → the frame written to every subscriber (and
-    /// the resulting packets handed to the kernel).
+    /// Kernel receive of a frame's last packet (its SO_TIMESTAMPNS stamp, so the time it
+    /// waited in the socket counts) → the frame written to every subscriber and the packets
+    /// str0m releases at once handed to the kernel (paced ones leave later).
     pub forward_latency: LatencyHistogram,
     /// CPU time (user + system) the router's worker threads have used, together.
     pub router_thread_cpu: Duration,
