@@ -6,7 +6,10 @@
 //!     cargo bench -p umbra-router --bench fanout
 //!
 //! `-- --quick` runs N = 10 and 50 only; `-- --no-bwe` turns bandwidth estimation (and so
-//! str0m's pacer) off, to show what pacing adds to end-to-end latency.
+//! str0m's pacer) off, to show what pacing adds to end-to-end latency; `-- --workers W` sets
+//! the router's media workers (default: one per core); `-- --sessions S` splits the N
+//! subscribers over S sessions, each with its own publisher, so that with S ≥ 2 every worker
+//! carries media (the per-worker CPU line shows it); `-- --steps 50,75` picks the N steps.
 //!
 //! Reported per step: packets the router sent per second and per second of router-thread CPU
 //! ("per core"), router CPU per subscriber track, RSS per subscriber (router + test client
@@ -67,11 +70,31 @@ fn percentile(v: &mut [u32], p: f64) -> Duration {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let steps: &[usize] = if quick { &[10, 50] } else { &[10, 25, 50, 75, 100, 150, 200, 250] };
+    let custom: Option<Vec<usize>> = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--steps")
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+    };
+    let steps: &[usize] = match &custom {
+        Some(c) => c,
+        None if quick => &[10, 50],
+        None => &[10, 25, 50, 75, 100, 150, 200, 250],
+    };
     let window = Duration::from_secs(if quick { 3 } else { 5 });
 
     let no_bwe = std::env::args().any(|a| a == "--no-bwe");
+    let arg = |name: &str| -> Option<usize> {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    };
+    let sessions = arg("--sessions").unwrap_or(1).max(1);
     let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+    if let Some(w) = arg("--workers") {
+        config.media_workers = w;
+    }
+    let workers = config.media_workers;
     if no_bwe {
         // For comparison only: without BWE str0m sends without pacing.
         config.bwe_initial_bps = None;
@@ -83,17 +106,23 @@ fn main() {
     // before the router is.
     let sub_clients = [Clients::new(false), Clients::new(false)];
 
-    let p = offer(&PeerOptions::publisher(ip));
-    let answer = router
-        .publish(PublishSpec {
-            session_id: "bench".into(),
-            connection_id: "pub".into(),
-            stream_id: "cam".into(),
-            sdp_offer: p.offer.clone(),
-        })
-        .expect("publish");
-    let publisher = pub_clients.add(p.accept(&answer));
-    pub_clients.wait_until("publisher connected", Duration::from_secs(20), |s| s[publisher].connected);
+    let session_name = |k: usize| format!("bench{k}");
+    let mut publishers = Vec::new();
+    for k in 0..sessions {
+        let p = offer(&PeerOptions::publisher(ip));
+        let answer = router
+            .publish(PublishSpec {
+                session_id: session_name(k),
+                connection_id: "pub".into(),
+                stream_id: "cam".into(),
+                sdp_offer: p.offer.clone(),
+            })
+            .expect("publish");
+        let publisher = pub_clients.add(p.accept(&answer));
+        pub_clients.wait_until("publisher connected", Duration::from_secs(20), |s| s[publisher].connected);
+        publishers.push(publisher);
+    }
+    let placed: Vec<Option<usize>> = (0..sessions).map(|k| router.worker_of(&session_name(k))).collect();
 
     // The publisher: paced in real time on its own thread; counts what it sent.
     let stop = Arc::new(AtomicBool::new(false));
@@ -101,6 +130,7 @@ fn main() {
     let sent_audio = Arc::new(AtomicU64::new(0));
     let sender = {
         let (stop, sv, sa, pc) = (stop.clone(), sent_video.clone(), sent_audio.clone(), pub_clients.clone());
+        let publishers = publishers.clone();
         std::thread::spawn(move || {
             let start = Instant::now();
             let mut rng = fastrand::Rng::with_seed(7);
@@ -116,12 +146,16 @@ fn main() {
                     } else {
                         (mean_frame * (56.0 / 59.0) * (0.8 + 0.4 * rng.f64())) as usize
                     };
-                    pc.write(publisher, MediaKind::Video, timed_frame(v as u32, len));
+                    for &publisher in &publishers {
+                        pc.write(publisher, MediaKind::Video, timed_frame(v as u32, len));
+                    }
                     v += 1;
                     sv.store(v, Ordering::Relaxed);
                 }
                 while (a as f64) < t * AUDIO_FPS {
-                    pc.write(publisher, MediaKind::Audio, frame(a as u32, MediaKind::Audio, AUDIO_BYTES));
+                    for &publisher in &publishers {
+                        pc.write(publisher, MediaKind::Audio, frame(a as u32, MediaKind::Audio, AUDIO_BYTES));
+                    }
                     a += 1;
                     sa.store(a, Ordering::Relaxed);
                 }
@@ -131,11 +165,11 @@ fn main() {
     };
 
     println!(
-        "umbra-router fan-out benchmark: 1 publisher (VP8-sized {:.1} Mbps @ {VIDEO_FPS} fps + Opus-sized {AUDIO_FPS}/s) → N subscribers",
+        "umbra-router fan-out benchmark: {sessions} publisher(s) (VP8-sized {:.1} Mbps @ {VIDEO_FPS} fps + Opus-sized {AUDIO_FPS}/s) → N subscribers",
         VIDEO_BPS / 1e6
     );
     println!(
-        "machine: {} CPUs online; all peers and the router in this process; window {:?} per step; BWE/pacer {}\n",
+        "machine: {} CPUs online; all peers and the router in this process; window {:?} per step; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         window,
         if no_bwe { "off" } else { "on" }
@@ -150,7 +184,7 @@ fn main() {
             let p = offer(&PeerOptions::subscriber(ip));
             let answer = router
                 .subscribe(SubscribeSpec {
-                    session_id: "bench".into(),
+                    session_id: session_name(i % sessions),
                     connection_id: format!("c{i}"),
                     subscription_id: format!("s{i}"),
                     stream_id: "cam".into(),
@@ -179,6 +213,22 @@ fn main() {
         // count, by sequence number, which of the window's frames each subscriber got.
         std::thread::sleep(Duration::from_millis(700));
         let sent = ((v1 - v0) + (a1 - a0)) as f64;
+        let per_worker: Vec<String> = s1
+            .workers
+            .iter()
+            .zip(&s0.workers)
+            .map(|(b, a)| {
+                let cpu = b.thread_cpu.saturating_sub(a.thread_cpu).as_secs_f64();
+                let pk = b.packets_out.saturating_sub(a.packets_out);
+                format!(
+                    "w{}: {:.1}% CPU, {} pkt/s, {} conns",
+                    b.index,
+                    100.0 * cpu / window.as_secs_f64(),
+                    (pk as f64 / window.as_secs_f64()) as u64,
+                    b.connections
+                )
+            })
+            .collect();
         let losses: Vec<f64> = subs
             .iter()
             .map(|(h, id)| {
@@ -217,12 +267,13 @@ fn main() {
             send_errors: s1.totals.send_errors - s0.totals.send_errors,
         };
         println!(
-            "N={:>3}  loss worst {:>5.2}% mean {:>5.2}%  router {:>7.0} pkt/s, {:>7.0} pkt/s per core, CPU {:>5.1}% ({:.3}% per track, {:>5.0} tracks/core)  RSS +{:>5.0} KiB/sub  router latency p50 {:>4} µs p99 {:>5} µs  e2e p50 {:>5.1} ms p99 {:>5.1} ms  send errors {}",
+            "N={:>3}  loss worst {:>5.2}% mean {:>5.2}%  router {:>7.0} pkt/s, {:>7.0} pkt/s per core ({:.2} µs CPU/pkt), CPU {:>5.1}% ({:.3}% per track, {:>5.0} tracks/core)  RSS +{:>5.0} KiB/sub  router latency p50 {:>4} µs p99 {:>5} µs  e2e p50 {:>5.1} ms p99 {:>5.1} ms  send errors {}",
             step.n,
             100.0 * step.loss_worst,
             100.0 * step.loss_mean,
             step.pps,
             step.pps_per_core,
+            if step.pps_per_core > 0.0 { 1e6 / step.pps_per_core } else { 0.0 },
             100.0 * step.cpu_fraction,
             step.cpu_per_track_pct,
             step.tracks_per_core,
@@ -232,6 +283,17 @@ fn main() {
             step.e2e_p50.as_secs_f64() * 1e3,
             step.e2e_p99.as_secs_f64() * 1e3,
             step.send_errors
+        );
+        let estimates: Vec<u64> = s1.connections.iter().filter_map(|c| c.bwe_estimate_bps).collect();
+        let mean_estimate = estimates.iter().sum::<u64>() as f64 / estimates.len().max(1) as f64;
+        println!(
+            "       per worker: {}; overload drops {} (episodes {}), loop lag p99 {} µs, late datagrams {}, mean BWE estimate {:.2} Mbps",
+            per_worker.join("; "),
+            s1.totals.frames_dropped_overload - s0.totals.frames_dropped_overload,
+            s1.totals.overload_episodes - s0.totals.overload_episodes,
+            s1.loop_lag.since(&s0.loop_lag).percentile(99.0).as_micros(),
+            s1.late_datagrams - s0.late_datagrams,
+            mean_estimate / 1e6
         );
         let over = step.loss_worst >= 0.01;
         results.push(step);
@@ -247,7 +309,7 @@ fn main() {
     unsafe { libc::malloc_trim(0) };
     let rss_full = rss_bytes();
     for i in 0..n {
-        router.unsubscribe("bench", &format!("s{i}")).expect("unsubscribe");
+        router.unsubscribe(&session_name(i % sessions), &format!("s{i}")).expect("unsubscribe");
     }
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::malloc_trim(0) };

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use str0m::bwe::BweKind;
 use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid, Pt, Rid};
-use str0m::{Event, IceConnectionState, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::demux::ConnId;
 use crate::sockets::Sockets;
@@ -54,6 +54,13 @@ pub struct Subscriber {
     pub stream_id: String,
     pub publisher: ConnId,
     pub routes: Vec<Route>,
+    /// In an overload episode: frames are being dropped; ends when a frame goes out again.
+    pub behind: bool,
+    /// Video is unpaced so the backlog leaves at once; ends when a frame goes out onto an
+    /// empty backlog `RESTORE_PACING_AFTER` after the last drop.
+    pub flushing: bool,
+    pub last_drop: Option<Instant>,
+    pub queued_bytes_peak: usize,
 }
 
 /// One publisher track forwarded on one subscriber media section.
@@ -64,9 +71,27 @@ pub struct Route {
     /// Publisher payload type → this subscriber's payload type for the same codec, worked out
     /// at subscribe time so the per-frame path is a short linear lookup.
     pub pts: Vec<(Pt, Pt)>,
+    /// A frame of this (video) track was dropped: nothing decodes until the next keyframe,
+    /// so only a keyframe may go out next.
+    pub waiting_keyframe: bool,
+    /// Writes since str0m last sampled this track's send queue; see `engine::overload`.
+    pub unsampled: Unsampled,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unsampled {
+    /// `created_at` of the queue sample these writes came after.
+    pub sample: Option<Instant>,
+    pub bytes: usize,
+    pub packets: usize,
+    pub first: Option<Instant>,
 }
 
 impl Route {
+    pub fn new(pub_mid: Mid, sub_mid: Mid, kind: MediaKind, pts: Vec<(Pt, Pt)>) -> Route {
+        Route { pub_mid, sub_mid, kind, pts, waiting_keyframe: false, unsampled: Unsampled::default() }
+    }
+
     pub fn pt_for(&self, publisher_pt: Pt) -> Option<Pt> {
         self.pts.iter().find(|(p, _)| *p == publisher_pt).map(|(_, s)| *s)
     }
@@ -90,7 +115,14 @@ pub enum Work {
 }
 
 impl Conn {
-    pub fn stats(&self) -> ConnectionStats {
+    pub fn stats(&mut self) -> ConnectionStats {
+        let (queued_bytes, queued_bytes_peak) = match &self.role {
+            Role::Subscriber(s) => {
+                let peak = s.queued_bytes_peak;
+                (crate::engine::backlog(self).bytes, peak)
+            }
+            Role::Publisher(_) => (0, 0),
+        };
         let role = match &self.role {
             Role::Publisher(p) => ConnectionRole::Publisher { stream_id: p.stream_id.clone() },
             Role::Subscriber(s) => ConnectionRole::Subscriber {
@@ -105,6 +137,8 @@ impl Conn {
             connected: self.connected,
             counters: self.counters,
             bwe_estimate_bps: self.bwe_bps,
+            queued_bytes,
+            queued_bytes_peak,
         }
     }
 
@@ -119,17 +153,40 @@ pub struct DrainCtx<'a> {
     pub tap: &'a Option<PacketTap>,
     pub work: &'a mut VecDeque<Work>,
     pub timers: &'a mut Timers,
-    pub now: Instant,
+    /// When the datagram being handled reached the kernel (`now` outside datagram handling):
+    /// a frame completed by it has been waiting since then.
+    pub arrived: Instant,
 }
+
+/// Due deadlines answered inside one drain before the rest wait for the timer heap: a
+/// keyframe fanned out is a few dozen packets; the bound keeps one connection from holding
+/// the loop.
+const IMMEDIATE_TIMEOUTS_PER_DRAIN: usize = 256;
 
 /// Poll the connection until str0m returns its next deadline: send what it transmits, turn its
 /// events into work. This is str0m's contract after every mutation of an `Rtc`.
 pub fn drain(id: ConnId, conn: &mut Conn, ctx: &mut DrainCtx<'_>) {
     // str0m never needs more than a few hundred outputs per mutation; the bound only guards the
     // router thread against a library bug turning into a livelock.
+    let mut immediate = IMMEDIATE_TIMEOUTS_PER_DRAIN;
     for _ in 0..100_000 {
         match conn.rtc.poll_output() {
             Ok(Output::Timeout(t)) => {
+                // str0m releases one queued packet per `handle_input(Timeout)` and asks for an
+                // immediate timeout before the next: answered through the timer heap, each
+                // packet of a frame cost a whole loop turn (a poll(2), and under CPU
+                // starvation a scheduling delay per packet — a 10-packet frame left over
+                // ten turns). Due deadlines are answered here, within a bound.
+                if immediate > 0 {
+                    let now = Instant::now();
+                    if t <= now {
+                        immediate -= 1;
+                        if let Err(e) = conn.rtc.handle_input(Input::Timeout(now)) {
+                            tracing::debug!("timeout handling failed: {e}");
+                        }
+                        continue;
+                    }
+                }
                 ctx.timers.schedule(id, &mut conn.deadline, t);
                 break;
             }
@@ -181,7 +238,7 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
             fail(id, conn, "ICE disconnected (no consent checks from the client)".into(), ctx.work);
         }
         Event::MediaData(data) if conn.is_publisher() => {
-            ctx.work.push_back(Work::Frame { from: id, data: Box::new(data), received: ctx.now });
+            ctx.work.push_back(Work::Frame { from: id, data: Box::new(data), received: ctx.arrived });
         }
         Event::KeyframeRequest(req) if !conn.is_publisher() => {
             ctx.work.push_back(Work::KeyframeRequest { from: id, req });

@@ -51,6 +51,10 @@
 //!
 //! # Invariants and bounds
 //!
+//! Each media worker has its own `Demux` over its own connections and sockets (a client's
+//! datagrams reach only the worker whose port its session was answered with), so everything
+//! below holds per worker; no map is shared between threads.
+//!
 //! - `by_ufrag` holds exactly one entry per registered connection (its router-side ufrag);
 //!   `addrs_of` one entry per registered connection. Both are emptied by `remove`/`purge`.
 //! - `by_addr` holds only addresses that sent a check the connection verified, and `addrs_of`

@@ -8,10 +8,19 @@
 //! payload beyond what str0m's packetizers need). Keyframe requests are relayed to the
 //! publisher; NACK/RTX, TWCC and bandwidth estimation are str0m's.
 //!
-//! Threading: [`Router::start`] spawns one router thread that owns every peer connection and
-//! the UDP sockets (one per address family). [`RouterHandle`] methods are synchronous and send
-//! commands to that thread; events come back through [`RouterConfig::on_event`] (or a sink
-//! installed later with [`RouterHandle::set_event_sink`]).
+//! Threading: [`Router::start`] spawns [`RouterConfig::media_workers`] worker threads (default
+//! one per core). Each owns its own UDP sockets (one per address family, on its own port: a
+//! port range from the configured base port, or a free port each) and its own peer
+//! connections, with its own demux; a session's connections are all placed on one worker, the
+//! least loaded by connection count when the session starts, so a publisher's frames reach its
+//! subscribers without leaving the thread (see `placement`). [`RouterHandle`] methods are
+//! synchronous and send commands to the worker of the session; events from every worker come
+//! back through [`RouterConfig::on_event`] (or a sink installed later with
+//! [`RouterHandle::set_event_sink`]); stats are summed over workers and given per worker.
+//!
+//! Overload: no subscriber is sent media older than [`RouterConfig::max_queue_delay`], and
+//! what waits for one subscriber is bounded; stale frames are dropped and a keyframe requested
+//! instead (see `engine::overload`, which also says where the router used to queue).
 //!
 //! Hosting from an async server (tokio):
 //!
@@ -39,17 +48,18 @@ mod engine;
 mod error;
 mod events;
 mod handle;
+mod placement;
 mod sockets;
 mod stats;
 mod stun;
 mod tap;
 mod timers;
 
-pub use config::{EventSink, RouterConfig};
+pub use config::{EventSink, RouterConfig, default_media_workers};
 pub use error::{Result, RouterError};
 pub use events::{CloseReason, RouterEvent, RouterEventKind, Target};
 pub use handle::{PublishSpec, Router, RouterHandle, SubscribeSpec};
-pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats};
+pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats, WorkerStats};
 pub use tap::{PacketTap, TapDirection};
 
 /// The STUN USERNAME parsing the demux relies on, public so tools and tests can use it.

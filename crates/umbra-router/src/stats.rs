@@ -32,6 +32,13 @@ pub struct Counters {
     pub keyframe_requests_coalesced: u64,
     /// Datagrams the kernel refused to send (full socket buffer) — lost on the way out.
     pub send_errors: u64,
+    /// Frames not sent to a subscriber because they would have reached it too late: its send
+    /// backlog was over `RouterConfig::max_queue_delay`/2, `max_queue_bytes` or
+    /// `max_queue_packets`, the frame itself arrived that late (the router loop was behind),
+    /// or the track was waiting for the keyframe that follows such a drop.
+    pub frames_dropped_overload: u64,
+    /// Times a subscriber fell behind (the first overload drop after a frame went out).
+    pub overload_episodes: u64,
 }
 
 impl Counters {
@@ -48,6 +55,8 @@ impl Counters {
         self.keyframe_requests_originated += o.keyframe_requests_originated;
         self.keyframe_requests_coalesced += o.keyframe_requests_coalesced;
         self.send_errors += o.send_errors;
+        self.frames_dropped_overload += o.frames_dropped_overload;
+        self.overload_episodes += o.overload_episodes;
     }
 }
 
@@ -68,6 +77,12 @@ pub struct ConnectionStats {
     pub counters: Counters,
     /// Latest send-side bandwidth estimate (TWCC), bits per second; subscribers only.
     pub bwe_estimate_bps: Option<u64>,
+    /// Media and retransmission bytes waiting in this connection's send queues (str0m's
+    /// pacer queues) as last seen: the router-side memory a slow subscriber costs beyond its
+    /// fixed state and its RTX history.
+    pub queued_bytes: usize,
+    /// The most `queued_bytes` has been when a frame was forwarded to it.
+    pub queued_bytes_peak: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -81,14 +96,75 @@ pub struct RouterStats {
     /// Datagrams from addresses no connection verified that were not a STUN message naming a
     /// known ufrag (or did not parse).
     pub unrouted_packets: u64,
-    /// Router receive of a frame's last packet → the frame written to every subscriber (and
-    /// the resulting packets handed to the kernel).
+    /// Kernel receive of a frame's last packet (its SO_TIMESTAMPNS stamp, so the time it
+    /// waited in the socket counts) → the frame written to every subscriber and the packets
+    /// str0m releases at once handed to the kernel (paced ones leave later).
     pub forward_latency: LatencyHistogram,
-    /// CPU time (user + system) the router thread has used.
+    /// CPU time (user + system) the router's worker threads have used, together.
     pub router_thread_cpu: Duration,
+    /// Kernel arrival of a datagram → the router loop handling it: how far the loop is
+    /// behind its sockets (the time media waits in the socket's receive buffer).
+    pub loop_lag: LatencyHistogram,
+    /// Datagrams handled more than `LOOP_LAG_WARN` (50 ms) after they arrived.
+    pub late_datagrams: u64,
     /// Demux map sizes (verified remote addresses, ufrags, connections), to show teardown
     /// cleans them and forged traffic does not grow them.
     pub demux_sizes: (usize, usize, usize),
+    /// Each media worker's share (the fields above are sums over workers).
+    pub workers: Vec<WorkerStats>,
+}
+
+/// One media worker's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub index: usize,
+    /// Its sockets.
+    pub local_addrs: Vec<std::net::SocketAddr>,
+    /// Peer connections it holds.
+    pub connections: usize,
+    /// CPU time (user + system) of its thread.
+    pub thread_cpu: Duration,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub frames_forwarded: u64,
+}
+
+impl RouterStats {
+    /// Sum the stats of several workers (each with its own entry in `workers`).
+    pub(crate) fn merge(parts: Vec<RouterStats>) -> RouterStats {
+        let mut it = parts.into_iter();
+        let Some(mut all) = it.next() else {
+            return RouterStats {
+                totals: Counters::default(),
+                connections: Vec::new(),
+                published_streams: 0,
+                subscriptions: 0,
+                unrouted_packets: 0,
+                forward_latency: LatencyHistogram::default(),
+                router_thread_cpu: Duration::ZERO,
+                loop_lag: LatencyHistogram::default(),
+                late_datagrams: 0,
+                demux_sizes: (0, 0, 0),
+                workers: Vec::new(),
+            };
+        };
+        for p in it {
+            all.totals.add(&p.totals);
+            all.connections.extend(p.connections);
+            all.published_streams += p.published_streams;
+            all.subscriptions += p.subscriptions;
+            all.unrouted_packets += p.unrouted_packets;
+            all.forward_latency.merge(&p.forward_latency);
+            all.router_thread_cpu += p.router_thread_cpu;
+            all.loop_lag.merge(&p.loop_lag);
+            all.late_datagrams += p.late_datagrams;
+            all.demux_sizes.0 += p.demux_sizes.0;
+            all.demux_sizes.1 += p.demux_sizes.1;
+            all.demux_sizes.2 += p.demux_sizes.2;
+            all.workers.extend(p.workers);
+        }
+        all
+    }
 }
 
 /// A histogram of durations with 1 µs resolution to 4 ms and power-of-two buckets above it
@@ -165,6 +241,16 @@ impl LatencyHistogram {
             }
         }
         self.max()
+    }
+
+    /// Add everything recorded in `other` (another worker's histogram) to this one.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
+        self.max_us = self.max_us.max(other.max_us);
     }
 
     /// What was recorded after `earlier` (a snapshot of this same histogram). The max is that

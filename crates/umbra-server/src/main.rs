@@ -12,7 +12,7 @@ use umbra_server::clock::{now_millis, now_secs};
 use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
 use umbra_server::media_router::{MediaRouter, NoMediaRouter};
 use umbra_server::model::{Project, Role};
-use umbra_server::router_host::{HostedRouter, MediaOptions};
+use umbra_server::router_host::{HostedRouter, MediaOptions, RouterTuning};
 use umbra_server::store::{SqliteStore, Store, StoreError};
 use umbra_server::{ids, token};
 
@@ -52,6 +52,13 @@ enum Command {
     Token(TokenArgs),
 }
 
+/// A switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
 #[derive(Args)]
 struct ServeArgs {
     /// Address and port to listen on. Default 127.0.0.1:8080; use 0.0.0.0:PORT to accept remote
@@ -87,6 +94,19 @@ struct ServeArgs {
     /// another address (NAT, a load balancer, a relay). Port 0 keeps the bound port.
     #[arg(long, env = "UMBRA_MEDIA_ADVERTISE", value_name = "ADDR:PORT", value_delimiter = ',')]
     media_advertise: Vec<SocketAddr>,
+    /// Media worker threads of the router, each with its own UDP port(s) and peer connections
+    /// (a session lives on one). Default: one per core. With a non-zero --media-bind port P,
+    /// worker i binds P+i (open the range in the firewall); port 0 lets each pick a free port.
+    #[arg(long, env = "UMBRA_MEDIA_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    media_workers: Option<u16>,
+    /// Bandwidth estimation (TWCC) and pacing of the router's sends to subscribers. `off` sends
+    /// every packet as soon as it is forwarded: for diagnosis (is pacing holding media back?).
+    #[arg(long, env = "UMBRA_ROUTER_BWE", value_enum, default_value_t = OnOff::On)]
+    router_bwe: OnOff,
+    /// Oldest media the router sends a subscriber, in ms; later frames are dropped and a
+    /// keyframe requested instead (default 200).
+    #[arg(long, env = "UMBRA_ROUTER_MAX_QUEUE_DELAY_MS", value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=10_000))]
+    router_max_queue_delay_ms: Option<u32>,
     /// Run without a media router: routed sessions then refuse media negotiation.
     #[arg(long)]
     no_media: bool,
@@ -445,7 +465,13 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
         } else {
             args.media_bind.clone()
         };
-        let hosted = HostedRouter::start(&MediaOptions { bind, advertise: args.media_advertise.clone() })?;
+        let tuning = RouterTuning {
+            media_workers: args.media_workers.map(usize::from),
+            bwe_off: args.router_bwe == OnOff::Off,
+            max_queue_delay: args.router_max_queue_delay_ms.map(|ms| std::time::Duration::from_millis(ms.into())),
+        };
+        let hosted =
+            HostedRouter::start_with(&MediaOptions { bind, advertise: args.media_advertise.clone() }, &tuning)?;
         for addr in hosted.local_addrs() {
             tracing::info!(%addr, "media router listening (UDP)");
         }

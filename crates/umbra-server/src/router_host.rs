@@ -21,15 +21,40 @@ pub struct MediaOptions {
     pub advertise: Vec<SocketAddr>,
 }
 
+/// How the router works, beyond where it listens. `Default` is the router's own defaults.
+#[derive(Debug, Clone, Default)]
+pub struct RouterTuning {
+    /// Media worker threads; `None`: one per core.
+    pub media_workers: Option<usize>,
+    /// Turn send-side bandwidth estimation, and with it str0m's pacer, off: packets go out as
+    /// soon as they are written. For diagnosis (does pacing hold media back?).
+    pub bwe_off: bool,
+    /// Oldest media sent to a subscriber; `None`: the router's default (200 ms).
+    pub max_queue_delay: Option<std::time::Duration>,
+}
+
 pub struct HostedRouter {
     handle: RouterHandle,
 }
 
 impl HostedRouter {
     pub fn start(options: &MediaOptions) -> Result<Self, RouterError> {
+        Self::start_with(options, &RouterTuning::default())
+    }
+
+    pub fn start_with(options: &MediaOptions, tuning: &RouterTuning) -> Result<Self, RouterError> {
         let mut config = RouterConfig::new(options.bind.clone());
         if !options.advertise.is_empty() {
             config.advertised = Some(options.advertise.clone());
+        }
+        if let Some(n) = tuning.media_workers {
+            config.media_workers = n;
+        }
+        if tuning.bwe_off {
+            config.bwe_initial_bps = None;
+        }
+        if let Some(d) = tuning.max_queue_delay {
+            config.max_queue_delay = d;
         }
         Ok(Self { handle: Router::start(config)? })
     }

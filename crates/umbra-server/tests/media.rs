@@ -540,3 +540,29 @@ fn a_relayed_session_connects_two_native_clients_peer_to_peer() {
         assert!(psnr(&pattern.frame(n), f).unwrap() >= 28.0);
     }
 }
+
+#[test]
+fn the_router_flags_are_honoured_two_workers_without_bwe_still_deliver_media() {
+    // Two media workers (each on its own free port) and pacing off: the diagnosis setting
+    // must still carry an e2ee stream end to end.
+    let room = room(true, true, &["--media-workers", "2", "--router-bwe", "off", "--router-max-queue-delay-ms", "300"]);
+    let mut publisher = client(&room, Some(SECRET));
+    publish_pattern(&mut publisher);
+    let mut sub = client(&room, Some(SECRET));
+    let stream = sub.stream_id();
+    sub.session.subscribe(&stream).unwrap();
+    sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
+        .expect("video through two workers with BWE off");
+}
+
+#[test]
+fn zero_media_workers_is_refused_at_the_command_line() {
+    let dir = tmpdir();
+    let out = std::process::Command::new(common::BIN)
+        .args(["--data-dir", dir.path().to_str().unwrap(), "serve", "--media-workers", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--media-workers"), "{err}");
+}

@@ -22,13 +22,17 @@ use crate::demux::{ConnId, Demux, Resolved};
 use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
 use crate::handle::{Command, PublishSpec, SubscribeSpec};
+use crate::placement::Placement;
 use crate::sockets::{self, RouterSocket, Sockets};
-use crate::stats::{Counters, LatencyHistogram, RouterStats};
+use crate::stats::{Counters, LatencyHistogram, RouterStats, WorkerStats};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
 
 mod forward;
+mod overload;
 mod setup;
+
+pub(crate) use overload::backlog;
 
 /// Datagrams read from one socket before timers and commands get a turn, so a flood on one
 /// family cannot starve the rest.
@@ -38,6 +42,10 @@ const MAX_WAIT: Duration = Duration::from_millis(200);
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 /// Largest datagram we accept; WebRTC keeps well under the Ethernet MTU.
 const RECV_BUF: usize = 2048;
+/// A datagram handled this long after it reached the kernel means the loop is behind.
+const LOOP_LAG_WARN: Duration = Duration::from_millis(50);
+/// At most one warning of each kind per this interval, however bad things are.
+const WARN_EVERY: Duration = Duration::from_secs(5);
 
 type Key = (String, String);
 
@@ -57,9 +65,25 @@ struct Settings {
     keyframe_request_interval: Duration,
     rtx_history_packets: usize,
     connect_timeout: Duration,
+    max_queue_delay: Duration,
+    max_queue_bytes: usize,
+    max_queue_packets: usize,
+}
+
+/// What went wrong since the last warning, for the rate-limited warn lines.
+#[derive(Default)]
+struct Report {
+    last: Option<Instant>,
+    late_datagrams: u64,
+    worst_lag: Duration,
+    episodes: u64,
+    dropped: u64,
 }
 
 pub struct Engine {
+    /// Which media worker this is (see `handle.rs`).
+    index: usize,
+    placement: Placement,
     sockets: Sockets,
     candidates: Vec<Candidate>,
     cert: DtlsCert,
@@ -83,7 +107,12 @@ pub struct Engine {
     closed: Counters,
     unrouted: u64,
     latency: LatencyHistogram,
+    loop_lag: LatencyHistogram,
+    late_datagrams: u64,
+    report: Report,
     last_housekeeping: Instant,
+    /// Test hook: sleep this long each time the loop wakes (see `stall_loop_for_tests`).
+    stall: Duration,
     /// The connection being mutated right now (taken out of `conns`), so a panic inside str0m
     /// can be pinned on it; see [`Engine::guarded`].
     current: Option<ConnId>,
@@ -100,7 +129,7 @@ struct Label {
 }
 
 impl Engine {
-    pub fn new(config: RouterConfig, waker: UnixDatagram) -> Result<Engine> {
+    pub fn new(config: RouterConfig, index: usize, placement: Placement, waker: UnixDatagram) -> Result<Engine> {
         let RouterConfig {
             bind,
             advertised,
@@ -109,8 +138,17 @@ impl Engine {
             keyframe_request_interval,
             rtx_history_packets,
             connect_timeout,
+            max_queue_delay,
+            max_queue_bytes,
+            max_queue_packets,
+            media_workers: _,
             on_event,
         } = config;
+        if max_queue_delay.is_zero() || max_queue_bytes == 0 || max_queue_packets == 0 {
+            return Err(RouterError::Config(
+                "max_queue_delay, max_queue_bytes and max_queue_packets must be above zero".into(),
+            ));
+        }
         if rtx_history_packets == 0 {
             return Err(RouterError::Config("rtx_history_packets must be at least 1".into()));
         }
@@ -170,6 +208,8 @@ impl Engine {
             .ok_or_else(|| RouterError::Config("the crypto provider cannot make a DTLS certificate".into()))?;
 
         Ok(Engine {
+            index,
+            placement,
             sockets: Sockets { v4, v6, waker },
             candidates,
             cert,
@@ -180,6 +220,9 @@ impl Engine {
                 keyframe_request_interval,
                 rtx_history_packets,
                 connect_timeout,
+                max_queue_delay,
+                max_queue_bytes,
+                max_queue_packets,
             },
             on_event,
             tap: None,
@@ -194,9 +237,13 @@ impl Engine {
             closed: Counters::default(),
             unrouted: 0,
             latency: LatencyHistogram::default(),
+            loop_lag: LatencyHistogram::default(),
+            late_datagrams: 0,
+            report: Report::default(),
             last_housekeeping: Instant::now(),
             current: None,
             labels: HashMap::new(),
+            stall: Duration::ZERO,
         })
     }
 
@@ -239,6 +286,9 @@ impl Engine {
             };
             if ready.waker {
                 self.sockets.drain_waker();
+            }
+            if !self.stall.is_zero() {
+                std::thread::sleep(self.stall);
             }
             if ready.v4 {
                 self.guarded("receiving", |e| e.read_socket(true, &mut buf));
@@ -290,6 +340,7 @@ impl Engine {
             return;
         }
         if let Some(label) = self.labels.remove(&id) {
+            self.placement.release(&label.session_id);
             self.emit(RouterEvent {
                 session_id: label.session_id,
                 connection_id: label.connection_id,
@@ -378,6 +429,10 @@ impl Engine {
                 self.on_event = sink;
                 let _ = reply.send(Ok(()));
             }
+            Command::Stall(stall, reply) => {
+                self.stall = stall;
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown => {}
         }
         let now = Instant::now();
@@ -387,14 +442,18 @@ impl Engine {
     // ---------------------------------------------------------------- the hot path
 
     fn ctx(&mut self, now: Instant) -> DrainCtx<'_> {
-        DrainCtx { sockets: &self.sockets, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, now }
+        self.ctx_arrived(now, now)
+    }
+
+    fn ctx_arrived(&mut self, _now: Instant, arrived: Instant) -> DrainCtx<'_> {
+        DrainCtx { sockets: &self.sockets, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, arrived }
     }
 
     fn read_socket(&mut self, v4: bool, buf: &mut [u8]) {
         for _ in 0..RECV_BATCH {
             let socket = if v4 { self.sockets.v4.as_ref() } else { self.sockets.v6.as_ref() };
             let Some(socket) = socket else { return };
-            let (n, source) = match socket.socket.recv_from(buf) {
+            let (n, source, at) = match sockets::recv_timestamped(&socket.socket, buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -405,11 +464,26 @@ impl Engine {
                 }
             };
             let destination = socket.candidate_addr;
-            self.datagram(source, destination, &buf[..n]);
+            let now = Instant::now();
+            // Wall clock against wall clock (the kernel stamps CLOCK_REALTIME); a clock step
+            // backwards reads as no lag rather than a huge one.
+            let lag = at.and_then(|t| std::time::SystemTime::now().duration_since(t).ok()).unwrap_or_default();
+            self.note_lag(lag);
+            let arrived = now.checked_sub(lag).unwrap_or(now);
+            self.datagram(source, destination, &buf[..n], arrived);
         }
     }
 
-    fn datagram(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    fn note_lag(&mut self, lag: Duration) {
+        self.loop_lag.record(lag);
+        if lag >= LOOP_LAG_WARN {
+            self.late_datagrams += 1;
+            self.report.late_datagrams += 1;
+            self.report.worst_lag = self.report.worst_lag.max(lag);
+        }
+    }
+
+    fn datagram(&mut self, source: SocketAddr, destination: SocketAddr, data: &[u8], arrived: Instant) {
         let now = Instant::now();
         if let Some(tap) = &self.tap {
             tap(TapDirection::Received, data);
@@ -454,7 +528,7 @@ impl Engine {
         {
             tracing::debug!("connection {id:?}: verified remote address {source}");
         }
-        let mut ctx = self.ctx(now);
+        let mut ctx = self.ctx_arrived(now, arrived);
         drain(id, &mut conn, &mut ctx);
         self.conns.insert(id, conn);
         self.current = None;
@@ -504,9 +578,39 @@ impl Engine {
             self.work.push_back(Work::Failed(id, format!("ICE/DTLS not connected within {secs:.0} s")));
         }
         self.run_work(now);
+        self.warn_if_behind(now);
         if self.timers.len() > 4 * self.conns.len() + 1024 {
             self.timers.rebuild(self.conns.iter().filter_map(|(id, c)| c.deadline.map(|d| (d, *id))));
         }
+    }
+
+    /// The log lines of overload, at most one per `WARN_EVERY`, summing up what happened since
+    /// the last one (a warning per dropped frame would flood the log exactly when the machine
+    /// has least to spare).
+    fn warn_if_behind(&mut self, now: Instant) {
+        let r = &mut self.report;
+        if r.late_datagrams == 0 && r.episodes == 0 {
+            return;
+        }
+        if r.last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+            return;
+        }
+        if r.late_datagrams > 0 {
+            tracing::warn!(
+                late_datagrams = r.late_datagrams,
+                worst_lag_ms = r.worst_lag.as_millis() as u64,
+                "media router loop is falling behind: datagrams waited in the socket before being handled"
+            );
+        }
+        if r.episodes > 0 {
+            tracing::warn!(
+                subscribers_fell_behind = r.episodes,
+                frames_dropped = r.dropped,
+                max_queue_delay_ms = self.settings.max_queue_delay.as_millis() as u64,
+                "media router: subscribers fell behind; stale frames dropped and keyframes requested instead"
+            );
+        }
+        *r = Report { last: Some(now), ..Report::default() };
     }
 
     fn run_work(&mut self, now: Instant) {
@@ -529,12 +633,22 @@ impl Engine {
         }
     }
 
-    fn stats(&self) -> RouterStats {
+    fn stats(&mut self) -> RouterStats {
         let mut totals = self.closed;
-        let connections: Vec<_> = self.conns.values().map(|c| c.stats()).collect();
+        let connections: Vec<_> = self.conns.values_mut().map(|c| c.stats()).collect();
         for c in &connections {
             totals.add(&c.counters);
         }
+        let cpu = sockets::thread_cpu_time();
+        let worker = WorkerStats {
+            index: self.index,
+            local_addrs: self.local_addrs(),
+            connections: connections.len(),
+            thread_cpu: cpu,
+            packets_in: totals.packets_in,
+            packets_out: totals.packets_out,
+            frames_forwarded: totals.frames_forwarded,
+        };
         RouterStats {
             totals,
             connections,
@@ -542,8 +656,11 @@ impl Engine {
             subscriptions: self.subscriptions.len(),
             unrouted_packets: self.unrouted,
             forward_latency: self.latency.clone(),
-            router_thread_cpu: sockets::thread_cpu_time(),
+            router_thread_cpu: cpu,
+            loop_lag: self.loop_lag.clone(),
+            late_datagrams: self.late_datagrams,
             demux_sizes: self.demux.sizes(),
+            workers: vec![worker],
         }
     }
 }

@@ -140,6 +140,10 @@ impl Engine {
             stream_id: spec.stream_id.clone(),
             publisher,
             routes: Vec::new(),
+            behind: false,
+            flushing: false,
+            last_drop: None,
+            queued_bytes_peak: 0,
         });
         let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
@@ -195,7 +199,7 @@ impl Engine {
                 tracing::debug!("no common codec for {kind:?} between publisher and subscriber");
                 continue;
             }
-            routes.push(Route { pub_mid, sub_mid, kind, pts });
+            routes.push(Route::new(pub_mid, sub_mid, kind, pts));
         }
         if routes.is_empty() {
             return Err(RouterError::NoUsableMedia(
@@ -250,6 +254,7 @@ impl Engine {
             return;
         };
         self.labels.remove(&id);
+        self.placement.release(&conn.session_id);
         conn.rtc.disconnect();
         self.demux.remove(id, &conn.ufrag);
         self.closed.add(&conn.counters);
