@@ -150,6 +150,11 @@ impl Peer {
         }
     }
 
+    /// The UDP socket, for the session thread's poll(2).
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.socket)
+    }
+
     pub(crate) fn deadline(&self) -> Instant {
         self.deadline
     }

@@ -14,7 +14,7 @@ use umbra_protocol::{ConnectionInfo, PropertyChanged, Reason, StreamInfo, VideoD
 use crate::error::ClientError;
 use crate::media::{AudioFrame, VideoFrame};
 use crate::publisher::{PublisherId, PublisherSettings};
-use crate::worker::{self, Command};
+use crate::worker::{self, Command, CommandSender};
 
 /// Identifies a subscriber within its session.
 pub type SubscriberId = u64;
@@ -227,7 +227,7 @@ pub struct Session {
     shared: Arc<Mutex<Shared>>,
     events_tx: Sender<Event>,
     events_rx: Option<Receiver<Event>>,
-    commands: Option<Sender<Command>>,
+    commands: Option<CommandSender>,
     thread: Option<JoinHandle<()>>,
     next_id: AtomicU64,
 }
@@ -277,7 +277,8 @@ impl Session {
         if self.commands.is_some() {
             return Err(ClientError::AlreadyConnected);
         }
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = worker::command_channel()
+            .map_err(|e| ClientError::Signaling(format!("cannot start the session thread: {e}")))?;
         let handle = worker::spawn(worker::Params {
             session_id: self.session_id.clone(),
             token: token.to_string(),

@@ -15,6 +15,9 @@ use crate::error::ClientError;
 pub(crate) struct Signaling {
     ws: WebSocket<TcpStream>,
     next_id: u64,
+    /// A write hit `WouldBlock`: bytes wait in tungstenite's buffer, and the session thread
+    /// must wake when the socket can take them.
+    write_blocked: bool,
 }
 
 fn ws_url(server_url: &str) -> Result<(String, String), ClientError> {
@@ -47,7 +50,7 @@ impl Signaling {
         let (ws, _) = tungstenite::client(url.as_str(), stream)
             .map_err(|e| ClientError::Signaling(format!("WebSocket handshake with {url}: {e}")))?;
         ws.get_ref().set_nonblocking(true).map_err(|e| ClientError::Signaling(e.to_string()))?;
-        let mut s = Self { ws, next_id: 1 };
+        let mut s = Self { ws, next_id: 1, write_blocked: false };
         s.send(&ClientMessage::Connect {
             v: PROTOCOL_VERSION,
             token: token.to_string(),
@@ -64,7 +67,10 @@ impl Signaling {
         match self.ws.send(Message::text(text)) {
             Ok(()) => Ok(()),
             // Queued in tungstenite's buffer; `poll` flushes it.
-            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                self.write_blocked = true;
+                Ok(())
+            }
             Err(e) => Err(ClientError::Signaling(e.to_string())),
         }
     }
@@ -82,8 +88,8 @@ impl Signaling {
     /// The next text message, if one is waiting. `Err` when the socket is gone.
     pub(crate) fn poll(&mut self) -> Result<Option<String>, ClientError> {
         match self.ws.flush() {
-            Ok(()) => {}
-            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+            Ok(()) => self.write_blocked = false,
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => self.write_blocked = true,
             Err(e) => return Err(ClientError::Signaling(e.to_string())),
         }
         loop {
@@ -105,6 +111,16 @@ impl Signaling {
                 Err(e) => Err(ClientError::Signaling(e.to_string())),
             };
         }
+    }
+
+    /// The TCP socket, for the session thread's poll(2).
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(self.ws.get_ref())
+    }
+
+    /// Whether bytes wait for the socket to accept them (see `write_blocked`).
+    pub(crate) fn wants_write(&self) -> bool {
+        self.write_blocked
     }
 
     pub(crate) fn close(&mut self) {

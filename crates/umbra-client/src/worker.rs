@@ -2,10 +2,12 @@
 //! Everything here runs on that one thread, so no state needs locking except what the handle
 //! reads (`Shared`). What the server sends is handled in `inbound`.
 
+mod commands;
 mod inbound;
+mod wait;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +26,8 @@ use crate::session::{
     Connection, Event, PublisherEvent, SessionConfig, Shared, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
     lock,
 };
+
+pub(crate) use commands::{CommandReceiver, CommandSender, channel as command_channel};
 
 pub(crate) enum Command {
     SetSecret(EncryptionSecret),
@@ -66,11 +70,13 @@ pub(crate) struct Params {
     pub(crate) config: SessionConfig,
     pub(crate) shared: Arc<Mutex<Shared>>,
     pub(crate) events: Sender<Event>,
-    pub(crate) commands: Receiver<Command>,
+    pub(crate) commands: CommandReceiver,
 }
 
-/// Longest the loop sleeps: bounds how late a datagram or a command is handled.
-const MAX_SLEEP: Duration = Duration::from_millis(2);
+/// Longest the thread waits in poll(2) when no deadline is nearer. Datagrams, signaling and
+/// commands wake it at once; this only bounds how late anything without a wake-up of its own
+/// would be noticed.
+const MAX_WAIT: Duration = Duration::from_millis(50);
 /// At most one key frame request per this interval per subscriber.
 const KEY_FRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
@@ -160,7 +166,7 @@ struct Worker {
     session_id: String,
     shared: Arc<Mutex<Shared>>,
     events: Sender<Event>,
-    commands: Receiver<Command>,
+    commands: CommandReceiver,
     sig: crate::signaling::Signaling,
     welcome: Option<Welcome>,
     ring: KeyRing,
@@ -225,6 +231,7 @@ impl Worker {
         let mut reason = "left the session".to_string();
         while !self.done {
             let now = Instant::now();
+            self.commands.clear_wake();
             loop {
                 match self.commands.try_recv() {
                     Ok(cmd) => self.command(cmd, now),
@@ -254,8 +261,10 @@ impl Worker {
             }
             self.drive_peers(now);
             self.produce_media(now);
-            let next = self.next_wakeup(now);
-            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(MAX_SLEEP));
+            if !self.done {
+                let next = self.next_wakeup(now);
+                self.wait(next);
+            }
         }
         for (_, mut p) in self.publishers.drain() {
             p.close_peers();
@@ -271,7 +280,10 @@ impl Worker {
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut next = now + MAX_SLEEP;
+        let mut next = now + MAX_WAIT;
+        if let Some(w) = &self.welcome {
+            next = next.min(self.last_ping + w.heartbeat);
+        }
         for p in self.publishers.values() {
             for peer in p.upstream.iter().chain(p.downstreams.values()) {
                 next = next.min(peer.deadline());

@@ -1,7 +1,8 @@
 //! VP8 through the system's libvpx (Debian `libvpx-dev`).
 //!
-//! This is the crate's only `unsafe`: libvpx is a C library. Each call's safety conditions are
-//! local (valid context pointer we own, buffers that outlive the call) and stated where they are.
+//! This and the session thread's poll(2) (`worker/wait.rs`) are the crate's only `unsafe`:
+//! libvpx is a C library. Each call's safety conditions are local (valid context pointer we
+//! own, buffers that outlive the call) and stated where they are.
 
 use std::mem::MaybeUninit;
 use std::os::raw::{c_int, c_uint, c_ulong};
