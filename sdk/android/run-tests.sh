@@ -12,7 +12,8 @@
 #     add-on, and runs the tests on the JVM with JNA against the real library.
 # Installs openjdk-17-jdk-headless, libjna-java, junit5 (and gcc, python3, npm) with apt-get and
 # kotlin-compiler with `npm ci` when missing. About two minutes once cargo has built.
-# UMBRA_ANDROID_NO_BUILD=1 skips the cargo build.
+# UMBRA_ANDROID_NO_BUILD=1 skips the cargo build; UMBRA_ANDROID_SERVER=path uses that `umbra`
+# binary instead of building the debug one (e.g. a release build already there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -51,7 +52,7 @@ STDLIB=$KOTLIN_HOME/lib/kotlin-stdlib.jar
 if [ -z "${UMBRA_ANDROID_NO_BUILD:-}" ]; then
   echo "--- building libumbra_ffi, uniffi-bindgen, umbra and umbra-media"
   cargo build --locked -p umbra-ffi
-  cargo build --locked -p umbra-server --bin umbra
+  [ -n "${UMBRA_ANDROID_SERVER:-}" ] || cargo build --locked -p umbra-server --bin umbra
   cargo build --locked -p umbra-media
 fi
 LIB_DIR=$CARGO_TARGET_DIR/debug
@@ -80,8 +81,8 @@ echo "--- regenerating the bindings (uniffi-bindgen, library mode)"
 KT_DIR=sdk/android/src/generated/kotlin
 SWIFT_DIR=sdk/ios/generated
 BINDGEN=$CARGO_TARGET_DIR/debug/uniffi-bindgen
-"$BINDGEN" generate --library "$LIB" --language kotlin --no-format --out-dir "$WORK/gen/kotlin" >/dev/null
-"$BINDGEN" generate --library "$LIB" --language swift --no-format --out-dir "$WORK/gen/swift" >/dev/null
+"$BINDGEN" generate "$LIB" --metadata-no-deps --language kotlin --no-format --out-dir "$WORK/gen/kotlin" >/dev/null
+"$BINDGEN" generate "$LIB" --metadata-no-deps --language swift --no-format --out-dir "$WORK/gen/swift" >/dev/null
 if [ -n "${UMBRA_BLESS_BINDINGS:-}" ]; then
   rm -rf "$KT_DIR" "$SWIFT_DIR"
   mkdir -p "$KT_DIR" "$SWIFT_DIR"
@@ -105,7 +106,7 @@ HEADER=$(ls "$SWIFT_DIR"/*.h)
 SWIFT=$(ls "$SWIFT_DIR"/*.swift)
 # Clang's nullability keywords, which gcc does not know.
 NULLABILITY=(-D_Nonnull= -D_Nullable= -D_Null_unspecified=)
-gcc -std=c11 -Wall -Werror -fsyntax-only "${NULLABILITY[@]}" -x c "$HEADER"
+printf '#include "%s"\n' "$(basename "$HEADER")" | gcc -std=c11 -Wall -Wextra -Werror -fsyntax-only "${NULLABILITY[@]}" -I"$SWIFT_DIR" -x c -
 python3 sdk/ios/checksum_probe.py "$SWIFT" "$(basename "$HEADER")" >"$WORK/probe.c"
 gcc -std=c11 -Wall -Werror "${NULLABILITY[@]}" -I"$SWIFT_DIR" -o "$WORK/probe" "$WORK/probe.c" \
   -L"$LIB_DIR" -lumbra_ffi -Wl,-rpath,"$LIB_DIR"
@@ -134,7 +135,7 @@ else
 fi
 
 echo "--- starting umbra serve"
-UMBRA=$CARGO_TARGET_DIR/debug/umbra
+UMBRA=${UMBRA_ANDROID_SERVER:-$CARGO_TARGET_DIR/debug/umbra}
 DATA=$WORK/data
 mkdir -p "$DATA"
 "$UMBRA" --data-dir "$DATA" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
@@ -158,7 +159,7 @@ env UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SE
   timeout -k 10 400 java -Xmx512m -Djna.library.path="$LIB_DIR" -Djna.nosys=false \
   -jar "$JUNIT" --disable-banner --details=tree --fail-if-no-tests \
   -cp "$OUT/umbra-android-tests.jar:$OUT/umbra-android.jar:$JNA:$STDLIB" \
-  --select-package io.umbra.android --reports-dir "$WORK/reports" 2>&1 | tee "$WORK/junit.log"
+  --disable-ansi-colors --select-class io.umbra.android.E2eeTest --reports-dir "$WORK/reports" 2>&1 | tee "$WORK/junit.log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(sed -n 's/.*\[ *\([0-9]*\) tests successful *\].*/\1/p' "$WORK/junit.log" | tail -n1)

@@ -108,6 +108,8 @@ struct Shared {
     subscribers: Mutex<HashMap<SubscriberId, Arc<SubscriberCore>>>,
     jobs: Mutex<Vec<Job>>,
     connection_id: Mutex<Option<String>>,
+    /// The connected session is end-to-end encrypted (what this client's streams declare).
+    e2ee: AtomicBool,
     dispatch_thread: Mutex<Option<ThreadId>>,
 }
 
@@ -158,6 +160,7 @@ impl Session {
             subscribers: Mutex::default(),
             jobs: Mutex::default(),
             connection_id: Mutex::default(),
+            e2ee: AtomicBool::new(false),
             dispatch_thread: Mutex::default(),
         });
         let dispatcher = Dispatcher { shared: shared.clone(), connections: HashMap::new(), streams: HashMap::new() };
@@ -619,12 +622,13 @@ impl Dispatcher {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        for job in std::mem::take(&mut *lock(&self.shared.jobs)) {
+        let jobs = std::mem::take(&mut *lock(&self.shared.jobs));
+        for job in jobs {
             self.job(job);
         }
     }
 
-    fn job(&mut self, job: Job) {
+    fn job(&self, job: Job) {
         match job {
             Job::PublisherError(p, e) => {
                 guarded(move || p.listener.on_error(e));
@@ -645,8 +649,9 @@ impl Dispatcher {
     fn event(&mut self, event: Event) {
         let l = self.shared.listener.clone();
         match event {
-            Event::Connected { connection_id, .. } => {
+            Event::Connected { connection_id, e2ee, .. } => {
                 *lock(&self.shared.connection_id) = Some(connection_id.clone());
+                self.shared.e2ee.store(e2ee, Ordering::Release);
                 guarded(move || l.on_connected(connection_id));
             }
             Event::Disconnected { .. } => {
@@ -743,7 +748,7 @@ impl Dispatcher {
                         video_type: "camera".into(),
                         video_width: 0,
                         video_height: 0,
-                        e2ee: false,
+                        e2ee: self.shared.e2ee.load(Ordering::Acquire),
                     }
                 });
                 lock(&core.state).stream = Some(stream.clone());

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
-import org.junit.jupiter.api.assertThrows
 import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.CopyOnWriteArrayList
@@ -149,12 +148,15 @@ class E2eeTest {
                 // Still connected; with a secret the same objects work.
                 assertTrue(c.connected && !c.disconnected)
                 c.session.setEncryptionSecret(SECRET)
+                p.errors.clear()
+                s.errors.clear()
                 c.session.publish(p.publisher)
                 p.awaitStream()
                 c.session.subscribe(s.subscriber)
                 waitFor(20.0, "frames once the secret is set") { s.renderer.frames.size >= 20 }
                 assertPatternFrames(s.renderer.frames.toList(), 320, 240, 20)
                 assertEquals(1, c.sessionErrors.size)
+                assertEquals(emptyList<OpentokError>(), p.errors + s.errors)
             }
         }
     }
@@ -197,9 +199,12 @@ class E2eeTest {
             override fun onStreamVideoDimensionsChanged(stream: io.umbra.ffi.Stream, width: UInt, height: UInt) {}
             override fun onSignalReceived(signalType: String, data: String, from: io.umbra.ffi.Connection?) {}
         }
-        NativeSession(SessionOptions(Server.apiKey, "1_x", Server.url, null), listener).use { native ->
+        val native = NativeSession(SessionOptions(Server.apiKey, "1_x", Server.url, null), listener)
+        try {
             val e = assertThrows<UmbraException.InvalidEncryptionSecret> { native.setEncryptionSecret("short") }
             assertTrue(e.message!!.contains("invalid encryption secret"), e.message)
+        } finally {
+            native.close()
         }
     }
 

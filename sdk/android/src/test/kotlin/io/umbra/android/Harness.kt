@@ -73,6 +73,17 @@ object Server {
     }
 }
 
+/** JUnit's Kotlin `assertThrows` (Debian's junit5 is built without its Kotlin extensions). */
+inline fun <reified T : Throwable> assertThrows(block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is T) return e
+        throw AssertionError("expected ${T::class.java.name}, got $e", e)
+    }
+    throw AssertionError("expected ${T::class.java.name}, nothing was thrown")
+}
+
 /** Polls `cond` until it holds or `seconds` pass. */
 fun waitFor(seconds: Double, what: String, cond: () -> Boolean) {
     val end = System.nanoTime() + (seconds * 1e9).toLong()
