@@ -226,9 +226,10 @@ fn session_code(e: &ClientError) -> ErrorCode {
         ClientError::InvalidArgument(_) => ErrorCode::InvalidParameter,
         ClientError::Refused { code, .. } => session_refusal(*code),
         ClientError::Protocol(_) => ErrorCode::UnexpectedServerMessage,
-        ClientError::Signaling(_) | ClientError::Media(_) | ClientError::MediaFailed(_) | ClientError::MediaClosed(_) => {
-            ErrorCode::ConnectionFailed
-        }
+        ClientError::Signaling(_)
+        | ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_) => ErrorCode::ConnectionFailed,
         ClientError::EncryptionSecretMismatch
         | ClientError::StreamNotEncrypted
         | ClientError::EncryptionInternalError(_)
@@ -297,9 +298,10 @@ fn publisher_code(e: &ClientError) -> ErrorCode {
         ClientError::NotConnected => ErrorCode::NotConnected,
         ClientError::Refused { code, .. } => publisher_refusal(*code),
         ClientError::InvalidArgument(_) | ClientError::UnsupportedCipherSuite(_) => ErrorCode::UnableToPublish,
-        ClientError::Media(_) | ClientError::MediaFailed(_) | ClientError::MediaClosed(_) | ClientError::Signaling(_) => {
-            ErrorCode::PublisherWebRtcError
-        }
+        ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_)
+        | ClientError::Signaling(_) => ErrorCode::PublisherWebRtcError,
         ClientError::InvalidEncryptionSecret(_)
         | ClientError::EncryptionSecretMismatch
         | ClientError::StreamNotEncrypted
@@ -329,9 +331,10 @@ fn subscriber_code(e: &ClientError) -> ErrorCode {
         // The native SDK refuses a stream it has not seen with InvalidArgument.
         ClientError::InvalidArgument(_) => ErrorCode::StreamNotFound,
         ClientError::Refused { code, .. } => subscriber_refusal(*code),
-        ClientError::Media(_) | ClientError::MediaFailed(_) | ClientError::MediaClosed(_) | ClientError::Signaling(_) => {
-            ErrorCode::SubscriberWebRtcError
-        }
+        ClientError::Media(_)
+        | ClientError::MediaFailed(_)
+        | ClientError::MediaClosed(_)
+        | ClientError::Signaling(_) => ErrorCode::SubscriberWebRtcError,
         ClientError::InvalidEncryptionSecret(_)
         | ClientError::EncryptionInternalError(_)
         | ClientError::UnsupportedCipherSuite(_)
@@ -371,14 +374,18 @@ mod tests {
 
     #[test]
     fn e2ee_errors_map_to_the_product_codes() {
-        let invalid = umbra_client::Session::new("k", "s", Default::default()).set_encryption_secret("short").unwrap_err();
+        let invalid =
+            umbra_client::Session::new("k", "s", Default::default()).set_encryption_secret("short").unwrap_err();
         assert_eq!(Family::Session.code(&invalid), ErrorCode::InvalidEncryptionSecret);
         assert_eq!(UmbraError::from_client(&invalid, Family::Session).code(), ErrorCode::InvalidEncryptionSecret);
         let missing = ClientError::EncryptionSecretMissing;
         for f in [Family::Session, Family::Publisher, Family::Subscriber] {
             assert_eq!(f.code(&missing), ErrorCode::EncryptionSecretMissing);
         }
-        assert_eq!(Family::Subscriber.code(&ClientError::EncryptionSecretMismatch), ErrorCode::EncryptionSecretMismatch);
+        assert_eq!(
+            Family::Subscriber.code(&ClientError::EncryptionSecretMismatch),
+            ErrorCode::EncryptionSecretMismatch
+        );
         assert_eq!(Family::Subscriber.code(&ClientError::StreamNotEncrypted), ErrorCode::StreamNotEncrypted);
         assert_eq!(
             Family::Subscriber.code(&ClientError::DecryptionInternalError("x".into())),

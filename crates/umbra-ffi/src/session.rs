@@ -25,7 +25,10 @@ use crate::error::{ErrorInfo, Family, UmbraError};
 use crate::media::{
     AudioQueue, AudioQueueReader, AudioRenderer, FrameSink, SinkReader, VideoCapturer, VideoRenderer, pcm_bytes,
 };
-use crate::types::{AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoFrame, VideoSourceKind};
+use crate::types::{
+    AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoFrame,
+    VideoSourceKind,
+};
 use crate::{guarded, lock};
 
 /// A session's events. Calls run on the session's dispatch thread.
@@ -114,7 +117,10 @@ struct Shared {
 }
 
 impl Shared {
-    fn with_native<T>(&self, f: impl FnOnce(&mut umbra_client::Session) -> Result<T, ClientError>) -> Result<T, ClientError> {
+    fn with_native<T>(
+        &self,
+        f: impl FnOnce(&mut umbra_client::Session) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         match lock(&self.native).as_mut() {
             Some(s) => f(s),
             None => Err(ClientError::NotConnected),
@@ -148,7 +154,9 @@ impl Session {
         }
         let bind_ip = match &options.bind_ip {
             None => IpAddr::from([127, 0, 0, 1]),
-            Some(ip) => ip.parse().map_err(|_| UmbraError::invalid(format!("bind address {ip:?} is not an IP address")))?,
+            Some(ip) => {
+                ip.parse().map_err(|_| UmbraError::invalid(format!("bind address {ip:?} is not an IP address")))?
+            }
         };
         let config = SessionConfig { server_url: url.to_string(), bind_ip };
         let mut native = umbra_client::Session::new(&options.api_key, &options.session_id, config);
@@ -314,7 +322,12 @@ impl Session {
     }
 
     /// Sends a signal to everyone, or to one connection.
-    pub fn send_signal(&self, signal_type: String, data: String, to_connection_id: Option<String>) -> Result<(), UmbraError> {
+    pub fn send_signal(
+        &self,
+        signal_type: String,
+        data: String,
+        to_connection_id: Option<String>,
+    ) -> Result<(), UmbraError> {
         self.shared
             .with_native(|s| s.send_signal(to_connection_id.as_deref(), &signal_type, &data))
             .map_err(|e| UmbraError::from_client(&e, Family::Session))
@@ -377,7 +390,9 @@ impl PublisherCore {
             VideoSourceKind::Capturer => {
                 let capturer = self.capturer.clone().ok_or_else(|| UmbraError::invalid("no video capturer"))?;
                 let settings = guarded(move || capturer.capture_settings())
-                    .ok_or_else(|| UmbraError::Internal { message: "the video capturer's capture_settings failed".into() })?
+                    .ok_or_else(|| UmbraError::Internal {
+                        message: "the video capturer's capture_settings failed".into(),
+                    })?
                     .check()?;
                 let s = FrameSink::new(settings);
                 sink = Some(s.clone());
@@ -431,7 +446,9 @@ impl Publisher {
         listener: Arc<dyn PublisherListener>,
     ) -> Result<Arc<Self>, UmbraError> {
         match (&settings.video, &capturer) {
-            (VideoSourceKind::Capturer, None) => return Err(UmbraError::invalid("video source Capturer without a capturer")),
+            (VideoSourceKind::Capturer, None) => {
+                return Err(UmbraError::invalid("video source Capturer without a capturer"));
+            }
             (VideoSourceKind::None | VideoSourceKind::TestPattern { .. }, Some(_)) => {
                 return Err(UmbraError::invalid("a capturer given with a video source other than Capturer"));
             }
@@ -460,12 +477,7 @@ impl Publisher {
                 capturer,
                 listener,
                 audio_queue: Arc::default(),
-                state: Mutex::new(PubState {
-                    published: None,
-                    stream: None,
-                    publish_audio: true,
-                    publish_video: true,
-                }),
+                state: Mutex::new(PubState { published: None, stream: None, publish_audio: true, publish_video: true }),
                 capturing: AtomicBool::new(false),
             }),
         }))
@@ -522,7 +534,9 @@ impl Publisher {
         };
         if let Some((shared, id)) = target {
             shared
-                .with_native(|s| if audio { s.set_publish_audio(id, enabled) } else { s.set_publish_video(id, enabled) })
+                .with_native(
+                    |s| if audio { s.set_publish_audio(id, enabled) } else { s.set_publish_video(id, enabled) },
+                )
                 .map_err(|e| UmbraError::from_client(&e, Family::Publisher))?;
         }
         Ok(())
@@ -578,7 +592,9 @@ impl Subscriber {
     pub fn stats(&self) -> SubscriberStats {
         let target = lock(&self.core.state).subscribed.as_ref().and_then(|(w, id)| w.upgrade().map(|s| (s, *id)));
         match target {
-            Some((shared, id)) => shared.with_native(|s| Ok(s.subscriber_stats(id))).map(Into::into).unwrap_or_default(),
+            Some((shared, id)) => {
+                shared.with_native(|s| Ok(s.subscriber_stats(id))).map(Into::into).unwrap_or_default()
+            }
             None => SubscriberStats::default(),
         }
     }

@@ -130,7 +130,9 @@ pub enum VideoSourceKind {
 pub enum AudioSourceKind {
     None,
     /// A sine tone.
-    Tone { frequency_hz: f64 },
+    Tone {
+        frequency_hz: f64,
+    },
     /// 48 kHz mono 16-bit PCM the application writes with `Publisher::write_audio`.
     External,
 }

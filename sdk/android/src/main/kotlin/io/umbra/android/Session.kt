@@ -73,6 +73,9 @@ class Session private constructor(builder: Builder) : AutoCloseable {
     @Volatile private var streamPropertiesListener: StreamPropertiesListener? = null
     private val streams = ConcurrentHashMap<String, Stream>()
     private val native: NativeSession
+    // Kept here rather than asked of the native object: listeners still run while release()
+    // waits for the dispatch thread, after the native handle is already gone.
+    @Volatile private var ownConnectionId: String? = null
 
     init {
         native = try {
@@ -82,10 +85,10 @@ class Session private constructor(builder: Builder) : AutoCloseable {
         }
     }
 
-    val sessionId: String get() = native.sessionId()
+    val sessionId: String = builder.sessionId
 
     /** This client's connection while connected. */
-    val connection: Connection? get() = native.connectionId()?.let { Connection(it, "") }
+    val connection: Connection? get() = ownConnectionId?.let { Connection(it, "") }
 
     fun setSessionListener(l: SessionListener?) { sessionListener = l }
     fun setConnectionListener(l: ConnectionListener?) { connectionListener = l }
@@ -176,15 +179,19 @@ class Session private constructor(builder: Builder) : AutoCloseable {
     private fun stream(s: NativeStream): Stream =
         streams.compute(s.streamId) { _, known -> known?.also { it.native = s } ?: Stream(s) }!!
 
-    private fun isOwn(s: NativeStream) = s.connection.connectionId == native.connectionId()
+    private fun isOwn(s: NativeStream) = s.connection.connectionId == ownConnectionId
 
     /** The binding's listener: keeps the Stream objects the app was given and forwards. */
     private inner class Bridge : NativeListener {
         private val session get() = this@Session
 
-        override fun onConnected(connectionId: String) { sessionListener?.onConnected(session) }
+        override fun onConnected(connectionId: String) {
+            ownConnectionId = connectionId
+            sessionListener?.onConnected(session)
+        }
 
         override fun onDisconnected() {
+            ownConnectionId = null
             streams.clear()
             sessionListener?.onDisconnected(session)
         }
