@@ -367,7 +367,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for &c in ErrorCode::ALL {
             assert!(seen.insert(c.value()), "{c:?} shares a value");
-            let text = unsafe { std::ffi::CStr::from_ptr(umbra_capi::otc_error_string(c.value())) };
+            let text = unsafe { std::ffi::CStr::from_ptr(umbra::otc_error_string(c.value())) };
             assert_ne!(text.to_str().unwrap(), "unknown error code", "{c:?} = {} is not a C SDK code", c.value());
         }
     }

@@ -96,7 +96,7 @@ const AUDIO_QUEUE_MAX: usize = AUDIO_SAMPLE_RATE as usize;
 
 impl AudioQueue {
     pub(crate) fn write(&self, pcm: &[u8]) -> Result<(), UmbraError> {
-        if pcm.len() % 2 != 0 {
+        if !pcm.len().is_multiple_of(2) {
             return Err(UmbraError::invalid(format!("{} bytes are not whole 16-bit samples", pcm.len())));
         }
         let mut q = lock(&self.0);

@@ -102,7 +102,11 @@ impl CaptureSettings {
     /// The C SDK's limits: what the VP8 encoder and the frame-number strip are known to handle.
     pub(crate) fn check(self) -> Result<Self, UmbraError> {
         let CaptureSettings { width, height, fps } = self;
-        if !(64..=4096).contains(&width) || !(16..=4096).contains(&height) || width % 2 == 1 || height % 2 == 1 {
+        if !(64..=4096).contains(&width)
+            || !(16..=4096).contains(&height)
+            || !width.is_multiple_of(2)
+            || !height.is_multiple_of(2)
+        {
             return Err(UmbraError::invalid(format!(
                 "capture size {width}x{height}: width must be 64 to 4096, height 16 to 4096, both even"
             )));
