@@ -39,7 +39,8 @@ class E2eeTest {
                 val aliceCam = PatternCapturer(320, 240, 30)
                 val bobCam = PatternCapturer(352, 288, 30)
                 val alicePub = alice.publish(aliceCam, toneHz = 440.0)
-                val bobPub = bob.publish(bobCam, toneHz = 660.0)
+                // Bob's audio is the app's own (written through writeAudio), alice's the built-in tone.
+                val bobPub = bob.publish(bobCam, toneHz = 660.0, externalAudio = true)
                 val aliceStream = alicePub.awaitStream()
                 val bobStream = bobPub.awaitStream()
                 assertTrue(aliceStream.isEncrypted(), "the stream declares E2EE")

@@ -232,13 +232,16 @@ class Client(val name: String, sessionId: String, secret: String?) : AutoCloseab
         return this
     }
 
-    fun publish(capturer: BaseVideoCapturer?, toneHz: Double = 440.0): RecordingPublisher {
-        val b = Publisher.Builder().name("$name-camera").toneFrequency(toneHz)
+    fun publish(capturer: BaseVideoCapturer?, toneHz: Double = 440.0, externalAudio: Boolean = false): RecordingPublisher {
+        val b = Publisher.Builder().name("$name-camera").toneFrequency(toneHz).externalAudio(externalAudio)
         if (capturer != null) b.capturer(capturer)
         val p = RecordingPublisher(b.build())
+        if (externalAudio) audioWriters += ToneWriter(p.publisher, toneHz).also { it.start() }
         session.publish(p.publisher)
         return p
     }
+
+    private val audioWriters = CopyOnWriteArrayList<ToneWriter>()
 
     fun subscribe(stream: Stream, audio: AudioCollector? = null): RecordingSubscriber {
         val renderer = CheckingRenderer()
@@ -249,7 +252,36 @@ class Client(val name: String, sessionId: String, secret: String?) : AutoCloseab
         return s
     }
 
-    override fun close() = session.release()
+    override fun close() {
+        audioWriters.forEach { it.stop() }
+        session.release()
+    }
+}
+
+/** The app's own audio: a sine tone written in 20 ms blocks through `PublisherKit.writeAudio`. */
+class ToneWriter(private val publisher: PublisherKit, private val hz: Double) {
+    @Volatile private var running = true
+    private val thread = Thread {
+        var phase = 0.0
+        var next = System.nanoTime()
+        while (running) {
+            val block = ShortArray(960) {
+                phase += 2 * Math.PI * hz / 48_000
+                (Math.sin(phase) * 8_000).toInt().toShort()
+            }
+            publisher.writeAudio(block)
+            next += 20_000_000L
+            val sleep = (next - System.nanoTime()) / 1_000_000
+            if (sleep > 0) Thread.sleep(sleep)
+        }
+    }.apply { isDaemon = true; name = "tone-writer" }
+
+    fun start() = thread.start()
+
+    fun stop() {
+        running = false
+        thread.join(2_000)
+    }
 }
 
 class RecordingPublisher(val publisher: PublisherKit) {
