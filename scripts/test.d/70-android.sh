@@ -4,7 +4,8 @@
 # and checks the Swift file's expected checksums against the library; builds the Kotlin library
 # with kotlinc (npm) on OpenJDK 17 and runs its JUnit 5 tests with JNA against a real
 # `umbra serve` on loopback: Kotlin publishers and subscribers with the same / a wrong / no / an
-# invalid secret (frames checked by frame number, PSNR and mean luma; tones by frequency), a
+# invalid secret (frames checked by frame number, PSNR and mean luma; tones by frequency), plain
+# media from a publisher that declares E2EE (StreamNotEncrypted, never a mismatch), a
 # throwing listener, bad input, and interop with the Rust CLI (umbra-media) both ways.
 # Installs openjdk-17-jdk-headless, libjna-java, junit5 with apt-get and kotlin-compiler with
 # npm ci when missing. About two minutes after cargo has built. See sdk/android/README.md, "Tests".

@@ -54,6 +54,8 @@ if [ -z "${UMBRA_ANDROID_NO_BUILD:-}" ]; then
   cargo build --locked -p umbra-ffi
   [ -n "${UMBRA_ANDROID_SERVER:-}" ] || cargo build --locked -p umbra-server --bin umbra
   cargo build --locked -p umbra-media
+  # The test-only publisher that declares E2EE but sends plain media (the StreamNotEncrypted test).
+  cargo build --locked -p umbra-client --features testing-plaintext-publisher --example plaintext-publisher
 fi
 LIB_DIR=$CARGO_TARGET_DIR/debug
 LIB=$LIB_DIR/libumbra_ffi.so
@@ -156,6 +158,7 @@ echo "--- running the JUnit 5 tests on the JVM ($(java -version 2>&1 | head -n1)
 set +e
 env UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SECRET="$(json api_secret)" \
   UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_MEDIA_BIN="$CARGO_TARGET_DIR/debug/umbra-media" \
+  UMBRA_TEST_PLAINTEXT_PUBLISHER="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" \
   timeout -k 10 400 java -Xmx512m -Djna.library.path="$LIB_DIR" -Djna.nosys=false \
   -jar "$JUNIT" --disable-banner --details=tree --fail-if-no-tests \
   -cp "$OUT/umbra-android-tests.jar:$OUT/umbra-android.jar:$JNA:$STDLIB" \

@@ -163,6 +163,34 @@ class E2eeTest {
     }
 
     @Test
+    fun plainMediaFromAPublisherDeclaringE2ee_isStreamNotEncrypted_neverAMismatch() {
+        // A Rust test-only publisher that declares E2EE and sends plain VP8/Opus (a broken client).
+        val sid = Server.createE2eeSession()
+        val liar = ProcessBuilder(
+            Server.plaintextPublisherBin, "--url", Server.url, "--api-key", Server.apiKey, "--session-id", sid,
+            "--token", Server.token(sid), "--secret", SECRET, "--seconds", "30",
+        ).redirectErrorStream(true).redirectOutput(File.createTempFile("plaintext-publisher", ".log")).start()
+        try {
+            Client("victim", sid, SECRET).use { c ->
+                c.connect(sid)
+                waitFor(20.0, "the plain stream") { c.streams.isNotEmpty() }
+                val hears = AudioCollector()
+                val s = c.subscribe(c.streams.single(), hears)
+                waitFor(15.0, "the report") { s.errors.isNotEmpty() }
+                waitFor(15.0, "90 plain frames to arrive") { s.subscriber.getStats().videoFramesReceived >= 90uL }
+                assertEquals(listOf(OpentokError.ErrorCode.StreamNotEncrypted), s.errors.map { it.errorCode })
+                assertEquals(1592, s.errors[0].errorCode.errorCode)
+                assertEquals(0, s.mismatches, "plain media is not a secret mismatch")
+                assertEquals(0, s.renderer.frames.size, "plain frames are never rendered")
+                assertEquals(0, hears.blocks, "plain audio is never played")
+            }
+        } finally {
+            liar.destroy()
+            if (!liar.waitFor(10, TimeUnit.SECONDS)) liar.destroyForcibly()
+        }
+    }
+
+    @Test
     fun invalidSecret_isRefusedWithItsCode() {
         val errors = CopyOnWriteArrayList<OpentokError>()
         Session.Builder(Server.apiKey, "1_not_connected").serverUrl(Server.url).build().use { session ->

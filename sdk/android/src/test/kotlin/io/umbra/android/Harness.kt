@@ -23,6 +23,7 @@ object Server {
     private val umbraBin = env("UMBRA_TEST_BIN")
     private val dataDir = env("UMBRA_TEST_DATA_DIR")
     val mediaBin = env("UMBRA_TEST_MEDIA_BIN")
+    val plaintextPublisherBin = env("UMBRA_TEST_PLAINTEXT_PUBLISHER")
     val apiSecretForCli get() = apiSecret
 
     fun env(name: String): String =
