@@ -21,7 +21,7 @@ public final class JavaQuickstart {
         final Session session = new Session.Builder(args[1], args[2]).serverUrl(args[0]).build();
         session.setSessionListener(new Session.SessionListener() {
             @Override public void onConnected(Session s) {
-                PublisherKit publisher = new Publisher.Builder().name("java").build();
+                Publisher publisher = new Publisher.Builder().name("java").build();
                 publisher.setPublisherListener(new PublisherKit.PublisherListener() {
                     @Override public void onStreamCreated(PublisherKit p, Stream stream) { System.out.println("publishing " + stream.getStreamId()); }
                     @Override public void onStreamDestroyed(PublisherKit p, Stream stream) {}
@@ -31,7 +31,7 @@ public final class JavaQuickstart {
             }
             @Override public void onDisconnected(Session s) { System.out.println("disconnected"); }
             @Override public void onStreamReceived(Session s, Stream stream) {
-                SubscriberKit subscriber = new Subscriber.Builder(stream).renderer(new BaseVideoRenderer() {
+                Subscriber subscriber = new Subscriber.Builder(stream).renderer(new BaseVideoRenderer() {
                     @Override public void onFrame(BaseVideoRenderer.Frame frame) {
                         System.out.println("frame " + frame.getWidth() + "x" + frame.getHeight());
                     }

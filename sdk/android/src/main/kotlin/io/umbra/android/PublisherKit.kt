@@ -26,24 +26,24 @@ open class PublisherKit protected constructor(builder: Builder) {
         internal var pattern = Triple(320, 240, 30)
         internal var bitrateKbps = 800
 
-        fun name(name: String) = apply { this.name = name }
+        open fun name(name: String): Builder = apply { this.name = name }
 
         /** The app's video source; without one the built-in test pattern is sent. */
-        fun capturer(capturer: BaseVideoCapturer) = apply { this.capturer = capturer }
+        open fun capturer(capturer: BaseVideoCapturer): Builder = apply { this.capturer = capturer }
 
-        fun videoTrack(enabled: Boolean) = apply { videoTrack = enabled }
-        fun audioTrack(enabled: Boolean) = apply { audioTrack = enabled }
+        open fun videoTrack(enabled: Boolean): Builder = apply { videoTrack = enabled }
+        open fun audioTrack(enabled: Boolean): Builder = apply { audioTrack = enabled }
 
         /** Audio comes from [PublisherKit.writeAudio] instead of the built-in tone. */
-        fun externalAudio(enabled: Boolean) = apply { externalAudio = enabled }
+        open fun externalAudio(enabled: Boolean): Builder = apply { externalAudio = enabled }
 
         /** The built-in tone's frequency (default 440 Hz). */
-        fun toneFrequency(hz: Double) = apply { toneHz = hz }
+        open fun toneFrequency(hz: Double): Builder = apply { toneHz = hz }
 
         /** Size and rate of the built-in test pattern (default 320x240 at 30 fps). */
-        fun testPattern(width: Int, height: Int, fps: Int) = apply { pattern = Triple(width, height, fps) }
+        open fun testPattern(width: Int, height: Int, fps: Int): Builder = apply { pattern = Triple(width, height, fps) }
 
-        fun videoBitrateKbps(kbps: Int) = apply { bitrateKbps = kbps }
+        open fun videoBitrateKbps(kbps: Int): Builder = apply { bitrateKbps = kbps }
 
         open fun build(): PublisherKit = PublisherKit(this)
     }
@@ -170,7 +170,16 @@ open class PublisherKit protected constructor(builder: Builder) {
 
 /** The vendor's `Publisher`: a [PublisherKit] (on Android it also owns the camera and a view). */
 class Publisher private constructor(builder: Builder) : PublisherKit(builder) {
+    /** Every setter returns this type, so Java's `new Publisher.Builder().name(..).build()` is a `Publisher`. */
     class Builder : PublisherKit.Builder() {
+        override fun name(name: String): Builder = apply { super.name(name) }
+        override fun capturer(capturer: BaseVideoCapturer): Builder = apply { super.capturer(capturer) }
+        override fun videoTrack(enabled: Boolean): Builder = apply { super.videoTrack(enabled) }
+        override fun audioTrack(enabled: Boolean): Builder = apply { super.audioTrack(enabled) }
+        override fun externalAudio(enabled: Boolean): Builder = apply { super.externalAudio(enabled) }
+        override fun toneFrequency(hz: Double): Builder = apply { super.toneFrequency(hz) }
+        override fun testPattern(width: Int, height: Int, fps: Int): Builder = apply { super.testPattern(width, height, fps) }
+        override fun videoBitrateKbps(kbps: Int): Builder = apply { super.videoBitrateKbps(kbps) }
         override fun build(): Publisher = Publisher(this)
     }
 }

@@ -16,10 +16,10 @@ open class SubscriberKit protected constructor(builder: Builder) {
         internal var renderer: BaseVideoRenderer? = null
         internal var audio: AudioDataListener? = null
 
-        fun renderer(renderer: BaseVideoRenderer) = apply { this.renderer = renderer }
+        open fun renderer(renderer: BaseVideoRenderer): Builder = apply { this.renderer = renderer }
 
         /** Receives the decoded audio (20 ms of 48 kHz mono per call). */
-        fun audioDataListener(l: AudioDataListener) = apply { audio = l }
+        open fun audioDataListener(l: AudioDataListener): Builder = apply { audio = l }
 
         open fun build(): SubscriberKit = SubscriberKit(this)
     }
@@ -101,7 +101,10 @@ open class SubscriberKit protected constructor(builder: Builder) {
 
 /** The vendor's `Subscriber`: a [SubscriberKit] (on Android it also owns a view). */
 class Subscriber private constructor(builder: Builder) : SubscriberKit(builder) {
+    /** Every setter returns this type, so Java's `new Subscriber.Builder(stream)...build()` is a `Subscriber`. */
     class Builder(stream: Stream) : SubscriberKit.Builder(stream) {
+        override fun renderer(renderer: BaseVideoRenderer): Builder = apply { super.renderer(renderer) }
+        override fun audioDataListener(l: AudioDataListener): Builder = apply { super.audioDataListener(l) }
         override fun build(): Subscriber = Subscriber(this)
     }
 }
