@@ -60,11 +60,10 @@ impl Plan {
         let secs = |name, default| Duration::from_secs(env_u64(name, default));
         let plan = Plan {
             // 30 clients in rooms of 5 (120 subscriptions), because the load generator is the
-            // ceiling on the 2-core machine the figures come from: every client SDK
-            // session polls its sockets every 2 ms (~3 % of a core each, decoding aside), so 50
-            // clients took 1.6 cores and starved the server they were meant to measure; media
-            // then collapsed and the router queued (docs/performance.md, "Soak"). Raise both on
-            // a bigger machine.
+            // ceiling on the 2-core machine the figures come from: a client in a room of 5
+            // encodes one VP8 and one Opus stream and decodes four of each, ~5 % of a core, so
+            // 50 clients took 1.6 cores and starved the server they were meant to measure
+            // (docs/performance.md, "Soak"). Raise both on a bigger machine.
             clients: env_u64("UMBRA_SOAK_CLIENTS", 30) as usize,
             room_size: env_u64("UMBRA_SOAK_ROOM", 5) as usize,
             duration: secs("UMBRA_SOAK_SECS", 600),

@@ -462,10 +462,8 @@ fn five_percent_loss_is_repaired_and_is_not_a_mismatch() {
     let project = create_project(dir.path(), "loss", true);
     // One worker: with more, worker i binds and advertises port + i, and the relay in front of
     // the router forwards to the first worker only.
-    let server = Server::start(
-        dir.path(),
-        &["--media-bind", &bind, "--media-advertise", &advertise, "--media-workers", "1"],
-    );
+    let server =
+        Server::start(dir.path(), &["--media-bind", &bind, "--media-advertise", &advertise, "--media-workers", "1"]);
     let session_id = new_session(&server.addr, &project, "p2p.preference=disabled&e2ee=true");
     let relay = LossyRelay::start(relay_socket, bind.parse().unwrap(), 0.05);
     let room = Room { addr: server.addr.clone(), _server: Box::new(server), _dir: dir, project, session_id };

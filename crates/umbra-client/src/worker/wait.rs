@@ -3,8 +3,8 @@
 //! It watches the command wake-up socket, the signaling socket (for writing too while a
 //! message waits in tungstenite's buffer) and every peer connection's UDP socket, until the
 //! earliest deadline the loop computed (str0m timers, media ticks, the heartbeat). An idle
-//! session thus costs nothing between deadlines, where a fixed 2 ms nap cost ~3 % of a core per
-//! session (docs/performance.md, "Soak").
+//! session thus sleeps between deadlines instead of waking 500 times a second; 20 busy soak
+//! clients used 11 % less CPU than with the former fixed 2 ms nap (docs/performance.md, "Soak").
 
 use std::time::Instant;
 
