@@ -3,9 +3,6 @@
 # Idempotent: it only calls apt-get when something is missing.
 set -euo pipefail
 PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
-# The Kotlin SDK's JVM build and tests (sdk/android; kotlinc itself comes from npm, pinned by
-# sdk/android/tools/package-lock.json and installed by sdk/android/run-tests.sh).
-PKGS+=(openjdk-17-jdk-headless libjna-java junit5)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
