@@ -61,23 +61,9 @@ LIB_DIR=$CARGO_TARGET_DIR/debug
 LIB=$LIB_DIR/libumbra_ffi.so
 [ -f "$LIB" ] || { echo "no $LIB"; exit 1; }
 
-WORK=$(mktemp -d -t umbra-android.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
-  wait 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "--- server log (last 40 lines)"; tail -n 40 "$WORK/server.log" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=../../scripts/lib/suite-server.sh
+source scripts/lib/suite-server.sh
+suite_begin android
 
 echo "--- regenerating the bindings (uniffi-bindgen, library mode)"
 KT_DIR=sdk/android/src/generated/kotlin
@@ -136,27 +122,12 @@ else
   echo "unchanged since the last run: $OUT"
 fi
 
-echo "--- starting umbra serve"
 UMBRA=${UMBRA_ANDROID_SERVER:-$CARGO_TARGET_DIR/debug/umbra}
-DATA=$WORK/data
-mkdir -p "$DATA"
-"$UMBRA" --data-dir "$DATA" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 300); do
-  URL=$(sed -n 's/^umbra listening on //p' "$WORK/server.out" | head -n1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { echo "umbra serve exited"; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "umbra serve did not start within 30 s"; exit 1; }
-echo "server at $URL"
-PROJECT=$("$UMBRA" --data-dir "$DATA" project create --name android-sdk --e2ee --output json)
-json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" <<<"$PROJECT"; }
+suite_server "$UMBRA" android-sdk
 
 echo "--- running the JUnit 5 tests on the JVM ($(java -version 2>&1 | head -n1))"
 set +e
-env UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SECRET="$(json api_secret)" \
+env UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(project_field api_key)" UMBRA_TEST_API_SECRET="$(project_field api_secret)" \
   UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_MEDIA_BIN="$CARGO_TARGET_DIR/debug/umbra-media" \
   UMBRA_TEST_PLAINTEXT_PUBLISHER="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" \
   timeout -k 10 400 java -Xmx512m -Djna.library.path="$LIB_DIR" -Djna.nosys=false \

@@ -38,23 +38,9 @@ UMBRA="$CARGO_TARGET_DIR/debug/umbra"
 HEADER="$ROOT/crates/umbra-capi/include/umbra/otc.h"
 [ -f "$LIB_DIR/libumbra.so" ] || { echo "no $LIB_DIR/libumbra.so"; exit 1; }
 
-WORK=$(mktemp -d -t umbra-dotnet.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
-  wait 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "--- server log (last 40 lines)"; tail -n 40 "$WORK/server.log" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=../../scripts/lib/suite-server.sh
+source scripts/lib/suite-server.sh
+suite_begin dotnet
 
 echo "--- building Umbra.dll and the tests (mcs $(mcs --version | awk '{print $NF}'))"
 BIN="$WORK/bin"
@@ -72,27 +58,11 @@ gcc -std=c99 -Wall -Werror -I"$ROOT/crates/umbra-capi/include" -o "$WORK/layout-
 echo "--- building the C examples (interop peers)"
 make -s -C examples/c UMBRA_LIB_DIR="$LIB_DIR" OUT="$WORK/cbin" "$WORK/cbin/publisher" "$WORK/cbin/subscriber"
 
-echo "--- starting umbra serve"
-DATA="$WORK/data"
-mkdir -p "$DATA"
-"$UMBRA" --data-dir "$DATA" serve --listen 127.0.0.1:0 --media-bind 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 300); do
-  URL=$(sed -n 's/^umbra listening on //p' "$WORK/server.out" | head -n1)
-  [ -n "$URL" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { echo "umbra serve exited"; exit 1; }
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "umbra serve did not start within 30 s"; exit 1; }
-echo "server at $URL"
-
-PROJECT=$("$UMBRA" --data-dir "$DATA" project create --name dotnet-sdk --e2ee --output json)
-json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" <<<"$PROJECT"; }
+suite_server "$UMBRA" dotnet-sdk
 
 echo "--- running the tests (mono $(mono --version | head -n1 | awk '{print $5}'))"
 env LD_LIBRARY_PATH="$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-  UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(json api_key)" UMBRA_TEST_API_SECRET="$(json api_secret)" \
+  UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(project_field api_key)" UMBRA_TEST_API_SECRET="$(project_field api_secret)" \
   UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_HEADER="$HEADER" \
   UMBRA_TEST_LAYOUT="$WORK/layout.txt" UMBRA_TEST_C_EXAMPLES="$WORK/cbin" \
   UMBRA_TEST_PLAINTEXT_PUBLISHER="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" \
