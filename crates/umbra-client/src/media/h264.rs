@@ -40,9 +40,9 @@ impl H264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bitrate_kbps.saturating_mul(1000)))
             .max_frame_rate(FrameRate::from_hz(fps as f32))
-            // Every tick produces a picture: a skipped one would look like a frozen stream to
-            // the tests and cost the receivers nothing they could use.
-            .skip_frames(false)
+            // OpenH264 holds the bit rate only when it may skip pictures (as WebRTC lets it);
+            // a skipped picture is simply not sent.
+            .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(fps * 10))
             .num_threads(1);
         let encoder =

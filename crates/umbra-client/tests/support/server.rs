@@ -81,12 +81,18 @@ pub struct Server {
 impl Server {
     /// Starts a server; `extra` are more `serve` arguments (e.g. `--media-advertise`).
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_media_on("127.0.0.1:0", extra)
+    }
+
+    /// Starts a server whose router binds `media_bind` (e.g. a port a test put a relay in
+    /// front of).
+    pub fn start_media_on(media_bind: &str, extra: &[&str]) -> Server {
         let data = TempDir::new("server");
         let log = std::fs::File::create(data.path().join("server.log")).expect("server log");
         let mut child = Command::new(umbra_bin())
             .arg("--data-dir")
             .arg(data.path())
-            .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", media_bind])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
