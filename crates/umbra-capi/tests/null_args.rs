@@ -73,6 +73,7 @@ fn null_arguments_are_refused_not_dereferenced() {
         assert_eq!(otc_publisher_settings_set_audio_track(null_mut(), OTC_TRUE), INVALID);
         assert_eq!(otc_publisher_settings_set_video_track(null_mut(), OTC_TRUE), INVALID);
         assert_eq!(otc_publisher_settings_set_test_pattern(null_mut(), 320, 240, 30), INVALID);
+        assert_eq!(otc_publisher_settings_set_preferred_video_codec(null_mut(), OTC_VIDEO_CODEC_VP9), INVALID);
         assert_eq!(otc_video_capturer_provide_frame(null(), 0, null()), INVALID);
         assert_eq!(otc_publisher_set_publish_audio(null_mut(), OTC_TRUE), INVALID);
         assert_eq!(otc_publisher_set_publish_video(null_mut(), OTC_TRUE), INVALID);
@@ -189,6 +190,23 @@ fn frames_and_test_pattern() {
         }
         assert!(otc_test_pattern_frame_new(10, 10, 0).is_null());
         assert!(otc_video_frame_new(7, 64, 16, py.as_ptr()).is_null());
+    }
+}
+
+#[test]
+fn preferred_video_codec_takes_the_three_codecs_and_refuses_others() {
+    unsafe {
+        let settings = otc_publisher_settings_new();
+        for codec in [OTC_VIDEO_CODEC_VP8, OTC_VIDEO_CODEC_H264, OTC_VIDEO_CODEC_VP9] {
+            assert_eq!(otc_publisher_settings_set_preferred_video_codec(settings, codec), OTC_SUCCESS);
+        }
+        for bad in [0, 4, -1] {
+            assert_eq!(otc_publisher_settings_set_preferred_video_codec(settings, bad), INVALID);
+        }
+        let publisher = otc_publisher_new_with_settings(null(), settings);
+        assert!(!publisher.is_null());
+        assert_eq!(otc_publisher_delete(publisher), OTC_SUCCESS);
+        assert_eq!(otc_publisher_settings_delete(settings), OTC_SUCCESS);
     }
 }
 

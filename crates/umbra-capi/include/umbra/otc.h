@@ -56,6 +56,14 @@
 
 #define OTC_TEST_PATTERN_DEFAULT_FPS 30
 
+// Video codecs for `otc_publisher_settings_set_preferred_video_codec`, numbered as OpenTok's
+// native SDKs number them.
+#define OTC_VIDEO_CODEC_VP8 1
+
+#define OTC_VIDEO_CODEC_H264 2
+
+#define OTC_VIDEO_CODEC_VP9 3
+
 // Errors of a publisher: returned by `otc_session_publish` and reported to
 // `otc_publisher_callbacks.on_error`.
 typedef enum otc_publisher_error_code {
@@ -551,6 +559,13 @@ otc_status otc_publisher_settings_set_video_track(struct otc_publisher_settings 
 // Publishes audio (`OTC_TRUE`, the default) or not.
 otc_status otc_publisher_settings_set_audio_track(struct otc_publisher_settings *settings,
                                                   otc_bool enabled);
+
+// The codec the publisher encodes its video with (OpenTok's preferred video codec):
+// `OTC_VIDEO_CODEC_VP8` (the default), `OTC_VIDEO_CODEC_VP9` or `OTC_VIDEO_CODEC_H264`;
+// `OTC_INVALID_PARAMETER` for anything else. The stream carries this one codec; subscribers
+// that cannot decode it (Firefox without its H.264 plugin) get no video.
+otc_status otc_publisher_settings_set_preferred_video_codec(struct otc_publisher_settings *settings,
+                                                            int codec);
 
 // Size and frame rate of the built-in test pattern (Umbra-specific): even width 64..=4096, even
 // height 16..=4096, fps 1..=120. `OTC_INVALID_PARAMETER` otherwise.
