@@ -6,7 +6,8 @@
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile, RateControlMode, UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile, RateControlMode,
+    UsageType,
 };
 use openh264::formats::{YUVSlices, YUVSource};
 
@@ -44,6 +45,9 @@ impl H264Encoder {
             // a skipped picture is simply not sent.
             .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(fps * 10))
+            // Medium took 1.6 times as long per 720p picture here (29 ms of a 33 ms frame
+            // interval on a busy 2-core machine; docs/performance.md).
+            .complexity(Complexity::Low)
             .num_threads(1);
         let encoder =
             Box::new(Encoder::with_api_config(OpenH264API::from_source(), config).map_err(failed("encoder init"))?);
