@@ -178,9 +178,12 @@ impl Peer {
         data: Vec<u8>,
     ) -> Result<(), ClientError> {
         let writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+        // H.264 needs packetization mode 1 (FU-A): mode 0 cannot split a picture's NAL units
+        // into packets, and any picture larger than one packet would be lost.
         let pt = writer
             .payload_params()
-            .find(|p| p.spec().codec == codec)
+            .filter(|p| p.spec().codec == codec)
+            .min_by_key(|p| codec == Codec::H264 && p.spec().format.packetization_mode != Some(1))
             .map(|p| p.pt())
             .ok_or_else(|| ClientError::Media(format!("{codec:?} was not negotiated")))?;
         // Sent on the next drive(), which also collects any events this causes.

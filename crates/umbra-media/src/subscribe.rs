@@ -48,6 +48,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), MediaCliError> {
     let mut sub = None;
     let mut tally = Tally::default();
     let mut state = "waiting";
+    let mut codec: Option<umbra_client::VideoCodec> = None;
     let mut last_print = Instant::now();
     while end.is_none_or(|e| Instant::now() < e) {
         match events.recv_timeout(Duration::from_millis(100)) {
@@ -72,7 +73,12 @@ pub fn run(args: SubscribeArgs) -> Result<(), MediaCliError> {
                         w.write(&f)?;
                     }
                 }
-                SubscriberEvent::VideoCodec(c) if !args.json => println!("video codec: {c}"),
+                SubscriberEvent::VideoCodec(c) => {
+                    if !args.json {
+                        println!("video codec: {c}");
+                    }
+                    codec = Some(c);
+                }
                 SubscriberEvent::EncryptionSecretMismatch => state = "SECRET MISMATCH",
                 SubscriberEvent::EncryptionSecretMatch => state = "encrypted",
                 SubscriberEvent::Error(e) => eprintln!("subscriber error: {e}"),
@@ -97,6 +103,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), MediaCliError> {
             (tally.last_decoded, tally.last_bytes) = (tally.decoded, stats.bytes_received);
             if args.json {
                 let line = serde_json::json!({"frames_decoded": tally.decoded, "fps": fps, "kbps": kbps, "encryption": state,
+                    "video_codec": codec.map(|c| c.name()),
                     "audio_frames_decoded": stats.audio_frames_decoded, "decrypt_failures": stats.decrypt_failures});
                 println!("{line}");
             } else {

@@ -15,6 +15,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import puppeteer from "puppeteer-core";
+import { registerNativeCodecTests } from "./native-codecs.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webRoot = path.resolve(here, "..");
@@ -427,6 +428,9 @@ test("browser-to-native", async () => {
   const grew = lines.length >= 3 && lines.at(-1).frames_decoded > lines.at(-3).frames_decoded;
   check(grew, "native frames decoded keep increasing");
 });
+
+// VP9 and H.264 between the native SDK and the browsers (native-codecs.mjs).
+registerNativeCodecTests({ test, chromePage, firefoxPage, connect, publish, state, picture, cellStats, assertVideoFlows, demoToken, spawnMedia, check, say, sleep, once, SECRET, baseUrl: () => baseUrl });
 
 test("browser-to-c", async () => {
   // A browser publisher and the C SDK's example subscriber (examples/c/subscriber.c): the C side

@@ -1,0 +1,65 @@
+// Browser <-> native SDK per video codec (issue 17): the native SDK (umbra-media, i.e.
+// umbra-client with libvpx and OpenH264) publishes VP9 or H.264 to Chromium (and VP9 to
+// Firefox, which has no H.264 offline), and decodes what Chromium publishes in VP9 or H.264.
+// VP8 both ways is run.mjs's native-to-browser / browser-to-native.
+//
+// run.mjs registers these with its own helpers (one server, one browser for every test).
+
+/** @param {object} h run.mjs's test helpers. */
+export function registerNativeCodecTests(h) {
+  const { test, chromePage, firefoxPage, connect, publish, state, picture, cellStats, assertVideoFlows, demoToken, spawnMedia, check, say, sleep, once, SECRET } = h;
+
+  const publishNative = async (room, codec, label) => {
+    const t = await demoToken(room);
+    return spawnMedia(["publish", "--url", h.baseUrl(), "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token,
+      "--secret", SECRET, "--duration", "40", "--name", `native ${codec}`, "--size", "320x240", "--codec", codec, "--no-audio"], label);
+  };
+
+  const nativeTo = (kind, codec, browser) => test(`native-${codec}-to-${kind}`, async () => {
+    const room = `n-native-${codec}-${kind}`;
+    const sub = await browser();
+    check(!(await connect(sub, { room, name: kind, secret: SECRET })).error, `${kind} connect`);
+    const nat = await publishNative(room, codec, `native-${codec}-publish`);
+    try {
+      await sleep(200);
+      const s = await assertVideoFlows(sub, `native ${codec}→${kind}`);
+      check(s.codec?.toLowerCase() === `video/${codec}`, `${kind} decodes ${s.codec}, the native publisher sends ${codec}`);
+      const pic = await picture(sub, 0);
+      const cs = cellStats(pic);
+      say(`  native ${codec} picture ${pic.width}x${pic.height}, grey mean ${cs.mean.toFixed(0)}, sd ${cs.sd.toFixed(1)}`);
+      check(pic.width === 320 && pic.height === 240, `picture ${pic.width}x${pic.height}, sent 320x240`);
+      // The test pattern has bars and a frame-number strip: a broken decode is flat or noise-free.
+      check(cs.sd > 15, `the native ${codec} test pattern decodes to a flat picture (sd ${cs.sd.toFixed(1)})`);
+      const st = (await state(sub)).subscribers[0];
+      check(st.mismatch === 0, `${kind} reported a mismatch on the native ${codec} stream`);
+    } finally {
+      nat.child.kill("SIGTERM");
+    }
+  });
+
+  const chromiumToNative = (codec) => test(`chromium-${codec}-to-native`, async () => {
+    const room = `n-chromium-${codec}-native`;
+    const pub = await chromePage();
+    check(!(await connect(pub, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
+    check(!(await publish(pub, { codec: codec.toUpperCase(), audio: false })).error, `browser publish ${codec}`);
+    const t = await demoToken(room);
+    const nat = spawnMedia(["subscribe", "--url", h.baseUrl(), "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token,
+      "--secret", SECRET, "--duration", "10", "--json"], `native-${codec}-subscribe`);
+    const [code] = await Promise.race([once(nat.child, "exit"), sleep(30000).then(() => [null])]);
+    if (code === null) nat.child.kill("SIGKILL");
+    const lines = nat.out.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    const last = lines.at(-1);
+    say(`  native subscriber: exit ${code}, ${lines.length} stats lines, last ${JSON.stringify(last)}`);
+    check(last && last.video_codec === codec, `the native subscriber saw codec ${last?.video_codec}, Chromium sends ${codec}`);
+    check(last.frames_decoded > 60, `the native subscriber decoded ${last.frames_decoded} ${codec} frames`);
+    check(last.encryption === "encrypted", `native subscriber encryption: ${last.encryption}`);
+    check(lines.every((l) => l.encryption !== "SECRET MISMATCH"), "the native subscriber saw a mismatch");
+    check(lines.length >= 3 && last.frames_decoded > lines.at(-3).frames_decoded, "native frames decoded keep increasing");
+  });
+
+  for (const codec of ["vp9", "h264"]) {
+    nativeTo("chromium", codec, chromePage);
+    chromiumToNative(codec);
+  }
+  nativeTo("firefox", "vp9", firefoxPage);
+}
