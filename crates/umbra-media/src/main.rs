@@ -11,6 +11,8 @@ mod app_server;
 mod error;
 mod files;
 mod publish;
+mod record;
+mod recording;
 mod subscribe;
 mod target;
 
@@ -43,12 +45,17 @@ enum Command {
     /// Subscribe and print live stats (frames decoded, bitrate, encryption state); optionally
     /// write the decoded video to a Y4M file.
     Subscribe(subscribe::SubscribeArgs),
+    /// Join as a participant that holds the secret and write every stream, decrypted but not
+    /// re-encoded, to WebM (VP8/VP9/Opus) or MP4 (H.264) files: the way to record an end-to-end
+    /// encrypted session.
+    Record(record::RecordArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Publish(args) => publish::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Record(args) => record::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
