@@ -10,7 +10,7 @@ use umbra_client::media::VideoFrame;
 use umbra_client::media::pattern::Tone;
 use umbra_client::{
     AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCapturer,
-    VideoSource,
+    VideoCodec, VideoSource,
 };
 
 use crate::errors::*;
@@ -24,6 +24,12 @@ use crate::stream::{c_text, otc_connection, otc_stream};
 pub const OTC_TEST_PATTERN_DEFAULT_WIDTH: c_int = 320;
 pub const OTC_TEST_PATTERN_DEFAULT_HEIGHT: c_int = 240;
 pub const OTC_TEST_PATTERN_DEFAULT_FPS: c_int = 30;
+
+/// Video codecs for `otc_publisher_settings_set_preferred_video_codec`, numbered as OpenTok's
+/// native SDKs number them.
+pub const OTC_VIDEO_CODEC_VP8: c_int = 1;
+pub const OTC_VIDEO_CODEC_H264: c_int = 2;
+pub const OTC_VIDEO_CODEC_VP9: c_int = 3;
 
 /// A publisher (opaque). Made by `otc_publisher_new` / `otc_publisher_new_with_settings`, freed
 /// by `otc_publisher_delete`.
@@ -188,6 +194,7 @@ pub struct otc_publisher_settings {
     video: bool,
     audio: bool,
     pattern: (u32, u32, u32),
+    video_codec: VideoCodec,
 }
 
 impl Default for otc_publisher_settings {
@@ -202,6 +209,7 @@ impl Default for otc_publisher_settings {
                 OTC_TEST_PATTERN_DEFAULT_HEIGHT as u32,
                 OTC_TEST_PATTERN_DEFAULT_FPS as u32,
             ),
+            video_codec: VideoCodec::default(),
         }
     }
 }
@@ -291,6 +299,30 @@ pub unsafe extern "C" fn otc_publisher_settings_set_audio_track(
     })
 }
 
+/// The codec the publisher encodes its video with (OpenTok's preferred video codec):
+/// `OTC_VIDEO_CODEC_VP8` (the default), `OTC_VIDEO_CODEC_VP9` or `OTC_VIDEO_CODEC_H264`;
+/// `OTC_INVALID_PARAMETER` for anything else. The stream carries this one codec; subscribers
+/// that cannot decode it (Firefox without its H.264 plugin) get no video.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_publisher_settings_set_preferred_video_codec(
+    settings: *mut otc_publisher_settings,
+    codec: c_int,
+) -> otc_status {
+    guard(OTC_INTERNAL_ERROR, || {
+        // SAFETY: the caller passes NULL or live settings.
+        let Some(s) = (unsafe { settings.as_mut() }) else {
+            return OTC_INVALID_PARAMETER;
+        };
+        s.video_codec = match codec {
+            OTC_VIDEO_CODEC_VP8 => VideoCodec::Vp8,
+            OTC_VIDEO_CODEC_H264 => VideoCodec::H264,
+            OTC_VIDEO_CODEC_VP9 => VideoCodec::Vp9,
+            _ => return OTC_INVALID_PARAMETER,
+        };
+        OTC_SUCCESS
+    })
+}
+
 /// Size and frame rate of the built-in test pattern (Umbra-specific): even width 64..=4096, even
 /// height 16..=4096, fps 1..=120. `OTC_INVALID_PARAMETER` otherwise.
 #[unsafe(no_mangle)]
@@ -344,6 +376,7 @@ pub(crate) struct PubCore {
     gate: Gate,
     name: String,
     video: Video,
+    video_codec: VideoCodec,
     audio: bool,
     /// Whether audio / video are sent (`otc_publisher_set_publish_*`, a forced mute). Kept
     /// here so they can be set before publishing and read at any time.
@@ -464,6 +497,7 @@ impl PubCore {
                 audio,
                 video_bitrate_kbps: 800,
                 audio_bitrate_bps: 32_000,
+                video_codec: self.video_codec,
             },
             token,
         )
@@ -539,6 +573,7 @@ unsafe fn new_publisher(callbacks: *const otc_publisher_callbacks, s: &otc_publi
         gate: Gate::default(),
         name: s.name.clone(),
         video,
+        video_codec: s.video_codec,
         audio: s.audio,
         publish_audio: AtomicBool::new(true),
         publish_video: AtomicBool::new(true),

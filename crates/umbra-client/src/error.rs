@@ -2,7 +2,7 @@
 
 use umbra_protocol::ErrorCode;
 
-use crate::media::vp8::CodecError;
+use crate::media::CodecError;
 
 /// Everything that can go wrong, reported by the call that failed or as an error event.
 ///

@@ -25,9 +25,11 @@ mod peer;
 mod publisher;
 mod session;
 mod signaling;
+mod subscriber;
 mod worker;
 
 pub use error::ClientError;
+pub use media::{Codec, MediaKind, VideoCodec};
 pub use publisher::{
     AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
     VideoCapturer, VideoSource,
@@ -35,6 +37,7 @@ pub use publisher::{
 pub use session::{
     Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
 };
+pub use subscriber::{EncodedFrame, SubscribeOptions};
 /// The protocol's own types that appear in this SDK's events and errors (one definition:
 /// `umbra-protocol`).
 pub use umbra_protocol::{ErrorCode, PropertyChanged, Reason, VideoDimensions, VideoType};

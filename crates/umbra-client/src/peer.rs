@@ -11,6 +11,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use crate::error::ClientError;
+use crate::media::VideoCodec;
 
 fn media_err(e: impl std::fmt::Display) -> ClientError {
     ClientError::Media(e.to_string())
@@ -29,7 +30,9 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(bind_ip: IpAddr) -> Result<Self, ClientError> {
+    /// A connection that negotiates Opus and the given video codecs: a publisher's one codec,
+    /// or every codec a subscriber decodes.
+    pub(crate) fn new(bind_ip: IpAddr, video: &[VideoCodec]) -> Result<Self, ClientError> {
         let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(media_err)?;
         socket.set_nonblocking(true).map_err(media_err)?;
         let local = socket.local_addr().map_err(media_err)?;
@@ -37,7 +40,9 @@ impl Peer {
         let mut rtc = Rtc::builder()
             .clear_codecs()
             .enable_opus(true, false)
-            .enable_vp8(true)
+            .enable_vp8(video.contains(&VideoCodec::Vp8))
+            .enable_vp9(video.contains(&VideoCodec::Vp9))
+            .enable_h264(video.contains(&VideoCodec::H264))
             .enable_bwe(None)
             .set_stats_interval(None)
             .build(now);

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use crate::error::ClientError;
 use crate::media::opus::OpusEncoder;
 use crate::media::pattern::{TestPattern, Tone};
-use crate::media::vp8::Vp8Encoder;
-use crate::media::{AudioFrame, VideoFrame};
+use crate::media::{AudioFrame, VideoCodec, VideoEncoder, VideoFrame};
 
 /// Identifies a publisher within its session.
 pub type PublisherId = u64;
@@ -26,11 +25,15 @@ pub trait AudioCapturer: Send {
     fn capture(&mut self) -> Option<AudioFrame>;
 }
 
-/// Supplies already encoded VP8 frames (e.g. read from an IVF file): they are encrypted and sent
-/// as they are, without re-encoding.
+/// Supplies already encoded frames (e.g. read from an IVF file): they are encrypted and sent as
+/// they are, without re-encoding.
 pub trait EncodedVideoSource: Send {
     fn fps(&self) -> u32;
     fn next_frame(&mut self) -> Option<Vec<u8>>;
+    /// The codec of the frames (H.264 as Annex B); VP8 unless the source says otherwise.
+    fn codec(&self) -> VideoCodec {
+        VideoCodec::Vp8
+    }
 }
 
 /// The built-in moving test pattern.
@@ -81,6 +84,10 @@ pub struct PublisherSettings {
     pub audio: Option<Box<dyn AudioCapturer>>,
     pub video_bitrate_kbps: u32,
     pub audio_bitrate_bps: i32,
+    /// The codec raw video is encoded with (OpenTok's `preferredVideoCodec`). The stream
+    /// carries this one codec: subscribers that cannot decode it get no video. An
+    /// [`EncodedVideoSource`] names its own codec instead.
+    pub video_codec: VideoCodec,
 }
 
 impl PublisherSettings {
@@ -96,29 +103,44 @@ impl PublisherSettings {
             audio: Some(Box::new(ToneCapturer(Tone::new(440.0)))),
             video_bitrate_kbps: 800,
             audio_bitrate_bps: 32_000,
+            video_codec: VideoCodec::default(),
         }
+    }
+
+    /// The same settings with raw video encoded as `codec`.
+    pub fn with_video_codec(mut self, codec: VideoCodec) -> Self {
+        self.video_codec = codec;
+        self
     }
 }
 
 pub(crate) enum VideoPipeline {
-    Raw { capturer: Box<dyn VideoCapturer>, encoder: Vp8Encoder },
+    Raw { capturer: Box<dyn VideoCapturer>, encoder: VideoEncoder, codec: VideoCodec },
     Encoded(Box<dyn EncodedVideoSource>),
 }
 
 impl VideoPipeline {
-    pub(crate) fn new(source: VideoSource, bitrate_kbps: u32) -> Result<(Self, u32), ClientError> {
+    pub(crate) fn new(source: VideoSource, codec: VideoCodec, bitrate_kbps: u32) -> Result<(Self, u32), ClientError> {
         Ok(match source {
             VideoSource::Raw(capturer) => {
                 let (w, h) = capturer.size();
                 let fps = capturer.fps().clamp(1, 120);
-                let encoder = Vp8Encoder::new(w, h, fps, bitrate_kbps)?;
-                (Self::Raw { capturer, encoder }, fps)
+                let encoder = VideoEncoder::new(codec, w, h, fps, bitrate_kbps)?;
+                (Self::Raw { capturer, encoder, codec }, fps)
             }
             VideoSource::Encoded(src) => {
                 let fps = src.fps().clamp(1, 120);
                 (Self::Encoded(src), fps)
             }
         })
+    }
+
+    /// The codec of the frames `next` returns.
+    pub(crate) fn codec(&self) -> VideoCodec {
+        match self {
+            Self::Raw { codec, .. } => *codec,
+            Self::Encoded(src) => src.codec(),
+        }
     }
 
     pub(crate) fn request_key_frame(&mut self) {
@@ -139,7 +161,7 @@ impl VideoPipeline {
     /// Encoded frames for this tick.
     pub(crate) fn next(&mut self) -> Result<Vec<Vec<u8>>, ClientError> {
         match self {
-            Self::Raw { capturer, encoder } => match capturer.capture() {
+            Self::Raw { capturer, encoder, .. } => match capturer.capture() {
                 Some(frame) => Ok(encoder.encode(&frame)?.into_iter().map(|e| e.data).collect()),
                 None => Ok(Vec::new()),
             },

@@ -12,8 +12,9 @@ use umbra_e2ee::EncryptionSecret;
 use umbra_protocol::{ConnectionInfo, PropertyChanged, Reason, StreamInfo, VideoDimensions, VideoType};
 
 use crate::error::ClientError;
-use crate::media::{AudioFrame, VideoFrame};
+use crate::media::{AudioFrame, VideoCodec, VideoFrame};
 use crate::publisher::{PublisherId, PublisherSettings};
+use crate::subscriber::{EncodedFrame, SubscribeOptions};
 use crate::worker::{self, Command, CommandSender};
 
 /// Identifies a subscriber within its session.
@@ -136,6 +137,12 @@ pub enum SubscriberEvent {
     VideoFrame(VideoFrame),
     /// Decoded audio.
     AudioFrame(AudioFrame),
+    /// A decrypted, still encoded frame (subscribers with
+    /// [`SubscribeOptions::encoded_frames`]).
+    EncodedFrame(EncodedFrame),
+    /// The codec the stream's video arrives in: reported with its first video frame and
+    /// whenever the publisher changes it.
+    VideoCodec(VideoCodec),
     /// Frames keep failing to decrypt: the publisher's secret differs. Reported once (after
     /// [`SubscriberEvent::Error`] with [`ClientError::EncryptionSecretMismatch`]). The app should
     /// say "this participant uses another secret".
@@ -353,12 +360,18 @@ impl Session {
 
     /// Subscribes to a stream. Needs a secret in an end-to-end encrypted session.
     pub fn subscribe(&self, stream_id: &str) -> Result<SubscriberId, ClientError> {
+        self.subscribe_with(stream_id, SubscribeOptions::default())
+    }
+
+    /// Subscribes with options: e.g. [`SubscribeOptions::encoded_only`] for a recorder that
+    /// writes the decrypted frames without decoding them.
+    pub fn subscribe_with(&self, stream_id: &str, options: SubscribeOptions) -> Result<SubscriberId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
             let _ = self.events_tx.send(Event::Subscriber { subscriber: id, event: SubscriberEvent::Error(e.clone()) });
             return Err(e);
         }
-        self.command(Command::Subscribe { id, stream_id: stream_id.to_string() })?;
+        self.command(Command::Subscribe { id, stream_id: stream_id.to_string(), options })?;
         Ok(id)
     }
 

@@ -18,14 +18,16 @@ use umbra_e2ee::{BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, Frame
 use umbra_protocol::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, VideoType};
 
 use crate::error::ClientError;
+use crate::media::keyframe::is_key_frame;
 use crate::media::opus::{OpusDecoder, OpusEncoder};
-use crate::media::vp8::Vp8Decoder;
+use crate::media::{Codec as FrameCodec, VideoCodec, VideoDecoder};
 use crate::peer::Peer;
 use crate::publisher::{AudioPipeline, PublisherId, PublisherSettings, Ticker, VideoPipeline};
 use crate::session::{
     Connection, Event, PublisherEvent, SessionConfig, Shared, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
     lock,
 };
+use crate::subscriber::{EncodedFrame, SubscribeOptions};
 
 pub(crate) use commands::{CommandReceiver, CommandSender, channel as command_channel};
 
@@ -52,6 +54,7 @@ pub(crate) enum Command {
     Subscribe {
         id: SubscriberId,
         stream_id: String,
+        options: SubscribeOptions,
     },
     Unsubscribe {
         id: SubscriberId,
@@ -146,9 +149,11 @@ struct Sub {
     subscription_id: Option<String>,
     peer: Peer,
     e2ee: bool,
-    video_rx: StreamDecryptor,
+    options: SubscribeOptions,
+    /// The codec the video arrives in (from the payload type of each frame), with its
+    /// decryptor and decoder; replaced when a frame arrives in another codec.
+    video: Option<VideoRx>,
     audio_rx: StreamDecryptor,
-    vdec: Vp8Decoder,
     adec: OpusDecoder,
     stats: SubscriberStats,
     last_key_frame_request: Option<Instant>,
@@ -159,6 +164,19 @@ struct Sub {
     /// Tracks (same bits) reported as not encrypted: a lying publisher sends both tracks in
     /// the clear, and the app is told once per stream, not once per track.
     unencrypted_tracks: u8,
+}
+
+struct VideoRx {
+    codec: VideoCodec,
+    decryptor: StreamDecryptor,
+    /// Created with the first frame to decode (none for an `encoded_only` subscriber).
+    decoder: Option<VideoDecoder>,
+}
+
+impl VideoRx {
+    fn new(codec: VideoCodec) -> Self {
+        Self { codec, decryptor: StreamDecryptor::new(codec.framing()), decoder: None }
+    }
 }
 
 struct Worker {
@@ -339,8 +357,8 @@ impl Worker {
                     self.sync_properties(id);
                 }
             }
-            Command::Subscribe { id, stream_id } => {
-                if let Err(e) = self.subscribe(id, &stream_id) {
+            Command::Subscribe { id, stream_id, options } => {
+                if let Err(e) = self.subscribe(id, &stream_id, options) {
                     self.emit_sub(id, SubscriberEvent::Error(e));
                 }
             }
@@ -444,7 +462,7 @@ impl Worker {
         }
         let (video, fps) = match settings.video {
             Some(src) => {
-                let (v, fps) = VideoPipeline::new(src, settings.video_bitrate_kbps)?;
+                let (v, fps) = VideoPipeline::new(src, settings.video_codec, settings.video_bitrate_kbps)?;
                 (Some(v), fps)
             }
             None => (None, 30),
@@ -462,8 +480,9 @@ impl Worker {
             (Some(b), true) => Some(new_enc(b)?),
             _ => None,
         };
+        let codecs: Vec<VideoCodec> = video.iter().map(VideoPipeline::codec).collect();
         let (upstream, sdp_offer) = if routed {
-            let mut peer = Peer::new(self.config.bind_ip)?;
+            let mut peer = Peer::new(self.config.bind_ip, &codecs)?;
             let offer = peer.create_offer(has_audio, has_video, true)?;
             (Some(peer), Some(offer))
         } else {
@@ -505,7 +524,7 @@ impl Worker {
         Ok(())
     }
 
-    fn subscribe(&mut self, id: SubscriberId, stream_id: &str) -> Result<(), ClientError> {
+    fn subscribe(&mut self, id: SubscriberId, stream_id: &str, options: SubscribeOptions) -> Result<(), ClientError> {
         let w = self.welcome.as_ref().ok_or(ClientError::NotConnected)?;
         if w.e2ee && self.base_key.is_none() {
             return Err(ClientError::EncryptionSecretMissing);
@@ -515,7 +534,8 @@ impl Worker {
             .streams
             .get(stream_id)
             .ok_or_else(|| ClientError::InvalidArgument(format!("no stream {stream_id} in this session")))?;
-        let mut peer = Peer::new(self.config.bind_ip)?;
+        // Every codec this SDK decodes: the stream carries whichever its publisher chose.
+        let mut peer = Peer::new(self.config.bind_ip, &VideoCodec::ALL)?;
         let offer = peer.create_offer(stream.has_audio, stream.has_video, false)?;
         let req = self.sig.request(ClientMessage::Subscribe {
             id: None,
@@ -530,9 +550,9 @@ impl Worker {
                 subscription_id: None,
                 peer,
                 e2ee,
-                video_rx: StreamDecryptor::new(Codec::Vp8),
+                options,
+                video: None,
                 audio_rx: StreamDecryptor::new(Codec::Opus),
-                vdec: Vp8Decoder::new()?,
                 adec: OpusDecoder::new()?,
                 stats: SubscriberStats::default(),
                 last_key_frame_request: None,
@@ -609,11 +629,25 @@ impl Worker {
         let mut out = Vec::new();
         let mut want_key_frame = !d.contiguous && is_video;
         s.stats.bytes_received += d.data.len() as u64;
-        if is_video {
+        let codec = if is_video {
             s.stats.video_frames_received += 1;
-        }
+            // The payload type names the codec; only those this subscriber offered can arrive.
+            let Some(codec) = VideoCodec::from_rtp(d.params.spec().codec) else {
+                return;
+            };
+            if s.video.as_ref().map(|v| v.codec) != Some(codec) {
+                s.video = Some(VideoRx::new(codec));
+                out.push(SubscriberEvent::VideoCodec(codec));
+            }
+            FrameCodec::Video(codec)
+        } else {
+            FrameCodec::Opus
+        };
         let payload = if s.e2ee {
-            let rx = if is_video { &mut s.video_rx } else { &mut s.audio_rx };
+            let rx = match &mut s.video {
+                Some(v) if is_video => &mut v.decryptor,
+                _ => &mut s.audio_rx,
+            };
             let track = if is_video { 1u8 } else { 2u8 };
             let result = rx.decrypt(&self.ring, &d.data, now);
             while let Some(ev) = rx.poll_event() {
@@ -662,19 +696,49 @@ impl Worker {
             Some(d.data.to_vec())
         };
         if let Some(payload) = payload {
-            if is_video {
-                match s.vdec.decode(&payload) {
-                    Ok(pics) => {
-                        for pic in pics {
-                            s.stats.video_frames_decoded += 1;
-                            out.push(SubscriberEvent::VideoFrame(pic));
+            if s.options.decode {
+                match &mut s.video {
+                    Some(v) if is_video => {
+                        if v.decoder.is_none() {
+                            match VideoDecoder::new(v.codec) {
+                                Ok(dec) => v.decoder = Some(dec),
+                                Err(e) => out.push(SubscriberEvent::Error(e.into())),
+                            }
+                        }
+                        match v.decoder.as_mut().map(|dec| dec.decode(&payload)) {
+                            Some(Ok(pics)) => {
+                                for pic in pics {
+                                    s.stats.video_frames_decoded += 1;
+                                    out.push(SubscriberEvent::VideoFrame(pic));
+                                }
+                            }
+                            Some(Err(_)) => want_key_frame = true,
+                            None => {}
                         }
                     }
-                    Err(_) => want_key_frame = true,
+                    _ => {
+                        if let Ok(frame) = s.adec.decode(&payload) {
+                            s.stats.audio_frames_decoded += 1;
+                            out.push(SubscriberEvent::AudioFrame(frame));
+                        }
+                    }
                 }
-            } else if let Ok(frame) = s.adec.decode(&payload) {
-                s.stats.audio_frames_decoded += 1;
-                out.push(SubscriberEvent::AudioFrame(frame));
+            }
+            if s.options.encoded_frames {
+                let keyframe = match codec {
+                    FrameCodec::Video(c) => is_key_frame(c, &payload),
+                    _ => true,
+                };
+                out.push(SubscriberEvent::EncodedFrame(EncodedFrame {
+                    kind: codec.kind(),
+                    codec,
+                    rtp_timestamp: d.time.numer(),
+                    clock_rate: d.time.frequency().get(),
+                    keyframe,
+                    contiguous: d.contiguous,
+                    received: d.network_time,
+                    data: payload,
+                }));
             }
         }
         if want_key_frame
@@ -754,14 +818,14 @@ impl Worker {
 
 /// Encrypts (in an E2EE session) and writes one encoded frame to every connected peer.
 fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime) -> Result<(), ClientError> {
+    let video_codec = p.video.as_ref().map(VideoPipeline::codec).unwrap_or_default();
+    let (framing, codec) =
+        if video { (video_codec.framing(), video_codec.rtp()) } else { (Codec::Opus, RtpCodec::Opus) };
     let enc = if video { p.video_enc.as_mut() } else { p.audio_enc.as_mut() };
     let payload = match enc {
-        Some(enc) => {
-            enc.encrypt(if video { Codec::Vp8 } else { Codec::Opus }, &frame).map_err(ClientError::from_e2ee)?
-        }
+        Some(enc) => enc.encrypt(framing, &frame).map_err(ClientError::from_e2ee)?,
         None => frame,
     };
-    let codec = if video { RtpCodec::Vp8 } else { RtpCodec::Opus };
     for peer in p.upstream.iter_mut().chain(p.downstreams.values_mut()).filter(|peer| peer.connected) {
         let mid = if video { peer.video_mid } else { peer.audio_mid };
         if let Some(mid) = mid {

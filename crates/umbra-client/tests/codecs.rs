@@ -1,16 +1,31 @@
-//! The real codecs and the built-in sources: VP8 (libvpx) keeps the test picture intelligible,
-//! Opus (libopus) keeps the tone's pitch.
+//! The real codecs and the built-in sources: VP8 and VP9 (libvpx) and H.264 (OpenH264) keep
+//! the test picture intelligible, Opus (libopus) keeps the tone's pitch.
 
 use umbra_client::media::analysis::{dominant_frequency, psnr, rms_dbfs};
+use umbra_client::media::keyframe::is_key_frame;
 use umbra_client::media::opus::{OpusDecoder, OpusEncoder};
 use umbra_client::media::pattern::{TestPattern, Tone};
-use umbra_client::media::vp8::{Vp8Decoder, Vp8Encoder};
+use umbra_client::media::{VideoCodec, VideoDecoder, VideoEncoder};
 
 #[test]
 fn vp8_round_trip_is_intelligible_and_numbered() {
+    round_trip(VideoCodec::Vp8);
+}
+
+#[test]
+fn vp9_round_trip_is_intelligible_and_numbered() {
+    round_trip(VideoCodec::Vp9);
+}
+
+#[test]
+fn h264_round_trip_is_intelligible_and_numbered() {
+    round_trip(VideoCodec::H264);
+}
+
+fn round_trip(codec: VideoCodec) {
     let pattern = TestPattern::new(320, 240);
-    let mut enc = Vp8Encoder::new(320, 240, 30, 600).unwrap();
-    let mut dec = Vp8Decoder::new().unwrap();
+    let mut enc = VideoEncoder::new(codec, 320, 240, 30, 600).unwrap();
+    let mut dec = VideoDecoder::new(codec).unwrap();
     let mut keys = 0;
     let mut worst = f64::INFINITY;
     for n in 0..60 {
@@ -19,6 +34,7 @@ fn vp8_round_trip_is_intelligible_and_numbered() {
         }
         for ef in enc.encode(&pattern.frame(n)).unwrap() {
             keys += ef.key_frame as u32;
+            assert_eq!(is_key_frame(codec, &ef.data), ef.key_frame, "{codec} frame {n}: the bitstream says otherwise");
             for pic in dec.decode(&ef.data).unwrap() {
                 assert_eq!(TestPattern::read_frame_number(&pic), Some(n));
                 let p = psnr(&pattern.frame(n), &pic).unwrap();
@@ -26,8 +42,8 @@ fn vp8_round_trip_is_intelligible_and_numbered() {
             }
         }
     }
-    assert!(keys >= 2, "first frame and the requested one are key frames");
-    assert!(worst >= 30.0, "worst PSNR {worst:.1} dB");
+    assert!(keys >= 2, "{codec}: first frame and the requested one are key frames");
+    assert!(worst >= 30.0, "{codec}: worst PSNR {worst:.1} dB");
     // A different frame is clearly worse: the measure can fail.
     let wrong = psnr(&pattern.frame(5), &pattern.frame(40)).unwrap();
     assert!(wrong < 20.0, "{wrong}");

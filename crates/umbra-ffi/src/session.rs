@@ -410,6 +410,7 @@ impl PublisherCore {
             audio,
             video_bitrate_kbps: s.video_bitrate_kbps,
             audio_bitrate_bps: 32_000,
+            video_codec: Default::default(),
         };
         Ok((settings, sink))
     }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use umbra_client::media::{VideoFrame, vp8::Vp8Decoder};
+use umbra_client::media::{VideoCodec, VideoDecoder, VideoFrame};
 use umbra_client::{EncodedVideoSource, VideoCapturer};
 
 use crate::error::MediaCliError;
@@ -91,7 +91,7 @@ impl IvfReader {
         let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         let frames = ivf_frames(&data).map_err(err)?;
         // A file that says VP8 but does not decode would publish a stream nobody can watch.
-        Vp8Decoder::new()
+        VideoDecoder::new(VideoCodec::Vp8)
             .and_then(|mut d| d.decode(&frames[0]))
             .map_err(|e| err(format!("first frame does not decode: {e}")))?;
         Ok(Self { frames, fps, next: 0 })

@@ -24,10 +24,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "umbra-media",
     version,
-    about = "Publish and subscribe to Umbra sessions with the native SDK (VP8, Opus, end-to-end encryption).",
-    long_about = "Publish and subscribe to Umbra sessions with the native SDK (VP8, Opus, end-to-end encryption).\n\n\
+    about = "Publish and subscribe to Umbra sessions with the native SDK (VP8, VP9, H.264, Opus, end-to-end encryption).",
+    long_about = "Publish and subscribe to Umbra sessions with the native SDK (VP8, VP9, H.264, Opus, end-to-end encryption).\n\n\
         With a project's key and secret it acts as your app server would (creates a session, makes tokens):\n  \
-        umbra-media publish --api-key KEY --api-secret SECRET --secret 'correct horse battery staple'\n  \
+        umbra-media publish --api-key KEY --api-secret SECRET --secret 'correct horse battery staple' [--codec vp9|h264]\n  \
         umbra-media subscribe --api-key KEY --api-secret SECRET --session-id SESSION --secret '...'\n\
         With a token your app server made:\n  \
         umbra-media subscribe --api-key KEY --session-id SESSION --token TOKEN --secret '...'"

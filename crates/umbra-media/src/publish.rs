@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use umbra_client::media::pattern::Tone;
-use umbra_client::{Event, PublisherEvent, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoSource};
+use umbra_client::{
+    Event, PublisherEvent, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCodec, VideoSource,
+};
 
 use crate::error::MediaCliError;
 use crate::files::{IvfReader, Y4mReader};
@@ -24,6 +26,11 @@ pub struct PublishArgs {
     /// Video bitrate in kbit/s.
     #[arg(long, default_value_t = 1200)]
     pub bitrate: u32,
+    /// Video codec the test pattern or Y4M pictures are encoded with: vp8, vp9 or h264.
+    /// Subscribers decode whichever it is; one that cannot (Firefox has no H.264 here) gets no
+    /// video. An IVF file is sent as the VP8 it holds.
+    #[arg(long, default_value = "vp8", value_parser = parse_codec, conflicts_with = "ivf")]
+    pub codec: VideoCodec,
     /// Send the pictures of a Y4M (I420) file instead of the test pattern, looping.
     #[arg(long, conflicts_with = "ivf")]
     pub y4m: Option<PathBuf>,
@@ -36,6 +43,10 @@ pub struct PublishArgs {
     /// Stream name others see.
     #[arg(long, default_value = "umbra-media publish")]
     pub name: String,
+}
+
+fn parse_codec(s: &str) -> Result<VideoCodec, String> {
+    s.parse()
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), MediaCliError> {
@@ -74,6 +85,7 @@ pub fn run(args: PublishArgs) -> Result<(), MediaCliError> {
         audio: (!args.no_audio).then(|| Box::new(ToneCapturer(Tone::new(440.0))) as _),
         video_bitrate_kbps: args.bitrate,
         audio_bitrate_bps: 32_000,
+        video_codec: args.codec,
     });
     let end = args.target.deadline();
     while end.is_none_or(|e| Instant::now() < e) {

@@ -72,6 +72,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), MediaCliError> {
                         w.write(&f)?;
                     }
                 }
+                SubscriberEvent::VideoCodec(c) if !args.json => println!("video codec: {c}"),
                 SubscriberEvent::EncryptionSecretMismatch => state = "SECRET MISMATCH",
                 SubscriberEvent::EncryptionSecretMatch => state = "encrypted",
                 SubscriberEvent::Error(e) => eprintln!("subscriber error: {e}"),

@@ -322,6 +322,7 @@ fn tapped_marker_run(e2ee: bool) -> (usize, usize, u64) {
         audio: None,
         video_bitrate_kbps: 500,
         audio_bitrate_bps: 32_000,
+        video_codec: Default::default(),
     };
     publisher.session.publish(settings).unwrap();
     publisher

@@ -1,9 +1,37 @@
 //! Raw media, codecs and the built-in sources.
 
 pub mod analysis;
+mod codec;
+pub mod h264;
+pub mod keyframe;
 pub mod opus;
 pub mod pattern;
-pub mod vp8;
+pub mod vpx;
+
+pub use codec::{Codec, MediaKind, VideoCodec, VideoDecoder, VideoEncoder};
+
+/// What a codec can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    #[error("libvpx {op} failed: error {code}")]
+    Vpx { op: &'static str, code: i32 },
+    #[error("OpenH264 {op} failed: {message}")]
+    OpenH264 { op: &'static str, message: String },
+    #[error("picture is {got_w}x{got_h}, the encoder was set up for {want_w}x{want_h}")]
+    SizeMismatch { got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
+    #[error("bad encoder settings: {0}")]
+    BadSettings(&'static str),
+    #[error("opus {op} failed: {message}")]
+    Opus { op: &'static str, message: String },
+}
+
+/// One encoded picture as an encoder produced it (Annex B for H.264).
+#[derive(Debug, Clone)]
+pub struct EncodedPicture {
+    pub data: Vec<u8>,
+    pub key_frame: bool,
+}
 
 /// A picture in I420 (YUV 4:2:0 planar), tightly packed: `width * height` luma bytes, then two
 /// chroma planes of `ceil(width/2) * ceil(height/2)` bytes.

@@ -1,6 +1,6 @@
 //! Opus through the system's libopus (Debian `libopus-dev`), mono 48 kHz, 20 ms frames.
 
-use super::vp8::CodecError;
+use super::CodecError;
 use super::{AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame};
 
 fn err(op: &'static str) -> impl Fn(opus::Error) -> CodecError {

@@ -361,7 +361,8 @@ impl Worker {
             return;
         };
         let pid = *pid;
-        let result = Peer::new(self.config.bind_ip).and_then(|mut peer| {
+        let codecs: Vec<_> = p.video.iter().map(|v| v.codec()).collect();
+        let result = Peer::new(self.config.bind_ip, &codecs).and_then(|mut peer| {
             let answer = peer.accept_offer(sdp_offer)?;
             Ok((peer, answer))
         });

@@ -1,7 +1,7 @@
-//! VP8 through the system's libvpx (Debian `libvpx-dev`).
+//! VP8 and VP9 through the system's libvpx (Debian `libvpx-dev`, 1.12).
 //!
-//! This and the session thread's poll(2) (`worker/wait.rs`) are the crate's only `unsafe`:
-//! libvpx is a C library. Each call's safety conditions are local (valid context pointer we
+//! This, `h264.rs` (through the `openh264` crate) and the session thread's poll(2)
+//! (`worker/wait.rs`) are the crate's only `unsafe`: libvpx is a C library. Each call's safety conditions are local (valid context pointer we
 //! own, buffers that outlive the call) and stated where they are.
 
 use std::mem::MaybeUninit;
@@ -10,33 +10,43 @@ use std::ptr;
 
 use vpx_sys as vpx;
 
-use super::VideoFrame;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
-    #[error("libvpx {op} failed: error {code}")]
-    Vpx { op: &'static str, code: i32 },
-    #[error("picture is {got_w}x{got_h}, the encoder was set up for {want_w}x{want_h}")]
-    SizeMismatch { got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
-    #[error("bad encoder settings: {0}")]
-    BadSettings(&'static str),
-    #[error("opus {op} failed: {message}")]
-    Opus { op: &'static str, message: String },
-}
+use super::{CodecError, EncodedPicture, VideoFrame};
 
 fn check(op: &'static str, err: vpx::vpx_codec_err_t) -> Result<(), CodecError> {
     if err == vpx::vpx_codec_err_t::VPX_CODEC_OK { Ok(()) } else { Err(CodecError::Vpx { op, code: err as i32 }) }
 }
 
-/// An encoded frame as the encoder produced it.
-#[derive(Debug, Clone)]
-pub struct EncodedFrame {
-    pub data: Vec<u8>,
-    pub key_frame: bool,
+/// Which of libvpx's codecs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vpx {
+    Vp8,
+    Vp9,
 }
 
-/// Real-time VP8 encoder.
-pub struct Vp8Encoder {
+impl Vpx {
+    fn encoder_iface(self) -> *mut vpx::vpx_codec_iface_t {
+        // SAFETY: these return pointers to static interface descriptions.
+        unsafe {
+            match self {
+                Vpx::Vp8 => vpx::vpx_codec_vp8_cx(),
+                Vpx::Vp9 => vpx::vpx_codec_vp9_cx(),
+            }
+        }
+    }
+
+    fn decoder_iface(self) -> *mut vpx::vpx_codec_iface_t {
+        // SAFETY: as above.
+        unsafe {
+            match self {
+                Vpx::Vp8 => vpx::vpx_codec_vp8_dx(),
+                Vpx::Vp9 => vpx::vpx_codec_vp9_dx(),
+            }
+        }
+    }
+}
+
+/// Real-time VP8 or VP9 encoder.
+pub struct VpxEncoder {
     ctx: Box<vpx::vpx_codec_ctx_t>,
     width: u32,
     height: u32,
@@ -46,10 +56,10 @@ pub struct Vp8Encoder {
 
 // SAFETY: the libvpx context is only touched through &mut self; libvpx contexts may move
 // between threads as long as they are not used concurrently.
-unsafe impl Send for Vp8Encoder {}
+unsafe impl Send for VpxEncoder {}
 
-impl Vp8Encoder {
-    pub fn new(width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Result<Self, CodecError> {
+impl VpxEncoder {
+    pub fn new(codec: Vpx, width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Result<Self, CodecError> {
         let valid = |d: u32| (2..=16_384).contains(&d) && d.is_multiple_of(2);
         if !valid(width) || !valid(height) {
             return Err(CodecError::BadSettings("width and height must be even and between 2 and 16384"));
@@ -60,7 +70,7 @@ impl Vp8Encoder {
         // SAFETY: vpx_codec_enc_config_default fills the whole struct on success.
         let mut cfg = unsafe {
             let mut cfg = MaybeUninit::<vpx::vpx_codec_enc_cfg_t>::zeroed();
-            check("config", vpx::vpx_codec_enc_config_default(vpx::vpx_codec_vp8_cx(), cfg.as_mut_ptr(), 0))?;
+            check("config", vpx::vpx_codec_enc_config_default(codec.encoder_iface(), cfg.as_mut_ptr(), 0))?;
             cfg.assume_init()
         };
         cfg.g_w = width;
@@ -83,14 +93,20 @@ impl Vp8Encoder {
                 "encoder init",
                 vpx::vpx_codec_enc_init_ver(
                     &mut *ctx,
-                    vpx::vpx_codec_vp8_cx(),
+                    codec.encoder_iface(),
                     &cfg,
                     0,
                     vpx::VPX_ENCODER_ABI_VERSION as c_int,
                 ),
             )?;
-            // Speed for real time on small machines.
-            vpx::vpx_codec_control_(&mut *ctx, vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, -8 as c_int);
+            // Speed for real time on small machines. VP8 reads a negative value as a fixed
+            // speed; VP9 takes 0..9, 8 being its usual real-time setting.
+            let speed: c_int = if codec == Vpx::Vp8 { -8 } else { 8 };
+            vpx::vpx_codec_control_(&mut *ctx, vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, speed);
+            if codec == Vpx::Vp9 {
+                // Cyclic refresh: VP9's real-time adaptive quantization, as WebRTC sets it.
+                vpx::vpx_codec_control_(&mut *ctx, vpx::vp8e_enc_control_id::VP9E_SET_AQ_MODE as c_int, 3 as c_uint);
+            }
         }
         Ok(Self { ctx, width, height, pts: 0, force_key: true })
     }
@@ -100,7 +116,7 @@ impl Vp8Encoder {
         self.force_key = true;
     }
 
-    pub fn encode(&mut self, frame: &VideoFrame) -> Result<Vec<EncodedFrame>, CodecError> {
+    pub fn encode(&mut self, frame: &VideoFrame) -> Result<Vec<EncodedPicture>, CodecError> {
         if frame.width != self.width || frame.height != self.height {
             return Err(CodecError::SizeMismatch {
                 got_w: frame.width,
@@ -145,7 +161,7 @@ impl Vp8Encoder {
                 if (*pkt).kind == vpx::vpx_codec_cx_pkt_kind::VPX_CODEC_CX_FRAME_PKT {
                     let f = (*pkt).data.frame;
                     let data = std::slice::from_raw_parts(f.buf as *const u8, f.sz as usize).to_vec();
-                    out.push(EncodedFrame { key_frame: f.flags & vpx::VPX_FRAME_IS_KEY != 0, data });
+                    out.push(EncodedPicture { key_frame: f.flags & vpx::VPX_FRAME_IS_KEY != 0, data });
                 }
             }
         }
@@ -153,7 +169,7 @@ impl Vp8Encoder {
     }
 }
 
-impl Drop for Vp8Encoder {
+impl Drop for VpxEncoder {
     fn drop(&mut self) {
         // SAFETY: initialised in new(), destroyed once.
         unsafe {
@@ -162,16 +178,16 @@ impl Drop for Vp8Encoder {
     }
 }
 
-/// VP8 decoder.
-pub struct Vp8Decoder {
+/// VP8 or VP9 decoder.
+pub struct VpxDecoder {
     ctx: Box<vpx::vpx_codec_ctx_t>,
 }
 
 // SAFETY: as for the encoder.
-unsafe impl Send for Vp8Decoder {}
+unsafe impl Send for VpxDecoder {}
 
-impl Vp8Decoder {
-    pub fn new() -> Result<Self, CodecError> {
+impl VpxDecoder {
+    pub fn new(codec: Vpx) -> Result<Self, CodecError> {
         let mut ctx = Box::new(unsafe { MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init() });
         let cfg = vpx::vpx_codec_dec_cfg_t { threads: 1, w: 0, h: 0 };
         // SAFETY: ctx and cfg valid for the call.
@@ -180,7 +196,7 @@ impl Vp8Decoder {
                 "decoder init",
                 vpx::vpx_codec_dec_init_ver(
                     &mut *ctx,
-                    vpx::vpx_codec_vp8_dx(),
+                    codec.decoder_iface(),
                     &cfg,
                     0,
                     vpx::VPX_DECODER_ABI_VERSION as c_int,
@@ -231,7 +247,7 @@ unsafe fn copy_i420(img: &vpx::vpx_image_t) -> VideoFrame {
     VideoFrame { width: w, height: h, data }
 }
 
-impl Drop for Vp8Decoder {
+impl Drop for VpxDecoder {
     fn drop(&mut self) {
         // SAFETY: initialised in new(), destroyed once.
         unsafe {
