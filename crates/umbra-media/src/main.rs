@@ -1,6 +1,7 @@
 //! `umbra-media`: the native SDK on the command line. `publish` sends the test pattern and a
-//! tone (or a Y4M / VP8 IVF file), `subscribe` receives a stream and prints what it decodes; in
-//! an end-to-end encrypted session both encrypt or decrypt with `--secret`.
+//! tone (or a Y4M / VP8 IVF file), `subscribe` receives a stream and prints what it decodes,
+//! `record` writes every stream of a session to files without re-encoding; in an end-to-end
+//! encrypted session each encrypts or decrypts with `--secret`.
 //!
 //! It is a separate binary from the server on purpose: this one links libvpx, libopus and the
 //! frame crypto, and the `umbra` server must not (it forwards frames it cannot read).

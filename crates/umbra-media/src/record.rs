@@ -18,7 +18,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use umbra_client::{EncodedFrame, EncodedKind, Event, Stream, SubscribeOptions, SubscriberEvent, SubscriberId, VideoCodec as SdkCodec};
+use umbra_client::{
+    Codec, EncodedFrame, Event, Stream, SubscribeOptions, SubscriberEvent, SubscriberId, VideoCodec as SdkCodec,
+};
 
 use crate::error::MediaCliError;
 use crate::recording::container::VideoCodec;
@@ -67,17 +69,29 @@ fn codec_of(c: SdkCodec) -> Option<VideoCodec> {
         SdkCodec::Vp8 => Some(VideoCodec::Vp8),
         SdkCodec::Vp9 => Some(VideoCodec::Vp9),
         SdkCodec::H264 => Some(VideoCodec::H264),
+        #[allow(unreachable_patterns)] // the SDK's codec list is non-exhaustive
         _ => None,
     }
 }
 
+/// The recorder's view of a frame; `None` for a codec it has no container for (reported once
+/// by the caller).
 fn encoded_in(frame: EncodedFrame) -> Option<EncodedIn> {
-    let media = match frame.kind {
-        EncodedKind::Audio => MediaKind::Audio,
-        EncodedKind::Video { codec, keyframe } => MediaKind::Video { codec: codec_of(codec)?, keyframe },
+    let media = match frame.codec {
+        Codec::Opus => MediaKind::Audio,
+        Codec::Video(c) => {
+            MediaKind::Video { codec: codec_of(c)?, keyframe: frame.keyframe, contiguous: frame.contiguous }
+        }
+        #[allow(unreachable_patterns)]
         _ => return None,
     };
-    Some(EncodedIn { arrival: frame.arrival, ticks: frame.media_time, clock_rate: frame.clock_rate, media, data: frame.data })
+    Some(EncodedIn {
+        arrival: frame.received,
+        ticks: frame.rtp_timestamp,
+        clock_rate: frame.clock_rate,
+        media,
+        data: frame.data,
+    })
 }
 
 /// The per-stream state of the command.
@@ -98,8 +112,7 @@ struct Recorder {
 
 impl Recorder {
     fn start_stream(&mut self, session: &umbra_client::Session, s: &Stream) -> Result<(), MediaCliError> {
-        let options = SubscribeOptions { decode: false, encoded_frames: true, ..Default::default() };
-        let sub = session.subscribe_with(&s.stream_id, options)?;
+        let sub = session.subscribe_with(&s.stream_id, SubscribeOptions::encoded_only())?;
         let info = StreamInfo {
             stream_id: s.stream_id.clone(),
             connection_id: s.connection_id.clone(),
@@ -129,7 +142,9 @@ impl Recorder {
             SubscriberEvent::EncryptionSecretMismatch | SubscriberEvent::StreamNotEncrypted => {
                 rec.mismatch = true;
                 rec.recorder.decryption_gap();
-                println!("stream {id}: encryption secret mismatch: its frames cannot be decrypted, nothing of it is written until they can");
+                println!(
+                    "stream {id}: encryption secret mismatch: its frames cannot be decrypted, nothing of it is written until they can"
+                );
             }
             SubscriberEvent::EncryptionSecretMatch => {
                 rec.mismatch = false;
@@ -150,7 +165,13 @@ impl Recorder {
             self.never_decrypted.push(id.clone());
         }
         for p in &parts {
-            println!("stream {id}: finished {} ({} ms, {} video and {} audio frames)", p.file.display(), p.duration_ms, p.video_frames, p.audio_frames);
+            println!(
+                "stream {id}: finished {} ({} ms, {} video and {} audio frames)",
+                p.file.display(),
+                p.duration_ms,
+                p.video_frames,
+                p.audio_frames
+            );
         }
         self.done.extend(parts);
         self.write_manifest()
@@ -168,7 +189,9 @@ impl Recorder {
     }
 
     fn write_manifest(&self) -> Result<(), MediaCliError> {
-        manifest::write(&self.dir, &self.session_id, &self.done).map(drop).map_err(|e| MediaCliError::file(&self.dir, e))
+        manifest::write(&self.dir, &self.session_id, &self.done)
+            .map(drop)
+            .map_err(|e| MediaCliError::file(&self.dir, e))
     }
 
     fn finish_all(&mut self) -> Result<(), MediaCliError> {
@@ -187,7 +210,8 @@ pub fn run(args: RecordArgs) -> Result<(), MediaCliError> {
     std::fs::create_dir_all(&args.out).map_err(|e| MediaCliError::file(&args.out, e))?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| MediaCliError::Usage(format!("cannot handle signals: {e}")))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| MediaCliError::Usage(format!("cannot handle signals: {e}")))?;
     }
     let (ctl_tx, ctl_rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -242,7 +266,8 @@ fn event_loop(
             Ok(Event::StreamCreated(s)) => rec.start_stream(session, &s)?,
             Ok(Event::Subscriber { subscriber, event }) => rec.on_subscriber(subscriber, event)?,
             Ok(Event::StreamDestroyed { stream, .. }) => {
-                let sub = rec.streams.iter().find(|(_, r)| r.recorder.info().stream_id == stream.stream_id).map(|(s, _)| *s);
+                let sub =
+                    rec.streams.iter().find(|(_, r)| r.recorder.info().stream_id == stream.stream_id).map(|(s, _)| *s);
                 if let Some(sub) = sub {
                     rec.end_stream(sub)?;
                 }

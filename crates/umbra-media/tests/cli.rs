@@ -6,12 +6,12 @@ mod support;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{BIN, SECRET, Server, publish, server};
+use support::{SECRET, Server, bin, publish, server};
 use umbra_server::model::Role;
 
 /// Runs `subscribe --json` for `secs` and returns its last stats line.
 fn subscribe(s: &Server, credentials: &[&str], secret: &str, secs: u64) -> Value {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["subscribe", "--url", &s.url, "--api-key", &s.project.api_key])
         .args(credentials)
         .args(["--secret", secret, "--json", "--duration", &secs.to_string()])
@@ -56,7 +56,7 @@ fn missing_credentials_are_a_usage_error_that_says_what_to_give() {
         &["publish", "--api-secret", "x"][..],
     ] {
         let out =
-            Command::new(BIN).args(args).env_remove("UMBRA_API_KEY").env_remove("UMBRA_API_SECRET").output().unwrap();
+            Command::new(bin()).args(args).env_remove("UMBRA_API_KEY").env_remove("UMBRA_API_SECRET").output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert!(stderr.contains("--session-id") || stderr.contains("--api-key"), "{args:?}: {stderr}");

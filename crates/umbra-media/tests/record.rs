@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{BIN, Killed, SECRET, Server, publish, server};
+use support::{Killed, SECRET, Server, bin, publish, server};
 use umbra_client::media::VideoFrame;
 use umbra_client::media::analysis::{dominant_frequency, psnr};
 use umbra_client::media::pattern::TestPattern;
@@ -39,7 +39,7 @@ fn creds(s: &Server) -> Creds {
 /// Runs `record` for `secs`; `script` lines go to its standard input at the given offsets.
 fn record(s: &Creds, session: &str, secret: &str, secs: u64, out: &Path, script: &[(Duration, &str)]) -> Run {
     let mut child = Killed(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["record", "--url", &s.url, "--api-key", &s.api_key, "--api-secret", &s.api_secret])
             .args(["--session-id", session, "--secret", secret, "--duration", &secs.to_string()])
             .arg("--out")
@@ -57,7 +57,8 @@ fn record(s: &Creds, session: &str, secret: &str, secs: u64, out: &Path, script:
         writeln!(stdin, "{line}").unwrap();
     }
     let stdout = child.0.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let reader =
+        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
     let deadline = Instant::now() + Duration::from_secs(secs + 30);
@@ -104,7 +105,8 @@ fn decode_pictures(path: &Path, w: u32, h: u32) -> Vec<VideoFrame> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        // passthrough: one output picture per stored frame, none duplicated to fill gaps.
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
         .output()
         .unwrap();
     assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
@@ -135,7 +137,7 @@ fn check_pattern_file(path: &Path, codecs: &[&str]) -> f64 {
     let numbers: Vec<u32> = pictures.iter().filter_map(TestPattern::read_frame_number).collect();
     assert_eq!(numbers.len(), pictures.len(), "every picture carries a frame number");
     let (first, last) = (numbers[0], *numbers.last().unwrap());
-    assert!(numbers.windows(2).all(|w| w[1] > w[0]), "{}: source frames in order", path.display());
+    assert!(numbers.windows(2).all(|w| w[1] > w[0]), "{}: source frames in order: {numbers:?}", path.display());
     let mut worst = f64::INFINITY;
     for (pic, n) in pictures.iter().zip(&numbers) {
         worst = worst.min(psnr(&pattern.frame(*n), pic).unwrap());
@@ -143,7 +145,16 @@ fn check_pattern_file(path: &Path, codecs: &[&str]) -> f64 {
     assert!(worst >= 28.0, "{}: worst PSNR {worst:.1} dB", path.display());
     let span = (last - first + 1) as f64 / FPS;
     let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
-    assert!((duration - span).abs() <= 0.05 * span, "{}: duration {duration:.2} s, source span {span:.2} s", path.display());
+    eprintln!(
+        "{}: {codecs:?}, {} pictures, duration {duration:.2} s, source span {span:.2} s, worst PSNR {worst:.1} dB",
+        path.display(),
+        pictures.len()
+    );
+    assert!(
+        (duration - span).abs() <= 0.05 * span,
+        "{}: duration {duration:.2} s, source span {span:.2} s",
+        path.display()
+    );
     span
 }
 
@@ -166,7 +177,8 @@ fn two_publishers_are_recorded_to_files_that_decode_to_what_they_sent() {
         assert!(audio.len() as f64 / 48_000.0 >= span * 0.95, "{}: audio covers the video", f.display());
     }
     let manifest: Value = serde_json::from_slice(&std::fs::read(dir.path().join("recording.json")).unwrap()).unwrap();
-    let mut names: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> =
+        manifest["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["alice", "bob"], "{manifest}");
 }
@@ -219,5 +231,22 @@ fn a_publisher_that_leaves_and_rejoins_gets_a_second_file() {
     assert_eq!(files.len(), 2, "one file per appearance: {files:?}\n{}", run.stdout);
     for f in &files {
         check_pattern_file(f, &["opus", "vp8"]);
+    }
+}
+
+#[test]
+fn h264_goes_to_mp4_and_vp9_to_webm() {
+    let s = server();
+    let (_h264, session) = publish(&s, None, SECRET, 60, &["--codec", "h264", "--name", "h264"]);
+    let (_vp9, _) = publish(&s, Some(&session), SECRET, 60, &["--codec", "vp9", "--name", "vp9"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = record(&creds(&s), &session, SECRET, 10, dir.path(), &[]);
+    assert!(run.ok, "record failed:\n{}\n{}", run.stdout, run.stderr);
+    let files = media_files(dir.path());
+    let (mp4, webm): (Vec<&PathBuf>, Vec<&PathBuf>) = files.iter().partition(|p| p.extension().unwrap() == "mp4");
+    assert_eq!((mp4.len(), webm.len()), (1, 1), "{files:?}\n{}", run.stdout);
+    for (file, codecs) in [(mp4[0], ["h264", "opus"]), (webm[0], ["opus", "vp9"])] {
+        let span = check_pattern_file(file, &codecs);
+        assert!(span >= 7.0, "{}: {span:.1} s of the 10 s run", file.display());
     }
 }

@@ -119,7 +119,11 @@ mod tests {
         while bits.len() % 8 != 0 {
             bits.push('0');
         }
-        let bytes: Vec<u8> = bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()).collect();
+        let bytes: Vec<u8> = bits
+            .as_bytes()
+            .chunks(8)
+            .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap())
+            .collect();
         assert_eq!(vp9_dimensions(&bytes), Some((1280, 720)));
         for n in 0..bytes.len() - 1 {
             assert_eq!(vp9_dimensions(&bytes[..n]), None, "truncated at {n}");

@@ -63,8 +63,18 @@ pub enum ContainerError {
 type WebmSegment = Segment<BufWriter<File>>;
 
 enum Inner {
-    Webm { segment: WebmSegment, video: Option<VideoTrack>, audio: Option<AudioTrack> },
-    Mp4 { muxer: muxide::api::Muxer<BufWriter<File>>, has_audio: bool, last_video_s: Option<f64>, last_audio_s: Option<f64> },
+    Webm {
+        segment: WebmSegment,
+        video: Option<VideoTrack>,
+        audio: Option<AudioTrack>,
+    },
+    // Boxed: muxide's muxer keeps its sample tables inline and dwarfs the WebM variant.
+    Mp4 {
+        muxer: Box<muxide::api::Muxer<BufWriter<File>>>,
+        has_audio: bool,
+        last_video_s: Option<f64>,
+        last_audio_s: Option<f64>,
+    },
 }
 
 /// One open output file.
@@ -104,8 +114,9 @@ impl Container {
         }
         let mut audio = None;
         if let Some(channels) = layout.audio_channels {
-            let (b, t) =
-                builder.add_audio_track(48_000, channels as u32, AudioCodecId::Opus, None).map_err(webm_err("the audio track"))?;
+            let (b, t) = builder
+                .add_audio_track(48_000, channels as u32, AudioCodecId::Opus, None)
+                .map_err(webm_err("the audio track"))?;
             builder = b.set_codec_private(t, &opus_head(channels)).map_err(webm_err("the OpusHead"))?;
             audio = Some(t);
         }
@@ -119,8 +130,12 @@ impl Container {
         if let Some(channels) = audio {
             builder = builder.audio(AudioCodec::Opus, 48_000, channels as u16);
         }
-        let muxer = builder.build().map_err(|source| ContainerError::Mp4 { path: path.to_owned(), what: "the tracks", source })?;
-        Ok(Inner::Mp4 { muxer, has_audio: audio.is_some(), last_video_s: None, last_audio_s: None })
+        let muxer = builder.build().map_err(|source| ContainerError::Mp4 {
+            path: path.to_owned(),
+            what: "the tracks",
+            source,
+        })?;
+        Ok(Inner::Mp4 { muxer: Box::new(muxer), has_audio: audio.is_some(), last_video_s: None, last_audio_s: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -187,14 +202,18 @@ impl Container {
             Inner::Webm { segment, .. } => {
                 use std::io::Write;
                 // libwebm's Duration is in its timecode scale (1 ms by default).
-                let writer = segment.finalize(Some(duration_ns / 1_000_000)).map_err(|_| ContainerError::WebmFinalize { path: path.clone() })?;
+                let writer = segment
+                    .finalize(Some(duration_ns / 1_000_000))
+                    .map_err(|_| ContainerError::WebmFinalize { path: path.clone() })?;
                 writer.into_inner().flush().map_err(|source| ContainerError::Create { path: path.clone(), source })?;
             }
             Inner::Mp4 { mut muxer, .. } => {
                 use std::io::Write;
-                muxer
-                    .finish_in_place()
-                    .map_err(|source| ContainerError::Mp4 { path: path.clone(), what: "the sample tables", source })?;
+                muxer.finish_in_place().map_err(|source| ContainerError::Mp4 {
+                    path: path.clone(),
+                    what: "the sample tables",
+                    source,
+                })?;
                 muxer.into_writer().flush().map_err(|source| ContainerError::Create { path: path.clone(), source })?;
             }
         }

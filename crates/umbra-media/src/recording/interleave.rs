@@ -62,8 +62,8 @@ impl Interleaver {
 
     /// The frames that nothing older can precede any more.
     pub fn ready(&mut self) -> Vec<TimedFrame> {
-        let horizon = self.newest_ns.saturating_sub(REORDER_WINDOW_NS);
         let mut out = Vec::new();
+        let Some(horizon) = self.newest_ns.checked_sub(REORDER_WINDOW_NS) else { return out };
         while self.heap.peek().is_some_and(|Reverse(f)| f.at_ns <= horizon) {
             if let Some(Reverse(f)) = self.heap.pop() {
                 self.written_ns = f.at_ns;

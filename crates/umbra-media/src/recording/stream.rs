@@ -38,7 +38,12 @@ pub struct EncodedIn {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
-    Video { codec: VideoCodec, keyframe: bool },
+    /// `contiguous`: no frame is missing before this one (false after loss repair gave up).
+    Video {
+        codec: VideoCodec,
+        keyframe: bool,
+        contiguous: bool,
+    },
     Audio,
 }
 
@@ -144,7 +149,14 @@ impl StreamRecorder {
     pub fn push(&mut self, frame: EncodedIn) -> Result<(), ContainerError> {
         match frame.media {
             MediaKind::Audio => self.push_audio(frame),
-            MediaKind::Video { codec, keyframe } => self.push_video(frame, codec, keyframe),
+            MediaKind::Video { codec, keyframe, contiguous } => {
+                if !contiguous {
+                    // A delta after a lost frame would write garbage until the next key frame;
+                    // the file skips to that key frame instead.
+                    self.need_keyframe = true;
+                }
+                self.push_video(frame, codec, keyframe)
+            }
         }
     }
 

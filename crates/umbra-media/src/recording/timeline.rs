@@ -25,7 +25,12 @@ impl TrackClock {
     /// (the video rate) rather than dividing by zero.
     pub fn anchor(file_start: Instant, arrival: Instant, ticks: u64, clock_rate: u32) -> Self {
         let offset_ns = arrival.saturating_duration_since(file_start).as_nanos().min(u64::MAX as u128) as u64;
-        Self { clock_rate: if clock_rate == 0 { 90_000 } else { clock_rate }, first_ticks: ticks, offset_ns, last_ns: None }
+        Self {
+            clock_rate: if clock_rate == 0 { 90_000 } else { clock_rate },
+            first_ticks: ticks,
+            offset_ns,
+            last_ns: None,
+        }
     }
 
     /// Nanoseconds since the file's start for a frame at media time `ticks`. Never earlier than
@@ -37,11 +42,6 @@ impl TrackClock {
         let ns = self.offset_ns.saturating_add(since_first).max(self.last_ns.unwrap_or(0));
         self.last_ns = Some(ns);
         ns
-    }
-
-    /// The last position handed out.
-    pub fn last_ns(&self) -> Option<u64> {
-        self.last_ns
     }
 }
 
@@ -67,7 +67,6 @@ mod tests {
         let mut c = TrackClock::anchor(start, start, 90_000, 90_000);
         assert_eq!(c.position_ns(180_000), 1_000_000_000);
         assert_eq!(c.position_ns(100), 1_000_000_000);
-        assert_eq!(c.last_ns(), Some(1_000_000_000));
     }
 
     #[test]

@@ -12,7 +12,11 @@ use umbra_server::model::Project;
 use umbra_server::router_host::{HostedRouter, MediaOptions};
 use umbra_server::store::{SqliteStore, Store};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_umbra-media");
+/// The `umbra-media` binary under test: this package's, or `UMBRA_MEDIA_BIN` (a copy, when
+/// other checkouts rebuild the shared target directory while the tests run).
+pub fn bin() -> String {
+    std::env::var("UMBRA_MEDIA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_umbra-media").to_owned())
+}
 pub const SECRET: &str = "correct horse battery staple";
 
 pub struct Server {
@@ -73,7 +77,7 @@ impl Drop for Killed {
 /// Starts `umbra-media publish` of the test pattern (320x240) in `session` (or a new e2ee
 /// session) and returns it with the session id it joined.
 pub fn publish(s: &Server, session: Option<&str>, secret: &str, secs: u64, extra: &[&str]) -> (Killed, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(["publish", "--url", &s.url, "--api-key", &s.project.api_key, "--api-secret", &s.project.secret])
         .args(["--secret", secret, "--size", "320x240", "--duration", &secs.to_string()])
         .args(extra)
