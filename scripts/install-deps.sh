@@ -2,7 +2,10 @@
 # Installs the system packages the build and the tests need (Debian 12).
 # Idempotent: it only calls apt-get when something is missing.
 set -euo pipefail
+# With --tests, also what only the test command needs: ffmpeg's ffprobe/ffmpeg read back the
+# files `umbra-media record` writes (crates/umbra-media/tests/record.rs).
 PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
+[ "${1:-}" = "--tests" ] && PKGS+=(ffmpeg)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

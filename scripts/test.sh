@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umb
 export CARGO_TERM_COLOR=never
 mkdir -p "$CARGO_TARGET_DIR"
 
-./scripts/install-deps.sh
+./scripts/install-deps.sh --tests
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -12,6 +12,11 @@ pub enum MediaCliError {
     SessionCreate { url: String, message: String },
     #[error("disconnected: {0}")]
     Disconnected(String),
+    #[error(transparent)]
+    Recording(#[from] crate::recording::container::ContainerError),
+    /// `record` ended with streams it never could decrypt: nothing of them was written.
+    #[error("{0}")]
+    NotRecorded(String),
 }
 
 impl MediaCliError {

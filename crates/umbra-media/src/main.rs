@@ -1,6 +1,7 @@
 //! `umbra-media`: the native SDK on the command line. `publish` sends the test pattern and a
-//! tone (or a Y4M / VP8 IVF file), `subscribe` receives a stream and prints what it decodes; in
-//! an end-to-end encrypted session both encrypt or decrypt with `--secret`.
+//! tone (or a Y4M / VP8 IVF file), `subscribe` receives a stream and prints what it decodes,
+//! `record` writes every stream of a session to files without re-encoding; in an end-to-end
+//! encrypted session each encrypts or decrypts with `--secret`.
 //!
 //! It is a separate binary from the server on purpose: this one links libvpx, libopus and the
 //! frame crypto, and the `umbra` server must not (it forwards frames it cannot read).
@@ -11,6 +12,8 @@ mod app_server;
 mod error;
 mod files;
 mod publish;
+mod record;
+mod recording;
 mod subscribe;
 mod target;
 
@@ -43,12 +46,17 @@ enum Command {
     /// Subscribe and print live stats (frames decoded, bitrate, encryption state); optionally
     /// write the decoded video to a Y4M file.
     Subscribe(subscribe::SubscribeArgs),
+    /// Join as a participant that holds the secret and write every stream, decrypted but not
+    /// re-encoded, to WebM (VP8/VP9/Opus) or MP4 (H.264) files: the way to record an end-to-end
+    /// encrypted session.
+    Record(record::RecordArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Publish(args) => publish::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Record(args) => record::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
