@@ -21,6 +21,8 @@ pub const DEFAULT_DATA_DIR: &str = "./umbra-data";
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// `postgres://…`: the store on PostgreSQL instead of SQLite in `data_dir`.
+    pub database: Option<String>,
     pub log_format: Option<LogFormat>,
     pub clock_skew_secs: Option<u32>,
     pub heartbeat_interval_secs: Option<u32>,
@@ -83,6 +85,7 @@ impl FileConfig {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
     pub log_format: Option<LogFormat>,
     pub clock_skew_secs: Option<u32>,
     pub heartbeat_interval_secs: Option<u32>,
@@ -113,6 +116,8 @@ pub struct Overrides {
 
 pub struct Resolved {
     pub options: ServeOptions,
+    /// The PostgreSQL URL when the store is not SQLite in `options.data_dir`.
+    pub database: Option<String>,
     pub log_format: LogFormat,
     pub http: HttpOptions,
     pub demo_room_expiry: Duration,
@@ -144,6 +149,7 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
             "heartbeat_timeout_secs must be greater than heartbeat_interval_secs, which must be at least 1".into(),
         ));
     }
+    let database = cli.database.or(file.database);
     let options = ServeOptions {
         listen: cli.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
         data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -179,7 +185,13 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
         file.demo_room_expiry_secs,
         crate::api::demo_rooms::DEFAULT_EXPIRY.as_secs() as u32,
     );
-    Ok(Resolved { options, log_format: cli.log_format.or(file.log_format).unwrap_or_default(), http, demo_room_expiry })
+    Ok(Resolved {
+        options,
+        database,
+        log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+        http,
+        demo_room_expiry,
+    })
 }
 
 /// The signaling bounds and caps: flag or environment, else file, else the default; each at

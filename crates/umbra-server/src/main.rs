@@ -13,7 +13,7 @@ use umbra_server::config::{self, FileConfig, LogFormat, Overrides};
 use umbra_server::media_router::{MediaRouter, NoMediaRouter};
 use umbra_server::model::{Project, Role};
 use umbra_server::router_host::{HostedRouter, MediaOptions, RouterTuning};
-use umbra_server::store::{SqliteStore, Store, StoreError};
+use umbra_server::store::{self, Store, StoreError};
 use umbra_server::{ids, token};
 
 #[derive(Parser)]
@@ -26,12 +26,17 @@ use umbra_server::{ids, token};
         umbra serve                               # http://127.0.0.1:8080\n\n\
         Point an OpenTok server SDK at the server URL (Python: Client(key, secret, api_url=URL);\n\
         Node: new OpenTok(key, secret, {apiUrl: URL})). All state lives in the data directory\n\
-        (an SQLite database, umbra.sqlite3)."
+        (an SQLite database, umbra.sqlite3), unless --database names a PostgreSQL database."
 )]
 struct Cli {
     /// Directory holding the database. Default: ./umbra-data (for `serve`, also settable in the config file).
     #[arg(long, global = true, env = "UMBRA_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep projects and sessions in PostgreSQL instead of SQLite in the data directory:
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]. The
+    /// schema is created or migrated on start. Every node of a cluster names the same database.
+    #[arg(long, global = true, env = "UMBRA_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -282,8 +287,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_store(dir: &Option<PathBuf>) -> Result<SqliteStore, StoreError> {
-    SqliteStore::open_dir(dir.as_deref().unwrap_or(std::path::Path::new(config::DEFAULT_DATA_DIR)))
+fn open_store(data_dir: &Option<PathBuf>, database: &Option<String>) -> Result<Box<dyn Store>, StoreError> {
+    let dir = data_dir.as_deref().unwrap_or(std::path::Path::new(config::DEFAULT_DATA_DIR));
+    store::open(database.as_deref(), dir)
 }
 
 fn find_project(store: &dyn Store, key_or_name: &str) -> Result<Project, CliError> {
@@ -314,15 +320,16 @@ fn print_project(p: &Project, with_secret: bool, output: Output) {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, *args),
+    let Cli { data_dir, database, command } = cli;
+    match command {
+        Command::Serve(args) => serve(data_dir, database, *args),
         Command::Project(cmd) => {
-            let store = open_store(&cli.data_dir)?;
-            project(&store, cmd)
+            let store = open_store(&data_dir, &database)?;
+            project(store.as_ref(), cmd)
         }
         Command::Token(args) => {
-            let store = open_store(&cli.data_dir)?;
-            let p = find_project(&store, &args.project)?;
+            let store = open_store(&data_dir, &database)?;
+            let p = find_project(store.as_ref(), &args.project)?;
             let role = Role::parse(&args.role).expect("clap restricts roles");
             let exp = now_secs() + i64::from(args.ttl_secs);
             let t = match args.format {
@@ -418,7 +425,7 @@ fn project(store: &dyn Store, cmd: ProjectCommand) -> Result<(), CliError> {
     }
 }
 
-fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
+fn serve(data_dir: Option<PathBuf>, database: Option<String>, args: ServeArgs) -> Result<(), CliError> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -427,6 +434,7 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
         Overrides {
             listen: args.listen,
             data_dir,
+            database,
             log_format: args.log_format,
             clock_skew_secs: args.clock_skew_secs,
             heartbeat_interval_secs: args.heartbeat_interval_secs,
@@ -456,7 +464,11 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
         file,
     )?;
     init_logging(resolved.log_format);
-    let store = SqliteStore::open_dir(&resolved.options.data_dir)?;
+    let store = store::open(resolved.database.as_deref(), &resolved.options.data_dir)?;
+    match &resolved.database {
+        Some(url) => tracing::info!(database = %store::redact(url), "store: PostgreSQL"),
+        None => tracing::info!(data_dir = %resolved.options.data_dir.display(), "store: SQLite"),
+    }
     let router: Arc<dyn MediaRouter> = if args.no_media {
         Arc::new(NoMediaRouter)
     } else {
@@ -489,7 +501,7 @@ fn serve(data_dir: Option<PathBuf>, args: ServeArgs) -> Result<(), CliError> {
     runtime.block_on(umbra_server::server::serve_http(
         resolved.options,
         resolved.http,
-        Arc::new(store),
+        Arc::from(store),
         router,
         web,
     ))?;

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 
+use super::rows::{PROJECT_COLS, SESSION_COLS, SessionRow};
 use super::{Store, StoreError};
-use crate::model::{ArchiveMode, MediaMode, Project, Session};
+use crate::model::{Project, Session};
 
 pub const DB_FILE: &str = "umbra.sqlite3";
 
-const SCHEMA: &str = "
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many have run. The
+/// first uses IF NOT EXISTS because databases made before migrations existed already hold it
+/// (at user_version 0). Append, never edit: a released migration has run somewhere.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS projects (
     api_key      TEXT PRIMARY KEY,
     name         TEXT NOT NULL UNIQUE,
@@ -32,7 +36,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_ms         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_project ON sessions(api_key);
-";
+"];
 
 /// A single connection behind a mutex: every query is a short indexed lookup, and SQLite
 /// serialises writers anyway.
@@ -49,21 +53,43 @@ impl SqliteStore {
     }
 
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!("journal mode is {mode}, WAL was refused")));
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// How many migrations the database has run.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent: use the connection.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Runs the missing migrations, each with its version bump in one transaction (a crash leaves
+/// the database at a whole version).
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
@@ -75,8 +101,6 @@ fn project_from_row(r: &Row<'_>) -> rusqlite::Result<Project> {
         created_ms: r.get(4)?,
     })
 }
-
-const PROJECT_COLS: &str = "api_key, name, secret, e2ee_enabled, created_ms";
 
 fn unique_violation(e: &rusqlite::Error) -> Option<String> {
     match e {
@@ -90,7 +114,7 @@ fn unique_violation(e: &rusqlite::Error) -> Option<String> {
 impl Store for SqliteStore {
     fn insert_project(&self, p: &Project) -> Result<(), StoreError> {
         let r = self.conn().execute(
-            "INSERT INTO projects (api_key, name, secret, e2ee_enabled, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &format!("INSERT INTO projects ({PROJECT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
             params![p.api_key, p.name, p.secret, p.e2ee_enabled as i64, p.created_ms],
         );
         match r {
@@ -133,8 +157,7 @@ impl Store for SqliteStore {
 
     fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
         let r = self.conn().execute(
-            "INSERT INTO sessions (id, api_key, media_mode, archive_mode, location, cipher_suite, archive_name, archive_resolution, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &format!("INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
             params![
                 s.id,
                 s.api_key,
@@ -157,45 +180,21 @@ impl Store for SqliteStore {
     fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let row = self
             .conn()
-            .query_row(
-                "SELECT id, api_key, media_mode, archive_mode, location, cipher_suite, archive_name, archive_resolution, created_ms
-                 FROM sessions WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<u16>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, i64>(8)?,
-                    ))
-                },
-            )
+            .query_row(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"), [id], |r| {
+                Ok(SessionRow {
+                    id: r.get(0)?,
+                    api_key: r.get(1)?,
+                    media_mode: r.get(2)?,
+                    archive_mode: r.get(3)?,
+                    location: r.get(4)?,
+                    cipher_suite: r.get(5)?,
+                    archive_name: r.get(6)?,
+                    archive_resolution: r.get(7)?,
+                    created_ms: r.get(8)?,
+                })
+            })
             .optional()?;
-        let Some((id, api_key, media, archive, location, cipher_suite, archive_name, archive_resolution, created_ms)) =
-            row
-        else {
-            return Ok(None);
-        };
-        let media_mode = MediaMode::parse(&media)
-            .ok_or_else(|| StoreError::Corrupt(format!("session {id}: media mode {media:?}")))?;
-        let archive_mode = ArchiveMode::parse(&archive)
-            .ok_or_else(|| StoreError::Corrupt(format!("session {id}: archive mode {archive:?}")))?;
-        Ok(Some(Session {
-            id,
-            api_key,
-            media_mode,
-            archive_mode,
-            location,
-            cipher_suite,
-            archive_name,
-            archive_resolution,
-            created_ms,
-        }))
+        row.map(Session::try_from).transpose()
     }
 
     fn session_count(&self) -> Result<u64, StoreError> {
@@ -210,6 +209,26 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ArchiveMode, MediaMode};
+
+    #[test]
+    fn old_databases_are_migrated_and_newer_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // What umbra wrote before migrations existed: the tables at user_version 0.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute("INSERT INTO projects VALUES ('11111111', 'old', 's', 1, 1)", []).unwrap();
+        }
+        let st = SqliteStore::open(&path).unwrap();
+        assert_eq!(st.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(st.project("11111111").unwrap().unwrap().name, "old");
+        drop(st);
+        Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+        let e = SqliteStore::open(&path).err().unwrap();
+        assert!(matches!(e, StoreError::SchemaTooNew { found: 99, .. }), "{e}");
+    }
 
     fn project(key: &str, name: &str) -> Project {
         Project { api_key: key.into(), name: name.into(), secret: "s".repeat(40), e2ee_enabled: false, created_ms: 1 }

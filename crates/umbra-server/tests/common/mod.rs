@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, stream::MaybeTlsStream};
 
+pub mod postgres;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_umbra");
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
