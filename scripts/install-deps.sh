@@ -3,9 +3,10 @@
 # Idempotent: it only calls apt-get when something is missing.
 set -euo pipefail
 # With --tests, also what only the test command needs: ffmpeg's ffprobe/ffmpeg read back the
-# files `umbra-media record` writes (crates/umbra-media/tests/record.rs).
+# files `umbra-media record` writes (crates/umbra-media/tests/record.rs); PostgreSQL's server,
+# which crates/umbra-server/tests/store.rs starts in a temporary directory of its own.
 PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
-[ "${1:-}" = "--tests" ] && PKGS+=(ffmpeg)
+if [ "${1:-}" = "--tests" ]; then PKGS+=(ffmpeg postgresql); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
