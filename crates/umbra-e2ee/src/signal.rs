@@ -52,7 +52,7 @@ pub enum SignalError {
     /// The signal authenticated but this sender's counter was seen already (or is older than
     /// the replay window): a replay.
     #[error("signal with KID {kid:#x} and counter {ctr} was already received or is too old (replayed)")]
-    Replayed { kid: u64, ctr: u64 },
+    ReplayedSignal { kid: u64, ctr: u64 },
     /// The wire form cannot be taken apart (not base64url, no SFrame header, shorter than a
     /// tag), or what authenticated is not a valid signal.
     #[error("malformed encrypted signal: {0}")]
@@ -66,6 +66,19 @@ pub enum SignalError {
     /// The crypto backend or the random number generator failed.
     #[error("signal crypto failed: {0}")]
     Crypto(FrameError),
+}
+
+impl SignalError {
+    /// The reason's name in docs/e2ee-protocol.md §12.3, the same in every SDK.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SignalError::EncryptionSecretMissing => "EncryptionSecretMissing",
+            SignalError::EncryptionSecretMismatch => "EncryptionSecretMismatch",
+            SignalError::ReplayedSignal { .. } => "ReplayedSignal",
+            SignalError::Malformed(_) | SignalError::Crypto(_) => "DecryptionInternalError",
+            SignalError::InvalidType | SignalError::TooLarge { .. } => "InvalidParameter",
+        }
+    }
 }
 
 /// A signal as the application sent it.
@@ -269,7 +282,7 @@ impl SignalOpener {
         };
         entry.last_used = uses;
         if !entry.window.check(header.ctr) {
-            return Err(SignalError::Replayed { kid: header.kid, ctr: header.ctr });
+            return Err(SignalError::ReplayedSignal { kid: header.kid, ctr: header.ctr });
         }
         entry.window.accept(header.ctr);
         parse_plaintext(&pt)
@@ -351,7 +364,10 @@ mod tests {
             PlainSignal { signal_type: "chat".into(), data: "hello".into() }
         );
         assert_eq!(rx.open(&r, now, "s1", Some("conn-a"), &w2).unwrap().data, "");
-        assert_eq!(rx.open(&r, now, "s1", Some("conn-a"), &w1), Err(SignalError::Replayed { kid: tx.kid(), ctr: 0 }));
+        assert_eq!(
+            rx.open(&r, now, "s1", Some("conn-a"), &w1),
+            Err(SignalError::ReplayedSignal { kid: tx.kid(), ctr: 0 })
+        );
         assert_eq!(rx.open(&r, now, "s2", Some("conn-a"), &w1), Err(SignalError::EncryptionSecretMismatch));
         assert_eq!(rx.open(&r, now, "s1", Some("conn-b"), &w1), Err(SignalError::EncryptionSecretMismatch));
         assert_eq!(rx.open(&r, now, "s1", None, &w1), Err(SignalError::EncryptionSecretMismatch));

@@ -25,11 +25,8 @@ fn base_key(v: &Value, i: &Value) -> Option<BaseKey> {
 
 fn error_name(e: &SignalError) -> &'static str {
     match e {
-        SignalError::EncryptionSecretMissing => "EncryptionSecretMissing",
-        SignalError::EncryptionSecretMismatch => "EncryptionSecretMismatch",
-        SignalError::Replayed { .. } => "Replayed",
-        SignalError::Malformed(_) => "Malformed",
-        other => panic!("not an error a receiver gives: {other}"),
+        SignalError::InvalidType | SignalError::TooLarge { .. } => panic!("not an error a receiver gives: {e}"),
+        other => other.name(),
     }
 }
 
