@@ -624,7 +624,7 @@ impl Dispatcher {
                 }
             }
             Event::StreamPropertyChanged { stream, change } => self.stream_property_changed(&stream, change),
-            Event::Signal { from, signal_type, data } => {
+            Event::Signal { from, signal_type, data, .. } => {
                 let (ty, data) = (c_text(&signal_type), c_text(&data));
                 let from: *const otc_connection = match &from {
                     Some(id) => self.connection(id),
