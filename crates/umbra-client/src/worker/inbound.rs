@@ -206,7 +206,7 @@ impl Worker {
         self.signals.joined(&connection_id);
         self.emit(Event::Connected { connection_id, e2ee, cipher_suite: e2ee.then_some(suite.id()) });
         if missing_secret {
-            // The connection stays up (the app can still see streams, signal, and set a secret
+            // The connection stays up (the app can still see streams and set a secret
             // now); publishing and subscribing fail with EncryptionSecretMissing until it does.
             self.emit(Event::Error(ClientError::EncryptionSecretMissing));
         }
