@@ -648,7 +648,7 @@ impl Dispatcher {
                 }
             }
             Event::SignalDecryptionFailed { from, error } => {
-                let message = c_text(&error.to_string());
+                let message = c_text(&crate::signal::decryption_message(&error));
                 let from: *const otc_connection = match &from {
                     Some(id) => self.connection(id),
                     None => std::ptr::null(),

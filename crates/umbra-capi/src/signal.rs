@@ -26,6 +26,19 @@ pub enum otc_signal_decryption_error {
     OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 4,
 }
 
+/// What `on_signal_decryption_failed` and `on_error` say about it.
+pub(crate) fn decryption_message(e: &ClientError) -> String {
+    match e {
+        ClientError::EncryptionSecretMismatch => "the signal does not authenticate with this encryption secret: the \
+             sender uses another secret, or it was altered, or made for another session or sender"
+            .into(),
+        ClientError::EncryptionSecretMissing => {
+            "the signal is end-to-end encrypted and this session has no encryption secret".into()
+        }
+        other => format!("the signal could not be decrypted: {other}"),
+    }
+}
+
 pub(crate) fn decryption_error(e: &ClientError) -> otc_signal_decryption_error {
     use otc_signal_decryption_error::*;
     match e {
