@@ -273,6 +273,34 @@ scenario_late_joiner() {
   report late; return "$rc"
 }
 
+# End-to-end encrypted signals (docs/e2ee-protocol.md §12) through otc_session_set_signal_callbacks:
+# three C receivers (same secret, another secret, no secret) and the app server's REST signal,
+# then a C sender. Same secret: the plain signal, end_to_end_encrypted true; another secret:
+# OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH (2); no secret: OTC_SIGNAL_ENCRYPTION_SECRET_MISSING (1);
+# the REST signal reaches everyone with end_to_end_encrypted false. A receiver that gets any
+# other signal (a plaintext it must not see) fails.
+scenario_signals() {
+  local mode=$1 rc=0 s seconds=60 pids=() name; s=$(new_session)
+  [ "$mode" = vg ] && seconds=240
+  mapfile -t a < <(client "$s"); mapfile -t b < <(client "$s"); mapfile -t c < <(client "$s"); mapfile -t d < <(client "$s")
+  local rest=(--expect-plain "from-app:hello from the app server")
+  example "$mode" sig-same signals "${a[@]}" --secret "$SECRET" --seconds "$seconds" --expect-encrypted "chat:hello from C" "${rest[@]}" &
+  pids+=($!)
+  example "$mode" sig-other signals "${b[@]}" --secret "$OTHER_SECRET" --seconds "$seconds" --expect-failure 2 "${rest[@]}" &
+  pids+=($!)
+  example "$mode" sig-none signals "${d[@]}" --seconds "$seconds" --expect-failure 1 "${rest[@]}" &
+  pids+=($!)
+  for name in sig-same sig-other sig-none; do
+    for _ in $(seq $((seconds * 10))); do grep -q '^connected' "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  done
+  python3 "$ROOT/examples/c/rest-signal.py" "$URL" "$KEY" "$API_SECRET" "$s" from-app "hello from the app server" || rc=$?
+  example "$mode" sig-send signals "${c[@]}" --secret "$SECRET" --seconds "$seconds" --peers 3 --send "chat:hello from C" \
+    --expect-encrypted "chat:hello from C" || rc=$?
+  for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+  report sig-same sig-other sig-none sig-send
+  return "$rc"
+}
+
 for mode in "" vg; do
   run_scenario invalid_secret "$mode"
   [ -n "$mode" ] || run_scenario static_link "$mode"
@@ -283,6 +311,7 @@ for mode in "" vg; do
   run_scenario capturer "$mode"
   run_scenario late_joiner "$mode"
   run_scenario media_failed "$mode"
+  run_scenario signals "$mode"
 done
 
 if [ "$FAILED" -ne 0 ]; then

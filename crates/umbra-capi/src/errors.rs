@@ -58,6 +58,11 @@ pub enum otc_session_error_code {
     OTC_SESSION_ENCRYPTION_SECRET_MISSING = 1571,
     /// The session uses a cipher suite this SDK does not implement.
     OTC_SESSION_UNSUPPORTED_CIPHER_SUITE = 1572,
+    /// An end-to-end encrypted signal could not be opened (another secret, altered, replayed,
+    /// malformed, or no secret here); its content is not delivered. Reported to `on_error` only
+    /// when no `on_signal_decryption_failed` is set (`otc_session_set_signal_callbacks`), which
+    /// also says why.
+    OTC_SESSION_SIGNAL_DECRYPTION_FAILED = 1573,
     /// An unexpected failure inside the SDK.
     OTC_SESSION_INTERNAL_ERROR = 2000,
     /// The server sent a message this SDK cannot use (one that does not parse, a type from a
@@ -136,6 +141,7 @@ pub(crate) fn error_cstr(code: c_int) -> &'static CStr {
         1570 => c"invalid encryption secret: it must be 8 to 256 characters",
         1571 => c"encryption secret missing: this session is end-to-end encrypted, set an encryption secret first",
         1572 => c"the session's cipher suite is not supported",
+        1573 => c"an end-to-end encrypted signal could not be decrypted",
         1580 => c"publisher encryption internal error",
         1590 => c"encryption secret mismatch: the stream cannot be decrypted with this encryption secret",
         1591 => c"subscriber decryption internal error",
@@ -414,6 +420,7 @@ mod tests {
             S::OTC_SESSION_INVALID_ENCRYPTION_SECRET as c_int,
             S::OTC_SESSION_ENCRYPTION_SECRET_MISSING as c_int,
             S::OTC_SESSION_UNSUPPORTED_CIPHER_SUITE as c_int,
+            S::OTC_SESSION_SIGNAL_DECRYPTION_FAILED as c_int,
             S::OTC_SESSION_INTERNAL_ERROR as c_int,
             S::OTC_SESSION_UNEXPECTED_SERVER_MESSAGE as c_int,
             P::OTC_PUBLISHER_SESSION_DISCONNECTED as c_int,

@@ -26,6 +26,7 @@ mod ffi;
 mod frame;
 mod publisher;
 mod session;
+mod signal;
 mod stream;
 mod subscriber;
 
@@ -42,6 +43,7 @@ pub use session::{
     otc_session_settings_delete, otc_session_settings_new, otc_session_settings_set_bind_ip,
     otc_session_settings_set_server_url,
 };
+pub use signal::{otc_session_set_signal_callbacks, otc_session_signal_callbacks, otc_signal_decryption_error};
 pub use stream::*;
 pub use subscriber::*;
 

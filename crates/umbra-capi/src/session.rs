@@ -63,7 +63,9 @@ pub struct otc_session_callbacks {
     pub on_stream_dropped:
         Option<unsafe extern "C" fn(session: *mut otc_session, user_data: *mut c_void, stream: *const otc_stream)>,
     /// A signal arrived. `type` and `signal` are valid during the call; `connection` (the
-    /// sender) is NULL when the server sent it.
+    /// sender) is NULL when the server sent it. In an end-to-end encrypted session this gets
+    /// decrypted signals and plain ones alike (REST signals, clients that do not encrypt):
+    /// `otc_session_set_signal_callbacks` tells them apart.
     pub on_signal_received: Option<
         unsafe extern "C" fn(
             session: *mut otc_session,
@@ -145,6 +147,8 @@ pub(crate) struct SessionInner {
     jobs: Mutex<Vec<Job>>,
     /// This client's connection id once connected (for the streams its publishers create).
     pub(crate) connection_id: Mutex<String>,
+    /// `otc_session_set_signal_callbacks` (signals with their encryption status).
+    pub(crate) signal_callbacks: Mutex<Option<AppPtr<crate::signal::otc_session_signal_callbacks>>>,
 }
 
 thread_local! {
@@ -302,6 +306,7 @@ unsafe fn new_session(
         subscribers: Mutex::default(),
         jobs: Mutex::default(),
         connection_id: Mutex::default(),
+        signal_callbacks: Mutex::default(),
     });
     let handle = Box::into_raw(Box::new(otc_session { inner: inner.clone(), dispatch: None }));
     let session_ptr = AppPtr(handle);
@@ -624,15 +629,41 @@ impl Dispatcher {
                 }
             }
             Event::StreamPropertyChanged { stream, change } => self.stream_property_changed(&stream, change),
-            Event::Signal { from, signal_type, data } => {
+            Event::Signal { from, signal_type, data, encrypted } => {
                 let (ty, data) = (c_text(&signal_type), c_text(&data));
                 let from: *const otc_connection = match &from {
                     Some(id) => self.connection(id),
                     None => std::ptr::null(),
                 };
-                if let Some(f) = self.cb().on_signal_received {
+                let extended = lock(&self.inner.signal_callbacks).map(|t| t.0);
+                if let Some(t) = extended.filter(|t| t.on_signal_received.is_some()) {
+                    if let Some(f) = t.on_signal_received {
+                        let flag = if encrypted { OTC_TRUE } else { OTC_FALSE };
+                        // SAFETY: as above; the strings and the connection outlive the call.
+                        unsafe { f(session, t.user_data, ty.as_ptr(), data.as_ptr(), from, flag) }
+                    }
+                } else if let Some(f) = self.cb().on_signal_received {
                     // SAFETY: as above; the strings and the connection outlive the call.
                     unsafe { f(session, ud, ty.as_ptr(), data.as_ptr(), from) }
+                }
+            }
+            Event::SignalDecryptionFailed { from, error } => {
+                let message = c_text(&crate::signal::decryption_message(&error));
+                let from: *const otc_connection = match &from {
+                    Some(id) => self.connection(id),
+                    None => std::ptr::null(),
+                };
+                let extended = lock(&self.inner.signal_callbacks).map(|t| t.0);
+                if let Some(t) = extended.filter(|t| t.on_signal_decryption_failed.is_some()) {
+                    if let Some(f) = t.on_signal_decryption_failed {
+                        let code = crate::signal::decryption_error(&error);
+                        // SAFETY: as above; the message and the connection outlive the call.
+                        unsafe { f(session, t.user_data, from, code, message.as_ptr()) }
+                    }
+                } else if let Some(f) = self.cb().on_error {
+                    let code = otc_session_error_code::OTC_SESSION_SIGNAL_DECRYPTION_FAILED;
+                    // SAFETY: as above; the message outlives the call.
+                    unsafe { f(session, ud, message.as_ptr(), code) }
                 }
             }
             Event::Publisher { publisher, event } => {

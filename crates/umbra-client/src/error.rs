@@ -26,6 +26,10 @@ pub enum ClientError {
     StreamNotEncrypted,
     #[error("encryption failed: {0}")]
     EncryptionInternalError(String),
+    /// An encrypted signal authenticated but was received before from the same sender (a
+    /// replay); it is not delivered.
+    #[error("signal with KID {kid:#x} and counter {ctr} was already received (replayed signal)")]
+    ReplayedSignal { kid: u64, ctr: u64 },
     #[error("decryption failed: {0}")]
     DecryptionInternalError(String),
     /// The session uses a cipher suite this SDK does not implement.

@@ -198,10 +198,25 @@ pub enum Event {
         stream: Stream,
         change: PropertyChanged,
     },
+    /// A signal. `from` is the sender's connection id, `None` for signals the app server sent
+    /// with the REST API. In an end-to-end encrypted session `encrypted` says whether it arrived
+    /// encrypted and authenticated (docs/e2ee-protocol.md §12): REST signals and signals from
+    /// clients that do not encrypt arrive with `encrypted: false`; trust only `true` ones as
+    /// unread by the server. Always `false` in other sessions.
     Signal {
         from: Option<String>,
         signal_type: String,
         data: String,
+        encrypted: bool,
+    },
+    /// An encrypted signal that could not be opened, delivered instead of the signal:
+    /// `error` is [`ClientError::EncryptionSecretMismatch`] (another secret, or altered, or made
+    /// for another session or sender), [`ClientError::ReplayedSignal`],
+    /// [`ClientError::EncryptionSecretMissing`] (no secret set) or
+    /// [`ClientError::DecryptionInternalError`] (malformed). Its content is never delivered.
+    SignalDecryptionFailed {
+        from: Option<String>,
+        error: ClientError,
     },
     Publisher {
         publisher: PublisherId,
@@ -379,13 +394,31 @@ impl Session {
         self.command(Command::Unsubscribe { id: subscriber })
     }
 
-    /// Sends a signal to one connection, or to everyone when `to` is `None`.
+    /// Sends a signal to one connection, or to everyone when `to` is `None`. In an end-to-end
+    /// encrypted session the type and data are encrypted (docs/e2ee-protocol.md §12): it needs a
+    /// secret (`EncryptionSecretMissing`, never sent in the clear), and type and data together
+    /// are limited to [`umbra_e2ee::MAX_SIGNAL_PLAINTEXT`] bytes (`InvalidArgument`).
     pub fn send_signal(&self, to: Option<&str>, signal_type: &str, data: &str) -> Result<(), ClientError> {
-        self.command(Command::Signal {
+        {
+            let shared = lock(&self.shared);
+            if shared.connected.as_ref().is_some_and(|c| c.e2ee) {
+                if shared.secret.is_none() {
+                    return Err(ClientError::EncryptionSecretMissing);
+                }
+                let len = signal_type.len() + data.len();
+                if len > umbra_e2ee::MAX_SIGNAL_PLAINTEXT {
+                    return Err(ClientError::InvalidArgument(format!(
+                        "an encrypted signal carries at most {} bytes of type and data; this one has {len}",
+                        umbra_e2ee::MAX_SIGNAL_PLAINTEXT
+                    )));
+                }
+            }
+        }
+        self.command(Command::Signal(crate::worker::OutgoingSignal {
             to: to.map(str::to_string),
             signal_type: signal_type.to_string(),
             data: data.to_string(),
-        })
+        }))
     }
 
     /// Delivery statistics of a subscriber (zeros if unknown).

@@ -4,6 +4,7 @@
 
 mod commands;
 mod inbound;
+mod signals;
 mod wait;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ use crate::session::{
 use crate::subscriber::{EncodedFrame, SubscribeOptions};
 
 pub(crate) use commands::{CommandReceiver, CommandSender, channel as command_channel};
+pub(crate) use signals::Outgoing as OutgoingSignal;
 
 pub(crate) enum Command {
     SetSecret(EncryptionSecret),
@@ -59,11 +61,7 @@ pub(crate) enum Command {
     Unsubscribe {
         id: SubscriberId,
     },
-    Signal {
-        to: Option<String>,
-        signal_type: String,
-        data: String,
-    },
+    Signal(signals::Outgoing),
     Disconnect,
 }
 
@@ -189,6 +187,7 @@ struct Worker {
     welcome: Option<Welcome>,
     ring: KeyRing,
     base_key: Option<BaseKey>,
+    signals: signals::Signals,
     publishers: HashMap<PublisherId, Pub>,
     subscribers: HashMap<SubscriberId, Sub>,
     pending: HashMap<u64, Pending>,
@@ -219,6 +218,7 @@ impl Worker {
             welcome: None,
             ring: KeyRing::new(CipherSuite::default()),
             base_key: None,
+            signals: signals::Signals::default(),
             publishers: HashMap::new(),
             subscribers: HashMap::new(),
             pending: HashMap::new(),
@@ -372,9 +372,7 @@ impl Worker {
                     self.emit_sub(id, SubscriberEvent::Destroyed);
                 }
             }
-            Command::Signal { to, signal_type, data } => {
-                self.session_request(ClientMessage::Signal { id: None, to, signal_type: Some(signal_type), data })
-            }
+            Command::Signal(out) => self.send_signal(out),
             Command::Disconnect => self.done = true,
         }
     }

@@ -11,7 +11,8 @@
 //!   need while it stays authenticated;
 //! - senders ([`FrameEncryptor`]: random KID per secret epoch, counters that never wrap) and
 //!   receivers ([`KeyRing`] + [`StreamDecryptor`]: key trial and caching, a grace period for the
-//!   previous secret, replay window, and the mismatch detector with its [`E2eeEvent`]s).
+//!   previous secret, replay window, and the mismatch detector with its [`E2eeEvent`]s);
+//! - end-to-end encrypted signals ([`SignalSealer`], [`SignalOpener`]) under keys of their own.
 //!
 //! It is sans-IO: no sockets, threads or clocks. Time comes in as `Instant` arguments; the
 //! only call into the OS is the random number generator for new KIDs.
@@ -30,6 +31,7 @@ mod protect;
 mod replay;
 mod secret;
 mod sframe;
+mod signal;
 mod suite;
 
 pub use aead::AuthFailed;
@@ -46,4 +48,8 @@ pub use secret::{
     BASE_KEY_LEN, BaseKey, EncryptionSecret, KDF_SALT_PREFIX, MAX_SECRET_CHARS, MIN_SECRET_CHARS, PBKDF2_ITERATIONS,
 };
 pub use sframe::SframeKey;
+pub use signal::{
+    MAX_SIGNAL_PLAINTEXT, MAX_SIGNAL_SENDERS, MAX_SIGNAL_TYPE_LEN, MAX_SIGNAL_WIRE_DATA, PlainSignal, SIGNAL_KEY_LABEL,
+    SIGNAL_SUITE, SIGNAL_WIRE_TYPE, SignalError, SignalOpener, SignalSealer, signal_base_key_bytes,
+};
 pub use suite::{CipherSuite, NONCE_LEN, SuiteHash, SuiteKind};

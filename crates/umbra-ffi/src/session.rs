@@ -723,7 +723,7 @@ impl Dispatcher {
                     }
                 }
             }
-            Event::Signal { from, signal_type, data } => {
+            Event::Signal { from, signal_type, data, .. } => {
                 let from = from.map(|id| Connection {
                     data: self.connections.get(&id).cloned().unwrap_or_default(),
                     connection_id: id,

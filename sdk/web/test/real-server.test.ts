@@ -165,10 +165,18 @@ test("against a real umbra serve", { skip, timeout: 60_000 }, async (t) => {
   assert.equal((await missing).name, "OT_ENCRYPTION_SECRET_MISSING");
   assert.equal((await seesBob).connection.data, "bob");
 
+  // Signals are end-to-end encrypted (docs/e2ee-protocol.md §12): bob, without the secret, is
+  // told he cannot read alice's; with it, he gets it, marked encrypted, under its own type.
+  const failed = new Promise<any>((r) => bob.once("signalDecryptionFailed", r));
+  await alice.signal({ type: "greeting", data: "hello bob" });
+  const f = await failed;
+  assert.deepEqual([f.reason, f.from.connectionId], ["EncryptionSecretMissing", alice.connection!.connectionId]);
+  await assert.rejects(bob.signal({ data: "not without a secret" }), { name: "OT_ENCRYPTION_SECRET_MISSING" });
+  await bob.setEncryptionSecret("a shared secret");
   const got = new Promise<any>((r) => bob.once("signal:greeting", r));
   await alice.signal({ type: "greeting", data: "hello bob" });
   const sig = await got;
-  assert.deepEqual([sig.data, sig.from.connectionId], ["hello bob", alice.connection!.connectionId]);
+  assert.deepEqual([sig.data, sig.from.connectionId, sig.isEncrypted], ["hello bob", alice.connection!.connectionId, true]);
 
   const forged = new Session(project.api_key, sessionId, { serverUrl: base, encryptionSecret: "a shared secret" }, env(() => new NullEngine()));
   const err = await new Promise<OTError | undefined>((r) => forged.connect(token().slice(0, -4) + "AAAA", r));

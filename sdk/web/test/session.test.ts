@@ -178,7 +178,8 @@ test("E2EE session without a secret: connects, reports OT_ENCRYPTION_SECRET_MISS
     const subErr = await new Promise<OTError | undefined>((r) => s.subscribe(stream, null, {}, r));
     assert.equal(subErr?.name, "OT_ENCRYPTION_SECRET_MISSING");
     assert.equal(engine.subs.length, 0, "no media was touched");
-    await s.signal({ data: "signals work without a secret" });
+    // Signals are end-to-end encrypted too: never sent in the clear for want of a secret.
+    await assert.rejects(s.signal({ data: "not in the clear" }), { name: "OT_ENCRYPTION_SECRET_MISSING" });
     assert.deepEqual(engine.keys, []);
     await s.setEncryptionSecret("now we have one");
     assert.deepEqual(engine.keys, [`6:${bytesToHex(await deriveBaseKey("now we have one", VECTOR_SESSION, 1000))}`]);

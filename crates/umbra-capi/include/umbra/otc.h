@@ -108,6 +108,11 @@ typedef enum otc_session_error_code {
   OTC_SESSION_ENCRYPTION_SECRET_MISSING = 1571,
   // The session uses a cipher suite this SDK does not implement.
   OTC_SESSION_UNSUPPORTED_CIPHER_SUITE = 1572,
+  // An end-to-end encrypted signal could not be opened (another secret, altered, replayed,
+  // malformed, or no secret here); its content is not delivered. Reported to `on_error` only
+  // when no `on_signal_decryption_failed` is set (`otc_session_set_signal_callbacks`), which
+  // also says why.
+  OTC_SESSION_SIGNAL_DECRYPTION_FAILED = 1573,
   // An unexpected failure inside the SDK.
   OTC_SESSION_INTERNAL_ERROR = 2000,
   // The server sent a message this SDK cannot use (one that does not parse, a type from a
@@ -115,6 +120,19 @@ typedef enum otc_session_error_code {
   // the session stays connected.
   OTC_SESSION_UNEXPECTED_SERVER_MESSAGE = 2001,
 } otc_session_error_code;
+
+// Why an end-to-end encrypted signal could not be opened (docs/e2ee-protocol.md §12.3).
+typedef enum otc_signal_decryption_error {
+  // This session has no encryption secret (`otc_session_set_encryption_secret`).
+  OTC_SIGNAL_ENCRYPTION_SECRET_MISSING = 1,
+  // It does not authenticate with this session's secrets: the sender uses another secret,
+  // or the signal was altered, or made for another session or another sender.
+  OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH = 2,
+  // It authenticated but was received before from the same sender: a replay.
+  OTC_SIGNAL_REPLAYED = 3,
+  // It is malformed (or the crypto backend failed).
+  OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 4,
+} otc_signal_decryption_error;
 
 // Errors of a subscriber: returned by `otc_session_subscribe` and reported to
 // `otc_subscriber_callbacks.on_error`.
@@ -315,7 +333,9 @@ typedef struct otc_session_callbacks {
                             void *user_data,
                             const struct otc_stream *stream);
   // A signal arrived. `type` and `signal` are valid during the call; `connection` (the
-  // sender) is NULL when the server sent it.
+  // sender) is NULL when the server sent it. In an end-to-end encrypted session this gets
+  // decrypted signals and plain ones alike (REST signals, clients that do not encrypt):
+  // `otc_session_set_signal_callbacks` tells them apart.
   void (*on_signal_received)(struct otc_session *session,
                              void *user_data,
                              const char *type,
@@ -352,6 +372,36 @@ typedef struct otc_session_callbacks {
   // Must be NULL (kept for the shape of the callback tables).
   void *reserved;
 } otc_session_callbacks;
+
+// Signal callbacks that say whether each signal was end-to-end encrypted. Set them with
+// `otc_session_set_signal_callbacks`; every member may be NULL. They run on the session's
+// dispatch thread like the session callbacks.
+typedef struct otc_session_signal_callbacks {
+  // A signal arrived; when set, it is called *instead of* the session callbacks'
+  // `on_signal_received`. `end_to_end_encrypted` is `OTC_TRUE` only for a signal that
+  // arrived encrypted and authenticated in an end-to-end encrypted session; signals the app
+  // server sent with the REST API (`connection` NULL) and signals from clients that do not
+  // encrypt have `OTC_FALSE`. Pointers are valid during the call.
+  void (*on_signal_received)(struct otc_session *session,
+                             void *user_data,
+                             const char *type,
+                             const char *signal,
+                             const struct otc_connection *connection,
+                             otc_bool end_to_end_encrypted);
+  // An encrypted signal could not be opened; its content is not delivered. `connection` is
+  // the sender (NULL if none); `message` describes the failure. Pointers are valid during
+  // the call. When this member is NULL, the failure goes to the session callbacks' `on_error`
+  // as `OTC_SESSION_SIGNAL_DECRYPTION_FAILED`, so no failure passes unreported.
+  void (*on_signal_decryption_failed)(struct otc_session *session,
+                                      void *user_data,
+                                      const struct otc_connection *connection,
+                                      enum otc_signal_decryption_error error,
+                                      const char *message);
+  // Passed back to these callbacks.
+  void *user_data;
+  // Must be NULL.
+  void *reserved;
+} otc_session_signal_callbacks;
 
 // Decoded audio handed to `on_audio_data`: signed 16-bit samples, 48 kHz, mono, 20 ms.
 typedef struct otc_audio_data {
@@ -695,6 +745,11 @@ otc_status otc_session_send_signal_to_connection(struct otc_session *session,
 // (`OTC_ILLEGAL_STATE`: the dispatch thread cannot wait for itself). NULL gives
 // `OTC_INVALID_PARAMETER`.
 otc_status otc_session_delete(struct otc_session *session);
+
+// Sets (or, with NULL `callbacks`, removes) the signal callbacks; the table is copied. Takes
+// effect for the next signal delivered. `OTC_INVALID_PARAMETER` for a NULL session.
+otc_status otc_session_set_signal_callbacks(struct otc_session *session,
+                                            const struct otc_session_signal_callbacks *callbacks);
 
 // The stream's id, or NULL if `stream` is NULL. Owned by the stream: valid as long as it is.
 const char *otc_stream_get_id(const struct otc_stream *stream);

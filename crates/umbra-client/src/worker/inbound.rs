@@ -127,6 +127,7 @@ impl Worker {
             ServerMessage::Pong { .. } => {}
             ServerMessage::ConnectionCreated { connection } => self.connection_created(connection),
             ServerMessage::ConnectionDestroyed { connection, reason } => {
+                self.signals.forget(&connection.connection_id);
                 let connection =
                     self.connections.remove(&connection.connection_id).unwrap_or_else(|| connection.into());
                 self.emit(Event::ConnectionDestroyed { connection, reason });
@@ -136,7 +137,7 @@ impl Worker {
             ServerMessage::StreamPropertyChanged { stream_id, change } => {
                 self.stream_property_changed(&stream_id, change)
             }
-            ServerMessage::Signal { from, signal_type, data } => self.emit(Event::Signal { from, signal_type, data }),
+            ServerMessage::Signal { from, signal_type, data } => self.receive_signal(from, signal_type, data, now),
             ServerMessage::SubscribeOffer { subscription_id, stream_id, subscriber_connection_id: _, sdp_offer } => {
                 self.subscribe_offer(&stream_id, subscription_id, &sdp_offer)
             }
@@ -202,12 +203,14 @@ impl Worker {
             self.apply_secret(&secret, now);
         }
         lock(&self.shared).connected = Some(ConnectedInfo { e2ee });
+        self.signals.joined(&connection_id);
         self.emit(Event::Connected { connection_id, e2ee, cipher_suite: e2ee.then_some(suite.id()) });
         if missing_secret {
-            // The connection stays up (the app can still see streams, signal, and set a secret
+            // The connection stays up (the app can still see streams and set a secret
             // now); publishing and subscribing fail with EncryptionSecretMissing until it does.
             self.emit(Event::Error(ClientError::EncryptionSecretMissing));
         }
+        self.flush_early_signals();
         true
     }
 

@@ -104,6 +104,18 @@ impl AppServer {
         Ok(())
     }
 
+    /// `POST /v2/project/{key}/session/{sid}/signal`: a signal from the app server to everyone
+    /// (it has no secret: in an E2EE session it arrives marked as not end-to-end encrypted).
+    pub fn signal(&self, session_id: &str, signal_type: &str, data: &str) -> Result<(), String> {
+        let path = format!("/v2/project/{}/session/{session_id}/signal", self.api_key);
+        let body = json!({"type": signal_type, "data": data}).to_string();
+        let (status, text) = self.post(&path, "application/json", body.as_bytes())?;
+        if status != 204 && status != 200 {
+            return Err(format!("signal: HTTP {status}: {text}"));
+        }
+        Ok(())
+    }
+
     /// One request on its own connection (`Connection: close`); the status and the body.
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<(u16, String), String> {
         let err = |e: std::io::Error| format!("POST {path}: {e}");

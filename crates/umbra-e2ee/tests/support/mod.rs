@@ -2,6 +2,7 @@
 //! readers used to check what packetizers would see.
 #![allow(dead_code)]
 
+pub mod signal_vectors;
 pub mod vectors;
 
 use std::path::PathBuf;

@@ -45,6 +45,24 @@ export interface SignalEvent extends OTEvent {
   data: unknown;
   /** The sender's connection; null for signals sent with the REST API. */
   from: Connection | null;
+  /**
+   * Umbra: whether the signal arrived end-to-end encrypted and authenticated (E2EE sessions,
+   * docs/e2ee-protocol.md §12). False for REST signals, for senders that do not encrypt, and in
+   * sessions without E2EE: the server could read (and, for REST, wrote) those.
+   */
+  isEncrypted: boolean;
+}
+
+/**
+ * Umbra: an encrypted signal that could not be opened; dispatched instead of the signal, whose
+ * content is never delivered. `reason`: EncryptionSecretMismatch (another secret, or altered,
+ * or made for another session or sender), ReplayedSignal, EncryptionSecretMissing (no secret
+ * set here) or DecryptionInternalError (malformed).
+ */
+export interface SignalDecryptionFailedEvent extends OTEvent {
+  from: Connection | null;
+  reason: "EncryptionSecretMissing" | "EncryptionSecretMismatch" | "ReplayedSignal" | "DecryptionInternalError";
+  message: string;
 }
 
 export interface SessionEvents {
@@ -58,6 +76,7 @@ export interface SessionEvents {
   streamDestroyed: OTEvent & { stream: Stream; reason: StreamDestroyedReason };
   streamPropertyChanged: OTEvent & { stream: Stream } & StreamPropertyChange;
   signal: SignalEvent;
+  signalDecryptionFailed: SignalDecryptionFailedEvent;
   exception: ExceptionEvent;
 }
 

@@ -5,6 +5,8 @@
 import { deriveBaseKey } from "../e2ee/secret.js";
 import { checkSecret, describeViolation } from "../e2ee/secret.js";
 import { DEFAULT_SUITE_ID, suiteById } from "../e2ee/suite.js";
+import { KeyRing } from "../e2ee/keyring.js";
+import { SIGNAL_SUITE, SIGNAL_WIRE_TYPE, SignalError, SignalOpener, SignalSealer } from "../e2ee/signal.js";
 import type { MediaEngine, MediaEngineFactory } from "../media/engine.js";
 import { OTError } from "./errors.js";
 import type { SessionEvents, SignalEvent, StreamPropertyChange } from "./event-types.js";
@@ -86,6 +88,14 @@ export class Session extends EventEmitter {
   private readonly subscribers = new Set<Subscriber>();
   /** Secret changes apply in call order: each waits for the previous one. */
   private keyChain: Promise<unknown> = Promise.resolve();
+  /** E2EE signals (docs/e2ee-protocol.md §12): the secrets they open with (current + grace). */
+  private signalRing = new KeyRing(SIGNAL_SUITE);
+  private signalOpener = new SignalOpener();
+  private sealer: { baseKey: Uint8Array; sender: string; sealer: Promise<SignalSealer> } | null = null;
+  /** Incoming signals are opened one at a time, so the app sees them in arrival order. */
+  private signalsIn: Promise<void> = Promise.resolve();
+  /** Outgoing signals are sealed and sent in call order. */
+  private signalsOut: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly apiKey: string,
@@ -212,10 +222,14 @@ export class Session extends EventEmitter {
     } catch {
       throw new OTError("OT_UNSUPPORTED_BROWSER", `This session uses SFrame cipher suite ${suiteId}, which this SDK does not implement.`);
     }
-    // Without a secret the connection still completes (the app sees streams, can signal and can
+    // Without a secret the connection still completes (the app sees streams and can
     // set a secret now), as in the native SDK; it is told at once, and publish/subscribe fail
     // with OT_ENCRYPTION_SECRET_MISSING until a secret is set.
     if (this.secret !== undefined) this.baseKey = await deriveBaseKey(this.secret, welcome.session_id, this.env.pbkdf2Iterations);
+    this.signalRing = new KeyRing(SIGNAL_SUITE);
+    this.signalOpener = new SignalOpener();
+    this.sealer = null;
+    if (this.baseKey) this.signalRing.setBaseKey(this.baseKey, Date.now());
   }
 
   /**
@@ -234,6 +248,7 @@ export class Session extends EventEmitter {
       const key = await deriveBaseKey(secret, welcome.session_id, this.env.pbkdf2Iterations);
       if (this.secret !== secret || this.welcomeMsg !== welcome) return;
       this.baseKey = key;
+      this.signalRing.setBaseKey(key, Date.now());
       await this.engine?.setKey(key, welcome.cipher_suite ?? DEFAULT_SUITE_ID);
     });
     this.keyChain = run.catch(() => undefined);
@@ -265,6 +280,13 @@ export class Session extends EventEmitter {
       const req: Request = { type: "signal", data };
       if (opts.type !== undefined) req.signal_type = opts.type;
       if (opts.to) req.to = opts.to.connectionId;
+      if (this.isEndToEndEncrypted) {
+        // Sealed and sent in call order; never sent in the clear in an E2EE session.
+        const sent = this.signalsOut.then(() => this.sealSignal(req));
+        this.signalsOut = sent.catch(() => undefined);
+        await sent;
+        return;
+      }
       await this.signaling.request(req);
     })();
     run.then(
@@ -273,6 +295,55 @@ export class Session extends EventEmitter {
     );
     if (callback) run.catch(() => undefined);
     return run;
+  }
+
+  /** Seals `req`'s type and data (docs/e2ee-protocol.md §12) and sends it. */
+  private async sealSignal(req: Request & { type: "signal" }): Promise<void> {
+    const welcome = this.welcomeMsg;
+    const signaling = this.signaling;
+    if (!welcome || !signaling || this.state !== "connected") throw new OTError("OT_NOT_CONNECTED", "signal() needs a connected session");
+    const baseKey = this.baseKey;
+    if (!baseKey) throw secretMissing("set one (session.setEncryptionSecret()) before you send signals: they are end-to-end encrypted");
+    const sender = welcome.connection_id;
+    if (!this.sealer || this.sealer.baseKey !== baseKey || this.sealer.sender !== sender) {
+      this.sealer = { baseKey, sender, sealer: SignalSealer.create(baseKey, sender) };
+    }
+    let wire: string;
+    try {
+      wire = await (await this.sealer.sealer).seal(welcome.session_id, req.signal_type ?? "", req.data);
+    } catch (e) {
+      if (e instanceof SignalError && e.name === "InvalidParameter") throw new OTError("OT_INVALID_PARAMETER", e.message);
+      throw new OTError("OT_ENCRYPTION_ERROR", `cannot encrypt the signal: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    await signaling.request({ ...req, signal_type: SIGNAL_WIRE_TYPE, data: wire });
+  }
+
+  /** Delivers a received signal, opened first if it is an encrypted one. */
+  private async receiveSignal(ev: ServerEvent & { type: "signal" }): Promise<void> {
+    const from = ev.from !== null ? this.connectionFor(ev.from) : null;
+    let signalType: string | null = ev.signal_type ? ev.signal_type : null;
+    let data = ev.data;
+    let isEncrypted = false;
+    const welcome = this.welcomeMsg;
+    if (welcome?.e2ee && ev.signal_type === SIGNAL_WIRE_TYPE) {
+      try {
+        const plain = await this.signalOpener.open(this.signalRing, Date.now(), welcome.session_id, ev.from, ev.data);
+        signalType = plain.signalType ? plain.signalType : null;
+        data = plain.data;
+        isEncrypted = true;
+      } catch (e) {
+        const reason = e instanceof SignalError && e.name !== "InvalidParameter" ? e.name : "DecryptionInternalError";
+        const message = e instanceof Error ? e.message : String(e);
+        if (this.welcomeMsg === welcome) this.dispatch(makeEvent("signalDecryptionFailed", { from, reason, message }));
+        return;
+      }
+      if (this.welcomeMsg !== welcome) return; // disconnected meanwhile
+    }
+    // As OpenTok.js: one event whose type is "signal:<type>" (or "signal"), delivered to the
+    // listeners of "signal" and of "signal:<type>".
+    const e = makeEvent(signalType ? `signal:${signalType}` : "signal", { data, from, signalType, isEncrypted });
+    this.dispatch(e, "signal");
+    if (signalType) this.dispatch(e, e.type);
   }
 
   /** Moderators: removes a connection from the session. */
@@ -391,6 +462,7 @@ export class Session extends EventEmitter {
       case "connection_destroyed": {
         const c = this.connections.get(ev.connection.connection_id) ?? toConnection(ev.connection);
         this.connections.delete(c.connectionId);
+        this.signalOpener.forget(c.connectionId);
         this.dispatch(makeEvent("connectionDestroyed", { connection: c, reason: ev.reason }));
         return;
       }
@@ -442,13 +514,8 @@ export class Session extends EventEmitter {
         return;
       }
       case "signal": {
-        const from = ev.from !== null ? this.connectionFor(ev.from) : null;
-        const signalType = ev.signal_type ? ev.signal_type : null;
-        // As OpenTok.js: one event whose type is "signal:<type>" (or "signal"), delivered to the
-        // listeners of "signal" and of "signal:<type>".
-        const e = makeEvent(signalType ? `signal:${signalType}` : "signal", { data: ev.data, from, signalType });
-        this.dispatch(e, "signal");
-        if (signalType) this.dispatch(e, e.type);
+        // Opening is asynchronous (WebCrypto); the queue keeps arrival order.
+        this.signalsIn = this.signalsIn.then(() => this.receiveSignal(ev)).catch(() => undefined);
         return;
       }
       case "mute_forced":

@@ -15,3 +15,4 @@ export * from "./keyring.js";
 export * from "./mismatch.js";
 export { FrameEncryptor, randomKid } from "./encryptor.js";
 export * from "./decryptor.js";
+export * from "./signal.js";
