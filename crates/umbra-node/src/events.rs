@@ -29,6 +29,8 @@ pub struct NativeStream {
     pub video_type: String,
     pub video_width: u32,
     pub video_height: u32,
+    /// Named explicitly: the default camelCase would make it `e2Ee`.
+    #[napi(js_name = "e2ee")]
     pub e2ee: bool,
 }
 
