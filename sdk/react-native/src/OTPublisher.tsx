@@ -72,10 +72,16 @@ export function OTPublisher(props: OTPublisherProps) {
       handlers.current?.error?.(toUmbraError(e));
       return;
     }
+    let published = false;
+    let unmounted = false;
     const unroute = routeEvents(h, event => {
       const on = handlers.current;
       if ((event.type === 'streamCreated' || event.type === 'streamDestroyed') && event.stream) {
+        published = event.type === 'streamCreated';
         on?.[event.type]?.({streamId: event.stream.streamId, stream: event.stream});
+        if (unmounted && !published) {
+          unroute();
+        }
       } else if (event.type === 'error' && event.error) {
         on?.error?.(event.error);
       } else if (event.type === 'muteForced') {
@@ -95,8 +101,12 @@ export function OTPublisher(props: OTPublisherProps) {
       } catch {
         // Not published (it failed) or the session is gone.
       }
-      // After unpublish, so its streamDestroyed still reaches the handlers.
-      setTimeout(unroute, 0);
+      // A published stream's streamDestroyed follows the unpublish, as OpenTok reports it:
+      // keep the route until it arrives.
+      unmounted = true;
+      if (!published) {
+        unroute();
+      }
       try {
         native().destroyPublisher(h);
       } catch {

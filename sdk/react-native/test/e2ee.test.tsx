@@ -54,6 +54,8 @@ let sessionId: string;
 const rec = new Recorder();
 let subscriberView: ReactTestRenderer;
 let subscriberId: string;
+let publisherView: ReactTestRenderer;
+let publisherToken: string;
 
 function subscriberSession(secret: string | undefined) {
   return (
@@ -70,6 +72,31 @@ function subscriberSession(secret: string | undefined) {
 }
 let subscriberToken: string;
 
+function publisherSession(withPublisher: boolean) {
+  return (
+    <OTSession
+      apiKey={server.apiKey}
+      sessionId={sessionId}
+      token={publisherToken}
+      encryptionSecret={SECRET}
+      options={{serverUrl: server.url}}
+      eventHandlers={rec.handlers('pubSession')}>
+      {withPublisher ? (
+        <OTPublisher
+          properties={{
+            name: 'rn-publisher',
+            videoSource: 'testPattern',
+            audioSource: 'none',
+            resolution: {width: 320, height: 240},
+            frameRate: 15,
+          }}
+          eventHandlers={rec.handlers('publisher')}
+        />
+      ) : null}
+    </OTSession>
+  );
+}
+
 const framesRendered = () => getSubscriberStats(subscriberId).framesRendered;
 
 beforeAll(async () => {
@@ -82,26 +109,8 @@ test('the native module is the Rust core', () => {
 });
 
 test('a secret-protected publisher is subscribed, decrypted and decoded', async () => {
-  render(
-    <OTSession
-      apiKey={server.apiKey}
-      sessionId={sessionId}
-      token={token(sessionId)}
-      encryptionSecret={SECRET}
-      options={{serverUrl: server.url}}
-      eventHandlers={rec.handlers('pubSession')}>
-      <OTPublisher
-        properties={{
-          name: 'rn-publisher',
-          videoSource: 'testPattern',
-          audioSource: 'none',
-          resolution: {width: 320, height: 240},
-          frameRate: 15,
-        }}
-        eventHandlers={rec.handlers('publisher')}
-      />
-    </OTSession>,
-  );
+  publisherToken = token(sessionId);
+  publisherView = render(publisherSession(true));
   const created = await waitFor('the publisher stream', () => rec.of('publisher', 'streamCreated')[0]);
   expect(created.payload.stream.e2ee).toBe(true);
 
@@ -209,4 +218,16 @@ test('an invalid secret on connect: InvalidEncryptionSecret, then EncryptionSecr
   await sleep(300);
   expect(r.errors('session')).toEqual(['InvalidEncryptionSecret', 'EncryptionSecretMissing']);
   expect(r.of('session', 'sessionConnected')).toHaveLength(1);
+});
+
+test('unmounting OTPublisher unpublishes: its streamDestroyed, the subscriber side sees the stream go', async () => {
+  const streamId = rec.of('publisher', 'streamCreated')[0].payload.streamId;
+  publisherView.update(publisherSession(false));
+  const destroyed = await waitFor('the publisher streamDestroyed', () => rec.of('publisher', 'streamDestroyed')[0]);
+  expect(destroyed.payload.streamId).toBe(streamId);
+  await waitFor('the subscriber session streamDestroyed', () => rec.of('subSession', 'streamDestroyed')[0]);
+  await waitFor('the subscriber view to go', () =>
+    subscriberView.root.findAllByProps({testID: `umbra-subscriber-${streamId}`}).length === 0,
+  );
+  expect(rec.of('pubSession', 'sessionDisconnected')).toHaveLength(0);
 });
