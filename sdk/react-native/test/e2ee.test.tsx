@@ -231,3 +231,11 @@ test('unmounting OTPublisher unpublishes: its streamDestroyed, the subscriber si
   );
   expect(rec.of('pubSession', 'sessionDisconnected')).toHaveLength(0);
 });
+
+test('an OTSession without options.serverUrl reports InvalidParameter and creates nothing', async () => {
+  const r = new Recorder();
+  render(<OTSession apiKey={server.apiKey} sessionId={sessionId} token="unused" eventHandlers={r.handlers('session')} />);
+  await sleep(200);
+  expect(r.errors('session')).toEqual(['InvalidParameter']);
+  expect(r.of('session', 'sessionConnected')).toHaveLength(0);
+});
