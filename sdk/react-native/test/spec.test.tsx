@@ -1,23 +1,31 @@
-// The addon the tests inject is exactly the spec's module: every method and event emitter that
-// src/NativeUmbra.ts declares is there, and nothing else is (so the components cannot come to
+// The spec is what React Native's codegen accepts (parsed here with @react-native/codegen, the
+// parser the app build runs), and the addon the tests inject is exactly that module: every
+// method and event emitter the spec declares, and nothing else (so the components cannot come to
 // depend on something the Kotlin and Swift modules do not have).
-import {readFileSync} from 'fs';
 import {join} from 'path';
 
-function specMembers(): string[] {
-  const src = readFileSync(join(__dirname, '../src/NativeUmbra.ts'), 'utf8');
-  const body = /export interface Spec extends TurboModule \{([\s\S]*?)\n\}/.exec(src)?.[1];
-  if (!body) {
-    throw new Error('no Spec interface in NativeUmbra.ts');
-  }
-  const members = [...body.matchAll(/^\s+(?:readonly\s+)?(\w+)\s*[(:]/gm)].map(m => m[1]);
-  return members.sort();
+type Schema = {
+  moduleName: string;
+  spec: {methods: {name: string}[]; eventEmitters: {name: string}[]};
+};
+
+function parseSpec(): Schema {
+  const {TypeScriptParser} = require('@react-native/codegen/lib/parsers/typescript/parser');
+  const schema = new TypeScriptParser().parseFile(join(__dirname, '../src/NativeUmbra.ts'));
+  return schema.modules.NativeUmbra;
 }
 
-test('the native module has exactly the members of the Spec', () => {
+test('codegen accepts the spec: module Umbra, its methods and the onEvent emitter', () => {
+  const m = parseSpec();
+  expect(m.moduleName).toBe('Umbra');
+  expect(m.spec.eventEmitters.map(e => e.name)).toEqual(['onEvent']);
+  expect(m.spec.methods.length).toBeGreaterThan(15);
+});
+
+test('the native module has exactly the members of the spec', () => {
   const module = (globalThis as any).__turboModuleProxy('Umbra');
-  const members = specMembers();
-  expect(members.length).toBeGreaterThan(15);
+  const m = parseSpec();
+  const members = [...m.spec.methods.map(x => x.name), ...m.spec.eventEmitters.map(x => x.name)].sort();
   const functions = Object.keys(module)
     .filter(k => typeof module[k] === 'function' && !/^[A-Z]/.test(k))
     .sort();
