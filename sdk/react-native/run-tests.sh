@@ -27,6 +27,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# React Native 0.86 needs Node.js 20.19.4 or later (the machine image has 20.x; Debian 12's own
+# nodejs is 18, too old): say so instead of failing somewhere inside jest.
+node -e 'const [a, b, c] = process.versions.node.split(".").map(Number);
+  process.exit(a > 20 || (a === 20 && (b > 19 || (b === 19 && c >= 4))) ? 0 : 1)' ||
+  { echo "80-react-native: Node.js >= 20.19.4 is required (found $(node --version))" >&2; exit 1; }
+
 if [ -z "${UMBRA_RN_NO_BUILD:-}" ]; then
   echo "--- building the Node addon (umbra-node) and umbra"
   cargo build --locked -p umbra-node
