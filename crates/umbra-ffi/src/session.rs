@@ -309,7 +309,10 @@ impl Session {
     /// (except one already running on the dispatch thread).
     pub fn unsubscribe(&self, subscriber: Arc<Subscriber>) -> Result<(), UmbraError> {
         let core = &subscriber.core;
-        let id = match lock(&core.state).subscribed.take() {
+        // Taken in its own statement: a guard in the match scrutinee would still be held in the
+        // arm that puts the value back, and lock the same mutex again (a deadlock).
+        let subscribed = lock(&core.state).subscribed.take();
+        let id = match subscribed {
             Some((shared, id)) if std::ptr::eq(shared.as_ptr(), Arc::as_ptr(&self.shared)) => id,
             other => {
                 lock(&core.state).subscribed = other;
@@ -827,5 +830,66 @@ impl Dispatcher {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+
+    impl SessionListener for Quiet {
+        fn on_connected(&self, _: String) {}
+        fn on_disconnected(&self) {}
+        fn on_error(&self, _: ErrorInfo) {}
+        fn on_connection_created(&self, _: Connection) {}
+        fn on_connection_dropped(&self, _: Connection) {}
+        fn on_stream_received(&self, _: Stream) {}
+        fn on_stream_dropped(&self, _: Stream) {}
+        fn on_stream_has_audio_changed(&self, _: Stream, _: bool) {}
+        fn on_stream_has_video_changed(&self, _: Stream, _: bool) {}
+        fn on_stream_video_dimensions_changed(&self, _: Stream, _: u32, _: u32) {}
+        fn on_signal_received(&self, _: String, _: String, _: Option<Connection>) {}
+    }
+
+    impl SubscriberListener for Quiet {
+        fn on_connected(&self) {}
+        fn on_disconnected(&self) {}
+        fn on_error(&self, _: ErrorInfo) {}
+        fn on_encryption_secret_mismatch(&self) {}
+        fn on_encryption_secret_match(&self) {}
+    }
+
+    /// What an app does when a stream has already ended (its subscription cleared by the
+    /// dispatch thread) and the app then unsubscribes: an error, not a hang.
+    #[test]
+    fn unsubscribing_a_subscriber_that_is_not_subscribed_is_an_error() {
+        let options = SessionOptions {
+            api_key: "key".into(),
+            session_id: "session".into(),
+            server_url: "http://127.0.0.1:1".into(),
+            bind_ip: None,
+        };
+        let session = Session::new(options, Arc::new(Quiet)).expect("session");
+        let stream = Stream {
+            stream_id: "stream".into(),
+            connection: Connection { connection_id: "c".into(), data: String::new() },
+            name: String::new(),
+            has_audio: false,
+            has_video: true,
+            video_type: "camera".into(),
+            video_width: 0,
+            video_height: 0,
+            e2ee: true,
+        };
+        let subscriber = Subscriber::new(stream, Arc::new(Quiet), None, None).expect("subscriber");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = session.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(s.unsubscribe(subscriber));
+        });
+        let result = rx.recv_timeout(Duration::from_secs(10)).expect("unsubscribe returned within 10 s");
+        assert!(matches!(result, Err(UmbraError::IllegalState { .. })), "{result:?}");
     }
 }
