@@ -164,7 +164,7 @@ fn relayed_vp9_and_h264_reach_a_native_subscriber() {
     let pattern = TestPattern::new(320, 240);
     for codec in [VideoCodec::Vp9, VideoCodec::H264] {
         let session_id = app.create_session(true).unwrap();
-        let mut publisher = Client::new_plain(&app, &session_id);
+        let publisher = Client::new_plain(&app, &session_id);
         publisher.session.publish(PublisherSettings::test_pattern("camera").with_video_codec(codec)).unwrap();
         let mut sub = Client::new_plain(&app, &session_id);
         let stream = sub.stream_id();
