@@ -2,7 +2,8 @@
 //! loopback), end-to-end encrypted, with the real encoders and decoders and str0m's real
 //! packetizers on both sides: the picture checked against the source (PSNR), a wrong secret
 //! (one mismatch, nothing decoded), 5 % loss repaired, and the decrypted encoded frames a
-//! recorder subscribes to.
+//! recorder subscribes to. Then VP9 and H.264 in a relayed session (publisher and subscriber
+//! negotiate directly).
 //!
 //! One server per codec, with a lossy UDP relay in front of its router whose loss rate the
 //! test turns up for the last phase. The codecs run one after another (a lock): they measure
@@ -153,6 +154,41 @@ fn end_to_end(codec: VideoCodec) {
     drop(server);
 }
 
+/// Relayed sessions: the subscriber's offer (all three codecs) goes to the publisher, whose
+/// answer names its one codec; media flows peer to peer.
+#[test]
+fn relayed_vp9_and_h264_reach_a_native_subscriber() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let server = Server::start(&[]);
+    let app = server.project("relayed-codecs");
+    let pattern = TestPattern::new(320, 240);
+    for codec in [VideoCodec::Vp9, VideoCodec::H264] {
+        let session_id = app.create_session(true).unwrap();
+        let publisher = Client::new_plain(&app, &session_id);
+        publisher.session.publish(PublisherSettings::test_pattern("camera").with_video_codec(codec)).unwrap();
+        let mut sub = Client::new_plain(&app, &session_id);
+        let stream = sub.stream_id();
+        sub.session.subscribe(&stream).unwrap();
+        sub.wait(Duration::from_secs(20), |e| {
+            matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. })
+        })
+        .unwrap_or_else(|| panic!("{codec}: no picture in a relayed session: {:?}", sub.seen));
+        assert!(
+            sub.seen
+                .iter()
+                .any(|e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoCodec(c), .. } if *c == codec)),
+            "{codec}: the stream arrived in another codec"
+        );
+        let events = sub.collect(Duration::from_secs(2));
+        let scores: Vec<f64> = video_frames(&events)
+            .iter()
+            .filter_map(|f| TestPattern::read_frame_number(f).and_then(|n| psnr(&pattern.frame(n), f)))
+            .collect();
+        let sharp = scores.iter().filter(|p| **p >= 30.0).count();
+        assert!(scores.len() >= 40 && sharp * 100 >= scores.len() * 95, "{codec}: {sharp}/{} sharp", scores.len());
+    }
+}
+
 struct Client {
     session: Session,
     events: Receiver<Event>,
@@ -165,6 +201,17 @@ impl Client {
         let mut session = Session::new(&app.api_key, session_id, config);
         let events = session.events().unwrap();
         session.set_encryption_secret(secret).unwrap();
+        session.connect(&app.token(session_id, "publisher", "")).unwrap();
+        let mut c = Client { session, events, seen: Vec::new() };
+        c.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");
+        c
+    }
+
+    /// A client of a session without end-to-end encryption.
+    fn new_plain(app: &AppServer, session_id: &str) -> Client {
+        let config = SessionConfig { server_url: app.url(), ..SessionConfig::default() };
+        let mut session = Session::new(&app.api_key, session_id, config);
+        let events = session.events().unwrap();
         session.connect(&app.token(session_id, "publisher", "")).unwrap();
         let mut c = Client { session, events, seen: Vec::new() };
         c.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");

@@ -1,6 +1,7 @@
 // Browser <-> native SDK per video codec (issue 17): the native SDK (umbra-media, i.e.
 // umbra-client with libvpx and OpenH264) publishes VP9 or H.264 to Chromium (and VP9 to
-// Firefox, which has no H.264 offline), and decodes what Chromium publishes in VP9 or H.264.
+// Firefox, which has no H.264 offline), and decodes what Chromium publishes in VP9 or H.264 and
+// what Firefox publishes in VP9.
 // The C SDK's example subscriber (examples/c/subscriber) checks the native VP9 / H.264 test
 // pattern picture by picture (PSNR >= 30 dB) and decodes Chromium's H.264.
 // VP8 both ways is run.mjs's native-to-browser / browser-to-native / browser-to-c.
@@ -50,9 +51,9 @@ export function registerNativeCodecTests(h) {
     }
   });
 
-  const chromiumToNative = (codec) => test(`chromium-${codec}-to-native`, async () => {
-    const room = `n-chromium-${codec}-native`;
-    const pub = await chromePage();
+  const browserToNative = (kind, codec, browser) => test(`${kind}-${codec}-to-native`, async () => {
+    const room = `n-${kind}-${codec}-native`;
+    const pub = await browser();
     check(!(await connect(pub, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
     check(!(await publish(pub, { codec: codec.toUpperCase(), audio: false })).error, `browser publish ${codec}`);
     const t = await demoToken(room);
@@ -63,7 +64,7 @@ export function registerNativeCodecTests(h) {
     const lines = nat.out.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
     const last = lines.at(-1);
     say(`  native subscriber: exit ${code}, ${lines.length} stats lines, last ${JSON.stringify(last)}`);
-    check(last && last.video_codec === codec, `the native subscriber saw codec ${last?.video_codec}, Chromium sends ${codec}`);
+    check(last && last.video_codec === codec, `the native subscriber saw codec ${last?.video_codec}, ${kind} sends ${codec}`);
     check(last.frames_decoded > 60, `the native subscriber decoded ${last.frames_decoded} ${codec} frames`);
     check(last.encryption === "encrypted", `native subscriber encryption: ${last.encryption}`);
     check(lines.every((l) => l.encryption !== "SECRET MISMATCH"), "the native subscriber saw a mismatch");
@@ -95,8 +96,9 @@ export function registerNativeCodecTests(h) {
 
   for (const codec of ["vp9", "h264"]) {
     nativeTo("chromium", codec, chromePage);
-    chromiumToNative(codec);
+    browserToNative("chromium", codec, chromePage);
     nativeToC(codec);
   }
   nativeTo("firefox", "vp9", firefoxPage);
+  browserToNative("firefox", "vp9", firefoxPage);
 }
