@@ -7,13 +7,6 @@ set -euo pipefail
 # which crates/umbra-server/tests/store.rs starts in a temporary directory of its own.
 PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
 if [ "${1:-}" = "--tests" ]; then PKGS+=(ffmpeg postgresql); fi
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_ensure "${PKGS[@]}"

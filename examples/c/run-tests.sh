@@ -14,16 +14,9 @@ ROOT=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umbra/target}"
 export CARGO_TERM_COLOR=never
 
-need=()
-for tool in gcc:gcc make:make valgrind:valgrind python3:python3; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=../../scripts/lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+apt_ensure gcc:gcc make:make valgrind:valgrind python3:python3
 
 echo "--- building libumbra, umbra and the late-joiner check"
 # Two commands: `--bin umbra` would also filter umbra-capi's targets, and libumbra.so would not

@@ -21,19 +21,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umb
 export CARGO_TERM_COLOR=never
 started=$(date +%s)
 
-need=()
-for tool in javac:openjdk-17-jdk-headless gcc:gcc python3:python3 npm:npm; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
-done
-for pkg in libjna-java junit5; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=../../scripts/lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+apt_ensure javac:openjdk-17-jdk-headless gcc:gcc python3:python3 npm:npm libjna-java junit5
 JNA=/usr/share/java/jna.jar
 JUNIT=/usr/share/java/junit-platform-console-standalone.jar
 for f in "$JNA" "$JUNIT"; do [ -f "$f" ] || { echo "missing $f"; exit 1; }; done

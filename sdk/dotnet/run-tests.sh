@@ -14,16 +14,9 @@ ROOT=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umbra/target}"
 export CARGO_TERM_COLOR=never
 
-need=()
-for tool in mcs:mono-mcs mono:mono-runtime gcc:gcc make:make python3:python3; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=../../scripts/lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+apt_ensure mcs:mono-mcs mono:mono-runtime gcc:gcc make:make python3:python3
 
 if [ -z "${UMBRA_DOTNET_NO_BUILD:-}" ]; then
   echo "--- building libumbra and umbra"

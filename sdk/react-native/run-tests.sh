@@ -16,16 +16,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/umb
 export CARGO_TERM_COLOR=never
 started=$(date +%s)
 
-need=()
-for tool in node:nodejs npm:npm python3:python3; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+# shellcheck source=../../scripts/lib/apt.sh
+source "$ROOT/scripts/lib/apt.sh"
+apt_ensure node:nodejs npm:npm python3:python3
 
 # React Native 0.86 needs Node.js 20.19.4 or later (the machine image has 20.x; Debian 12's own
 # nodejs is 18, too old): say so instead of failing somewhere inside jest.
