@@ -232,7 +232,9 @@ scenario_different_secret() {
   mapfile -t p < <(client "$s"); mapfile -t c < <(client "$s")
   local seconds=30 pub_seconds=20
   if [ "$mode" = vg ]; then seconds=120 pub_seconds=60 extra=(--size 160x120 --fps 15); fi
-  example "$mode" diff-pub publisher "${p[@]}" --secret "$SECRET" --seconds "$pub_seconds" "${extra[@]}" &
+  # The subscriber's signals are sealed with its secret: the publisher's on_error must get
+  # OTC_SESSION_SIGNAL_DECRYPTION_FAILED for them (it registers no signal callbacks table).
+  example "$mode" diff-pub publisher "${p[@]}" --secret "$SECRET" --seconds "$pub_seconds" --expect-signal-failure "${extra[@]}" &
   local pub=$!
   example "$mode" diff-sub subscriber "${c[@]}" --secret "$OTHER_SECRET" --expect-mismatch --seconds "$seconds" || rc=$?
   wait "$pub" || prc=$?
