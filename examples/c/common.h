@@ -24,6 +24,7 @@ struct args {
     int any_picture;        /* subscriber: count decoded pictures without the test pattern check (other publishers, e.g. a browser) */
     int expect_media_failed; /* publisher: on_error must report OTC_PUBLISHER_WEBRTC_ERROR (the router lost the media connection) */
     int expect_not_encrypted; /* subscriber: on_error must report OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED (once), never a mismatch */
+    int expect_signal_failure; /* publisher: a subscriber's signal must fail to decrypt (OTC_SESSION_SIGNAL_DECRYPTION_FAILED in on_error) */
 };
 
 static void usage(const char *prog) {
@@ -32,7 +33,7 @@ static void usage(const char *prog) {
             "          [--seconds N] [--frames N] [--expect-mismatch] [--expect-missing-secret]\n"
             "          [--expect-invalid-secret] [--expect-signal] [--size WxH] [--fps N]\n"
             "          [--capturer] [--audio-device] [--any-picture] [--expect-media-failed]\n"
-            "          [--expect-not-encrypted]\n",
+            "          [--expect-not-encrypted] [--expect-signal-failure]\n",
             prog);
     exit(2);
 }
@@ -57,6 +58,7 @@ static struct args parse_args(int argc, char **argv) {
         if (!strcmp(k, "--any-picture")) { a.any_picture = 1; continue; }
         if (!strcmp(k, "--expect-media-failed")) { a.expect_media_failed = 1; continue; }
         if (!strcmp(k, "--expect-not-encrypted")) { a.expect_not_encrypted = 1; continue; }
+        if (!strcmp(k, "--expect-signal-failure")) { a.expect_signal_failure = 1; continue; }
         if (!v) usage(argv[0]);
         if (!strcmp(k, "--url")) a.url = v;
         else if (!strcmp(k, "--api-key")) a.api_key = v;

@@ -118,10 +118,14 @@ static void on_disconnected(otc_session *session, void *user_data) {
     atomic_store(&disconnected, 1);
 }
 
+static atomic_int signal_failures;
+
 static void on_session_error(otc_session *session, void *user_data, const char *error_string, enum otc_session_error_code error) {
     (void)session; (void)user_data;
     printf("publisher: session error %d (%s): %s\n", (int)error, otc_error_string(error), error_string);
     if (error == OTC_SESSION_ENCRYPTION_SECRET_MISSING) atomic_store(&session_missing_secret, 1);
+    /* A subscriber's end-to-end encrypted signal under another secret (docs/e2ee-protocol.md §12). */
+    else if (error == OTC_SESSION_SIGNAL_DECRYPTION_FAILED) atomic_fetch_add(&signal_failures, 1);
     else atomic_fetch_add(&other_errors, 1);
 }
 
@@ -246,6 +250,11 @@ int main(int argc, char **argv) {
     otc_session_disconnect(session);
     otc_session_delete(session);
     otc_destroy();
+    if (a.expect_signal_failure != (atomic_load(&signal_failures) > 0)) {
+        fprintf(stderr, "publisher: %d signals failed to decrypt (%s)\n", atomic_load(&signal_failures),
+                a.expect_signal_failure ? "expected some" : "expected none");
+        ok = 0;
+    }
     if (atomic_load(&other_errors)) {
         fprintf(stderr, "publisher: %d unexpected errors\n", atomic_load(&other_errors));
         ok = 0;

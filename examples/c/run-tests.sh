@@ -225,7 +225,9 @@ scenario_different_secret() {
   mapfile -t p < <(client "$s"); mapfile -t c < <(client "$s")
   local seconds=30 pub_seconds=20
   if [ "$mode" = vg ]; then seconds=120 pub_seconds=60 extra=(--size 160x120 --fps 15); fi
-  example "$mode" diff-pub publisher "${p[@]}" --secret "$SECRET" --seconds "$pub_seconds" "${extra[@]}" &
+  # The subscriber's signals are sealed with its secret: the publisher's on_error must get
+  # OTC_SESSION_SIGNAL_DECRYPTION_FAILED for them (it registers no signal callbacks table).
+  example "$mode" diff-pub publisher "${p[@]}" --secret "$SECRET" --seconds "$pub_seconds" --expect-signal-failure "${extra[@]}" &
   local pub=$!
   example "$mode" diff-sub subscriber "${c[@]}" --secret "$OTHER_SECRET" --expect-mismatch --seconds "$seconds" || rc=$?
   wait "$pub" || prc=$?
@@ -269,7 +271,7 @@ scenario_late_joiner() {
 # End-to-end encrypted signals (docs/e2ee-protocol.md §12) through otc_session_set_signal_callbacks:
 # three C receivers (same secret, another secret, no secret) and the app server's REST signal,
 # then a C sender. Same secret: the plain signal, end_to_end_encrypted true; another secret:
-# OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH (2); no secret: OTC_SIGNAL_ENCRYPTION_SECRET_MISSING (1);
+# OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH (1574); no secret: OTC_SIGNAL_ENCRYPTION_SECRET_MISSING (1571);
 # the REST signal reaches everyone with end_to_end_encrypted false. A receiver that gets any
 # other signal (a plaintext it must not see) fails.
 scenario_signals() {
@@ -279,9 +281,9 @@ scenario_signals() {
   local rest=(--expect-plain "from-app:hello from the app server")
   example "$mode" sig-same signals "${a[@]}" --secret "$SECRET" --seconds "$seconds" --expect-encrypted "chat:hello from C" "${rest[@]}" &
   pids+=($!)
-  example "$mode" sig-other signals "${b[@]}" --secret "$OTHER_SECRET" --seconds "$seconds" --expect-failure 2 "${rest[@]}" &
+  example "$mode" sig-other signals "${b[@]}" --secret "$OTHER_SECRET" --seconds "$seconds" --expect-failure 1574 "${rest[@]}" &
   pids+=($!)
-  example "$mode" sig-none signals "${d[@]}" --seconds "$seconds" --expect-failure 1 "${rest[@]}" &
+  example "$mode" sig-none signals "${d[@]}" --seconds "$seconds" --expect-failure 1571 "${rest[@]}" &
   pids+=($!)
   for name in sig-same sig-other sig-none; do
     for _ in $(seq $((seconds * 10))); do grep -q '^connected' "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done

@@ -11,19 +11,21 @@ use crate::ffi::{AppPtr, guard, lock, ref_arg};
 use crate::session::{otc_session, session_arg};
 use crate::stream::otc_connection;
 
-/// Why an end-to-end encrypted signal could not be opened (docs/e2ee-protocol.md §12.3).
+/// Why an end-to-end encrypted signal could not be opened (docs/e2ee-protocol.md §12.3). The
+/// values are error codes of the SDK's one code space (`otc_error_string` describes them).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum otc_signal_decryption_error {
-    /// This session has no encryption secret (`otc_session_set_encryption_secret`).
-    OTC_SIGNAL_ENCRYPTION_SECRET_MISSING = 1,
+    /// This session has no encryption secret (`otc_session_set_encryption_secret`); the same
+    /// value as `OTC_SESSION_ENCRYPTION_SECRET_MISSING`.
+    OTC_SIGNAL_ENCRYPTION_SECRET_MISSING = 1571,
     /// It does not authenticate with this session's secrets: the sender uses another secret,
     /// or the signal was altered, or made for another session or another sender.
-    OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH = 2,
+    OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH = 1574,
     /// It authenticated but was received before from the same sender: a replay.
-    OTC_SIGNAL_REPLAYED = 3,
+    OTC_SIGNAL_REPLAYED = 1575,
     /// It is malformed (or the crypto backend failed).
-    OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 4,
+    OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 1576,
 }
 
 /// What `on_signal_decryption_failed` and `on_error` say about it.

@@ -688,7 +688,9 @@ impl Dispatcher {
                 self.connections.clear();
                 guarded(move || l.on_disconnected());
             }
-            Event::Error(e) => {
+            // An encrypted signal that did not open (docs/e2ee-protocol.md §12): a session error
+            // with its reason, so these bindings never drop it silently.
+            Event::Error(e) | Event::SignalDecryptionFailed { error: e, .. } => {
                 let info = Family::Session.info(&e);
                 guarded(move || l.on_error(info));
             }

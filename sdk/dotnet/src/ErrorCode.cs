@@ -46,6 +46,17 @@ namespace Umbra
         EncryptionSecretMissing = 1571,
         /// <summary>The session uses a cipher suite this SDK does not implement.</summary>
         UnsupportedCipherSuite = 1572,
+        /// <summary>
+        /// <see cref="Session.Error"/>: an end-to-end encrypted signal could not be decrypted
+        /// (docs/e2ee-protocol.md §12); its content is not delivered.
+        /// </summary>
+        SignalDecryptionFailed = 1573,
+        /// <summary>C SDK signal callbacks only: the signal does not authenticate with this secret.</summary>
+        SignalEncryptionSecretMismatch = 1574,
+        /// <summary>C SDK signal callbacks only: a replayed signal.</summary>
+        SignalReplayed = 1575,
+        /// <summary>C SDK signal callbacks only: a malformed encrypted signal.</summary>
+        SignalDecryptionInternalError = 1576,
         /// <summary><see cref="Publisher.Error"/>: encrypting a frame failed.</summary>
         EncryptionInternalError = 1580,
         /// <summary>

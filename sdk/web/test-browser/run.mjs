@@ -454,6 +454,63 @@ test("browser-to-c", async () => {
   check(code === 0, `C subscriber exit ${code}: ${out.slice(-5).join(" | ")}`);
 });
 
+test("signals-browser-c", async () => {
+  // End-to-end encrypted signals (docs/e2ee-protocol.md §12) between the Web SDK (WebCrypto) and
+  // the C SDK (the Rust core): a Chromium page with the secret, one with another secret, and the
+  // C example examples/c/signals.c as receiver and as sender. Each side must get the other's
+  // signal decrypted and marked encrypted; the page with another secret gets
+  // signalDecryptionFailed (EncryptionSecretMismatch) for both and no signal at all.
+  const room = "d-signals-browser-c";
+  const watch = (p) =>
+    p.ev(() => {
+      H.signals = [];
+      H.session.on("signal", (e) => H.signals.push({ kind: "signal", type: e.signalType, data: e.data, from: e.from?.connectionId ?? null, isEncrypted: e.isEncrypted }));
+      H.session.on("signalDecryptionFailed", (e) => H.signals.push({ kind: "failed", reason: e.reason, from: e.from?.connectionId ?? null }));
+    });
+  const seen = (p) => p.ev(() => H.signals);
+  const page = await chromePage();
+  const other = await chromePage();
+  check(!(await connect(page, { room, name: "browser", secret: SECRET, autoSubscribe: false })).error, "browser connect");
+  check(!(await connect(other, { room, name: "other-secret", secret: OTHER, autoSubscribe: false })).error, "other browser connect");
+  await watch(page);
+  await watch(other);
+  const cProgram = (label, args) => {
+    const child = spawn(process.env.UMBRA_C_SIGNALS, args, { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(child);
+    const out = [];
+    readline.createInterface({ input: child.stdout }).on("line", (l) => out.push(l));
+    child.stderr.pipe(fs.createWriteStream(path.join(ARTIFACTS, `${label}.stderr.log`)));
+    child.on("exit", () => children.delete(child));
+    return { child, out };
+  };
+  const cArgs = async (name) => {
+    const t = await demoToken(room, name);
+    return ["--url", baseUrl, "--api-key", t.apiKey, "--session-id", t.sessionId, "--token", t.token, "--secret", SECRET, "--seconds", "40"];
+  };
+  const receiver = cProgram("c-signals-receiver", [...(await cArgs("c-receiver")), "--expect-encrypted", "from-browser:hello from Chromium",
+    "--expect-encrypted", "from-c:hello from C"]);
+  await waitUntil("the C receiver connected", async () => receiver.out.includes("connected"), 30000);
+  const browserId = await page.ev(() => H.session.connection.connectionId);
+  const sent = await page.ev(() => H.session.signal({ type: "from-browser", data: "hello from Chromium" }).then(() => null, (e) => e.name));
+  check(sent === null, `browser signal(): ${sent}`);
+  const sender = cProgram("c-signals-sender", [...(await cArgs("c-sender")), "--peers", "3", "--send", "from-c:hello from C", "--expect-encrypted", "from-c:hello from C"]);
+  const exits = await Promise.all([receiver, sender].map((c) => Promise.race([once(c.child, "exit"), sleep(60000).then(() => [null])])));
+  say(`  C receiver: exit ${exits[0][0]}; ${receiver.out.join(" | ")}`);
+  say(`  C sender: exit ${exits[1][0]}; ${sender.out.join(" | ")}`);
+  check(exits[0][0] === 0, "the C receiver did not get both signals decrypted and marked encrypted");
+  check(exits[1][0] === 0, "the C sender failed");
+  await waitUntil("the C signal in the browser", async () => (await seen(page)).some((x) => x.type === "from-c"), 10000);
+  const mine = await seen(page);
+  say(`  browser saw ${JSON.stringify(mine)}`);
+  check(mine.every((x) => x.kind === "signal" && x.isEncrypted === true), "a signal not marked encrypted, or a failure, with the right secret");
+  check(mine.some((x) => x.type === "from-c" && x.data === "hello from C"), "the C signal");
+  check(mine.some((x) => x.type === "from-browser" && x.data === "hello from Chromium" && x.from === browserId), "its own signal back");
+  await waitUntil("two failures with another secret", async () => (await seen(other)).length >= 2, 10000);
+  const theirs = await seen(other);
+  say(`  other-secret browser saw ${JSON.stringify(theirs)}`);
+  check(theirs.every((x) => x.kind === "failed" && x.reason === "EncryptionSecretMismatch"), "another secret must only see EncryptionSecretMismatch");
+});
+
 // A native publisher that declares E2EE but sends plain VP8/Opus (umbra-client's TEST-ONLY
 // plaintext-publisher example) and a browser subscriber with the right secret: exactly one
 // `streamNotEncrypted` (and OT_STREAM_NOT_ENCRYPTED to the subscribe callback), never a mismatch,

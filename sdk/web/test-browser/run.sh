@@ -42,8 +42,12 @@ export UMBRA_MEDIA_BIN="$BT_BIN_DIR/umbra-media"
 export UMBRA_PLAINTEXT_PUB="$BT_BIN_DIR/plaintext-publisher"
 # The C SDK's example subscriber, for the browser -> C test (issue 6).
 cargo build --locked --quiet -p umbra-capi
-make --quiet -C examples/c OUT="$BT_BIN_DIR/c" UMBRA_LIB_DIR="$CARGO_TARGET_DIR/debug" "$BT_BIN_DIR/c/subscriber"
+# Linked against a private copy of libumbra.so too (the programs find it by rpath at run time).
+mkdir -p "$BT_BIN_DIR/lib" && cp "$CARGO_TARGET_DIR/debug/libumbra.so" "$BT_BIN_DIR/lib/"
+make --quiet -C examples/c OUT="$BT_BIN_DIR/c" UMBRA_LIB_DIR="$BT_BIN_DIR/lib" "$BT_BIN_DIR/c/subscriber" "$BT_BIN_DIR/c/signals"
 export UMBRA_C_SUBSCRIBER="$BT_BIN_DIR/c/subscriber"
+# The C SDK's signals example, for the browser <-> C encrypted-signal test (issue 18).
+export UMBRA_C_SIGNALS="$BT_BIN_DIR/c/signals"
 "$UMBRA_BIN" serve --help | grep -q -- --demo || { echo "umbra serve has no --demo: stale binary?" >&2; exit 1; }
 
 rm -rf "$UMBRA_BT_ARTIFACTS"

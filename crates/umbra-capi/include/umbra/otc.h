@@ -121,17 +121,19 @@ typedef enum otc_session_error_code {
   OTC_SESSION_UNEXPECTED_SERVER_MESSAGE = 2001,
 } otc_session_error_code;
 
-// Why an end-to-end encrypted signal could not be opened (docs/e2ee-protocol.md §12.3).
+// Why an end-to-end encrypted signal could not be opened (docs/e2ee-protocol.md §12.3). The
+// values are error codes of the SDK's one code space (`otc_error_string` describes them).
 typedef enum otc_signal_decryption_error {
-  // This session has no encryption secret (`otc_session_set_encryption_secret`).
-  OTC_SIGNAL_ENCRYPTION_SECRET_MISSING = 1,
+  // This session has no encryption secret (`otc_session_set_encryption_secret`); the same
+  // value as `OTC_SESSION_ENCRYPTION_SECRET_MISSING`.
+  OTC_SIGNAL_ENCRYPTION_SECRET_MISSING = 1571,
   // It does not authenticate with this session's secrets: the sender uses another secret,
   // or the signal was altered, or made for another session or another sender.
-  OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH = 2,
+  OTC_SIGNAL_ENCRYPTION_SECRET_MISMATCH = 1574,
   // It authenticated but was received before from the same sender: a replay.
-  OTC_SIGNAL_REPLAYED = 3,
+  OTC_SIGNAL_REPLAYED = 1575,
   // It is malformed (or the crypto backend failed).
-  OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 4,
+  OTC_SIGNAL_DECRYPTION_INTERNAL_ERROR = 1576,
 } otc_signal_decryption_error;
 
 // Errors of a subscriber: returned by `otc_session_subscribe` and reported to
