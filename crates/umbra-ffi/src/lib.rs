@@ -24,7 +24,7 @@ pub use session::{
     Publisher, PublisherListener, Session, SessionListener, SessionOptions, Subscriber, SubscriberListener,
 };
 pub use types::{
-    AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoFrame,
+    AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoCodec, VideoFrame,
     VideoSourceKind,
 };
 

@@ -413,7 +413,7 @@ impl PublisherCore {
             audio,
             video_bitrate_kbps: s.video_bitrate_kbps,
             audio_bitrate_bps: 32_000,
-            video_codec: Default::default(),
+            video_codec: s.video_codec.into(),
         };
         Ok((settings, sink))
     }

@@ -141,14 +141,38 @@ pub enum AudioSourceKind {
     External,
 }
 
+/// The codec a publisher encodes its video with. Subscribers decode whichever a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, uniffi::Enum)]
+pub enum VideoCodec {
+    /// libvpx; every WebRTC endpoint decodes it.
+    #[default]
+    Vp8,
+    /// libvpx, profile 0; Firefox and Chromium decode it.
+    Vp9,
+    /// OpenH264, constrained baseline; Chromium decodes it (Firefox only with its download).
+    H264,
+}
+
+impl From<VideoCodec> for umbra_client::VideoCodec {
+    fn from(c: VideoCodec) -> Self {
+        match c {
+            VideoCodec::Vp8 => umbra_client::VideoCodec::Vp8,
+            VideoCodec::Vp9 => umbra_client::VideoCodec::Vp9,
+            VideoCodec::H264 => umbra_client::VideoCodec::H264,
+        }
+    }
+}
+
 /// How to publish.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PublisherSettings {
     pub name: String,
     pub video: VideoSourceKind,
     pub audio: AudioSourceKind,
-    /// VP8 target bitrate.
+    /// Video target bitrate.
     pub video_bitrate_kbps: u32,
+    /// OpenTok's preferred video codec (the platform SDKs default to VP8).
+    pub video_codec: VideoCodec,
 }
 
 /// Delivery statistics of a subscriber.

@@ -15,7 +15,9 @@ mod registry;
 use std::sync::Arc;
 
 use napi_derive::napi;
-use umbra_ffi::{AudioSourceKind, Publisher, PublisherSettings, Session, SessionOptions, Subscriber, VideoSourceKind};
+use umbra_ffi::{
+    AudioSourceKind, Publisher, PublisherSettings, Session, SessionOptions, Subscriber, VideoCodec, VideoSourceKind,
+};
 
 use crate::error::{Result, from_umbra, invalid, unknown_handle};
 use crate::events::{FrameCounter, PublisherEvents, SessionEvents, StreamTable, SubscriberEvents};
@@ -87,6 +89,8 @@ pub struct NativePublisherSettings {
     pub video_bitrate_kbps: u32,
     pub publish_audio: bool,
     pub publish_video: bool,
+    /// "vp8", "vp9" or "h264" (any case).
+    pub video_codec: String,
 }
 
 #[napi]
@@ -105,11 +109,22 @@ pub fn create_publisher(settings: NativePublisherSettings) -> Result<String> {
         "none" => AudioSourceKind::None,
         other => return Err(invalid(format!("audio source {other:?}: this module has \"tone\" and \"none\""))),
     };
+    let video_codec = match settings.video_codec.to_ascii_lowercase().as_str() {
+        "vp8" => VideoCodec::Vp8,
+        "vp9" => VideoCodec::Vp9,
+        "h264" => VideoCodec::H264,
+        other => return Err(invalid(format!("video codec {other:?}: this module has \"VP8\", \"VP9\" and \"H264\""))),
+    };
     let mut reg = Registry::get();
     let handle = reg.next_handle("publisher");
     let listener = Arc::new(PublisherEvents { handle: handle.clone() });
-    let native =
-        PublisherSettings { name: settings.name, video, audio, video_bitrate_kbps: settings.video_bitrate_kbps };
+    let native = PublisherSettings {
+        name: settings.name,
+        video,
+        audio,
+        video_bitrate_kbps: settings.video_bitrate_kbps,
+        video_codec,
+    };
     let publisher = Publisher::new(native, None, listener).map_err(from_umbra)?;
     publisher.set_publish_audio(settings.publish_audio).map_err(from_umbra)?;
     publisher.set_publish_video(settings.publish_video).map_err(from_umbra)?;

@@ -175,6 +175,7 @@ namespace Umbra
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_video_track(IntPtr settings, int enabled);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_audio_track(IntPtr settings, int enabled);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_test_pattern(IntPtr settings, int width, int height, int fps);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_preferred_video_codec(IntPtr settings, int codec);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern IntPtr otc_publisher_new_with_settings(ref otc_publisher_callbacks callbacks, IntPtr settings);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern IntPtr otc_publisher_get_stream(IntPtr publisher);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_publish(IntPtr session, IntPtr publisher);

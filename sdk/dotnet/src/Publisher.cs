@@ -3,6 +3,17 @@ using System.Threading;
 
 namespace Umbra
 {
+    /// <summary>Video codecs a publisher can encode with, numbered as OpenTok's (and the C SDK's OTC_VIDEO_CODEC_*).</summary>
+    public enum VideoCodec
+    {
+        /// <summary>libvpx; every WebRTC endpoint decodes it. The default.</summary>
+        VP8 = 1,
+        /// <summary>OpenH264, constrained baseline; Chromium decodes it, Firefox only with its OpenH264 download.</summary>
+        H264 = 2,
+        /// <summary>libvpx, profile 0; Chromium and Firefox decode it.</summary>
+        VP9 = 3,
+    }
+
     /// <summary>
     /// What this client publishes: video from an <see cref="IVideoCapturer"/> (or, without one,
     /// the SDK's built-in test pattern) and audio (the SDK's 440 Hz tone: Umbra's .NET SDK does
@@ -43,6 +54,7 @@ namespace Umbra
                 OpenTokException.Check(Native.otc_publisher_settings_set_name(settings, Utf8.Encode(Name)), "publisher name");
                 OpenTokException.Check(Native.otc_publisher_settings_set_audio_track(settings, HasAudioTrack ? Native.OTC_TRUE : Native.OTC_FALSE), "audio track");
                 OpenTokException.Check(Native.otc_publisher_settings_set_video_track(settings, HasVideoTrack ? Native.OTC_TRUE : Native.OTC_FALSE), "video track");
+                OpenTokException.Check(Native.otc_publisher_settings_set_preferred_video_codec(settings, (int)builder.PreferredVideoCodec), "preferred video codec (VP8, H264 or VP9)");
                 if (adapter != null)
                 {
                     var table = Callbacks.CapturerTable(adapter.UserData);
@@ -79,6 +91,7 @@ namespace Umbra
             {
                 HasAudioTrack = true;
                 HasVideoTrack = true;
+                PreferredVideoCodec = VideoCodec.VP8;
             }
 
             /// <summary>The stream name others see.</summary>
@@ -91,6 +104,8 @@ namespace Umbra
             public int TestPatternWidth { get; set; }
             public int TestPatternHeight { get; set; }
             public int TestPatternFps { get; set; }
+            /// <summary>The codec the video is encoded with (OpenTok's preferred video codec); subscribers decode whichever a stream carries.</summary>
+            public VideoCodec PreferredVideoCodec { get; set; }
 
             public Publisher Build()
             {

@@ -3641,20 +3641,28 @@ public struct PublisherSettings: Equatable, Hashable {
     public var video: VideoSourceKind
     public var audio: AudioSourceKind
     /**
-     * VP8 target bitrate.
+     * Video target bitrate.
      */
     public var videoBitrateKbps: UInt32
+    /**
+     * OpenTok's preferred video codec (the platform SDKs default to VP8).
+     */
+    public var videoCodec: VideoCodec
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(name: String, video: VideoSourceKind, audio: AudioSourceKind, 
         /**
-         * VP8 target bitrate.
-         */videoBitrateKbps: UInt32) {
+         * Video target bitrate.
+         */videoBitrateKbps: UInt32, 
+        /**
+         * OpenTok's preferred video codec (the platform SDKs default to VP8).
+         */videoCodec: VideoCodec) {
         self.name = name
         self.video = video
         self.audio = audio
         self.videoBitrateKbps = videoBitrateKbps
+        self.videoCodec = videoCodec
     }
 
     
@@ -3676,7 +3684,8 @@ public struct FfiConverterTypePublisherSettings: FfiConverterRustBuffer {
                 name: FfiConverterString.read(from: &buf), 
                 video: FfiConverterTypeVideoSourceKind.read(from: &buf), 
                 audio: FfiConverterTypeAudioSourceKind.read(from: &buf), 
-                videoBitrateKbps: FfiConverterUInt32.read(from: &buf)
+                videoBitrateKbps: FfiConverterUInt32.read(from: &buf), 
+                videoCodec: FfiConverterTypeVideoCodec.read(from: &buf)
         )
     }
 
@@ -3685,6 +3694,7 @@ public struct FfiConverterTypePublisherSettings: FfiConverterRustBuffer {
         FfiConverterTypeVideoSourceKind.write(value.video, into: &buf)
         FfiConverterTypeAudioSourceKind.write(value.audio, into: &buf)
         FfiConverterUInt32.write(value.videoBitrateKbps, into: &buf)
+        FfiConverterTypeVideoCodec.write(value.videoCodec, into: &buf)
     }
 }
 
@@ -4512,6 +4522,91 @@ public func FfiConverterTypeUmbraError_lift(_ buf: RustBuffer) throws -> UmbraEr
 public func FfiConverterTypeUmbraError_lower(_ value: UmbraError) -> RustBuffer {
     return FfiConverterTypeUmbraError.lower(value)
 }
+
+
+/**
+ * The codec a publisher encodes its video with. Subscribers decode whichever a stream carries.
+ */
+
+public enum VideoCodec: Equatable, Hashable {
+    
+    /**
+     * libvpx; every WebRTC endpoint decodes it.
+     */
+    case vp8
+    /**
+     * libvpx, profile 0; Firefox and Chromium decode it.
+     */
+    case vp9
+    /**
+     * OpenH264, constrained baseline; Chromium decodes it (Firefox only with its download).
+     */
+    case h264
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension VideoCodec: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoCodec: FfiConverterRustBuffer {
+    typealias SwiftType = VideoCodec
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoCodec {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .vp8
+        
+        case 2: return .vp9
+        
+        case 3: return .h264
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: VideoCodec, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .vp8:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .vp9:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .h264:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodec_lift(_ buf: RustBuffer) throws -> VideoCodec {
+    return try FfiConverterTypeVideoCodec.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoCodec_lower(_ value: VideoCodec) -> RustBuffer {
+    return FfiConverterTypeVideoCodec.lower(value)
+}
+
 
 
 /**

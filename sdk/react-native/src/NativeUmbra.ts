@@ -69,6 +69,8 @@ export type PublisherSettings = {
   videoBitrateKbps: CodegenTypes.Int32;
   publishAudio: boolean;
   publishVideo: boolean;
+  /** "vp8", "vp9" or "h264": the codec the core encodes the video with. */
+  videoCodec: string;
 };
 
 export type SubscriberStats = {

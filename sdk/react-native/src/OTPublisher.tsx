@@ -20,6 +20,8 @@ export type PublisherProperties = {
   frameRate?: number;
   toneHz?: number;
   videoBitrateKbps?: number;
+  /** The codec the video is encoded with (OpenTok's preferred video codec): VP8 (default), VP9 or H264. */
+  videoCodec?: 'VP8' | 'VP9' | 'H264';
 };
 
 export type PublisherEventHandlers = {
@@ -48,6 +50,7 @@ function settingsOf(p: PublisherProperties): PublisherSettings {
     videoBitrateKbps: p.videoBitrateKbps ?? 600,
     publishAudio: p.publishAudio ?? true,
     publishVideo: p.publishVideo ?? true,
+    videoCodec: (p.videoCodec ?? 'VP8').toLowerCase(),
   };
 }
 

@@ -239,3 +239,39 @@ test('an OTSession without options.serverUrl reports InvalidParameter and create
   expect(r.errors('session')).toEqual(['InvalidParameter']);
   expect(r.of('session', 'sessionConnected')).toHaveLength(0);
 });
+
+test.each(['VP9', 'H264'] as const)('a %s publisher is decrypted and decoded', async codec => {
+  const own = new Recorder();
+  const id = await createE2eeSession();
+  const session = (name: string, child: React.ReactElement) => (
+    <OTSession
+      apiKey={server.apiKey}
+      sessionId={id}
+      token={token(id)}
+      encryptionSecret={SECRET}
+      options={{serverUrl: server.url}}
+      eventHandlers={own.handlers(`${name}Session`)}>
+      {child}
+    </OTSession>
+  );
+  const pub = render(
+    session(
+      'pub',
+      <OTPublisher
+        properties={{videoSource: 'testPattern', audioSource: 'none', resolution: {width: 320, height: 240}, frameRate: 15, videoCodec: codec}}
+        eventHandlers={own.handlers('publisher')}
+      />,
+    ),
+  );
+  await waitFor(`the ${codec} stream`, () => own.of('publisher', 'streamCreated')[0]);
+  const sub = render(session('sub', <OTSubscriber eventHandlers={own.handlers('subscriber')} />));
+  const connected = await waitFor('the subscriber to connect', () => own.of('subscriber', 'connected')[0]);
+  const stats = await waitFor(`10 decoded ${codec} pictures`, () => {
+    const s = getSubscriberStats(connected.payload.subscriberId);
+    return s.framesRendered >= 10 && s.lastTestPatternFrame > 0 && s;
+  });
+  expect([stats.lastFrameWidth, stats.lastFrameHeight, stats.decryptFailures]).toEqual([320, 240, 0]);
+  expect([...own.errors('publisher'), ...own.errors('subscriber')]).toEqual([]);
+  // afterAll unmounts both (and every other tree) at the end.
+  expect([pub, sub].every(r => mounted.includes(r))).toBe(true);
+});

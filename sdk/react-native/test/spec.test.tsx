@@ -50,6 +50,14 @@ test('a bad handle or argument is an Error with the binding code', () => {
     module.createPublisher({
       name: '', videoSource: 'hologram', videoWidth: 320, videoHeight: 240, videoFps: 15,
       audioSource: 'none', toneHz: 440, videoBitrateKbps: 300, publishAudio: true, publishVideo: true,
+      videoCodec: 'vp8',
+    }),
+  ).toThrow(expect.objectContaining({code: 'InvalidParameter'}));
+  expect(() =>
+    module.createPublisher({
+      name: '', videoSource: 'none', videoWidth: 320, videoHeight: 240, videoFps: 15,
+      audioSource: 'none', toneHz: 440, videoBitrateKbps: 300, publishAudio: true, publishVideo: true,
+      videoCodec: 'theora',
     }),
   ).toThrow(expect.objectContaining({code: 'InvalidParameter'}));
   const s = module.createSession('key', 'id', 'http://127.0.0.1:1');

@@ -6018,9 +6018,14 @@ data class PublisherSettings (
     var `audio`: AudioSourceKind
     , 
     /**
-     * VP8 target bitrate.
+     * Video target bitrate.
      */
     var `videoBitrateKbps`: kotlin.UInt
+    , 
+    /**
+     * OpenTok's preferred video codec (the platform SDKs default to VP8).
+     */
+    var `videoCodec`: VideoCodec
     
 ){
     
@@ -6041,6 +6046,7 @@ public object FfiConverterTypePublisherSettings: FfiConverterRustBuffer<Publishe
             FfiConverterTypeVideoSourceKind.read(buf),
             FfiConverterTypeAudioSourceKind.read(buf),
             FfiConverterUInt.read(buf),
+            FfiConverterTypeVideoCodec.read(buf),
         )
     }
 
@@ -6048,7 +6054,8 @@ public object FfiConverterTypePublisherSettings: FfiConverterRustBuffer<Publishe
             FfiConverterString.allocationSize(value.`name`) +
             FfiConverterTypeVideoSourceKind.allocationSize(value.`video`) +
             FfiConverterTypeAudioSourceKind.allocationSize(value.`audio`) +
-            FfiConverterUInt.allocationSize(value.`videoBitrateKbps`)
+            FfiConverterUInt.allocationSize(value.`videoBitrateKbps`) +
+            FfiConverterTypeVideoCodec.allocationSize(value.`videoCodec`)
     )
 
     override fun write(value: PublisherSettings, buf: ByteBuffer) {
@@ -6056,6 +6063,7 @@ public object FfiConverterTypePublisherSettings: FfiConverterRustBuffer<Publishe
             FfiConverterTypeVideoSourceKind.write(value.`video`, buf)
             FfiConverterTypeAudioSourceKind.write(value.`audio`, buf)
             FfiConverterUInt.write(value.`videoBitrateKbps`, buf)
+            FfiConverterTypeVideoCodec.write(value.`videoCodec`, buf)
     }
 }
 
@@ -6626,6 +6634,53 @@ public object FfiConverterTypeUmbraError : FfiConverterRustBuffer<UmbraException
     }
 
 }
+
+
+
+/**
+ * The codec a publisher encodes its video with. Subscribers decode whichever a stream carries.
+ */
+
+enum class VideoCodec {
+    
+    /**
+     * libvpx; every WebRTC endpoint decodes it.
+     */
+    VP8,
+    /**
+     * libvpx, profile 0; Firefox and Chromium decode it.
+     */
+    VP9,
+    /**
+     * OpenH264, constrained baseline; Chromium decodes it (Firefox only with its download).
+     */
+    H264;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoCodec: FfiConverterRustBuffer<VideoCodec> {
+    override fun read(buf: ByteBuffer) = try {
+        VideoCodec.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: VideoCodec) = 4UL
+
+    override fun write(value: VideoCodec, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 

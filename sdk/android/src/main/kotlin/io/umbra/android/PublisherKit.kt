@@ -16,6 +16,16 @@ import io.umbra.ffi.Stream as NativeStream
  * session (the session's secret).
  */
 open class PublisherKit protected constructor(builder: Builder) {
+    /** Video codecs a publisher can encode with; subscribers decode whichever a stream carries. */
+    enum class VideoCodec(internal val native: io.umbra.ffi.VideoCodec) {
+        /** libvpx; every WebRTC endpoint decodes it. */
+        VP8(io.umbra.ffi.VideoCodec.VP8),
+        /** libvpx, profile 0; Chromium and Firefox decode it. */
+        VP9(io.umbra.ffi.VideoCodec.VP9),
+        /** OpenH264, constrained baseline; Chromium decodes it. */
+        H264(io.umbra.ffi.VideoCodec.H264),
+    }
+
     open class Builder {
         internal var name: String = ""
         internal var capturer: BaseVideoCapturer? = null
@@ -25,6 +35,7 @@ open class PublisherKit protected constructor(builder: Builder) {
         internal var toneHz = 440.0
         internal var pattern = Triple(320, 240, 30)
         internal var bitrateKbps = 800
+        internal var codec = VideoCodec.VP8
 
         open fun name(name: String): Builder = apply { this.name = name }
 
@@ -44,6 +55,9 @@ open class PublisherKit protected constructor(builder: Builder) {
         open fun testPattern(width: Int, height: Int, fps: Int): Builder = apply { pattern = Triple(width, height, fps) }
 
         open fun videoBitrateKbps(kbps: Int): Builder = apply { bitrateKbps = kbps }
+
+        /** The codec the video is encoded with (OpenTok's preferred video codec; default VP8). */
+        open fun preferredVideoCodec(codec: VideoCodec): Builder = apply { this.codec = codec }
 
         open fun build(): PublisherKit = PublisherKit(this)
     }
@@ -86,7 +100,7 @@ open class PublisherKit protected constructor(builder: Builder) {
         val capturerBridge = builder.capturer?.takeIf { builder.videoTrack }?.also { it.init() }?.bridge
         native = try {
             NativePublisher(
-                PublisherSettings(builder.name, video, audio, builder.bitrateKbps.toUIntChecked("bitrate")),
+                PublisherSettings(builder.name, video, audio, builder.bitrateKbps.toUIntChecked("bitrate"), builder.codec.native),
                 capturerBridge,
                 Bridge(),
             )
@@ -180,6 +194,7 @@ class Publisher private constructor(builder: Builder) : PublisherKit(builder) {
         override fun toneFrequency(hz: Double): Builder = apply { super.toneFrequency(hz) }
         override fun testPattern(width: Int, height: Int, fps: Int): Builder = apply { super.testPattern(width, height, fps) }
         override fun videoBitrateKbps(kbps: Int): Builder = apply { super.videoBitrateKbps(kbps) }
+        override fun preferredVideoCodec(codec: PublisherKit.VideoCodec): Builder = apply { super.preferredVideoCodec(codec) }
         override fun build(): Publisher = Publisher(this)
     }
 }

@@ -87,6 +87,25 @@ class E2eeTest {
     }
 
     @Test
+    fun preferredVideoCodec_vp9AndH264PublishersAreDecoded() {
+        for (codec in listOf(PublisherKit.VideoCodec.VP9, PublisherKit.VideoCodec.H264)) {
+            val sid = Server.createE2eeSession()
+            Client("pub", sid, SECRET).use { pub ->
+                Client("sub", sid, SECRET).use { sub ->
+                    pub.connect(sid)
+                    sub.connect(sid)
+                    pub.publish(PatternCapturer(320, 240, 30), codec = codec).awaitStream()
+                    waitFor(10.0, "the $codec stream") { sub.streams.isNotEmpty() }
+                    val s = sub.subscribe(sub.streams.single())
+                    waitFor(30.0, "30 decoded $codec frames") { s.renderer.frames.size >= 30 }
+                    assertPatternFrames(s.renderer.frames.toList(), 320, 240, 30)
+                    assertEquals(emptyList<OpentokError>(), s.errors.toList(), "$codec")
+                }
+            }
+        }
+    }
+
+    @Test
     fun wrongSecret_exactlyOneMismatchAndNoFrame_thenTheRightSecretRecovers() {
         val sid = Server.createE2eeSession()
         Client("pub", sid, SECRET).use { pub ->

@@ -233,8 +233,14 @@ class Client(val name: String, sessionId: String, secret: String?) : AutoCloseab
         return this
     }
 
-    fun publish(capturer: BaseVideoCapturer?, toneHz: Double = 440.0, externalAudio: Boolean = false): RecordingPublisher {
+    fun publish(
+        capturer: BaseVideoCapturer?,
+        toneHz: Double = 440.0,
+        externalAudio: Boolean = false,
+        codec: PublisherKit.VideoCodec = PublisherKit.VideoCodec.VP8,
+    ): RecordingPublisher {
         val b = Publisher.Builder().name("$name-camera").toneFrequency(toneHz).externalAudio(externalAudio)
+            .preferredVideoCodec(codec)
         if (capturer != null) b.capturer(capturer)
         val p = RecordingPublisher(b.build())
         if (externalAudio) audioWriters += ToneWriter(p.publisher, toneHz).also { it.start() }
