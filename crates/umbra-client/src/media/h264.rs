@@ -60,14 +60,7 @@ impl H264Encoder {
     }
 
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<Vec<EncodedPicture>, CodecError> {
-        if frame.width != self.width || frame.height != self.height {
-            return Err(CodecError::SizeMismatch {
-                got_w: frame.width,
-                got_h: frame.height,
-                want_w: self.width,
-                want_h: self.height,
-            });
-        }
+        CodecError::check_size(frame, self.width, self.height)?;
         if std::mem::take(&mut self.force_key) {
             self.encoder.force_intra_frame();
         }

@@ -26,6 +26,16 @@ pub enum CodecError {
     Opus { op: &'static str, message: String },
 }
 
+impl CodecError {
+    /// An encoder takes pictures of the size it was set up for and refuses others.
+    pub(crate) fn check_size(frame: &VideoFrame, width: u32, height: u32) -> Result<(), CodecError> {
+        if frame.width == width && frame.height == height {
+            return Ok(());
+        }
+        Err(CodecError::SizeMismatch { got_w: frame.width, got_h: frame.height, want_w: width, want_h: height })
+    }
+}
+
 /// One encoded picture as an encoder produced it (Annex B for H.264).
 #[derive(Debug, Clone)]
 pub struct EncodedPicture {
@@ -96,4 +106,23 @@ pub const AUDIO_FRAME_SAMPLES: usize = 960;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioFrame {
     pub samples: Vec<i16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoders_refuse_pictures_of_another_size_with_both_sizes() {
+        let frame = VideoFrame::black(320, 240);
+        assert_eq!(CodecError::check_size(&frame, 320, 240), Ok(()));
+        let e = CodecError::check_size(&frame, 640, 480).unwrap_err();
+        assert_eq!(e, CodecError::SizeMismatch { got_w: 320, got_h: 240, want_w: 640, want_h: 480 });
+        assert_eq!(e.to_string(), "picture is 320x240, the encoder was set up for 640x480");
+        // Through a real encoder of each kind.
+        for codec in [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264] {
+            let mut enc = VideoEncoder::new(codec, 640, 480, 30, 500).unwrap();
+            assert!(matches!(enc.encode(&frame), Err(CodecError::SizeMismatch { .. })), "{codec:?}");
+        }
+    }
 }

@@ -117,14 +117,7 @@ impl VpxEncoder {
     }
 
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<Vec<EncodedPicture>, CodecError> {
-        if frame.width != self.width || frame.height != self.height {
-            return Err(CodecError::SizeMismatch {
-                got_w: frame.width,
-                got_h: frame.height,
-                want_w: self.width,
-                want_h: self.height,
-            });
-        }
+        CodecError::check_size(frame, self.width, self.height)?;
         let mut img = MaybeUninit::<vpx::vpx_image_t>::zeroed();
         // SAFETY: vpx_img_wrap only records the pointer; `frame.data` outlives vpx_codec_encode,
         // and libvpx does not write into input pictures.
