@@ -99,6 +99,8 @@ struct Recorded {
     recorder: StreamRecorder,
     /// Reported as undecryptable and not yet decrypting again.
     mismatch: bool,
+    /// Frames the muxer refused; the first refusal is printed, the count at the end.
+    refused: u64,
 }
 
 struct Recorder {
@@ -122,7 +124,8 @@ impl Recorder {
             announced_size: s.video_dimensions.map(|d| (d.width, d.height)),
         };
         println!("stream {} ({}): subscribed", s.stream_id, s.name);
-        self.streams.insert(sub, Recorded { recorder: StreamRecorder::new(info, &self.dir), mismatch: false });
+        self.streams
+            .insert(sub, Recorded { recorder: StreamRecorder::new(info, &self.dir), mismatch: false, refused: 0 });
         Ok(())
     }
 
@@ -133,7 +136,14 @@ impl Recorder {
             SubscriberEvent::EncodedFrame(frame) => {
                 if let Some(frame) = encoded_in(frame) {
                     let was = rec.recorder.recording().is_some();
-                    rec.recorder.push(frame)?;
+                    // One frame a muxer refuses (a malformed packet from a publisher) must not end
+                    // the recording of every stream: it is skipped and counted.
+                    if let Err(e) = rec.recorder.push(frame) {
+                        if rec.refused == 0 {
+                            eprintln!("stream {id}: a frame was not written: {e}");
+                        }
+                        rec.refused += 1;
+                    }
                     if let (false, Some(path)) = (was, rec.recorder.recording()) {
                         println!("stream {id}: recording to {}", path.display());
                     }
@@ -160,6 +170,9 @@ impl Recorder {
     fn end_stream(&mut self, sub: SubscriberId) -> Result<(), MediaCliError> {
         let Some(rec) = self.streams.remove(&sub) else { return Ok(()) };
         let id = rec.recorder.info().stream_id.clone();
+        if rec.refused > 0 {
+            eprintln!("stream {id}: {} frame(s) were refused by the muxer and not written", rec.refused);
+        }
         let parts = rec.recorder.finish()?;
         if parts.is_empty() && rec.mismatch {
             self.never_decrypted.push(id.clone());
