@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{IceCandidate, VideoDimensions, VideoType, wire};
+use crate::model::{IceCandidate, MediaTarget, VideoDimensions, VideoType, wire};
 
 wire! {
 /// The `id` of a request, echoed by its `ack` or `error`: a number or a string.
@@ -122,6 +122,16 @@ pub enum ClientMessage {
         connection_id: String,
     },
     /// The heartbeat; answered by `pong`.
+    /// A new offer for a routed peer connection the server asked to restart (`media_restart`):
+    /// the same stream or subscription, on the session's new media router.
+    Renegotiate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        id: Option<RequestId>,
+        #[serde(flatten)]
+        target: MediaTarget,
+        sdp_offer: String,
+    },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "typescript", ts(optional))]
@@ -145,6 +155,7 @@ impl ClientMessage {
             | ClientMessage::Signal { id, .. }
             | ClientMessage::SetStreamProperty { id, .. }
             | ClientMessage::ForceDisconnect { id, .. }
+            | ClientMessage::Renegotiate { id, .. }
             | ClientMessage::Ping { id } => id.as_ref(),
         }
     }
@@ -162,6 +173,7 @@ impl ClientMessage {
             | ClientMessage::Signal { id, .. }
             | ClientMessage::SetStreamProperty { id, .. }
             | ClientMessage::ForceDisconnect { id, .. }
+            | ClientMessage::Renegotiate { id, .. }
             | ClientMessage::Ping { id } => *id = Some(new),
         }
         self
@@ -181,6 +193,7 @@ impl ClientMessage {
             ClientMessage::Signal { .. } => "signal",
             ClientMessage::SetStreamProperty { .. } => "set_stream_property",
             ClientMessage::ForceDisconnect { .. } => "force_disconnect",
+            ClientMessage::Renegotiate { .. } => "renegotiate",
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::Leave => "leave",
         }
@@ -199,6 +212,7 @@ impl ClientMessage {
         "signal",
         "set_stream_property",
         "force_disconnect",
+        "renegotiate",
         "ping",
         "leave",
     ];

@@ -69,6 +69,9 @@ pub mod close {
     pub const REPLACED: u16 = 4002;
     /// The handshake was refused; the preceding `error` says why.
     pub const HANDSHAKE_REFUSED: u16 = 4003;
+    /// The session moved to another cluster node (this node is draining, or the node that hosted
+    /// the session is gone): resume, through the same address, and a live node takes the socket.
+    pub const SESSION_MOVED: u16 = 4004;
 }
 
 /// Whether a `video_dimensions` value is a picture size; `Err` says why not.

@@ -161,6 +161,14 @@ pub enum ServerMessage {
         target: MediaTarget,
         message: String,
     },
+    /// The media router that carried this peer connection is gone (its cluster node died or is
+    /// draining) and the session now lives on another node: the client makes a new peer
+    /// connection for the same stream or subscription and sends its offer with `renegotiate`,
+    /// keeping its end-to-end encryption state (the same secret, keys and frame counters).
+    MediaRestart {
+        #[serde(flatten)]
+        target: MediaTarget,
+    },
     /// This connection is being removed; its socket closes with 4001 right after.
     ForcedDisconnect,
 }
@@ -203,6 +211,7 @@ impl ServerMessage {
             ServerMessage::MediaConnected { .. } => "media_connected",
             ServerMessage::MediaFailed { .. } => "media_failed",
             ServerMessage::MediaClosed { .. } => "media_closed",
+            ServerMessage::MediaRestart { .. } => "media_restart",
             ServerMessage::ForcedDisconnect => "forced_disconnect",
         }
     }
@@ -229,6 +238,7 @@ impl ServerMessage {
         "media_connected",
         "media_failed",
         "media_closed",
+        "media_restart",
         "forced_disconnect",
     ];
 
@@ -248,6 +258,8 @@ pub enum AckBody {
     Published { stream_id: String, sdp_answer: Option<String> },
     /// `subscribe`: the new subscription, and the router's answer (routed) or null (relayed).
     Subscribed { subscription_id: String, sdp_answer: Option<String> },
+    /// `renegotiate`: the new router's answer.
+    Renegotiated { sdp_answer: String },
     /// Every other request.
     Done {},
 }

@@ -163,6 +163,9 @@ impl Worker {
             ServerMessage::MediaConnected { .. } => {}
             ServerMessage::MediaFailed { target, message } => self.media_ended(target, MediaEnd::Failed, message),
             ServerMessage::MediaClosed { target, message } => self.media_ended(target, MediaEnd::Closed, message),
+            ServerMessage::MediaRestart { target } => {
+                self.protocol_error(format!("media_restart for {target:?}: this SDK cannot renegotiate yet"))
+            }
             ServerMessage::ForcedDisconnect => {
                 self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;

@@ -346,6 +346,7 @@ impl Hub {
             std::mem::take(&mut st.streams).into_iter().partition(|s| s.connection_id == connection_id);
         st.streams = kept;
         for stream in gone {
+            st.restarting.remove(&umbra_protocol::MediaTarget::Stream { stream_id: stream.stream_id.clone() });
             self.metrics.streams.fetch_sub(1, Relaxed);
             st.broadcast(&ServerMessage::StreamDestroyed { stream, reason });
         }

@@ -60,7 +60,7 @@ mod tests {
     use std::time::Duration;
 
     use serde_json::{Value, json};
-    use umbra_protocol::{AckBody, ArchiveMode, ClientMessage, ErrorCode, IceCandidate, MediaMode, Role};
+    use umbra_protocol::{AckBody, ArchiveMode, ClientMessage, ErrorCode, IceCandidate, MediaMode, MediaTarget, Role};
 
     use super::*;
     use crate::media_router::{
@@ -232,6 +232,59 @@ mod tests {
                 format!("unsubscribe {subscription_id}"),
                 format!("disconnect {}", publisher.connection_id),
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_media_restart_asks_publishers_first_then_their_subscribers_under_the_same_ids() {
+        let router = Arc::new(Recording::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
+        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher), TokenKey::of("t")).unwrap();
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
+        let Ok(AckBody::Published { stream_id, .. }) = hub.handle(&publisher, publish()).await else { panic!() };
+        let Ok(AckBody::Subscribed { subscription_id, .. }) =
+            hub.handle(&subscriber, subscribe(&stream_id, "sub-offer")).await
+        else {
+            panic!()
+        };
+        let renegotiate =
+            |target: MediaTarget, offer: &str| ClientMessage::Renegotiate { id: None, target, sdp_offer: offer.into() };
+        let upstream = MediaTarget::Stream { stream_id: stream_id.clone() };
+        let downstream = MediaTarget::Subscription { subscription_id: subscription_id.clone() };
+
+        // Nothing pending: a renegotiate out of the blue is refused, and reaches no router.
+        let e = hub.handle(&publisher, renegotiate(upstream.clone(), "again")).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+
+        hub.restart_media(&hub.room("1_s").unwrap());
+        assert_eq!(next_event(&mut prx, "media_restart").await["stream_id"], stream_id.as_str());
+        // The subscriber is not asked yet (its stream is not on the new router), and may not jump
+        // the queue; nor may anyone renegotiate what is not theirs.
+        let e = hub.handle(&subscriber, renegotiate(downstream.clone(), "early")).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = hub.handle(&subscriber, renegotiate(upstream.clone(), "theft")).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotOwner);
+
+        let Ok(AckBody::Renegotiated { sdp_answer }) = hub.handle(&publisher, renegotiate(upstream, "pub-2")).await
+        else {
+            panic!("publisher renegotiation refused")
+        };
+        assert_eq!(sdp_answer, "answer-to pub-2");
+        assert_eq!(next_event(&mut srx, "media_restart").await["subscription_id"], subscription_id.as_str());
+        let Ok(AckBody::Renegotiated { sdp_answer }) =
+            hub.handle(&subscriber, renegotiate(downstream.clone(), "sub-2")).await
+        else {
+            panic!("subscriber renegotiation refused")
+        };
+        assert_eq!(sdp_answer, "sub-answer");
+        // Done once: a second one has nothing pending.
+        let e = hub.handle(&subscriber, renegotiate(downstream, "sub-3")).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let calls = router.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls[2..],
+            [format!("publish {stream_id} pub-2"), format!("subscribe {stream_id} sub-2")],
+            "same ids on the new router, publisher first"
         );
     }
 

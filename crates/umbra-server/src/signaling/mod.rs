@@ -16,6 +16,7 @@ pub mod limits;
 mod media;
 pub mod outbox;
 mod requests;
+mod restart;
 pub mod room;
 pub mod rules;
 pub mod socket;

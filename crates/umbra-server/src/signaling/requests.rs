@@ -66,6 +66,9 @@ impl Hub {
             ClientMessage::SetStreamProperty { stream_id, change, .. } => {
                 self.set_property(&room, me, &stream_id, change)
             }
+            ClientMessage::Renegotiate { target, sdp_offer, .. } => {
+                self.renegotiate(&room, me, target, sdp_offer).await
+            }
             ClientMessage::ForceDisconnect { connection_id, .. } => {
                 rules::allow(role, Action::ForceDisconnect)?;
                 self.force_disconnect(&me.session_id, &connection_id)

@@ -2,11 +2,11 @@
 //! buffer), streams and subscriptions, and how that state is described to a joining client in
 //! pages.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use umbra_protocol::limits::SNAPSHOT_PAGE;
-use umbra_protocol::{ConnectionInfo, Reason, Role, ServerMessage, StreamInfo};
+use umbra_protocol::{ConnectionInfo, MediaTarget, Reason, Role, ServerMessage, StreamInfo};
 
 use super::frame::{EventBody, Frame};
 use super::limits::{SignalBudget, TokenKey};
@@ -87,6 +87,8 @@ pub struct RoomState {
     pub subs: HashMap<String, Subscription>,
     /// Events kept per connection for replay on resume.
     pub replay: Bounds,
+    /// Peer connections asked to renegotiate on a new router (see `restart.rs`).
+    pub restarting: HashSet<MediaTarget>,
 }
 
 impl RoomState {
@@ -106,6 +108,7 @@ impl RoomState {
 
     pub fn remove_subscription(&mut self, subscription_id: &str) -> Option<Subscription> {
         let sub = self.subs.remove(subscription_id)?;
+        self.restarting.remove(&MediaTarget::Subscription { subscription_id: subscription_id.to_owned() });
         if let Some(c) = self.conns.get_mut(&sub.subscriber) {
             c.subscriptions = c.subscriptions.saturating_sub(1);
         }
@@ -137,6 +140,7 @@ impl RoomState {
     pub fn end_stream(&mut self, stream_id: &str, reason: Reason) -> Option<StreamInfo> {
         let pos = self.streams.iter().position(|s| s.stream_id == stream_id)?;
         let stream = self.streams.remove(pos);
+        self.restarting.remove(&MediaTarget::Stream { stream_id: stream_id.to_owned() });
         let ended: Vec<String> =
             self.subs.iter().filter(|(_, s)| s.stream_id == stream_id).map(|(k, _)| k.clone()).collect();
         for subscription_id in ended {
@@ -157,7 +161,13 @@ pub struct Room {
 
 impl Room {
     pub fn new(session: Session, replay: Bounds) -> Self {
-        let state = RoomState { conns: HashMap::new(), streams: Vec::new(), subs: HashMap::new(), replay };
+        let state = RoomState {
+            conns: HashMap::new(),
+            streams: Vec::new(),
+            subs: HashMap::new(),
+            replay,
+            restarting: HashSet::new(),
+        };
         Self { session, state: Mutex::new(state) }
     }
 

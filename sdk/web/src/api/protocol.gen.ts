@@ -76,6 +76,7 @@ export const SERVER_MESSAGE_TYPES = [
   "media_connected",
   "media_failed",
   "media_closed",
+  "media_restart",
   "forced_disconnect",
 ] as const;
 
@@ -198,7 +199,7 @@ sdp_offer?: string, } | { "type": "unpublish", id?: RequestId, stream_id: string
 /**
  * A connection id; absent for the whole session.
  */
-to?: string, signal_type?: string, data: string, } | { "type": "set_stream_property", id?: RequestId, stream_id: string, } & ({ "property": "has_audio", "value": boolean } | { "property": "has_video", "value": boolean } | { "property": "video_dimensions", "value": VideoDimensions }) | { "type": "force_disconnect", id?: RequestId, connection_id: string, } | { "type": "ping", id?: RequestId, } | { "type": "leave" };
+to?: string, signal_type?: string, data: string, } | { "type": "set_stream_property", id?: RequestId, stream_id: string, } & ({ "property": "has_audio", "value": boolean } | { "property": "has_video", "value": boolean } | { "property": "video_dimensions", "value": VideoDimensions }) | { "type": "force_disconnect", id?: RequestId, connection_id: string, } | { "type": "renegotiate", id?: RequestId, sdp_offer: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "ping", id?: RequestId, } | { "type": "leave" };
 
 /**
  * The `code` of an `error` message.
@@ -212,7 +213,7 @@ export type ErrorCode = "token_missing" | "token_unknown_format" | "token_malfor
 /**
  * What an `ack` adds to its `id`, by request.
  */
-export type AckBody = { stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | Record<symbol, never>;
+export type AckBody = { stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | { sdp_answer: string, } | Record<symbol, never>;
 
 /**
  * A stream property's old and new value, as `stream_property_changed` carries them.
@@ -238,11 +239,11 @@ streams: Array<StreamInfo>, complete: boolean, } | { "type": "snapshot", connect
 /**
  * The server's latest `seq` for this connection.
  */
-last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | Record<symbol, never>) | { "type": "error", id: RequestId | null, code: ErrorCode, message: string, } | { "type": "pong", id: RequestId | null, } | { "type": "connection_created", connection: ConnectionInfo, } | { "type": "connection_destroyed", connection: ConnectionInfo, reason: Reason, } | { "type": "stream_created", stream: StreamInfo, } | { "type": "stream_destroyed", stream: StreamInfo, reason: Reason, } | { "type": "stream_property_changed", stream_id: string, } & ({ "property": "has_audio", old_value: boolean, new_value: boolean, } | { "property": "has_video", old_value: boolean, new_value: boolean, } | { "property": "video_dimensions", old_value: VideoDimensions | null, new_value: VideoDimensions, }) | { "type": "signal", 
+last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | { sdp_answer: string, } | Record<symbol, never>) | { "type": "error", id: RequestId | null, code: ErrorCode, message: string, } | { "type": "pong", id: RequestId | null, } | { "type": "connection_created", connection: ConnectionInfo, } | { "type": "connection_destroyed", connection: ConnectionInfo, reason: Reason, } | { "type": "stream_created", stream: StreamInfo, } | { "type": "stream_destroyed", stream: StreamInfo, reason: Reason, } | { "type": "stream_property_changed", stream_id: string, } & ({ "property": "has_audio", old_value: boolean, new_value: boolean, } | { "property": "has_video", old_value: boolean, new_value: boolean, } | { "property": "video_dimensions", old_value: VideoDimensions | null, new_value: VideoDimensions, }) | { "type": "signal", 
 /**
  * `null` for signals sent with the REST API.
  */
-from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" };
+from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" };
 
 /**
  * One message as it arrives at a client: events carry `seq`, a per-connection counter from 1;
@@ -267,9 +268,9 @@ streams: Array<StreamInfo>, complete: boolean, } | { "type": "snapshot", connect
 /**
  * The server's latest `seq` for this connection.
  */
-last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | Record<symbol, never>) | { "type": "error", id: RequestId | null, code: ErrorCode, message: string, } | { "type": "pong", id: RequestId | null, } | { "type": "connection_created", connection: ConnectionInfo, } | { "type": "connection_destroyed", connection: ConnectionInfo, reason: Reason, } | { "type": "stream_created", stream: StreamInfo, } | { "type": "stream_destroyed", stream: StreamInfo, reason: Reason, } | { "type": "stream_property_changed", stream_id: string, } & ({ "property": "has_audio", old_value: boolean, new_value: boolean, } | { "property": "has_video", old_value: boolean, new_value: boolean, } | { "property": "video_dimensions", old_value: VideoDimensions | null, new_value: VideoDimensions, }) | { "type": "signal", 
+last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: string, sdp_answer: string | null, } | { subscription_id: string, sdp_answer: string | null, } | { sdp_answer: string, } | Record<symbol, never>) | { "type": "error", id: RequestId | null, code: ErrorCode, message: string, } | { "type": "pong", id: RequestId | null, } | { "type": "connection_created", connection: ConnectionInfo, } | { "type": "connection_destroyed", connection: ConnectionInfo, reason: Reason, } | { "type": "stream_created", stream: StreamInfo, } | { "type": "stream_destroyed", stream: StreamInfo, reason: Reason, } | { "type": "stream_property_changed", stream_id: string, } & ({ "property": "has_audio", old_value: boolean, new_value: boolean, } | { "property": "has_video", old_value: boolean, new_value: boolean, } | { "property": "video_dimensions", old_value: VideoDimensions | null, new_value: VideoDimensions, }) | { "type": "signal", 
 /**
  * `null` for signals sent with the REST API.
  */
-from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" });
+from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" });
 

@@ -549,6 +549,10 @@ export class Session extends EventEmitter {
       case "media_connected":
         // Informational: the subscribe callback waits for the first frame, not for ICE.
         return;
+      case "media_restart":
+        // Cluster failover: renegotiation on the session's new router is not built in this SDK yet.
+        console.warn("umbra: media_restart is not supported by this SDK version", ev);
+        return;
       case "forced_disconnect":
         // The socket closes with 4001 right after; the signaling client reports that.
         return;

@@ -251,6 +251,7 @@ export class SignalingClient {
       case "media_connected":
       case "media_failed":
       case "media_closed":
+      case "media_restart":
       case "forced_disconnect":
         this.callbacks.onEvent(msg);
         return;
