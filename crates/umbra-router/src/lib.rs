@@ -49,6 +49,7 @@ mod error;
 mod events;
 mod handle;
 mod placement;
+mod rtp;
 mod sockets;
 mod stats;
 mod stun;

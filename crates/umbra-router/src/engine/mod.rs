@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid, Rids};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Input, Rtc};
 
@@ -102,6 +102,8 @@ pub struct Engine {
     owners: HashMap<Key, Vec<ConnId>>,
     timers: Timers,
     work: VecDeque<Work>,
+    /// The subscriber list of the packet being forwarded, reused across packets.
+    fanout: Vec<ConnId>,
     next_id: u64,
     /// Counters of connections already closed, so totals never go backwards.
     closed: Counters,
@@ -233,6 +235,7 @@ impl Engine {
             owners: HashMap::new(),
             timers: Timers::default(),
             work: VecDeque::new(),
+            fanout: Vec::new(),
             next_id: 1,
             closed: Counters::default(),
             unrouted: 0,
@@ -616,7 +619,7 @@ impl Engine {
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Frame { from, data, received } => self.forward(from, data, received),
+                Work::Packet { from, mid, rid, packet, received } => self.forward(from, mid, rid, packet, received),
                 Work::KeyframeRequest { from, req } => {
                     let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
                         continue;
