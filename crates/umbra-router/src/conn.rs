@@ -2,6 +2,7 @@
 //! and the drain step that turns str0m output into datagrams and router work.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::bwe::BweKind;
@@ -12,7 +13,6 @@ use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::demux::ConnId;
 use crate::rtp::seqmap::SeqMap;
-use crate::sockets::Sockets;
 use crate::stats::{ConnectionRole, ConnectionStats, Counters};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
@@ -174,7 +174,9 @@ impl Conn {
 
 /// What a drain needs besides the connection itself (disjoint fields of the engine).
 pub struct DrainCtx<'a> {
-    pub sockets: &'a Sockets,
+    /// Datagrams to send, handed to the kernel in batches once the current unit of work is
+    /// done (see `Outbox`).
+    pub outbox: &'a mut Outbox,
     pub tap: &'a Option<PacketTap>,
     pub work: &'a mut VecDeque<Work>,
     pub timers: &'a mut Timers,
@@ -216,23 +218,12 @@ pub fn drain(id: ConnId, conn: &mut Conn, ctx: &mut DrainCtx<'_>) {
                 break;
             }
             Ok(Output::Transmit(t)) => {
-                let Some(socket) = ctx.sockets.for_destination(t.destination) else {
-                    conn.counters.send_errors += 1;
-                    continue;
-                };
                 if let Some(tap) = ctx.tap {
                     tap(TapDirection::Sent, &t.contents);
                 }
-                match socket.socket.send_to(&t.contents, t.destination) {
-                    Ok(_) => {
-                        conn.counters.packets_out += 1;
-                        conn.counters.bytes_out += t.contents.len() as u64;
-                    }
-                    Err(e) => {
-                        conn.counters.send_errors += 1;
-                        tracing::debug!("send to {} failed: {e}", t.destination);
-                    }
-                }
+                conn.counters.packets_out += 1;
+                conn.counters.bytes_out += t.contents.len() as u64;
+                ctx.outbox.push(id, t.destination, t.contents.into());
             }
             Ok(Output::Event(event)) => on_event(id, conn, event, ctx),
             Err(e) => {
@@ -278,5 +269,18 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
             conn.bwe_bps = Some(estimate.as_u64());
         }
         _ => {}
+    }
+}
+
+/// Datagrams waiting for the next batched send. str0m hands each one over as an owned buffer;
+/// it is moved here, not copied.
+#[derive(Default)]
+pub struct Outbox {
+    pub items: Vec<(ConnId, SocketAddr, Vec<u8>)>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, id: ConnId, destination: SocketAddr, data: Vec<u8>) {
+        self.items.push((id, destination, data));
     }
 }

@@ -40,6 +40,7 @@
 //! the `demux` module.
 
 mod answer;
+mod batch;
 mod config;
 mod conn;
 mod creds;
