@@ -171,7 +171,8 @@ impl Engine {
             self.current = None;
         }
         if !subscribers.is_empty() {
-            self.latency.record(received.elapsed());
+            // Recorded once the batch is handed to the kernel (`Engine::flush`).
+            self.forwarded_since.get_or_insert(received);
         }
         self.fanout = subscribers;
         if want_keyframe {

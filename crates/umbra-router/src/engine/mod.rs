@@ -106,6 +106,9 @@ pub struct Engine {
     /// Reused flush lists, one per address family.
     flush_v4: Vec<(SocketAddr, Vec<u8>, ConnId)>,
     flush_v6: Vec<(SocketAddr, Vec<u8>, ConnId)>,
+    /// Kernel arrival of the earliest packet forwarded since the last flush, for
+    /// `forward_latency`.
+    forwarded_since: Option<Instant>,
     /// The subscriber list of the packet being forwarded, reused across packets.
     fanout: Vec<ConnId>,
     next_id: u64,
@@ -242,6 +245,7 @@ impl Engine {
             outbox: Outbox::default(),
             flush_v4: Vec::new(),
             flush_v6: Vec::new(),
+            forwarded_since: None,
             fanout: Vec::new(),
             next_id: 1,
             closed: Counters::default(),
@@ -498,6 +502,13 @@ impl Engine {
     /// Hand everything str0m transmitted since the last flush to the kernel, a batch per
     /// address family.
     fn flush(&mut self) {
+        self.send_outbox();
+        if let Some(received) = self.forwarded_since.take() {
+            self.latency.record(received.elapsed());
+        }
+    }
+
+    fn send_outbox(&mut self) {
         if self.outbox.items.is_empty() {
             return;
         }

@@ -27,7 +27,9 @@
 //!
 //! # The rule
 //!
-//! Before a frame is written to a subscriber track, the subscriber's backlog over all its
+//! The router forwards RTP packets, but decides per frame: at a frame's first packet (a new
+//! RTP timestamp on the track) and the rest of the frame follows. Before that packet is
+//! written to a subscriber track, the subscriber's backlog over all its
 //! tracks — str0m's last queue sample (`StreamTx::queue_info`) plus what the router wrote
 //! since that sample — is checked. The frame is dropped when
 //!
@@ -56,7 +58,9 @@
 //!   `max_queue_delay / 2` + one pacer burst after its frame completed, plus however late the
 //!   loop runs (which `loop_lag` reports).
 //! - Queued bytes per subscriber ≤ `max_queue_bytes` + one frame (the admission check counts
-//!   the frame about to be written); queued packets likewise. With the RTX history
+//!   the first packet; the rest of an admitted frame follows it); queued packets likewise.
+//!   A dropped frame's packets never reach str0m, and the subscriber's sequence numbers close
+//!   over them (`rtp::seqmap`), so a drop costs no NACK and no retransmission. With the RTX history
 //!   (`rtx_history_packets` per video stream) that bounds a subscriber's media memory.
 
 use std::time::{Duration, Instant};
