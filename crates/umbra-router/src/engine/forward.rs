@@ -97,38 +97,36 @@ impl Engine {
         self.current = outer;
     }
 
-    pub(super) fn forward(
-        &mut self,
-        from: ConnId,
-        mid: Mid,
-        rid: Option<Rid>,
-        packet: Box<RtpPacket>,
-        received: Instant,
-    ) {
+    /// Forward packets of one publisher, in order: each subscriber gets all of them written
+    /// and is then drained once, so str0m's per-poll fixed cost is paid once per group (the
+    /// packets of a frame that arrived in one `recvmmsg` batch), not once per packet.
+    pub(super) fn forward(&mut self, from: ConnId, group: &mut Vec<Inbound>) {
         let Some(pc) = self.conns.get_mut(&from) else {
             return;
         };
         let Role::Publisher(p) = &mut pc.role else {
             return;
         };
-        let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
-            return;
-        };
-        if track.rid != rid {
+        group.retain(|i| p.tracks.iter().any(|t| t.mid == i.mid && t.rid == i.rid));
+        if group.is_empty() {
             return;
         }
-        if track.last_timestamp != Some(packet.header.timestamp) {
-            track.last_timestamp = Some(packet.header.timestamp);
-            pc.counters.frames_in += 1;
+        for i in group.iter() {
+            if let Some(track) = p.tracks.iter_mut().find(|t| t.mid == i.mid)
+                && track.last_timestamp != Some(i.packet.header.timestamp)
+            {
+                track.last_timestamp = Some(i.packet.header.timestamp);
+                pc.counters.frames_in += 1;
+            }
+            if let Some(tap) = &self.tap {
+                tap(TapDirection::ForwardedPayload, &i.packet.payload);
+            }
         }
         // Copied into a buffer kept across packets, not taken: a panic while forwarding must
         // not leave the publisher without its subscriber list.
         let mut subscribers = std::mem::take(&mut self.fanout);
         subscribers.clear();
         subscribers.extend_from_slice(&p.subscribers);
-        if let Some(tap) = &self.tap {
-            tap(TapDirection::ForwardedPayload, &packet.payload);
-        }
         let now = Instant::now();
         let limits = overload::Limits {
             max_age: self.settings.max_queue_delay,
@@ -136,50 +134,67 @@ impl Engine {
             max_packets: self.settings.max_queue_packets,
         };
         let initial_bps = self.settings.bwe_initial_bps;
-        let mut want_keyframe = false;
+        // Video tracks (by publisher mid) on which a subscriber lost a frame.
+        let mut want_keyframe: Vec<Mid> = Vec::new();
         for &sid in &subscribers {
             let Some(mut sc) = self.conns.remove(&sid) else {
                 continue;
             };
             self.current = Some(sid);
-            match deliver(&mut sc, mid, &packet, received, initial_bps, &limits, now) {
-                Delivery::Sent { new_frame } => {
-                    if new_frame {
-                        sc.counters.frames_forwarded += 1;
+            let mut must_drain = false;
+            for i in group.iter() {
+                match deliver(&mut sc, i.mid, &i.packet, i.received, initial_bps, &limits, now) {
+                    Delivery::Sent { new_frame } => {
+                        if new_frame {
+                            sc.counters.frames_forwarded += 1;
+                        }
+                        must_drain = true;
                     }
-                    let mut ctx = self.ctx(now);
-                    drain(sid, &mut sc, &mut ctx);
-                }
-                Delivery::Skipped => {}
-                Delivery::NotRoutable { new_frame } => {
-                    if new_frame {
-                        sc.counters.frames_dropped += 1;
+                    Delivery::Skipped => {}
+                    Delivery::NotRoutable { new_frame } => {
+                        if new_frame {
+                            sc.counters.frames_dropped += 1;
+                        }
+                    }
+                    Delivery::Late { episode_started, video } => {
+                        if video && !want_keyframe.contains(&i.mid) {
+                            want_keyframe.push(i.mid);
+                        }
+                        if episode_started {
+                            self.report.episodes += 1;
+                            // The flush (unpaced) takes effect on the connection's next poll.
+                            must_drain = true;
+                        }
+                        self.report.dropped += 1;
                     }
                 }
-                Delivery::Late { episode_started, video } => {
-                    want_keyframe |= video;
-                    if episode_started {
-                        self.report.episodes += 1;
-                        // The flush (unpaced) takes effect on the connection's next poll.
-                        let mut ctx = self.ctx(now);
-                        drain(sid, &mut sc, &mut ctx);
-                    }
-                    self.report.dropped += 1;
-                }
+            }
+            if must_drain {
+                let mut ctx = self.ctx(now);
+                drain(sid, &mut sc, &mut ctx);
             }
             self.conns.insert(sid, sc);
             self.current = None;
         }
         if !subscribers.is_empty() {
             // Recorded once the batch is handed to the kernel (`Engine::flush`).
-            self.forwarded_since.get_or_insert(received);
+            let earliest = group.iter().map(|i| i.received).min().unwrap_or(now);
+            self.forwarded_since = Some(self.forwarded_since.map_or(earliest, |t| t.min(earliest)));
         }
         self.fanout = subscribers;
-        if want_keyframe {
+        for mid in want_keyframe {
             // A dropped frame leaves those subscribers' decoders stuck until the next keyframe.
             self.request_keyframe(from, mid, KeyframeRequestKind::Pli, false, now);
         }
     }
+}
+
+/// One publisher packet waiting to be forwarded.
+pub(super) struct Inbound {
+    pub mid: Mid,
+    pub rid: Option<Rid>,
+    pub packet: Box<RtpPacket>,
+    pub received: Instant,
 }
 
 enum Delivery {

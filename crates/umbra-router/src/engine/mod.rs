@@ -109,6 +109,8 @@ pub struct Engine {
     /// Kernel arrival of the earliest packet forwarded since the last flush, for
     /// `forward_latency`.
     forwarded_since: Option<Instant>,
+    /// The group of publisher packets being forwarded, reused across groups.
+    inbound: Vec<forward::Inbound>,
     /// The subscriber list of the packet being forwarded, reused across packets.
     fanout: Vec<ConnId>,
     next_id: u64,
@@ -246,6 +248,7 @@ impl Engine {
             flush_v4: Vec::new(),
             flush_v6: Vec::new(),
             forwarded_since: None,
+            inbound: Vec::new(),
             fanout: Vec::new(),
             next_id: 1,
             closed: Counters::default(),
@@ -489,10 +492,13 @@ impl Engine {
                 self.note_lag(lag);
                 let arrived = now.checked_sub(lag).unwrap_or(now);
                 self.datagram(d.source, destination, d.data, arrived);
-                // Sent per datagram, not per batch: what one packet fans out leaves before the
-                // next packet is handled, so batching receives adds no latency to sends.
-                self.flush();
             }
+            // The work of the whole batch at once: the packets of one publisher that came in
+            // together are written to each subscriber before it is drained once (`forward`),
+            // and what they fan out leaves in one sendmmsg. The batch is what was already
+            // waiting in the socket, so this delays no packet behind one that had not arrived.
+            self.run_work(Instant::now());
+            self.flush();
             if n < batch::BATCH {
                 return;
             }
@@ -603,7 +609,6 @@ impl Engine {
         drain(id, &mut conn, &mut ctx);
         self.conns.insert(id, conn);
         self.current = None;
-        self.run_work(now);
     }
 
     fn fire_timers(&mut self) {
@@ -687,7 +692,22 @@ impl Engine {
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Packet { from, mid, rid, packet, received } => self.forward(from, mid, rid, packet, received),
+                Work::Packet { from, mid, rid, packet, received } => {
+                    // Consecutive packets of the same publisher go out as one group.
+                    let mut group = std::mem::take(&mut self.inbound);
+                    group.clear();
+                    group.push(forward::Inbound { mid, rid, packet, received });
+                    while let Some(Work::Packet { from: next, .. }) = self.work.front()
+                        && *next == from
+                    {
+                        if let Some(Work::Packet { mid, rid, packet, received, .. }) = self.work.pop_front() {
+                            group.push(forward::Inbound { mid, rid, packet, received });
+                        }
+                    }
+                    self.forward(from, &mut group);
+                    group.clear();
+                    self.inbound = group;
+                }
                 Work::KeyframeRequest { from, req } => {
                     let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
                         continue;
