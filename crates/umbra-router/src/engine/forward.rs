@@ -8,7 +8,9 @@
 //! once) and go to each subscriber with `StreamTx::write_rtp`, the payload an `Arc<[u8]>`
 //! allocated once per incoming packet and shared by every subscriber's send queue and RTX
 //! history. Nothing is depacketized or repacketized, so an E2EE payload leaves bit for bit as
-//! it came (and the router needs no frame assembly, no jitter buffer).
+//! it came (and the router needs no frame assembly, no jitter buffer). The packets of one
+//! publisher that came in one `recvmmsg` batch are written to a subscriber together, and the
+//! subscriber's connection is drained (str0m polled, datagrams queued for `sendmmsg`) once.
 //!
 //! Per subscriber track the router rewrites:
 //!
