@@ -46,8 +46,8 @@ pub struct RecvBatch {
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     count: usize,
-    /// The timestamp of the one datagram read without recvmmsg.
-    single_at: Option<SystemTime>,
+    /// The last read was one datagram without recvmmsg, and this its timestamp.
+    single: Option<Option<SystemTime>>,
 }
 
 /// One received datagram.
@@ -71,7 +71,7 @@ impl Default for RecvBatch {
             iovs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
             hdrs: vec![zeroed_hdr; BATCH],
             count: 0,
-            single_at: None,
+            single: None,
         }
     }
 }
@@ -81,6 +81,7 @@ impl RecvBatch {
     /// nothing waits. Datagrams are then read with [`RecvBatch::get`].
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.count = 0;
+        self.single = None;
         if NO_MMSG.load(Ordering::Relaxed) {
             return self.recv_one(socket);
         }
@@ -130,7 +131,7 @@ impl RecvBatch {
                 self.hdrs[0].msg_len = n as libc::c_uint;
                 self.addrs[0] = to_storage(source).0;
                 self.hdrs[0].msg_hdr.msg_controllen = 0;
-                self.single_at = at;
+                self.single = Some(at);
                 self.count = 1;
                 Ok(1)
             }
@@ -148,7 +149,10 @@ impl RecvBatch {
         let h = &self.hdrs[i];
         let len = (h.msg_len as usize).min(RECV_BUF);
         let source = crate::sockets::sockaddr_to_std(&self.addrs[i])?;
-        let at = if NO_MMSG.load(Ordering::Relaxed) { self.single_at } else { timestamp(&h.msg_hdr) };
+        let at = match self.single {
+            Some(at) => at,
+            None => timestamp(&h.msg_hdr),
+        };
         Some(Datagram { data: &self.bufs[i * RECV_BUF..i * RECV_BUF + len], source, at })
     }
 }
@@ -282,6 +286,38 @@ mod tests {
         }
         assert_eq!(got, payloads);
         assert_eq!(batch.recv(&rx).unwrap(), 0, "nothing left");
+    }
+
+    /// The path taken where recvmmsg/sendmmsg are missing. It flips a process-wide switch; the
+    /// other tests here give the same results on either path, so running beside them is fine.
+    #[test]
+    fn without_mmsg_the_same_datagrams_go_one_call_each() {
+        NO_MMSG.store(true, Ordering::Relaxed);
+        let rx = crate::sockets::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = rx.local_addr().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 3 + i as usize]).collect();
+        let list: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (to, p.as_slice())).collect();
+        send_all(&tx, &list, |i, e| panic!("datagram {i}: {e}"));
+        let mut batch = RecvBatch::default();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            let n = batch.recv(&rx).unwrap();
+            assert!(n <= 1, "one datagram per call without recvmmsg");
+            if let Some(d) = (n == 1).then(|| batch.get(0)).flatten() {
+                assert_eq!(d.source, tx.local_addr().unwrap());
+                assert!(d.at.is_some(), "no kernel timestamp");
+                got.push(d.data.to_vec());
+            }
+            if got.len() == payloads.len() {
+                break;
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        NO_MMSG.store(false, Ordering::Relaxed);
+        assert_eq!(got, payloads);
     }
 
     #[test]
