@@ -202,6 +202,7 @@ impl Hub {
             attached: Some(Attachment { epoch, tx }),
             detached_epoch: None,
             adopted: None,
+            token_slot: true,
         };
         for f in frames {
             conn.send(f);
@@ -261,7 +262,9 @@ impl Hub {
         if !bool::from(conn.resume_token.as_bytes().ct_eq(resume_token.as_bytes())) {
             return Err(SigError::new(ErrorCode::ResumeBadToken, "resume_token does not match this connection"));
         }
-        if let Some(mirrored) = conn.adopted
+        // Only the first resume after a takeover: later ones count as usual (a second resume
+        // renumbering again would replay what the client already had).
+        if let Some(mirrored) = conn.adopted.take()
             && last_seq > mirrored
         {
             conn.count_on_from(last_seq, mirrored);
@@ -348,7 +351,7 @@ impl Hub {
         let mut st = room.lock();
         let Some(mut conn) = st.conns.remove(connection_id) else { return false };
         self.metrics.connections.fetch_sub(1, Relaxed);
-        if conn.adopted.is_none() {
+        if conn.token_slot {
             self.release_token_slot(conn.token);
         }
         if reason == Reason::ForceDisconnected {

@@ -40,10 +40,12 @@ pub struct Conn {
     /// Epoch of the socket whose loss detached this connection; a reaper only removes the
     /// connection if no newer socket resumed it since.
     pub detached_epoch: Option<u64>,
-    /// Taken over from another cluster node (`snapshot.rs`), with the `seq` it had in the
-    /// mirrored state: it holds no per-token slot here, and its client may have seen events the
-    /// dead node never mirrored (see `Hub::resume`).
+    /// Taken over from another cluster node (`snapshot.rs`) and not resumed here yet: the `seq`
+    /// it had in the mirrored state. Its client may have seen events the old node never
+    /// mirrored (see `Hub::resume`); the first resume here settles that, once.
     pub adopted: Option<u64>,
+    /// Counted in the hub's per-token connections (joined here, not adopted).
+    pub token_slot: bool,
 }
 
 impl Conn {
@@ -72,8 +74,6 @@ impl Conn {
             self.replay_bytes += body.wire_len();
             self.replay.push_back((self.seq, body));
         }
-        // Counted once: a second resume compares with the renumbered state.
-        self.adopted = Some(self.seq);
     }
 
     pub fn send(&mut self, frame: Frame) {

@@ -121,6 +121,7 @@ impl Hub {
                         attached: None,
                         detached_epoch: Some(epoch),
                         adopted: Some(c.seq),
+                        token_slot: false,
                     };
                     st.conns.insert(c.id, conn);
                     self.metrics.connections.fetch_add(1, Relaxed);
@@ -157,7 +158,7 @@ impl Hub {
         for (_, mut conn) in std::mem::take(&mut st.conns) {
             conn.send(Frame::Close { code: close::SESSION_MOVED, reason: "the session moved to another node" });
             self.metrics.connections.fetch_sub(1, Relaxed);
-            if conn.adopted.is_none() {
+            if conn.token_slot {
                 self.release_token_slot(conn.token);
             }
             if drop_media && room.session.media_mode == umbra_protocol::MediaMode::Routed {
@@ -251,6 +252,14 @@ mod tests {
             (got[1]["data"].as_str(), got[1]["seq"].as_u64()),
             (Some("queued on the new node"), Some(mirrored + 2))
         );
+
+        // A later resume (the client's socket dropped again) is an ordinary one: nothing it had
+        // is replayed again, however far past the mirrored state it counts.
+        new.signal("1_s", None, Some(&a.connection_id), None, "later").unwrap();
+        let (_, mut rx) = new.resume("1_s", &a.connection_id, &token, mirrored + 2).unwrap();
+        let got = frames(&mut rx, 2).await;
+        assert_eq!((got[0]["type"].as_str(), got[0]["last_seq"].as_u64()), (Some("resumed"), Some(mirrored + 3)));
+        assert_eq!((got[1]["data"].as_str(), got[1]["seq"].as_u64()), (Some("later"), Some(mirrored + 3)));
     }
 
     #[tokio::test]
