@@ -4,6 +4,7 @@
 
 mod commands;
 mod inbound;
+mod resume;
 mod signals;
 mod wait;
 
@@ -101,6 +102,7 @@ struct Welcome {
     suite: CipherSuite,
     routed: bool,
     heartbeat: Duration,
+    heartbeat_timeout: Duration,
 }
 
 /// What a request in flight was for: where its `ack` goes and whom its `error` concerns.
@@ -198,9 +200,14 @@ struct Worker {
     describing: bool,
     /// Message types this SDK does not know that it has reported already (once each).
     unknown_kinds: HashSet<String>,
-    /// The `seq` of the latest event.
+    /// The `seq` of the latest event processed.
     last_seq: u64,
     last_ping: Instant,
+    /// When the socket last brought anything (see `resume::silent_for_too_long`).
+    last_received: Instant,
+    /// From `welcome`: what resuming the connection takes.
+    credentials: Option<resume::Credentials>,
+    resuming: Option<resume::Resuming>,
     done: bool,
     /// Why the session ended, when the server said so (forced disconnect).
     end_reason: Option<String>,
@@ -228,6 +235,9 @@ impl Worker {
             unknown_kinds: HashSet::new(),
             last_seq: 0,
             last_ping: Instant::now(),
+            last_received: Instant::now(),
+            credentials: None,
+            resuming: None,
             done: false,
             end_reason: None,
         }
@@ -260,18 +270,28 @@ impl Worker {
                     }
                 }
             }
-            loop {
+            while !self.done {
                 match self.sig.poll() {
-                    Ok(Some(text)) => self.message(&text, now),
+                    Ok(Some(text)) => {
+                        self.last_received = now;
+                        self.message(&text, now);
+                    }
                     Ok(None) => break,
-                    Err(e) => {
-                        reason = e.to_string();
-                        self.done = true;
+                    Err(end) => {
+                        reason.clone_from(&end.message);
+                        self.socket_ended(end, now);
                         break;
                     }
                 }
             }
+            if self.silent_for_too_long(now) {
+                self.sig.drop_socket();
+                let message = "nothing arrived from the server within the heartbeat timeout".to_string();
+                self.socket_ended(crate::signaling::SocketEnd { resumable: true, message }, now);
+            }
+            self.drive_resume(now);
             if let Some(w) = &self.welcome
+                && self.resuming.is_none()
                 && now.duration_since(self.last_ping) >= w.heartbeat
             {
                 self.last_ping = now;
@@ -301,6 +321,9 @@ impl Worker {
         let mut next = now + MAX_WAIT;
         if let Some(w) = &self.welcome {
             next = next.min(self.last_ping + w.heartbeat);
+        }
+        if let Some(t) = self.resume_wakeup() {
+            next = next.min(t);
         }
         for p in self.publishers.values() {
             for peer in p.upstream.iter().chain(p.downstreams.values()) {

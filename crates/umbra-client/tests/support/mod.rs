@@ -4,5 +4,6 @@
 
 pub mod crowd;
 pub mod late_joiner;
+pub mod proxy;
 pub mod rest;
 pub mod server;
