@@ -4,6 +4,7 @@
 
 mod commands;
 mod inbound;
+mod restart;
 mod resume;
 mod signals;
 mod wait;
@@ -113,6 +114,8 @@ enum Pending {
     ForPublisher(PublisherId),
     /// A request of the session (`signal`, `unpublish`, `unsubscribe`).
     ForSession,
+    /// `renegotiate` after `media_restart`.
+    Renegotiate(restart::Restart, umbra_protocol::MediaTarget),
 }
 
 struct Pub {
@@ -135,6 +138,8 @@ struct Pub {
     /// `set_stream_property`).
     announced_audio: bool,
     announced_video: bool,
+    /// How many times `media_restart` replaced the upstream (see `restart`).
+    restarts: u32,
 }
 
 impl Pub {
@@ -164,6 +169,11 @@ struct Sub {
     /// Tracks (same bits) reported as not encrypted: a lying publisher sends both tracks in
     /// the clear, and the app is told once per stream, not once per track.
     unencrypted_tracks: u8,
+    /// The tracks the subscription's offer asked for; a restart's offer asks for the same.
+    offered_audio: bool,
+    offered_video: bool,
+    /// How many times `media_restart` replaced the peer connection (see `restart`).
+    restarts: u32,
 }
 
 struct VideoRx {
@@ -208,6 +218,9 @@ struct Worker {
     /// From `welcome`: what resuming the connection takes.
     credentials: Option<resume::Credentials>,
     resuming: Option<resume::Resuming>,
+    /// `media_restart`s whose `renegotiate` could not be sent or answered because the socket
+    /// dropped; redone after the resume.
+    restarts_waiting: Vec<umbra_protocol::MediaTarget>,
     done: bool,
     /// Why the session ended, when the server said so (forced disconnect).
     end_reason: Option<String>,
@@ -238,6 +251,7 @@ impl Worker {
             last_received: Instant::now(),
             credentials: None,
             resuming: None,
+            restarts_waiting: Vec::new(),
             done: false,
             end_reason: None,
         }
@@ -540,6 +554,7 @@ impl Worker {
                 video_on: true,
                 announced_audio: has_audio,
                 announced_video: has_video,
+                restarts: 0,
             },
         );
         Ok(())
@@ -557,7 +572,8 @@ impl Worker {
             .ok_or_else(|| ClientError::InvalidArgument(format!("no stream {stream_id} in this session")))?;
         // Every codec this SDK decodes: the stream carries whichever its publisher chose.
         let mut peer = Peer::new(self.config.bind_ip, &VideoCodec::ALL)?;
-        let offer = peer.create_offer(stream.has_audio, stream.has_video, false)?;
+        let (offered_audio, offered_video) = (stream.has_audio, stream.has_video);
+        let offer = peer.create_offer(offered_audio, offered_video, false)?;
         let req = self.sig.request(ClientMessage::Subscribe {
             id: None,
             stream_id: stream_id.to_string(),
@@ -579,6 +595,9 @@ impl Worker {
                 last_key_frame_request: None,
                 mismatched_tracks: 0,
                 unencrypted_tracks: 0,
+                offered_audio,
+                offered_video,
+                restarts: 0,
             },
         );
         Ok(())
@@ -608,8 +627,11 @@ impl Worker {
                     if let Some(v) = &mut p.video {
                         v.request_key_frame();
                     }
-                    let _ =
-                        self.events.send(Event::Publisher { publisher: *id, event: PublisherEvent::MediaConnected });
+                    // A restarted upstream is the same publisher's media, back: not news.
+                    if p.restarts == 0 {
+                        let event = PublisherEvent::MediaConnected;
+                        let _ = self.events.send(Event::Publisher { publisher: *id, event });
+                    }
                 }
             }
             p.downstreams.retain(|_, peer| peer.is_alive());
@@ -628,7 +650,7 @@ impl Worker {
                 self.emit_sub(id, SubscriberEvent::Error(e));
                 continue;
             }
-            if !was_connected && s.peer.connected {
+            if !was_connected && s.peer.connected && s.restarts == 0 {
                 self.emit_sub(id, SubscriberEvent::Connected);
             }
             for e in events.drain(..) {

@@ -176,9 +176,7 @@ impl Worker {
             ServerMessage::MediaConnected { .. } => {}
             ServerMessage::MediaFailed { target, message } => self.media_ended(target, MediaEnd::Failed, message),
             ServerMessage::MediaClosed { target, message } => self.media_ended(target, MediaEnd::Closed, message),
-            ServerMessage::MediaRestart { target } => {
-                self.protocol_error(format!("media_restart for {target:?}: this SDK cannot renegotiate yet"))
-            }
+            ServerMessage::MediaRestart { target } => self.media_restart(target),
             ServerMessage::ForcedDisconnect => {
                 self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;
@@ -311,6 +309,13 @@ impl Worker {
                     self.emit_sub(sid, SubscriberEvent::Error(e));
                 }
             }
+            (Some(Pending::Renegotiate(restart, _)), AckBody::Renegotiated { sdp_answer }) => {
+                self.renegotiated(restart, &sdp_answer)
+            }
+            (Some(Pending::Renegotiate(restart, _)), body) => self.renegotiate_refused(
+                restart,
+                ClientError::Protocol(format!("a renegotiate ack without an SDP answer: {body:?}")),
+            ),
             // Requests whose ack carries nothing to act on.
             (Some(Pending::ForPublisher(_) | Pending::ForSession), _) => {}
             (Some(Pending::Publish(_)), body) | (Some(Pending::Subscribe(_)), body) => {
@@ -364,6 +369,7 @@ impl Worker {
                 self.emit_pub(pid, PublisherEvent::Error(err))
             }
             Some(Pending::ForPublisher(_) | Pending::ForSession) => self.emit(Event::Error(err)),
+            Some(Pending::Renegotiate(restart, _)) => self.renegotiate_refused(restart, err),
             None => {
                 // An error without a request of ours refuses the connection itself (before
                 // `welcome`; the server closes the socket), or is the server's own report.
@@ -439,7 +445,7 @@ impl Worker {
     }
 
     /// Ends a subscriber the server or the router ended, reporting `error` first if any.
-    fn end_subscriber(&mut self, id: SubscriberId, error: Option<ClientError>) {
+    pub(super) fn end_subscriber(&mut self, id: SubscriberId, error: Option<ClientError>) {
         if let Some(mut s) = self.subscribers.remove(&id) {
             s.peer.close();
         }

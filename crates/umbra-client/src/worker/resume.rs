@@ -68,10 +68,11 @@ impl Worker {
     fn fail_pending(&mut self) {
         let ids: Vec<u64> = self.pending.keys().copied().collect();
         for id in ids {
-            // A heartbeat has no one to tell.
-            if matches!(self.pending.get(&id), Some(Pending::ForSession)) {
+            // A restart's new peer connection still waits for its answer: it is offered again
+            // after the resume (`restart::retry_restarts`).
+            if let Some(Pending::Renegotiate(_, target)) = self.pending.get(&id) {
+                self.restarts_waiting.push(target.clone());
                 self.pending.remove(&id);
-                self.emit(Event::Error(ClientError::ConnectionInterrupted));
                 continue;
             }
             self.request_error(Some(umbra_protocol::RequestId::Number(id)), ClientError::ConnectionInterrupted);
@@ -118,6 +119,7 @@ impl Worker {
         self.last_ping = now;
         tracing::info!("signaling resumed after event {}", self.last_seq);
         self.emit(Event::Reconnected);
+        self.retry_restarts();
     }
 
     /// An error without a request id while resuming: the server refused the resume. Only a
