@@ -113,7 +113,7 @@ impl Worker {
                     resume_token,
                     window: Duration::from_millis(resume_window_ms),
                 });
-                if !self.welcome(connection_id, e2ee, cipher_suite, routed, heartbeat, heartbeat_timeout, now) {
+                if !self.welcome(connection_id, e2ee, cipher_suite, routed, (heartbeat, heartbeat_timeout), now) {
                     return;
                 }
                 self.describing = !complete;
@@ -191,8 +191,7 @@ impl Worker {
         e2ee: bool,
         cipher_suite: Option<u16>,
         routed: bool,
-        heartbeat: Duration,
-        heartbeat_timeout: Duration,
+        (heartbeat, heartbeat_timeout): (Duration, Duration),
         now: Instant,
     ) -> bool {
         let suite_id = cipher_suite.unwrap_or(CipherSuite::default().id());
