@@ -4,9 +4,10 @@
 set -euo pipefail
 # With --tests, also what only the test command needs: ffmpeg's ffprobe/ffmpeg read back the
 # files `umbra-media record` writes (crates/umbra-media/tests/record.rs); PostgreSQL's server,
-# which crates/umbra-server/tests/store.rs starts in a temporary directory of its own.
+# which crates/umbra-server/tests/store.rs starts in a temporary directory of its own; Redis, which
+# the cluster tests (crates/umbra-server/tests/cluster.rs) start the same way.
 PKGS=(pkg-config libssl-dev python3-venv libvpx-dev libopus-dev)
-if [ "${1:-}" = "--tests" ]; then PKGS+=(ffmpeg postgresql); fi
+if [ "${1:-}" = "--tests" ]; then PKGS+=(ffmpeg postgresql redis-server); fi
 # shellcheck source=lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 apt_ensure "${PKGS[@]}"

@@ -151,6 +151,7 @@ pub fn resolve(cli: Overrides, file: FileConfig) -> Result<Resolved, ConfigError
     }
     let database = cli.database.or(file.database);
     let options = ServeOptions {
+        cluster: None,
         listen: cli.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
         data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         clock_skew_secs: i64::from(cli.clock_skew_secs.or(file.clock_skew_secs).unwrap_or(30)),

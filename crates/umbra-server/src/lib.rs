@@ -7,6 +7,7 @@
 pub mod api;
 pub mod b64;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ids;

@@ -115,6 +115,16 @@ struct ServeArgs {
     /// Run without a media router: routed sessions then refuse media negotiation.
     #[arg(long)]
     no_media: bool,
+    /// Cluster mode: `redis://host:port` of the Redis all nodes share (docs/cluster.md). Needs
+    /// --database postgres://… (every node reads the same store).
+    #[arg(long, env = "UMBRA_REDIS_URL", value_name = "URL")]
+    redis: Option<String>,
+    /// This node's id in the cluster (unique; default: a random one).
+    #[arg(long, env = "UMBRA_NODE_ID", value_name = "ID", requires = "redis")]
+    node_id: Option<String>,
+    /// Where the other nodes reach this node's HTTP listener (default: http://<listen address>).
+    #[arg(long, env = "UMBRA_CLUSTER_URL", value_name = "URL", requires = "redis")]
+    cluster_url: Option<String>,
     /// Directory the Web SDK (its `dist/`, served at /sdk/) and the demo app (its `demo/`,
     /// served at /) come from. Default: ./sdk/web, else the source tree's sdk/web.
     #[arg(long, env = "UMBRA_WEB_DIR", value_name = "DIR")]
@@ -274,6 +284,8 @@ enum CliError {
     Runtime(std::io::Error),
     #[error("cannot start the media router: {0}")]
     Router(#[from] umbra_router::RouterError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 fn main() -> ExitCode {
@@ -464,6 +476,19 @@ fn serve(data_dir: Option<PathBuf>, database: Option<String>, args: ServeArgs) -
         file,
     )?;
     init_logging(resolved.log_format);
+    let mut resolved = resolved;
+    if let Some(redis_url) = &args.redis {
+        if resolved.database.is_none() {
+            return Err(CliError::Usage(
+                "--redis (cluster mode) needs --database postgres://…: every node must read the same store".into(),
+            ));
+        }
+        resolved.options.cluster = Some(umbra_server::cluster::ClusterOptions {
+            redis_url: redis_url.clone(),
+            node_id: args.node_id.clone().unwrap_or_else(umbra_server::ids::new_id),
+            url: args.cluster_url.clone().unwrap_or_default(),
+        });
+    }
     let store = store::open(resolved.database.as_deref(), &resolved.options.data_dir)?;
     match &resolved.database {
         Some(url) => tracing::info!(database = %store::redact(url), "store: PostgreSQL"),

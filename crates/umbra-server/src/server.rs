@@ -24,6 +24,8 @@ pub struct ServeOptions {
     pub clock_skew_secs: i64,
     pub shutdown_grace: Duration,
     pub hub: HubConfig,
+    /// Cluster mode (`--redis`); `None`: a single node.
+    pub cluster: Option<crate::cluster::ClusterOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// Runs until SIGINT/SIGTERM. Prints `umbra listening on http://ADDR` on stdout once bound
@@ -63,7 +67,23 @@ pub async fn serve_http(
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(opts.hub.clone(), router, metrics.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+    let addr = listener.local_addr()?;
+    let cluster = match &opts.cluster {
+        Some(c) => {
+            let mut c = c.clone();
+            if c.url.is_empty() {
+                // Other nodes reach this one where it listens (set --cluster-url behind NAT).
+                c.url = format!("http://{addr}");
+            }
+            Some(crate::cluster::Cluster::start(c, hub.clone(), store.clone()).await?)
+        }
+        None => None,
+    };
     let state = Arc::new(AppState {
+        cluster: cluster.clone(),
         store,
         hub: hub.clone(),
         metrics,
@@ -77,10 +97,6 @@ pub async fn serve_http(
         tokio::spawn(crate::api::demo_rooms::expire_loop(Arc::clone(&state)));
     }
     let app = crate::api::router(state);
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "umbra listening");
     {
         use std::io::Write;
@@ -99,6 +115,13 @@ pub async fn serve_http(
     let table = ConnTable::new(cap);
     let server = crate::http::listener::serve(listener, app, &http, table, async move {
         shutdown_signal().await;
+        if let Some(cluster) = &cluster {
+            tracing::info!("shutting down: moving this node's sessions to other nodes");
+            match cluster.drain().await {
+                Ok(n) => tracing::info!(sessions = n, "sessions moved"),
+                Err(e) => tracing::error!(error = %e, "moving sessions failed; they end with this node"),
+            }
+        }
         tracing::info!("shutting down: closing signaling sockets, draining requests");
         let _ = shutdown_tx.send(true);
         hub.shutdown();

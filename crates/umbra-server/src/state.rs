@@ -6,6 +6,8 @@ use tokio::sync::watch;
 
 use crate::api::demo_rooms::DemoRooms;
 use crate::api::web::WebOptions;
+use crate::cluster::ops::{Op, OpReply};
+use crate::cluster::{Cluster, OpError};
 use crate::metrics::Metrics;
 use crate::signaling::Hub;
 use crate::store::{Store, StoreError};
@@ -23,9 +25,20 @@ pub struct AppState {
     pub demo_rooms: DemoRooms,
     /// `Host` names accepted on the browser-facing routes.
     pub hosts: crate::http::host::HostPolicy,
+    /// Cluster mode (`--redis`); `None` on a single node.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
+    /// Runs a REST operation on a live session where the session lives (this node, or in
+    /// cluster mode the node hosting it).
+    pub async fn session_op(&self, op: Op) -> Result<OpReply, OpError> {
+        match &self.cluster {
+            Some(c) => c.run(op).await,
+            None => op.run_local(&self.hub).into_result(),
+        }
+    }
+
     /// Runs a store call on the blocking pool so that a slow disk never stalls the runtime.
     pub async fn with_store<T: Send + 'static>(
         &self,

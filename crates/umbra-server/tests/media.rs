@@ -51,6 +51,7 @@ impl InProcessServer {
             clock_skew_secs: 30,
             shutdown_grace: Duration::from_secs(1),
             hub: Default::default(),
+            cluster: None,
         };
         let store = umbra_server::store::SqliteStore::open_dir(data_dir).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

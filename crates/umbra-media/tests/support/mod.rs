@@ -54,6 +54,7 @@ pub fn server() -> Server {
         clock_skew_secs: 30,
         shutdown_grace: Duration::from_secs(1),
         hub: Default::default(),
+        cluster: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.spawn(umbra_server::server::serve(opts, Arc::new(store), Arc::new(router.unwrap())));

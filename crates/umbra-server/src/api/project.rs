@@ -12,6 +12,8 @@ use umbra_protocol::StreamInfo;
 use super::auth::{AuthedProject, ProjectSession};
 use super::body::{self, Limited};
 use super::error::{ApiError, codes, json_response};
+use crate::cluster::OpError;
+use crate::cluster::ops::{Op, OpReply};
 use crate::model::{Project, Session};
 use crate::signaling::HubError;
 use crate::state::AppState;
@@ -53,11 +55,39 @@ fn signal_fields(body: &Value) -> Result<(Option<String>, String), ApiError> {
     Ok((kind, data))
 }
 
-fn hub_error(e: HubError) -> ApiError {
+fn op_error(e: OpError) -> ApiError {
     match e {
-        HubError::UnknownConnection(_) => ApiError::not_found(codes::UNKNOWN_CONNECTION, e.to_string()),
-        HubError::UnknownStream(_) => ApiError::not_found(codes::UNKNOWN_STREAM, e.to_string()),
-        HubError::InvalidSignal(m) => ApiError::bad_request(codes::INVALID_PARAMETER, m),
+        OpError::Refused(e @ HubError::UnknownConnection(_)) => {
+            ApiError::not_found(codes::UNKNOWN_CONNECTION, e.to_string())
+        }
+        OpError::Refused(e @ HubError::UnknownStream(_)) => ApiError::not_found(codes::UNKNOWN_STREAM, e.to_string()),
+        OpError::Refused(HubError::InvalidSignal(m)) => ApiError::bad_request(codes::INVALID_PARAMETER, m),
+        // Cluster mode: Redis or the session's node failed; the request may be repeated.
+        e @ (OpError::Cluster(_) | OpError::Timeout(..)) => {
+            tracing::error!(error = %e, "a session operation did not reach the session's node");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::INTERNAL, e.to_string())
+        }
+    }
+}
+
+/// The streams of a live session, wherever it lives.
+async fn streams_of(state: &AppState, session_id: &str) -> Result<Vec<StreamInfo>, ApiError> {
+    match state.session_op(Op::Streams { session_id: session_id.to_owned() }).await.map_err(op_error)? {
+        OpReply::Streams { streams } => Ok(streams),
+        _ => Ok(Vec::new()),
+    }
+}
+
+async fn mute(
+    state: &AppState,
+    session_id: &str,
+    stream_id: Option<String>,
+    excluded: Vec<String>,
+) -> Result<usize, ApiError> {
+    let op = Op::Mute { session_id: session_id.to_owned(), stream_id, excluded };
+    match state.session_op(op).await.map_err(op_error)? {
+        OpReply::Muted { streams } => Ok(streams),
+        _ => Ok(0),
     }
 }
 
@@ -67,7 +97,8 @@ pub async fn signal_session(
     Limited(body): Limited<{ body::SIGNAL }>,
 ) -> Result<StatusCode, ApiError> {
     let (kind, data) = signal_fields(&json_body(&body)?)?;
-    state.hub.signal(&session.id, None, None, kind.as_deref(), &data).map_err(hub_error)?;
+    let op = Op::Signal { session_id: session.id.clone(), to: None, signal_type: kind, data };
+    state.session_op(op).await.map_err(op_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,7 +109,8 @@ pub async fn signal_connection(
     Limited(body): Limited<{ body::SIGNAL }>,
 ) -> Result<StatusCode, ApiError> {
     let (kind, data) = signal_fields(&json_body(&body)?)?;
-    state.hub.signal(&session.id, None, Some(&connection_id), kind.as_deref(), &data).map_err(hub_error)?;
+    let op = Op::Signal { session_id: session.id.clone(), to: Some(connection_id), signal_type: kind, data };
+    state.session_op(op).await.map_err(op_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -87,7 +119,8 @@ pub async fn force_disconnect(
     ProjectSession { session, .. }: ProjectSession,
     Path((_, _, connection_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.hub.force_disconnect(&session.id, &connection_id).map_err(hub_error)?;
+    let op = Op::ForceDisconnect { session_id: session.id.clone(), connection_id };
+    state.session_op(op).await.map_err(op_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -109,7 +142,7 @@ pub async fn list_streams(
     State(state): State<Arc<AppState>>,
     ProjectSession { session, .. }: ProjectSession,
 ) -> Result<Response, ApiError> {
-    let items: Vec<Value> = state.hub.streams(&session.id).iter().map(stream_json).collect();
+    let items: Vec<Value> = streams_of(&state, &session.id).await?.iter().map(stream_json).collect();
     Ok(json_response(StatusCode::OK, &json!({"count": items.len(), "items": items})))
 }
 
@@ -118,7 +151,7 @@ pub async fn get_stream(
     ProjectSession { session, .. }: ProjectSession,
     Path((_, _, stream_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let streams = state.hub.streams(&session.id);
+    let streams = streams_of(&state, &session.id).await?;
     let s = streams
         .iter()
         .find(|s| s.stream_id == stream_id)
@@ -138,7 +171,7 @@ pub async fn mute_stream(
     ProjectSession { project, session }: ProjectSession,
     Path((_, _, stream_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let told = state.hub.mute(&session.id, Some(&stream_id), &[]).map_err(hub_error)?;
+    let told = mute(&state, &session.id, Some(stream_id), Vec::new()).await?;
     Ok(mute_reply(&project, &session, told))
 }
 
@@ -162,7 +195,7 @@ pub async fn mute_all(
         Some(Value::Bool(false)) => return Ok(mute_reply(&project, &session, 0)),
         Some(_) => return Err(ApiError::bad_request(codes::INVALID_PARAMETER, "active must be true or false")),
     }
-    let told = state.hub.mute(&session.id, None, &excluded).map_err(hub_error)?;
+    let told = mute(&state, &session.id, None, excluded).await?;
     Ok(mute_reply(&project, &session, told))
 }
 

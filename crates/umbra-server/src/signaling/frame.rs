@@ -18,6 +18,16 @@ impl EventBody {
         EventBody(event.to_json().into())
     }
 
+    /// An event this server serialized earlier (another node's, mirrored through Redis).
+    pub fn from_trusted_json(json: String) -> Self {
+        EventBody(json.into())
+    }
+
+    /// The event's JSON object, without `seq`.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
     /// The text a client receives: `{"seq":n,` followed by the rest of the object.
     pub fn with_seq(&self, seq: u64) -> String {
         // `to_json` of a `ServerMessage` is an object beginning with `{"type":`, never `{}`.

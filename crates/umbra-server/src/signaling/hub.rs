@@ -64,7 +64,7 @@ pub struct Hub {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     pub config: HubConfig,
     pub(super) router: Arc<dyn MediaRouter>,
-    pub(super) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     epochs: AtomicU64,
     /// Live connections per token, across sessions. Taken only while nothing else is locked
     /// after it (a room's lock may be held when it is taken).
@@ -80,7 +80,7 @@ pub struct ConnRef {
 }
 
 /// What the REST API can name that a live session does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum HubError {
     #[error("no connection {0} in this session")]
     UnknownConnection(String),
@@ -110,6 +110,18 @@ impl Hub {
 
     fn rooms(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn rooms_mut(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
+        self.rooms()
+    }
+
+    pub(super) fn rooms_snapshot(&self) -> Vec<(String, Arc<Room>)> {
+        self.rooms().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    pub(super) fn next_epoch(&self) -> u64 {
+        self.epochs.fetch_add(1, Relaxed)
     }
 
     pub(super) fn room(&self, session_id: &str) -> Option<Arc<Room>> {
@@ -189,6 +201,7 @@ impl Hub {
             signals: SignalBudget::new(limits, Instant::now()),
             attached: Some(Attachment { epoch, tx }),
             detached_epoch: None,
+            adopted: false,
         };
         for f in frames {
             conn.send(f);
@@ -218,7 +231,7 @@ impl Hub {
         Ok(())
     }
 
-    fn release_token_slot(&self, token: TokenKey) {
+    pub(super) fn release_token_slot(&self, token: TokenKey) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = tokens.get_mut(&token) {
             *n -= 1;
@@ -247,6 +260,13 @@ impl Hub {
         let conn = st.conns.get_mut(connection_id).ok_or_else(gone)?;
         if !bool::from(conn.resume_token.as_bytes().ct_eq(resume_token.as_bytes())) {
             return Err(SigError::new(ErrorCode::ResumeBadToken, "resume_token does not match this connection"));
+        }
+        if last_seq > conn.seq && conn.adopted {
+            // The node this connection was taken over from sent it events it had not mirrored
+            // yet: they were delivered, and died with that node. Count on from the client's.
+            conn.seq = last_seq;
+            conn.replay.clear();
+            conn.replay_bytes = 0;
         }
         if last_seq > conn.seq {
             let message = format!("last_seq {last_seq} is ahead of the server ({})", conn.seq);
@@ -295,11 +315,15 @@ impl Hub {
             conn.attached = None;
             conn.detached_epoch = Some(me.epoch);
         }
+        self.reap_later(me.session_id.clone(), me.connection_id.clone(), me.epoch);
+    }
+
+    /// Removes the connection after the resume window unless a socket resumed it by then.
+    pub(super) fn reap_later(self: &Arc<Self>, session_id: String, connection_id: String, epoch: u64) {
         let hub = Arc::clone(self);
-        let me = me.clone();
         tokio::spawn(async move {
             tokio::time::sleep(hub.config.resume_window).await;
-            hub.reap(&me);
+            hub.reap(&ConnRef { session_id, connection_id, epoch });
         });
     }
 
@@ -326,7 +350,9 @@ impl Hub {
         let mut st = room.lock();
         let Some(mut conn) = st.conns.remove(connection_id) else { return false };
         self.metrics.connections.fetch_sub(1, Relaxed);
-        self.release_token_slot(conn.token);
+        if !conn.adopted {
+            self.release_token_slot(conn.token);
+        }
         if reason == Reason::ForceDisconnected {
             conn.push_event(&EventBody::new(&ServerMessage::ForcedDisconnect), st.replay);
             conn.send(Frame::Close { code: close::FORCED, reason: "forced disconnect" });

@@ -88,6 +88,11 @@ impl Limits {
 pub struct TokenKey([u8; 32]);
 
 impl TokenKey {
+    /// The key of a connection adopted from another node, which holds no slot on this one.
+    pub fn adopted() -> Self {
+        TokenKey([0; 32])
+    }
+
     pub fn of(raw_token: &str) -> Self {
         let d = digest::digest(&digest::SHA256, raw_token.as_bytes());
         let mut key = [0; 32];

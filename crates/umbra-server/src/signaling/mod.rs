@@ -19,6 +19,7 @@ mod requests;
 mod restart;
 pub mod room;
 pub mod rules;
+pub mod snapshot;
 pub mod socket;
 
 pub use error::SigError;

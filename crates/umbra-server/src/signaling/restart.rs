@@ -21,7 +21,6 @@ use crate::media_router::{PublishSpec, SubscribeSpec};
 
 impl Hub {
     /// Asks every publisher of a routed room to restart its upstream (see the module doc).
-    #[cfg_attr(not(test), expect(dead_code, reason = "cluster takeover calls it; the cluster module lands next"))]
     pub(super) fn restart_media(&self, room: &Room) {
         if room.session.media_mode != MediaMode::Routed {
             return;

@@ -40,6 +40,9 @@ pub struct Conn {
     /// Epoch of the socket whose loss detached this connection; a reaper only removes the
     /// connection if no newer socket resumed it since.
     pub detached_epoch: Option<u64>,
+    /// Taken over from another cluster node (`snapshot.rs`): it holds no per-token slot here,
+    /// and its client may have seen events the dead node never mirrored.
+    pub adopted: bool,
 }
 
 impl Conn {
@@ -89,10 +92,13 @@ pub struct RoomState {
     pub replay: Bounds,
     /// Peer connections asked to renegotiate on a new router (see `restart.rs`).
     pub restarting: HashSet<MediaTarget>,
+    /// Counts changes, so that cluster mode mirrors a room only when it changed.
+    pub version: u64,
 }
 
 impl RoomState {
     pub fn broadcast(&mut self, event: &ServerMessage) {
+        self.version += 1;
         let body = EventBody::new(event);
         for c in self.conns.values_mut() {
             c.push_event(&body, self.replay);
@@ -100,6 +106,7 @@ impl RoomState {
     }
 
     pub fn add_subscription(&mut self, subscription_id: String, sub: Subscription) {
+        self.version += 1;
         if let Some(c) = self.conns.get_mut(&sub.subscriber) {
             c.subscriptions += 1;
         }
@@ -108,6 +115,7 @@ impl RoomState {
 
     pub fn remove_subscription(&mut self, subscription_id: &str) -> Option<Subscription> {
         let sub = self.subs.remove(subscription_id)?;
+        self.version += 1;
         self.restarting.remove(&MediaTarget::Subscription { subscription_id: subscription_id.to_owned() });
         if let Some(c) = self.conns.get_mut(&sub.subscriber) {
             c.subscriptions = c.subscriptions.saturating_sub(1);
@@ -122,6 +130,7 @@ impl RoomState {
 
     /// Queues an event for one connection; false if it is not in the room.
     pub fn send_to(&mut self, conn_id: &str, event: &ServerMessage) -> bool {
+        self.version += 1;
         match self.conns.get_mut(conn_id) {
             Some(c) => {
                 c.push_event(&EventBody::new(event), self.replay);
@@ -167,6 +176,7 @@ impl Room {
             subs: HashMap::new(),
             replay,
             restarting: HashSet::new(),
+            version: 0,
         };
         Self { session, state: Mutex::new(state) }
     }

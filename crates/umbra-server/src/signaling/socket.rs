@@ -19,6 +19,7 @@ use super::hub::ConnRef;
 use super::limits::TokenKey;
 use super::outbox::OutboxRx;
 use crate::clock::now_secs;
+use crate::cluster::relay;
 use crate::state::AppState;
 use crate::token;
 
@@ -53,7 +54,15 @@ impl From<SigError> for Refusal {
 }
 
 pub async fn run(state: Arc<AppState>, mut ws: WebSocket) {
-    let (me, mut rx) = match handshake(&state, &mut ws).await {
+    let attached = match first_message(&mut ws).await {
+        Ok((text, msg)) => match relay_elsewhere(&state, &mut ws, &text, &msg).await {
+            Ok(true) => return,
+            Ok(false) => handshake(&state, msg).await,
+            Err(r) => Err(r),
+        },
+        Err(r) => Err(r),
+    };
+    let (me, mut rx) = match attached {
         Ok(attached) => attached,
         Err(Refusal::Refused(e)) => {
             state.metrics.connects_refused.fetch_add(1, Relaxed);
@@ -92,7 +101,32 @@ async fn close_socket(ws: &mut WebSocket, code: u16, reason: &'static str) {
 
 type Attached = (ConnRef, OutboxRx);
 
-async fn handshake(state: &AppState, ws: &mut WebSocket) -> Result<Attached, Refusal> {
+/// Cluster mode: serves the socket by relaying it to the node hosting its session, when that is
+/// another node. `Ok(true)` when it was (and is over).
+async fn relay_elsewhere(
+    state: &AppState,
+    ws: &mut WebSocket,
+    text: &str,
+    msg: &ClientMessage,
+) -> Result<bool, Refusal> {
+    let Some(cluster) = &state.cluster else { return Ok(false) };
+    // A node found dead is marked so, and the session placed again: at most a few hops.
+    for _ in 0..3 {
+        let route = relay::route(cluster, msg).await.map_err(|e| {
+            tracing::error!(error = %e, "cluster routing failed during a signaling handshake");
+            Refusal::ServerFault
+        })?;
+        let Some((node, url)) = route else { return Ok(false) };
+        match relay::run(cluster, ws, &node, &url, text, state.shutdown.clone()).await {
+            relay::Relayed::Done => return Ok(true),
+            relay::Relayed::NodeGone => continue,
+        }
+    }
+    Err(Refusal::ServerFault)
+}
+
+/// The first message of a socket, as text and parsed.
+async fn first_message(ws: &mut WebSocket) -> Result<(String, ClientMessage), Refusal> {
     let within = Duration::from_millis(limits::HANDSHAKE_TIMEOUT_MS);
     let text = loop {
         match timeout(within, ws.recv()).await {
@@ -106,7 +140,12 @@ async fn handshake(state: &AppState, ws: &mut WebSocket) -> Result<Attached, Ref
             Ok(Some(Ok(_))) => continue,
         }
     };
-    match parse(text.as_str()).map_err(|(_, e)| e)? {
+    let msg = parse(text.as_str()).map_err(|(_, e)| e)?;
+    Ok((text.as_str().to_owned(), msg))
+}
+
+async fn handshake(state: &AppState, msg: ClientMessage) -> Result<Attached, Refusal> {
+    match msg {
         ClientMessage::Connect { v, token, session_id } => {
             check_version(v)?;
             connect(state, &token, session_id).await
@@ -259,7 +298,12 @@ async fn pump(state: &AppState, ws: &mut WebSocket, me: &ConnRef, rx: &mut Outbo
                 }
             },
             _ = shutdown.changed() => {
-                let _ = timeout(write_timeout, close_socket(ws, close::SERVER_SHUTDOWN, "server shutting down")).await;
+                // In a cluster the session lives on: its client resumes on another node.
+                let (code, reason) = match state.cluster {
+                    Some(_) => (close::SESSION_MOVED, "this node is shutting down; resume"),
+                    None => (close::SERVER_SHUTDOWN, "server shutting down"),
+                };
+                let _ = timeout(write_timeout, close_socket(ws, code, reason)).await;
                 return End::Final;
             }
         }

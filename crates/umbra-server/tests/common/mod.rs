@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, stream::MaybeTlsStream};
 
+pub mod cluster;
 pub mod postgres;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_umbra");
@@ -65,6 +66,11 @@ impl Server {
         });
         let addr = line.strip_prefix("umbra listening on http://").expect("listening line").trim().to_owned();
         Server { child: Some(child), addr, data_dir: data_dir.to_owned(), stderr_path }
+    }
+
+    /// The child process, which the caller now owns (a test that killed it reaps it).
+    pub fn take_child(&mut self) -> Option<Child> {
+        self.child.take()
     }
 
     /// The server's process id (for /proc/PID/status).
