@@ -25,11 +25,16 @@ struct Shared {
 impl Proxy {
     /// Forwards every connection made to `addr` to `upstream`.
     pub fn start(upstream: &str) -> Proxy {
+        Self::balance(vec![upstream.to_string()])
+    }
+
+    /// A load balancer: each connection goes to the next of `upstreams` in turn that accepts it
+    /// (a node that died refuses, and the one after it gets the client).
+    pub fn balance(upstreams: Vec<String>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("nonblocking listener");
         let addr = listener.local_addr().expect("proxy address").to_string();
         let shared = Arc::new(Shared::default());
-        let upstream = upstream.to_string();
         let s = shared.clone();
         std::thread::spawn(move || {
             while !s.stop.load(Ordering::Relaxed) {
@@ -45,11 +50,15 @@ impl Proxy {
                     continue;
                 }
                 let _ = client.set_nonblocking(false);
-                let Ok(server) = TcpStream::connect(&upstream) else {
+                let first = s.accepted.fetch_add(1, Ordering::Relaxed);
+                let server = (0..upstreams.len()).find_map(|i| {
+                    let addr = upstreams[(first + i) % upstreams.len()].parse().ok()?;
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()
+                });
+                let Some(server) = server else {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
-                s.accepted.fetch_add(1, Ordering::Relaxed);
                 let mut streams = s.streams.lock().unwrap();
                 for (from, to) in [(&client, &server), (&server, &client)] {
                     let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
@@ -87,7 +96,7 @@ impl Proxy {
         self.shared.held.store(held, Ordering::Relaxed);
     }
 
-    /// Connections forwarded so far.
+    /// Connections accepted while not held.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::Relaxed)
     }
