@@ -170,3 +170,87 @@ fn a_publisher_on_one_node_and_subscribers_on_two_others_decode_e2ee_media() {
         assert_eq!(s.mismatches(), 0);
     }
 }
+
+/// Resumes a signaling connection through the load balancer, as the SDKs do after a dropped
+/// socket: retried with backoff until it is `resumed` or `within` has passed.
+fn resume_via(c: &Cluster, welcome: &Value, last_seq: u64, within: Duration) -> (Ws, Value) {
+    let deadline = Instant::now() + within;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut ws = Ws::open(&c.lb.addr);
+        ws.send(&json!({
+            "type": "resume", "v": 1,
+            "session_id": welcome["session_id"], "connection_id": welcome["connection_id"],
+            "resume_token": welcome["resume_token"], "last_seq": last_seq,
+        }));
+        match ws.next() {
+            Some(m) if m["type"] == "resumed" => return (ws, m),
+            other => assert!(Instant::now() < deadline, "no resume within {within:?}: {other:?}\n{}", c.logs()),
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Two clients of one session, one on the session's node and one relayed from another node,
+/// until `end` ends the session's node; both then resume through the load balancer and the
+/// session carries on (same connections, same stream, signals both ways, nothing destroyed).
+fn session_survives(end: impl FnOnce(&mut Cluster, usize), expect_close: Option<u16>) {
+    let mut c = Cluster::start(3, &["--no-media"]);
+    let sid = new_session(&c.addr(0), &c.project, "p2p.preference=enabled");
+    let t = |data: &str| token(&c.project, &sid, "publisher", Some(data));
+    let (mut a, wa) = Ws::join(&c.addr(0), &t("a"));
+    let home = c.home_of(&sid).unwrap();
+    let other = (home + 1) % 3;
+    let (mut b, wb) = Ws::join(&c.addr(other), &t("b"));
+    a.expect("connection_created");
+    let ack = a.request(json!({"type": "publish", "stream": {"name": "cam"}}));
+    let stream_id = ack["stream_id"].as_str().unwrap().to_owned();
+    b.expect("stream_created");
+    // Let the mirror write the room (it writes a changed room within 100 ms).
+    std::thread::sleep(Duration::from_millis(400));
+
+    end(&mut c, home);
+    // The relayed client is told to resume (4004) and the direct one simply loses its socket
+    // (SIGKILL) or is told the same (SIGTERM).
+    assert_eq!(b.expect_close(), Some(umbra_protocol::close::SESSION_MOVED));
+    let a_close = a.expect_close();
+    assert_eq!(a_close, expect_close, "the home node's own client");
+    let started = Instant::now();
+    let (mut a, _) = resume_via(&c, &wa, a.last_seq, Duration::from_secs(10));
+    let (mut b, _) = resume_via(&c, &wb, b.last_seq, Duration::from_secs(10));
+    let resumed_in = started.elapsed();
+    let new_home = c.home_of(&sid).expect("the session has a new home");
+    assert_ne!(new_home, home);
+    eprintln!(
+        "both clients resumed {resumed_in:?} after their node ended; the session moved from n{home} to n{new_home}"
+    );
+
+    let items = streams_on(&c.addr(new_home), &c, &sid);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], stream_id.as_str());
+    let to_b = json!({"type": "signal", "to": wb["connection_id"], "data": "after the move"});
+    assert_eq!(a.request(to_b)["type"], "ack");
+    assert_eq!(b.expect("signal")["data"], "after the move");
+    let base = format!("/v2/project/{}/session/{sid}", c.project.key);
+    let live = (0..3).find(|i| c.nodes[*i].is_some() && *i != new_home).unwrap();
+    assert_eq!(rest(&c.addr(live), &c, "POST", &format!("{base}/signal"), br#"{"data":"rest"}"#), 204);
+    for ws in [&mut a, &mut b] {
+        assert_eq!(ws.expect("signal")["data"], "rest");
+        assert!(
+            !ws.pending().iter().any(|m| m["type"] == "connection_destroyed" || m["type"] == "stream_destroyed"),
+            "nothing ended: {:?}",
+            ws.pending()
+        );
+    }
+}
+
+#[test]
+fn a_killed_node_s_session_is_taken_over_and_its_clients_resume_on_another_node() {
+    session_survives(|c, home| c.kill(home), None);
+}
+
+#[test]
+fn a_draining_node_hands_its_session_over_before_it_exits() {
+    session_survives(|c, home| c.stop(home), Some(umbra_protocol::close::SESSION_MOVED));
+}

@@ -51,6 +51,18 @@ pub struct PostgresStore {
     client: Mutex<Option<Client>>,
 }
 
+impl Drop for PostgresStore {
+    /// The blocking client runs a runtime of its own, which it blocks on when dropped: that
+    /// panics when the last owner of the store is dropped on a tokio worker (the server ending
+    /// its tasks at shutdown). The client goes on a plain thread instead.
+    fn drop(&mut self) {
+        let client = self.client.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(client) = client {
+            let _ = std::thread::Builder::new().name("umbra-pg-close".into()).spawn(move || drop(client));
+        }
+    }
+}
+
 impl PostgresStore {
     /// Connects and brings the schema up to date. TLS follows the URL's `sslmode` (`disable`,
     /// `prefer` — the default — or `require`), verifying the server against the system's CA

@@ -187,7 +187,7 @@ impl Cluster {
     pub fn stop(&mut self, i: usize) {
         let mut s = self.nodes[i].take().expect("node is running");
         let st = s.stop();
-        assert!(st.success(), "node {i} exited with {st}");
+        assert!(st.success(), "node {i} exited with {st}:\n{}", s.log());
     }
 
     /// Which node (index) hosts a session now, from Redis.
