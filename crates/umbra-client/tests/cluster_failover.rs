@@ -159,6 +159,9 @@ fn failover(kill: bool) {
             c.logs()
         );
     }
+    if std::env::var_os("UMBRA_TEST_LOGS").is_some() {
+        eprintln!("{}", c.logs());
+    }
     let new_home = c.home_of(&session_id).expect("a new home");
     assert_ne!(new_home, home, "the session moved");
     eprintln!("session moved n{home} -> n{new_home}");

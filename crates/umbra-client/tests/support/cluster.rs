@@ -163,7 +163,11 @@ impl Cluster {
         let nodes: Vec<Server> = (0..n)
             .map(|i| {
                 let id = format!("n{i}");
-                Server::start_with(&["--database", &database], "127.0.0.1:0", &["--redis", &redis_url, "--node-id", &id])
+                Server::start_with(
+                    &["--database", &database],
+                    "127.0.0.1:0",
+                    &["--redis", &redis_url, "--node-id", &id],
+                )
             })
             .collect();
         let lb = Proxy::balance(nodes.iter().map(|s| s.addr.clone()).collect());
