@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { E2eeHost, type WorkerLike } from "../src/media/e2ee-host.js";
 import { PeerEngine } from "../src/media/peer-engine.js";
+import { OTError } from "../src/api/errors.js";
 import type { MediaContext } from "../src/media/engine.js";
 import type { Joined, Request } from "../src/api/signaling-types.js";
 import type { SignalingClient } from "../src/api/signaling-client.js";
@@ -328,4 +329,31 @@ test("media_restart refused: the subscriber is told of the failure, the new peer
   assert.equal(failures.length, 1);
   assert.match(failures[0]!, /could not be moved.*no such subscription/);
   assert.equal(FakePC.all[1]!.closed, true);
+});
+
+test("media_restart cut by a dropped socket: nothing reported, the restart is redone once the connection is resumed", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine, requests } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" }, renegotiate: { sdp_answer: "new-router-answer" } });
+  const failures: string[] = [];
+  await engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m) });
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (r: Request) => Promise<unknown> };
+  const real = signaling.request;
+  signaling.request = async () => {
+    throw new OTError("OT_NOT_CONNECTED", "the connection to the session dropped before the server answered");
+  };
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  assert.deepEqual(failures, [], "an interrupted renegotiate is not a failure");
+  assert.equal(FakePC.all[1]!.closed, true, "its peer connection is dropped");
+  assert.equal(FakePC.all[0]!.closed, false, "the old one stays until a restart succeeds");
+  signaling.request = real;
+  engine.reconnected();
+  await settle();
+  assert.deepEqual(requests.filter((r) => r.type === "renegotiate").map((r) => r.fields.subscription_id), ["sub1"]);
+  const third = FakePC.all[2]!;
+  assert.deepEqual(third.remoteDescription, { type: "answer", sdp: "new-router-answer" });
+  assert.equal(FakePC.all[0]!.closed, true);
+  engine.reconnected();
+  await settle();
+  assert.equal(FakePC.all.length, 3, "done once");
 });

@@ -159,7 +159,10 @@ export class Session extends EventEmitter {
         if (this.signaling === client) this.onDisconnected(reason, detail);
       },
       onReconnecting: () => this.dispatch(makeEvent("sessionReconnecting", {})),
-      onReconnected: () => this.dispatch(makeEvent("sessionReconnected", {})),
+      onReconnected: () => {
+        this.engine?.reconnected();
+        this.dispatch(makeEvent("sessionReconnected", {}));
+      },
     });
     let welcome: Joined;
     try {

@@ -60,6 +60,8 @@ export interface MediaEngine {
    * which end their publication or subscription through this engine.
    */
   handleServerEvent(event: MediaEvent): boolean;
+  /** The signaling connection was resumed: redo what a dropped socket interrupted. */
+  reconnected(): void;
   close(): void;
 }
 

@@ -33,6 +33,11 @@ function negotiatedCodecs(x: RTCRtpSender | RTCRtpReceiver): [string, Record<num
   }
 }
 
+/** The socket dropped before the server answered (not a refusal by the server). */
+function interrupted(e: unknown): boolean {
+  return e instanceof OTError && e.name === "OT_NOT_CONNECTED" && e.serverCode === undefined;
+}
+
 function candidateJson(c: RTCIceCandidate | null): IceCandidate {
   // An empty candidate string is end-of-candidates, as in WebRTC.
   return c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : { candidate: "" };
@@ -88,6 +93,8 @@ export class PeerEngine implements MediaEngine {
   private readonly pcsById = new Map<string, RTCPeerConnection>();
   private readonly publications = new Map<string, PublicationState>();
   private readonly subscriptions = new Map<string, SubscriptionState>();
+  /** Restarts whose `renegotiate` a dropped socket cut off: redone once it is resumed. */
+  private readonly interruptedRestarts: MediaTarget[] = [];
   private closed = false;
 
   constructor(
@@ -323,7 +330,9 @@ export class PeerEngine implements MediaEngine {
     } catch (e) {
       pc.close();
       this.detachAll(senders.map((s) => s.transformId));
-      if (!stale()) pub.req.onMediaFailure?.(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
+      if (stale()) return;
+      if (interrupted(e)) return void this.interruptedRestarts.push({ stream_id: streamId });
+      pub.req.onMediaFailure?.(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
       return;
     }
     for (const s of senders) if (s.transformId) this.e2ee?.setCodec(s.transformId, ...negotiatedCodecs(s.sender));
@@ -351,7 +360,9 @@ export class PeerEngine implements MediaEngine {
     } catch (e) {
       pc.close();
       this.detachAll(receivers.map((r) => r.transformId));
-      if (!stale()) sub.req.onFailure(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
+      if (stale()) return;
+      if (interrupted(e)) return void this.interruptedRestarts.push({ subscription_id: subscriptionId });
+      sub.req.onFailure(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
       return;
     }
     for (const r of receivers) this.e2ee?.setCodec(r.transformId, ...negotiatedCodecs(r.receiver));
@@ -413,6 +424,14 @@ export class PeerEngine implements MediaEngine {
       default:
         ignoreUnknown(ev);
         return false;
+    }
+  }
+
+  reconnected(): void {
+    // The old peer connections are still in place: each restart starts over from them.
+    for (const target of this.interruptedRestarts.splice(0)) {
+      if ("stream_id" in target) void this.restartPublication(target.stream_id);
+      else void this.restartSubscription(target.subscription_id);
     }
   }
 
