@@ -30,13 +30,13 @@ pub(super) enum Restart {
 
 impl Worker {
     pub(super) fn media_restart(&mut self, target: MediaTarget) {
+        // Whose peer connection; `renegotiate` sets the generation once the new one exists.
         let restart = match &target {
             MediaTarget::Stream { stream_id } => self
                 .publishers
                 .iter()
                 .find(|(_, p)| p.stream_id.as_deref() == Some(stream_id))
-                .map(|(id, _)| *id)
-                .map(|id| Restart::Publisher { id, generation: 0 }),
+                .map(|(id, _)| Restart::Publisher { id: *id, generation: 0 }),
             MediaTarget::Subscription { subscription_id } => self
                 .subscribers
                 .iter()

@@ -57,8 +57,8 @@ impl Worker {
                 let window = self.credentials.as_ref().map_or(Duration::ZERO, |c| c.window);
                 self.resuming =
                     Some(Resuming { deadline: now + window, next_attempt: now, delay: FIRST_DELAY, sent: false });
-                self.fail_pending();
                 self.emit(Event::Reconnecting);
+                self.fail_pending();
             }
         }
     }
