@@ -10,6 +10,12 @@
 //!
 //! Run: `cargo bench -p umbra-server --bench signaling` (env: UMBRA_BENCH_CONNECTIONS,
 //! UMBRA_BENCH_ROUNDS). Every loop is bounded in count and time; traffic stays on 127.0.0.1.
+//!
+//! With `UMBRA_BENCH_CLUSTER=1` it measures the cost of cluster mode instead (issue 14): the
+//! same clients in sessions of 10 against one standalone node (SQLite), one node in cluster mode
+//! (its own PostgreSQL and Redis, started by the bench as the tests start them) and three nodes,
+//! the clients spread over the three in turn (so most sockets are relayed to their session's
+//! node). Needs PostgreSQL and redis-server installed (scripts/install-deps.sh --tests).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -17,6 +23,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -116,21 +126,47 @@ async fn run_client(
     Ok(())
 }
 
+/// Flags every measured node runs with.
+const SERVE_FLAGS: [&str; 6] = [
+    "--heartbeat-interval-secs",
+    "300",
+    "--heartbeat-timeout-secs",
+    "600",
+    // The worst case measured is one session of more connections than the default cap.
+    "--max-connections-per-session",
+    "1000000",
+];
+
 fn main() {
     // `cargo bench` passes `--bench`; there are no other arguments.
     let n = env_num("UMBRA_BENCH_CONNECTIONS", 2000);
     let rounds = env_num("UMBRA_BENCH_ROUNDS", 20) as u64;
     let started = Instant::now();
-    // One big session: every join and every signal reaches all n (the worst case).
-    scenario(n, n, rounds);
-    // The same number of connections in sessions of 10 (a typical call size).
-    scenario(n, 10.min(n), rounds);
+    if std::env::var("UMBRA_BENCH_CLUSTER").is_ok_and(|v| v == "1") {
+        cluster_cost(n, rounds);
+    } else {
+        // One big session: every join and every signal reaches all n (the worst case).
+        scenario(n, n, rounds, &standalone());
+        // The same number of connections in sessions of 10 (a typical call size).
+        scenario(n, 10.min(n), rounds, &standalone());
+    }
     println!("total run {:.1} s", started.elapsed().as_secs_f64());
     let _ = std::io::stdout().flush();
 }
 
-fn scenario(n: usize, session_size: usize, rounds: u64) {
-    let sessions = n.div_ceil(session_size);
+/// What a scenario drives: the nodes' addresses (clients take them in turn) and processes.
+struct Target {
+    label: String,
+    addrs: Vec<String>,
+    pids: Vec<u32>,
+    key: String,
+    secret: String,
+    /// Keeps servers (and their PostgreSQL and Redis) alive until the scenario ends.
+    _keep: Box<dyn std::any::Any>,
+}
+
+/// One `umbra serve` on SQLite in a fresh directory.
+fn standalone() -> Target {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
         .arg("--data-dir")
@@ -139,24 +175,11 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         .output()
         .unwrap();
     let project: Value = serde_json::from_slice(&out.stdout).expect("project json");
-    let (key, secret) =
-        (project["api_key"].as_str().unwrap().to_owned(), project["api_secret"].as_str().unwrap().to_owned());
-
     let mut server = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--heartbeat-interval-secs",
-            "300",
-            "--heartbeat-timeout-secs",
-            "600",
-            // The worst case measured is one session of more connections than the default cap.
-            "--max-connections-per-session",
-            "1000000",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-media"])
+        .args(SERVE_FLAGS)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -165,6 +188,74 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
     let mut line = String::new();
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().strip_prefix("umbra listening on http://").expect("listening line").to_owned();
+    /// The server, then its directory (removed after it exits).
+    struct Kill(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            let _ = self.0.wait();
+        }
+    }
+    Target {
+        label: "1 node, standalone (SQLite)".into(),
+        addrs: vec![addr],
+        pids: vec![pid],
+        key: project["api_key"].as_str().unwrap().to_owned(),
+        secret: project["api_secret"].as_str().unwrap().to_owned(),
+        _keep: Box::new(Kill(server, dir)),
+    }
+}
+
+/// `nodes` nodes in cluster mode on their own PostgreSQL and Redis.
+fn cluster(nodes: usize) -> Target {
+    let mut flags = vec!["--no-media"];
+    flags.extend(SERVE_FLAGS);
+    let c = common::cluster::Cluster::start(nodes, &flags);
+    Target {
+        label: format!("{nodes} node(s), cluster mode (PostgreSQL + Redis)"),
+        addrs: (0..nodes).map(|i| c.addr(i)).collect(),
+        pids: (0..nodes).map(|i| c.node(i).pid()).collect(),
+        key: c.project.key.clone(),
+        secret: c.project.secret.clone(),
+        _keep: Box::new(c),
+    }
+}
+
+/// Sessions of 10: standalone, then one and three nodes in cluster mode, alternating order over
+/// two passes so that neither side always runs on a warmer machine.
+fn cluster_cost(n: usize, rounds: u64) {
+    let mut rows = Vec::new();
+    for pass in 0..2 {
+        let order: [usize; 3] = if pass == 0 { [0, 1, 3] } else { [3, 1, 0] };
+        for nodes in order {
+            let target = if nodes == 0 { standalone() } else { cluster(nodes) };
+            rows.push((target.label.clone(), scenario(n, 10.min(n), rounds, &target)));
+        }
+    }
+    println!("\nsummary (sessions of 10, {n} clients, {rounds} signal rounds):");
+    println!("| setup | connects/s | fan-out per delivery p50 / p99 | until the last p50 / max |");
+    println!("| --- | --- | --- | --- |");
+    for (label, r) in rows {
+        println!(
+            "| {label} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
+            r.rate, r.p50, r.p99, r.last50, r.last_max
+        );
+    }
+}
+
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    last50: f64,
+    last_max: f64,
+}
+
+fn scenario(n: usize, session_size: usize, rounds: u64, target: &Target) -> Figures {
+    let sessions = n.div_ceil(session_size);
+    let (key, secret) = (target.key.clone(), target.secret.clone());
+    let addr = target.addrs[0].clone();
+    let pid = target.pids[0];
 
     let now = umbra_server::clock::now_secs();
     let auth = umbra_server::jwt::sign_hs256(
@@ -192,7 +283,9 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         .collect();
     let receivers = session_size.min(n);
 
-    let rss_before = rss_kib(pid);
+    let rss_before: u64 = target.pids.iter().map(|p| rss_kib(*p)).sum();
+    let addrs = target.addrs.clone();
+    let pids = target.pids.clone();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let report = rt.block_on(async move {
         let created_seen = Arc::new(AtomicU64::new(0));
@@ -201,12 +294,12 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         let mut handles = Vec::with_capacity(n);
         let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CONNECTS));
         let t0 = Instant::now();
-        for token in tokens {
+        for (i, token) in tokens.into_iter().enumerate() {
             let permit = sem.clone().acquire_owned().await.unwrap();
             let (stx, srx) = mpsc::unbounded_channel();
             senders.push(stx);
             let client = Client { arrivals: arr_tx.clone(), created_seen: created_seen.clone() };
-            handles.push(tokio::spawn(run_client(addr.clone(), token, client, permit, srx)));
+            handles.push(tokio::spawn(run_client(addrs[i % addrs.len()].clone(), token, client, permit, srx)));
         }
         // Count welcomes (round-0 arrivals).
         let mut connected = 0usize;
@@ -259,7 +352,7 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         }
         per_delivery.sort();
         to_last.sort();
-        let rss_connected = rss_kib(pid);
+        let rss_connected: u64 = pids.iter().map(|p| rss_kib(*p)).sum();
         drop(senders);
         for h in handles {
             h.abort();
@@ -267,12 +360,12 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         (connect_elapsed, settle, per_delivery, to_last, expected, rss_connected)
     });
     let (connect_elapsed, settle, per_delivery, to_last, events, rss_after) = report;
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = server.wait();
+    let _ = pid;
 
     let rate = n as f64 / connect_elapsed.as_secs_f64();
     println!(
-        "{n} WebSocket clients in {sessions} relayed session(s) of {session_size}, server `umbra serve` (release), loopback:"
+        "{n} WebSocket clients in {sessions} relayed session(s) of {session_size}, {} (`umbra serve`, release), loopback:",
+        target.label
     );
     println!(
         "  connect: {n} in {:.2} s = {rate:.0} connects/s ({CONCURRENT_CONNECTS} in flight; upgrade + JWT check + welcome + join fan-out)",
@@ -296,4 +389,11 @@ fn scenario(n: usize, session_size: usize, rounds: u64) {
         percentile(&to_last, 0.5).as_secs_f64() * 1e3,
         to_last.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
+    Figures {
+        rate,
+        p50: percentile(&per_delivery, 0.5).as_secs_f64() * 1e3,
+        p99: percentile(&per_delivery, 0.99).as_secs_f64() * 1e3,
+        last50: percentile(&to_last, 0.5).as_secs_f64() * 1e3,
+        last_max: to_last.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    }
 }

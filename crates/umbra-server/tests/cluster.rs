@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::native::Native;
 use common::{Ws, auth, http, new_session, token};
 use serde_json::{Value, json};
-use umbra_client::{Event, PublisherEvent, PublisherSettings, Session, SessionConfig, SubscriberEvent};
 
 const SECRET: &str = "correct horse battery staple";
 
@@ -83,91 +82,25 @@ fn clients_on_three_nodes_share_one_session_and_rest_calls_work_on_any_node() {
     drop(d);
 }
 
-struct Client {
-    session: Session,
-    events: Receiver<Event>,
-    seen: Vec<Event>,
-}
-
-impl Client {
-    fn join(url: &str, c: &Cluster, sid: &str) -> Client {
-        let mut session =
-            Session::new(&c.project.key, sid, SessionConfig { server_url: url.to_owned(), ..Default::default() });
-        let events = session.events().unwrap();
-        session.set_encryption_secret(SECRET).unwrap();
-        session.connect(&token(&c.project, sid, "publisher", None)).unwrap();
-        let mut cl = Client { session, events, seen: Vec::new() };
-        cl.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");
-        cl
-    }
-
-    fn wait(&mut self, within: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Event> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.events.recv_timeout(left.min(Duration::from_millis(200))) {
-                Ok(e) => {
-                    let hit = pred(&e);
-                    self.seen.push(e.clone());
-                    if hit {
-                        return Some(e);
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn stream_id(&mut self) -> String {
-        let found = self.seen.iter().find_map(|e| match e {
-            Event::StreamCreated(s) => Some(s.stream_id.clone()),
-            _ => None,
-        });
-        found.unwrap_or_else(|| match self.wait(Duration::from_secs(20), |e| matches!(e, Event::StreamCreated(_))) {
-            Some(Event::StreamCreated(s)) => s.stream_id,
-            _ => panic!("no stream appeared"),
-        })
-    }
-
-    /// Video frames decoded within `d`.
-    fn frames_within(&mut self, d: Duration) -> usize {
-        let mut n = 0;
-        self.wait(d, |e| {
-            if matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }) {
-                n += 1;
-            }
-            false
-        });
-        n
-    }
-
-    fn mismatches(&self) -> usize {
-        self.seen
-            .iter()
-            .filter(|e| matches!(e, Event::Subscriber { event: SubscriberEvent::EncryptionSecretMismatch, .. }))
-            .count()
-    }
-}
-
 #[test]
 fn a_publisher_on_one_node_and_subscribers_on_two_others_decode_e2ee_media() {
     let c = Cluster::start(3, &["--media-bind", "127.0.0.1:0"]);
     let sid = new_session(&c.addr(0), &c.project, "p2p.preference=disabled&e2ee=true");
-    let mut publisher = Client::join(&c.node(0).url(), &c, &sid);
-    publisher.session.publish(PublisherSettings::test_pattern("camera")).unwrap();
-    publisher
-        .wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::MediaConnected, .. }))
-        .unwrap_or_else(|| panic!("publisher media never connected: {:?}\n{}", publisher.seen, c.logs()));
-    let mut subs: Vec<Client> = [1, 2].iter().map(|&i| Client::join(&c.node(i).url(), &c, &sid)).collect();
-    for s in &mut subs {
-        let stream = s.stream_id();
-        s.session.subscribe(&stream).unwrap();
-    }
-    for (i, s) in subs.iter_mut().enumerate() {
-        let n = s.frames_within(Duration::from_secs(8));
-        assert!(n >= 60, "subscriber on node {}: {n} frames decoded in 8 s\n{}", i + 1, c.logs());
-        assert_eq!(s.mismatches(), 0);
+    let mut publisher = Native::join(&c.node(0).url(), &c.project, &sid, SECRET, "publisher");
+    publisher.publish_pattern();
+    let mut subs: Vec<_> = [1, 2]
+        .iter()
+        .map(|&i| {
+            let mut s = Native::join(&c.node(i).url(), &c.project, &sid, SECRET, "subscriber");
+            let id = s.subscribe_first();
+            (i, s, id)
+        })
+        .collect();
+    for (i, s, id) in &mut subs {
+        let took = s.decoding_again(*id, 60, Duration::from_secs(15));
+        assert!(took.is_some(), "subscriber on node {i}: not 60 frames in 15 s\n{}", c.logs());
+        s.drain();
+        assert!(s.troubles().is_empty(), "subscriber on node {i}: {:?}", s.troubles());
     }
 }
 

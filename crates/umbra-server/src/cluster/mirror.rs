@@ -13,6 +13,9 @@ use super::{Cluster, ClusterError, keys, millis};
 use crate::signaling::snapshot::RoomSnapshot;
 
 const FLUSH: Duration = Duration::from_millis(100);
+/// Every room is written again this often, changed or not: a Redis that restarted (and lost
+/// everything) has every live room back within this time.
+const REWRITE_ALL_EVERY: u32 = 100;
 /// A mirrored room outlives its node by this much, so a takeover can still read it.
 const ROOM_TTL: Duration = Duration::from_secs(120);
 
@@ -97,8 +100,11 @@ pub(super) async fn flush_loop(cluster: Weak<Cluster>) {
     let mut written = HashMap::new();
     let mut tick = tokio::time::interval(FLUSH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for n in 1u32.. {
         tick.tick().await;
+        if n % REWRITE_ALL_EVERY == 0 {
+            written.clear();
+        }
         let Some(cluster) = cluster.upgrade() else { return };
         if let Err(e) = cluster.flush(&mut written).await {
             tracing::error!(error = %e, "mirroring sessions to Redis failed");

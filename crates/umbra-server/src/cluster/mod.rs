@@ -3,7 +3,7 @@
 //!
 //! What lives where:
 //! - **PostgreSQL**: projects and sessions, as in a single node.
-//! - **Redis** (`keys`): each node's presence and load (a key with a 3 s expiry, refreshed every
+//! - **Redis** (`keys`): each node's presence and load (a key with a 5 s expiry, refreshed every
 //!   second); each live session's home node (same expiry, refreshed by that node); each live
 //!   session's state (`signaling::snapshot`), mirrored at most every 100 ms; two pub/sub channels
 //!   per node for REST operations on sessions it hosts (`ops`).
@@ -41,7 +41,7 @@ use crate::store::Store;
 /// How often a node refreshes its presence and the home keys of its sessions.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a node, or a session's home, lives in Redis without a refresh.
-const PRESENCE_TTL: Duration = Duration::from_secs(3);
+const PRESENCE_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {

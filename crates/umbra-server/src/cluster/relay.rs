@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as Upstream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as UpstreamClose;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use umbra_protocol::{ClientMessage, close};
 
@@ -66,8 +67,11 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Relayed {
     let target = ws_url(url);
-    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(target.as_str())).await
-    {
+    // Small buffers, as for the server's own sockets (api/mod.rs): a relayed client costs a
+    // socket on each of two nodes, and signaling messages are small.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(4 * 1024);
+    let connect = tokio_tungstenite::connect_async_with_config(target.as_str(), Some(config), true);
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok((u, _))) => u,
         Ok(Err(tokio_tungstenite::tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             if let Err(e) = cluster.presume_dead(node, url).await {

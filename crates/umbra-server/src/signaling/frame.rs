@@ -121,7 +121,8 @@ mod tests {
             ServerMessage::MuteForced { stream_id: "s".into() },
             ServerMessage::MediaConnected { target: target.clone() },
             ServerMessage::MediaFailed { target: target.clone(), message: "ICE".into() },
-            ServerMessage::MediaClosed { target, message: "the stream ended".into() },
+            ServerMessage::MediaClosed { target: target.clone(), message: "the stream ended".into() },
+            ServerMessage::MediaRestart { target },
             ServerMessage::ForcedDisconnect,
         ]
     }

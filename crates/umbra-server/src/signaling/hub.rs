@@ -201,7 +201,7 @@ impl Hub {
             signals: SignalBudget::new(limits, Instant::now()),
             attached: Some(Attachment { epoch, tx }),
             detached_epoch: None,
-            adopted: false,
+            adopted: None,
         };
         for f in frames {
             conn.send(f);
@@ -261,12 +261,10 @@ impl Hub {
         if !bool::from(conn.resume_token.as_bytes().ct_eq(resume_token.as_bytes())) {
             return Err(SigError::new(ErrorCode::ResumeBadToken, "resume_token does not match this connection"));
         }
-        if last_seq > conn.seq && conn.adopted {
-            // The node this connection was taken over from sent it events it had not mirrored
-            // yet: they were delivered, and died with that node. Count on from the client's.
-            conn.seq = last_seq;
-            conn.replay.clear();
-            conn.replay_bytes = 0;
+        if let Some(mirrored) = conn.adopted
+            && last_seq > mirrored
+        {
+            conn.count_on_from(last_seq, mirrored);
         }
         if last_seq > conn.seq {
             let message = format!("last_seq {last_seq} is ahead of the server ({})", conn.seq);
@@ -350,7 +348,7 @@ impl Hub {
         let mut st = room.lock();
         let Some(mut conn) = st.conns.remove(connection_id) else { return false };
         self.metrics.connections.fetch_sub(1, Relaxed);
-        if !conn.adopted {
+        if conn.adopted.is_none() {
             self.release_token_slot(conn.token);
         }
         if reason == Reason::ForceDisconnected {

@@ -40,9 +40,10 @@ pub struct Conn {
     /// Epoch of the socket whose loss detached this connection; a reaper only removes the
     /// connection if no newer socket resumed it since.
     pub detached_epoch: Option<u64>,
-    /// Taken over from another cluster node (`snapshot.rs`): it holds no per-token slot here,
-    /// and its client may have seen events the dead node never mirrored.
-    pub adopted: bool,
+    /// Taken over from another cluster node (`snapshot.rs`), with the `seq` it had in the
+    /// mirrored state: it holds no per-token slot here, and its client may have seen events the
+    /// dead node never mirrored (see `Hub::resume`).
+    pub adopted: Option<u64>,
 }
 
 impl Conn {
@@ -55,6 +56,24 @@ impl Conn {
             self.replay_bytes -= old.wire_len();
         }
         self.send(Frame::Event { seq: self.seq, body: body.clone() });
+    }
+
+    /// After a takeover: the client has seen events up to `last_seq`, past the `mirrored` state
+    /// this node adopted (the dead node sent them before mirroring them; they died with it).
+    /// The events queued here since the adoption (`media_restart`, …) are renumbered to follow
+    /// the client's, so it neither refuses them as already seen nor misses them.
+    pub fn count_on_from(&mut self, last_seq: u64, mirrored: u64) {
+        let since: Vec<EventBody> =
+            self.replay.drain(..).filter(|(s, _)| *s > mirrored).map(|(_, body)| body).collect();
+        self.replay_bytes = 0;
+        self.seq = last_seq;
+        for body in since {
+            self.seq += 1;
+            self.replay_bytes += body.wire_len();
+            self.replay.push_back((self.seq, body));
+        }
+        // Counted once: a second resume compares with the renumbered state.
+        self.adopted = Some(self.seq);
     }
 
     pub fn send(&mut self, frame: Frame) {

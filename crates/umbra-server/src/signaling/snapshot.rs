@@ -120,7 +120,7 @@ impl Hub {
                         signals: SignalBudget::new(&self.config.limits, now),
                         attached: None,
                         detached_epoch: Some(epoch),
-                        adopted: true,
+                        adopted: Some(c.seq),
                     };
                     st.conns.insert(c.id, conn);
                     self.metrics.connections.fetch_add(1, Relaxed);
@@ -157,7 +157,7 @@ impl Hub {
         for (_, mut conn) in std::mem::take(&mut st.conns) {
             conn.send(Frame::Close { code: close::SESSION_MOVED, reason: "the session moved to another node" });
             self.metrics.connections.fetch_sub(1, Relaxed);
-            if !conn.adopted {
+            if conn.adopted.is_none() {
                 self.release_token_slot(conn.token);
             }
             if drop_media && room.session.media_mode == umbra_protocol::MediaMode::Routed {
@@ -166,5 +166,101 @@ impl Hub {
         }
         self.metrics.streams.fetch_sub(st.streams.len() as i64, Relaxed);
         st.streams.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use umbra_protocol::{ArchiveMode, MediaMode};
+
+    use super::*;
+    use crate::media_router::NoMediaRouter;
+    use crate::metrics::Metrics;
+    use crate::signaling::HubConfig;
+    use crate::signaling::outbox::OutboxRx;
+    use crate::token::{Grant, TokenFormat};
+
+    fn session() -> Session {
+        Session {
+            id: "1_s".into(),
+            api_key: "12345678".into(),
+            media_mode: MediaMode::Relayed,
+            archive_mode: ArchiveMode::Manual,
+            location: None,
+            cipher_suite: None,
+            archive_name: None,
+            archive_resolution: None,
+            created_ms: 0,
+        }
+    }
+
+    fn grant() -> Grant {
+        Grant {
+            format: TokenFormat::Jwt,
+            api_key: "12345678".into(),
+            session_id: "1_s".into(),
+            role: Role::Publisher,
+            expires_at: i64::MAX,
+            connection_data: None,
+            initial_layout_class_list: vec![],
+        }
+    }
+
+    async fn frames(rx: &mut OutboxRx, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let f = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("a frame").expect("open");
+            let text = match f {
+                Frame::Text(t) => t.to_string(),
+                Frame::Event { seq, body } => body.with_seq(seq),
+                Frame::Close { code, .. } => panic!("closed with {code}"),
+            };
+            out.push(serde_json::from_str(&text).unwrap());
+        }
+        out
+    }
+
+    fn hub() -> Arc<Hub> {
+        Hub::new(HubConfig::default(), Arc::new(NoMediaRouter), Arc::new(Metrics::default()))
+    }
+
+    #[tokio::test]
+    async fn an_adopted_connection_resumes_with_what_it_missed_even_past_the_mirrored_state() {
+        let old = hub();
+        let (a, _arx) = old.join(session(), &grant(), TokenKey::of("t")).unwrap();
+        let (_b, _brx) = old.join(session(), &grant(), TokenKey::of("t")).unwrap();
+        let (snap, _) = old.snapshot("1_s").unwrap();
+        let mirrored = snap.conns.iter().find(|c| c.id == a.connection_id).unwrap().seq;
+        let token = snap.conns.iter().find(|c| c.id == a.connection_id).unwrap().resume_token.clone();
+        assert_eq!(mirrored, 1, "a saw b join");
+
+        let new = hub();
+        assert!(new.adopt(session(), snap.clone()));
+        assert!(!new.adopt(session(), snap), "adopted once");
+        new.signal("1_s", None, Some(&a.connection_id), None, "queued on the new node").unwrap();
+
+        // The dead node had sent `a` one more event than it mirrored: the new node's events
+        // follow the client's count instead of being taken for ones it has seen.
+        let (_, mut rx) = new.resume("1_s", &a.connection_id, &token, mirrored + 1).unwrap();
+        let got = frames(&mut rx, 2).await;
+        assert_eq!((got[0]["type"].as_str(), got[0]["last_seq"].as_u64()), (Some("resumed"), Some(mirrored + 2)));
+        assert_eq!(
+            (got[1]["data"].as_str(), got[1]["seq"].as_u64()),
+            (Some("queued on the new node"), Some(mirrored + 2))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_evicted_room_closes_its_sockets_with_session_moved() {
+        let h = hub();
+        let (_a, mut rx) = h.join(session(), &grant(), TokenKey::of("t")).unwrap();
+        frames(&mut rx, 1).await;
+        h.evict("1_s", true);
+        assert!(!h.is_live("1_s"));
+        let f = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.unwrap().unwrap();
+        assert!(matches!(f, Frame::Close { code: close::SESSION_MOVED, .. }), "{f:?}");
     }
 }

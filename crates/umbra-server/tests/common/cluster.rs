@@ -5,8 +5,8 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::postgres::Postgres;
@@ -60,6 +60,7 @@ impl Drop for Redis {
 pub struct LoadBalancer {
     pub addr: String,
     stop: Arc<AtomicBool>,
+    backends: Arc<Mutex<Vec<String>>>,
 }
 
 impl LoadBalancer {
@@ -67,8 +68,9 @@ impl LoadBalancer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
+        let backends = Arc::new(Mutex::new(backends));
         let next = AtomicUsize::new(0);
-        let flag = stop.clone();
+        let (flag, list) = (stop.clone(), backends.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
@@ -76,6 +78,7 @@ impl LoadBalancer {
                 }
                 let Ok(client) = client else { continue };
                 let start = next.fetch_add(1, Ordering::Relaxed);
+                let backends = list.lock().unwrap().clone();
                 let upstream = (0..backends.len())
                     .map(|i| &backends[(start + i) % backends.len()])
                     .find_map(|b| TcpStream::connect_timeout(&b.parse().unwrap(), Duration::from_secs(1)).ok());
@@ -83,7 +86,12 @@ impl LoadBalancer {
                 splice(client, upstream);
             }
         });
-        LoadBalancer { addr, stop }
+        LoadBalancer { addr, stop, backends }
+    }
+
+    /// Points backend `i` at a new address (a node started again on another port).
+    pub fn set_backend(&self, i: usize, addr: String) {
+        self.backends.lock().unwrap()[i] = addr;
     }
 
     pub fn url(&self) -> String {
@@ -124,6 +132,8 @@ impl Drop for LoadBalancer {
 
 pub struct Cluster {
     pub nodes: Vec<Option<Server>>,
+    /// Each node's `serve` flags, to start it again.
+    args: Vec<Vec<String>>,
     pub ids: Vec<String>,
     pub lb: LoadBalancer,
     pub project: Project,
@@ -149,21 +159,26 @@ impl Cluster {
         let project =
             Project { key: v["api_key"].as_str().unwrap().into(), secret: v["api_secret"].as_str().unwrap().into() };
         let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        let nodes: Vec<Option<Server>> = ids
+        let args: Vec<Vec<String>> = ids
             .iter()
             .map(|id| {
-                let mut args = vec!["--database", &database, "--redis"];
-                let url = redis.url();
-                args.push(&url);
-                args.extend(["--node-id", id]);
-                args.extend_from_slice(extra);
-                let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                Some(Server::start(&dir.path().join(id), &args))
+                let mut a = vec!["--database".to_owned(), database.clone(), "--redis".into(), redis.url()];
+                a.extend(["--node-id".to_owned(), id.clone()]);
+                a.extend(extra.iter().map(|s| s.to_string()));
+                a
             })
             .collect();
+        let nodes: Vec<Option<Server>> = ids.iter().zip(&args).map(|(id, a)| Some(start_node(&dir, id, a))).collect();
         let lb = LoadBalancer::start(nodes.iter().map(|s| s.as_ref().unwrap().addr.clone()).collect());
-        Cluster { nodes, ids, lb, project, database, redis, pg, dir }
+        Cluster { nodes, args, ids, lb, project, database, redis, pg, dir }
+    }
+
+    /// Starts a stopped or killed node again (on a new port, which the load balancer takes).
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let node = start_node(&self.dir, &self.ids[i], &self.args[i]);
+        self.lb.set_backend(i, node.addr.clone());
+        self.nodes[i] = Some(node);
     }
 
     pub fn node(&self, i: usize) -> &Server {
@@ -212,6 +227,11 @@ impl Cluster {
         }
         out
     }
+}
+
+fn start_node(dir: &tempfile::TempDir, id: &str, args: &[String]) -> Server {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&dir.path().join(id), &args)
 }
 
 /// A bare RESP connection (the tests' view of Redis; the server has its own client).

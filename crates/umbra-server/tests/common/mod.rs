@@ -14,6 +14,7 @@ use tungstenite::protocol::WebSocket;
 use tungstenite::{Message, stream::MaybeTlsStream};
 
 pub mod cluster;
+pub mod native;
 pub mod postgres;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_umbra");
