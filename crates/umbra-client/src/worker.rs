@@ -138,13 +138,15 @@ struct Pub {
     /// `set_stream_property`).
     announced_audio: bool,
     announced_video: bool,
-    /// How many times `media_restart` replaced the upstream (see `restart`).
+    /// How many times `media_restart` began a new upstream (see `restart`).
     restarts: u32,
+    /// The new upstream of a restart, until the router's answer makes it `upstream`.
+    replacement: Option<Peer>,
 }
 
 impl Pub {
     fn close_peers(&mut self) {
-        self.upstream.iter_mut().for_each(Peer::close);
+        self.upstream.iter_mut().chain(self.replacement.iter_mut()).for_each(Peer::close);
         self.downstreams.values_mut().for_each(Peer::close);
     }
 }
@@ -172,8 +174,10 @@ struct Sub {
     /// The tracks the subscription's offer asked for; a restart's offer asks for the same.
     offered_audio: bool,
     offered_video: bool,
-    /// How many times `media_restart` replaced the peer connection (see `restart`).
+    /// How many times `media_restart` began a new peer connection (see `restart`).
     restarts: u32,
+    /// The new peer connection of a restart, until the router's answer makes it `peer`.
+    replacement: Option<Peer>,
 }
 
 struct VideoRx {
@@ -555,6 +559,7 @@ impl Worker {
                 announced_audio: has_audio,
                 announced_video: has_video,
                 restarts: 0,
+                replacement: None,
             },
         );
         Ok(())
@@ -598,6 +603,7 @@ impl Worker {
                 offered_audio,
                 offered_video,
                 restarts: 0,
+                replacement: None,
             },
         );
         Ok(())

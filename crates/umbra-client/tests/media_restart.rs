@@ -7,7 +7,8 @@
 //! and the frame counter goes on across the move (a counter restarted under one key would reuse
 //! its AES-CTR keystream), and one receiver's decryptor (key ring, replay window, mismatch
 //! detector) fed by both routers in turn decrypts everything with no mismatch, as a subscriber
-//! would. The app sees no error and no lost publisher.
+//! would. The app sees no error and no lost publisher. A repeated `media_restart` whose
+//! `renegotiate` the server refuses (nothing pending) leaves the working connection in place.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -171,8 +172,16 @@ fn a_restarted_upstream_keeps_the_sframe_counter_going_under_the_same_key() {
     sig.send(json!({"type": "ack", "id": renegotiate["id"], "sdp_answer": answer}));
     b.collect(&mut sig, 40);
 
+    // The same media_restart again (a replay after another resume can repeat it): the server has
+    // no restart pending and refuses; the connection to router B stays and media goes on.
+    sig.send(json!({"type": "media_restart", "seq": 2, "stream_id": "st1"}));
+    let again = sig.expect("renegotiate");
+    sig.send(json!({"type": "error", "id": again["id"], "code": "bad_request",
+        "message": "no media restart is pending for this peer connection"}));
+    b.collect(&mut sig, 80);
+
     let before: Vec<Header> = a.audio.iter().map(|f| header(f)).collect();
-    let after: Vec<Header> = b.audio.iter().map(|f| header(f)).collect();
+    let after: Vec<Header> = b.audio[..40].iter().map(|f| header(f)).collect();
     let (last, first) = (before.last().unwrap(), after.first().unwrap());
     eprintln!("router A: KID {} counters {}..={}", before[0].kid, before[0].ctr, last.ctr);
     eprintln!("router B: KID {} counters {}..={}", first.kid, first.ctr, after.last().unwrap().ctr);

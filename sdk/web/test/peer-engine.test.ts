@@ -357,3 +357,19 @@ test("media_restart cut by a dropped socket: nothing reported, the restart is re
   await settle();
   assert.equal(FakePC.all.length, 3, "done once");
 });
+
+test("a repeated media_restart refused with bad_request (no restart pending) leaves the peer connection in place, silently", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" } });
+  const failures: string[] = [];
+  await engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m) });
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (r: Request) => Promise<unknown> };
+  signaling.request = async () => {
+    throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "no media restart is pending for this peer connection", "bad_request");
+  };
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  assert.deepEqual(failures, []);
+  assert.equal(FakePC.all[0]!.closed, false, "the working peer connection stays");
+  assert.equal(FakePC.all[1]!.closed, true);
+});

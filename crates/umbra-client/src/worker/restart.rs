@@ -1,7 +1,11 @@
 //! `media_restart` (signaling.md § `renegotiate`): the cluster node whose router carried one of
 //! this client's routed peer connections died or drains, and the session's new router waits for
 //! a new offer. The publisher or subscriber gets a new peer connection (same codecs, same
-//! tracks) and the old one is dropped; nothing else of it changes.
+//! tracks), which replaces the old one when the router's answer arrives; nothing else changes.
+//!
+//! The old connection is kept until then: a `media_restart` the client has already acted on can
+//! come again (replayed after another resume), and the server then refuses the `renegotiate`
+//! (`bad_request`, no restart pending). That refusal leaves the connection in place, working.
 //!
 //! That is what keeps end-to-end encryption sound across the move: a publisher's
 //! `FrameEncryptor`s (key id and frame counter) and a subscriber's decryptors (key ring, replay
@@ -11,7 +15,7 @@
 //! media pauses until the new connection is up (a key frame is requested then, as for any new
 //! connection).
 
-use umbra_protocol::{ClientMessage, MediaTarget};
+use umbra_protocol::{ClientMessage, ErrorCode, MediaTarget};
 
 use super::{Pending, Worker};
 use crate::error::ClientError;
@@ -66,8 +70,8 @@ impl Worker {
                 let codecs: Vec<VideoCodec> = p.video.iter().map(|v| v.codec()).collect();
                 let mut peer = Peer::new(bind_ip, &codecs)?;
                 let offer = peer.create_offer(p.audio.is_some(), p.video.is_some(), true)?;
-                if let Some(mut old) = p.upstream.replace(peer) {
-                    old.close();
+                if let Some(mut superseded) = p.replacement.replace(peer) {
+                    superseded.close();
                 }
                 p.restarts += 1;
                 (Restart::Publisher { id, generation: p.restarts }, offer)
@@ -76,7 +80,9 @@ impl Worker {
                 let Some(s) = self.subscribers.get_mut(&id) else { return Ok(()) };
                 let mut peer = Peer::new(bind_ip, &VideoCodec::ALL)?;
                 let offer = peer.create_offer(s.offered_audio, s.offered_video, false)?;
-                std::mem::replace(&mut s.peer, peer).close();
+                if let Some(mut superseded) = s.replacement.replace(peer) {
+                    superseded.close();
+                }
                 s.restarts += 1;
                 (Restart::Subscriber { id, generation: s.restarts }, offer)
             }
@@ -107,32 +113,51 @@ impl Worker {
         match restart {
             Restart::Publisher { id, generation } => {
                 let Some(p) = self.publishers.get_mut(&id).filter(|p| p.restarts == generation) else { return };
-                let Some(peer) = p.upstream.as_mut() else { return };
+                let Some(mut peer) = p.replacement.take() else { return };
                 if let Err(e) = peer.accept_answer(sdp_answer) {
-                    self.emit_pub(id, PublisherEvent::Error(e));
+                    return self.emit_pub(id, PublisherEvent::Error(e));
+                }
+                if let Some(mut old) = p.upstream.replace(peer) {
+                    old.close();
                 }
             }
             Restart::Subscriber { id, generation } => {
                 let Some(s) = self.subscribers.get_mut(&id).filter(|s| s.restarts == generation) else { return };
-                if let Err(e) = s.peer.accept_answer(sdp_answer) {
-                    self.end_subscriber(id, Some(e));
+                let Some(mut peer) = s.replacement.take() else { return };
+                if let Err(e) = peer.accept_answer(sdp_answer) {
+                    return self.end_subscriber(id, Some(e));
                 }
+                std::mem::replace(&mut s.peer, peer).close();
             }
         }
     }
 
-    /// The server refused a `renegotiate`: that publisher's or subscriber's media is gone.
+    /// The server refused a `renegotiate`. `bad_request` means it has no restart pending for
+    /// that connection (a repeated `media_restart`): the current one stays, nothing is wrong.
+    /// Any other refusal means the media cannot move: that publisher's or subscriber's media is
+    /// gone.
     pub(super) fn renegotiate_refused(&mut self, restart: Restart, err: ClientError) {
+        let repeated = matches!(err, ClientError::Refused { code: ErrorCode::BadRequest, .. });
         match restart {
             Restart::Publisher { id, generation } => {
-                if self.publishers.get(&id).is_some_and(|p| p.restarts == generation) {
-                    self.emit_pub(id, PublisherEvent::Error(err));
+                let Some(p) = self.publishers.get_mut(&id).filter(|p| p.restarts == generation) else { return };
+                if let Some(mut peer) = p.replacement.take() {
+                    peer.close();
                 }
+                if repeated && p.upstream.is_some() {
+                    return tracing::debug!("renegotiate not needed: {err}");
+                }
+                self.emit_pub(id, PublisherEvent::Error(err));
             }
             Restart::Subscriber { id, generation } => {
-                if self.subscribers.get(&id).is_some_and(|s| s.restarts == generation) {
-                    self.end_subscriber(id, Some(err));
+                let Some(s) = self.subscribers.get_mut(&id).filter(|s| s.restarts == generation) else { return };
+                if let Some(mut peer) = s.replacement.take() {
+                    peer.close();
                 }
+                if repeated {
+                    return tracing::debug!("renegotiate not needed: {err}");
+                }
+                self.end_subscriber(id, Some(err));
             }
         }
     }

@@ -10,7 +10,9 @@
 // drains) gets the publication or subscription a new peer connection, negotiated with
 // `renegotiate`; each new transform continues the old one's crypto state in the worker (same
 // SFrame KID and counter for a sender, same replay window and verdicts for a receiver), and the
-// old peer connection is closed once the new one has its answer. The app sees no event.
+// old peer connection is closed once the new one has its answer. The app sees no event. A
+// repeated `media_restart` (replayed after another resume) is refused by the server with
+// `bad_request`; the peer connection in place then simply stays.
 
 import { OTError } from "../api/errors.js";
 import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf } from "../api/signaling-types.js";
@@ -36,6 +38,14 @@ function negotiatedCodecs(x: RTCRtpSender | RTCRtpReceiver): [string, Record<num
 /** The socket dropped before the server answered (not a refusal by the server). */
 function interrupted(e: unknown): boolean {
   return e instanceof OTError && e.name === "OT_NOT_CONNECTED" && e.serverCode === undefined;
+}
+
+/**
+ * The server has no restart pending for this peer connection: the `media_restart` was one this
+ * client had already acted on, replayed after another resume.
+ */
+function repeated(e: unknown): boolean {
+  return e instanceof OTError && e.serverCode === "bad_request";
 }
 
 function candidateJson(c: RTCIceCandidate | null): IceCandidate {
@@ -332,6 +342,7 @@ export class PeerEngine implements MediaEngine {
       this.detachAll(senders.map((s) => s.transformId));
       if (stale()) return;
       if (interrupted(e)) return void this.interruptedRestarts.push({ stream_id: streamId });
+      if (repeated(e)) return; // the peer connection in place stays
       pub.req.onMediaFailure?.(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
       return;
     }
@@ -362,6 +373,7 @@ export class PeerEngine implements MediaEngine {
       this.detachAll(receivers.map((r) => r.transformId));
       if (stale()) return;
       if (interrupted(e)) return void this.interruptedRestarts.push({ subscription_id: subscriptionId });
+      if (repeated(e)) return; // the peer connection in place stays
       sub.req.onFailure(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
       return;
     }
