@@ -2,14 +2,17 @@
 //! and the drain step that turns str0m output into datagrams and router work.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::bwe::BweKind;
-use str0m::media::{KeyframeRequest, MediaData, MediaKind, Mid, Pt, Rid};
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequest, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::RtpPacket;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::demux::ConnId;
-use crate::sockets::Sockets;
+use crate::rtp::seqmap::SeqMap;
 use crate::stats::{ConnectionRole, ConnectionStats, Counters};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
@@ -47,6 +50,9 @@ pub struct Track {
     /// With simulcast, the one layer forwarded (there is no layer switching yet).
     pub rid: Option<Rid>,
     pub last_keyframe_request: Option<Instant>,
+    /// RTP timestamp of the last packet forwarded, to count frames (a frame's packets share
+    /// one).
+    pub last_timestamp: Option<u32>,
 }
 
 pub struct Subscriber {
@@ -68,12 +74,18 @@ pub struct Route {
     pub pub_mid: Mid,
     pub sub_mid: Mid,
     pub kind: MediaKind,
-    /// Publisher payload type → this subscriber's payload type for the same codec, worked out
-    /// at subscribe time so the per-frame path is a short linear lookup.
-    pub pts: Vec<(Pt, Pt)>,
+    /// Publisher payload type → this subscriber's payload type for the same codec (and the
+    /// codec, to find key frames), worked out at subscribe time so the per-packet path is a
+    /// short linear lookup.
+    pub pts: Vec<(Pt, Pt, Codec)>,
     /// A frame of this (video) track was dropped: nothing decodes until the next keyframe,
     /// so only a keyframe may go out next.
     pub waiting_keyframe: bool,
+    /// This subscriber's sequence numbers for the track (see `rtp::seqmap`).
+    pub seq: SeqMap,
+    /// The frame (RTP timestamp) being forwarded and whether it was admitted: the overload
+    /// rule decides once per frame, and a frame goes out whole or not at all.
+    pub frame: Option<(u32, bool)>,
     /// Writes since str0m last sampled this track's send queue; see `engine::overload`.
     pub unsampled: Unsampled,
 }
@@ -88,22 +100,35 @@ pub struct Unsampled {
 }
 
 impl Route {
-    pub fn new(pub_mid: Mid, sub_mid: Mid, kind: MediaKind, pts: Vec<(Pt, Pt)>) -> Route {
-        Route { pub_mid, sub_mid, kind, pts, waiting_keyframe: false, unsampled: Unsampled::default() }
+    pub fn new(pub_mid: Mid, sub_mid: Mid, kind: MediaKind, pts: Vec<(Pt, Pt, Codec)>, first_seq: u16) -> Route {
+        Route {
+            pub_mid,
+            sub_mid,
+            kind,
+            pts,
+            waiting_keyframe: false,
+            seq: SeqMap::new(first_seq),
+            frame: None,
+            unsampled: Unsampled::default(),
+        }
     }
 
-    pub fn pt_for(&self, publisher_pt: Pt) -> Option<Pt> {
-        self.pts.iter().find(|(p, _)| *p == publisher_pt).map(|(_, s)| *s)
+    pub fn pt_for(&self, publisher_pt: Pt) -> Option<(Pt, Codec)> {
+        self.pts.iter().find(|(p, _, _)| *p == publisher_pt).map(|(_, s, c)| (*s, *c))
     }
 }
 
 /// Work that draining one connection creates for others; handled by the engine after the
 /// drain, so no two connections are ever borrowed at once.
 pub enum Work {
-    /// Boxed: a `MediaData` is ~0.5 KB and the queue moves it twice.
-    Frame {
+    /// One RTP packet from a publisher, on its track `mid` (layer `rid`). Boxed: an
+    /// `RtpPacket` is a few hundred bytes (the header extensions) and the queue moves it twice;
+    /// its payload is an `Arc` every subscriber's send stream shares.
+    Packet {
         from: ConnId,
-        data: Box<MediaData>,
+        mid: Mid,
+        rid: Option<Rid>,
+        packet: Box<RtpPacket>,
         received: Instant,
     },
     KeyframeRequest {
@@ -149,7 +174,9 @@ impl Conn {
 
 /// What a drain needs besides the connection itself (disjoint fields of the engine).
 pub struct DrainCtx<'a> {
-    pub sockets: &'a Sockets,
+    /// Datagrams to send, handed to the kernel in batches once the current unit of work is
+    /// done (see `Outbox`).
+    pub outbox: &'a mut Outbox,
     pub tap: &'a Option<PacketTap>,
     pub work: &'a mut VecDeque<Work>,
     pub timers: &'a mut Timers,
@@ -191,23 +218,12 @@ pub fn drain(id: ConnId, conn: &mut Conn, ctx: &mut DrainCtx<'_>) {
                 break;
             }
             Ok(Output::Transmit(t)) => {
-                let Some(socket) = ctx.sockets.for_destination(t.destination) else {
-                    conn.counters.send_errors += 1;
-                    continue;
-                };
                 if let Some(tap) = ctx.tap {
                     tap(TapDirection::Sent, &t.contents);
                 }
-                match socket.socket.send_to(&t.contents, t.destination) {
-                    Ok(_) => {
-                        conn.counters.packets_out += 1;
-                        conn.counters.bytes_out += t.contents.len() as u64;
-                    }
-                    Err(e) => {
-                        conn.counters.send_errors += 1;
-                        tracing::debug!("send to {} failed: {e}", t.destination);
-                    }
-                }
+                conn.counters.packets_out += 1;
+                conn.counters.bytes_out += t.contents.len() as u64;
+                ctx.outbox.push(id, t.destination, t.contents.into());
             }
             Ok(Output::Event(event)) => on_event(id, conn, event, ctx),
             Err(e) => {
@@ -237,8 +253,14 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             fail(id, conn, "ICE disconnected (no consent checks from the client)".into(), ctx.work);
         }
-        Event::MediaData(data) if conn.is_publisher() => {
-            ctx.work.push_back(Work::Frame { from: id, data: Box::new(data), received: ctx.arrived });
+        Event::RtpPacket(packet) if conn.is_publisher() => {
+            // str0m has already unwrapped RTX (a repaired packet comes under the main SSRC and
+            // its original sequence number) and emits each sequence number once.
+            let Some((mid, rid)) = conn.rtc.direct_api().stream_rx(&packet.header.ssrc).map(|s| (s.mid(), s.rid()))
+            else {
+                return;
+            };
+            ctx.work.push_back(Work::Packet { from: id, mid, rid, packet: Box::new(packet), received: ctx.arrived });
         }
         Event::KeyframeRequest(req) if !conn.is_publisher() => {
             ctx.work.push_back(Work::KeyframeRequest { from: id, req });
@@ -247,5 +269,18 @@ fn on_event(id: ConnId, conn: &mut Conn, event: Event, ctx: &mut DrainCtx<'_>) {
             conn.bwe_bps = Some(estimate.as_u64());
         }
         _ => {}
+    }
+}
+
+/// Datagrams waiting for the next batched send. str0m hands each one over as an owned buffer;
+/// it is moved here, not copied.
+#[derive(Default)]
+pub struct Outbox {
+    pub items: Vec<(ConnId, SocketAddr, Vec<u8>)>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, id: ConnId, destination: SocketAddr, data: Vec<u8>) {
+        self.items.push((id, destination, data));
     }
 }

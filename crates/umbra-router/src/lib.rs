@@ -2,10 +2,12 @@
 //!
 //! Publishers and subscribers each send an SDP offer; the router answers (ICE-lite, host
 //! candidates of its advertised addresses, all of them in the answer: no trickle, and
-//! `a=end-of-candidates`; ICE credentials from the OS CSPRNG). Every frame a publisher sends is forwarded, as
-//! opaque bytes, to each subscriber of that stream: in end-to-end-encrypted sessions the
-//! router holds only ciphertext (it has no dependency on `umbra-e2ee` and never looks inside a
-//! payload beyond what str0m's packetizers need). Keyframe requests are relayed to the
+//! `a=end-of-candidates`; ICE credentials from the OS CSPRNG). Every RTP packet a publisher sends
+//! is forwarded, its payload untouched, to each subscriber of that stream (str0m's RTP mode,
+//! see `engine::forward`): in end-to-end-encrypted sessions the router holds only ciphertext
+//! (it has no dependency on `umbra-e2ee` and reads nothing of a payload beyond the clear codec
+//! headers that tell a key frame, see `rtp::keyframe`). Datagrams go in and out in batches
+//! (`batch`: recvmmsg/sendmmsg). Keyframe requests are relayed to the
 //! publisher; NACK/RTX, TWCC and bandwidth estimation are str0m's.
 //!
 //! Threading: [`Router::start`] spawns [`RouterConfig::media_workers`] worker threads (default
@@ -40,6 +42,7 @@
 //! the `demux` module.
 
 mod answer;
+mod batch;
 mod config;
 mod conn;
 mod creds;
@@ -49,6 +52,7 @@ mod error;
 mod events;
 mod handle;
 mod placement;
+mod rtp;
 mod sockets;
 mod stats;
 mod stun;

@@ -106,7 +106,7 @@ pub fn recv_timestamped(
     }
 }
 
-fn sockaddr_to_std(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub fn sockaddr_to_std(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match addr.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
@@ -130,10 +130,6 @@ fn sockaddr_to_std(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 impl Sockets {
-    pub fn for_destination(&self, dest: SocketAddr) -> Option<&RouterSocket> {
-        if dest.is_ipv4() { self.v4.as_ref() } else { self.v6.as_ref() }
-    }
-
     /// Block until a socket is readable, the waker fires, or `timeout` passes.
     pub fn wait(&self, timeout: Duration) -> io::Result<Ready> {
         let mut fds = [

@@ -17,9 +17,11 @@ pub struct Counters {
     /// UDP datagrams sent / bytes in them.
     pub packets_out: u64,
     pub bytes_out: u64,
-    /// Whole frames received from publishers (after depacketization).
+    /// Frames received from publishers (counted by RTP timestamp: the router forwards
+    /// packets and never assembles frames).
     pub frames_in: u64,
-    /// Frames written to subscribers (one per frame per subscriber track).
+    /// Frames whose packets were written to subscribers (one per frame per subscriber track,
+    /// counted at the frame's first packet).
     pub frames_forwarded: u64,
     /// Frames not forwarded to a subscriber because it did not negotiate the codec, or its
     /// connection was not up yet.
@@ -96,9 +98,9 @@ pub struct RouterStats {
     /// Datagrams from addresses no connection verified that were not a STUN message naming a
     /// known ufrag (or did not parse).
     pub unrouted_packets: u64,
-    /// Kernel receive of a frame's last packet (its SO_TIMESTAMPNS stamp, so the time it
-    /// waited in the socket counts) → the frame written to every subscriber and the packets
-    /// str0m releases at once handed to the kernel (paced ones leave later).
+    /// Kernel receive of a publisher's RTP packet (its SO_TIMESTAMPNS stamp, so the time it
+    /// waited in the socket counts) → the packet written to every subscriber and what str0m
+    /// releases at once handed to the kernel in one batch (paced packets leave later).
     pub forward_latency: LatencyHistogram,
     /// CPU time (user + system) the router's worker threads have used, together.
     pub router_thread_cpu: Duration,

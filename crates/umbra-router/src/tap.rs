@@ -1,4 +1,4 @@
-//! A test hook that sees what the router sees: every UDP datagram in and out, and every frame
+//! A test hook that sees what the router sees: every UDP datagram in and out, and every RTP
 //! payload it forwards after DTLS-SRTP is removed. SRTP hides payloads from a raw packet
 //! capture, so proving "the router never holds plaintext media" needs the decrypted frames as
 //! the router handles them; this is where they are exposed.
@@ -12,10 +12,10 @@ pub enum TapDirection {
     Delivered,
     /// A datagram the router sent.
     Sent,
-    /// A frame payload after SRTP decryption and depacketization, as forwarded (once per frame,
-    /// not once per subscriber).
-    ForwardedFrame,
+    /// An RTP payload after SRTP decryption, as forwarded (once per publisher packet, not once
+    /// per subscriber).
+    ForwardedPayload,
 }
 
-/// Runs on the router thread for every datagram and frame: keep it cheap.
+/// Runs on the router thread for every datagram and payload: keep it cheap.
 pub type PacketTap = Box<dyn Fn(TapDirection, &[u8]) + Send>;

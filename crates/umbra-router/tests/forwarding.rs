@@ -186,7 +186,7 @@ fn packet_tap_sees_datagrams_and_decrypted_frames() {
             let i = match dir {
                 TapDirection::Received => 0,
                 TapDirection::Sent => 1,
-                TapDirection::ForwardedFrame => 2,
+                TapDirection::ForwardedPayload => 2,
                 TapDirection::Delivered => 3,
             };
             s2.lock().unwrap()[i] += 1;

@@ -28,6 +28,8 @@ struct Outcome {
     keyframe_requests_at_publisher: usize,
     loop_lag_p99: Duration,
     late_datagrams: u64,
+    nacks_from_subscriber: u64,
+    ingress_reports: u64,
 }
 
 fn flood(max_queue_delay: Duration, max_queue_bytes: usize, max_queue_packets: usize, stall: Duration) -> Outcome {
@@ -73,6 +75,7 @@ fn flood(max_queue_delay: Duration, max_queue_bytes: usize, max_queue_packets: u
     };
     let sub_stats = find(&|r| matches!(r, ConnectionRole::Subscriber { .. }));
     let pub_stats = find(&|r| matches!(r, ConnectionRole::Publisher { .. }));
+    let (nacks_from_subscriber, ingress_reports) = clients.with(|s| (s[sub].nacks_sent, s[sub].ingress_reports));
     let (mut e2e, frames_got, kf) = clients.with(|s| {
         (
             s[sub].e2e_us.clone(),
@@ -97,6 +100,8 @@ fn flood(max_queue_delay: Duration, max_queue_bytes: usize, max_queue_packets: u
         keyframe_requests_at_publisher: kf,
         loop_lag_p99,
         late_datagrams,
+        nacks_from_subscriber,
+        ingress_reports,
     }
 }
 
@@ -127,6 +132,11 @@ fn a_flood_beyond_the_subscribers_estimate_is_dropped_not_queued() {
     // Each drop episode asks the publisher for a keyframe (folded by the request interval).
     assert!(o.publisher.counters.keyframe_requests_originated >= 2, "{:?}", o.publisher.counters);
     assert!(o.keyframe_requests_at_publisher >= 1, "the publisher saw no keyframe request");
+    // The dropped frames' packets leave no hole in the subscriber's sequence numbers (the
+    // router renumbers per subscriber), so on loopback, where nothing is lost, it NACKs
+    // nothing: a hole would be NACKed and never filled.
+    assert!(o.ingress_reports > 0, "the subscriber reported no receive statistics");
+    assert_eq!(o.nacks_from_subscriber, 0, "the subscriber NACKed packets the router had dropped");
 }
 
 /// The control: the same flood with the rule effectively off shows what the rule prevents —

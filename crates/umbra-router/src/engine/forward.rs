@@ -1,31 +1,48 @@
-//! The media path between connections: frames to subscribers, keyframe requests to publishers.
+//! The media path between connections: RTP packets to subscribers, keyframe requests to
+//! publishers.
 //!
-//! # Why frames, not RTP packets, are forwarded (yet)
+//! # RTP, not frames
 //!
-//! str0m 0.25's RTP mode (`RtcConfig::set_rtp_mode(true)`: `Event::RtpPacket` in,
-//! `StreamTx::write_rtp` out, with the payload an `Arc<[u8]>` one copy can serve every
-//! subscriber) would save the depacketize-and-repacketize per subscriber. It is not used yet
-//! because switching is more than a flag:
+//! Every connection runs str0m in RTP mode (`RtcConfig::set_rtp_mode`): a publisher's
+//! packets come out as `Event::RtpPacket` (SRTP removed, RTX unwrapped, each sequence number
+//! once) and go to each subscriber with `StreamTx::write_rtp`, the payload an `Arc<[u8]>`
+//! allocated once per incoming packet and shared by every subscriber's send queue and RTX
+//! history. Nothing is depacketized or repacketized, so an E2EE payload leaves bit for bit as
+//! it came (and the router needs no frame assembly, no jitter buffer). The packets of one
+//! publisher that came in one `recvmmsg` batch are written to a subscriber together, and the
+//! subscriber's connection is drained (str0m polled, datagrams queued for `sendmmsg`) once.
 //!
-//! - The mode is per `Rtc` and total (`Writer::write` panics in it), so publishers and
-//!   subscribers switch together, and what frame mode gives this module for free goes:
-//!   `MediaData::is_keyframe` (the overload rule resumes a track only at a keyframe) and
-//!   `contiguous` (the broken-frame PLI) would need the router's own payload-descriptor
-//!   parsing for VP8, VP9, H.264 and AV1 — on E2EE payloads whose clear prefix differs per
-//!   codec.
-//! - Sequence numbers must be rewritten per subscriber track (an offset that grows with every
-//!   packet the overload rule drops), or subscribers NACK packets that were never sent; the
-//!   extended `SeqNo` also carries the SRTP rollover counter, so the counter is the router's.
-//!   RTP timestamps can pass through (one publisher per track, no layer switching yet).
-//! - Publisher-side repair changes: frame mode waits for NACK/RTX-repaired packets and
-//!   reorders; in RTP mode packets go out as they arrive and a repaired one arrives late under
-//!   the same sequence number (str0m unwraps RTX), which the per-subscriber offset must map
-//!   the same way; TWCC and PLI/FIR relay stay str0m's and this module's.
+//! Per subscriber track the router rewrites:
 //!
-//! That is a day's work plus the E2EE-through-the-router, loss and browser runs, which did not
-//! fit beside the workers and the overload rule; the fan-out bench measures what it saves.
+//! - the SSRC (str0m's, per send stream) and the payload type (negotiated per subscriber);
+//! - the sequence number: `rtp::seqmap`, so the packets the overload rule drops leave no
+//!   gap, real loss keeps its gap, and a repaired packet arriving late fills exactly its hole;
+//!   the extended number, and with it the SRTP rollover counter, is the router's;
+//! - the header extensions it forwards: audio level/voice activity, video orientation and
+//!   content type (the others are per hop: str0m writes mid, rid, TWCC and abs-send-time).
+//!
+//! The RTP timestamp passes through (one publisher per track, no layer switching yet), and
+//! so do VP8 picture ids and TL0PICIDX (no layer is ever skipped).
+//!
+//! Frames still matter to the overload rule (`overload.rs`): it decides at the first packet
+//! of a frame (a new RTP timestamp) and the whole frame follows that decision; a video track
+//! that lost a frame resumes only at a packet that starts a key frame, read from the codec's
+//! payload descriptor and frame header (`rtp::keyframe`; those bytes stay clear under E2EE).
+//! A key frame whose first packet arrives late (after later ones) is not resumed at: the
+//! packets before it were already dropped, so the subscriber would see a hole that no
+//! retransmission can fill; the next key frame is waited for instead.
+//!
+//! Repair: NACKs from a subscriber are answered by its str0m send stream from its RTX history
+//! (packets are written `nackable` for video); the router's own NACKs to the publisher are
+//! str0m's receive side; a publisher packet lost for good shows up downstream as a real gap,
+//! which the subscriber NACKs and then answers with a PLI, relayed here. Frame mode's
+//! "frame arrived incomplete" PLI has no equivalent: str0m no longer assembles frames.
+//! TWCC and bandwidth estimation stay str0m's.
 
 use super::*;
+use crate::rtp::keyframe::starts_keyframe;
+use crate::rtp::seqmap::Slot;
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 impl Engine {
     pub(super) fn connected(&mut self, id: ConnId, now: Instant) {
@@ -82,28 +99,36 @@ impl Engine {
         self.current = outer;
     }
 
-    pub(super) fn forward(&mut self, from: ConnId, data: Box<MediaData>, received: Instant) {
+    /// Forward packets of one publisher, in order: each subscriber gets all of them written
+    /// and is then drained once, so str0m's per-poll fixed cost is paid once per group (the
+    /// packets of a frame that arrived in one `recvmmsg` batch), not once per packet.
+    pub(super) fn forward(&mut self, from: ConnId, group: &mut Vec<Inbound>) {
         let Some(pc) = self.conns.get_mut(&from) else {
             return;
         };
         let Role::Publisher(p) = &mut pc.role else {
             return;
         };
-        let Some(track) = p.tracks.iter().find(|t| t.mid == data.mid) else {
-            return;
-        };
-        if track.rid != data.rid {
+        group.retain(|i| p.tracks.iter().any(|t| t.mid == i.mid && t.rid == i.rid));
+        if group.is_empty() {
             return;
         }
-        let broken_video = track.kind == MediaKind::Video && !data.contiguous;
-        pc.counters.frames_in += 1;
-        // A copy (80 small allocations a second), not a take: a panic while forwarding must not
-        // leave the publisher without its subscriber list.
-        let subscribers = p.subscribers.clone();
-        let has_subscribers = !subscribers.is_empty();
-        if let Some(tap) = &self.tap {
-            tap(TapDirection::ForwardedFrame, &data.data);
+        for i in group.iter() {
+            if let Some(track) = p.tracks.iter_mut().find(|t| t.mid == i.mid)
+                && track.last_timestamp != Some(i.packet.header.timestamp)
+            {
+                track.last_timestamp = Some(i.packet.header.timestamp);
+                pc.counters.frames_in += 1;
+            }
+            if let Some(tap) = &self.tap {
+                tap(TapDirection::ForwardedPayload, &i.packet.payload);
+            }
         }
+        // Copied into a buffer kept across packets, not taken: a panic while forwarding must
+        // not leave the publisher without its subscriber list.
+        let mut subscribers = std::mem::take(&mut self.fanout);
+        subscribers.clear();
+        subscribers.extend_from_slice(&p.subscribers);
         let now = Instant::now();
         let limits = overload::Limits {
             max_age: self.settings.max_queue_delay,
@@ -111,89 +136,182 @@ impl Engine {
             max_packets: self.settings.max_queue_packets,
         };
         let initial_bps = self.settings.bwe_initial_bps;
-        let mut want_keyframe = false;
+        // Video tracks (by publisher mid) on which a subscriber lost a frame.
+        let mut want_keyframe: Vec<Mid> = Vec::new();
         for &sid in &subscribers {
             let Some(mut sc) = self.conns.remove(&sid) else {
                 continue;
             };
             self.current = Some(sid);
-            match deliver(&mut sc, &data, received, initial_bps, &limits, now) {
-                Delivery::Sent => {
-                    sc.counters.frames_forwarded += 1;
-                    let mut ctx = self.ctx(now);
-                    drain(sid, &mut sc, &mut ctx);
-                }
-                Delivery::NotRoutable => sc.counters.frames_dropped += 1,
-                Delivery::Late { episode_started } => {
-                    want_keyframe |= track_kind_is_video(&sc, data.mid);
-                    if episode_started {
-                        self.report.episodes += 1;
-                        // The flush (unpaced) takes effect on the connection's next poll.
-                        let mut ctx = self.ctx(now);
-                        drain(sid, &mut sc, &mut ctx);
+            let mut must_drain = false;
+            for i in group.iter() {
+                match deliver(&mut sc, i.mid, &i.packet, i.received, initial_bps, &limits, now) {
+                    Delivery::Sent { new_frame } => {
+                        if new_frame {
+                            sc.counters.frames_forwarded += 1;
+                        }
+                        must_drain = true;
                     }
-                    self.report.dropped += 1;
+                    Delivery::Skipped => {}
+                    Delivery::NotRoutable { new_frame } => {
+                        if new_frame {
+                            sc.counters.frames_dropped += 1;
+                        }
+                    }
+                    Delivery::Late { episode_started, video } => {
+                        if video && !want_keyframe.contains(&i.mid) {
+                            want_keyframe.push(i.mid);
+                        }
+                        if episode_started {
+                            self.report.episodes += 1;
+                            // The flush (unpaced) takes effect on the connection's next poll.
+                            must_drain = true;
+                        }
+                        self.report.dropped += 1;
+                    }
                 }
+            }
+            if must_drain {
+                let mut ctx = self.ctx(now);
+                drain(sid, &mut sc, &mut ctx);
             }
             self.conns.insert(sid, sc);
             self.current = None;
         }
-        if has_subscribers {
-            self.latency.record(received.elapsed());
+        if !subscribers.is_empty() {
+            // Recorded once the batch is handed to the kernel (`Engine::flush`).
+            let earliest = group.iter().map(|i| i.received).min().unwrap_or(now);
+            self.forwarded_since = Some(self.forwarded_since.map_or(earliest, |t| t.min(earliest)));
         }
-        if want_keyframe {
+        self.fanout = subscribers;
+        for mid in want_keyframe {
             // A dropped frame leaves those subscribers' decoders stuck until the next keyframe.
-            self.request_keyframe(from, data.mid, KeyframeRequestKind::Pli, false, now);
-        }
-        if broken_video {
-            // A frame that lost packets NACK could not recover: the decoders downstream need a
-            // keyframe to resume.
-            self.request_keyframe(from, data.mid, KeyframeRequestKind::Pli, false, now);
+            self.request_keyframe(from, mid, KeyframeRequestKind::Pli, false, now);
         }
     }
 }
 
+/// One publisher packet waiting to be forwarded.
+pub(super) struct Inbound {
+    pub mid: Mid,
+    pub rid: Option<Rid>,
+    pub packet: Box<RtpPacket>,
+    pub received: Instant,
+}
+
 enum Delivery {
-    Sent,
+    /// Written; `new_frame` on the first packet of a frame.
+    Sent { new_frame: bool },
+    /// Not written and nothing to count: the rest of a frame already dropped, or a late
+    /// packet from before the current sequence segment.
+    Skipped,
     /// No route for the track, codec not negotiated, not connected yet.
-    NotRoutable,
-    /// Dropped by the overload rule (`overload.rs`); `episode_started` on the first drop since
-    /// a frame last went out.
-    Late {
-        episode_started: bool,
-    },
+    NotRoutable { new_frame: bool },
+    /// A frame dropped by the overload rule (`overload.rs`), at its first packet;
+    /// `episode_started` on the first drop since a frame last went out.
+    Late { episode_started: bool, video: bool },
 }
 
-fn track_kind_is_video(sc: &Conn, pub_mid: Mid) -> bool {
-    matches!(&sc.role, Role::Subscriber(s) if s.routes.iter().any(|r| r.pub_mid == pub_mid && r.kind == MediaKind::Video))
-}
-
-/// Offer one frame to one subscriber: the overload rule first, then the write.
+/// Offer one packet to one subscriber: sequence slot, the overload rule once per frame, then
+/// the write.
 fn deliver(
     sc: &mut Conn,
-    data: &MediaData,
+    pub_mid: Mid,
+    packet: &RtpPacket,
     received: Instant,
     bwe_initial_bps: Option<u64>,
     limits: &overload::Limits,
     now: Instant,
 ) -> Delivery {
-    if !sc.connected {
-        return Delivery::NotRoutable;
+    let input = *packet.seq_no;
+    let timestamp = packet.header.timestamp;
+    let connected = sc.connected;
+    let Role::Subscriber(s) = &mut sc.role else {
+        return Delivery::Skipped;
+    };
+    let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
+        return Delivery::Skipped;
+    };
+    let out = match route.seq.classify(input) {
+        Slot::Stale => return Delivery::Skipped,
+        // Inside the current segment: every frame in it was admitted, this one included.
+        Slot::Late(out) => out,
+        Slot::New => {
+            let new_frame = route.frame.is_none_or(|(t, _)| t != timestamp);
+            let mapped = route.pt_for(packet.header.payload_type);
+            let Some((_, codec)) = mapped.filter(|_| connected) else {
+                route.seq.drop_new(input);
+                route.frame = Some((timestamp, false));
+                return Delivery::NotRoutable { new_frame };
+            };
+            let keyframe = route.kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
+            // A key frame's first packet may follow others of its frame (an SPS/PPS packet
+            // ahead of the IDR): decide again there rather than wait for the next key frame.
+            let decide = new_frame || (keyframe && route.frame.is_some_and(|(_, admitted)| !admitted));
+            if decide {
+                let verdict =
+                    admit_frame(sc, pub_mid, packet.payload.len(), keyframe, received, bwe_initial_bps, limits, now);
+                if let Some(late) = verdict {
+                    if let Role::Subscriber(s) = &mut sc.role
+                        && let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid)
+                    {
+                        route.frame = Some((timestamp, false));
+                        route.seq.drop_new(input);
+                    }
+                    return late;
+                }
+            } else if route.frame.is_some_and(|(_, admitted)| !admitted) {
+                route.seq.drop_new(input);
+                return Delivery::Skipped;
+            }
+            let Role::Subscriber(s) = &mut sc.role else {
+                return Delivery::Skipped;
+            };
+            let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
+                return Delivery::Skipped;
+            };
+            route.frame = Some((timestamp, true));
+            let out = route.seq.admit(input);
+            if !write_packet(sc, pub_mid, packet, out) {
+                return Delivery::NotRoutable { new_frame: decide };
+            }
+            return Delivery::Sent { new_frame: decide };
+        }
+    };
+    if !write_packet(sc, pub_mid, packet, out) {
+        return Delivery::Skipped;
     }
+    Delivery::Sent { new_frame: false }
+}
+
+/// The overload rule for a frame about to start on a route: `None` when it may go out (the
+/// subscriber's pacing state updated), else the drop, with the route's sequence segment ended.
+#[allow(clippy::too_many_arguments)]
+fn admit_frame(
+    sc: &mut Conn,
+    pub_mid: Mid,
+    len: usize,
+    keyframe: bool,
+    received: Instant,
+    bwe_initial_bps: Option<u64>,
+    limits: &overload::Limits,
+    now: Instant,
+) -> Option<Delivery> {
     let backlog = overload::backlog(sc);
     // BWE on means paced; until str0m reports an estimate it paces at the initial one.
     let estimate = bwe_initial_bps.map(|initial| sc.bwe_bps.unwrap_or(initial));
     let Role::Subscriber(s) = &mut sc.role else {
-        return Delivery::NotRoutable;
+        return Some(Delivery::Skipped);
     };
-    let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == data.mid) else {
-        return Delivery::NotRoutable;
+    let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
+        return Some(Delivery::Skipped);
     };
     s.queued_bytes_peak = s.queued_bytes_peak.max(backlog.bytes);
     let pace_bps = if s.flushing { None } else { estimate };
-    let verdict = overload::verdict(&backlog, route, data, received, pace_bps, limits, now);
+    let verdict = overload::verdict(&backlog, route, len, keyframe, received, pace_bps, limits, now);
     if verdict != overload::Verdict::Send {
-        if route.kind == MediaKind::Video {
+        let video = route.kind == MediaKind::Video;
+        if video {
             route.waiting_keyframe = true;
         }
         let episode_started = verdict == overload::Verdict::Drop && !s.behind;
@@ -212,7 +330,7 @@ fn deliver(
         if flush && verdict == overload::Verdict::Drop {
             overload::set_flush(sc, true);
         }
-        return Delivery::Late { episode_started };
+        return Some(Delivery::Late { episode_started, video });
     }
     route.waiting_keyframe = false;
     s.behind = false;
@@ -223,50 +341,43 @@ fn deliver(
         s.flushing = false;
         overload::set_flush(sc, false);
     }
-    if !write_frame(sc, data) {
-        return Delivery::NotRoutable;
-    }
-    if let Role::Subscriber(s) = &mut sc.role
-        && let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == data.mid)
-    {
-        overload::note_write(route, data.data.len(), now);
-    }
-    Delivery::Sent
+    None
 }
 
-/// Write one frame on the subscriber's matching section; false when it cannot take it (codec
-/// not negotiated, no writer).
-fn write_frame(sc: &mut Conn, data: &MediaData) -> bool {
-    let Role::Subscriber(s) = &sc.role else {
+/// Write one packet on the subscriber's stream for the track, numbered `out`; false when it
+/// cannot take it (no send stream, codec not negotiated).
+fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bool {
+    let Role::Subscriber(s) = &mut sc.role else {
         return false;
     };
-    let Some(route) = s.routes.iter().find(|r| r.pub_mid == data.mid) else {
+    let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
         return false;
     };
-    let Some(pt) = route.pt_for(data.pt) else {
+    let Some((pt, _)) = route.pt_for(packet.header.payload_type) else {
         return false;
     };
     let (sub_mid, kind) = (route.sub_mid, route.kind);
-    let Some(mut w) = sc.rtc.writer(sub_mid) else {
+    let h = &packet.header;
+    let mut ext = ExtensionValues::default();
+    if kind == MediaKind::Audio {
+        ext.audio_level = h.ext_vals.audio_level;
+        ext.voice_activity = h.ext_vals.voice_activity;
+    } else {
+        ext.video_orientation = h.ext_vals.video_orientation;
+        ext.video_content_type = h.ext_vals.video_content_type;
+    }
+    let write = RtpWrite::new(pt, out.into(), h.timestamp, packet.timestamp, packet.payload.clone())
+        .marker(h.marker)
+        .ext_vals(ext)
+        // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
+        .nackable(kind == MediaKind::Video);
+    let mut api = sc.rtc.direct_api();
+    let Some(tx) = api.stream_tx_by_mid(sub_mid, None) else {
         return false;
     };
-    if kind == MediaKind::Audio {
-        if let (Some(level), Some(voice)) = (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
-            w = w.audio_level(level, voice);
-        }
-        if data.audio_start_of_talk_spurt {
-            w = w.start_of_talkspurt(true);
-        }
-    } else if let Some(o) = data.ext_vals.video_orientation {
-        w = w.video_orientation(o);
-    }
-    match w.write(pt, data.network_time, data.time, data.data.clone()) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("write to subscriber failed: {e}");
-            false
-        }
-    }
+    tx.write_rtp(write);
+    overload::note_write(route, packet.payload.len(), Instant::now());
+    true
 }
 
 /// Ask the publisher for a keyframe on one track, unless one was asked for within `interval`
@@ -283,24 +394,28 @@ fn ask_for_keyframe(pc: &mut Conn, mid: Mid, kind: KeyframeRequestKind, interval
         return false;
     }
     let rid = track.rid;
-    let Some(mut w) = pc.rtc.writer(mid) else {
-        return false;
-    };
     // Relay the kind asked for when the publisher negotiated it, else the other one.
     let other = match kind {
         KeyframeRequestKind::Pli => KeyframeRequestKind::Fir,
         _ => KeyframeRequestKind::Pli,
     };
-    let kind = if w.is_request_keyframe_possible(kind) { kind } else { other };
-    match w.request_keyframe(rid, kind) {
-        Ok(()) => {
+    let possible = |k: KeyframeRequestKind| {
+        pc.rtc.codec_config().params().iter().any(|p| match k {
+            KeyframeRequestKind::Pli => p.fb_pli(),
+            KeyframeRequestKind::Fir => p.fb_fir(),
+        })
+    };
+    let kind = if possible(kind) { kind } else { other };
+    match pc.rtc.direct_api().stream_rx_by_mid(mid, rid) {
+        Some(rx) => {
+            rx.request_keyframe(kind);
             track.last_keyframe_request = Some(now);
             true
         }
-        Err(e) => {
+        None => {
             // Typically: the publisher has not sent on this track yet, so there is no stream to
             // ask; its first frame will be a keyframe anyway.
-            tracing::debug!("keyframe request to publisher failed: {e}");
+            tracing::debug!("keyframe request to publisher: no receive stream yet");
             false
         }
     }

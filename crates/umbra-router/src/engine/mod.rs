@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid, Rids};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid, Rids};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Input, Rtc};
 
+use crate::batch::{self, RecvBatch};
 use crate::config::{EventSink, RouterConfig};
-use crate::conn::{Conn, DrainCtx, Publisher, Role, Route, Subscriber, Track, Work, drain};
+use crate::conn::{Conn, DrainCtx, Outbox, Publisher, Role, Route, Subscriber, Track, Work, drain};
 use crate::demux::{ConnId, Demux, Resolved};
 use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
@@ -40,8 +41,6 @@ const RECV_BATCH: usize = 256;
 /// Upper bound of one wait, so housekeeping runs even when nothing happens.
 const MAX_WAIT: Duration = Duration::from_millis(200);
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
-/// Largest datagram we accept; WebRTC keeps well under the Ethernet MTU.
-const RECV_BUF: usize = 2048;
 /// A datagram handled this long after it reached the kernel means the loop is behind.
 const LOOP_LAG_WARN: Duration = Duration::from_millis(50);
 /// At most one warning of each kind per this interval, however bad things are.
@@ -102,6 +101,18 @@ pub struct Engine {
     owners: HashMap<Key, Vec<ConnId>>,
     timers: Timers,
     work: VecDeque<Work>,
+    /// What str0m transmitted since the last flush (see `batch`).
+    outbox: Outbox,
+    /// Reused flush lists, one per address family.
+    flush_v4: Vec<(SocketAddr, Vec<u8>, ConnId)>,
+    flush_v6: Vec<(SocketAddr, Vec<u8>, ConnId)>,
+    /// Kernel arrival of the earliest packet forwarded since the last flush, for
+    /// `forward_latency`.
+    forwarded_since: Option<Instant>,
+    /// The group of publisher packets being forwarded, reused across groups.
+    inbound: Vec<forward::Inbound>,
+    /// The subscriber list of the packet being forwarded, reused across packets.
+    fanout: Vec<ConnId>,
     next_id: u64,
     /// Counters of connections already closed, so totals never go backwards.
     closed: Counters,
@@ -233,6 +244,12 @@ impl Engine {
             owners: HashMap::new(),
             timers: Timers::default(),
             work: VecDeque::new(),
+            outbox: Outbox::default(),
+            flush_v4: Vec::new(),
+            flush_v6: Vec::new(),
+            forwarded_since: None,
+            inbound: Vec::new(),
+            fanout: Vec::new(),
             next_id: 1,
             closed: Counters::default(),
             unrouted: 0,
@@ -252,7 +269,7 @@ impl Engine {
     }
 
     pub fn run(mut self, commands: Receiver<Command>) {
-        let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = Box::<RecvBatch>::default();
         loop {
             loop {
                 match commands.try_recv() {
@@ -268,6 +285,7 @@ impl Engine {
             if now.duration_since(self.last_housekeeping) >= HOUSEKEEPING_EVERY {
                 self.guarded("housekeeping", |e| e.housekeeping(now));
             }
+            self.flush();
             let wait = self
                 .timers
                 .next()
@@ -291,11 +309,12 @@ impl Engine {
                 std::thread::sleep(self.stall);
             }
             if ready.v4 {
-                self.guarded("receiving", |e| e.read_socket(true, &mut buf));
+                self.guarded("receiving", |e| e.read_socket(true, &mut batch));
             }
             if ready.v6 {
-                self.guarded("receiving", |e| e.read_socket(false, &mut buf));
+                self.guarded("receiving", |e| e.read_socket(false, &mut batch));
             }
+            self.flush();
         }
     }
 
@@ -446,32 +465,90 @@ impl Engine {
     }
 
     fn ctx_arrived(&mut self, _now: Instant, arrived: Instant) -> DrainCtx<'_> {
-        DrainCtx { sockets: &self.sockets, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, arrived }
+        DrainCtx { outbox: &mut self.outbox, tap: &self.tap, work: &mut self.work, timers: &mut self.timers, arrived }
     }
 
-    fn read_socket(&mut self, v4: bool, buf: &mut [u8]) {
-        for _ in 0..RECV_BATCH {
+    fn read_socket(&mut self, v4: bool, batch: &mut RecvBatch) {
+        for _ in 0..RECV_BATCH.div_ceil(batch::BATCH) {
             let socket = if v4 { self.sockets.v4.as_ref() } else { self.sockets.v6.as_ref() };
             let Some(socket) = socket else { return };
-            let (n, source, at) = match sockets::recv_timestamped(&socket.socket, buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            let destination = socket.candidate_addr;
+            let n = match batch.recv(&socket.socket) {
+                Ok(0) => return,
+                Ok(n) => n,
                 Err(e) => {
                     // ICMP errors (port unreachable from a client that left) surface here on
                     // Linux; they concern one remote, not the socket.
-                    tracing::debug!("recv_from: {e}");
+                    tracing::debug!("recvmmsg: {e}");
                     continue;
                 }
             };
-            let destination = socket.candidate_addr;
-            let now = Instant::now();
-            // Wall clock against wall clock (the kernel stamps CLOCK_REALTIME); a clock step
-            // backwards reads as no lag rather than a huge one.
-            let lag = at.and_then(|t| std::time::SystemTime::now().duration_since(t).ok()).unwrap_or_default();
-            self.note_lag(lag);
-            let arrived = now.checked_sub(lag).unwrap_or(now);
-            self.datagram(source, destination, &buf[..n], arrived);
+            for i in 0..n {
+                let Some(d) = batch.get(i) else { continue };
+                let now = Instant::now();
+                // Wall clock against wall clock (the kernel stamps CLOCK_REALTIME); a clock step
+                // backwards reads as no lag rather than a huge one.
+                let lag = d.at.and_then(|t| std::time::SystemTime::now().duration_since(t).ok()).unwrap_or_default();
+                self.note_lag(lag);
+                let arrived = now.checked_sub(lag).unwrap_or(now);
+                self.datagram(d.source, destination, d.data, arrived);
+            }
+            // The work of the whole batch at once: the packets of one publisher that came in
+            // together are written to each subscriber before it is drained once (`forward`),
+            // and what they fan out leaves in one sendmmsg. The batch is what was already
+            // waiting in the socket, so this delays no packet behind one that had not arrived.
+            self.run_work(Instant::now());
+            self.flush();
+            if n < batch::BATCH {
+                return;
+            }
         }
+    }
+
+    /// Hand everything str0m transmitted since the last flush to the kernel, a batch per
+    /// address family.
+    fn flush(&mut self) {
+        self.send_outbox();
+        if let Some(received) = self.forwarded_since.take() {
+            self.latency.record(received.elapsed());
+        }
+    }
+
+    fn send_outbox(&mut self) {
+        if self.outbox.items.is_empty() {
+            return;
+        }
+        let mut v4 = std::mem::take(&mut self.flush_v4);
+        let mut v6 = std::mem::take(&mut self.flush_v6);
+        for (id, dest, data) in self.outbox.items.drain(..) {
+            if dest.is_ipv4() { &mut v4 } else { &mut v6 }.push((dest, data, id));
+        }
+        for (list, socket) in [(&mut v4, self.sockets.v4.as_ref()), (&mut v6, self.sockets.v6.as_ref())] {
+            if list.is_empty() {
+                continue;
+            }
+            let Some(socket) = socket else {
+                for (_, _, id) in list.iter() {
+                    if let Some(c) = self.conns.get_mut(id) {
+                        c.counters.send_errors += 1;
+                    }
+                }
+                list.clear();
+                continue;
+            };
+            let datagrams: Vec<(SocketAddr, &[u8])> = list.iter().map(|(d, b, _)| (*d, b.as_slice())).collect();
+            let conns = &mut self.conns;
+            batch::send_all(&socket.socket, &datagrams, |i, e| {
+                tracing::debug!("send to {} failed: {e}", list[i].0);
+                if let Some(c) = conns.get_mut(&list[i].2) {
+                    c.counters.send_errors += 1;
+                }
+            });
+            drop(datagrams);
+            list.clear();
+        }
+        self.flush_v4 = v4;
+        self.flush_v6 = v6;
     }
 
     fn note_lag(&mut self, lag: Duration) {
@@ -532,7 +609,6 @@ impl Engine {
         drain(id, &mut conn, &mut ctx);
         self.conns.insert(id, conn);
         self.current = None;
-        self.run_work(now);
     }
 
     fn fire_timers(&mut self) {
@@ -616,7 +692,22 @@ impl Engine {
     fn run_work(&mut self, now: Instant) {
         while let Some(work) = self.work.pop_front() {
             match work {
-                Work::Frame { from, data, received } => self.forward(from, data, received),
+                Work::Packet { from, mid, rid, packet, received } => {
+                    // Consecutive packets of the same publisher go out as one group.
+                    let mut group = std::mem::take(&mut self.inbound);
+                    group.clear();
+                    group.push(forward::Inbound { mid, rid, packet, received });
+                    while let Some(Work::Packet { from: next, .. }) = self.work.front()
+                        && *next == from
+                    {
+                        if let Some(Work::Packet { mid, rid, packet, received, .. }) = self.work.pop_front() {
+                            group.push(forward::Inbound { mid, rid, packet, received });
+                        }
+                    }
+                    self.forward(from, &mut group);
+                    group.clear();
+                    self.inbound = group;
+                }
                 Work::KeyframeRequest { from, req } => {
                     let Some(Role::Subscriber(s)) = self.conns.get(&from).map(|c| &c.role) else {
                         continue;

@@ -27,7 +27,9 @@
 //!
 //! # The rule
 //!
-//! Before a frame is written to a subscriber track, the subscriber's backlog over all its
+//! The router forwards RTP packets, but decides per frame: at a frame's first packet (a new
+//! RTP timestamp on the track) and the rest of the frame follows. Before that packet is
+//! written to a subscriber track, the subscriber's backlog over all its
 //! tracks — str0m's last queue sample (`StreamTx::queue_info`) plus what the router wrote
 //! since that sample — is checked. The frame is dropped when
 //!
@@ -56,12 +58,14 @@
 //!   `max_queue_delay / 2` + one pacer burst after its frame completed, plus however late the
 //!   loop runs (which `loop_lag` reports).
 //! - Queued bytes per subscriber ≤ `max_queue_bytes` + one frame (the admission check counts
-//!   the frame about to be written); queued packets likewise. With the RTX history
+//!   the first packet; the rest of an admitted frame follows it); queued packets likewise.
+//!   A dropped frame's packets never reach str0m, and the subscriber's sequence numbers close
+//!   over them (`rtp::seqmap`), so a drop costs no NACK and no retransmission. With the RTX history
 //!   (`rtx_history_packets` per video stream) that bounds a subscriber's media memory.
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{MediaData, MediaKind};
+use str0m::media::MediaKind;
 
 use crate::conn::{Conn, Role, Route};
 
@@ -108,10 +112,6 @@ pub const RESTORE_PACING_AFTER: Duration = Duration::from_secs(2);
 /// str0m paces at its estimate times this (`PACING_FACTOR` in str0m's pacer control).
 const STR0M_PACING_FACTOR: f64 = 1.1;
 
-/// Payload bytes str0m puts in one RTP packet when it packetizes a frame (MTU minus headers,
-/// rounded down): only used to estimate the packets a frame adds before str0m reports them.
-const PAYLOAD_PER_PACKET: usize = 1100;
-
 /// The subscriber's backlog as of now. Cheap: one map lookup per track.
 pub fn backlog(sc: &mut Conn) -> Backlog {
     let mut total = Backlog::default();
@@ -136,28 +136,30 @@ pub fn backlog(sc: &mut Conn) -> Backlog {
     total
 }
 
-/// Record a frame written on a route, until str0m's next queue sample accounts for it.
+/// Record a packet written on a route, until str0m's next queue sample accounts for it.
 pub fn note_write(route: &mut Route, len: usize, now: Instant) {
     let u = &mut route.unsampled;
     u.bytes += len;
-    u.packets += len.div_ceil(PAYLOAD_PER_PACKET).max(1);
+    u.packets += 1;
     u.first.get_or_insert(now);
 }
 
-/// Decide for one frame. `received` is when its last packet reached the kernel; `pace_bps`
-/// the rate the subscriber's video is paced at (its bandwidth estimate), `None` when it is not
-/// paced (BWE off, or flushing).
+/// Decide for one frame, at its first packet (`len` bytes; `keyframe`: it starts a key
+/// frame). `received` is when that packet reached the kernel; `pace_bps` the rate the
+/// subscriber's video is paced at (its bandwidth estimate), `None` when it is not paced (BWE
+/// off, or flushing).
+#[allow(clippy::too_many_arguments)]
 pub fn verdict(
     backlog: &Backlog,
     route: &Route,
-    data: &MediaData,
+    len: usize,
+    keyframe: bool,
     received: Instant,
     pace_bps: Option<u64>,
     limits: &Limits,
     now: Instant,
 ) -> Verdict {
     let admit_age = limits.max_age / 2;
-    let len = data.data.len();
     // A paced frame leaves only once everything ahead of it has: at a low estimate that alone
     // can make it late, however young the backlog's oldest packet is.
     let pacing_wait = match pace_bps {
@@ -168,12 +170,11 @@ pub fn verdict(
     };
     let stale_frame = now.saturating_duration_since(received) + pacing_wait >= admit_age;
     let stale_queue = backlog.oldest.is_some_and(|t| now.saturating_duration_since(t) >= admit_age);
-    let too_big = backlog.bytes + len > limits.max_bytes
-        || backlog.packets + len.div_ceil(PAYLOAD_PER_PACKET) > limits.max_packets;
+    let too_big = backlog.bytes + len > limits.max_bytes || backlog.packets + 1 > limits.max_packets;
     if stale_frame || stale_queue || too_big {
         return Verdict::Drop;
     }
-    if route.kind == MediaKind::Video && route.waiting_keyframe && !data.is_keyframe() {
+    if route.kind == MediaKind::Video && route.waiting_keyframe && !keyframe {
         return Verdict::AwaitKeyframe;
     }
     Verdict::Send

@@ -19,6 +19,9 @@ impl Engine {
             .set_local_ice_credentials(creds)
             .set_dtls_cert(self.cert.clone())
             .set_crypto_provider(self.crypto.clone())
+            // RTP mode: packets in (`Event::RtpPacket`) and out (`StreamTx::write_rtp`) without
+            // depacketizing and repacketizing per subscriber; see `engine::forward`.
+            .set_rtp_mode(true)
             // str0m's default RTX history (1000 video packets, ~4 s at 2.5 Mbps) would be the
             // bulk of a subscriber's memory; see `RouterConfig::rtx_history_packets`.
             .set_send_buffer_video(self.settings.rtx_history_packets);
@@ -111,7 +114,7 @@ impl Engine {
         let tracks: Vec<Track> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
-            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None })
+            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None, last_timestamp: None })
             .collect();
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
@@ -183,23 +186,42 @@ impl Engine {
             };
             used[slot] = true;
             let sub_mid = sub_sections[slot].0;
-            let pub_params: Vec<_> = match pc.rtc.writer(pub_mid) {
-                Some(w) => w.payload_params().cloned().collect(),
-                None => continue,
-            };
-            let Some(sw) = sub.rtc.writer(sub_mid) else {
+            // RTP mode has no `Writer` (str0m panics on `Rtc::writer`): the codecs each side
+            // negotiated are its codec config restricted to the section's remote payload types.
+            let Some(pub_media) = pc.rtc.media(pub_mid) else {
                 continue;
             };
-            let sub_pts: Vec<_> = sw.payload_params().map(|p| p.pt()).collect();
+            let pub_params: Vec<_> = pc
+                .rtc
+                .codec_config()
+                .params()
+                .iter()
+                .filter(|p| pub_media.remote_pts().contains(&p.pt()))
+                .copied()
+                .collect();
+            let Some(sub_media) = sub.rtc.media(sub_mid) else {
+                continue;
+            };
+            let sub_pts: Vec<_> = sub_media.remote_pts().to_vec();
+            let sub_config = sub.rtc.codec_config();
             let pts: Vec<_> = pub_params
                 .iter()
-                .filter_map(|pp| sw.match_params(*pp).filter(|pt| sub_pts.contains(pt)).map(|s| (pp.pt(), s)))
+                .filter_map(|pp| {
+                    sub_config
+                        .match_params(*pp)
+                        .map(|m| m.pt())
+                        .filter(|pt| sub_pts.contains(pt))
+                        .map(|s| (pp.pt(), s, pp.spec().codec))
+                })
                 .collect();
             if pts.is_empty() {
                 tracing::debug!("no common codec for {kind:?} between publisher and subscriber");
                 continue;
             }
-            routes.push(Route::new(pub_mid, sub_mid, kind, pts));
+            // RFC 3550 §5.1: the first sequence number is random.
+            let mut first = [0u8; 2];
+            getrandom::fill(&mut first).map_err(RouterError::Entropy)?;
+            routes.push(Route::new(pub_mid, sub_mid, kind, pts, u16::from_be_bytes(first)));
         }
         if routes.is_empty() {
             return Err(RouterError::NoUsableMedia(

@@ -69,6 +69,8 @@ pub fn offer(opts: &PeerOptions) -> PendingPeer {
             .enable_h264(codec == Codec::H264)
             .enable_av1(codec == Codec::Av1);
     }
+    // Receive statistics (NACKs sent) for tests that check the router's sequence numbers.
+    cfg = cfg.set_stats_interval(Some(Duration::from_millis(250)));
     let mut rtc = cfg.build(Instant::now());
     rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
     let dir = match opts.side {
@@ -123,6 +125,11 @@ pub struct PeerState {
     pub e2e_us: Vec<u32>,
     /// Sequence numbers seen, per kind (audio, video), for exact loss accounting.
     pub seen: [Vec<bool>; 2],
+    /// NACKs this peer sent, summed over its receive streams (from str0m's periodic ingress
+    /// statistics), and how many such reports arrived.
+    pub nacks_sent: u64,
+    pub ingress_reports: u64,
+    nacks_by_mid: Vec<(Mid, u64)>,
 }
 
 impl PeerState {
@@ -249,6 +256,14 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
                     if keep {
                         st.received.push(Received { kind, data: d.data.to_vec(), at: Instant::now() });
                     }
+                }
+                Event::MediaIngressStats(i) => {
+                    st.ingress_reports += 1;
+                    match st.nacks_by_mid.iter_mut().find(|(m, _)| *m == i.mid) {
+                        Some(e) => e.1 = i.nacks,
+                        None => st.nacks_by_mid.push((i.mid, i.nacks)),
+                    }
+                    st.nacks_sent = st.nacks_by_mid.iter().map(|(_, n)| n).sum();
                 }
                 Event::KeyframeRequest(r) => {
                     let kind = peer.mids.iter().find(|(m, _)| *m == r.mid).map(|(_, k)| *k).unwrap_or(MediaKind::Video);

@@ -1,0 +1,5 @@
+//! RTP-level helpers of the forwarder: what it reads in a payload and how it numbers packets
+//! per subscriber. Pure functions and state, no str0m connection.
+
+pub mod keyframe;
+pub mod seqmap;
