@@ -46,6 +46,11 @@ pub enum ClientError {
     Refused { code: ErrorCode, message: String },
     #[error("signaling connection failed: {0}")]
     Signaling(String),
+    /// The signaling connection dropped and the SDK is resuming it ([`crate::Event::Reconnecting`]):
+    /// a request made meanwhile is not sent, and one the server had not answered when the socket
+    /// dropped fails with this (the server may or may not have carried it out).
+    #[error("the connection to the session was interrupted; the SDK is reconnecting")]
+    ConnectionInterrupted,
     /// The server sent a message this SDK cannot use: not a JSON object, a known type whose
     /// fields do not parse, a type this SDK does not know (from a newer server; reported once
     /// per type), or a message out of place. The message is ignored and the session stays

@@ -181,6 +181,15 @@ pub enum Event {
     Disconnected {
         reason: String,
     },
+    /// The signaling connection dropped (network loss, or the server asked to resume elsewhere:
+    /// a cluster node going away) and the SDK is resuming it, within the server's resume window.
+    /// Media keeps flowing; requests fail with [`ClientError::ConnectionInterrupted`] until
+    /// [`Event::Reconnected`]. OpenTok's `sessionReconnecting`.
+    Reconnecting,
+    /// The connection was resumed: the events missed meanwhile follow, in order, and everything
+    /// works as before. When the window passes without a resume, [`Event::Disconnected`] comes
+    /// instead. OpenTok's `sessionReconnected`.
+    Reconnected,
     Error(ClientError),
     ConnectionCreated(Connection),
     ConnectionDestroyed {

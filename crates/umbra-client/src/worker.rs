@@ -4,6 +4,8 @@
 
 mod commands;
 mod inbound;
+mod restart;
+mod resume;
 mod signals;
 mod wait;
 
@@ -101,6 +103,7 @@ struct Welcome {
     suite: CipherSuite,
     routed: bool,
     heartbeat: Duration,
+    heartbeat_timeout: Duration,
 }
 
 /// What a request in flight was for: where its `ack` goes and whom its `error` concerns.
@@ -111,6 +114,8 @@ enum Pending {
     ForPublisher(PublisherId),
     /// A request of the session (`signal`, `unpublish`, `unsubscribe`).
     ForSession,
+    /// `renegotiate` after `media_restart`.
+    Renegotiate(restart::Restart, umbra_protocol::MediaTarget),
 }
 
 struct Pub {
@@ -133,11 +138,15 @@ struct Pub {
     /// `set_stream_property`).
     announced_audio: bool,
     announced_video: bool,
+    /// How many times `media_restart` began a new upstream (see `restart`).
+    restarts: u32,
+    /// The new upstream of a restart, until the router's answer makes it `upstream`.
+    replacement: Option<Peer>,
 }
 
 impl Pub {
     fn close_peers(&mut self) {
-        self.upstream.iter_mut().for_each(Peer::close);
+        self.upstream.iter_mut().chain(self.replacement.iter_mut()).for_each(Peer::close);
         self.downstreams.values_mut().for_each(Peer::close);
     }
 }
@@ -162,6 +171,13 @@ struct Sub {
     /// Tracks (same bits) reported as not encrypted: a lying publisher sends both tracks in
     /// the clear, and the app is told once per stream, not once per track.
     unencrypted_tracks: u8,
+    /// The tracks the subscription's offer asked for; a restart's offer asks for the same.
+    offered_audio: bool,
+    offered_video: bool,
+    /// How many times `media_restart` began a new peer connection (see `restart`).
+    restarts: u32,
+    /// The new peer connection of a restart, until the router's answer makes it `peer`.
+    replacement: Option<Peer>,
 }
 
 struct VideoRx {
@@ -198,9 +214,17 @@ struct Worker {
     describing: bool,
     /// Message types this SDK does not know that it has reported already (once each).
     unknown_kinds: HashSet<String>,
-    /// The `seq` of the latest event.
+    /// The `seq` of the latest event processed.
     last_seq: u64,
     last_ping: Instant,
+    /// When the socket last brought anything (see `resume::silent_for_too_long`).
+    last_received: Instant,
+    /// From `welcome`: what resuming the connection takes.
+    credentials: Option<resume::Credentials>,
+    resuming: Option<resume::Resuming>,
+    /// `media_restart`s whose `renegotiate` could not be sent or answered because the socket
+    /// dropped; redone after the resume.
+    restarts_waiting: Vec<umbra_protocol::MediaTarget>,
     done: bool,
     /// Why the session ended, when the server said so (forced disconnect).
     end_reason: Option<String>,
@@ -228,6 +252,10 @@ impl Worker {
             unknown_kinds: HashSet::new(),
             last_seq: 0,
             last_ping: Instant::now(),
+            last_received: Instant::now(),
+            credentials: None,
+            resuming: None,
+            restarts_waiting: Vec::new(),
             done: false,
             end_reason: None,
         }
@@ -260,18 +288,28 @@ impl Worker {
                     }
                 }
             }
-            loop {
+            while !self.done {
                 match self.sig.poll() {
-                    Ok(Some(text)) => self.message(&text, now),
+                    Ok(Some(text)) => {
+                        self.last_received = now;
+                        self.message(&text, now);
+                    }
                     Ok(None) => break,
-                    Err(e) => {
-                        reason = e.to_string();
-                        self.done = true;
+                    Err(end) => {
+                        reason.clone_from(&end.message);
+                        self.socket_ended(end, now);
                         break;
                     }
                 }
             }
+            if self.silent_for_too_long(now) {
+                self.sig.drop_socket();
+                let message = "nothing arrived from the server within the heartbeat timeout".to_string();
+                self.socket_ended(crate::signaling::SocketEnd { resumable: true, message }, now);
+            }
+            self.drive_resume(now);
             if let Some(w) = &self.welcome
+                && self.resuming.is_none()
                 && now.duration_since(self.last_ping) >= w.heartbeat
             {
                 self.last_ping = now;
@@ -301,6 +339,9 @@ impl Worker {
         let mut next = now + MAX_WAIT;
         if let Some(w) = &self.welcome {
             next = next.min(self.last_ping + w.heartbeat);
+        }
+        if let Some(t) = self.resume_wakeup() {
+            next = next.min(t);
         }
         for p in self.publishers.values() {
             for peer in p.upstream.iter().chain(p.downstreams.values()) {
@@ -517,6 +558,8 @@ impl Worker {
                 video_on: true,
                 announced_audio: has_audio,
                 announced_video: has_video,
+                restarts: 0,
+                replacement: None,
             },
         );
         Ok(())
@@ -534,7 +577,8 @@ impl Worker {
             .ok_or_else(|| ClientError::InvalidArgument(format!("no stream {stream_id} in this session")))?;
         // Every codec this SDK decodes: the stream carries whichever its publisher chose.
         let mut peer = Peer::new(self.config.bind_ip, &VideoCodec::ALL)?;
-        let offer = peer.create_offer(stream.has_audio, stream.has_video, false)?;
+        let (offered_audio, offered_video) = (stream.has_audio, stream.has_video);
+        let offer = peer.create_offer(offered_audio, offered_video, false)?;
         let req = self.sig.request(ClientMessage::Subscribe {
             id: None,
             stream_id: stream_id.to_string(),
@@ -556,6 +600,10 @@ impl Worker {
                 last_key_frame_request: None,
                 mismatched_tracks: 0,
                 unencrypted_tracks: 0,
+                offered_audio,
+                offered_video,
+                restarts: 0,
+                replacement: None,
             },
         );
         Ok(())
@@ -585,8 +633,11 @@ impl Worker {
                     if let Some(v) = &mut p.video {
                         v.request_key_frame();
                     }
-                    let _ =
-                        self.events.send(Event::Publisher { publisher: *id, event: PublisherEvent::MediaConnected });
+                    // A restarted upstream is the same publisher's media, back: not news.
+                    if p.restarts == 0 {
+                        let event = PublisherEvent::MediaConnected;
+                        let _ = self.events.send(Event::Publisher { publisher: *id, event });
+                    }
                 }
             }
             p.downstreams.retain(|_, peer| peer.is_alive());
@@ -605,7 +656,7 @@ impl Worker {
                 self.emit_sub(id, SubscriberEvent::Error(e));
                 continue;
             }
-            if !was_connected && s.peer.connected {
+            if !was_connected && s.peer.connected && s.restarts == 0 {
                 self.emit_sub(id, SubscriberEvent::Connected);
             }
             for e in events.drain(..) {

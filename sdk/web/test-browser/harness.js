@@ -13,12 +13,20 @@
   const now = () => performance.now();
   const log = (type, extra = {}) => H.events.push({ t: now(), type, ...extra });
 
+  /** When the last frames were presented (a bounded list), for the freeze a failover causes. */
+  function noteFrame(rec) {
+    if (!rec.frameTimes) return;
+    rec.frameTimes.push(now());
+    if (rec.frameTimes.length > 4000) rec.frameTimes.splice(0, 1000);
+  }
+
   function countFrames(rec, video) {
     rec.video = video;
     if (typeof video.requestVideoFrameCallback === "function") {
       const tick = (_t, meta) => {
         rec.frames = meta.presentedFrames ?? rec.frames + 1;
         rec.lastFrameAt = now();
+        noteFrame(rec);
         if (rec.video === video) video.requestVideoFrameCallback(tick);
       };
       video.requestVideoFrameCallback(tick);
@@ -31,6 +39,7 @@
           last = video.currentTime;
           rec.frames++;
           rec.lastFrameAt = now();
+          noteFrame(rec);
         }
         setTimeout(poll, 15);
       };
@@ -51,6 +60,11 @@
   /** Connects; `secret` undefined → no encryptionSecret at all. Returns the connect error, if any. */
   H.connect = async ({ room, name, secret, autoSubscribe = true, e2ee = true }) => {
     const { apiKey, sessionId, token } = await demoToken(room, name, e2ee);
+    return H.connectWith({ apiKey, sessionId, token, secret, autoSubscribe });
+  };
+
+  /** Connects with a token made elsewhere (REST sessions, e.g. the cluster test). */
+  H.connectWith = async ({ apiKey, sessionId, token, secret, autoSubscribe = true }) => {
     const opts = secret === undefined ? {} : { encryptionSecret: secret };
     const session = OT.initSession(apiKey, sessionId, opts);
     H.session = session;
@@ -64,6 +78,8 @@
     });
     session.on("streamDestroyed", (e) => log("streamDestroyed", { streamId: e.stream.streamId }));
     session.on("sessionDisconnected", (e) => log("sessionDisconnected", { reason: e.reason }));
+    session.on("sessionReconnecting", () => log("sessionReconnecting"));
+    session.on("sessionReconnected", () => log("sessionReconnected"));
     const error = await new Promise((resolve) => session.connect(token, (err) => resolve(err ?? null)));
     log("connected", { error: errJson(error) });
     return { error: errJson(error), sessionId, e2ee: session.isEndToEndEncrypted ?? null };
@@ -94,7 +110,7 @@
     box.className = "tile";
     document.getElementById("subscribers").appendChild(box);
     const rec = { streamId: stream.streamId, name: stream.name, frames: 0, lastFrameAt: 0, mismatch: 0, match: 0, mismatchAt: [], matchAt: [],
-      notEncrypted: 0, notEncryptedErrors: [], subscriberExceptions: [], subscribeError: undefined, video: null };
+      notEncrypted: 0, notEncryptedErrors: [], subscriberExceptions: [], subscribeError: undefined, video: null, frameTimes: [] };
     H.subscribers.push(rec);
     const sub = H.session.subscribe(stream, box, { insertMode: "append", width: "100%", height: "100%" }, (err) => {
       rec.subscribeError = errJson(err);
@@ -117,6 +133,7 @@
       log("streamNotEncrypted", { streamId: stream.streamId });
     });
     sub.on("exception", (e) => rec.subscriberExceptions.push(e.name ?? e.error?.name ?? null));
+    sub.on("destroyed", (e) => log("subscriberDestroyed", { streamId: stream.streamId, reason: e.reason }));
     sub.on("videoElementCreated", (e) => countFrames(rec, e.element));
     if (sub.element) countFrames(rec, sub.element);
     return true;
@@ -133,10 +150,24 @@
     H.pubFrames = { frames: 0, lastFrameAt: 0 };
     pub.on("videoElementCreated", (e) => countFrames(H.pubFrames, e.element));
     pub.on("exception", (e) => log("publisherException", { name: e.name }));
+    pub.on("streamDestroyed", (e) => log("publisherStreamDestroyed", { reason: e.reason }));
     const error = await new Promise((resolve) => H.session.publish(pub, (err) => resolve(err ?? null)));
     log("published", { error: errJson(error) });
     return { error: errJson(error), streamId: pub.stream?.streamId ?? null };
   };
+
+  /** Per subscriber: the longest time without a presented frame from `since` until its last one. */
+  H.longestGaps = (since) =>
+    H.subscribers.map((r) => {
+      let prev = since;
+      let longest = 0;
+      for (const t of r.frameTimes) {
+        if (t < since) continue;
+        longest = Math.max(longest, t - prev);
+        prev = t;
+      }
+      return longest;
+    });
 
   H.state = () => ({
     subscribers: H.subscribers.map((r) => ({

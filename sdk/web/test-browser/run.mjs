@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import puppeteer from "puppeteer-core";
 import { registerNativeCodecTests } from "./native-codecs.mjs";
+import { registerClusterTests } from "./cluster.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webRoot = path.resolve(here, "..");
@@ -431,6 +432,11 @@ test("browser-to-native", async () => {
 
 // VP9 and H.264 between the native SDK and the browsers (native-codecs.mjs).
 registerNativeCodecTests({ test, chromePage, firefoxPage, connect, publish, state, picture, cellStats, assertVideoFlows, demoToken, spawnMedia, check, say, sleep, once, SECRET, baseUrl: () => baseUrl });
+registerClusterTests({
+  test, check, say, sleep, waitUntil, spawnMedia, SECRET, ADDR, BIN, tmp, webDir, figures, artifacts: ARTIFACTS,
+  // Its own browser, whose secure origin is the cluster's load balancer.
+  chromeArgs: (origin) => [...CHROME_ARGS().filter((a) => !a.startsWith("--unsafely-treat-insecure-origin-as-secure")), `--unsafely-treat-insecure-origin-as-secure=${origin}`],
+});
 
 test("browser-to-c", async () => {
   // A browser publisher and the C SDK's example subscriber (examples/c/subscriber.c): the C side

@@ -14,6 +14,9 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v firefox-esr >/dev/null || need+=(firefox-esr)
 command -v ip >/dev/null || need+=(iproute2)
 command -v unshare >/dev/null || need+=(util-linux)
+# The cluster-failover test runs its own PostgreSQL and Redis inside the namespace.
+command -v redis-server >/dev/null || need+=(redis-server)
+[ -d /usr/lib/postgresql ] || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { E2eeHost, type WorkerLike } from "../src/media/e2ee-host.js";
 import { PeerEngine } from "../src/media/peer-engine.js";
+import { OTError } from "../src/api/errors.js";
 import type { MediaContext } from "../src/media/engine.js";
 import type { Joined, Request } from "../src/api/signaling-types.js";
 import type { SignalingClient } from "../src/api/signaling-client.js";
@@ -250,4 +251,125 @@ test("relayed publish: each subscriber's offer is answered from a new peer conne
   assert.ok(requests.some((r) => r.type === "ice" && r.fields.subscription_id === "sub7"));
   await pub.stop();
   assert.equal(FakePC.all[0]!.closed, true);
+});
+
+test("media_restart: a new peer connection per publication and subscription, renegotiated under the same ids; transforms continue the old ones; the old peer connection closes after the answer", { timeout: 30_000 }, async () => {
+  log.length = 0;
+  FakePC.all = [];
+  const { engine, requests, worker } = setup("routed", {
+    publish: { stream_id: "st1", sdp_answer: "router-answer" },
+    subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" },
+    renegotiate: { sdp_answer: "new-router-answer" },
+  });
+  const media = new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video")]) as unknown as MediaStream;
+  const failures: string[] = [];
+  const pub = await engine.publish({ stream: media, name: "cam", videoType: "camera", onMediaFailure: (m) => failures.push(m) }, () => undefined);
+  const tracks: unknown[] = [];
+  const sub = await engine.subscribe({
+    streamId: "st9", hasAudio: true, hasVideo: true, onTrack: (ms) => tracks.push(ms),
+    onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m),
+  });
+  const [oldPub, oldSub] = FakePC.all as [FakePC, FakePC];
+  const optionsOf = (pc: FakePC, side: "sender" | "receiver") => pc.transceivers.map((t) => (t[side].transform as { options: { transformId: string; continues?: string } }).options);
+
+  assert.equal(engine.handleServerEvent({ type: "media_restart", stream_id: "st1" }), true);
+  await settle();
+  const newPub = FakePC.all[2]!;
+  const renegotiatePub = requests.filter((r) => r.type === "renegotiate");
+  assert.deepEqual(renegotiatePub.map((r) => r.fields), [{ stream_id: "st1", sdp_offer: "offer:audio,video" }]);
+  assert.deepEqual(newPub.transceivers.map((t) => t.direction), ["sendonly", "sendonly"]);
+  assert.deepEqual(newPub.remoteDescription, { type: "answer", sdp: "new-router-answer" });
+  assert.deepEqual(
+    optionsOf(newPub, "sender").map((o) => o.continues),
+    optionsOf(oldPub, "sender").map((o) => o.transformId),
+    "each new sender's transform continues the old sender's of its kind (same KID, counter goes on)",
+  );
+  assert.equal(oldPub.closed, true);
+  assert.equal(newPub.closed, false);
+  const closed = () => worker.messages.filter((m) => m.type === "close").map((m) => (m as { transformId: string }).transformId);
+  assert.deepEqual(closed(), optionsOf(oldPub, "sender").map((o) => o.transformId));
+  assert.ok(requests.some((r) => r.type === "ice" && r.fields.stream_id === "st1" && FakePC.all.length === 3));
+
+  assert.equal(engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" }), true);
+  await settle();
+  const newSub = FakePC.all[3]!;
+  assert.deepEqual(requests.filter((r) => r.type === "renegotiate").at(-1)!.fields, { subscription_id: "sub1", sdp_offer: "offer:audio,video" });
+  assert.deepEqual(newSub.transceivers.map((t) => t.direction), ["recvonly", "recvonly"]);
+  assert.deepEqual(
+    optionsOf(newSub, "receiver").map((o) => o.continues),
+    optionsOf(oldSub, "receiver").map((o) => o.transformId),
+    "each new receiver's transform continues the old one (replay window, verdicts)",
+  );
+  assert.equal(oldSub.closed, true);
+  assert.deepEqual(failures, []);
+
+  // A restart for something this client does not have is not its business.
+  assert.equal(engine.handleServerEvent({ type: "media_restart", subscription_id: "sub-unknown" }), false);
+
+  // Stopping releases the peer connections and transforms in place now, not the replaced ones.
+  await sub.stop();
+  await pub.stop();
+  assert.equal(newSub.closed, true);
+  assert.equal(newPub.closed, true);
+  assert.equal(closed().length, 8, "every transform, old and new, is closed once");
+  assert.equal(new Set(closed()).size, 8);
+});
+
+test("media_restart refused: the subscriber is told of the failure, the new peer connection is closed", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" } });
+  const failures: string[] = [];
+  await engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m) });
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (r: Request) => Promise<unknown> };
+  signaling.request = async () => {
+    throw Object.assign(new Error("no such subscription"), { serverCode: "unknown_subscription" });
+  };
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!, /could not be moved.*no such subscription/);
+  assert.equal(FakePC.all[1]!.closed, true);
+});
+
+test("media_restart cut by a dropped socket: nothing reported, the restart is redone once the connection is resumed", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine, requests } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" }, renegotiate: { sdp_answer: "new-router-answer" } });
+  const failures: string[] = [];
+  await engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m) });
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (r: Request) => Promise<unknown> };
+  const real = signaling.request;
+  signaling.request = async () => {
+    throw new OTError("OT_NOT_CONNECTED", "the connection to the session dropped before the server answered");
+  };
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  assert.deepEqual(failures, [], "an interrupted renegotiate is not a failure");
+  assert.equal(FakePC.all[1]!.closed, true, "its peer connection is dropped");
+  assert.equal(FakePC.all[0]!.closed, false, "the old one stays until a restart succeeds");
+  signaling.request = real;
+  engine.reconnected();
+  await settle();
+  assert.deepEqual(requests.filter((r) => r.type === "renegotiate").map((r) => r.fields.subscription_id), ["sub1"]);
+  const third = FakePC.all[2]!;
+  assert.deepEqual(third.remoteDescription, { type: "answer", sdp: "new-router-answer" });
+  assert.equal(FakePC.all[0]!.closed, true);
+  engine.reconnected();
+  await settle();
+  assert.equal(FakePC.all.length, 3, "done once");
+});
+
+test("a repeated media_restart refused with bad_request (no restart pending) leaves the peer connection in place, silently", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" } });
+  const failures: string[] = [];
+  await engine.subscribe({ streamId: "st9", hasAudio: false, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: (m) => failures.push(m) });
+  const signaling = (engine as unknown as { ctx: MediaContext }).ctx.signaling as unknown as { request: (r: Request) => Promise<unknown> };
+  signaling.request = async () => {
+    throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "no media restart is pending for this peer connection", "bad_request");
+  };
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  assert.deepEqual(failures, []);
+  assert.equal(FakePC.all[0]!.closed, false, "the working peer connection stays");
+  assert.equal(FakePC.all[1]!.closed, true);
 });

@@ -104,6 +104,7 @@ class NullEngine implements MediaEngine {
   handleServerEvent() {
     return false;
   }
+  reconnected() {}
   close() {}
 }
 
@@ -125,6 +126,7 @@ class AnnounceEngine implements MediaEngine {
   handleServerEvent() {
     return false;
   }
+  reconnected() {}
   close() {}
 }
 

@@ -51,6 +51,11 @@ class FakeEngine implements MediaEngine {
   handleServerEvent() {
     return false;
   }
+  /** Times the session told it the signaling connection was resumed. */
+  reconnects = 0;
+  reconnected() {
+    this.reconnects++;
+  }
   close() {
     this.closed = true;
   }
@@ -304,7 +309,8 @@ test("a subscriber whose publisher sends plain media: streamNotEncrypted once (a
 
 test("a dropped socket is resumed and missed events are replayed in order", { timeout: 30_000 }, async () => {
   await withServer({}, async (url, server) => {
-    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env());
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url }, env({ engine }));
     await s.connect("t");
     const c = server.clients[0]!;
     const reconnecting = nextEvent(s, "sessionReconnecting");
@@ -320,6 +326,7 @@ test("a dropped socket is resumed and missed events are replayed in order", { ti
     await reconnected;
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(signals, ["before", "while away 1", "while away 2"]);
+    assert.equal(engine.reconnects, 1, "the media engine is told (it redoes interrupted media restarts)");
     await s.signal({ data: "still works" });
     s.disconnect();
   });

@@ -301,3 +301,51 @@ test("a sender reads frame metadata on key frames only: delta frames keep the ke
   await until(s.out, 5);
   assert.equal(next.metadataReads, 1);
 });
+
+test("a transform that continues another (media_restart) keeps the sender's KID and counter and the receiver's state, even if the old one closed first", { timeout: 30_000 }, async () => {
+  const tx = harness();
+  const rx = harness();
+  await tx.setKey(keyA);
+  await rx.setKey(keyA);
+  const hdr = (f: EncodedFrame) => decodeHeader(new Uint8Array(f.data).subarray(3)).header;
+  const s1 = fakeTransformer({ transformId: "pub-video-1", operation: "encrypt", mimeType: "video/VP8" });
+  const r1 = fakeTransformer({ transformId: "sub-video-1", operation: "decrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s1.transformer);
+  rx.core.attachScriptTransformer(r1.transformer);
+  for (let i = 0; i < 3; i++) s1.push(new FakeFrame(vp8Delta(i), "delta", "video/VP8"));
+  await until(s1.out, 3);
+  // Decrypting replaces a frame's data: the receivers get copies of what was sent.
+  const sent1 = s1.out.map((f) => f.data.slice(0));
+  const kid1 = hdr(s1.out[0]!).kid;
+  for (const d of sent1) r1.push(new FakeFrame(d.slice(0), "delta", "video/VP8"));
+  await until(r1.out, 3);
+
+  // The page closes the old transforms before the new ones reach the worker (the order the
+  // browser may deliver them in); the new ones still continue them.
+  await tx.core.handleMessage({ type: "close", transformId: "pub-video-1" });
+  await rx.core.handleMessage({ type: "close", transformId: "sub-video-1" });
+  const s2 = fakeTransformer({ transformId: "pub-video-2", operation: "encrypt", mimeType: "video/VP8", continues: "pub-video-1" });
+  const r2 = fakeTransformer({ transformId: "sub-video-2", operation: "decrypt", mimeType: "video/VP8", continues: "sub-video-1" });
+  tx.core.attachScriptTransformer(s2.transformer);
+  rx.core.attachScriptTransformer(r2.transformer);
+  for (let i = 3; i < 6; i++) s2.push(new FakeFrame(vp8Delta(i), "delta", "video/VP8"));
+  await until(s2.out, 3);
+  assert.deepEqual(s2.out.map((f) => hdr(f).ctr), [3n, 4n, 5n], "the counter goes on");
+  assert.equal(hdr(s2.out[0]!).kid, kid1, "under the same KID");
+  for (const f of s2.out) r2.push(f);
+  await until(r2.out, 3);
+  // The receiver kept its replay window: an old frame replayed into the new transform is refused.
+  r2.push(new FakeFrame(sent1[0]!.slice(0), "delta", "video/VP8"));
+  await rx.handled(7);
+  assert.equal(r2.out.length, 3, "a replayed frame is not passed on");
+  assert.deepEqual(rx.events(), [], "no mismatch because of the move");
+  assert.equal(rx.firstFrameEvents(), 1, "the subscriber's first frame was reported once, not again");
+
+  // Without `continues`, a new sender transform starts its own counter (what the test above
+  // rules out): this is the check that can fail.
+  const s3 = fakeTransformer({ transformId: "pub-video-3", operation: "encrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s3.transformer);
+  s3.push(new FakeFrame(vp8Delta(9), "delta", "video/VP8"));
+  await until(s3.out, 1);
+  assert.equal(hdr(s3.out[0]!).ctr, 0n);
+});

@@ -41,6 +41,10 @@ impl Worker {
         match serde_json::from_str::<ServerFrame>(text) {
             Ok(frame) => {
                 if let Some(seq) = frame.seq {
+                    // Replayed after a resume, and already processed before the drop.
+                    if seq <= self.last_seq {
+                        return;
+                    }
                     self.last_seq = seq;
                 }
                 self.server_message(frame.message, now);
@@ -71,7 +75,7 @@ impl Worker {
         self.emit(Event::Error(ClientError::Protocol(problem)));
     }
 
-    fn protocol_error(&self, problem: String) {
+    pub(super) fn protocol_error(&self, problem: String) {
         tracing::warn!("server message out of place: {problem}");
         self.emit(Event::Error(ClientError::Protocol(problem)));
     }
@@ -82,7 +86,7 @@ impl Worker {
                 v: _,
                 session_id: _,
                 connection_id,
-                resume_token: _,
+                resume_token,
                 role: _,
                 connection_data: _,
                 media_mode,
@@ -90,8 +94,8 @@ impl Worker {
                 e2ee,
                 cipher_suite,
                 heartbeat_interval_ms,
-                heartbeat_timeout_ms: _,
-                resume_window_ms: _,
+                heartbeat_timeout_ms,
+                resume_window_ms,
                 connections,
                 streams,
                 complete,
@@ -101,7 +105,15 @@ impl Worker {
                 }
                 let routed = media_mode == MediaMode::Routed;
                 let heartbeat = Duration::from_millis(heartbeat_interval_ms);
-                if !self.welcome(connection_id, e2ee, cipher_suite, routed, heartbeat, now) {
+                // Never shorter than two heartbeats: a server's odd value must not make this
+                // client drop a healthy socket.
+                let heartbeat_timeout = Duration::from_millis(heartbeat_timeout_ms).max(heartbeat * 2);
+                self.credentials = Some(super::resume::Credentials {
+                    connection_id: connection_id.clone(),
+                    resume_token,
+                    window: Duration::from_millis(resume_window_ms),
+                });
+                if !self.welcome(connection_id, e2ee, cipher_suite, routed, (heartbeat, heartbeat_timeout), now) {
                     return;
                 }
                 self.describing = !complete;
@@ -116,10 +128,11 @@ impl Worker {
                 self.describe(connections, streams);
             }
             ServerMessage::Resumed { .. } => {
-                // This SDK connects anew after a dropped socket and never sends `resume`.
-                self.protocol_error("resumed, but this client never asked to resume".into());
+                self.sig.resumed();
+                self.resumed(now);
             }
             ServerMessage::Ack { id, body } => self.ack(id, body),
+            ServerMessage::Error { id: None, code, message } if self.resume_refused(code, &message) => {}
             ServerMessage::Error { id, code, message } => {
                 self.request_error(id, ClientError::Refused { code, message })
             }
@@ -163,9 +176,7 @@ impl Worker {
             ServerMessage::MediaConnected { .. } => {}
             ServerMessage::MediaFailed { target, message } => self.media_ended(target, MediaEnd::Failed, message),
             ServerMessage::MediaClosed { target, message } => self.media_ended(target, MediaEnd::Closed, message),
-            ServerMessage::MediaRestart { target } => {
-                self.protocol_error(format!("media_restart for {target:?}: this SDK cannot renegotiate yet"))
-            }
+            ServerMessage::MediaRestart { target } => self.media_restart(target),
             ServerMessage::ForcedDisconnect => {
                 self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;
@@ -180,7 +191,7 @@ impl Worker {
         e2ee: bool,
         cipher_suite: Option<u16>,
         routed: bool,
-        heartbeat: Duration,
+        (heartbeat, heartbeat_timeout): (Duration, Duration),
         now: Instant,
     ) -> bool {
         let suite_id = cipher_suite.unwrap_or(CipherSuite::default().id());
@@ -201,6 +212,7 @@ impl Worker {
             routed,
             // At least a second apart whatever the server says: a heartbeat is not a busy loop.
             heartbeat: heartbeat.max(Duration::from_secs(1)),
+            heartbeat_timeout: heartbeat_timeout.max(Duration::from_secs(2)),
         });
         if let Some(secret) = secret {
             self.apply_secret(&secret, now);
@@ -296,6 +308,13 @@ impl Worker {
                     self.emit_sub(sid, SubscriberEvent::Error(e));
                 }
             }
+            (Some(Pending::Renegotiate(restart, _)), AckBody::Renegotiated { sdp_answer }) => {
+                self.renegotiated(restart, &sdp_answer)
+            }
+            (Some(Pending::Renegotiate(restart, _)), body) => self.renegotiate_refused(
+                restart,
+                ClientError::Protocol(format!("a renegotiate ack without an SDP answer: {body:?}")),
+            ),
             // Requests whose ack carries nothing to act on.
             (Some(Pending::ForPublisher(_) | Pending::ForSession), _) => {}
             (Some(Pending::Publish(_)), body) | (Some(Pending::Subscribe(_)), body) => {
@@ -326,7 +345,7 @@ impl Worker {
         self.sync_properties(pid);
     }
 
-    fn request_error(&mut self, id: Option<RequestId>, err: ClientError) {
+    pub(super) fn request_error(&mut self, id: Option<RequestId>, err: ClientError) {
         let pending = match &id {
             Some(RequestId::Number(n)) => self.pending.remove(n),
             _ => None,
@@ -349,6 +368,7 @@ impl Worker {
                 self.emit_pub(pid, PublisherEvent::Error(err))
             }
             Some(Pending::ForPublisher(_) | Pending::ForSession) => self.emit(Event::Error(err)),
+            Some(Pending::Renegotiate(restart, _)) => self.renegotiate_refused(restart, err),
             None => {
                 // An error without a request of ours refuses the connection itself (before
                 // `welcome`; the server closes the socket), or is the server's own report.
@@ -424,7 +444,7 @@ impl Worker {
     }
 
     /// Ends a subscriber the server or the router ended, reporting `error` first if any.
-    fn end_subscriber(&mut self, id: SubscriberId, error: Option<ClientError>) {
+    pub(super) fn end_subscriber(&mut self, id: SubscriberId, error: Option<ClientError>) {
         if let Some(mut s) = self.subscribers.remove(&id) {
             s.peer.close();
         }

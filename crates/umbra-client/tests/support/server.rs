@@ -87,11 +87,17 @@ impl Server {
     /// Starts a server whose router binds `media_bind` (e.g. a port a test put a relay in
     /// front of).
     pub fn start_media_on(media_bind: &str, extra: &[&str]) -> Server {
+        Self::start_with(&[], media_bind, extra)
+    }
+
+    /// Starts a server with `global` flags before `serve` (e.g. `--database postgres://…`).
+    pub fn start_with(global: &[&str], media_bind: &str, extra: &[&str]) -> Server {
         let data = TempDir::new("server");
         let log = std::fs::File::create(data.path().join("server.log")).expect("server log");
         let mut child = Command::new(umbra_bin())
             .arg("--data-dir")
             .arg(data.path())
+            .args(global)
             .args(["serve", "--listen", "127.0.0.1:0", "--media-bind", media_bind])
             .args(extra)
             .stdout(Stdio::piped())
@@ -152,6 +158,18 @@ impl Server {
     /// The server process, for reading its memory and descriptors under /proc.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM (a node that drains) and waits for the process to end.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL: the process dies without a word.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether the server process is still running.

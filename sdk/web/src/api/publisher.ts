@@ -113,6 +113,10 @@ export class Publisher extends EventEmitter {
         name: this.properties.name ?? "",
         videoType: this.properties.videoSource === "screen" ? "screen" : "camera",
         ...(this.properties.preferredVideoCodec ? { preferredVideoCodec: this.properties.preferredVideoCodec } : {}),
+        onMediaFailure: (message) => {
+          const error = new OTError("OT_MEDIA_ERROR", message);
+          this.dispatch(makeEvent("exception", { name: error.name, code: error.name, message, error }));
+        },
       },
       (message) => this.dispatch(makeEvent("exception", { name: "OT_ENCRYPTION_ERROR", code: "OT_ENCRYPTION_ERROR", message })),
     );

@@ -159,7 +159,10 @@ export class Session extends EventEmitter {
         if (this.signaling === client) this.onDisconnected(reason, detail);
       },
       onReconnecting: () => this.dispatch(makeEvent("sessionReconnecting", {})),
-      onReconnected: () => this.dispatch(makeEvent("sessionReconnected", {})),
+      onReconnected: () => {
+        this.engine?.reconnected();
+        this.dispatch(makeEvent("sessionReconnected", {}));
+      },
     });
     let welcome: Joined;
     try {
@@ -549,10 +552,6 @@ export class Session extends EventEmitter {
       case "media_connected":
         // Informational: the subscribe callback waits for the first frame, not for ICE.
         return;
-      case "media_restart":
-        // Cluster failover: renegotiation on the session's new router is not built in this SDK yet.
-        console.warn("umbra: media_restart is not supported by this SDK version", ev);
-        return;
       case "forced_disconnect":
         // The socket closes with 4001 right after; the signaling client reports that.
         return;
@@ -560,6 +559,9 @@ export class Session extends EventEmitter {
       case "answer":
       case "ice":
       case "subscription_ended":
+      // Cluster failover: the engine moves the peer connection to the session's new router,
+      // keeping its encryption state; the app sees nothing but a short freeze.
+      case "media_restart":
         this.engine?.handleServerEvent(ev);
         return;
       default:

@@ -41,7 +41,7 @@ export type ServerEvent = Exclude<ServerMessage, { type: HandshakeType | ReplyTy
 export type ServerEventType = ServerEvent["type"];
 
 /** The negotiation events of this client's peer connections, which the media engine handles. */
-export type MediaEventType = "subscribe_offer" | "answer" | "ice" | "subscription_ended";
+export type MediaEventType = "subscribe_offer" | "answer" | "ice" | "subscription_ended" | "media_restart";
 export type MediaEvent = Extract<ServerEvent, { type: MediaEventType }>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -61,7 +61,9 @@ export type AckFor<T extends RequestType> = T extends "publish"
   ? Extract<AckBody, { stream_id: string }>
   : T extends "subscribe"
     ? Extract<AckBody, { subscription_id: string }>
-    : Record<string, never>;
+    : T extends "renegotiate"
+      ? Exclude<Extract<AckBody, { sdp_answer: string }>, { stream_id: string } | { subscription_id: string }>
+      : Record<string, never>;
 
 /**
  * The session as a client sees it when its connect completes: the welcome with the connections

@@ -89,6 +89,11 @@ export class Subscriber extends EventEmitter {
   }
 
   private onMedia(ms: MediaStream): void {
+    // A restarted peer connection (media_restart) brings its tracks in a new MediaStream.
+    if (this.element && this.element.srcObject !== ms) {
+      this.element.srcObject = ms;
+      void this.element.play().catch(() => undefined);
+    }
     if (!this.view && this.properties.insertDefaultUI !== false) {
       this.view = showMedia(this.target, ms, { muted: false, mirror: false, className: "OT_subscriber umbra-subscriber" });
       this.element = this.view?.element ?? null;

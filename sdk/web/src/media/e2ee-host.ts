@@ -65,10 +65,12 @@ export class E2eeHost {
   /**
    * Puts an encrypt (sender) or decrypt (receiver) transform on `target`. Must happen before
    * media flows: on the sender right after the track is added, on the receiver in `ontrack`.
+   * `continues`: the id of the transform this one replaces, whose crypto state it takes over
+   * (after `media_restart`, see TransformOptions.continues).
    */
-  attach(target: TransformTarget, operation: Operation, mimeType: string, onEvent: TransformEventHandler, onKeyFrameNeeded?: () => void): string {
+  attach(target: TransformTarget, operation: Operation, mimeType: string, onEvent: TransformEventHandler, onKeyFrameNeeded?: () => void, continues?: string): string {
     const transformId = `t${++transformCounter}-${operation}`;
-    const options: TransformOptions = { transformId, operation, mimeType };
+    const options: TransformOptions = { transformId, operation, mimeType, ...(continues !== undefined ? { continues } : {}) };
     this.attached.set(transformId, { operation, onEvent, ...(onKeyFrameNeeded ? { onKeyFrameNeeded } : {}) });
     if (this.path === "script-transform" && this.ScriptTransform) {
       target.transform = new this.ScriptTransform(this.worker, options);

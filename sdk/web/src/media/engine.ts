@@ -22,6 +22,8 @@ export interface PublishRequest {
   videoType: VideoType;
   /** Preferred video codec (`VP8`, `VP9`, `H264`, `AV1`), if the app asked for one. */
   preferredVideoCodec?: string;
+  /** The publication's media could not be moved to the session's new router (`media_restart`). */
+  onMediaFailure?: (message: string) => void;
 }
 
 export interface Publication {
@@ -53,11 +55,13 @@ export interface MediaEngine {
   subscribe(req: SubscribeRequest): Promise<Subscription>;
   /**
    * The negotiation events of this client's peer connections (`ice`, `answer`, `subscribe_offer`,
-   * `subscription_ended`); returns whether one of them was concerned. The router's verdicts on a
+   * `subscription_ended`, `media_restart`); returns whether one of them was concerned. The router's verdicts on a
    * peer connection (`media_failed`, `media_closed`) go to the Publisher or Subscriber instead,
    * which end their publication or subscription through this engine.
    */
   handleServerEvent(event: MediaEvent): boolean;
+  /** The signaling connection was resumed: redo what a dropped socket interrupted. */
+  reconnected(): void;
   close(): void;
 }
 

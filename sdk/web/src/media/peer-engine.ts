@@ -5,6 +5,14 @@
 //
 // Nothing here pretends: if the server has no media router, `publish` fails with the server's
 // media_router_unavailable error.
+//
+// `media_restart` (cluster mode: the node whose router carried a routed peer connection died or
+// drains) gets the publication or subscription a new peer connection, negotiated with
+// `renegotiate`; each new transform continues the old one's crypto state in the worker (same
+// SFrame KID and counter for a sender, same replay window and verdicts for a receiver), and the
+// old peer connection is closed once the new one has its answer. The app sees no event. A
+// repeated `media_restart` (replayed after another resume) is refused by the server with
+// `bad_request`; the peer connection in place then simply stays.
 
 import { OTError } from "../api/errors.js";
 import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf } from "../api/signaling-types.js";
@@ -27,6 +35,19 @@ function negotiatedCodecs(x: RTCRtpSender | RTCRtpReceiver): [string, Record<num
   }
 }
 
+/** The socket dropped before the server answered (not a refusal by the server). */
+function interrupted(e: unknown): boolean {
+  return e instanceof OTError && e.name === "OT_NOT_CONNECTED" && e.serverCode === undefined;
+}
+
+/**
+ * The server has no restart pending for this peer connection: the `media_restart` was one this
+ * client had already acted on, replayed after another resume.
+ */
+function repeated(e: unknown): boolean {
+  return e instanceof OTError && e.serverCode === "bad_request";
+}
+
 function candidateJson(c: RTCIceCandidate | null): IceCandidate {
   // An empty candidate string is end-of-candidates, as in WebRTC.
   return c ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : { candidate: "" };
@@ -47,10 +68,43 @@ class IceOut {
   }
 }
 
+/** One sender of a routed publication's peer connection, with its transform. */
+interface UpstreamSender {
+  kind: string;
+  transformId: string | null;
+  sender: RTCRtpSender;
+}
+
+interface PublicationState {
+  req: PublishRequest;
+  onE2eeError: (m: string) => void;
+  answering: Map<string, RTCPeerConnection>;
+  /** Routed: the peer connection to the router (replaced by a restart). */
+  upstream: { pc: RTCPeerConnection; senders: UpstreamSender[] } | null;
+  /** Restarts begun; an answer that arrives for an older one than the latest is dropped. */
+  restarts: number;
+}
+
+/** One receiver of a subscription's peer connection, with its transform. */
+interface DownstreamReceiver {
+  kind: string;
+  transformId: string;
+  receiver: RTCRtpReceiver;
+}
+
+interface SubscriptionState {
+  req: SubscribeRequest;
+  pc: RTCPeerConnection;
+  receivers: DownstreamReceiver[];
+  restarts: number;
+}
+
 export class PeerEngine implements MediaEngine {
   private readonly pcsById = new Map<string, RTCPeerConnection>();
-  private readonly publications = new Map<string, { req: PublishRequest; onE2eeError: (m: string) => void; answering: Map<string, RTCPeerConnection> }>();
-  private readonly subscriptions = new Map<string, { req: SubscribeRequest; pc: RTCPeerConnection; transforms: string[] }>();
+  private readonly publications = new Map<string, PublicationState>();
+  private readonly subscriptions = new Map<string, SubscriptionState>();
+  /** Restarts whose `renegotiate` a dropped socket cut off: redone once it is resumed. */
+  private readonly interruptedRestarts: MediaTarget[] = [];
   private closed = false;
 
   constructor(
@@ -72,11 +126,36 @@ export class PeerEngine implements MediaEngine {
     return new RTCPeerConnection(config);
   }
 
-  private encrypt(sender: RTCRtpSender, onE2eeError: (m: string) => void): string | null {
+  private encrypt(sender: RTCRtpSender, onE2eeError: (m: string) => void, continues?: string): string | null {
     if (!this.e2ee) return null;
-    return this.e2ee.attach(sender as unknown as Parameters<E2eeHost["attach"]>[0], "encrypt", "", (event, message) => {
+    const onEvent = (event: string, message: string) => {
       if (event === "encryptionInternalError") onE2eeError(message);
-    });
+    };
+    return this.e2ee.attach(sender as unknown as Parameters<E2eeHost["attach"]>[0], "encrypt", "", onEvent, undefined, continues);
+  }
+
+  private decrypt(receiver: RTCRtpReceiver, req: SubscribeRequest, continues?: string): string | null {
+    if (!this.e2ee) return null;
+    const onEvent = (event: string, message: string) => {
+      if (event !== "encryptionInternalError") req.onE2eeEvent(event as Parameters<SubscribeRequest["onE2eeEvent"]>[0], message);
+    };
+    return this.e2ee.attach(receiver as unknown as Parameters<E2eeHost["attach"]>[0], "decrypt", "", onEvent, undefined, continues);
+  }
+
+  /** The sendonly transceivers of a routed publication, each sender encrypted before negotiation. */
+  private addSenders(pc: RTCPeerConnection, pub: Pick<PublicationState, "req" | "onE2eeError">, previous: UpstreamSender[]): UpstreamSender[] {
+    const senders: UpstreamSender[] = [];
+    for (const track of pub.req.stream.getTracks()) {
+      const t = pc.addTransceiver(track, { direction: "sendonly", streams: [pub.req.stream] });
+      if (track.kind === "video") this.preferCodec(t, pub.req.preferredVideoCodec);
+      const continues = previous.find((s) => s.kind === track.kind)?.transformId ?? undefined;
+      senders.push({ kind: track.kind, transformId: this.encrypt(t.sender, pub.onE2eeError, continues), sender: t.sender });
+    }
+    return senders;
+  }
+
+  private detachAll(ids: (string | null)[]): void {
+    for (const id of ids) if (id) this.e2ee?.detach(id);
   }
 
   private preferCodec(t: RTCRtpTransceiver, codec: string | undefined): void {
@@ -102,19 +181,11 @@ export class PeerEngine implements MediaEngine {
       const ack = await this.ctx.signaling.request({ type: "publish", stream });
       const streamId = ack.stream_id;
       const answering = new Map<string, RTCPeerConnection>();
-      this.publications.set(streamId, { req, onE2eeError, answering });
+      this.publications.set(streamId, { req, onE2eeError, answering, upstream: null, restarts: 0 });
       return { streamId, stop: () => this.unpublish(streamId) };
     }
     const pc = this.newPc();
-    const transforms: string[] = [];
-    const senders: RTCRtpSender[] = [];
-    for (const track of req.stream.getTracks()) {
-      const t = pc.addTransceiver(track, { direction: "sendonly", streams: [req.stream] });
-      if (track.kind === "video") this.preferCodec(t, req.preferredVideoCodec);
-      const id = this.encrypt(t.sender, onE2eeError);
-      if (id) transforms.push(id);
-      senders.push(t.sender);
-    }
+    const senders = this.addSenders(pc, { req, onE2eeError }, []);
     const ice = new IceOut(this.ctx);
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     await pc.setLocalDescription(await pc.createOffer());
@@ -123,7 +194,7 @@ export class PeerEngine implements MediaEngine {
       ack = await this.ctx.signaling.request({ type: "publish", stream, sdp_offer: pc.localDescription!.sdp });
     } catch (e) {
       pc.close();
-      for (const id of transforms) this.e2ee?.detach(id);
+      this.detachAll(senders.map((s) => s.transformId));
       throw e;
     }
     const streamId = ack.stream_id;
@@ -131,12 +202,14 @@ export class PeerEngine implements MediaEngine {
     ice.setTarget({ stream_id: streamId });
     if (typeof ack.sdp_answer !== "string") throw new OTError("OT_UNEXPECTED_SERVER_RESPONSE", "the server accepted the publish without an SDP answer");
     await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp_answer });
-    senders.forEach((s, i) => transforms[i] && this.e2ee?.setCodec(transforms[i]!, ...negotiatedCodecs(s)));
-    this.publications.set(streamId, { req, onE2eeError, answering: new Map() });
+    for (const s of senders) if (s.transformId) this.e2ee?.setCodec(s.transformId, ...negotiatedCodecs(s.sender));
+    const pub: PublicationState = { req, onE2eeError, answering: new Map(), upstream: { pc, senders }, restarts: 0 };
+    this.publications.set(streamId, pub);
     return {
       streamId,
       stop: async () => {
-        for (const id of transforms) this.e2ee?.detach(id);
+        // The senders of the peer connection in place now (a restart may have replaced it).
+        this.detachAll(pub.upstream?.senders.map((s) => s.transformId) ?? []);
         await this.unpublish(streamId);
       },
     };
@@ -178,28 +251,37 @@ export class PeerEngine implements MediaEngine {
     await this.ctx.signaling.request({ type: "answer", subscription_id: subscriptionId, sdp_answer: pc.localDescription!.sdp });
   }
 
-  async subscribe(req: SubscribeRequest): Promise<Subscription> {
+  /**
+   * A subscription's recvonly peer connection: receivers decrypted before negotiation (each
+   * continuing `previous`'s transform of its kind after a restart), tracks shown in a new
+   * MediaStream. A failure is reported only while `current()` says it is still the one in use.
+   */
+  private downstream(req: SubscribeRequest, previous: DownstreamReceiver[], current: (pc: RTCPeerConnection) => boolean): { pc: RTCPeerConnection; receivers: DownstreamReceiver[] } {
     const pc = this.newPc();
-    const transforms: [string, RTCRtpReceiver][] = [];
     if (req.hasAudio) pc.addTransceiver("audio", { direction: "recvonly" });
     if (req.hasVideo) pc.addTransceiver("video", { direction: "recvonly" });
-    const remote = new MediaStream();
+    const receivers: DownstreamReceiver[] = [];
     // Receivers exist once the transceivers do: their transforms go on before any frame arrives.
     for (const t of pc.getTransceivers()) {
-      if (!this.e2ee) continue;
-      const receiver = t.receiver;
-      const id = this.e2ee.attach(receiver as unknown as Parameters<E2eeHost["attach"]>[0], "decrypt", "", (event, message) => {
-        if (event !== "encryptionInternalError") req.onE2eeEvent(event, message);
-      });
-      transforms.push([id, receiver]);
+      const kind = t.receiver.track.kind;
+      const id = this.decrypt(t.receiver, req, previous.find((r) => r.kind === kind)?.transformId);
+      if (id) receivers.push({ kind, transformId: id, receiver: t.receiver });
     }
+    const remote = new MediaStream();
     pc.addEventListener("track", (e) => {
       remote.addTrack(e.track);
       req.onTrack(remote);
     });
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") req.onFailure("the media connection for this stream failed");
+      if (pc.connectionState === "failed" && current(pc)) req.onFailure("the media connection for this stream failed");
     });
+    return { pc, receivers };
+  }
+
+  async subscribe(req: SubscribeRequest): Promise<Subscription> {
+    let subscriptionId: string | null = null;
+    const { pc, receivers } = this.downstream(req, [], (p) => subscriptionId === null || this.subscriptions.get(subscriptionId)?.pc === p);
+    const transforms: [string, RTCRtpReceiver][] = receivers.map((r) => [r.transformId, r.receiver]);
     const ice = new IceOut(this.ctx);
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     await pc.setLocalDescription(await pc.createOffer());
@@ -211,28 +293,97 @@ export class PeerEngine implements MediaEngine {
       for (const [id] of transforms) this.e2ee?.detach(id);
       throw e;
     }
-    const subscriptionId = ack.subscription_id;
-    this.pcsById.set(subscriptionId, pc);
-    this.subscriptions.set(subscriptionId, { req, pc, transforms: transforms.map(([id]) => id) });
-    ice.setTarget({ subscription_id: subscriptionId });
+    subscriptionId = ack.subscription_id;
+    const id = subscriptionId;
+    this.pcsById.set(id, pc);
+    const sub: SubscriptionState = { req, pc, receivers, restarts: 0 };
+    this.subscriptions.set(id, sub);
+    ice.setTarget({ subscription_id: id });
     const applyAnswer = async (sdp: string) => {
       await pc.setRemoteDescription({ type: "answer", sdp });
       for (const [id, r] of transforms) this.e2ee?.setCodec(id, ...negotiatedCodecs(r));
     };
     // Routed: the router's answer is in the ack. Relayed: the publisher's arrives as an `answer` event.
     if (typeof ack.sdp_answer === "string") await applyAnswer(ack.sdp_answer);
-    else this.pendingAnswers.set(subscriptionId, applyAnswer);
+    else this.pendingAnswers.set(id, applyAnswer);
     return {
-      subscriptionId,
+      subscriptionId: id,
       stop: async () => {
-        this.subscriptions.delete(subscriptionId);
-        this.pendingAnswers.delete(subscriptionId);
-        for (const [id] of transforms) this.e2ee?.detach(id);
-        pc.close();
-        this.pcsById.delete(subscriptionId);
-        if (!this.closed) await this.ctx.signaling.request({ type: "unsubscribe", subscription_id: subscriptionId }).catch(() => undefined);
+        this.subscriptions.delete(id);
+        this.pendingAnswers.delete(id);
+        // The peer connection in place now (a restart may have replaced it).
+        this.detachAll(sub.receivers.map((r) => r.transformId));
+        sub.pc.close();
+        this.pcsById.delete(id);
+        if (!this.closed) await this.ctx.signaling.request({ type: "unsubscribe", subscription_id: id }).catch(() => undefined);
       },
     };
+  }
+
+  /** `media_restart` of a routed publication: a new upstream to the session's new router. */
+  private async restartPublication(streamId: string): Promise<void> {
+    const pub = this.publications.get(streamId);
+    const old = pub?.upstream;
+    if (!pub || !old) return;
+    const generation = ++pub.restarts;
+    const stale = () => this.closed || this.publications.get(streamId) !== pub || pub.restarts !== generation;
+    const pc = this.newPc();
+    const senders = this.addSenders(pc, pub, old.senders);
+    const ice = new IceOut(this.ctx);
+    ice.setTarget({ stream_id: streamId });
+    pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const ack = await this.ctx.signaling.request({ type: "renegotiate", stream_id: streamId, sdp_offer: pc.localDescription!.sdp });
+      if (stale()) throw new OTError("OT_NOT_CONNECTED", "superseded");
+      await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp_answer });
+    } catch (e) {
+      pc.close();
+      this.detachAll(senders.map((s) => s.transformId));
+      if (stale()) return;
+      if (interrupted(e)) return void this.interruptedRestarts.push({ stream_id: streamId });
+      if (repeated(e)) return; // the peer connection in place stays
+      pub.req.onMediaFailure?.(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    for (const s of senders) if (s.transformId) this.e2ee?.setCodec(s.transformId, ...negotiatedCodecs(s.sender));
+    pub.upstream = { pc, senders };
+    this.pcsById.set(streamId, pc);
+    old.pc.close();
+    this.detachAll(old.senders.map((s) => s.transformId));
+  }
+
+  /** `media_restart` of a subscription: a new downstream from the session's new router. */
+  private async restartSubscription(subscriptionId: string): Promise<void> {
+    const sub = this.subscriptions.get(subscriptionId);
+    if (!sub) return;
+    const generation = ++sub.restarts;
+    const stale = () => this.closed || this.subscriptions.get(subscriptionId) !== sub || sub.restarts !== generation;
+    const { pc, receivers } = this.downstream(sub.req, sub.receivers, (p) => sub.pc === p);
+    const ice = new IceOut(this.ctx);
+    ice.setTarget({ subscription_id: subscriptionId });
+    pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const ack = await this.ctx.signaling.request({ type: "renegotiate", subscription_id: subscriptionId, sdp_offer: pc.localDescription!.sdp });
+      if (stale()) throw new OTError("OT_NOT_CONNECTED", "superseded");
+      await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp_answer });
+    } catch (e) {
+      pc.close();
+      this.detachAll(receivers.map((r) => r.transformId));
+      if (stale()) return;
+      if (interrupted(e)) return void this.interruptedRestarts.push({ subscription_id: subscriptionId });
+      if (repeated(e)) return; // the peer connection in place stays
+      sub.req.onFailure(`the media connection could not be moved to the session's new media router: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    for (const r of receivers) this.e2ee?.setCodec(r.transformId, ...negotiatedCodecs(r.receiver));
+    const old = { pc: sub.pc, receivers: sub.receivers };
+    sub.pc = pc;
+    sub.receivers = receivers;
+    this.pcsById.set(subscriptionId, pc);
+    old.pc.close();
+    this.detachAll(old.receivers.map((r) => r.transformId));
   }
 
   private readonly pendingAnswers = new Map<string, (sdp: string) => Promise<void>>();
@@ -257,6 +408,16 @@ export class PeerEngine implements MediaEngine {
         if (!this.publications.has(ev.stream_id)) return false;
         void this.answerSubscriber(ev).catch(() => undefined);
         return true;
+      case "media_restart": {
+        if ("stream_id" in ev) {
+          if (!this.publications.get(ev.stream_id)?.upstream) return false;
+          void this.restartPublication(ev.stream_id);
+          return true;
+        }
+        if (!this.subscriptions.has(ev.subscription_id)) return false;
+        void this.restartSubscription(ev.subscription_id);
+        return true;
+      }
       case "subscription_ended": {
         const id = ev.subscription_id;
         const sub = this.subscriptions.get(id);
@@ -275,6 +436,14 @@ export class PeerEngine implements MediaEngine {
       default:
         ignoreUnknown(ev);
         return false;
+    }
+  }
+
+  reconnected(): void {
+    // The old peer connections are still in place: each restart starts over from them.
+    for (const target of this.interruptedRestarts.splice(0)) {
+      if ("stream_id" in target) void this.restartPublication(target.stream_id);
+      else void this.restartSubscription(target.subscription_id);
     }
   }
 

@@ -12,6 +12,13 @@ export interface TransformOptions {
    * metadata wins when present. A frame whose codec is unknown is dropped, never guessed.
    */
   mimeType: string;
+  /**
+   * The transform this one continues (a publisher's or subscriber's new peer connection after
+   * `media_restart`): it takes over that transform's crypto state, so a sender's SFrame KID and
+   * frame counter go on (a counter restarted under one key would reuse its AES-CTR keystream)
+   * and a receiver keeps its replay window and mismatch verdict.
+   */
+  continues?: string;
 }
 
 export type ToWorker =

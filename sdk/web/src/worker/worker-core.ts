@@ -60,7 +60,8 @@ export function isTransformOptions(o: unknown): o is TransformOptions {
     x !== null &&
     typeof x.transformId === "string" &&
     (x.operation === "encrypt" || x.operation === "decrypt") &&
-    typeof x.mimeType === "string"
+    typeof x.mimeType === "string" &&
+    (x.continues === undefined || typeof x.continues === "string")
   );
 }
 
@@ -71,6 +72,13 @@ function frameBytes(data: Uint8Array): ArrayBuffer {
   }
   return data.slice().buffer as ArrayBuffer;
 }
+
+/**
+ * How long a closed transform's crypto state stays available to a transform that continues it
+ * (`TransformOptions.continues`): the page closes the old one once the new peer connection is
+ * negotiated, and the new transform's `rtctransform` event may reach the worker after that.
+ */
+const RETIRED_KEEP_MS = 60_000;
 
 /** How many recent per-frame crypto times the worker keeps for diagnostics, per direction. */
 export const TIMING_SAMPLES = 4096;
@@ -105,6 +113,8 @@ export class WorkerCore {
   private ring: KeyRing | null = null;
   private baseKey: Uint8Array | null = null;
   private readonly transforms = new Map<string, Transform>();
+  /** Closed transforms that a new one may still continue, with when they were closed. */
+  private readonly retired = new Map<string, { t: Transform; at: number }>();
 
   constructor(private readonly host: WorkerHost) {}
 
@@ -121,11 +131,11 @@ export class WorkerCore {
         }
         return;
       case "streams": {
-        const { readable, writable, transformId, operation, mimeType } = msg;
+        const { readable, writable, transformId, operation, mimeType, continues } = msg;
         const page: KeyFrameControl = {
           request: () => this.host.post({ type: "keyFrameNeeded", transformId, operation }),
         };
-        this.attach({ transformId, operation, mimeType }, readable as ReadableStream<EncodedFrame>, writable as WritableStream<EncodedFrame>, page);
+        this.attach({ transformId, operation, mimeType, ...(continues !== undefined ? { continues } : {}) }, readable as ReadableStream<EncodedFrame>, writable as WritableStream<EncodedFrame>, page);
         return;
       }
       case "codec": {
@@ -138,8 +148,13 @@ export class WorkerCore {
       }
       case "close": {
         const t = this.transforms.get(msg.transformId);
-        if (t) t.closed = true;
+        const now = this.host.now();
+        if (t) {
+          t.closed = true;
+          this.retired.set(t.id, { t, at: now });
+        }
         this.transforms.delete(msg.transformId);
+        for (const [id, r] of this.retired) if (now - r.at > RETIRED_KEEP_MS) this.retired.delete(id);
         return;
       }
       case "timings": {
@@ -235,6 +250,7 @@ export class WorkerCore {
       firstDecrypted: false,
       closed: false,
     };
+    if (options.continues !== undefined) this.continueFrom(t, options.continues);
     this.transforms.set(t.id, t);
     const stream = new TransformStream<EncodedFrame, EncodedFrame>({
       transform: async (frame, controller) => {
@@ -259,6 +275,23 @@ export class WorkerCore {
       .finally(() => {
         if (this.transforms.get(t.id) === t) this.transforms.delete(t.id);
       });
+  }
+
+  /**
+   * A new transform takes over the crypto state of the one it replaces (see
+   * `TransformOptions.continues`). The encryptor object itself is shared, not copied: should the
+   * old transform still pass a frame, both draw from one counter, never the same value twice.
+   */
+  private continueFrom(t: Transform, fromId: string): void {
+    const from = this.transforms.get(fromId) ?? this.retired.get(fromId)?.t;
+    this.retired.delete(fromId);
+    if (!from || from.operation !== t.operation) return;
+    t.encryptor = from.encryptor;
+    t.encryptorReady = from.encryptorReady;
+    if (from.decryptor) t.decryptor = from.decryptor;
+    t.firstDecrypted = from.firstDecrypted;
+    t.fallbackCodec ??= from.fallbackCodec;
+    for (const [pt, c] of from.payloadCodecs) if (!t.payloadCodecs.has(pt)) t.payloadCodecs.set(pt, c);
   }
 
   /**
