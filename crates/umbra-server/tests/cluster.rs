@@ -187,3 +187,58 @@ fn a_killed_node_s_session_is_taken_over_and_its_clients_resume_on_another_node(
 fn a_draining_node_hands_its_session_over_before_it_exits() {
     session_survives(|c, home| c.stop(home), Some(umbra_protocol::close::SESSION_MOVED));
 }
+
+/// The session's node ends (SIGKILL, or SIGTERM and its drain) under a native E2EE publisher and
+/// subscriber connected through the load balancer: both resume their signaling, the session
+/// moves to a live node, both renegotiate on its router with nothing asked of the app, and the
+/// subscriber decodes again within 5 s with no mismatch and no frame refused (a publisher whose
+/// SFrame counter restarted under the same key would be refused as replays).
+fn media_survives(kill: bool) {
+    const RECOVERY: Duration = Duration::from_secs(5);
+    let mut c = Cluster::start(3, &["--media-bind", "127.0.0.1:0"]);
+    let sid = new_session(&c.addr(0), &c.project, "p2p.preference=disabled&e2ee=true");
+    let publisher = Native::join(&c.lb.url(), &c.project, &sid, SECRET, "publisher");
+    let mut sub = Native::join(&c.lb.url(), &c.project, &sid, SECRET, "subscriber");
+    publisher.session.publish(umbra_client::PublisherSettings::with_pattern("failover", 160, 120, 15)).unwrap();
+    let id = sub.subscribe_first();
+    assert!(sub.decoding_again(id, 15, Duration::from_secs(20)).is_some(), "no media before\n{}", c.logs());
+    let home = c.home_of(&sid).expect("the session has a node");
+    let refused_before = sub.session.subscriber_stats(id).decrypt_failures;
+
+    // Signalled without waiting for the node to end, so the subscriber is watched from the first
+    // moment (a drain keeps forwarding for a while before the node exits).
+    let how = if kill { "-KILL" } else { "-TERM" };
+    let pid = c.node(home).pid().to_string();
+    assert!(std::process::Command::new("kill").args([how, &pid]).status().unwrap().success());
+    // 15 fps: a stall longer than a few frame intervals is the move.
+    let (stall, frames) = sub.longest_stall(id, Duration::from_secs(12));
+    eprintln!("kill {how} of node n{home}: longest stall {stall:?}, {frames} frames decoded in 12 s");
+    if let Some(mut child) = c.nodes[home].take().and_then(|mut s| s.take_child()) {
+        let _ = child.wait();
+    }
+    let (mut publisher, mut sub) = (publisher, sub);
+    publisher.drain();
+    sub.drain();
+    assert!(stall <= RECOVERY && frames >= 100, "stalled {stall:?} ({frames} frames in 12 s)\n{}", c.logs());
+    let new_home = c.home_of(&sid).expect("a new node");
+    assert_ne!(new_home, home, "the session moved");
+
+    for (who, n) in [("publisher", &publisher), ("subscriber", &sub)] {
+        let count = |pred: fn(&umbra_client::Event) -> bool| n.seen.iter().filter(|e| pred(e)).count();
+        let reconnecting = count(|e| matches!(e, umbra_client::Event::Reconnecting));
+        assert!(reconnecting >= 1, "{who} never reconnected: {:?}", n.seen);
+        assert_eq!(reconnecting, count(|e| matches!(e, umbra_client::Event::Reconnected)), "{who}: {:?}", n.seen);
+        assert!(n.troubles().is_empty(), "{who}: {:?}", n.troubles());
+    }
+    assert_eq!(sub.session.subscriber_stats(id).decrypt_failures, refused_before, "frames refused after the move");
+}
+
+#[test]
+fn media_survives_a_killed_node() {
+    media_survives(true);
+}
+
+#[test]
+fn media_survives_a_draining_node() {
+    media_survives(false);
+}

@@ -2,7 +2,6 @@
 //! this directory with `#[path]`). Each user takes what it needs; the rest is dead code to it.
 #![allow(dead_code)]
 
-pub mod cluster;
 pub mod crowd;
 pub mod late_joiner;
 pub mod proxy;
