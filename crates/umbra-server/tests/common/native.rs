@@ -43,6 +43,11 @@ impl Native {
         panic!("no {what} within {WAIT:?}: {:?}", self.seen);
     }
 
+    /// The next event, not kept (for watching many decoded pictures without holding them).
+    pub fn next_event(&self, within: Duration) -> Option<Event> {
+        self.events.recv_timeout(within).ok()
+    }
+
     /// Everything received so far, into `seen`.
     pub fn drain(&mut self) {
         self.seen.extend(self.events.try_iter());
