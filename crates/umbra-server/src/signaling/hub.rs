@@ -108,12 +108,8 @@ impl Hub {
         hub
     }
 
-    fn rooms(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
+    pub(super) fn rooms(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(super) fn rooms_mut(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
-        self.rooms()
     }
 
     pub(super) fn rooms_snapshot(&self) -> Vec<(String, Arc<Room>)> {

@@ -91,7 +91,7 @@ impl Hub {
     /// changes) when the session already has a room on this node.
     pub fn adopt(self: &Arc<Self>, session: Session, snapshot: RoomSnapshot) -> bool {
         let room = {
-            let mut rooms = self.rooms_mut();
+            let mut rooms = self.rooms();
             if rooms.contains_key(&session.id) || snapshot.conns.is_empty() {
                 return false;
             }
@@ -152,7 +152,7 @@ impl Hub {
     /// connections ended: they did not. With `drop_media` its peer connections leave the router
     /// now; without (a drain), they keep flowing until their clients replace them.
     pub fn evict(&self, session_id: &str, drop_media: bool) {
-        let Some(room) = self.rooms_mut().remove(session_id) else { return };
+        let Some(room) = self.rooms().remove(session_id) else { return };
         self.metrics.live_sessions.fetch_sub(1, Relaxed);
         let mut st = room.lock();
         for (_, mut conn) in std::mem::take(&mut st.conns) {
