@@ -168,6 +168,14 @@ impl Container {
         }
     }
 
+    /// False while an MP4 file has no video sample: muxide refuses audio before the first one.
+    pub fn takes_audio_yet(&self) -> bool {
+        match &self.inner {
+            Inner::Webm { .. } => true,
+            Inner::Mp4 { last_video_s, .. } => last_video_s.is_some(),
+        }
+    }
+
     /// Writes one Opus packet at `at_ns` since the file's start.
     pub fn write_audio(&mut self, at_ns: u64, data: &[u8]) -> Result<(), ContainerError> {
         let path = &self.path;

@@ -90,6 +90,8 @@ struct OpenFile {
     video_frames: u64,
     audio_frames: u64,
     last_ns: u64,
+    /// Audio an MP4 file could not take yet (see `write_frames`).
+    dropped_before_video: u64,
     part: u32,
 }
 
@@ -243,7 +245,9 @@ impl StreamRecorder {
         // dropped there; WebM keeps it, and the file starts with the oldest audio.
         let mp4 = codec == VideoCodec::H264;
         if mp4 {
-            while self.pending_audio.front().is_some_and(|a| a.arrival < key.arrival) {
+            // `<=`: audio received in the same instant as the key frame would tie with it on
+            // the file's clock and could be ordered first.
+            while self.pending_audio.front().is_some_and(|a| a.arrival <= key.arrival) {
                 self.pending_audio.pop_front();
                 self.dropped += 1;
             }
@@ -272,6 +276,7 @@ impl StreamRecorder {
             video_frames: 0,
             audio_frames: 0,
             last_ns: 0,
+            dropped_before_video: 0,
             part: self.parts,
         });
         Ok(())
@@ -293,6 +298,7 @@ impl StreamRecorder {
         let duration_ns = file.last_ns + 20_000_000;
         let (video_frames, audio_frames, late_frames, part) =
             (file.video_frames, file.audio_frames, file.interleaver.late_frames, file.part);
+        self.dropped += file.dropped_before_video;
         let layout = file.layout.clone();
         let path = if video_frames + audio_frames == 0 {
             // A file with no frame cannot be finalized; leave nothing behind.
@@ -332,6 +338,12 @@ impl StreamRecorder {
 
 fn write_frames(file: &mut OpenFile, frames: Vec<super::interleave::TimedFrame>) -> Result<(), ContainerError> {
     for f in frames {
+        if f.track == TrackKind::Audio && !file.container.takes_audio_yet() {
+            // An MP4 file must start with its key frame; audio ordered before it (a clock tie)
+            // is dropped rather than refused, which would lose the rest of this batch.
+            file.dropped_before_video += 1;
+            continue;
+        }
         match f.track {
             TrackKind::Video => {
                 file.container.write_video(f.at_ns, f.keyframe, &f.data)?;
@@ -345,4 +357,58 @@ fn write_frames(file: &mut OpenFile, frames: Vec<super::interleave::TimedFrame>)
         file.last_ns = file.last_ns.max(f.at_ns);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            stream_id: "s".into(),
+            connection_id: "c".into(),
+            name: String::new(),
+            has_video: true,
+            has_audio: true,
+            announced_size: Some((320, 240)),
+        }
+    }
+
+    /// SPS, PPS and an IDR slice in Annex B, the shape the SDK hands over.
+    const IDR: &[u8] =
+        &[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84];
+    const OPUS: &[u8] = &[0xfc, 0xff, 0xfe];
+
+    // The CI failure of stop 23: audio received in the same instant as the key frame was
+    // ordered before it, muxide refused it, and the batch that held the key frame was lost.
+    #[test]
+    fn audio_tied_with_the_h264_key_frame_does_not_lose_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = StreamRecorder::new(info(), dir.path());
+        let t0 = Instant::now();
+        let audio = |i: u64| EncodedIn {
+            arrival: t0 + std::time::Duration::from_millis(20 * i),
+            ticks: 960 * i,
+            clock_rate: 48_000,
+            media: MediaKind::Audio,
+            data: OPUS.to_vec(),
+        };
+        rec.push(audio(0)).unwrap();
+        let video = |i: u64, keyframe: bool| EncodedIn {
+            arrival: t0 + std::time::Duration::from_millis(20 * i),
+            ticks: 1800 * i,
+            clock_rate: 90_000,
+            media: MediaKind::Video { codec: VideoCodec::H264, keyframe, contiguous: true },
+            data: IDR.to_vec(),
+        };
+        rec.push(video(0, true)).unwrap();
+        for i in 1..60 {
+            rec.push(audio(i)).unwrap();
+            rec.push(video(i, true)).unwrap();
+        }
+        let files = rec.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].video_frames, 60);
+        assert!(files[0].audio_frames >= 58, "{:?}", files[0]);
+    }
 }
