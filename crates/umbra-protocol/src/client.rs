@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{IceCandidate, MediaTarget, VideoDimensions, VideoType, wire};
+use crate::model::{IceCandidate, MediaTarget, VideoDimensions, VideoPreference, VideoType, wire};
 
 wire! {
 /// The `id` of a request, echoed by its `ack` or `error`: a number or a string.
@@ -121,7 +121,16 @@ pub enum ClientMessage {
         id: Option<RequestId>,
         connection_id: String,
     },
-    /// The heartbeat; answered by `pong`.
+    /// A subscriber's wishes for a routed subscription's video (routed sessions; a relayed
+    /// subscription is refused with `bad_request`: there is no router to choose a layer).
+    SetVideoPreference {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "typescript", ts(optional))]
+        id: Option<RequestId>,
+        subscription_id: String,
+        #[serde(flatten)]
+        preference: VideoPreference,
+    },
     /// A new offer for a routed peer connection the server asked to restart (`media_restart`):
     /// the same stream or subscription, on the session's new media router.
     Renegotiate {
@@ -132,6 +141,7 @@ pub enum ClientMessage {
         target: MediaTarget,
         sdp_offer: String,
     },
+    /// The heartbeat; answered by `pong`.
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "typescript", ts(optional))]
@@ -156,6 +166,7 @@ impl ClientMessage {
             | ClientMessage::SetStreamProperty { id, .. }
             | ClientMessage::ForceDisconnect { id, .. }
             | ClientMessage::Renegotiate { id, .. }
+            | ClientMessage::SetVideoPreference { id, .. }
             | ClientMessage::Ping { id } => id.as_ref(),
         }
     }
@@ -174,6 +185,7 @@ impl ClientMessage {
             | ClientMessage::SetStreamProperty { id, .. }
             | ClientMessage::ForceDisconnect { id, .. }
             | ClientMessage::Renegotiate { id, .. }
+            | ClientMessage::SetVideoPreference { id, .. }
             | ClientMessage::Ping { id } => *id = Some(new),
         }
         self
@@ -194,6 +206,7 @@ impl ClientMessage {
             ClientMessage::SetStreamProperty { .. } => "set_stream_property",
             ClientMessage::ForceDisconnect { .. } => "force_disconnect",
             ClientMessage::Renegotiate { .. } => "renegotiate",
+            ClientMessage::SetVideoPreference { .. } => "set_video_preference",
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::Leave => "leave",
         }
@@ -213,6 +226,7 @@ impl ClientMessage {
         "set_stream_property",
         "force_disconnect",
         "renegotiate",
+        "set_video_preference",
         "ping",
         "leave",
     ];

@@ -24,7 +24,7 @@ pub use client::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, 
 pub use error::ErrorCode;
 pub use model::{
     ArchiveMode, ConnectionInfo, IceCandidate, IcePeer, MediaMode, MediaTarget, Reason, Role, StreamInfo,
-    VideoDimensions, VideoType,
+    VideoDimensions, VideoPreference, VideoType,
 };
 pub use server::{AckBody, PropertyChanged, ServerFrame, ServerMessage};
 

@@ -259,3 +259,34 @@ pub enum IcePeer {
     Publisher,
 }
 }
+
+wire! {
+/// A subscriber's wishes for the video of one routed subscription (OpenTok.js
+/// `subscribeToVideo`, `setPreferredResolution`, `setPreferredFrameRate`). The router forwards
+/// the simulcast layer (and temporal layer) that fits them and the subscriber's bandwidth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VideoPreference {
+    /// False: no video at all (audio continues). Absent means true.
+    #[serde(default = "yes")]
+    pub video: bool,
+    /// The largest picture wanted; absent or null: the largest the publisher sends. The layer
+    /// forwarded is the smallest one at least this large in both directions, or the largest.
+    #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+    pub max_dimensions: Option<VideoDimensions>,
+    /// Frames per second wanted at most, 1 to 240; absent or null: every frame.
+    #[serde(default)]
+    #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+    pub max_frame_rate: Option<u32>,
+}
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for VideoPreference {
+    fn default() -> Self {
+        VideoPreference { video: true, max_dimensions: None, max_frame_rate: None }
+    }
+}

@@ -169,6 +169,33 @@ pub enum ServerMessage {
         #[serde(flatten)]
         target: MediaTarget,
     },
+    /// Which simulcast layers (by `rid`) of this client's routed stream some subscriber
+    /// receives now. The client keeps sending these and pauses the others (its encoder stops
+    /// producing them) until a later `layers_wanted` lists them again. Sent when the set
+    /// changes; an empty list pauses every layer (nobody watches the video).
+    LayersWanted {
+        stream_id: String,
+        rids: Vec<String>,
+    },
+    /// What a routed subscription's video now carries: the simulcast layer (`rid`, null for a
+    /// stream without simulcast), the highest temporal layer forwarded (null: all), or
+    /// `paused` when no video goes to the subscriber (its preference, or no layer is sent).
+    VideoLayerChanged {
+        subscription_id: String,
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+        rid: Option<String>,
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+        temporal_layer: Option<u8>,
+        paused: bool,
+    },
+    /// The stream whose audio is the loudest of the session changed (from the RFC 6464 audio
+    /// levels publishers send in clear); null ids when nobody speaks any more.
+    ActiveSpeakerChanged {
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+        stream_id: Option<String>,
+        #[cfg_attr(feature = "typescript", ts(optional = nullable))]
+        connection_id: Option<String>,
+    },
     /// This connection is being removed; its socket closes with 4001 right after.
     ForcedDisconnect,
 }
@@ -212,6 +239,9 @@ impl ServerMessage {
             ServerMessage::MediaFailed { .. } => "media_failed",
             ServerMessage::MediaClosed { .. } => "media_closed",
             ServerMessage::MediaRestart { .. } => "media_restart",
+            ServerMessage::LayersWanted { .. } => "layers_wanted",
+            ServerMessage::VideoLayerChanged { .. } => "video_layer_changed",
+            ServerMessage::ActiveSpeakerChanged { .. } => "active_speaker_changed",
             ServerMessage::ForcedDisconnect => "forced_disconnect",
         }
     }
@@ -239,6 +269,9 @@ impl ServerMessage {
         "media_failed",
         "media_closed",
         "media_restart",
+        "layers_wanted",
+        "video_layer_changed",
+        "active_speaker_changed",
         "forced_disconnect",
     ];
 

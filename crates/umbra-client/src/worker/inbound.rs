@@ -177,6 +177,11 @@ impl Worker {
             ServerMessage::MediaFailed { target, message } => self.media_ended(target, MediaEnd::Failed, message),
             ServerMessage::MediaClosed { target, message } => self.media_ended(target, MediaEnd::Closed, message),
             ServerMessage::MediaRestart { target } => self.media_restart(target),
+            // Simulcast, layer choice and active speakers (issue 13): not yet surfaced by this
+            // SDK; the events are valid and are not an error.
+            ServerMessage::LayersWanted { .. }
+            | ServerMessage::VideoLayerChanged { .. }
+            | ServerMessage::ActiveSpeakerChanged { .. } => {}
             ServerMessage::ForcedDisconnect => {
                 self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;

@@ -69,6 +69,9 @@ impl Hub {
             ClientMessage::Renegotiate { target, sdp_offer, .. } => {
                 self.renegotiate(&room, me, target, sdp_offer).await
             }
+            ClientMessage::SetVideoPreference { .. } => {
+                Err(SigError::bad_request("set_video_preference: layer choice is not built in this server yet"))
+            }
             ClientMessage::ForceDisconnect { connection_id, .. } => {
                 rules::allow(role, Action::ForceDisconnect)?;
                 self.force_disconnect(&me.session_id, &connection_id)

@@ -77,6 +77,9 @@ export const SERVER_MESSAGE_TYPES = [
   "media_failed",
   "media_closed",
   "media_restart",
+  "layers_wanted",
+  "video_layer_changed",
+  "active_speaker_changed",
   "forced_disconnect",
 ] as const;
 
@@ -199,7 +202,20 @@ sdp_offer?: string, } | { "type": "unpublish", id?: RequestId, stream_id: string
 /**
  * A connection id; absent for the whole session.
  */
-to?: string, signal_type?: string, data: string, } | { "type": "set_stream_property", id?: RequestId, stream_id: string, } & ({ "property": "has_audio", "value": boolean } | { "property": "has_video", "value": boolean } | { "property": "video_dimensions", "value": VideoDimensions }) | { "type": "force_disconnect", id?: RequestId, connection_id: string, } | { "type": "renegotiate", id?: RequestId, sdp_offer: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "ping", id?: RequestId, } | { "type": "leave" };
+to?: string, signal_type?: string, data: string, } | { "type": "set_stream_property", id?: RequestId, stream_id: string, } & ({ "property": "has_audio", "value": boolean } | { "property": "has_video", "value": boolean } | { "property": "video_dimensions", "value": VideoDimensions }) | { "type": "force_disconnect", id?: RequestId, connection_id: string, } | { "type": "set_video_preference", id?: RequestId, subscription_id: string, 
+/**
+ * False: no video at all (audio continues). Absent means true.
+ */
+video: boolean, 
+/**
+ * The largest picture wanted; absent or null: the largest the publisher sends. The layer
+ * forwarded is the smallest one at least this large in both directions, or the largest.
+ */
+max_dimensions?: VideoDimensions | null, 
+/**
+ * Frames per second wanted at most, 1 to 240; absent or null: every frame.
+ */
+max_frame_rate?: number | null, } | { "type": "renegotiate", id?: RequestId, sdp_offer: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "ping", id?: RequestId, } | { "type": "leave" };
 
 /**
  * The `code` of an `error` message.
@@ -243,7 +259,7 @@ last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: s
 /**
  * `null` for signals sent with the REST API.
  */
-from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" };
+from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "layers_wanted", stream_id: string, rids: Array<string>, } | { "type": "video_layer_changed", subscription_id: string, rid?: string | null, temporal_layer?: number | null, paused: boolean, } | { "type": "active_speaker_changed", stream_id?: string | null, connection_id?: string | null, } | { "type": "forced_disconnect" };
 
 /**
  * One message as it arrives at a client: events carry `seq`, a per-connection counter from 1;
@@ -272,5 +288,5 @@ last_seq: number, } | { "type": "ack", id: RequestId | null, } & ({ stream_id: s
 /**
  * `null` for signals sent with the REST API.
  */
-from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "forced_disconnect" });
+from: string | null, signal_type: string, data: string, } | { "type": "subscribe_offer", subscription_id: string, stream_id: string, subscriber_connection_id: string, sdp_offer: string, } | { "type": "answer", subscription_id: string, stream_id: string, sdp_answer: string, } | { "type": "ice", subscription_id: string, from: IcePeer, candidate: IceCandidate, } | { "type": "subscription_ended", subscription_id: string, stream_id: string, } | { "type": "mute_forced", stream_id: string, } | { "type": "media_connected", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_failed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_closed", message: string, } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "media_restart", } & ({ stream_id: string, } | { subscription_id: string, }) | { "type": "layers_wanted", stream_id: string, rids: Array<string>, } | { "type": "video_layer_changed", subscription_id: string, rid?: string | null, temporal_layer?: number | null, paused: boolean, } | { "type": "active_speaker_changed", stream_id?: string | null, connection_id?: string | null, } | { "type": "forced_disconnect" });
 
