@@ -535,6 +535,7 @@ impl Worker {
                 has_audio,
                 has_video,
                 video_type: Some(VideoType::Camera),
+                video_dimensions: None,
                 e2ee: e2ee.then(|| E2eeDeclaration { cipher_suite: suite.id() }),
             },
             sdp_offer,

@@ -248,6 +248,11 @@ pub struct PublishStream {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]
     pub video_type: Option<VideoType>,
+    /// The size of the video sent (of the largest simulcast layer), when the client knows it;
+    /// the stream's `video_dimensions` start as this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "typescript", ts(optional))]
+    pub video_dimensions: Option<VideoDimensions>,
     /// Present when the client encrypts the stream's frames end to end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "typescript", ts(optional))]

@@ -116,6 +116,7 @@ fn main() {
                 connection_id: "pub".into(),
                 stream_id: "cam".into(),
                 sdp_offer: p.offer.clone(),
+                video_size: None,
             })
             .expect("publish");
         let publisher = pub_clients.add(p.accept(&answer));
@@ -189,6 +190,7 @@ fn main() {
                     subscription_id: format!("s{i}"),
                     stream_id: "cam".into(),
                     sdp_offer: p.offer.clone(),
+                    wish: Default::default(),
                 })
                 .expect("subscribe");
             let host = i % 2;

@@ -25,6 +25,14 @@ pub enum RouterEventKind {
     Failed(String),
     /// The router closed the peer connection for a reason other than a failure; it is gone.
     Closed(CloseReason),
+    /// About a publisher (`Target::Publisher`): the simulcast layers (rids) some subscriber
+    /// receives changed; the others may be paused at the publisher. Empty: none is watched.
+    LayersWanted(Vec<String>),
+    /// About a subscriber (`Target::Subscriber`): what its video now carries.
+    LayerChanged { rid: Option<String>, temporal_layer: Option<u8>, paused: bool },
+    /// About a publisher (`Target::Publisher`, `connection_id` its owner): its audio became the
+    /// loudest of the session (RFC 6464 levels). The last speaker stays active through silence.
+    ActiveSpeaker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,24 @@ pub struct PublishSpec {
     pub connection_id: String,
     pub stream_id: String,
     pub sdp_offer: String,
+    /// The stream's declared video size: that of its largest simulcast layer (each smaller
+    /// layer is half the width and height of the next, docs/signaling.md § Simulcast layers).
+    pub video_size: Option<(u32, u32)>,
+}
+
+/// What a subscriber wants of a subscription's video (docs/signaling.md
+/// § `set_video_preference`). The default is everything: video on, no size or rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VideoWish {
+    pub video: bool,
+    pub max_size: Option<(u32, u32)>,
+    pub max_frame_rate: Option<u32>,
+}
+
+impl Default for VideoWish {
+    fn default() -> Self {
+        VideoWish { video: true, max_size: None, max_frame_rate: None }
+    }
 }
 
 /// A subscriber's downstream peer connection for one published stream: its offer has
@@ -38,6 +56,8 @@ pub struct SubscribeSpec {
     pub subscription_id: String,
     pub stream_id: String,
     pub sdp_offer: String,
+    /// The subscriber's wish at subscribe time (kept across a `media_restart`).
+    pub wish: VideoWish,
 }
 
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
@@ -49,6 +69,7 @@ pub(crate) enum Command {
     Unpublish { session_id: String, stream_id: String, reply: Reply<()> },
     Unsubscribe { session_id: String, subscription_id: String, reply: Reply<()> },
     Disconnect { session_id: String, connection_id: String, reply: Reply<()> },
+    SetVideoWish { session_id: String, subscription_id: String, wish: VideoWish, reply: Reply<()> },
     Stats(Reply<RouterStats>),
     SetTap(Option<PacketTap>, Reply<()>),
     SetEventSink(Option<EventSink>, Reply<()>),
@@ -246,6 +267,18 @@ impl RouterHandle {
             &s,
             || RouterError::UnknownSubscription { session_id: s.clone(), subscription_id: sub },
             |reply| Command::Unsubscribe { session_id, subscription_id, reply },
+        )
+    }
+
+    /// Change what a subscription's video carries: the router switches layer at the next key
+    /// frame of the layer chosen and reports it with [`crate::RouterEventKind::LayerChanged`].
+    pub fn set_video_wish(&self, session_id: &str, subscription_id: &str, wish: VideoWish) -> Result<()> {
+        let (s, sub) = (session_id.to_owned(), subscription_id.to_owned());
+        let (session_id, subscription_id) = (s.clone(), sub.clone());
+        self.inner.on_session(
+            &s,
+            || RouterError::UnknownSubscription { session_id: s.clone(), subscription_id: sub },
+            |reply| Command::SetVideoWish { session_id, subscription_id, wish, reply },
         )
     }
 

@@ -62,7 +62,7 @@ mod timers;
 pub use config::{EventSink, RouterConfig, default_media_workers};
 pub use error::{Result, RouterError};
 pub use events::{CloseReason, RouterEvent, RouterEventKind, Target};
-pub use handle::{PublishSpec, Router, RouterHandle, SubscribeSpec};
+pub use handle::{PublishSpec, Router, RouterHandle, SubscribeSpec, VideoWish};
 pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats, WorkerStats};
 pub use tap::{PacketTap, TapDirection};
 

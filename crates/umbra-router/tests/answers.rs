@@ -70,6 +70,7 @@ fn answers_end_their_candidates_and_a_str0m_client_connects_with_them() {
             connection_id: "alice".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .unwrap();
     assert_complete_candidates(&pub_answer);
@@ -84,6 +85,7 @@ fn answers_end_their_candidates_and_a_str0m_client_connects_with_them() {
             subscription_id: "bob-cam".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            wish: Default::default(),
         })
         .unwrap();
     assert_complete_candidates(&sub_answer);

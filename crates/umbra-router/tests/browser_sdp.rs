@@ -128,6 +128,7 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
             connection_id: "chrome".into(),
             stream_id: "cam".into(),
             sdp_offer: chromium_offer("sendonly"),
+            video_size: None,
         })
         .expect("a Chromium publisher offer is answered");
     let port = r.local_addrs()[0].port();
@@ -150,6 +151,7 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
             subscription_id: "ff-cam".into(),
             stream_id: "cam".into(),
             sdp_offer: firefox_recvonly_offer(),
+            wish: Default::default(),
         })
         .expect("a Firefox subscriber offer is answered and paired with the Chromium tracks");
     assert!(answer.contains("a=sendonly"), "{answer}");
@@ -166,6 +168,7 @@ fn chromium_publisher_and_firefox_subscriber_are_answered_and_paired() {
             subscription_id: "cr-cam".into(),
             stream_id: "cam".into(),
             sdp_offer: chromium_offer("recvonly"),
+            wish: Default::default(),
         })
         .expect("a Chromium subscriber offer is answered");
     assert_no_trickle(&answer);

@@ -163,6 +163,7 @@ fn unsubscribe_unpublish_disconnect_tear_down_and_clean_maps() {
             subscription_id: "late".into(),
             stream_id: "cam".into(),
             sdp_offer: offer(&PeerOptions::subscriber(ip)).offer,
+            wish: Default::default(),
         }),
         Err(RouterError::UnknownStream { .. })
     ));
@@ -208,6 +209,7 @@ fn a_peer_that_never_connects_fails_and_is_removed() {
             connection_id: "c".into(),
             stream_id: "x".into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .unwrap();
     let e = events.recv_timeout(Duration::from_secs(6)).expect("failure event");
@@ -226,6 +228,7 @@ fn bad_input_gets_precise_errors() {
         connection_id: "c".into(),
         stream_id: "cam".into(),
         sdp_offer: sdp,
+        video_size: None,
     };
     assert!(matches!(router.publish(spec("not sdp".into())), Err(RouterError::BadSdp(_))));
     // A "publisher" that only wants to receive has nothing to publish.
@@ -243,6 +246,7 @@ fn bad_input_gets_precise_errors() {
         subscription_id: id.into(),
         stream_id: "cam".into(),
         sdp_offer: sdp,
+        wish: Default::default(),
     };
     let send_only = offer(&PeerOptions::publisher(ip)).offer;
     assert!(matches!(router.subscribe(sub(send_only, "a")), Err(RouterError::NoUsableMedia(_))));
@@ -383,6 +387,7 @@ fn a_panic_inside_the_router_costs_one_connection_not_the_router() {
             connection_id: "late".into(),
             stream_id: "cam2".into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .expect("the router still answers offers");
 }

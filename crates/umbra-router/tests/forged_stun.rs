@@ -204,6 +204,7 @@ fn victim() -> Victim {
             connection_id: "alice".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .unwrap();
     let pub_creds = Creds::of(&p.offer, &answer);
@@ -216,6 +217,7 @@ fn victim() -> Victim {
             subscription_id: "bob-cam".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            wish: Default::default(),
         })
         .unwrap();
     let sub_creds = Creds::of(&p.offer, &answer);

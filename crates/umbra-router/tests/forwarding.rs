@@ -68,6 +68,7 @@ fn dual_stack_ipv4_publisher_ipv6_subscriber() {
             subscription_id: "sub6".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            wish: Default::default(),
         })
         .unwrap();
     // Both families are advertised as host candidates.

@@ -17,6 +17,7 @@ fn publish_in(router: &RouterHandle, clients: &Clients, session: &str) -> (PeerI
             connection_id: format!("{session}-pub"),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .expect("publish answered");
     (clients.add(p.accept(&answer)), answer)
@@ -31,6 +32,7 @@ fn subscribe_in(router: &RouterHandle, clients: &Clients, session: &str) -> (Pee
             subscription_id: "sub".into(),
             stream_id: "cam".into(),
             sdp_offer: p.offer.clone(),
+            wish: Default::default(),
         })
         .expect("subscribe answered");
     (clients.add(p.accept(&answer)), answer)

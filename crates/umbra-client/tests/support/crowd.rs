@@ -206,6 +206,7 @@ impl Crowd {
             has_audio: true,
             has_video: true,
             video_type: None,
+            video_dimensions: None,
             e2ee: None,
         };
         match self.request(i, ClientMessage::Publish { id: None, stream, sdp_offer: None })? {

@@ -437,6 +437,15 @@ impl Engine {
                 };
                 let _ = reply.send(r);
             }
+            Command::SetVideoWish { session_id, subscription_id, wish, reply } => {
+                // Layer choice is not built yet (issue 13): the subscription must exist, and it
+                // keeps receiving the one layer every subscriber gets.
+                let _ = wish;
+                let known = self.subscriptions.contains_key(&(session_id.clone(), subscription_id.clone()));
+                let r =
+                    if known { Ok(()) } else { Err(RouterError::UnknownSubscription { session_id, subscription_id }) };
+                let _ = reply.send(r);
+            }
             Command::Stats(reply) => {
                 let _ = reply.send(Ok(self.stats()));
             }

@@ -485,6 +485,7 @@ pub fn publish(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, str
             connection_id: conn.into(),
             stream_id: stream.into(),
             sdp_offer: p.offer.clone(),
+            video_size: None,
         })
         .expect("publish answered");
     clients.add(p.accept(&answer))
@@ -506,6 +507,7 @@ pub fn subscribe(
             subscription_id: sub.into(),
             stream_id: stream.into(),
             sdp_offer: p.offer.clone(),
+            wish: Default::default(),
         })
         .expect("subscribe answered");
     clients.add(p.accept(&answer))

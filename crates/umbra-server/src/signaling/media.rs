@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::mpsc;
-use umbra_protocol::{Reason, ServerMessage};
+use umbra_protocol::{MediaTarget, Reason, ServerMessage};
 
 use super::hub::Hub;
 use crate::media_router::{RouterEvent, RouterEventKind, Target, close_message, media_target};
@@ -37,6 +37,32 @@ impl Hub {
             RouterEventKind::Closed(reason) => {
                 ServerMessage::MediaClosed { target, message: close_message(reason).to_owned() }
             }
+            RouterEventKind::LayersWanted(rids) => match target {
+                MediaTarget::Stream { stream_id } => ServerMessage::LayersWanted { stream_id, rids },
+                MediaTarget::Subscription { .. } => return,
+            },
+            RouterEventKind::LayerChanged { rid, temporal_layer, paused } => match target {
+                MediaTarget::Subscription { subscription_id } => {
+                    ServerMessage::VideoLayerChanged { subscription_id, rid, temporal_layer, paused }
+                }
+                MediaTarget::Stream { .. } => return,
+            },
+            RouterEventKind::ActiveSpeaker => match target {
+                MediaTarget::Stream { stream_id } => {
+                    let mut st = room.lock();
+                    // A stream the room no longer has (ended while the event was queued) is
+                    // not announced.
+                    if st.stream(&stream_id).is_none() {
+                        return;
+                    }
+                    st.broadcast(&ServerMessage::ActiveSpeakerChanged {
+                        stream_id: Some(stream_id),
+                        connection_id: Some(ev.connection_id),
+                    });
+                    return;
+                }
+                MediaTarget::Subscription { .. } => return,
+            },
         };
         let mut st = room.lock();
         st.send_to(&ev.connection_id, &message);

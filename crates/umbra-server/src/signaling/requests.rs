@@ -105,6 +105,7 @@ impl Hub {
                     connection_id: me.connection_id.clone(),
                     stream_id: stream_id.clone(),
                     sdp_offer,
+                    video_size: stream.video_dimensions.map(|d| (d.width, d.height)),
                 };
                 Some(self.router.publish(spec).await?)
             }
@@ -130,7 +131,7 @@ impl Hub {
             has_audio: stream.has_audio,
             has_video: stream.has_video,
             video_type: stream.video_type.unwrap_or(VideoType::Camera),
-            video_dimensions: None,
+            video_dimensions: stream.video_dimensions,
             e2ee: session.e2ee(),
             cipher_suite: session.cipher_suite,
             created_at: now_millis(),
@@ -225,6 +226,7 @@ impl Hub {
                     subscription_id: subscription_id.clone(),
                     stream_id: stream_id.clone(),
                     sdp_offer,
+                    wish: Default::default(),
                 };
                 let answer = self.router.subscribe(spec).await?;
                 let mut st = room.lock();

@@ -82,6 +82,11 @@ impl Hub {
                     connection_id: me.connection_id.clone(),
                     stream_id: stream_id.clone(),
                     sdp_offer,
+                    video_size: room
+                        .lock()
+                        .stream(stream_id)
+                        .and_then(|s| s.video_dimensions)
+                        .map(|d| (d.width, d.height)),
                 };
                 self.router.publish(spec).await?
             }
@@ -96,6 +101,7 @@ impl Hub {
                     subscription_id: subscription_id.clone(),
                     stream_id,
                     sdp_offer,
+                    wish: Default::default(),
                 };
                 self.router.subscribe(spec).await?
             }

@@ -171,6 +171,11 @@ export type E2eeDeclaration = { cipher_suite: number, };
  */
 export type PublishStream = { name?: string, has_audio?: boolean, has_video?: boolean, video_type?: VideoType, 
 /**
+ * The size of the video sent (of the largest simulcast layer), when the client knows it;
+ * the stream's `video_dimensions` start as this.
+ */
+video_dimensions?: VideoDimensions, 
+/**
  * Present when the client encrypts the stream's frames end to end.
  */
 e2ee?: E2eeDeclaration, };
