@@ -11,7 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use umbra_protocol::{ErrorCode, MediaTarget};
-pub use umbra_router::{CloseReason, PublishSpec, RouterError, RouterEvent, RouterEventKind, SubscribeSpec, Target};
+pub use umbra_router::{
+    CloseReason, PublishSpec, RouterError, RouterEvent, RouterEventKind, SubscribeSpec, Target, VideoWish,
+};
 
 /// Why a router call did not give what signaling asked for.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,8 @@ pub trait MediaRouter: Send + Sync + 'static {
     fn subscribe(&self, spec: SubscribeSpec) -> RouterFuture<'_, String>;
     /// A client's trickled candidate line (`candidate:…`; empty for the end of candidates).
     fn add_ice_candidate(&self, session_id: &str, target: Target, candidate: String) -> RouterFuture<'_, ()>;
+    /// A subscriber's wishes for a subscription's video (layer choice, `set_video_preference`).
+    fn set_video_wish(&self, session_id: &str, subscription_id: &str, wish: VideoWish) -> RouterFuture<'_, ()>;
     /// Teardown never fails from signaling's point of view: it is told, and moves on.
     fn unpublish(&self, session_id: &str, stream_id: &str);
     fn unsubscribe(&self, session_id: &str, subscription_id: &str);
@@ -98,6 +102,10 @@ impl MediaRouter for NoMediaRouter {
     }
 
     fn add_ice_candidate(&self, _: &str, _: Target, _: String) -> RouterFuture<'_, ()> {
+        Box::pin(async { Err(MediaError::Unavailable) })
+    }
+
+    fn set_video_wish(&self, _: &str, _: &str, _: VideoWish) -> RouterFuture<'_, ()> {
         Box::pin(async { Err(MediaError::Unavailable) })
     }
 

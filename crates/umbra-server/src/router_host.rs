@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use umbra_router::{Router, RouterConfig, RouterHandle};
 
 use crate::media_router::{
-    MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec, Target,
+    MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec, Target, VideoWish,
 };
 
 /// Where the router listens and what it advertises.
@@ -123,6 +123,12 @@ impl MediaRouter for HostedRouter {
             }
             blocking(move || handle.add_remote_candidate(&session_id, target, &candidate)).await
         })
+    }
+
+    fn set_video_wish(&self, session_id: &str, subscription_id: &str, wish: VideoWish) -> RouterFuture<'_, ()> {
+        let handle = self.handle.clone();
+        let (session_id, subscription_id) = (session_id.to_owned(), subscription_id.to_owned());
+        Box::pin(blocking(move || handle.set_video_wish(&session_id, &subscription_id, wish)))
     }
 
     fn unpublish(&self, session_id: &str, stream_id: &str) {

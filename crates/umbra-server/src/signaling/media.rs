@@ -52,9 +52,10 @@ impl Hub {
                     let mut st = room.lock();
                     // A stream the room no longer has (ended while the event was queued) is
                     // not announced.
-                    if st.stream(&stream_id).is_none() {
+                    if st.stream(&stream_id).is_none() || st.active_speaker.as_deref() == Some(stream_id.as_str()) {
                         return;
                     }
+                    st.active_speaker = Some(stream_id.clone());
                     st.broadcast(&ServerMessage::ActiveSpeakerChanged {
                         stream_id: Some(stream_id),
                         connection_id: Some(ev.connection_id),
@@ -91,6 +92,7 @@ mod tests {
     use super::*;
     use crate::media_router::{
         CloseReason, MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec,
+        VideoWish,
     };
     use crate::metrics::Metrics;
     use crate::model::Session;
@@ -132,7 +134,8 @@ mod tests {
             Box::pin(async move { Ok(format!("answer-to {}", spec.sdp_offer)) })
         }
         fn subscribe(&self, spec: SubscribeSpec) -> RouterFuture<'_, String> {
-            self.record(format!("subscribe {} {}", spec.stream_id, spec.sdp_offer));
+            let wish = if spec.wish == VideoWish::default() { String::new() } else { format!(" {:?}", spec.wish) };
+            self.record(format!("subscribe {} {}{wish}", spec.stream_id, spec.sdp_offer));
             Box::pin(async move {
                 match spec.sdp_offer.as_str() {
                     "bad" => Err(MediaError::Router(RouterError::BadSdp("no media sections".into()))),
@@ -142,6 +145,10 @@ mod tests {
         }
         fn add_ice_candidate(&self, _: &str, target: Target, candidate: String) -> RouterFuture<'_, ()> {
             self.record(format!("ice {target:?} {candidate}"));
+            Box::pin(async { Ok(()) })
+        }
+        fn set_video_wish(&self, _: &str, subscription_id: &str, wish: VideoWish) -> RouterFuture<'_, ()> {
+            self.record(format!("wish {subscription_id} {wish:?}"));
             Box::pin(async { Ok(()) })
         }
         fn unpublish(&self, _: &str, stream_id: &str) {
@@ -312,6 +319,96 @@ mod tests {
             [format!("publish {stream_id} pub-2"), format!("subscribe {stream_id} sub-2")],
             "same ids on the new router, publisher first"
         );
+    }
+
+    fn preference(subscription_id: &str, v: Value) -> ClientMessage {
+        let mut m = json!({"type": "set_video_preference", "subscription_id": subscription_id});
+        for (k, x) in v.as_object().unwrap() {
+            m[k] = x.clone();
+        }
+        serde_json::from_value(m).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_video_preference_reaches_the_router_and_outlives_a_media_restart() {
+        let router = Arc::new(Recording::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
+        let (publisher, mut prx) = hub.join(session(), &grant(Role::Publisher), TokenKey::of("t")).unwrap();
+        let (subscriber, mut srx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
+        let (other, _orx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
+        let Ok(AckBody::Published { stream_id, .. }) = hub.handle(&publisher, publish()).await else { panic!() };
+        let Ok(AckBody::Subscribed { subscription_id: sub, .. }) =
+            hub.handle(&subscriber, subscribe(&stream_id, "sub-offer")).await
+        else {
+            panic!()
+        };
+
+        let small = json!({"max_dimensions": {"width": 320, "height": 180}, "max_frame_rate": 15});
+        assert_eq!(hub.handle(&subscriber, preference(&sub, small)).await.unwrap(), AckBody::Done {});
+        let e = hub.handle(&subscriber, preference(&sub, json!({"max_frame_rate": 0}))).await.unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (ErrorCode::BadRequest, "max_frame_rate must be from 1 to 240 frames per second, or null")
+        );
+        // Another client's subscription is not theirs to steer, and not even named to them.
+        let e = hub.handle(&other, preference(&sub, json!({"video": false}))).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownSubscription);
+
+        // The router's answers become events for their owners.
+        let upstream = Target::Publisher { stream_id: stream_id.clone() };
+        let downstream = Target::Subscriber { subscription_id: sub.clone() };
+        router.emit(&publisher, upstream.clone(), RouterEventKind::LayersWanted(vec!["q".into()]));
+        let ev = next_event(&mut prx, "layers_wanted").await;
+        assert_eq!((ev["stream_id"].as_str(), &ev["rids"]), (Some(stream_id.as_str()), &json!(["q"])));
+        let changed = RouterEventKind::LayerChanged { rid: Some("q".into()), temporal_layer: Some(1), paused: false };
+        router.emit(&subscriber, downstream, changed);
+        let ev = next_event(&mut srx, "video_layer_changed").await;
+        assert_eq!(
+            ev,
+            json!({"seq": ev["seq"], "type": "video_layer_changed", "subscription_id": sub,
+            "rid": "q", "temporal_layer": 1, "paused": false})
+        );
+
+        // After a restart the next router gets the preference with the offer.
+        hub.restart_media(&hub.room("1_s").unwrap());
+        next_event(&mut prx, "media_restart").await;
+        let renegotiate =
+            |target: MediaTarget, offer: &str| ClientMessage::Renegotiate { id: None, target, sdp_offer: offer.into() };
+        hub.handle(&publisher, renegotiate(MediaTarget::Stream { stream_id: stream_id.clone() }, "p2")).await.unwrap();
+        next_event(&mut srx, "media_restart").await;
+        let downstream = MediaTarget::Subscription { subscription_id: sub.clone() };
+        hub.handle(&subscriber, renegotiate(downstream, "s2")).await.unwrap();
+        let calls = router.calls.lock().unwrap().clone();
+        let wish = "VideoWish { video: true, max_size: Some((320, 180)), max_frame_rate: Some(15) }";
+        assert_eq!(calls[2], format!("wish {sub} {wish}"));
+        assert_eq!(calls.last().unwrap(), &format!("subscribe {stream_id} s2 {wish}"));
+    }
+
+    #[tokio::test]
+    async fn the_active_speaker_is_announced_to_everyone_and_cleared_when_its_stream_ends() {
+        let router = Arc::new(Recording::default());
+        let hub = Hub::new(HubConfig::default(), router.clone(), Arc::new(Metrics::default()));
+        let (publisher, _prx) = hub.join(session(), &grant(Role::Publisher), TokenKey::of("t")).unwrap();
+        let (listener, mut lrx) = hub.join(session(), &grant(Role::Subscriber), TokenKey::of("t")).unwrap();
+        let Ok(AckBody::Published { stream_id, .. }) = hub.handle(&publisher, publish()).await else { panic!() };
+        let upstream = Target::Publisher { stream_id: stream_id.clone() };
+        router.emit(&publisher, upstream.clone(), RouterEventKind::ActiveSpeaker);
+        let ev = next_event(&mut lrx, "active_speaker_changed").await;
+        assert_eq!(ev["stream_id"], stream_id.as_str());
+        assert_eq!(ev["connection_id"], publisher.connection_id.as_str());
+        let unpublish = ClientMessage::Unpublish { id: None, stream_id: stream_id.clone() };
+        hub.handle(&publisher, unpublish).await.unwrap();
+        let ev = next_event(&mut lrx, "active_speaker_changed").await;
+        assert_eq!((&ev["stream_id"], &ev["connection_id"]), (&Value::Null, &Value::Null));
+        // A late event about the stream that is gone names nobody: the next thing the listener
+        // gets is what the router said after it.
+        router.emit(&publisher, upstream, RouterEventKind::ActiveSpeaker);
+        let marker = Target::Subscriber { subscription_id: "marker".into() };
+        router.emit(&listener, marker, RouterEventKind::LayerChanged { rid: None, temporal_layer: None, paused: true });
+        let f = tokio::time::timeout(Duration::from_secs(2), lrx.recv()).await.expect("a frame").expect("open");
+        let Frame::Event { seq, body } = f else { panic!("not an event") };
+        let v: Value = serde_json::from_str(&body.with_seq(seq)).unwrap();
+        assert_eq!(v["type"], "video_layer_changed");
     }
 
     #[tokio::test]

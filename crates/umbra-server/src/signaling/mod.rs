@@ -15,6 +15,7 @@ pub mod hub;
 pub mod limits;
 mod media;
 pub mod outbox;
+mod preference;
 mod requests;
 mod restart;
 pub mod room;

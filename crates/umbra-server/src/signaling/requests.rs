@@ -69,8 +69,8 @@ impl Hub {
             ClientMessage::Renegotiate { target, sdp_offer, .. } => {
                 self.renegotiate(&room, me, target, sdp_offer).await
             }
-            ClientMessage::SetVideoPreference { .. } => {
-                Err(SigError::bad_request("set_video_preference: layer choice is not built in this server yet"))
+            ClientMessage::SetVideoPreference { subscription_id, preference, .. } => {
+                self.set_video_preference(&room, me, &subscription_id, preference).await
             }
             ClientMessage::ForceDisconnect { connection_id, .. } => {
                 rules::allow(role, Action::ForceDisconnect)?;
@@ -215,7 +215,12 @@ impl Hub {
                     sdp_offer,
                 };
                 st.send_to(&publisher, &ev);
-                let sub = Subscription { stream_id, subscriber: me.connection_id.clone(), publisher };
+                let sub = Subscription {
+                    stream_id,
+                    subscriber: me.connection_id.clone(),
+                    publisher,
+                    preference: Default::default(),
+                };
                 st.add_subscription(subscription_id.clone(), sub);
                 None
             }
@@ -235,7 +240,12 @@ impl Hub {
                     self.router.unsubscribe(&room.session.id, &subscription_id);
                     return Err(e);
                 }
-                let sub = Subscription { stream_id, subscriber: me.connection_id.clone(), publisher };
+                let sub = Subscription {
+                    stream_id,
+                    subscriber: me.connection_id.clone(),
+                    publisher,
+                    preference: Default::default(),
+                };
                 st.add_subscription(subscription_id.clone(), sub);
                 Some(answer)
             }

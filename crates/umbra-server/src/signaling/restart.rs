@@ -91,8 +91,8 @@ impl Hub {
                 self.router.publish(spec).await?
             }
             MediaTarget::Subscription { subscription_id } => {
-                let stream_id = room.lock().subs.get(subscription_id).map(|s| s.stream_id.clone());
-                let Some(stream_id) = stream_id else {
+                let sub = room.lock().subs.get(subscription_id).map(|s| (s.stream_id.clone(), s.preference));
+                let Some((stream_id, preference)) = sub else {
                     return Err(SigError::new(ErrorCode::UnknownSubscription, "the subscription ended"));
                 };
                 let spec = SubscribeSpec {
@@ -101,7 +101,7 @@ impl Hub {
                     subscription_id: subscription_id.clone(),
                     stream_id,
                     sdp_offer,
-                    wish: Default::default(),
+                    wish: super::preference::wish(&preference),
                 };
                 self.router.subscribe(spec).await?
             }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use umbra_protocol::limits::SNAPSHOT_PAGE;
-use umbra_protocol::{ConnectionInfo, MediaTarget, Reason, Role, ServerMessage, StreamInfo};
+use umbra_protocol::{ConnectionInfo, MediaTarget, Reason, Role, ServerMessage, StreamInfo, VideoPreference};
 
 use super::frame::{EventBody, Frame};
 use super::limits::{SignalBudget, TokenKey};
@@ -98,6 +98,9 @@ pub struct Subscription {
     pub stream_id: String,
     pub subscriber: String,
     pub publisher: String,
+    /// The subscriber's last `set_video_preference`, given to the router again after a
+    /// `media_restart`.
+    pub preference: VideoPreference,
 }
 
 pub struct RoomState {
@@ -113,6 +116,8 @@ pub struct RoomState {
     pub restarting: HashSet<MediaTarget>,
     /// Counts changes, so that cluster mode mirrors a room only when it changed.
     pub version: u64,
+    /// The stream the router last named the loudest (`active_speaker_changed`).
+    pub active_speaker: Option<String>,
 }
 
 impl RoomState {
@@ -178,6 +183,12 @@ impl RoomState {
             }
         }
         self.broadcast(&ServerMessage::StreamDestroyed { stream: stream.clone(), reason });
+        if self.active_speaker.as_deref() == Some(stream_id) {
+            // Nobody is named until the router hears someone else: an app should not keep
+            // highlighting a tile that is gone.
+            self.active_speaker = None;
+            self.broadcast(&ServerMessage::ActiveSpeakerChanged { stream_id: None, connection_id: None });
+        }
         Some(stream)
     }
 }
@@ -196,6 +207,7 @@ impl Room {
             replay,
             restarting: HashSet::new(),
             version: 0,
+            active_speaker: None,
         };
         Self { session, state: Mutex::new(state) }
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use umbra_protocol::{Role, StreamInfo, close};
+use umbra_protocol::{Role, StreamInfo, VideoPreference, close};
 
 use super::frame::{EventBody, Frame};
 use super::hub::Hub;
@@ -46,6 +46,9 @@ pub struct SubSnapshot {
     pub stream_id: String,
     pub subscriber: String,
     pub publisher: String,
+    /// Absent in what a node of an earlier version mirrored.
+    #[serde(default)]
+    pub preference: VideoPreference,
 }
 
 impl Hub {
@@ -80,6 +83,7 @@ impl Hub {
                 stream_id: s.stream_id.clone(),
                 subscriber: s.subscriber.clone(),
                 publisher: s.publisher.clone(),
+                preference: s.preference,
             })
             .collect();
         let snap = RoomSnapshot { session_id: session_id.to_owned(), conns, streams: st.streams.clone(), subs };
@@ -129,7 +133,12 @@ impl Hub {
                 st.streams = snapshot.streams;
                 self.metrics.streams.fetch_add(st.streams.len() as i64, Relaxed);
                 for s in snapshot.subs {
-                    let sub = Subscription { stream_id: s.stream_id, subscriber: s.subscriber, publisher: s.publisher };
+                    let sub = Subscription {
+                        stream_id: s.stream_id,
+                        subscriber: s.subscriber,
+                        publisher: s.publisher,
+                        preference: s.preference,
+                    };
                     st.add_subscription(s.subscription_id, sub);
                 }
             }
