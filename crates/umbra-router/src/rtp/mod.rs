@@ -3,3 +3,4 @@
 
 pub mod keyframe;
 pub mod seqmap;
+pub mod layers;
