@@ -47,6 +47,9 @@ pub struct Publisher {
     pub subscribers: Vec<ConnId>,
     /// The declared size of the largest simulcast layer (`PublishSpec::video_size`).
     pub video_size: Option<(u32, u32)>,
+    /// The publisher's VP8 payload types: packets whose descriptor the router reads (TID, key
+    /// frame size).
+    pub vp8_pts: Vec<Pt>,
 }
 
 pub struct Track {

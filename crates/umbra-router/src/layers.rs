@@ -57,10 +57,7 @@ pub fn halving_sizes(largest: Option<(u32, u32)>, n: usize) -> Vec<Option<(u32, 
 pub fn wished_layer(layers: &[LayerInfo], max_size: Option<(u32, u32)>) -> usize {
     let top = layers.len().saturating_sub(1);
     let Some((mw, mh)) = max_size else { return top };
-    layers
-        .iter()
-        .position(|l| l.size.is_some_and(|(w, h)| w >= mw && h >= mh))
-        .unwrap_or(top)
+    layers.iter().position(|l| l.size.is_some_and(|(w, h)| w >= mw && h >= mh)).unwrap_or(top)
 }
 
 /// The temporal cap that keeps a layer within `max_fps` (`None`: no cap needed, or the layer
@@ -159,7 +156,8 @@ impl Chooser {
             self.better_since = None;
         }
         self.limited = rank > 0;
-        let probe_bps = rank.checked_sub(1).map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN)).round() as u64);
+        let probe_bps =
+            rank.checked_sub(1).map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN)).round() as u64);
         Decision { pick: Some(list[rank]), probe_bps }
     }
 }

@@ -60,7 +60,11 @@ impl<K: Clone + PartialEq> SpeakerDetector<K> {
                 e.last = now;
             }
             // A new publisher starts from silence: one loud packet is not speech yet.
-            None => self.entries.push(Entry { key: key.clone(), loudness: x * (1.0 - decay(Duration::from_millis(20))), last: now }),
+            None => self.entries.push(Entry {
+                key: key.clone(),
+                loudness: x * (1.0 - decay(Duration::from_millis(20))),
+                last: now,
+            }),
         }
     }
 

@@ -49,11 +49,20 @@ struct Peer {
     keyframe_requests: Vec<Option<Rid>>,
 }
 
-fn offer(simulcast: bool, audio: bool, video: bool, dir: Direction) -> (Rtc, UdpSocket, SdpPendingOffer, String, Vec<(Mid, MediaKind)>) {
+fn offer(
+    simulcast: bool,
+    audio: bool,
+    video: bool,
+    dir: Direction,
+) -> (Rtc, UdpSocket, SdpPendingOffer, String, Vec<(Mid, MediaKind)>) {
     let socket = UdpSocket::bind(SocketAddr::new(loopback_v4(), 0)).unwrap();
     socket.set_nonblocking(true).unwrap();
-    let mut rtc =
-        Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false).enable_vp8(true).build(Instant::now());
+    let mut rtc = Rtc::builder()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .build(Instant::now());
     rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
     let mut api = rtc.sdp_api();
     let mut mids = Vec::new();
@@ -177,6 +186,7 @@ impl Encoder {
         let mid = p.mid(MediaKind::Video);
         let pt = p.pt(Codec::Vp8);
         let now = Instant::now();
+        #[allow(clippy::needless_range_loop)] // one index over several per-layer arrays
         for l in 0..3 {
             let key = self.since_key[l].is_none();
             let n = self.since_key[l].map_or(0, |n| n + 1);
@@ -343,8 +353,10 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
         })
         .collect();
     assert_eq!(wanted, vec![&vec!["f".to_string()]], "{log:?}");
-    assert!(log.iter().any(|(_, e)| e.kind
-        == RouterEventKind::LayerChanged { rid: Some("f".into()), temporal_layer: None, paused: false }));
+    assert!(
+        log.iter().any(|(_, e)| e.kind
+            == RouterEventKind::LayerChanged { rid: Some("f".into()), temporal_layer: None, paused: false })
+    );
 
     // (b) The subscriber asks for a small picture: it moves to layer 0 at a key frame of
     // layer 0, numbers and timestamps continuing.
@@ -361,12 +373,17 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
         let (last, next) = (&got[first_small - 1], &got[first_small]);
         let dt = next.ts.wrapping_sub(last.ts);
         let arrival = next.at.duration_since(last.at).as_secs_f64() * 90_000.0;
-        assert!(dt >= 1 && (dt as f64) < arrival + 9000.0, "timestamp step {dt} at the switch, {arrival:.0} ticks apart");
+        assert!(
+            dt >= 1 && (dt as f64) < arrival + 9000.0,
+            "timestamp step {dt} at the switch, {arrival:.0} ticks apart"
+        );
         assert_continuous(&net.peers[1].video);
     }
     events_now(&events, &mut log);
-    assert!(log.iter().any(|(_, e)| e.kind
-        == RouterEventKind::LayerChanged { rid: Some("q".into()), temporal_layer: None, paused: false }));
+    assert!(
+        log.iter().any(|(_, e)| e.kind
+            == RouterEventKind::LayerChanged { rid: Some("q".into()), temporal_layer: None, paused: false })
+    );
     let wanted: Vec<Vec<String>> = log
         .iter()
         .filter_map(|(_, e)| match &e.kind {
@@ -407,7 +424,10 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
     net.run(Duration::from_millis(3000));
     assert_eq!(net.peers[1].video.len(), before, "no video while paused");
     events_now(&events, &mut log);
-    assert!(log.iter().any(|(_, e)| e.kind == RouterEventKind::LayerChanged { rid: None, temporal_layer: None, paused: true }));
+    assert!(
+        log.iter()
+            .any(|(_, e)| e.kind == RouterEventKind::LayerChanged { rid: None, temporal_layer: None, paused: true })
+    );
     let (at, last) = log
         .iter()
         .rev()
@@ -438,7 +458,8 @@ fn the_loudest_audio_publisher_becomes_the_active_speaker() {
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     // -60 dBov is below speech; -20 is the loudest.
     let levels: [i8; 3] = [-40, -20, -60];
-    let mut peers: Vec<Peer> = (0..3).map(|i| publish(&router, &format!("mic{i}"), &format!("c{i}"), false, true, false)).collect();
+    let mut peers: Vec<Peer> =
+        (0..3).map(|i| publish(&router, &format!("mic{i}"), &format!("c{i}"), false, true, false)).collect();
     let end = Instant::now() + Duration::from_secs(10);
     while !peers.iter().all(|p| p.connected) {
         assert!(Instant::now() < end, "publishers connected");
@@ -459,11 +480,10 @@ fn the_loudest_audio_publisher_becomes_the_active_speaker() {
                 let pt = p.pt(Codec::Opus);
                 let s = seq.entry(i).or_insert(100);
                 *s += 1;
-                let mut ext = ExtensionValues::default();
-                ext.audio_level = Some(levels[i]);
-                ext.voice_activity = Some(true);
-                let write = RtpWrite::new(pt, (*s).into(), (*s as u32) * 960, Instant::now(), vec![0xF8; 60])
-                    .ext_vals(ext);
+                let ext =
+                    ExtensionValues { audio_level: Some(levels[i]), voice_activity: Some(true), ..Default::default() };
+                let write =
+                    RtpWrite::new(pt, (*s).into(), (*s as u32) * 960, Instant::now(), vec![0xF8; 60]).ext_vals(ext);
                 let mut api = p.rtc.direct_api();
                 api.stream_tx_by_mid(mid, None).expect("audio send stream").write_rtp(write);
                 p.drain();
@@ -475,7 +495,8 @@ fn the_loudest_audio_publisher_becomes_the_active_speaker() {
         std::thread::sleep(Duration::from_millis(2));
     }
     events_now(&events, &mut log);
-    let speakers: Vec<&RouterEvent> = log.iter().map(|(_, e)| e).filter(|e| e.kind == RouterEventKind::ActiveSpeaker).collect();
+    let speakers: Vec<&RouterEvent> =
+        log.iter().map(|(_, e)| e).filter(|e| e.kind == RouterEventKind::ActiveSpeaker).collect();
     assert_eq!(speakers.len(), 1, "one change, to the loudest: {speakers:?}");
     assert_eq!(speakers[0].connection_id, "c1");
     assert_eq!(speakers[0].target, Target::Publisher { stream_id: "mic1".into() });

@@ -68,7 +68,6 @@
 use super::*;
 use crate::rtp::keyframe::starts_keyframe;
 use crate::rtp::layers::{vp8_key_size, vp8_tid};
-use str0m::format::Codec;
 use crate::rtp::seqmap::Slot;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
@@ -164,9 +163,7 @@ impl Engine {
                 pc.counters.frames_in += 1;
             }
             if track.kind == MediaKind::Video {
-                let pt = i.packet.header.payload_type;
-                let vp8 = pc.rtc.codec_config().params().iter().any(|c| c.pt() == pt && c.spec().codec == Codec::Vp8);
-                if vp8 {
+                if p.vp8_pts.contains(&i.packet.header.payload_type) {
                     i.tid = vp8_tid(&i.packet.payload);
                     if let Some(size) = vp8_key_size(&i.packet.payload) {
                         layer.size = Some(size);
@@ -338,7 +335,9 @@ fn deliver(
             }
             let sel = &mut route.sel;
             sel.ts_offset = match sel.last_out {
-                Some((out_ts, at)) => out_ts.wrapping_add(ticks_90k(received.saturating_duration_since(at))).wrapping_sub(timestamp),
+                Some((out_ts, at)) => {
+                    out_ts.wrapping_add(ticks_90k(received.saturating_duration_since(at))).wrapping_sub(timestamp)
+                }
                 None => 0,
             };
             started = true;
@@ -513,11 +512,12 @@ fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bo
         ext.video_orientation = h.ext_vals.video_orientation;
         ext.video_content_type = h.ext_vals.video_content_type;
     }
-    let write = RtpWrite::new(pt, out.into(), h.timestamp.wrapping_add(ts_offset), packet.timestamp, packet.payload.clone())
-        .marker(h.marker)
-        .ext_vals(ext)
-        // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
-        .nackable(kind == MediaKind::Video);
+    let write =
+        RtpWrite::new(pt, out.into(), h.timestamp.wrapping_add(ts_offset), packet.timestamp, packet.payload.clone())
+            .marker(h.marker)
+            .ext_vals(ext)
+            // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
+            .nackable(kind == MediaKind::Video);
     let mut api = sc.rtc.direct_api();
     let Some(tx) = api.stream_tx_by_mid(sub_mid, None) else {
         return false;

@@ -126,7 +126,10 @@ impl Engine {
                     }
                 }
             }
-            if probe_changed && initial.is_some() && let Some(bps) = probe {
+            if probe_changed
+                && initial.is_some()
+                && let Some(bps) = probe
+            {
                 sc.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
                 let mut ctx = self.ctx(now);
                 drain(sid, &mut sc, &mut ctx);
@@ -175,14 +178,10 @@ impl Engine {
         let Some(Role::Publisher(p)) = self.conns.get(&publisher).map(|c| &c.role) else {
             return false;
         };
-        p.tracks
-            .iter()
-            .find(|t| t.mid == mid)
-            .and_then(|t| t.layers.get(layer))
-            .is_some_and(|l| {
-                l.last_keyframe_request
-                    .is_none_or(|t| now.saturating_duration_since(t) >= self.settings.keyframe_request_interval)
-            })
+        p.tracks.iter().find(|t| t.mid == mid).and_then(|t| t.layers.get(layer)).is_some_and(|l| {
+            l.last_keyframe_request
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.settings.keyframe_request_interval)
+        })
     }
 
     /// Report a subscriber's layer if it changed (after a switch in the forwarding path).

@@ -24,8 +24,8 @@ use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
 use crate::handle::{Command, PublishSpec, SubscribeSpec};
 use crate::placement::Placement;
-use crate::speaker::SpeakerDetector;
 use crate::sockets::{self, RouterSocket, Sockets};
+use crate::speaker::SpeakerDetector;
 use crate::stats::{Counters, LatencyHistogram, RouterStats, WorkerStats};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
@@ -747,8 +747,10 @@ impl Engine {
                     let Some(route) = s.routes.iter().find(|r| r.sub_mid == req.mid) else {
                         continue;
                     };
-                    // The layer it receives, or is about to.
-                    let layer = route.sel.current.or(route.sel.target.map(|t| t.layer)).unwrap_or(0);
+                    // The layer it receives, or is about to; a paused route needs none.
+                    let Some(layer) = route.sel.current.or(route.sel.target.map(|t| t.layer)) else {
+                        continue;
+                    };
                     let (publisher, pub_mid) = (s.publisher, route.pub_mid);
                     self.request_keyframe(publisher, pub_mid, layer, req.kind, true, now);
                 }

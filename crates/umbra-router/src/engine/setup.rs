@@ -109,6 +109,7 @@ impl Engine {
             tracks: Vec::new(),
             subscribers: Vec::new(),
             video_size: spec.video_size,
+            vp8_pts: Vec::new(),
         });
         let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
@@ -127,8 +128,17 @@ impl Engine {
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
         }
+        let vp8_pts = conn
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|c| c.spec().codec == str0m::format::Codec::Vp8)
+            .map(|c| c.pt())
+            .collect();
         if let Role::Publisher(p) = &mut conn.role {
             p.tracks = tracks;
+            p.vp8_pts = vp8_pts;
         }
         self.install(id, conn);
         self.streams.insert(key, id);

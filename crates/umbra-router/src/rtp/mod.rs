@@ -2,5 +2,5 @@
 //! per subscriber. Pure functions and state, no str0m connection.
 
 pub mod keyframe;
-pub mod seqmap;
 pub mod layers;
+pub mod seqmap;
