@@ -366,11 +366,12 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
     net.run_until("layer 0 packets", Duration::from_secs(5), |n| n.peers[1].video.iter().any(|r| r.layer == 0));
     net.run(Duration::from_millis(2500));
     {
-        let got = &net.peers[1].video[before..];
-        let first_small = got.iter().position(|r| r.layer == 0).unwrap();
-        assert!(got[first_small].key, "the switch happens at a key frame: {:?}", got[first_small]);
-        assert!(got[first_small..].iter().all(|r| r.layer == 0), "no layer 2 after the switch");
-        let (last, next) = (&got[first_small - 1], &got[first_small]);
+        let all = &net.peers[1].video;
+        let first_small = before + all[before..].iter().position(|r| r.layer == 0).unwrap();
+        assert!(all[first_small].key, "the switch happens at a key frame: {:?}", all[first_small]);
+        assert!(all[first_small..].iter().all(|r| r.layer == 0), "no layer 2 after the switch");
+        let (last, next) = (&all[first_small - 1], &all[first_small]);
+        assert_eq!(last.layer, 2);
         let dt = next.ts.wrapping_sub(last.ts);
         let arrival = next.at.duration_since(last.at).as_secs_f64() * 90_000.0;
         assert!(
