@@ -503,3 +503,61 @@ fn the_loudest_audio_publisher_becomes_the_active_speaker() {
     assert_eq!(speakers[0].target, Target::Publisher { stream_id: "mic1".into() });
     router.shutdown();
 }
+
+#[test]
+fn a_low_estimate_thins_the_top_layer_first_and_probing_lifts_it() {
+    let _serial = media_test_lock();
+    // Layers of 72, 144 and 216 kbps; the subscriber's estimate starts at 100 kbps, under all
+    // but the smallest layer and the largest one's base temporal layer (54 kbps).
+    let mut config = umbra_router::RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+    config.bwe_initial_bps = Some(100_000);
+    let (router, events) = common::start_router_with(config);
+    let mut log = Vec::new();
+    let publisher = publish(&router, "cam", "c-pub", true, false, true);
+    let mut net = Net { peers: vec![publisher], publisher: 0, encoder: Encoder::new(), next_frame: Instant::now() };
+    net.run_until("the publisher connected", Duration::from_secs(10), |n| n.peers[0].connected);
+    net.next_frame = Instant::now();
+    // A full measuring window of every layer before the subscriber comes.
+    net.run(Duration::from_millis(1500));
+    net.peers.push(subscribe(&router, "cam", "sub", VideoWish::default()));
+    net.run_until("the subscriber's first video", Duration::from_secs(10), |n| !n.peers[1].video.is_empty());
+    net.run(Duration::from_millis(1000));
+    events_now(&events, &mut log);
+    let first = log.iter().find_map(|(_, e)| match &e.kind {
+        RouterEventKind::LayerChanged { .. } => Some(e.kind.clone()),
+        _ => None,
+    });
+    // Temporal layers go before a spatial layer does.
+    assert_eq!(
+        first,
+        Some(RouterEventKind::LayerChanged { rid: Some("f".into()), temporal_layer: Some(0), paused: false })
+    );
+    let thinned = net.peers[1].video.len();
+    assert!(net.peers[1].video.iter().all(|r| r.layer == 2 && r.tid == 0));
+    // str0m probes up to what the next candidate needs; once the estimate has held there the
+    // subscriber gets more.
+    let lifted_at = Instant::now();
+    net.run_until("a lifted temporal cap", Duration::from_secs(20), |n| {
+        n.peers[1].video[thinned..].iter().any(|r| r.tid > 0)
+    });
+    events_now(&events, &mut log);
+    let changes: Vec<&RouterEventKind> =
+        log.iter().map(|(_, e)| &e.kind).filter(|k| matches!(k, RouterEventKind::LayerChanged { .. })).collect();
+    let stats = router.stats().unwrap();
+    let sub = stats.connections.iter().find(|c| c.connection_id == "c-sub").unwrap();
+    eprintln!("lifted after {:?}; estimate {:?} bps; changes {changes:?}", lifted_at.elapsed(), sub.bwe_estimate_bps);
+    assert!(sub.bwe_estimate_bps.unwrap_or(0) > 108_000, "{:?}", sub.bwe_estimate_bps);
+    // And on to every temporal layer.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !log.iter().any(|(_, e)| {
+        e.kind == RouterEventKind::LayerChanged { rid: Some("f".into()), temporal_layer: None, paused: false }
+    }) {
+        assert!(Instant::now() < end, "the full top layer within 20 s: {log:?}");
+        net.run(Duration::from_millis(50));
+        events_now(&events, &mut log);
+    }
+    net.run(Duration::from_millis(500));
+    assert!(net.peers[1].video.iter().rev().take(20).any(|r| r.tid == 2));
+    assert_continuous(&net.peers[1].video);
+    router.shutdown();
+}
