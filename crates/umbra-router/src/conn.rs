@@ -16,6 +16,7 @@ use crate::handle::VideoWish;
 use crate::layers::{Chooser, Dynacast, Pick};
 use crate::rtp::layers::LayerMeter;
 use crate::rtp::seqmap::SeqMap;
+use crate::rtp::vp8ids::Vp8Ids;
 use crate::stats::{ConnectionRole, ConnectionStats, Counters};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
@@ -144,6 +145,8 @@ pub struct Selection {
     pub chooser: Chooser,
     /// The probe target last given to str0m's BWE.
     pub probe_bps: Option<u64>,
+    /// VP8 picture id / TL0PICIDX continuity across switches.
+    pub vp8: Vp8Ids,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

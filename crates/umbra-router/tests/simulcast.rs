@@ -36,6 +36,8 @@ struct Rx {
     tid: u8,
     /// Starts a key frame.
     key: bool,
+    picture_id: u16,
+    tl0: u8,
     at: Instant,
 }
 
@@ -140,6 +142,8 @@ impl Peer {
                                 layer: d[16],
                                 tid: d[5] >> 6,
                                 key: d[0] & 0x10 != 0 && d[6] & 0x01 == 0,
+                                picture_id: u16::from_be_bytes([d[2] & 0x7F, d[3]]),
+                                tl0: d[4],
                                 at: Instant::now(),
                             });
                         }
@@ -310,6 +314,9 @@ fn assert_continuous(rx: &[Rx]) {
         assert_eq!(w[1].seq, w[0].seq + 1, "sequence gap between {:?} and {:?}", w[0], w[1]);
         let dt = w[1].ts.wrapping_sub(w[0].ts);
         assert!(dt < 90_000, "timestamp jump of {dt} ticks between {:?} and {:?}", w[0], w[1]);
+        // Picture ids step by one a frame, more where a temporal cap thins frames out.
+        let dp = w[1].picture_id.wrapping_sub(w[0].picture_id) & 0x7FFF;
+        assert!(dp < 8, "picture id jump of {dp} between {:?} and {:?}", w[0], w[1]);
     }
 }
 
@@ -372,6 +379,9 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
         assert!(all[first_small..].iter().all(|r| r.layer == 0), "no layer 2 after the switch");
         let (last, next) = (&all[first_small - 1], &all[first_small]);
         assert_eq!(last.layer, 2);
+        // VP8 picture ids and TL0PICIDX continue too (the layers' own are thousands apart).
+        assert_eq!(next.picture_id, (last.picture_id + 1) & 0x7FFF, "{last:?} then {next:?}");
+        assert_eq!(next.tl0, last.tl0.wrapping_add(1), "{last:?} then {next:?}");
         let dt = next.ts.wrapping_sub(last.ts);
         let arrival = next.at.duration_since(last.at).as_secs_f64() * 90_000.0;
         assert!(

@@ -45,9 +45,9 @@
 //! cap is dropped through the sequence map (no gap the subscriber would NACK). A cap is
 //! lowered at any frame, raised only at a TID 0 frame, which every higher layer may reference.
 //!
-//! VP8 picture ids and TL0PICIDX are *not* rewritten: at a layer switch they jump, at a key
-//! frame, which libwebrtc's VP8 receiver tolerates (a key frame resets its reference
-//! finder); frames thinned by a temporal cap leave picture id gaps, which temporal
+//! VP8 picture ids and TL0PICIDX are rewritten from the first switch on so they continue
+//! across it (`rtp::vp8ids`; libwebrtc would tolerate the jump at a key frame, other receivers
+//! need not); frames thinned by a temporal cap leave picture id gaps, which temporal
 //! scalability is made for (TL0PICIDX and TID say what each frame depends on).
 //!
 //! Frames still matter to the overload rule (`overload.rs`): it decides at the first packet
@@ -69,6 +69,7 @@ use super::*;
 use crate::rtp::keyframe::starts_keyframe;
 use crate::rtp::layers::{vp8_key_size, vp8_tid};
 use crate::rtp::seqmap::Slot;
+use str0m::format::Codec;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 impl Engine {
@@ -344,6 +345,9 @@ fn deliver(
             switched = sel.current.is_some();
             sel.current = Some(i.layer);
             sel.tid_cap = target.tid_cap;
+            if codec == Some(Codec::Vp8) {
+                sel.vp8.rebase(&packet.payload);
+            }
             route.seq.rebase();
             route.frame = None;
             route.waiting_keyframe = false;
@@ -395,7 +399,7 @@ fn deliver(
             route.frame = Some((timestamp, true));
             let out = route.seq.admit(input);
             route.sel.last_out = Some((timestamp.wrapping_add(route.sel.ts_offset), received));
-            if !write_packet(sc, pub_mid, packet, out) {
+            if !write_packet(sc, pub_mid, packet, out, true) {
                 return Delivery::NotRoutable { new_frame: decide };
             }
             if switched {
@@ -404,7 +408,7 @@ fn deliver(
             return Delivery::Sent { new_frame: decide, switched: started };
         }
     };
-    if !write_packet(sc, pub_mid, packet, out) {
+    if !write_packet(sc, pub_mid, packet, out, false) {
         return Delivery::Skipped;
     }
     Delivery::Sent { new_frame: false, switched: false }
@@ -492,16 +496,17 @@ fn admit_frame(
 
 /// Write one packet on the subscriber's stream for the track, numbered `out`; false when it
 /// cannot take it (no send stream, codec not negotiated).
-fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bool {
+fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64, newest: bool) -> bool {
     let Role::Subscriber(s) = &mut sc.role else {
         return false;
     };
     let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
         return false;
     };
-    let Some((pt, _)) = route.pt_for(packet.header.payload_type) else {
+    let Some((pt, codec)) = route.pt_for(packet.header.payload_type) else {
         return false;
     };
+    let vp8_patch = if codec == Codec::Vp8 { route.sel.vp8.patch(&packet.payload, newest) } else { None };
     let (sub_mid, kind, ts_offset) = (route.sub_mid, route.kind, route.sel.ts_offset);
     let h = &packet.header;
     let mut ext = ExtensionValues::default();
@@ -512,12 +517,15 @@ fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bo
         ext.video_orientation = h.ext_vals.video_orientation;
         ext.video_content_type = h.ext_vals.video_content_type;
     }
-    let write =
+    let mut write =
         RtpWrite::new(pt, out.into(), h.timestamp.wrapping_add(ts_offset), packet.timestamp, packet.payload.clone())
             .marker(h.marker)
             .ext_vals(ext)
             // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
             .nackable(kind == MediaKind::Video);
+    if let Some(patch) = vp8_patch {
+        write = write.vp8_patch(patch);
+    }
     let mut api = sc.rtc.direct_api();
     let Some(tx) = api.stream_tx_by_mid(sub_mid, None) else {
         return false;

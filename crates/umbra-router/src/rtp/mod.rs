@@ -4,3 +4,4 @@
 pub mod keyframe;
 pub mod layers;
 pub mod seqmap;
+pub mod vp8ids;
