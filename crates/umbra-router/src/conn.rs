@@ -12,7 +12,11 @@ use str0m::rtp::RtpPacket;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::demux::ConnId;
+use crate::handle::VideoWish;
+use crate::layers::{Chooser, Dynacast, Pick};
+use crate::rtp::layers::LayerMeter;
 use crate::rtp::seqmap::SeqMap;
+use crate::rtp::vp8ids::Vp8Ids;
 use crate::stats::{ConnectionRole, ConnectionStats, Counters};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
@@ -42,17 +46,47 @@ pub struct Publisher {
     pub stream_id: String,
     pub tracks: Vec<Track>,
     pub subscribers: Vec<ConnId>,
+    /// The declared size of the largest simulcast layer (`PublishSpec::video_size`).
+    pub video_size: Option<(u32, u32)>,
+    /// The publisher's VP8 payload types: packets whose descriptor the router reads (TID, key
+    /// frame size).
+    pub vp8_pts: Vec<Pt>,
 }
 
 pub struct Track {
     pub mid: Mid,
     pub kind: MediaKind,
-    /// With simulcast, the one layer forwarded (there is no layer switching yet).
+    /// The simulcast layers, in the order of the offer's send rid list (smallest first); one
+    /// layer with no rid without simulcast.
+    pub layers: Vec<Layer>,
+    /// Which layers subscribers use (see `layers`).
+    pub dynacast: Dynacast,
+}
+
+/// One simulcast layer (publisher stream) of a track.
+pub struct Layer {
     pub rid: Option<Rid>,
     pub last_keyframe_request: Option<Instant>,
     /// RTP timestamp of the last packet forwarded, to count frames (a frame's packets share
     /// one).
     pub last_timestamp: Option<u32>,
+    pub meter: LayerMeter,
+    /// Read from the last VP8 key frame's header.
+    pub size: Option<(u32, u32)>,
+}
+
+impl Layer {
+    pub fn new(rid: Option<Rid>) -> Layer {
+        Layer { rid, last_keyframe_request: None, last_timestamp: None, meter: LayerMeter::default(), size: None }
+    }
+}
+
+impl Track {
+    /// Layer index of a packet's rid (a packet without rid on a simulcast track, or with a rid
+    /// the offer did not list, has none).
+    pub fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
+        self.layers.iter().position(|l| l.rid == rid)
+    }
 }
 
 pub struct Subscriber {
@@ -67,6 +101,9 @@ pub struct Subscriber {
     pub flushing: bool,
     pub last_drop: Option<Instant>,
     pub queued_bytes_peak: usize,
+    pub wish: VideoWish,
+    /// The last `LayerChanged` reported (rid, temporal cap, paused).
+    pub reported: Option<(Option<String>, Option<u8>, bool)>,
 }
 
 /// One publisher track forwarded on one subscriber media section.
@@ -88,6 +125,28 @@ pub struct Route {
     pub frame: Option<(u32, bool)>,
     /// Writes since str0m last sampled this track's send queue; see `engine::overload`.
     pub unsampled: Unsampled,
+    /// Video: which publisher layer goes out (see `engine::forward`).
+    pub sel: Selection,
+}
+
+/// The layer state of one video route.
+#[derive(Debug, Default, Clone)]
+pub struct Selection {
+    /// The layer being forwarded; `None` until the first key frame of the target.
+    pub current: Option<usize>,
+    /// The layer chosen (`None`: paused), with its temporal cap.
+    pub target: Option<Pick>,
+    /// The cap in force on the current layer.
+    pub tid_cap: Option<u8>,
+    /// Added to the publisher's RTP timestamps so they continue across a switch.
+    pub ts_offset: u32,
+    /// Output RTP timestamp of the last packet sent and when that packet arrived.
+    pub last_out: Option<(u32, Instant)>,
+    pub chooser: Chooser,
+    /// The probe target last given to str0m's BWE.
+    pub probe_bps: Option<u64>,
+    /// VP8 picture id / TL0PICIDX continuity across switches.
+    pub vp8: Vp8Ids,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -110,6 +169,7 @@ impl Route {
             seq: SeqMap::new(first_seq),
             frame: None,
             unsampled: Unsampled::default(),
+            sel: Selection::default(),
         }
     }
 
@@ -162,6 +222,10 @@ impl Conn {
             connected: self.connected,
             counters: self.counters,
             bwe_estimate_bps: self.bwe_bps,
+            video_layer: match &self.role {
+                Role::Subscriber(s) => s.reported.as_ref().and_then(|r| r.0.clone()),
+                Role::Publisher(_) => None,
+            },
             queued_bytes,
             queued_bytes_peak,
         }

@@ -41,6 +41,8 @@ pub struct Counters {
     pub frames_dropped_overload: u64,
     /// Times a subscriber fell behind (the first overload drop after a frame went out).
     pub overload_episodes: u64,
+    /// Simulcast layer switches made for this subscriber.
+    pub layer_switches: u64,
 }
 
 impl Counters {
@@ -59,6 +61,7 @@ impl Counters {
         self.send_errors += o.send_errors;
         self.frames_dropped_overload += o.frames_dropped_overload;
         self.overload_episodes += o.overload_episodes;
+        self.layer_switches += o.layer_switches;
     }
 }
 
@@ -85,6 +88,9 @@ pub struct ConnectionStats {
     pub queued_bytes: usize,
     /// The most `queued_bytes` has been when a frame was forwarded to it.
     pub queued_bytes_peak: usize,
+    /// Subscribers: the simulcast layer (rid) its video carries, as last reported in
+    /// `LayerChanged`.
+    pub video_layer: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -110,9 +110,15 @@ fn codec_frame(codec: str0m::format::Codec, seq: u32) -> Vec<u8> {
         // One IDR NAL unit behind an Annex B start code; `frame` never emits zero bytes, so
         // the body cannot contain a start code.
         Codec::H264 => [&[0, 0, 0, 1, 0x65][..], &body].concat(),
-        // One OBU_FRAME with its size field (LEB128).
+        // A VP9 key frame's first byte (frame marker 0b10, profile 0, frame_type KEY_FRAME),
+        // so str0m's packetizer marks it not inter-predicted: a new subscriber starts only at
+        // a key frame.
+        Codec::Vp9 => [&[0x80][..], &body].concat(),
+        // A sequence header OBU (so str0m's packetizer sets the N bit: a new coded video
+        // sequence, where a new subscriber can start), then one OBU_FRAME, each with its
+        // size field (LEB128).
         Codec::Av1 => {
-            let mut v = vec![0x32];
+            let mut v = vec![0x0A, 0x01, 0x00, 0x32];
             let mut n = body.len();
             loop {
                 let b = (n & 0x7f) as u8;

@@ -21,8 +21,34 @@
 //! - the header extensions it forwards: audio level/voice activity, video orientation and
 //!   content type (the others are per hop: str0m writes mid, rid, TWCC and abs-send-time).
 //!
-//! The RTP timestamp passes through (one publisher per track, no layer switching yet), and
-//! so do VP8 picture ids and TL0PICIDX (no layer is ever skipped).
+//! - the RTP timestamp, on video, by a per-route offset (below);
+//!
+//! # Simulcast layers
+//!
+//! A publisher's video track may come as several rid layers (`Track::layers`, smallest first).
+//! Each video route forwards one of them, `Selection::current`, and has a target chosen by
+//! `crate::layers` (wish, measured layer bitrates, the subscriber's bandwidth estimate; see
+//! `engine::layers`). The switch to the target happens only at a packet that starts a key
+//! frame of the target layer, asked for from the publisher at once (PLI on that rid's receive
+//! stream, folded by `keyframe_request_interval` per layer). At the switch
+//!
+//! - the sequence map is re-based (`SeqMap::rebase`): the new layer's numbers continue the
+//!   subscriber's without a gap; packets of the old layer are not forwarded any more, and the
+//!   new layer's packets from before the switch are stale;
+//! - the timestamp offset is chosen so the first output timestamp of the new layer follows the
+//!   last one sent by the time elapsed between the two packets' arrival, in the 90 kHz clock.
+//!
+//! A new route (a join) has no current layer: it forwards nothing until a key frame of its
+//! target layer. A paused route (`video: false`) forwards no video at all.
+//!
+//! Temporal layers: on VP8 with the descriptor's T bit, a frame whose TID is above the route's
+//! cap is dropped through the sequence map (no gap the subscriber would NACK). A cap is
+//! lowered at any frame, raised only at a TID 0 frame, which every higher layer may reference.
+//!
+//! VP8 picture ids and TL0PICIDX are rewritten from the first switch on so they continue
+//! across it (`rtp::vp8ids`; libwebrtc would tolerate the jump at a key frame, other receivers
+//! need not); frames thinned by a temporal cap leave picture id gaps, which temporal
+//! scalability is made for (TL0PICIDX and TID say what each frame depends on).
 //!
 //! Frames still matter to the overload rule (`overload.rs`): it decides at the first packet
 //! of a frame (a new RTP timestamp) and the whole frame follows that decision; a video track
@@ -41,7 +67,9 @@
 
 use super::*;
 use crate::rtp::keyframe::starts_keyframe;
+use crate::rtp::layers::{vp8_key_size, vp8_tid};
 use crate::rtp::seqmap::Slot;
+use str0m::format::Codec;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
 impl Engine {
@@ -61,15 +89,18 @@ impl Engine {
         };
         // A new subscriber can decode nothing until the next keyframe: ask for one now rather
         // than wait for the publisher's periodic one (or the subscriber's own PLI).
-        let wanted: Vec<(ConnId, Mid)> = match &conn.role {
-            Role::Subscriber(s) => {
-                s.routes.iter().filter(|r| r.kind == MediaKind::Video).map(|r| (s.publisher, r.pub_mid)).collect()
-            }
+        let wanted: Vec<(ConnId, Mid, usize)> = match &conn.role {
+            Role::Subscriber(s) => s
+                .routes
+                .iter()
+                .filter(|r| r.kind == MediaKind::Video)
+                .filter_map(|r| r.sel.target.map(|t| (s.publisher, r.pub_mid, t.layer)))
+                .collect(),
             Role::Publisher(_) => Vec::new(),
         };
         self.emit(event);
-        for (publisher, mid) in wanted {
-            self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, false, now);
+        for (publisher, mid, layer) in wanted {
+            self.request_keyframe(publisher, mid, layer, KeyframeRequestKind::Pli, false, now);
         }
     }
 
@@ -77,6 +108,7 @@ impl Engine {
         &mut self,
         publisher: ConnId,
         mid: Mid,
+        layer: usize,
         kind: KeyframeRequestKind,
         relayed: bool,
         now: Instant,
@@ -85,7 +117,7 @@ impl Engine {
             return;
         };
         let outer = self.current.replace(publisher);
-        let sent = ask_for_keyframe(&mut pc, mid, kind, self.settings.keyframe_request_interval, now);
+        let sent = ask_for_keyframe(&mut pc, mid, layer, kind, self.settings.keyframe_request_interval, now);
         if sent {
             if relayed {
                 pc.counters.keyframe_requests_relayed += 1;
@@ -109,16 +141,45 @@ impl Engine {
         let Role::Publisher(p) = &mut pc.role else {
             return;
         };
-        group.retain(|i| p.tracks.iter().any(|t| t.mid == i.mid && t.rid == i.rid));
+        // Packets of a rid the offer did not list have no layer and go nowhere.
+        group.retain_mut(|i| match p.tracks.iter().find(|t| t.mid == i.mid).and_then(|t| t.layer_of(i.rid)) {
+            Some(layer) => {
+                i.layer = layer;
+                true
+            }
+            None => false,
+        });
         if group.is_empty() {
             return;
         }
-        for i in group.iter() {
-            if let Some(track) = p.tracks.iter_mut().find(|t| t.mid == i.mid)
-                && track.last_timestamp != Some(i.packet.header.timestamp)
-            {
-                track.last_timestamp = Some(i.packet.header.timestamp);
+        let now = Instant::now();
+        for i in group.iter_mut() {
+            let Some(track) = p.tracks.iter_mut().find(|t| t.mid == i.mid) else {
+                continue;
+            };
+            let layer = &mut track.layers[i.layer];
+            let new_frame = layer.last_timestamp != Some(i.packet.header.timestamp);
+            if new_frame {
+                layer.last_timestamp = Some(i.packet.header.timestamp);
                 pc.counters.frames_in += 1;
+            }
+            if track.kind == MediaKind::Video {
+                if p.vp8_pts.contains(&i.packet.header.payload_type) {
+                    i.tid = vp8_tid(&i.packet.payload);
+                    if let Some(size) = vp8_key_size(&i.packet.payload) {
+                        layer.size = Some(size);
+                    }
+                }
+                layer.meter.record(now, i.packet.payload.len(), i.tid, new_frame);
+            } else if let Some(level) = i.packet.header.ext_vals.audio_level {
+                match self.speakers.get_mut(&pc.session_id) {
+                    Some(d) => d.observe(&from, level, now),
+                    None => {
+                        let mut d = SpeakerDetector::default();
+                        d.observe(&from, level, now);
+                        self.speakers.insert(pc.session_id.clone(), d);
+                    }
+                }
             }
             if let Some(tap) = &self.tap {
                 tap(TapDirection::ForwardedPayload, &i.packet.payload);
@@ -129,15 +190,17 @@ impl Engine {
         let mut subscribers = std::mem::take(&mut self.fanout);
         subscribers.clear();
         subscribers.extend_from_slice(&p.subscribers);
-        let now = Instant::now();
         let limits = overload::Limits {
             max_age: self.settings.max_queue_delay,
             max_bytes: self.settings.max_queue_bytes,
             max_packets: self.settings.max_queue_packets,
         };
         let initial_bps = self.settings.bwe_initial_bps;
-        // Video tracks (by publisher mid) on which a subscriber lost a frame.
-        let mut want_keyframe: Vec<Mid> = Vec::new();
+        // Video layers (publisher mid, layer) on which a subscriber lost a frame or waits for
+        // a key frame.
+        let mut want_keyframe: Vec<(Mid, usize)> = Vec::new();
+        // Subscribers whose layer changed.
+        let mut switched: Vec<ConnId> = Vec::new();
         for &sid in &subscribers {
             let Some(mut sc) = self.conns.remove(&sid) else {
                 continue;
@@ -145,22 +208,30 @@ impl Engine {
             self.current = Some(sid);
             let mut must_drain = false;
             for i in group.iter() {
-                match deliver(&mut sc, i.mid, &i.packet, i.received, initial_bps, &limits, now) {
-                    Delivery::Sent { new_frame } => {
+                match deliver(&mut sc, i, initial_bps, &limits, now) {
+                    Delivery::Sent { new_frame, switched: s } => {
                         if new_frame {
                             sc.counters.frames_forwarded += 1;
+                        }
+                        if s && !switched.contains(&sid) {
+                            switched.push(sid);
                         }
                         must_drain = true;
                     }
                     Delivery::Skipped => {}
+                    Delivery::AwaitingKeyframe => {
+                        if !want_keyframe.contains(&(i.mid, i.layer)) {
+                            want_keyframe.push((i.mid, i.layer));
+                        }
+                    }
                     Delivery::NotRoutable { new_frame } => {
                         if new_frame {
                             sc.counters.frames_dropped += 1;
                         }
                     }
                     Delivery::Late { episode_started, video } => {
-                        if video && !want_keyframe.contains(&i.mid) {
-                            want_keyframe.push(i.mid);
+                        if video && !want_keyframe.contains(&(i.mid, i.layer)) {
+                            want_keyframe.push((i.mid, i.layer));
                         }
                         if episode_started {
                             self.report.episodes += 1;
@@ -184,9 +255,18 @@ impl Engine {
             self.forwarded_since = Some(self.forwarded_since.map_or(earliest, |t| t.min(earliest)));
         }
         self.fanout = subscribers;
-        for mid in want_keyframe {
-            // A dropped frame leaves those subscribers' decoders stuck until the next keyframe.
-            self.request_keyframe(from, mid, KeyframeRequestKind::Pli, false, now);
+        for (mid, layer) in want_keyframe {
+            // A dropped frame leaves those subscribers' decoders stuck until the next keyframe;
+            // a route waiting to switch or to start waits for one. Checked here rather than
+            // folded by `ask_for_keyframe`: every packet of a waited-for layer lands here, and
+            // is not a request of its own.
+            if !self.keyframe_due(from, mid, layer, now) {
+                continue;
+            }
+            self.request_keyframe(from, mid, layer, KeyframeRequestKind::Pli, false, now);
+        }
+        for sid in switched {
+            self.report_layer(sid);
         }
     }
 }
@@ -195,13 +275,20 @@ impl Engine {
 pub(super) struct Inbound {
     pub mid: Mid,
     pub rid: Option<Rid>,
+    /// Index of `rid` in the track's layers (set by `forward`).
+    pub layer: usize,
+    /// VP8 temporal layer, when the descriptor has one (set by `forward`).
+    pub tid: Option<u8>,
     pub packet: Box<RtpPacket>,
     pub received: Instant,
 }
 
 enum Delivery {
-    /// Written; `new_frame` on the first packet of a frame.
-    Sent { new_frame: bool },
+    /// Written; `new_frame` on the first packet of a frame, `switched` on the first packet of
+    /// a layer.
+    Sent { new_frame: bool, switched: bool },
+    /// A packet of the target layer that is no key frame start, on a route that waits for one.
+    AwaitingKeyframe,
     /// Not written and nothing to count: the rest of a frame already dropped, or a late
     /// packet from before the current sequence segment.
     Skipped,
@@ -216,13 +303,12 @@ enum Delivery {
 /// the write.
 fn deliver(
     sc: &mut Conn,
-    pub_mid: Mid,
-    packet: &RtpPacket,
-    received: Instant,
+    i: &Inbound,
     bwe_initial_bps: Option<u64>,
     limits: &overload::Limits,
     now: Instant,
 ) -> Delivery {
+    let (pub_mid, packet, received) = (i.mid, &*i.packet, i.received);
     let input = *packet.seq_no;
     let timestamp = packet.header.timestamp;
     let connected = sc.connected;
@@ -232,6 +318,41 @@ fn deliver(
     let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
         return Delivery::Skipped;
     };
+    // The route starts on a layer here (a join, a resume, a switch), and whether it left one.
+    let (mut started, mut switched) = (false, false);
+    if route.kind == MediaKind::Video {
+        let Some(target) = route.sel.target else {
+            // Paused: no video at all; whatever comes next starts at a key frame.
+            route.sel.current = None;
+            return Delivery::Skipped;
+        };
+        if route.sel.current != Some(i.layer) {
+            if target.layer != i.layer {
+                return Delivery::Skipped;
+            }
+            let codec = route.pt_for(packet.header.payload_type).map(|(_, c)| c);
+            if !connected || !codec.is_some_and(|c| starts_keyframe(c, &packet.payload)) {
+                return Delivery::AwaitingKeyframe;
+            }
+            let sel = &mut route.sel;
+            sel.ts_offset = match sel.last_out {
+                Some((out_ts, at)) => {
+                    out_ts.wrapping_add(ticks_90k(received.saturating_duration_since(at))).wrapping_sub(timestamp)
+                }
+                None => 0,
+            };
+            started = true;
+            switched = sel.current.is_some();
+            sel.current = Some(i.layer);
+            sel.tid_cap = target.tid_cap;
+            if codec == Some(Codec::Vp8) {
+                sel.vp8.rebase(&packet.payload);
+            }
+            route.seq.rebase();
+            route.frame = None;
+            route.waiting_keyframe = false;
+        }
+    }
     let out = match route.seq.classify(input) {
         Slot::Stale => return Delivery::Skipped,
         // Inside the current segment: every frame in it was admitted, this one included.
@@ -245,6 +366,11 @@ fn deliver(
                 return Delivery::NotRoutable { new_frame };
             };
             let keyframe = route.kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
+            if route.kind == MediaKind::Video && new_frame && thin(&mut route.sel, i.layer, i.tid) {
+                route.seq.drop_new(input);
+                route.frame = Some((timestamp, false));
+                return Delivery::Skipped;
+            }
             // A key frame's first packet may follow others of its frame (an SPS/PPS packet
             // ahead of the IDR): decide again there rather than wait for the next key frame.
             let decide = new_frame || (keyframe && route.frame.is_some_and(|(_, admitted)| !admitted));
@@ -272,16 +398,40 @@ fn deliver(
             };
             route.frame = Some((timestamp, true));
             let out = route.seq.admit(input);
-            if !write_packet(sc, pub_mid, packet, out) {
+            route.sel.last_out = Some((timestamp.wrapping_add(route.sel.ts_offset), received));
+            if !write_packet(sc, pub_mid, packet, out, true) {
                 return Delivery::NotRoutable { new_frame: decide };
             }
-            return Delivery::Sent { new_frame: decide };
+            if switched {
+                sc.counters.layer_switches += 1;
+            }
+            return Delivery::Sent { new_frame: decide, switched: started };
         }
     };
-    if !write_packet(sc, pub_mid, packet, out) {
+    if !write_packet(sc, pub_mid, packet, out, false) {
         return Delivery::Skipped;
     }
-    Delivery::Sent { new_frame: false }
+    Delivery::Sent { new_frame: false, switched: false }
+}
+
+/// Time in the 90 kHz video clock; at least one tick, so timestamps strictly increase.
+fn ticks_90k(d: Duration) -> u32 {
+    ((d.as_micros() * 9 / 100) as u32).max(1)
+}
+
+/// Apply the route's temporal cap at a new frame of its current layer: true when the frame is
+/// to be dropped. A lower cap applies at once; a higher one at a TID 0 frame (see the module
+/// doc).
+fn thin(sel: &mut crate::conn::Selection, layer: usize, tid: Option<u8>) -> bool {
+    let want = match sel.target {
+        Some(t) if t.layer == layer => t.tid_cap,
+        _ => sel.tid_cap,
+    };
+    let rank = |c: Option<u8>| c.unwrap_or(u8::MAX);
+    if rank(want) < rank(sel.tid_cap) || tid.unwrap_or(0) == 0 {
+        sel.tid_cap = want;
+    }
+    matches!((sel.tid_cap, tid), (Some(cap), Some(t)) if t > cap)
 }
 
 /// The overload rule for a frame about to start on a route: `None` when it may go out (the
@@ -346,17 +496,18 @@ fn admit_frame(
 
 /// Write one packet on the subscriber's stream for the track, numbered `out`; false when it
 /// cannot take it (no send stream, codec not negotiated).
-fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bool {
+fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64, newest: bool) -> bool {
     let Role::Subscriber(s) = &mut sc.role else {
         return false;
     };
     let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid) else {
         return false;
     };
-    let Some((pt, _)) = route.pt_for(packet.header.payload_type) else {
+    let Some((pt, codec)) = route.pt_for(packet.header.payload_type) else {
         return false;
     };
-    let (sub_mid, kind) = (route.sub_mid, route.kind);
+    let vp8_patch = if codec == Codec::Vp8 { route.sel.vp8.patch(&packet.payload, newest) } else { None };
+    let (sub_mid, kind, ts_offset) = (route.sub_mid, route.kind, route.sel.ts_offset);
     let h = &packet.header;
     let mut ext = ExtensionValues::default();
     if kind == MediaKind::Audio {
@@ -366,11 +517,15 @@ fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bo
         ext.video_orientation = h.ext_vals.video_orientation;
         ext.video_content_type = h.ext_vals.video_content_type;
     }
-    let write = RtpWrite::new(pt, out.into(), h.timestamp, packet.timestamp, packet.payload.clone())
-        .marker(h.marker)
-        .ext_vals(ext)
-        // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
-        .nackable(kind == MediaKind::Video);
+    let mut write =
+        RtpWrite::new(pt, out.into(), h.timestamp.wrapping_add(ts_offset), packet.timestamp, packet.payload.clone())
+            .marker(h.marker)
+            .ext_vals(ext)
+            // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
+            .nackable(kind == MediaKind::Video);
+    if let Some(patch) = vp8_patch {
+        write = write.vp8_patch(patch);
+    }
     let mut api = sc.rtc.direct_api();
     let Some(tx) = api.stream_tx_by_mid(sub_mid, None) else {
         return false;
@@ -382,11 +537,18 @@ fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64) -> bo
 
 /// Ask the publisher for a keyframe on one track, unless one was asked for within `interval`
 /// (then it is on its way and serves this request too). True when a request went out.
-fn ask_for_keyframe(pc: &mut Conn, mid: Mid, kind: KeyframeRequestKind, interval: Duration, now: Instant) -> bool {
+fn ask_for_keyframe(
+    pc: &mut Conn,
+    mid: Mid,
+    layer: usize,
+    kind: KeyframeRequestKind,
+    interval: Duration,
+    now: Instant,
+) -> bool {
     let Role::Publisher(p) = &mut pc.role else {
         return false;
     };
-    let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
+    let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid).and_then(|t| t.layers.get_mut(layer)) else {
         return false;
     };
     if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {

@@ -18,18 +18,20 @@ use str0m::{Candidate, Input, Rtc};
 
 use crate::batch::{self, RecvBatch};
 use crate::config::{EventSink, RouterConfig};
-use crate::conn::{Conn, DrainCtx, Outbox, Publisher, Role, Route, Subscriber, Track, Work, drain};
+use crate::conn::{Conn, DrainCtx, Layer, Outbox, Publisher, Role, Route, Subscriber, Track, Work, drain};
 use crate::demux::{ConnId, Demux, Resolved};
 use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
 use crate::handle::{Command, PublishSpec, SubscribeSpec};
 use crate::placement::Placement;
 use crate::sockets::{self, RouterSocket, Sockets};
+use crate::speaker::SpeakerDetector;
 use crate::stats::{Counters, LatencyHistogram, RouterStats, WorkerStats};
 use crate::tap::{PacketTap, TapDirection};
 use crate::timers::Timers;
 
 mod forward;
+mod layers;
 mod overload;
 mod setup;
 
@@ -41,6 +43,8 @@ const RECV_BATCH: usize = 256;
 /// Upper bound of one wait, so housekeeping runs even when nothing happens.
 const MAX_WAIT: Duration = Duration::from_millis(200);
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// Layer choice, dynacast and the active speaker are looked at this often.
+const LAYERS_EVERY: Duration = Duration::from_millis(100);
 /// A datagram handled this long after it reached the kernel means the loop is behind.
 const LOOP_LAG_WARN: Duration = Duration::from_millis(50);
 /// At most one warning of each kind per this interval, however bad things are.
@@ -54,8 +58,8 @@ struct Section {
     mid: Mid,
     kind: MediaKind,
     direction: Direction,
-    /// With simulcast, the first layer the publisher offers.
-    rid: Option<Rid>,
+    /// With simulcast, the layers the publisher offers, in its order (smallest first).
+    rids: Vec<Rid>,
 }
 
 struct Settings {
@@ -130,6 +134,9 @@ pub struct Engine {
     /// Who each connection belongs to, kept apart from `conns` so a connection lost in a panic
     /// can still be reported.
     labels: HashMap<ConnId, Label>,
+    /// Per session: who speaks (see `speaker`).
+    speakers: HashMap<String, SpeakerDetector<ConnId>>,
+    last_layers: Instant,
 }
 
 /// Enough to report on a connection without its state.
@@ -261,6 +268,8 @@ impl Engine {
             current: None,
             labels: HashMap::new(),
             stall: Duration::ZERO,
+            speakers: HashMap::new(),
+            last_layers: Instant::now(),
         })
     }
 
@@ -284,6 +293,10 @@ impl Engine {
             let now = Instant::now();
             if now.duration_since(self.last_housekeeping) >= HOUSEKEEPING_EVERY {
                 self.guarded("housekeeping", |e| e.housekeeping(now));
+            }
+            if now.duration_since(self.last_layers) >= LAYERS_EVERY {
+                self.last_layers = now;
+                self.guarded("choosing layers", |e| e.layers_tick(now));
             }
             self.flush();
             let wait = self
@@ -438,12 +451,22 @@ impl Engine {
                 let _ = reply.send(r);
             }
             Command::SetVideoWish { session_id, subscription_id, wish, reply } => {
-                // Layer choice is not built yet (issue 13): the subscription must exist, and it
-                // keeps receiving the one layer every subscriber gets.
-                let _ = wish;
-                let known = self.subscriptions.contains_key(&(session_id.clone(), subscription_id.clone()));
-                let r =
-                    if known { Ok(()) } else { Err(RouterError::UnknownSubscription { session_id, subscription_id }) };
+                let r = match self.subscriptions.get(&(session_id.clone(), subscription_id.clone())) {
+                    Some(&id) => {
+                        let publisher = match self.conns.get_mut(&id).map(|c| &mut c.role) {
+                            Some(Role::Subscriber(s)) => {
+                                s.wish = wish;
+                                Some(s.publisher)
+                            }
+                            _ => None,
+                        };
+                        if let Some(p) = publisher {
+                            self.choose_layers(p, Instant::now());
+                        }
+                        Ok(())
+                    }
+                    None => Err(RouterError::UnknownSubscription { session_id, subscription_id }),
+                };
                 let _ = reply.send(r);
             }
             Command::Stats(reply) => {
@@ -705,12 +728,12 @@ impl Engine {
                     // Consecutive packets of the same publisher go out as one group.
                     let mut group = std::mem::take(&mut self.inbound);
                     group.clear();
-                    group.push(forward::Inbound { mid, rid, packet, received });
+                    group.push(forward::Inbound { mid, rid, layer: 0, tid: None, packet, received });
                     while let Some(Work::Packet { from: next, .. }) = self.work.front()
                         && *next == from
                     {
                         if let Some(Work::Packet { mid, rid, packet, received, .. }) = self.work.pop_front() {
-                            group.push(forward::Inbound { mid, rid, packet, received });
+                            group.push(forward::Inbound { mid, rid, layer: 0, tid: None, packet, received });
                         }
                     }
                     self.forward(from, &mut group);
@@ -724,8 +747,12 @@ impl Engine {
                     let Some(route) = s.routes.iter().find(|r| r.sub_mid == req.mid) else {
                         continue;
                     };
+                    // The layer it receives, or is about to; a paused route needs none.
+                    let Some(layer) = route.sel.current.or(route.sel.target.map(|t| t.layer)) else {
+                        continue;
+                    };
                     let (publisher, pub_mid) = (s.publisher, route.pub_mid);
-                    self.request_keyframe(publisher, pub_mid, req.kind, true, now);
+                    self.request_keyframe(publisher, pub_mid, layer, req.kind, true, now);
                 }
                 Work::Connected(id) => self.connected(id, now),
                 Work::Failed(id, reason) => self.close(id, Some(RouterEventKind::Failed(reason))),

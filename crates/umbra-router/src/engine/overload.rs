@@ -12,10 +12,12 @@
 //!   TWCC estimate. A client that is starved of CPU reads its socket late, its TWCC feedback
 //!   shows growing delay, the estimate falls below the stream's bitrate, and the queue grows;
 //!   the pacer only overrides the estimate once the *average* queued packet is near its
-//!   `queue_limit` of **2 s**. The router cannot lower the bitrate it forwards (no simulcast
-//!   layer switching yet), so pacing below the source rate only ever turned into delay and
-//!   memory, and capped the packet rate ("forwarded 21–28 k of 34.5 k packets/s at 50–78 %
-//!   CPU").
+//!   `queue_limit` of **2 s**. The router could not lower the bitrate it forwards (there was
+//!   no simulcast layer switching then), so pacing below the source rate only ever turned
+//!   into delay and memory, and capped the packet rate ("forwarded 21–28 k of 34.5 k
+//!   packets/s at 50–78 % CPU"). With simulcast, `engine::layers` now lowers a subscriber's
+//!   layer or temporal cap when its estimate falls; this rule stays the last resort (one
+//!   layer, the smallest layer still too much, the seconds before the estimate reacts).
 //! - **The UDP receive buffer** (4 MiB). When the router thread itself is behind, datagrams
 //!   wait in the kernel; nothing in user space sees it. Sockets now carry kernel receive
 //!   timestamps (SO_TIMESTAMPNS), so that wait is measured (`RouterStats::loop_lag`) and a
@@ -46,7 +48,7 @@
 //! publisher is asked for a keyframe (folded by `keyframe_request_interval` like every
 //! other request). Pacing is restored once a frame goes out onto an empty backlog
 //! [`RESTORE_PACING_AFTER`] after the last drop: pacing below the rate the publisher sends
-//! cannot lower that rate (there is no layer to switch to yet), it can only delay, so a
+//! cannot lower that rate (when no smaller layer or temporal cap is left), it can only delay, so a
 //! subscriber whose estimate stays low spends most of its time unpaced, losing a frame and
 //! asking for a keyframe every couple of seconds when pacing is tried again.
 //!

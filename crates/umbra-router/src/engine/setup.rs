@@ -58,11 +58,11 @@ impl Engine {
             .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
             .filter_map(|mid| {
                 let media = rtc.media(Mid::from(mid.trim()))?;
-                let rid = match media.rids_rx() {
-                    Rids::Specific(rids) => rids.first().copied(),
-                    _ => None,
+                let rids = match media.rids_rx() {
+                    Rids::Specific(rids) => rids.clone(),
+                    _ => Vec::new(),
                 };
-                Some(Section { mid: media.mid(), kind: media.kind(), direction: media.direction(), rid })
+                Some(Section { mid: media.mid(), kind: media.kind(), direction: media.direction(), rids })
             })
             .collect();
         let id = ConnId(self.next_id);
@@ -108,19 +108,37 @@ impl Engine {
             stream_id: spec.stream_id.clone(),
             tracks: Vec::new(),
             subscribers: Vec::new(),
+            video_size: spec.video_size,
+            vp8_pts: Vec::new(),
         });
         let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
         let tracks: Vec<Track> = sections
             .into_iter()
             .filter(|m| matches!(m.direction, Direction::RecvOnly | Direction::SendRecv))
-            .map(|m| Track { mid: m.mid, kind: m.kind, rid: m.rid, last_keyframe_request: None, last_timestamp: None })
+            .map(|m| {
+                let layers = if m.rids.is_empty() {
+                    vec![Layer::new(None)]
+                } else {
+                    m.rids.into_iter().map(|r| Layer::new(Some(r))).collect()
+                };
+                Track { mid: m.mid, kind: m.kind, layers, dynacast: Default::default() }
+            })
             .collect();
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
         }
+        let vp8_pts = conn
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|c| c.spec().codec == str0m::format::Codec::Vp8)
+            .map(|c| c.pt())
+            .collect();
         if let Role::Publisher(p) = &mut conn.role {
             p.tracks = tracks;
+            p.vp8_pts = vp8_pts;
         }
         self.install(id, conn);
         self.streams.insert(key, id);
@@ -147,6 +165,8 @@ impl Engine {
             flushing: false,
             last_drop: None,
             queued_bytes_peak: 0,
+            wish: spec.wish,
+            reported: None,
         });
         let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
@@ -159,6 +179,8 @@ impl Engine {
         if let Some(Role::Publisher(p)) = self.conns.get_mut(&publisher).map(|c| &mut c.role) {
             p.subscribers.push(id);
         }
+        // The first choice of layer, so the route knows which key frame to wait for.
+        self.choose_layers(publisher, Instant::now());
         Ok(answer)
     }
 
@@ -305,6 +327,9 @@ impl Engine {
                 let key = (conn.session_id.clone(), p.stream_id);
                 if self.streams.get(&key) == Some(&id) {
                     self.streams.remove(&key);
+                }
+                if let Some(d) = self.speakers.get_mut(&conn.session_id) {
+                    d.remove(&id);
                 }
                 for sub in p.subscribers {
                     self.close(sub, Some(RouterEventKind::Closed(CloseReason::StreamEnded)));

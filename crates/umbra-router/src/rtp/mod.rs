@@ -2,4 +2,6 @@
 //! per subscriber. Pure functions and state, no str0m connection.
 
 pub mod keyframe;
+pub mod layers;
 pub mod seqmap;
+pub mod vp8ids;

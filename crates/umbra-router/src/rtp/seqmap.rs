@@ -11,6 +11,13 @@
 //! input seen) is sent with its segment's number when it belongs to the current segment, and
 //! refused otherwise: its frame was, or precedes, what the drop cut off.
 //!
+//! A simulcast layer switch feeds the map from another publisher stream, whose numbers have
+//! nothing to do with the old one's: [`SeqMap::rebase`] forgets the input side (segment and
+//! highest input) and keeps the output side, so the first packet of the new layer opens a
+//! segment right after the last number sent, and every packet of the old layer, or of the
+//! new one from before the switch, is [`Slot::Stale`] from then on (the caller keeps the old
+//! layer's packets away; the new layer's earlier numbers are below the segment start).
+//!
 //! Numbers are extended (64-bit): str0m derives the SRTP rollover counter from the high bits,
 //! so the router owns the counter for each outgoing stream. A stream starts below 2^15 so its
 //! first rollover counter is 0, as a receiver assumes.
@@ -74,6 +81,13 @@ impl SeqMap {
         self.highest_in = Some(input);
         self.segment = None;
     }
+
+    /// The input switches to another number space (a simulcast layer switch): the next
+    /// [`Slot::New`] packet admitted continues the output without a gap.
+    pub fn rebase(&mut self) {
+        self.segment = None;
+        self.highest_in = None;
+    }
 }
 
 #[cfg(test)]
@@ -134,5 +148,22 @@ mod tests {
             vec![None, None, Some(7), Some(8)]
         );
         assert_eq!(m.classify(51), Slot::Stale);
+    }
+
+    #[test]
+    fn a_rebase_continues_the_output_from_another_input_space() {
+        let mut m = SeqMap::new(500);
+        assert_eq!(run(&mut m, &[(9000, true), (9001, true), (9003, true)]), vec![Some(500), Some(501), Some(503)]);
+        // Switch to a layer whose numbers are far lower.
+        m.rebase();
+        assert_eq!(m.classify(120), Slot::New);
+        assert_eq!(run(&mut m, &[(120, true), (121, true), (123, true)]), vec![Some(504), Some(505), Some(507)]);
+        // Repair inside the new segment fills its hole; the new layer's numbers from before
+        // the switch are refused.
+        assert_eq!(m.classify(122), Slot::Late(506));
+        assert_eq!(m.classify(119), Slot::Stale);
+        // And back to a layer numbered higher, with a drop right at the switch.
+        m.rebase();
+        assert_eq!(run(&mut m, &[(9010, false), (9011, true)]), vec![None, Some(508)]);
     }
 }
