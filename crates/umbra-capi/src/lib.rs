@@ -29,6 +29,7 @@ mod session;
 mod signal;
 mod stream;
 mod subscriber;
+mod video_preference;
 
 use std::ffi::c_void;
 
@@ -46,6 +47,7 @@ pub use session::{
 pub use signal::{otc_session_set_signal_callbacks, otc_session_signal_callbacks, otc_signal_decryption_error};
 pub use stream::*;
 pub use subscriber::*;
+pub use video_preference::*;
 
 /// Version of this SDK, e.g. "0.1.0" (static string).
 #[unsafe(no_mangle)]

@@ -149,6 +149,8 @@ pub(crate) struct SessionInner {
     pub(crate) connection_id: Mutex<String>,
     /// `otc_session_set_signal_callbacks` (signals with their encryption status).
     pub(crate) signal_callbacks: Mutex<Option<AppPtr<crate::signal::otc_session_signal_callbacks>>>,
+    /// `otc_session_set_active_speaker_callback`.
+    pub(crate) speaker_callback: Mutex<Option<crate::video_preference::SpeakerCallback>>,
 }
 
 thread_local! {
@@ -307,6 +309,7 @@ unsafe fn new_session(
         jobs: Mutex::default(),
         connection_id: Mutex::default(),
         signal_callbacks: Mutex::default(),
+        speaker_callback: Mutex::default(),
     });
     let handle = Box::into_raw(Box::new(otc_session { inner: inner.clone(), dispatch: None }));
     let session_ptr = AppPtr(handle);
@@ -676,6 +679,17 @@ impl Dispatcher {
                 let core = lock(&self.inner.subscribers).get(&subscriber).cloned();
                 if let Some(core) = core {
                     self.subscriber_event(&core, subscriber, event);
+                }
+            }
+            Event::ActiveSpeakerChanged { stream_id, connection_id } => {
+                let callback = lock(&self.inner.speaker_callback).map(|c| c.0);
+                if let Some((Some(f), user_data)) = callback {
+                    let text = |t: Option<String>| t.map(|t| c_text(&t));
+                    let (stream_id, connection_id) = (text(stream_id), text(connection_id));
+                    let ptr = |t: &Option<CString>| t.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+                    // SAFETY: an application callback with the documented arguments; the strings
+                    // outlive the call.
+                    unsafe { f(session, user_data, ptr(&stream_id), ptr(&connection_id)) }
                 }
             }
             // Events of a later native SDK that this C API has no callback for yet.

@@ -99,9 +99,24 @@ pub(crate) struct SubCore {
     stream: Box<otc_stream>,
     /// The session (by address) and native id while subscribed.
     subscribed: Mutex<Option<(usize, Weak<SessionInner>, SubscriberId)>>,
+    /// `otc_subscriber_set_preferred_*` and `_set_subscribe_to_video`, applied on subscribing.
+    pub(crate) wishes: Mutex<crate::video_preference::Wishes>,
+}
+
+impl otc_subscriber {
+    pub(crate) fn core(&self) -> &Arc<SubCore> {
+        &self.core
+    }
 }
 
 impl SubCore {
+    /// The session it is subscribed in and its native id there.
+    pub(crate) fn subscribed_in(&self) -> Option<(Arc<SessionInner>, SubscriberId)> {
+        let st = lock(&self.subscribed);
+        let (_, weak, id) = st.as_ref()?;
+        Some((weak.upgrade()?, *id))
+    }
+
     pub(crate) fn callbacks(&self) -> otc_subscriber_callbacks {
         self.callbacks.0
     }
@@ -174,6 +189,7 @@ pub unsafe extern "C" fn otc_subscriber_new(
             gate: Gate::default(),
             stream: Box::new(stream.duplicate()),
             subscribed: Mutex::new(None),
+            wishes: Mutex::default(),
         });
         let handle = Box::into_raw(Box::new(otc_subscriber { core: core.clone() }));
         core.handle.store(handle, Ordering::Release);
@@ -216,6 +232,9 @@ pub unsafe extern "C" fn otc_session_subscribe(
                 return Err(None::<ClientError>);
             }
             let id = native.subscribe(core.stream.id_str()).map_err(Some)?;
+            // Wishes were checked when set; the session thread keeps them until the
+            // subscription exists.
+            let _ = lock(&core.wishes).apply(native, id);
             map.insert(id, core.clone());
             *st = Some((inner.key(), Arc::downgrade(inner), id));
             Ok(id)

@@ -1,7 +1,7 @@
 //! Every pointer argument is checked: NULL gives OTC_INVALID_PARAMETER (or a NULL / -1 / 0
 //! result), never a crash. Also the offline behaviour of the objects (no server needed).
 
-use std::ffi::{CStr, c_char};
+use std::ffi::{CStr, c_char, c_void};
 use std::ptr::{null, null_mut};
 
 use umbra::*;
@@ -77,6 +77,10 @@ fn null_arguments_are_refused_not_dereferenced() {
         assert_eq!(otc_video_capturer_provide_frame(null(), 0, null()), INVALID);
         assert_eq!(otc_publisher_set_publish_audio(null_mut(), OTC_TRUE), INVALID);
         assert_eq!(otc_publisher_set_publish_video(null_mut(), OTC_TRUE), INVALID);
+        assert_eq!(otc_subscriber_set_preferred_resolution(null_mut(), 320, 180), INVALID);
+        assert_eq!(otc_subscriber_set_preferred_framerate(null_mut(), 15.0), INVALID);
+        assert_eq!(otc_subscriber_set_subscribe_to_video(null_mut(), OTC_FALSE), INVALID);
+        assert_eq!(otc_session_set_active_speaker_callback(null_mut(), None, null_mut()), INVALID);
         // Accessors.
         assert!(otc_stream_get_id(null()).is_null());
         assert!(otc_stream_get_name(null()).is_null());
@@ -151,6 +155,10 @@ fn session_offline_behaviour() {
             otc_session_error_code::OTC_SESSION_NOT_CONNECTED as otc_status
         );
         assert_eq!(otc_publisher_delete(publisher), OTC_SUCCESS);
+        // The active speaker callback can be set and removed at any time.
+        unsafe extern "C" fn speaker(_: *mut otc_session, _: *mut c_void, _: *const c_char, _: *const c_char) {}
+        assert_eq!(otc_session_set_active_speaker_callback(session, Some(speaker), null_mut()), OTC_SUCCESS);
+        assert_eq!(otc_session_set_active_speaker_callback(session, None, null_mut()), OTC_SUCCESS);
         assert_eq!(otc_session_disconnect(session), OTC_SUCCESS);
         assert_eq!(otc_session_delete(session), OTC_SUCCESS);
     }

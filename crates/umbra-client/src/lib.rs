@@ -31,8 +31,8 @@ mod worker;
 pub use error::ClientError;
 pub use media::{Codec, MediaKind, VideoCodec};
 pub use publisher::{
-    AudioCapturer, EncodedVideoSource, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
-    VideoCapturer, VideoSource,
+    AudioCapturer, EncodedVideoSource, LayerStats, MIN_LAYER_HEIGHT, MIN_SIMULCAST_HEIGHT, PublishOptions, PublisherId,
+    PublisherSettings, PublisherStats, TestPatternCapturer, ToneCapturer, VideoCapturer, VideoSource,
 };
 pub use session::{
     Connection, Event, PublisherEvent, Session, SessionConfig, Stream, SubscriberEvent, SubscriberId, SubscriberStats,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -61,15 +61,30 @@ impl Peer {
         })
     }
 
-    /// An offer to send (publisher) or receive (subscriber) audio and video.
-    pub(crate) fn create_offer(&mut self, audio: bool, video: bool, send: bool) -> Result<String, ClientError> {
+    /// An offer to send (publisher) or receive (subscriber) audio and video. A publisher's
+    /// `rids` (smallest first) make its video simulcast: one RTP stream per rid, listed in
+    /// that order in `a=simulcast:send`.
+    pub(crate) fn create_offer(
+        &mut self,
+        audio: bool,
+        video: bool,
+        send: bool,
+        rids: &[Rid],
+    ) -> Result<String, ClientError> {
         let dir = if send { Direction::SendOnly } else { Direction::RecvOnly };
+        let simulcast = (send && !rids.is_empty()).then(|| {
+            let mut s = Simulcast::new();
+            for rid in rids {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
         let mut api = self.rtc.sdp_api();
         if audio {
             self.audio_mid = Some(api.add_media(MediaKind::Audio, dir, None, None, None));
         }
         if video {
-            self.video_mid = Some(api.add_media(MediaKind::Video, dir, None, None, None));
+            self.video_mid = Some(api.add_media(MediaKind::Video, dir, None, None, simulcast));
         }
         let (offer, pending) = api.apply().ok_or_else(|| ClientError::Media("nothing to negotiate".into()))?;
         self.pending = Some(pending);
@@ -168,7 +183,9 @@ impl Peer {
         self.rtc.is_alive()
     }
 
-    /// Sends one frame on `mid` with the payload type negotiated for `codec`.
+    /// Sends one frame on `mid` with the payload type negotiated for `codec`: on simulcast
+    /// layer `rid` if given, with an RFC 6464 audio level (-dBov, voice activity) if given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &mut self,
         mid: Mid,
@@ -176,8 +193,17 @@ impl Peer {
         now: Instant,
         time: MediaTime,
         data: Vec<u8>,
+        rid: Option<Rid>,
+        level: Option<(u8, bool)>,
     ) -> Result<(), ClientError> {
-        let writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+        let mut writer = self.rtc.writer(mid).ok_or_else(|| ClientError::Media(format!("no media {mid}")))?;
+        if let Some(rid) = rid {
+            writer = writer.rid(rid);
+        }
+        if let Some((level, voice)) = level {
+            // str0m takes the level as negative decibels and writes its magnitude (RFC 6464).
+            writer = writer.audio_level(-(level.min(127) as i8), voice);
+        }
         // H.264 needs packetization mode 1 (FU-A): mode 0 cannot split a picture's NAL units
         // into packets, and any picture larger than one packet would be lost.
         let pt = writer

@@ -13,9 +13,9 @@ use umbra_protocol::{ConnectionInfo, PropertyChanged, Reason, StreamInfo, VideoD
 
 use crate::error::ClientError;
 use crate::media::{AudioFrame, VideoCodec, VideoFrame};
-use crate::publisher::{PublisherId, PublisherSettings};
+use crate::publisher::{PublishOptions, PublisherId, PublisherSettings, PublisherStats};
 use crate::subscriber::{EncodedFrame, SubscribeOptions};
-use crate::worker::{self, Command, CommandSender};
+use crate::worker::{self, Command, CommandSender, PreferenceChange};
 
 /// Identifies a subscriber within its session.
 pub type SubscriberId = u64;
@@ -110,6 +110,11 @@ pub enum PublisherEvent {
     MuteForced {
         stream_id: String,
     },
+    /// The router changed which simulcast layers (rids) some subscriber receives: only these
+    /// are encoded and sent now, the others are paused (see [`Session::publisher_stats`]).
+    LayersWanted {
+        rids: Vec<String>,
+    },
     Error(ClientError),
     /// Unpublished, or its stream was ended by the server.
     Destroyed,
@@ -156,6 +161,11 @@ pub enum SubscriberEvent {
     /// After [`SubscriberEvent::EncryptionSecretMismatch`] or
     /// [`SubscriberEvent::StreamNotEncrypted`], frames decrypt again. Reported once.
     EncryptionSecretMatch,
+    /// What the router now forwards of the stream's video (routed sessions), after a
+    /// preference ([`Session::set_preferred_resolution`] and the like) or a bandwidth change:
+    /// the simulcast layer (`rid`, `None` for a stream without simulcast), the highest temporal
+    /// layer (`None`: all), or `paused` when no video comes at all.
+    VideoLayerChanged { rid: Option<String>, temporal_layer: Option<u8>, paused: bool },
     /// Something failed; `MediaFailed` / `MediaClosed` (the router removed this subscriber's
     /// media connection) are followed by `Destroyed`.
     Error(ClientError),
@@ -227,6 +237,12 @@ pub enum Event {
         from: Option<String>,
         error: ClientError,
     },
+    /// The loudest stream of a routed session changed (from the audio levels publishers send,
+    /// see [`PublishOptions::audio_level`]); `None` ids when nobody speaks any more.
+    ActiveSpeakerChanged {
+        stream_id: Option<String>,
+        connection_id: Option<String>,
+    },
     Publisher {
         publisher: PublisherId,
         event: PublisherEvent,
@@ -243,6 +259,7 @@ pub(crate) struct Shared {
     pub(crate) secret: Option<EncryptionSecret>,
     pub(crate) connected: Option<ConnectedInfo>,
     pub(crate) stats: std::collections::HashMap<SubscriberId, SubscriberStats>,
+    pub(crate) publisher_stats: std::collections::HashMap<PublisherId, PublisherStats>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,7 +357,17 @@ impl Session {
     /// Publishes audio and/or video. In an end-to-end encrypted session a secret must be set
     /// (`EncryptionSecretMissing` otherwise, also reported as a publisher error event).
     pub fn publish(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
-        self.start_publisher(settings, false)
+        self.start_publisher(settings, PublishOptions::default(), false)
+    }
+
+    /// Publishes like [`Session::publish`] with options: e.g. without simulcast or without
+    /// audio levels.
+    pub fn publish_with(
+        &self,
+        settings: PublisherSettings,
+        options: PublishOptions,
+    ) -> Result<PublisherId, ClientError> {
+        self.start_publisher(settings, options, false)
     }
 
     /// **Test only** (cargo feature `testing-plaintext-publisher`, never enabled by default):
@@ -351,16 +378,21 @@ impl Session {
     /// enable this feature.
     #[cfg(feature = "testing-plaintext-publisher")]
     pub fn publish_plaintext_declaring_e2ee(&self, settings: PublisherSettings) -> Result<PublisherId, ClientError> {
-        self.start_publisher(settings, true)
+        self.start_publisher(settings, PublishOptions::default(), true)
     }
 
-    fn start_publisher(&self, settings: PublisherSettings, plaintext: bool) -> Result<PublisherId, ClientError> {
+    fn start_publisher(
+        &self,
+        settings: PublisherSettings,
+        options: PublishOptions,
+        plaintext: bool,
+    ) -> Result<PublisherId, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.check_secret_for_media() {
             let _ = self.events_tx.send(Event::Publisher { publisher: id, event: PublisherEvent::Error(e.clone()) });
             return Err(e);
         }
-        self.command(Command::Publish { id, settings, plaintext })?;
+        self.command(Command::Publish { id, settings, options, plaintext })?;
         Ok(id)
     }
 
@@ -428,6 +460,39 @@ impl Session {
             signal_type: signal_type.to_string(),
             data: data.to_string(),
         }))
+    }
+
+    /// The largest picture the application wants of a subscriber's video (OpenTok's
+    /// `setPreferredResolution`), `None` for no limit: the router forwards the smallest
+    /// simulcast layer at least this large both ways (or the largest), and reports what it
+    /// forwards with [`SubscriberEvent::VideoLayerChanged`]. Routed sessions only (a relayed
+    /// stream has one size). Remembered: it reaches the router once the subscription exists,
+    /// and again after the connection is resumed or its media moves to another router.
+    /// `InvalidArgument` for a zero size (reported as a subscriber error event).
+    pub fn set_preferred_resolution(
+        &self,
+        subscriber: SubscriberId,
+        max: Option<(u32, u32)>,
+    ) -> Result<(), ClientError> {
+        self.command(Command::SetVideoPreference { id: subscriber, change: PreferenceChange::Resolution(max) })
+    }
+
+    /// The most frames per second wanted of a subscriber's video (OpenTok's
+    /// `setPreferredFrameRate`), 1 to 240, `None` for all; as
+    /// [`Session::set_preferred_resolution`].
+    pub fn set_preferred_frame_rate(&self, subscriber: SubscriberId, max: Option<u32>) -> Result<(), ClientError> {
+        self.command(Command::SetVideoPreference { id: subscriber, change: PreferenceChange::FrameRate(max) })
+    }
+
+    /// Whether to receive a subscriber's video at all (OpenTok's `subscribeToVideo`); audio
+    /// continues either way. As [`Session::set_preferred_resolution`].
+    pub fn set_subscribe_to_video(&self, subscriber: SubscriberId, video: bool) -> Result<(), ClientError> {
+        self.command(Command::SetVideoPreference { id: subscriber, change: PreferenceChange::Video(video) })
+    }
+
+    /// What a publisher's video encoders did, per simulcast layer (empty if unknown).
+    pub fn publisher_stats(&self, publisher: PublisherId) -> PublisherStats {
+        lock(&self.shared).publisher_stats.get(&publisher).cloned().unwrap_or_default()
     }
 
     /// Delivery statistics of a subscriber (zeros if unknown).

@@ -4,6 +4,7 @@
 
 mod commands;
 mod inbound;
+mod preference;
 mod restart;
 mod resume;
 mod signals;
@@ -16,16 +17,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use str0m::format::Codec as RtpCodec;
-use str0m::media::{Frequency, MediaTime};
+use str0m::media::{Frequency, MediaTime, Rid};
 use umbra_e2ee::{BaseKey, CipherSuite, Codec, E2eeEvent, EncryptionSecret, FrameEncryptor, KeyRing, StreamDecryptor};
-use umbra_protocol::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, VideoType};
+use umbra_protocol::{ClientMessage, E2eeDeclaration, PropertyChange, PublishStream, VideoDimensions, VideoType};
 
 use crate::error::ClientError;
 use crate::media::keyframe::is_key_frame;
+use crate::media::level;
 use crate::media::opus::{OpusDecoder, OpusEncoder};
 use crate::media::{Codec as FrameCodec, VideoCodec, VideoDecoder};
 use crate::peer::Peer;
-use crate::publisher::{AudioPipeline, PublisherId, PublisherSettings, Ticker, VideoPipeline};
+use crate::publisher::{
+    AudioPipeline, OutFrame, PublishOptions, PublisherId, PublisherSettings, Ticker, VideoPipeline,
+};
 use crate::session::{
     Connection, Event, PublisherEvent, SessionConfig, Shared, Stream, SubscriberEvent, SubscriberId, SubscriberStats,
     lock,
@@ -33,6 +37,7 @@ use crate::session::{
 use crate::subscriber::{EncodedFrame, SubscribeOptions};
 
 pub(crate) use commands::{CommandReceiver, CommandSender, channel as command_channel};
+pub(crate) use preference::Change as PreferenceChange;
 pub(crate) use signals::Outgoing as OutgoingSignal;
 
 pub(crate) enum Command {
@@ -42,6 +47,7 @@ pub(crate) enum Command {
     Publish {
         id: PublisherId,
         settings: PublisherSettings,
+        options: PublishOptions,
         plaintext: bool,
     },
     Unpublish {
@@ -62,6 +68,10 @@ pub(crate) enum Command {
     },
     Unsubscribe {
         id: SubscriberId,
+    },
+    SetVideoPreference {
+        id: SubscriberId,
+        change: preference::Change,
     },
     Signal(signals::Outgoing),
     Disconnect,
@@ -116,6 +126,8 @@ enum Pending {
     ForSession,
     /// `renegotiate` after `media_restart`.
     Renegotiate(restart::Restart, umbra_protocol::MediaTarget),
+    /// `set_video_preference` of a subscriber.
+    Preference(SubscriberId),
 }
 
 struct Pub {
@@ -178,6 +190,8 @@ struct Sub {
     restarts: u32,
     /// The new peer connection of a restart, until the router's answer makes it `peer`.
     replacement: Option<Peer>,
+    /// What the application wants of the video (routed sessions), and whether the router has it.
+    preference: preference::PreferenceState,
 }
 
 struct VideoRx {
@@ -308,6 +322,7 @@ impl Worker {
                 self.socket_ended(crate::signaling::SocketEnd { resumable: true, message }, now);
             }
             self.drive_resume(now);
+            self.flush_preferences();
             if let Some(w) = &self.welcome
                 && self.resuming.is_none()
                 && now.duration_since(self.last_ping) >= w.heartbeat
@@ -365,8 +380,8 @@ impl Worker {
     fn command(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::SetSecret(secret) => self.apply_secret(&secret, now),
-            Command::Publish { id, settings, plaintext } => {
-                if let Err(e) = self.publish(id, settings, plaintext, now) {
+            Command::Publish { id, settings, options, plaintext } => {
+                if let Err(e) = self.publish(id, settings, options, plaintext, now) {
                     self.emit_pub(id, PublisherEvent::Error(e));
                 }
             }
@@ -376,6 +391,7 @@ impl Worker {
                         self.session_request(ClientMessage::Unpublish { id: None, stream_id });
                     }
                     p.close_peers();
+                    lock(&self.shared).publisher_stats.remove(&id);
                     self.emit_pub(id, PublisherEvent::Destroyed);
                 }
             }
@@ -392,7 +408,7 @@ impl Worker {
                         && let Some(v) = &mut p.video
                     {
                         // Subscribers have nothing to decode from until the next key frame.
-                        v.request_key_frame();
+                        v.request_key_frame(None);
                     }
                     p.video_on = enabled;
                     self.sync_properties(id);
@@ -411,6 +427,13 @@ impl Worker {
                     s.peer.close();
                     lock(&self.shared).stats.remove(&id);
                     self.emit_sub(id, SubscriberEvent::Destroyed);
+                }
+            }
+            Command::SetVideoPreference { id, change } => {
+                if let Some(s) = self.subscribers.get_mut(&id)
+                    && let Err(e) = s.preference.apply(change)
+                {
+                    self.emit_sub(id, SubscriberEvent::Error(e));
                 }
             }
             Command::Signal(out) => self.send_signal(out),
@@ -472,7 +495,7 @@ impl Worker {
                 }
             }
             if let Some(v) = &mut p.video {
-                v.request_key_frame();
+                v.request_key_frame(None);
             }
         }
         self.base_key = Some(base);
@@ -485,6 +508,7 @@ impl Worker {
         &mut self,
         id: PublisherId,
         settings: PublisherSettings,
+        options: PublishOptions,
         plaintext: bool,
         now: Instant,
     ) -> Result<(), ClientError> {
@@ -501,13 +525,20 @@ impl Worker {
         }
         let (video, fps) = match settings.video {
             Some(src) => {
-                let (v, fps) = VideoPipeline::new(src, settings.video_codec, settings.video_bitrate_kbps)?;
+                // Simulcast needs a router to choose among the layers; relayed subscribers
+                // would each receive all of them.
+                let simulcast = options.simulcast && routed;
+                let (v, fps) = VideoPipeline::new(src, settings.video_codec, settings.video_bitrate_kbps, simulcast)?;
                 (Some(v), fps)
             }
             None => (None, 30),
         };
         let audio = match settings.audio {
-            Some(capturer) => Some(AudioPipeline { capturer, encoder: OpusEncoder::new(settings.audio_bitrate_bps)? }),
+            Some(capturer) => Some(AudioPipeline {
+                capturer,
+                encoder: OpusEncoder::new(settings.audio_bitrate_bps)?,
+                send_level: options.audio_level,
+            }),
             None => None,
         };
         let new_enc = |b: &BaseKey| FrameEncryptor::new(suite, b).map_err(ClientError::from_e2ee);
@@ -520,9 +551,12 @@ impl Worker {
             _ => None,
         };
         let codecs: Vec<VideoCodec> = video.iter().map(VideoPipeline::codec).collect();
+        let rids = video.as_ref().map(VideoPipeline::rids).unwrap_or_default();
+        let video_dimensions =
+            video.as_ref().and_then(VideoPipeline::dimensions).map(|(width, height)| VideoDimensions { width, height });
         let (upstream, sdp_offer) = if routed {
             let mut peer = Peer::new(self.config.bind_ip, &codecs)?;
-            let offer = peer.create_offer(has_audio, has_video, true)?;
+            let offer = peer.create_offer(has_audio, has_video, true, &rids)?;
             (Some(peer), Some(offer))
         } else {
             // Relayed: each subscriber's offer comes to us as `subscribe_offer`.
@@ -535,7 +569,7 @@ impl Worker {
                 has_audio,
                 has_video,
                 video_type: Some(VideoType::Camera),
-                video_dimensions: None,
+                video_dimensions,
                 e2ee: e2ee.then(|| E2eeDeclaration { cipher_suite: suite.id() }),
             },
             sdp_offer,
@@ -579,7 +613,7 @@ impl Worker {
         // Every codec this SDK decodes: the stream carries whichever its publisher chose.
         let mut peer = Peer::new(self.config.bind_ip, &VideoCodec::ALL)?;
         let (offered_audio, offered_video) = (stream.has_audio, stream.has_video);
-        let offer = peer.create_offer(offered_audio, offered_video, false)?;
+        let offer = peer.create_offer(offered_audio, offered_video, false, &[])?;
         let req = self.sig.request(ClientMessage::Subscribe {
             id: None,
             stream_id: stream_id.to_string(),
@@ -605,6 +639,7 @@ impl Worker {
                 offered_video,
                 restarts: 0,
                 replacement: None,
+                preference: preference::PreferenceState::default(),
             },
         );
         Ok(())
@@ -624,15 +659,17 @@ impl Worker {
                     continue;
                 }
                 for e in &events {
-                    if let str0m::Event::KeyframeRequest(_) = e
+                    // A request names the simulcast layer whose subscribers lost pictures:
+                    // only that layer's encoder makes a key frame.
+                    if let str0m::Event::KeyframeRequest(r) = e
                         && let Some(v) = &mut p.video
                     {
-                        v.request_key_frame();
+                        v.request_key_frame(r.rid);
                     }
                 }
                 if !was_connected && peer.connected {
                     if let Some(v) = &mut p.video {
-                        v.request_key_frame();
+                        v.request_key_frame(None);
                     }
                     // A restarted upstream is the same publisher's media, back: not news.
                     if p.restarts == 0 {
@@ -806,6 +843,7 @@ impl Worker {
 
     fn produce_media(&mut self, now: Instant) {
         let mut errors = Vec::new();
+        let mut pub_stats = Vec::new();
         for (id, p) in self.publishers.iter_mut() {
             let live = p.upstream.iter().chain(p.downstreams.values()).any(|peer| peer.connected);
             if p.video.is_some() && p.video_tick.due(now) && live {
@@ -821,13 +859,16 @@ impl Worker {
                 };
                 match frames {
                     Ok(frames) => {
-                        for f in frames {
-                            if let Err(e) = send(p, true, f, now, time) {
+                        for OutFrame { rid, data } in frames {
+                            if let Err(e) = send(p, Track::Video(rid), data, now, time) {
                                 errors.push((*id, e));
                             }
                         }
                     }
                     Err(e) => errors.push((*id, e)),
+                }
+                if let Some(v) = &p.video {
+                    pub_stats.push((*id, v.stats()));
                 }
             }
             if p.audio.is_some() && p.audio_tick.due(now) && live {
@@ -838,9 +879,13 @@ impl Worker {
                 if let Some(frame) = a.capturer.capture()
                     && p.audio_on
                 {
+                    let level = a.send_level.then(|| {
+                        let l = level::audio_level(&frame.samples);
+                        (l, level::voice_activity(l))
+                    });
                     match a.encoder.encode(&frame) {
                         Ok(pkt) => {
-                            if let Err(e) = send(p, false, pkt, now, time) {
+                            if let Err(e) = send(p, Track::Audio(level), pkt, now, time) {
                                 errors.push((*id, e));
                             }
                         }
@@ -848,6 +893,9 @@ impl Worker {
                     }
                 }
             }
+        }
+        if !pub_stats.is_empty() {
+            lock(&self.shared).publisher_stats.extend(pub_stats);
         }
         // Report a failing publisher once per run of failures, not per frame.
         let failed: std::collections::HashSet<PublisherId> = errors.iter().map(|(id, _)| *id).collect();
@@ -866,9 +914,24 @@ impl Worker {
     }
 }
 
+/// Which track a frame goes on, with what its RTP packets carry besides it.
+#[derive(Clone, Copy)]
+enum Track {
+    /// Video, on a simulcast layer (`Some` rid) or not.
+    Video(Option<Rid>),
+    /// Audio, with its RFC 6464 level (-dBov, voice activity) when the publisher sends levels.
+    Audio(Option<(u8, bool)>),
+}
+
 /// Encrypts (in an E2EE session) and writes one encoded frame to every connected peer.
-fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime) -> Result<(), ClientError> {
+///
+/// Every simulcast layer goes through the one video `FrameEncryptor`: its frame counter runs
+/// across layers, so no two frames of any layer share a counter under a key (AES-CTR keystream
+/// reuse otherwise), and the subscriber's replay window, which sees whichever layer the router
+/// forwards, sees counters rise.
+fn send(p: &mut Pub, track: Track, frame: Vec<u8>, now: Instant, time: MediaTime) -> Result<(), ClientError> {
     let video_codec = p.video.as_ref().map(VideoPipeline::codec).unwrap_or_default();
+    let video = matches!(track, Track::Video(_));
     let (framing, codec) =
         if video { (video_codec.framing(), video_codec.rtp()) } else { (Codec::Opus, RtpCodec::Opus) };
     let enc = if video { p.video_enc.as_mut() } else { p.audio_enc.as_mut() };
@@ -876,10 +939,17 @@ fn send(p: &mut Pub, video: bool, frame: Vec<u8>, now: Instant, time: MediaTime)
         Some(enc) => enc.encrypt(framing, &frame).map_err(ClientError::from_e2ee)?,
         None => frame,
     };
-    for peer in p.upstream.iter_mut().chain(p.downstreams.values_mut()).filter(|peer| peer.connected) {
+    let (rid, level) = match track {
+        Track::Video(rid) => (rid, None),
+        Track::Audio(level) => (None, level),
+    };
+    // A layer exists only on the routed upstream (simulcast is never offered to relayed
+    // subscribers' peer connections).
+    let downstreams = p.downstreams.values_mut().filter(|_| rid.is_none());
+    for peer in p.upstream.iter_mut().chain(downstreams).filter(|peer| peer.connected) {
         let mid = if video { peer.video_mid } else { peer.audio_mid };
         if let Some(mid) = mid {
-            peer.write(mid, codec, now, time, payload.clone())?;
+            peer.write(mid, codec, now, time, payload.clone(), rid, level)?;
         }
     }
     Ok(())

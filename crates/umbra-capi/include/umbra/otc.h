@@ -454,6 +454,15 @@ typedef struct otc_subscriber_callbacks {
   void *reserved;
 } otc_subscriber_callbacks;
 
+// Called when the loudest stream of a routed session changes (ranked by the audio levels
+// publishers send): `stream_id` and `connection_id` of the stream now speaking, both NULL when
+// nobody speaks any more. The strings are valid during the call. Runs on the session's dispatch
+// thread like the session callbacks.
+typedef void (*otc_session_active_speaker_callback)(struct otc_session *session,
+                                                    void *user_data,
+                                                    const char *stream_id,
+                                                    const char *connection_id);
+
 #define OTC_TRUE 1
 
 #define OTC_FALSE 0
@@ -823,6 +832,34 @@ otc_status otc_session_unsubscribe(struct otc_session *session, struct otc_subsc
 // Unsubscribes (if subscribed) and frees the subscriber. No callback of it runs after this
 // returns. NULL gives `OTC_INVALID_PARAMETER`.
 otc_status otc_subscriber_delete(struct otc_subscriber *subscriber);
+
+// The largest picture wanted of this subscriber's video, `0, 0` for no limit (OpenTok's
+// `setPreferredResolution`). In a routed session the router then forwards the smallest
+// simulcast layer at least this large in both directions (or the largest layer). It may be set
+// before or after `otc_session_subscribe`; it is kept across reconnections. Only one of width
+// and height 0 is `OTC_INVALID_PARAMETER`, as is NULL. No effect in relayed sessions.
+otc_status otc_subscriber_set_preferred_resolution(struct otc_subscriber *subscriber,
+                                                   uint32_t width,
+                                                   uint32_t height);
+
+// The most frames per second wanted of this subscriber's video (OpenTok's
+// `setPreferredFrameRate`); 0 (or less) for no limit, fractions round up. As
+// `otc_subscriber_set_preferred_resolution`; above 240 or NaN is `OTC_INVALID_PARAMETER`.
+otc_status otc_subscriber_set_preferred_framerate(struct otc_subscriber *subscriber,
+                                                  float frame_rate);
+
+// Whether to receive this subscriber's video (OpenTok's `subscribeToVideo`); `OTC_TRUE` by
+// default. With `OTC_FALSE` the router sends no video to it (audio continues) in a routed
+// session. As `otc_subscriber_set_preferred_resolution`.
+otc_status otc_subscriber_set_subscribe_to_video(struct otc_subscriber *subscriber,
+                                                 otc_bool subscribe_to_video);
+
+// Sets (or, with a NULL `callback`, removes) the active speaker callback; `user_data` is
+// passed back to it. Takes effect for the next change. `OTC_INVALID_PARAMETER` for a NULL
+// session.
+otc_status otc_session_set_active_speaker_callback(struct otc_session *session,
+                                                   otc_session_active_speaker_callback callback,
+                                                   void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,8 +4,10 @@ pub mod analysis;
 mod codec;
 pub mod h264;
 pub mod keyframe;
+pub mod level;
 pub mod opus;
 pub mod pattern;
+pub mod scale;
 pub mod vpx;
 
 pub use codec::{Codec, MediaKind, VideoCodec, VideoDecoder, VideoEncoder};

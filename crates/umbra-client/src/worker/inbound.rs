@@ -177,11 +177,22 @@ impl Worker {
             ServerMessage::MediaFailed { target, message } => self.media_ended(target, MediaEnd::Failed, message),
             ServerMessage::MediaClosed { target, message } => self.media_ended(target, MediaEnd::Closed, message),
             ServerMessage::MediaRestart { target } => self.media_restart(target),
-            // Simulcast, layer choice and active speakers (issue 13): not yet surfaced by this
-            // SDK; the events are valid and are not an error.
-            ServerMessage::LayersWanted { .. }
-            | ServerMessage::VideoLayerChanged { .. }
-            | ServerMessage::ActiveSpeakerChanged { .. } => {}
+            ServerMessage::LayersWanted { stream_id, rids } => self.layers_wanted(&stream_id, &rids),
+            ServerMessage::VideoLayerChanged { subscription_id, rid, temporal_layer, paused } => {
+                let found = self
+                    .subscribers
+                    .iter()
+                    .find(|(_, s)| s.subscription_id.as_deref() == Some(&subscription_id))
+                    .map(|(id, _)| *id);
+                match found {
+                    Some(id) => self.emit_sub(id, SubscriberEvent::VideoLayerChanged { rid, temporal_layer, paused }),
+                    // Unsubscribed while the event was on its way.
+                    None => tracing::debug!("video_layer_changed for subscription {subscription_id}, not ours"),
+                }
+            }
+            ServerMessage::ActiveSpeakerChanged { stream_id, connection_id } => {
+                self.emit(Event::ActiveSpeakerChanged { stream_id, connection_id })
+            }
             ServerMessage::ForcedDisconnect => {
                 self.end_reason = Some("forced to disconnect by a moderator".into());
                 self.done = true;
@@ -320,6 +331,11 @@ impl Worker {
                 restart,
                 ClientError::Protocol(format!("a renegotiate ack without an SDP answer: {body:?}")),
             ),
+            (Some(Pending::Preference(sid)), _) => {
+                if let (Some(s), Some(RequestId::Number(n))) = (self.subscribers.get_mut(&sid), &id) {
+                    s.preference.acked(*n);
+                }
+            }
             // Requests whose ack carries nothing to act on.
             (Some(Pending::ForPublisher(_) | Pending::ForSession), _) => {}
             (Some(Pending::Publish(_)), body) | (Some(Pending::Subscribe(_)), body) => {
@@ -374,6 +390,16 @@ impl Worker {
             }
             Some(Pending::ForPublisher(_) | Pending::ForSession) => self.emit(Event::Error(err)),
             Some(Pending::Renegotiate(restart, _)) => self.renegotiate_refused(restart, err),
+            Some(Pending::Preference(sid)) => {
+                let Some(s) = self.subscribers.get_mut(&sid) else { return };
+                if let Some(RequestId::Number(n)) = &id {
+                    s.preference.failed(*n, &err);
+                }
+                // Lost with the socket: sent again after the resume, nothing to report.
+                if !matches!(err, ClientError::ConnectionInterrupted) {
+                    self.emit_sub(sid, SubscriberEvent::Error(err));
+                }
+            }
             None => {
                 // An error without a request of ours refuses the connection itself (before
                 // `welcome`; the server closes the socket), or is the server's own report.
@@ -401,7 +427,7 @@ impl Worker {
             Ok((peer, sdp_answer)) => {
                 p.downstreams.insert(subscription_id.clone(), peer);
                 if let Some(v) = &mut p.video {
-                    v.request_key_frame();
+                    v.request_key_frame(None);
                 }
                 let msg = ClientMessage::Answer { id: None, subscription_id, sdp_answer };
                 if let Ok(id) = self.sig.request(msg) {
@@ -458,6 +484,25 @@ impl Worker {
             self.emit_sub(id, SubscriberEvent::Error(e));
         }
         self.emit_sub(id, SubscriberEvent::Destroyed);
+    }
+
+    /// The router says which simulcast layers of one of our streams some subscriber receives:
+    /// those are sent, the others paused (not encoded at all) until listed again.
+    fn layers_wanted(&mut self, stream_id: &str, rids: &[String]) {
+        let Some((&pid, p)) = self.publishers.iter_mut().find(|(_, p)| p.stream_id.as_deref() == Some(stream_id))
+        else {
+            return tracing::debug!("layers_wanted for stream {stream_id}, no longer published here");
+        };
+        // A rid longer than str0m's ids cannot be one we offered: it matches none of ours.
+        let wanted: Vec<str0m::media::Rid> =
+            rids.iter().filter(|r| r.len() <= 8).map(|r| str0m::media::Rid::from(r.as_str())).collect();
+        if let Some(v) = &mut p.video
+            && v.set_wanted_layers(&wanted)
+        {
+            let stats = v.stats();
+            lock(&self.shared).publisher_stats.insert(pid, stats);
+            self.emit_pub(pid, PublisherEvent::LayersWanted { rids: rids.to_vec() });
+        }
     }
 
     /// A moderator muted one of our streams: stop sending its audio, tell the session, and the

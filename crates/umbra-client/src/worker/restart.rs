@@ -68,8 +68,14 @@ impl Worker {
             Restart::Publisher { id, .. } => {
                 let Some(p) = self.publishers.get_mut(&id) else { return Ok(()) };
                 let codecs: Vec<VideoCodec> = p.video.iter().map(|v| v.codec()).collect();
+                let rids = p.video.as_ref().map(|v| v.rids()).unwrap_or_default();
                 let mut peer = Peer::new(bind_ip, &codecs)?;
-                let offer = peer.create_offer(p.audio.is_some(), p.video.is_some(), true)?;
+                let offer = peer.create_offer(p.audio.is_some(), p.video.is_some(), true, &rids)?;
+                // The new router has not said which layers it wants: it gets them all until
+                // its `layers_wanted`.
+                if let Some(v) = &mut p.video {
+                    v.resume_all_layers();
+                }
                 if let Some(mut superseded) = p.replacement.replace(peer) {
                     superseded.close();
                 }
@@ -79,7 +85,10 @@ impl Worker {
             Restart::Subscriber { id, .. } => {
                 let Some(s) = self.subscribers.get_mut(&id) else { return Ok(()) };
                 let mut peer = Peer::new(bind_ip, &VideoCodec::ALL)?;
-                let offer = peer.create_offer(s.offered_audio, s.offered_video, false)?;
+                let offer = peer.create_offer(s.offered_audio, s.offered_video, false, &[])?;
+                // The new router should have the preference already (the server keeps it);
+                // sending it again makes sure, at the cost of one request.
+                s.preference.restarted();
                 if let Some(mut superseded) = s.replacement.replace(peer) {
                     superseded.close();
                 }
