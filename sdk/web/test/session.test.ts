@@ -10,7 +10,8 @@ import { Publisher } from "../src/api/publisher.js";
 import { Session, signalingUrl, type SessionEnvironment } from "../src/api/session.js";
 import type { Subscriber } from "../src/api/subscriber.js";
 import type { WebSocketConstructor } from "../src/api/signaling-client.js";
-import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest } from "../src/media/engine.js";
+import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest, VideoPreference } from "../src/media/engine.js";
+import type { MediaEvent } from "../src/api/signaling-types.js";
 import { FakeSignalingServer, wireStream } from "./fake-signaling-server.js";
 import { readVectors } from "./support.js";
 
@@ -46,9 +47,22 @@ class FakeEngine implements MediaEngine {
   async subscribe(req: SubscribeRequest) {
     this.subs.push(req);
     const subscriptionId = `sub-${this.subs.length}`;
-    return { subscriptionId, stop: async () => void this.stopped.push(subscriptionId) };
+    return {
+      subscriptionId,
+      setVideoPreference: async (p: VideoPreference) => void this.preferences.push([subscriptionId, p]),
+      audioLevel: () => this.level,
+      getStats: async () => ({ timestamp: 0, audio: null, video: null }),
+      stop: async () => void this.stopped.push(subscriptionId),
+    };
   }
-  handleServerEvent() {
+  /** setVideoPreference calls, by subscription. */
+  preferences: [string, VideoPreference][] = [];
+  /** What audioLevel() reports. */
+  level: number | null = null;
+  /** Media events the session handed over. */
+  mediaEvents: MediaEvent[] = [];
+  handleServerEvent(ev: MediaEvent) {
+    this.mediaEvents.push(ev);
     return false;
   }
   /** Times the session told it the signaling connection was resumed. */

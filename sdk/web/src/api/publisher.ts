@@ -22,6 +22,19 @@ export interface PublisherProperties {
   insertDefaultUI?: boolean;
   /** Preferred video codec for this publisher: "VP8" (default), "VP9", "H264" or "AV1". */
   preferredVideoCodec?: string;
+  /**
+   * Umbra (routed sessions): send camera video as three simulcast layers (full, half and
+   * quarter size) so that the router can give each subscriber the one it wants or can take.
+   * Default true; false sends one layer. Screen share always sends one layer.
+   */
+  simulcast?: boolean;
+  /**
+   * Umbra (routed sessions): put RFC 6464 audio levels on this publisher's audio packets, so the
+   * router can tell who speaks (activeSpeakerChanged). Default true. They travel in clear, as
+   * with every SFU, and reveal how loud this participant is at each moment (not what is said);
+   * false leaves them out (this stream is then never the active speaker).
+   */
+  publishAudioLevels?: boolean;
 }
 
 // Typed on/once overloads, merged into the class.
@@ -113,6 +126,8 @@ export class Publisher extends EventEmitter {
         name: this.properties.name ?? "",
         videoType: this.properties.videoSource === "screen" ? "screen" : "camera",
         ...(this.properties.preferredVideoCodec ? { preferredVideoCodec: this.properties.preferredVideoCodec } : {}),
+        simulcast: this.properties.simulcast !== false,
+        publishAudioLevels: this.properties.publishAudioLevels !== false,
         onMediaFailure: (message) => {
           const error = new OTError("OT_MEDIA_ERROR", message);
           this.dispatch(makeEvent("exception", { name: error.name, code: error.name, message, error }));
