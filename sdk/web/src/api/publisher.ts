@@ -10,6 +10,10 @@ import type { Stream } from "./model.js";
 import type { Session } from "./session.js";
 import type { PropertyChange } from "./signaling-types.js";
 
+function isTrack(x: unknown): x is MediaStreamTrack {
+  return typeof x === "object" && x !== null && typeof (x as MediaStreamTrack).kind === "string" && typeof (x as MediaStreamTrack).stop === "function";
+}
+
 export interface PublisherProperties {
   name?: string;
   publishAudio?: boolean;
@@ -85,11 +89,20 @@ export class Publisher extends EventEmitter {
   }
 
   private async acquire(): Promise<MediaStream> {
+    const p = this.properties;
+    // As OpenTok.js: a MediaStreamTrack given as a source is published as is (a canvas, a
+    // WebAudio graph, a processed camera).
+    const audioTrack = isTrack(p.audioSource) ? p.audioSource : null;
+    const videoTrack = isTrack(p.videoSource) ? p.videoSource : null;
+    const wantAudio = p.publishAudio !== false && p.audioSource !== null && p.audioSource !== false && !audioTrack;
+    const wantVideo = p.publishVideo !== false && p.videoSource !== null && p.videoSource !== false && !videoTrack;
+    const given = [audioTrack, videoTrack].filter((t): t is MediaStreamTrack => t !== null);
+    if (!wantAudio && !wantVideo && given.length > 0) {
+      this.dispatch(makeEvent("accessAllowed", {}));
+      return new MediaStream(given);
+    }
     const md = typeof navigator !== "undefined" ? navigator.mediaDevices : undefined;
     if (!md?.getUserMedia) throw new OTError("OT_MEDIA_ERROR", "this environment cannot capture media (no navigator.mediaDevices.getUserMedia)");
-    const p = this.properties;
-    const wantAudio = p.publishAudio !== false && p.audioSource !== null && p.audioSource !== false;
-    const wantVideo = p.publishVideo !== false && p.videoSource !== null && p.videoSource !== false;
     try {
       let ms: MediaStream;
       if (p.videoSource === "screen") {
@@ -103,6 +116,7 @@ export class Publisher extends EventEmitter {
             : false,
         });
       }
+      for (const t of given) ms.addTrack(t);
       this.dispatch(makeEvent("accessAllowed", {}));
       return ms;
     } catch (e) {
