@@ -125,6 +125,11 @@ async function join(room, name, secret) {
     resetToJoin();
   });
   session.on("exception", (e) => toast(e.message || String(e.name)));
+  // The router's loudest stream (from the audio levels publishers send): its tile is outlined.
+  session.on("activeSpeakerChanged", (e) => {
+    const key = e.stream && e.stream.streamId === app.publisher?.stream?.streamId ? "self" : e.stream?.streamId;
+    for (const [k, t] of app.tiles) t.el.classList.toggle("speaking", k === key);
+  });
   await session.connect(token);
   joinedAt = performance.now();
 

@@ -80,6 +80,8 @@
     session.on("sessionDisconnected", (e) => log("sessionDisconnected", { reason: e.reason }));
     session.on("sessionReconnecting", () => log("sessionReconnecting"));
     session.on("sessionReconnected", () => log("sessionReconnected"));
+    H.speakers = [];
+    session.on("activeSpeakerChanged", (e) => H.speakers.push({ t: now(), streamId: e.stream?.streamId ?? null, name: e.stream?.name ?? null }));
     const error = await new Promise((resolve) => session.connect(token, (err) => resolve(err ?? null)));
     log("connected", { error: errJson(error) });
     return { error: errJson(error), sessionId, e2ee: session.isEndToEndEncrypted ?? null };
@@ -134,14 +136,20 @@
     });
     sub.on("exception", (e) => rec.subscriberExceptions.push(e.name ?? e.error?.name ?? null));
     sub.on("destroyed", (e) => log("subscriberDestroyed", { streamId: stream.streamId, reason: e.reason }));
+    rec.layers = [];
+    sub.on("videoLayerChanged", (e) => rec.layers.push({ t: now(), rid: e.rid, temporalLayer: e.temporalLayer, paused: e.paused }));
     sub.on("videoElementCreated", (e) => countFrames(rec, e.element));
     if (sub.element) countFrames(rec, sub.element);
     return true;
   };
 
   /** Publishes the fake camera/microphone. Returns the publish error, if any. */
-  H.publish = async ({ name = "pub", codec, audio = true, video = true, resolution = "640x480", frameRate = 30 } = {}) => {
+  H.publish = async ({ name = "pub", codec, audio = true, video = true, resolution = "640x480", frameRate = 30, simulcast, publishAudioLevels, toneGain } = {}) => {
     const props = { name, publishAudio: audio, publishVideo: video, resolution, frameRate, mirror: false };
+    if (simulcast !== undefined) props.simulcast = simulcast;
+    if (publishAudioLevels !== undefined) props.publishAudioLevels = publishAudioLevels;
+    // A WebAudio tone of this gain instead of the fake microphone (loudness under test control).
+    if (toneGain !== undefined) props.audioSource = toneTrack(toneGain);
     if (!audio) props.audioSource = null;
     if (!video) props.videoSource = null;
     if (codec) props.preferredVideoCodec = codec;
@@ -154,6 +162,61 @@
     const error = await new Promise((resolve) => H.session.publish(pub, (err) => resolve(err ?? null)));
     log("published", { error: errJson(error) });
     return { error: errJson(error), streamId: pub.stream?.streamId ?? null };
+  };
+
+  function toneTrack(gain) {
+    const ctx = new AudioContext();
+    H.audioContexts = [...(H.audioContexts ?? []), ctx];
+    const osc = ctx.createOscillator();
+    osc.frequency.value = 440;
+    const g = ctx.createGain();
+    g.gain.value = gain;
+    const dst = ctx.createMediaStreamDestination();
+    osc.connect(g).connect(dst);
+    osc.start();
+    return dst.stream.getAudioTracks()[0];
+  }
+
+  /** The publisher's offer as the browser made it (its peer connection's local description). */
+  H.publisherOffer = () => {
+    for (const pc of window.__pcs ?? []) {
+      if (pc.getSenders().some((s) => s.track?.kind === "video") && pc.localDescription) return pc.localDescription.sdp;
+    }
+    return null;
+  };
+
+  /** setPreferredResolution / setPreferredFrameRate / subscribeToVideo on subscriber i. */
+  H.prefer = (i, { resolution, frameRate, video } = {}) => {
+    const sub = H.subscribers[i].sub;
+    if (resolution !== undefined) sub.setPreferredResolution(resolution);
+    if (frameRate !== undefined) sub.setPreferredFrameRate(frameRate);
+    if (video !== undefined) sub.subscribeToVideo(video);
+    return true;
+  };
+
+  /** Subscriber i's getStats() (receive figures and the layer forwarded). */
+  H.subStats = async (i) => {
+    try {
+      return await H.subscribers[i].sub.getStats();
+    } catch (e) {
+      return { error: errJson(e) };
+    }
+  };
+
+  /** The local UDP port of subscriber i's selected ICE candidate pair (to shape its downlink). */
+  H.subscriberPort = async (i) => {
+    const pcs = (window.__pcs ?? []).filter((pc) => pc.connectionState !== "closed" && pc.getReceivers().some((r) => r.track?.kind === "video") && pc.getSenders().every((s) => !s.track));
+    const pc = pcs[i];
+    if (!pc) return null;
+    const report = await pc.getStats();
+    let port = null;
+    report.forEach((r) => {
+      if (r.type === "candidate-pair" && r.state === "succeeded" && r.nominated) {
+        const local = report.get(r.localCandidateId);
+        if (local) port = local.port;
+      }
+    });
+    return port;
   };
 
   /** Per subscriber: the longest time without a presented frame from `since` until its last one. */
@@ -185,12 +248,14 @@
       subscribeError: r.subscribeError,
       width: r.video?.videoWidth ?? 0,
       height: r.video?.videoHeight ?? 0,
+      layers: r.layers ?? [],
     })),
     pubFrames: H.pubFrames?.frames ?? 0,
     events: H.events.map((e) => e.type),
     // E2EE events as the worker reported them: time, transform, its codec.
     workerEvents: (window.__workerEvents ?? []).map((e) => ({ ...e, codec: window.__transformCodecs?.[e.transformId] ?? null })),
     exceptions: H.exceptions,
+    speakers: H.speakers ?? [],
     now: now(),
   });
 
@@ -264,7 +329,7 @@
         if (r.type === "inbound-rtp")
           out.inbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesDecoded: r.framesDecoded ?? 0, packets: r.packetsReceived ?? 0, bytes: r.bytesReceived ?? 0, audioLevel: r.audioLevel ?? null, totalAudioEnergy: r.totalAudioEnergy ?? null, frameWidth: r.frameWidth ?? 0 });
         if (r.type === "outbound-rtp")
-          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0 });
+          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0, rid: r.rid ?? null, active: r.active ?? null });
       });
     }
     return out;

@@ -17,6 +17,7 @@ import { chromium } from "playwright-core";
 import puppeteer from "puppeteer-core";
 import { registerNativeCodecTests } from "./native-codecs.mjs";
 import { registerClusterTests } from "./cluster.mjs";
+import { registerLayerTests } from "./layers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webRoot = path.resolve(here, "..");
@@ -432,6 +433,8 @@ test("browser-to-native", async () => {
 
 // VP9 and H.264 between the native SDK and the browsers (native-codecs.mjs).
 registerNativeCodecTests({ test, chromePage, firefoxPage, connect, publish, state, picture, cellStats, assertVideoFlows, demoToken, spawnMedia, check, say, sleep, once, SECRET, baseUrl: () => baseUrl });
+// Simulcast layers, subscriber preferences, bandwidth and the active speaker (layers.mjs, issue 13).
+registerLayerTests({ test, chromePage, connect, publish, state, stats, assertVideoFlows, check, say, sleep, waitUntil, SECRET, figures });
 registerClusterTests({
   test, check, say, sleep, waitUntil, spawnMedia, SECRET, ADDR, BIN, tmp, webDir, figures, artifacts: ARTIFACTS,
   // Its own browser, whose secure origin is the cluster's load balancer.

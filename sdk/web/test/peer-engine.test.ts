@@ -16,14 +16,25 @@ import type { ToWorker } from "../src/worker/protocol.js";
 const log: string[] = [];
 
 class FakeTrack {
-  constructor(readonly kind: string) {}
+  constructor(readonly kind: string, readonly settings: { width?: number; height?: number } = {}) {}
+  getSettings() {
+    return this.settings;
+  }
 }
 const codecsOf = (mime: string) => (mime === "audio/opus" ? [{ mimeType: mime, payloadType: 111 }] : [{ mimeType: mime, payloadType: 96 }, { mimeType: "video/H264", payloadType: 102 }]);
 class FakeSender {
   transform: unknown = null;
+  encodings: { rid?: string; active?: boolean }[] = [];
+  /** The `active` flags of each setParameters call, by rid. */
+  readonly setCalls: Record<string, boolean>[] = [];
   constructor(public track: FakeTrack | null, private readonly mime: string) {}
   getParameters() {
-    return { codecs: codecsOf(this.mime) };
+    return { codecs: codecsOf(this.mime), encodings: this.encodings.map((e) => ({ ...e })) };
+  }
+  async setParameters(p: { encodings: { rid?: string; active?: boolean }[] }) {
+    await new Promise((r) => setTimeout(r, 5)); // a real one takes a while: calls must not overlap
+    this.encodings = p.encodings.map((e) => ({ ...e }));
+    this.setCalls.push(Object.fromEntries(p.encodings.map((e) => [e.rid ?? "", e.active !== false])));
   }
   async replaceTrack(t: FakeTrack) {
     log.push(`replaceTrack ${t.kind} (transform set: ${this.transform !== null})`);
@@ -51,6 +62,9 @@ class FakeTransceiver {
 }
 class FakePC extends EventTarget {
   static all: FakePC[] = [];
+  /** Offers with what a browser writes for simulcast and audio levels (issue 13 tests). */
+  static richSdp = false;
+  readonly inits: Record<string, unknown>[] = [];
   readonly transceivers: FakeTransceiver[] = [];
   localDescription: { type: string; sdp: string } | null = null;
   remoteDescription: { type: string; sdp: string } | null = null;
@@ -64,6 +78,9 @@ class FakePC extends EventTarget {
   addTransceiver(trackOrKind: FakeTrack | string, init: { direction: string }) {
     const kind = typeof trackOrKind === "string" ? trackOrKind : trackOrKind.kind;
     const t = new FakeTransceiver(kind, typeof trackOrKind === "string" ? null : trackOrKind, init.direction);
+    const encodings = (init as { sendEncodings?: { rid?: string; active?: boolean }[] }).sendEncodings;
+    if (encodings) t.sender.encodings = encodings.map((e) => ({ ...e }));
+    this.inits.push(init);
     this.transceivers.push(t);
     return t;
   }
@@ -73,7 +90,15 @@ class FakePC extends EventTarget {
   async createOffer() {
     const unprotected = this.transceivers.filter((t) => t.sender.transform === null && t.receiver.transform === null).length;
     log.push(`createOffer (${this.transceivers.length} transceivers, ${unprotected} without transform)`);
-    return { type: "offer", sdp: `offer:${this.transceivers.map((t) => t.receiver.track.kind).join(",")}` };
+    let sdp = `offer:${this.transceivers.map((t) => t.receiver.track.kind).join(",")}`;
+    if (FakePC.richSdp) {
+      for (const t of this.transceivers) {
+        if (t.receiver.track.kind === "audio") sdp += "\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid";
+        // As some browsers write it: largest first.
+        else if (t.sender.encodings.length > 1) sdp += `\r\na=simulcast:send ${t.sender.encodings.map((e) => e.rid).reverse().join(";")}`;
+      }
+    }
+    return { type: "offer", sdp };
   }
   async createAnswer() {
     return { type: "answer", sdp: "answer-from-publisher" };
@@ -372,4 +397,126 @@ test("a repeated media_restart refused with bad_request (no restart pending) lea
   assert.deepEqual(failures, []);
   assert.equal(FakePC.all[0]!.closed, false, "the working peer connection stays");
   assert.equal(FakePC.all[1]!.closed, true);
+});
+
+test("issue 13 publish: routed camera video sends q/h/f simulcast (smallest first, L1T3 where listed), the offer lists the rids smallest first, video_dimensions declared; screen share and simulcast:false send one layer", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  FakePC.richSdp = true;
+  g.RTCRtpSender = { getCapabilities: () => ({ codecs: [{ mimeType: "video/VP8", scalabilityModes: ["L1T1", "L1T2", "L1T3"] }, { mimeType: "video/H264", scalabilityModes: ["L1T1"] }] }) };
+  try {
+    const { engine, requests } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
+    const cam = () => new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video", { width: 1280, height: 720 })]) as unknown as MediaStream;
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera" }, () => undefined);
+    const video = FakePC.all[0]!.inits[1] as { sendEncodings: { rid: string; scaleResolutionDownBy: number; maxBitrate: number; scalabilityMode?: string }[] };
+    assert.deepEqual(video.sendEncodings.map((e) => [e.rid, e.scaleResolutionDownBy, e.scalabilityMode]), [["q", 4, "L1T3"], ["h", 2, "L1T3"], ["f", 1, "L1T3"]]);
+    assert.ok(video.sendEncodings.every((e, i, all) => i === 0 || e.maxBitrate > all[i - 1]!.maxBitrate));
+    assert.equal((FakePC.all[0]!.inits[0] as { sendEncodings?: unknown }).sendEncodings, undefined, "audio: one encoding");
+    const publish = requests.find((r) => r.type === "publish")!;
+    assert.match(publish.fields.sdp_offer as string, /a=simulcast:send q;h;f(\r\n|$)/);
+    assert.match(publish.fields.sdp_offer as string, /ssrc-audio-level/, "audio levels are sent by default");
+    assert.deepEqual((publish.fields.stream as { video_dimensions: unknown }).video_dimensions, { width: 1280, height: 720 });
+
+    // H.264 here lists no L1T3: simulcast without temporal layers.
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera", preferredVideoCodec: "H264" }, () => undefined);
+    const h264 = FakePC.all[1]!.inits[1] as { sendEncodings: { rid: string; scalabilityMode?: string }[] };
+    assert.deepEqual(h264.sendEncodings.map((e) => [e.rid, e.scalabilityMode]), [["q", undefined], ["h", undefined], ["f", undefined]]);
+
+    for (const [videoType, simulcast] of [["screen", true], ["camera", false]] as const) {
+      await engine.publish({ stream: cam(), name: "x", videoType, simulcast }, () => undefined);
+      assert.equal((FakePC.all.at(-1)!.inits[1] as { sendEncodings?: unknown }).sendEncodings, undefined, `${videoType} simulcast=${simulcast}: one layer`);
+    }
+  } finally {
+    FakePC.richSdp = false;
+    delete g.RTCRtpSender;
+  }
+});
+
+test("issue 13 publish: publishAudioLevels:false removes the RFC 6464 extmap from the offer (first publish and media_restart), nothing else", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  FakePC.richSdp = true;
+  try {
+    const { engine, requests } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" }, renegotiate: { sdp_answer: "new-router-answer" } });
+    const media = new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video")]) as unknown as MediaStream;
+    await engine.publish({ stream: media, name: "cam", videoType: "camera", publishAudioLevels: false }, () => undefined);
+    engine.handleServerEvent({ type: "media_restart", stream_id: "st1" });
+    await settle();
+    const offers = requests.filter((r) => r.type === "publish" || r.type === "renegotiate").map((r) => r.fields.sdp_offer as string);
+    assert.equal(offers.length, 2);
+    for (const o of offers) {
+      assert.doesNotMatch(o, /ssrc-audio-level/);
+      assert.match(o, /a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid/);
+      assert.match(o, /a=simulcast:send q;h;f/);
+    }
+  } finally {
+    FakePC.richSdp = false;
+  }
+});
+
+test("issue 13 layers_wanted: setParameters with active = listed, one call at a time, the latest list wins, no call when nothing changes; other streams are not ours", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
+  const media = new FakeMediaStream([new FakeTrack("audio"), new FakeTrack("video")]) as unknown as MediaStream;
+  await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
+  const sender = FakePC.all[0]!.transceivers[1]!.sender;
+  const audio = FakePC.all[0]!.transceivers[0]!.sender;
+  assert.equal(engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] }), true);
+  assert.equal(engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h"] }), true);
+  assert.equal(engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h"] }), true);
+  assert.equal(engine.handleServerEvent({ type: "layers_wanted", stream_id: "other", rids: [] }), false);
+  await settle();
+  // Events that arrive together: the latest list is applied, once.
+  assert.deepEqual(sender.setCalls, [{ q: true, h: true, f: false }]);
+  // One arriving while a call is under way waits for it, then wins.
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["h"] });
+  await new Promise((r) => setTimeout(r, 1));
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h", "f"] });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(sender.setCalls.slice(1), [{ q: false, h: true, f: false }, { q: true, h: true, f: true }]);
+  assert.deepEqual(audio.setCalls, [], "audio is not simulcast");
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h", "f"] });
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["f"] });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(sender.setCalls.at(-1), { q: false, h: false, f: true }, "a later event wins");
+  assert.deepEqual(sender.encodings.map((e) => e.active), [false, false, true]);
+});
+
+test("issue 13 set_video_preference: sent with the subscription's id and fields, the first with the subscribe, remembered and sent again after media_restart and after a resume; relayed sends nothing", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine, requests } = setup("routed", { subscribe: { subscription_id: "sub1", sdp_answer: "router-answer" }, renegotiate: { sdp_answer: "new-router-answer" } });
+  const prefs = () => requests.filter((r) => r.type === "set_video_preference").map((r) => r.fields);
+  const sub = await engine.subscribe({
+    streamId: "st9", hasAudio: true, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: () => undefined,
+    preference: { video: true, maxDimensions: null, maxFrameRate: 15 },
+  });
+  await settle();
+  assert.deepEqual(prefs(), [{ subscription_id: "sub1", video: true, max_dimensions: null, max_frame_rate: 15 }]);
+  await sub.setVideoPreference({ video: true, maxDimensions: { width: 320, height: 180 }, maxFrameRate: null });
+  assert.deepEqual(prefs().at(-1), { subscription_id: "sub1", video: true, max_dimensions: { width: 320, height: 180 }, max_frame_rate: null });
+  engine.handleServerEvent({ type: "media_restart", subscription_id: "sub1" });
+  await settle();
+  const i = requests.findIndex((r) => r.type === "renegotiate");
+  assert.ok(i >= 0);
+  assert.deepEqual(requests.slice(i + 1).filter((r) => r.type === "set_video_preference").map((r) => r.fields), [
+    { subscription_id: "sub1", video: true, max_dimensions: { width: 320, height: 180 }, max_frame_rate: null },
+  ], "sent again after the renegotiation");
+  const before = prefs().length;
+  engine.reconnected();
+  await settle();
+  assert.equal(prefs().length, before + 1, "sent again after a resume");
+  // Back to the default: still sent (the router must forget the limit).
+  await sub.setVideoPreference({ video: true, maxDimensions: null, maxFrameRate: null });
+  assert.deepEqual(prefs().at(-1), { subscription_id: "sub1", video: true, max_dimensions: null, max_frame_rate: null });
+  engine.reconnected();
+  await settle();
+  assert.equal(prefs().length, before + 2, "nothing to re-send once it is the default");
+
+  FakePC.all = [];
+  const relayed = setup("relayed", { subscribe: { subscription_id: "sub2", sdp_answer: null } });
+  const rs = await relayed.engine.subscribe({
+    streamId: "st9", hasAudio: true, hasVideo: true, onTrack: () => undefined, onE2eeEvent: () => undefined, onFailure: () => undefined,
+    preference: { video: false, maxDimensions: null, maxFrameRate: null },
+  });
+  await rs.setVideoPreference({ video: true, maxDimensions: { width: 320, height: 180 }, maxFrameRate: null });
+  assert.deepEqual(relayed.requests.filter((r) => r.type === "set_video_preference"), []);
+  assert.deepEqual(FakePC.all[0]!.transceivers.map((t) => t.receiver.track.kind), ["audio"], "relayed without video: none negotiated (as before)");
 });

@@ -10,7 +10,8 @@ import { Publisher } from "../src/api/publisher.js";
 import { Session, signalingUrl, type SessionEnvironment } from "../src/api/session.js";
 import type { Subscriber } from "../src/api/subscriber.js";
 import type { WebSocketConstructor } from "../src/api/signaling-client.js";
-import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest } from "../src/media/engine.js";
+import type { MediaContext, MediaEngine, PublishRequest, SubscribeRequest, VideoPreference } from "../src/media/engine.js";
+import type { MediaEvent } from "../src/api/signaling-types.js";
 import { FakeSignalingServer, wireStream } from "./fake-signaling-server.js";
 import { readVectors } from "./support.js";
 
@@ -46,9 +47,22 @@ class FakeEngine implements MediaEngine {
   async subscribe(req: SubscribeRequest) {
     this.subs.push(req);
     const subscriptionId = `sub-${this.subs.length}`;
-    return { subscriptionId, stop: async () => void this.stopped.push(subscriptionId) };
+    return {
+      subscriptionId,
+      setVideoPreference: async (p: VideoPreference) => void this.preferences.push([subscriptionId, p]),
+      audioLevel: () => this.level,
+      getStats: async () => ({ timestamp: 0, audio: null, video: null }),
+      stop: async () => void this.stopped.push(subscriptionId),
+    };
   }
-  handleServerEvent() {
+  /** setVideoPreference calls, by subscription. */
+  preferences: [string, VideoPreference][] = [];
+  /** What audioLevel() reports. */
+  level: number | null = null;
+  /** Media events the session handed over. */
+  mediaEvents: MediaEvent[] = [];
+  handleServerEvent(ev: MediaEvent) {
+    this.mediaEvents.push(ev);
     return false;
   }
   /** Times the session told it the signaling connection was resumed. */
@@ -519,6 +533,72 @@ test("media_failed / media_closed: the publisher or subscriber concerned reports
     s.unsubscribe(sub3);
     await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(sub3Events, ["destroyed:unsubscribed"]);
+    s.disconnect();
+  });
+});
+
+test("issue 13: layers_wanted reaches the engine; video_layer_changed -> videoLayerChanged (also before the subscription is known); preferences go to the engine in call order; activeSpeakerChanged names the Stream or null; audioLevelUpdated only while listened to", { timeout: 30_000 }, async () => {
+  await withServer({ e2ee: true }, async (url, server) => {
+    const engine = new FakeEngine();
+    const s = new Session("k", VECTOR_SESSION, { serverUrl: url, encryptionSecret: "a good secret" }, env({ engine, iterations: 1000 }));
+    const streamEv = nextEvent(s, "streamCreated");
+    await s.connect("t");
+    const c = server.clients[0]!;
+    const stream = (await streamEv).stream;
+    const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+    server.event(c, { type: "layers_wanted", stream_id: "own-1", rids: ["q", "f"] });
+    await tick();
+    assert.deepEqual(engine.mediaEvents, [{ type: "layers_wanted", stream_id: "own-1", rids: ["q", "f"], seq: engine.mediaEvents[0]?.["seq" as never] }]);
+
+    // The router may name the subscription's layer before the subscribe is acked.
+    server.event(c, { type: "video_layer_changed", subscription_id: "sub-1", rid: "f", temporal_layer: 2, paused: false });
+    await tick();
+    const sub = s.subscribe(stream, null, { preferredFrameRate: 15 }, () => undefined);
+    const layers: unknown[] = [];
+    sub.on("videoLayerChanged", (e) => layers.push([e.rid, e.temporalLayer, e.paused]));
+    sub.setPreferredResolution({ width: 320, height: 180 });
+    await tick();
+    assert.deepEqual(engine.subs[0]!.preference, { video: true, maxDimensions: { width: 320, height: 180 }, maxFrameRate: 15 }, "what was asked before the subscribe goes with it");
+    assert.deepEqual(sub.videoLayer, { rid: "f", temporalLayer: 2, paused: false });
+    server.event(c, { type: "video_layer_changed", subscription_id: "sub-1", rid: "q", temporal_layer: null, paused: false });
+    await tick();
+    assert.deepEqual(layers, [["f", 2, false], ["q", null, false]]);
+    assert.deepEqual((await sub.getStats()).videoLayer, { rid: "q", temporalLayer: null, paused: false });
+
+    sub.setPreferredResolution(null).subscribeToVideo(false).setPreferredFrameRate(null).subscribeToVideo(true);
+    assert.throws(() => sub.setPreferredResolution({ width: 0, height: 10 }), { name: "OT_INVALID_PARAMETER" });
+    assert.throws(() => sub.setPreferredFrameRate(-1), { name: "OT_INVALID_PARAMETER" });
+    await tick();
+    assert.deepEqual(engine.preferences, [
+      ["sub-1", { video: true, maxDimensions: null, maxFrameRate: 15 }],
+      ["sub-1", { video: false, maxDimensions: null, maxFrameRate: 15 }],
+      ["sub-1", { video: false, maxDimensions: null, maxFrameRate: null }],
+      ["sub-1", { video: true, maxDimensions: null, maxFrameRate: null }],
+    ]);
+
+    // Active speaker: the Stream object, then null when the router says nobody.
+    const speakers: (string | null)[] = [];
+    s.on("activeSpeakerChanged", (e) => speakers.push(e.stream ? e.stream.streamId : null));
+    server.event(c, { type: "active_speaker_changed", stream_id: "s-existing", connection_id: "conn-x" });
+    server.event(c, { type: "active_speaker_changed", stream_id: "s-existing", connection_id: "conn-x" });
+    server.event(c, { type: "active_speaker_changed", stream_id: null, connection_id: null });
+    await tick();
+    assert.deepEqual(speakers, ["s-existing", null], "a repeat of the same speaker is not an event");
+
+    // audioLevelUpdated: nothing asked of the engine's level until someone listens.
+    engine.level = 0.5;
+    const levels: number[] = [];
+    await tick(300);
+    const handler = (e: { audioLevel: number }) => levels.push(e.audioLevel);
+    sub.on("audioLevelUpdated", handler);
+    await tick(600);
+    assert.ok(levels.length >= 2 && levels.length <= 3, `about 4 Hz: ${levels.length} in 600 ms`);
+    assert.ok(levels.every((l) => l === 0.5));
+    sub.off("audioLevelUpdated", handler);
+    const n = levels.length;
+    await tick(400);
+    assert.equal(levels.length, n, "stops when nobody listens");
     s.disconnect();
   });
 });

@@ -12,6 +12,12 @@ export function typedEvents(session: Session, subscriber: Subscriber): void {
   session.once({ connectionCreated: (e) => e.connection.data, streamDestroyed: (e) => e.reason });
   subscriber.on("encryptionSecretMismatch", (e) => e.error.name === "OT_ENCRYPTION_SECRET_MISMATCH");
   subscriber.on("streamNotEncrypted", (e) => e.error.name === "OT_STREAM_NOT_ENCRYPTED" && e.message.length > 0);
+  session.on("activeSpeakerChanged", (e) => e.stream?.streamId ?? null);
+  subscriber.on("videoLayerChanged", (e) => (e.rid === "q" ? e.temporalLayer : e.paused));
+  subscriber.on("audioLevelUpdated", (e) => e.audioLevel.toFixed(2));
+  subscriber.setPreferredResolution({ width: 320, height: 180 }).setPreferredFrameRate(15).subscribeToVideo(true);
+  // @ts-expect-error activeSpeakerChanged may name no stream
+  session.on("activeSpeakerChanged", (e) => e.stream.streamId);
   // @ts-expect-error a streamCreated event has no `connection`
   session.on("streamCreated", (e) => e.connection.connectionId);
   // @ts-expect-error error names are a closed set

@@ -349,3 +349,51 @@ test("a transform that continues another (media_restart) keeps the sender's KID 
   await until(s3.out, 1);
   assert.equal(hdr(s3.out[0]!).ctr, 0n);
 });
+
+test("simulcast (issue 13): the frames of three layers through one sender transform share one SFrame KID and never reuse a counter; a receiver fed one layer, then another from its key frame (a router's switch), decrypts every frame with no event", { timeout: 30_000 }, async () => {
+  const tx = harness();
+  const rx = harness();
+  await tx.setKey(keyA);
+  await rx.setKey(keyA);
+  // Chromium and Firefox hand a simulcast sender's frames of every layer to its one transform,
+  // interleaved as the encoders produce them.
+  const s = fakeTransformer({ transformId: "pub-video", operation: "encrypt", mimeType: "video/VP8" });
+  tx.core.attachScriptTransformer(s.transformer);
+  const rids = ["q", "h", "f"];
+  const FRAMES = 30;
+  const sent: { rid: string; i: number; plain: string }[] = [];
+  for (let i = 0; i < FRAMES; i++) {
+    for (const rid of rids) {
+      const key = i % 10 === 0;
+      const data = key ? vp8Key(i) : vp8Delta(i);
+      const tagged = new Uint8Array(data.byteLength + 1);
+      tagged.set(new Uint8Array(data));
+      tagged[data.byteLength] = rids.indexOf(rid);
+      sent.push({ rid, i, plain: bytesToHex(tagged) });
+      s.push(new FakeFrame(tagged.buffer, key ? "key" : "delta", "video/VP8"));
+    }
+  }
+  await until(s.out, FRAMES * 3);
+  const headers = s.out.map((f, k) => decodeHeader(new Uint8Array(f.data).subarray(vp8HeaderSkip(sent, k))).header);
+  assert.equal(new Set(headers.map((h) => h.kid)).size, 1, "one KID for all layers");
+  const ctrs = headers.map((h) => h.ctr);
+  assert.equal(new Set(ctrs).size, ctrs.length, "no counter used twice across layers");
+
+  // The router forwards 'f' first, then from frame 10 (a key frame of every layer) 'q', then
+  // from frame 20 'h' again... each switch at a key frame of the new layer.
+  const r = fakeTransformer({ transformId: "sub-video", operation: "decrypt", mimeType: "video/VP8" });
+  rx.core.attachScriptTransformer(r.transformer);
+  const plan = (i: number) => (i < 10 ? "f" : i < 20 ? "q" : "h");
+  const forwarded = s.out.filter((_, k) => sent[k]!.rid === plan(sent[k]!.i));
+  const expected = sent.filter((x) => x.rid === plan(x.i)).map((x) => x.plain);
+  for (const f of forwarded) r.push(f);
+  await until(r.out, FRAMES);
+  assert.deepEqual(r.out.map((f) => bytesToHex(new Uint8Array(f.data))), expected);
+  assert.deepEqual(rx.events(), [], "no mismatch, no error across layer switches");
+  assert.equal(r.calls.sendKeyFrameRequest, 0, "nothing was dropped, so no key frame was asked for");
+});
+
+/** VP8 frames keep their payload header in clear (10 bytes for a key frame, 3 for a delta). */
+function vp8HeaderSkip(sent: { plain: string }[], k: number): number {
+  return (parseInt(sent[k]!.plain.slice(0, 2), 16) & 1) === 0 ? 10 : 3;
+}

@@ -25,6 +25,13 @@ export type PublisherStreamDestroyedReason = Reason | "mediaClosed";
  */
 export type SubscriberDestroyedReason = "unsubscribed" | "mediaFailed" | "mediaClosed";
 
+/** The video a routed subscription carries (subscriber.videoLayer, videoLayerChanged). */
+export interface VideoLayerInfo {
+  rid: string | null;
+  temporalLayer: number | null;
+  paused: boolean;
+}
+
 /** What changed in a streamPropertyChanged event, typed by the property. */
 export type StreamPropertyChange =
   | { changedProperty: "hasAudio"; oldValue: boolean; newValue: boolean }
@@ -77,6 +84,12 @@ export interface SessionEvents {
   streamPropertyChanged: OTEvent & { stream: Stream } & StreamPropertyChange;
   signal: SignalEvent;
   signalDecryptionFailed: SignalDecryptionFailedEvent;
+  /**
+   * Umbra (routed sessions): the media router's loudest stream changed, from the RFC 6464 audio
+   * levels publishers send in clear; `stream` is null when that stream ended and nobody else
+   * speaks. This client's own stream can be named too.
+   */
+  activeSpeakerChanged: OTEvent & { stream: Stream | null };
   exception: ExceptionEvent;
 }
 
@@ -105,6 +118,17 @@ export interface SubscriberEvents {
   streamNotEncrypted: OTEvent & { error: OTError; message: string };
   /** They decrypt again (after a mismatch or a stream not encrypted). */
   encryptionSecretMatch: OTEvent & { message: string };
+  /**
+   * As OpenTok.js: the received audio's level (0 to 1), about 4 times a second, only while
+   * someone listens to this event.
+   */
+  audioLevelUpdated: OTEvent & { audioLevel: number };
+  /**
+   * Umbra (routed sessions): the simulcast layer the router forwards changed (preference or
+   * bandwidth). `rid` is "q", "h" or "f" (null: a stream without simulcast), `temporalLayer`
+   * the highest temporal layer forwarded (null: all), `paused`: no video is forwarded.
+   */
+  videoLayerChanged: OTEvent & VideoLayerInfo;
   exception: ExceptionEvent;
   destroyed: OTEvent & { reason: SubscriberDestroyedReason };
 }

@@ -71,6 +71,11 @@ export class EventEmitter {
     return this;
   }
 
+  /** Whether anyone listens to `type` (work done only for listeners checks this). */
+  hasListeners(type: string): boolean {
+    return (this.listeners.get(type)?.length ?? 0) > 0;
+  }
+
   /**
    * Calls the listeners of `listenersOf` (default: `event.type`); an exception in one is
    * reported and does not stop the others.

@@ -10,6 +10,10 @@ import type { Stream } from "./model.js";
 import type { Session } from "./session.js";
 import type { PropertyChange } from "./signaling-types.js";
 
+function isTrack(x: unknown): x is MediaStreamTrack {
+  return typeof x === "object" && x !== null && typeof (x as MediaStreamTrack).kind === "string" && typeof (x as MediaStreamTrack).stop === "function";
+}
+
 export interface PublisherProperties {
   name?: string;
   publishAudio?: boolean;
@@ -22,6 +26,19 @@ export interface PublisherProperties {
   insertDefaultUI?: boolean;
   /** Preferred video codec for this publisher: "VP8" (default), "VP9", "H264" or "AV1". */
   preferredVideoCodec?: string;
+  /**
+   * Umbra (routed sessions): send camera video as three simulcast layers (full, half and
+   * quarter size) so that the router can give each subscriber the one it wants or can take.
+   * Default true; false sends one layer. Screen share always sends one layer.
+   */
+  simulcast?: boolean;
+  /**
+   * Umbra (routed sessions): put RFC 6464 audio levels on this publisher's audio packets, so the
+   * router can tell who speaks (activeSpeakerChanged). Default true. They travel in clear, as
+   * with every SFU, and reveal how loud this participant is at each moment (not what is said);
+   * false leaves them out (this stream is then never the active speaker).
+   */
+  publishAudioLevels?: boolean;
 }
 
 // Typed on/once overloads, merged into the class.
@@ -72,11 +89,20 @@ export class Publisher extends EventEmitter {
   }
 
   private async acquire(): Promise<MediaStream> {
+    const p = this.properties;
+    // As OpenTok.js: a MediaStreamTrack given as a source is published as is (a canvas, a
+    // WebAudio graph, a processed camera).
+    const audioTrack = isTrack(p.audioSource) ? p.audioSource : null;
+    const videoTrack = isTrack(p.videoSource) ? p.videoSource : null;
+    const wantAudio = p.publishAudio !== false && p.audioSource !== null && p.audioSource !== false && !audioTrack;
+    const wantVideo = p.publishVideo !== false && p.videoSource !== null && p.videoSource !== false && !videoTrack;
+    const given = [audioTrack, videoTrack].filter((t): t is MediaStreamTrack => t !== null);
+    if (!wantAudio && !wantVideo && given.length > 0) {
+      this.dispatch(makeEvent("accessAllowed", {}));
+      return new MediaStream(given);
+    }
     const md = typeof navigator !== "undefined" ? navigator.mediaDevices : undefined;
     if (!md?.getUserMedia) throw new OTError("OT_MEDIA_ERROR", "this environment cannot capture media (no navigator.mediaDevices.getUserMedia)");
-    const p = this.properties;
-    const wantAudio = p.publishAudio !== false && p.audioSource !== null && p.audioSource !== false;
-    const wantVideo = p.publishVideo !== false && p.videoSource !== null && p.videoSource !== false;
     try {
       let ms: MediaStream;
       if (p.videoSource === "screen") {
@@ -90,6 +116,7 @@ export class Publisher extends EventEmitter {
             : false,
         });
       }
+      for (const t of given) ms.addTrack(t);
       this.dispatch(makeEvent("accessAllowed", {}));
       return ms;
     } catch (e) {
@@ -113,6 +140,8 @@ export class Publisher extends EventEmitter {
         name: this.properties.name ?? "",
         videoType: this.properties.videoSource === "screen" ? "screen" : "camera",
         ...(this.properties.preferredVideoCodec ? { preferredVideoCodec: this.properties.preferredVideoCodec } : {}),
+        simulcast: this.properties.simulcast !== false,
+        publishAudioLevels: this.properties.publishAudioLevels !== false,
         onMediaFailure: (message) => {
           const error = new OTError("OT_MEDIA_ERROR", message);
           this.dispatch(makeEvent("exception", { name: error.name, code: error.name, message, error }));

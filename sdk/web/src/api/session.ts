@@ -13,7 +13,7 @@ import type { SessionEvents, SignalEvent, StreamPropertyChange } from "./event-t
 import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import { toConnection, toStream, type Connection, type Stream } from "./model.js";
 import type { Publisher } from "./publisher.js";
-import { Subscriber, type SubscriberProperties } from "./subscriber.js";
+import { Subscriber, type SubscriberProperties, type VideoLayer } from "./subscriber.js";
 import { SignalingClient, type DisconnectReason, type WebSocketConstructor } from "./signaling-client.js";
 import { ignoreUnknown, MAX_SIGNAL_DATA, MAX_SIGNAL_TYPE, type ConnectionInfo, type Joined, type PropertyChange, type Request, type ServerEvent, type StreamInfo } from "./signaling-types.js";
 import type { E2eeSupport } from "./support.js";
@@ -51,6 +51,7 @@ export function signalingUrl(serverUrl: string): string {
 }
 
 const SIGNAL_TYPE_CHARS = /^[A-Za-z0-9_-]+$/;
+const MAX_EARLY_LAYERS = 64;
 
 function invalidSecretError(secret: unknown): OTError | null {
   const v = checkSecret(secret);
@@ -96,6 +97,10 @@ export class Session extends EventEmitter {
   private signalsIn: Promise<void> = Promise.resolve();
   /** Outgoing signals are sealed and sent in call order. */
   private signalsOut: Promise<unknown> = Promise.resolve();
+  /** `video_layer_changed` for subscriptions not yet known by id (bounded). */
+  private readonly earlyLayers = new Map<string, VideoLayer>();
+  /** The stream the router last named loudest (activeSpeakerChanged), or null. */
+  private activeSpeaker: Stream | null = null;
 
   constructor(
     readonly apiKey: string,
@@ -388,7 +393,11 @@ export class Session extends EventEmitter {
       this.subscribers.add(sub);
       // Resolves on the first decrypted frame; rejects on a secret mismatch, a stream that is not
       // encrypted, or a media failure.
-      await sub.start(this.engine!);
+      await sub.start(this.engine!, (id) => {
+        const layer = this.earlyLayers.get(id);
+        this.earlyLayers.delete(id);
+        return layer ?? null;
+      });
     })();
     run.then(() => callback?.(), (e: OTError) => {
       callback?.(e);
@@ -562,8 +571,28 @@ export class Session extends EventEmitter {
       // Cluster failover: the engine moves the peer connection to the session's new router,
       // keeping its encryption state; the app sees nothing but a short freeze.
       case "media_restart":
+      // The router's choice of this client's simulcast layers: the engine pauses the others.
+      case "layers_wanted":
         this.engine?.handleServerEvent(ev);
         return;
+      case "video_layer_changed": {
+        const layer = { rid: ev.rid ?? null, temporalLayer: ev.temporal_layer ?? null, paused: ev.paused };
+        const sub = [...this.subscribers].find((s) => s.subscriptionId === ev.subscription_id);
+        if (sub) sub.onVideoLayerChanged(layer);
+        else {
+          // It may come before the subscribe's ack has named the subscription: kept for it.
+          this.earlyLayers.set(ev.subscription_id, layer);
+          if (this.earlyLayers.size > MAX_EARLY_LAYERS) this.earlyLayers.delete(this.earlyLayers.keys().next().value!);
+        }
+        return;
+      }
+      case "active_speaker_changed": {
+        const stream = ev.stream_id ? (this.streams.get(ev.stream_id) ?? null) : null;
+        if (stream === this.activeSpeaker) return;
+        this.activeSpeaker = stream;
+        this.dispatch(makeEvent("activeSpeakerChanged", { stream }));
+        return;
+      }
       default:
         ignoreUnknown(ev);
     }
@@ -580,6 +609,8 @@ export class Session extends EventEmitter {
     this.publishers.clear();
     this.connections.clear();
     this.streams.clear();
+    this.earlyLayers.clear();
+    this.activeSpeaker = null;
     this.welcomeMsg = null;
     this.baseKey = null;
     this.dispatch(makeEvent("sessionDisconnected", { reason }));

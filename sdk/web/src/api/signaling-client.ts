@@ -252,6 +252,9 @@ export class SignalingClient {
       case "media_failed":
       case "media_closed":
       case "media_restart":
+      case "layers_wanted":
+      case "video_layer_changed":
+      case "active_speaker_changed":
       case "forced_disconnect":
         this.callbacks.onEvent(msg);
         return;

@@ -40,8 +40,11 @@ export type ReplyType = "ack" | "error" | "pong";
 export type ServerEvent = Exclude<ServerMessage, { type: HandshakeType | ReplyType }>;
 export type ServerEventType = ServerEvent["type"];
 
-/** The negotiation events of this client's peer connections, which the media engine handles. */
-export type MediaEventType = "subscribe_offer" | "answer" | "ice" | "subscription_ended" | "media_restart";
+/**
+ * The negotiation events of this client's peer connections, and the router's choice of
+ * simulcast layers for its publications (`layers_wanted`), which the media engine handles.
+ */
+export type MediaEventType = "subscribe_offer" | "answer" | "ice" | "subscription_ended" | "media_restart" | "layers_wanted";
 export type MediaEvent = Extract<ServerEvent, { type: MediaEventType }>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

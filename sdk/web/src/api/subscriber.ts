@@ -4,11 +4,11 @@
 // its publisher sends plain media despite declaring E2EE, `encryptionSecretMatch` once when they
 // decrypt again.
 
-import type { MediaEngine, Subscription } from "../media/engine.js";
+import { type MediaEngine, type ReceiveStats, type Subscription, type VideoPreference } from "../media/engine.js";
 import type { SubscriberE2eeEventName } from "../worker/protocol.js";
 import { resolveTarget, showMedia, type MediaView, type Target } from "./dom.js";
 import { OTError } from "./errors.js";
-import type { SubscriberDestroyedReason, SubscriberEvents, SignalEvent } from "./event-types.js";
+import type { SubscriberDestroyedReason, SubscriberEvents, SignalEvent, VideoLayerInfo } from "./event-types.js";
 import { EventEmitter, makeEvent, type Handler } from "./events.js";
 import type { Stream } from "./model.js";
 
@@ -16,6 +16,38 @@ export interface SubscriberProperties {
   subscribeToAudio?: boolean;
   subscribeToVideo?: boolean;
   insertDefaultUI?: boolean;
+  /** As setPreferredResolution, from the start. */
+  preferredResolution?: { width: number; height: number } | null;
+  /** As setPreferredFrameRate, from the start. */
+  preferredFrameRate?: number | null;
+}
+
+export type VideoLayer = VideoLayerInfo;
+
+/** How often audioLevelUpdated fires while listened to (OpenTok.js: about 4 Hz). */
+const AUDIO_LEVEL_INTERVAL_MS = 250;
+const MAX_DIMENSION = 16384;
+const MAX_FRAME_RATE = 240;
+
+/** What getStats() resolves with: the receive figures and the layer the router forwards. */
+export interface SubscriberStats extends ReceiveStats {
+  videoLayer: VideoLayerInfo | null;
+}
+
+function checkResolution(r: unknown): { width: number; height: number } | null {
+  if (r === null || r === undefined) return null;
+  const ok = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n) && n >= 1;
+  const x = r as { width?: unknown; height?: unknown };
+  if (typeof r !== "object" || !ok(x.width) || !ok(x.height)) {
+    throw new OTError("OT_INVALID_PARAMETER", "setPreferredResolution needs {width, height} (positive numbers) or null");
+  }
+  return { width: Math.min(MAX_DIMENSION, Math.round(x.width)), height: Math.min(MAX_DIMENSION, Math.round(x.height)) };
+}
+
+function checkFrameRate(fps: unknown): number | null {
+  if (fps === null || fps === undefined) return null;
+  if (typeof fps !== "number" || !Number.isFinite(fps) || fps <= 0) throw new OTError("OT_INVALID_PARAMETER", "setPreferredFrameRate needs a positive number of frames per second or null");
+  return Math.min(MAX_FRAME_RATE, Math.max(1, Math.round(fps)));
 }
 
 // Typed on/once overloads, merged into the class.
@@ -41,6 +73,12 @@ export class Subscriber extends EventEmitter {
   private verdict: "decrypting" | "mismatch" | "notEncrypted" = "decrypting";
   /** Whether stop() ran: a subscriber ends once, whatever ended it (app, stream, router). */
   private ended = false;
+  /** What the app wants of the video; the engine sends it to the router (routed sessions). */
+  private preference: VideoPreference;
+  /** The layer the router last said it forwards (routed sessions), null until it says. */
+  videoLayer: VideoLayerInfo | null = null;
+  private audioTimer: ReturnType<typeof setInterval> | null = null;
+  private audioPolling = false;
 
   constructor(
     public stream: Stream | null,
@@ -49,6 +87,100 @@ export class Subscriber extends EventEmitter {
   ) {
     super();
     this.target = resolveTarget(target);
+    this.preference = {
+      video: properties.subscribeToVideo !== false,
+      maxDimensions: checkResolution(properties.preferredResolution),
+      maxFrameRate: checkFrameRate(properties.preferredFrameRate),
+    };
+  }
+
+  /**
+   * As OpenTok.js: the largest video wanted (routed sessions: the router forwards the smallest
+   * simulcast layer at least this large, within the bandwidth it estimates); null or undefined:
+   * no limit. Relayed sessions: remembered, no effect (the publisher sends one layer).
+   */
+  setPreferredResolution(resolution: { width: number; height: number } | null | undefined): this {
+    return this.prefer({ ...this.preference, maxDimensions: checkResolution(resolution) });
+  }
+
+  /** As OpenTok.js: the frame rate wanted at most (routed: by dropping temporal layers); null: all. */
+  setPreferredFrameRate(frameRate: number | null | undefined): this {
+    return this.prefer({ ...this.preference, maxFrameRate: checkFrameRate(frameRate) });
+  }
+
+  /**
+   * As OpenTok.js: starts or stops receiving video. Routed: the router stops forwarding it (the
+   * bandwidth is saved, audio continues). Relayed: the video track is disabled here.
+   */
+  subscribeToVideo(value: boolean): this {
+    this.properties.subscribeToVideo = value;
+    for (const t of (this.element?.srcObject as MediaStream | null)?.getVideoTracks?.() ?? []) t.enabled = value;
+    return this.prefer({ ...this.preference, video: value !== false });
+  }
+
+  /** The preference in effect (what was last asked for). */
+  get videoPreference(): Readonly<VideoPreference> {
+    return this.preference;
+  }
+
+  private prefer(p: VideoPreference): this {
+    this.preference = p;
+    const sub = this.subscription;
+    if (sub && !this.ended) {
+      sub.setVideoPreference(p).catch((e: unknown) => {
+        // A socket that dropped gets the preference again once resumed (the engine does that).
+        if (e instanceof OTError && e.name === "OT_NOT_CONNECTED") return;
+        const error = e instanceof OTError ? e : new OTError("OT_UNEXPECTED_SERVER_RESPONSE", String(e));
+        this.dispatch(makeEvent("exception", { name: error.name, code: error.name, message: `cannot set the video preference: ${error.message}`, error }));
+      });
+    }
+    return this;
+  }
+
+  /** The router changed what this subscription carries (`video_layer_changed`). */
+  onVideoLayerChanged(layer: VideoLayerInfo): void {
+    if (this.ended) return;
+    this.videoLayer = { ...layer };
+    this.dispatch(makeEvent("videoLayerChanged", { ...layer }));
+  }
+
+  /**
+   * Receive statistics (bytes, packets, frame size and rate, freezes) and the layer forwarded;
+   * OpenTok.js-style callback or promise.
+   */
+  getStats(callback?: (error?: OTError, stats?: SubscriberStats) => void): Promise<SubscriberStats> {
+    const run = (async () => {
+      const sub = this.subscription;
+      if (!sub) throw new OTError("OT_NOT_CONNECTED", "getStats() needs an active subscription");
+      return { ...(await sub.getStats()), videoLayer: this.videoLayer };
+    })();
+    run.then((s) => callback?.(undefined, s), (e: OTError) => callback?.(e));
+    if (callback) run.catch(() => undefined);
+    return run;
+  }
+
+  /** audioLevelUpdated, while someone listens: the receiver's level, else the decoder's. */
+  private startAudioLevels(): void {
+    if (this.audioTimer !== null) return;
+    this.audioTimer = setInterval(() => {
+      const sub = this.subscription;
+      if (!sub || this.audioPolling || !this.hasListeners("audioLevelUpdated")) return;
+      const level = sub.audioLevel();
+      if (level !== null) {
+        this.dispatch(makeEvent("audioLevelUpdated", { audioLevel: level }));
+        return;
+      }
+      this.audioPolling = true;
+      sub
+        .getStats()
+        .then((s) => {
+          const l = s.audio?.audioLevel;
+          if (typeof l === "number" && !this.ended) this.dispatch(makeEvent("audioLevelUpdated", { audioLevel: l }));
+        })
+        .catch(() => undefined)
+        .finally(() => (this.audioPolling = false));
+    }, AUDIO_LEVEL_INTERVAL_MS);
+    (this.audioTimer as { unref?: () => void }).unref?.();
   }
 
   /**
@@ -57,15 +189,17 @@ export class Subscriber extends EventEmitter {
    * decrypt with this client's secret, OT_STREAM_NOT_ENCRYPTED if they are not encrypted at
    * all, or with the media failure.
    */
-  async start(engine: MediaEngine): Promise<void> {
+  async start(engine: MediaEngine, takeEarlyLayer: (subscriptionId: string) => VideoLayerInfo | null = () => null): Promise<void> {
     const stream = this.stream!;
+    const asked = this.preference;
     const firstOutcome = new Promise<void>((resolve, reject) => {
       this.settle = (e) => (e ? reject(e) : resolve());
     });
     const subscription = await engine.subscribe({
       streamId: stream.streamId,
       hasAudio: this.properties.subscribeToAudio !== false && stream.hasAudio,
-      hasVideo: this.properties.subscribeToVideo !== false && stream.hasVideo,
+      hasVideo: stream.hasVideo,
+      preference: asked,
       onTrack: (ms) => this.onMedia(ms),
       onE2eeEvent: (event, message) => this.onE2ee(event, message),
       onFailure: (message) => {
@@ -77,6 +211,11 @@ export class Subscriber extends EventEmitter {
       await subscription.stop().catch(() => undefined);
     } else {
       this.subscription = subscription;
+      const early = takeEarlyLayer(subscription.subscriptionId);
+      if (early) this.onVideoLayerChanged(early);
+      // Changed while the subscription was being set up: the engine sent the one asked first.
+      if (this.preference !== asked) this.prefer(this.preference);
+      this.startAudioLevels();
       if (!stream.e2ee) this.resolveStart();
     }
     await firstOutcome;
@@ -156,6 +295,8 @@ export class Subscriber extends EventEmitter {
   async stop(reason: SubscriberDestroyedReason = "unsubscribed"): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    if (this.audioTimer !== null) clearInterval(this.audioTimer);
+    this.audioTimer = null;
     const sub = this.subscription;
     this.subscription = null;
     this.resolveStart(new OTError("OT_NOT_CONNECTED", "unsubscribed before the stream's media arrived"));

@@ -4,7 +4,7 @@
 // clear error instead of pretending.
 
 import type { SignalingClient } from "../api/signaling-client.js";
-import type { Joined, MediaEvent, VideoType } from "../api/signaling-types.js";
+import type { Joined, MediaEvent, VideoDimensions, VideoType } from "../api/signaling-types.js";
 import type { SubscriberE2eeEventName } from "../worker/protocol.js";
 
 /** What the engine needs from the session it serves. */
@@ -24,11 +24,50 @@ export interface PublishRequest {
   preferredVideoCodec?: string;
   /** The publication's media could not be moved to the session's new router (`media_restart`). */
   onMediaFailure?: (message: string) => void;
+  /**
+   * Routed camera video: send three simulcast layers (default true). Screen share always sends
+   * one layer.
+   */
+  simulcast?: boolean;
+  /**
+   * Routed: let the browser put RFC 6464 audio levels (in clear) on audio packets so the router
+   * can tell who speaks (default true). False removes the header extension from the offer.
+   */
+  publishAudioLevels?: boolean;
 }
+
+/**
+ * What a subscriber wants of a subscription's video (docs/signaling.md § set_video_preference).
+ * Null limits mean none.
+ */
+export interface VideoPreference {
+  video: boolean;
+  maxDimensions: VideoDimensions | null;
+  maxFrameRate: number | null;
+}
+
+export const NO_VIDEO_PREFERENCE: VideoPreference = { video: true, maxDimensions: null, maxFrameRate: null };
 
 export interface Publication {
   readonly streamId: string;
   stop(): Promise<void>;
+}
+
+/** Receive-side figures of a subscription, from its peer connection's getStats(). */
+export interface ReceiveStats {
+  timestamp: number;
+  audio: { bytesReceived: number; packetsReceived: number; packetsLost: number; audioLevel: number | null } | null;
+  video: {
+    bytesReceived: number;
+    packetsReceived: number;
+    packetsLost: number;
+    frameWidth: number;
+    frameHeight: number;
+    framesPerSecond: number;
+    framesDecoded: number;
+    freezeCount: number;
+    totalFreezesDuration: number;
+  } | null;
 }
 
 export interface SubscribeRequest {
@@ -41,10 +80,24 @@ export interface SubscribeRequest {
   onE2eeEvent(event: SubscriberE2eeEventName, message: string): void;
   /** The router or the peer connection failed. */
   onFailure(message: string): void;
+  /**
+   * The video wanted from the start. Routed: sent with set_video_preference once the
+   * subscription exists (unless it is the default). Relayed: `video: false` negotiates no video.
+   */
+  preference?: VideoPreference;
 }
 
 export interface Subscription {
   readonly subscriptionId: string;
+  /**
+   * Routed: sends the preference to the router and remembers it (sent again after a
+   * `media_restart` renegotiation and after a resumed signaling connection). Relayed: a no-op,
+   * the publisher's peer connection sends what it sends.
+   */
+  setVideoPreference(preference: VideoPreference): Promise<void>;
+  /** The current audio level (0 to 1) of the received audio, null if none is known. */
+  audioLevel(): number | null;
+  getStats(): Promise<ReceiveStats>;
   stop(): Promise<void>;
 }
 

@@ -13,14 +13,85 @@
 // old peer connection is closed once the new one has its answer. The app sees no event. A
 // repeated `media_restart` (replayed after another resume) is refused by the server with
 // `bad_request`; the peer connection in place then simply stays.
+//
+// Routed camera video is simulcast (docs/signaling.md § Simulcast layers): one sender, three rid
+// layers, one encrypt transform for all of them, so every layer's frames draw SFrame counters
+// from the same encryptor and no counter is used twice under a key. `layers_wanted` pauses the
+// layers no subscriber receives. Subscribers' wishes go to the router as set_video_preference.
 
 import { OTError } from "../api/errors.js";
-import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf } from "../api/signaling-types.js";
+import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf, type VideoDimensions } from "../api/signaling-types.js";
 import type { E2eeHost } from "./e2ee-host.js";
-import type { MediaContext, MediaEngine, Publication, PublishRequest, SubscribeRequest, Subscription } from "./engine.js";
+import { NO_VIDEO_PREFERENCE, type MediaContext, type MediaEngine, type Publication, type PublishRequest, type ReceiveStats, type SubscribeRequest, type Subscription, type VideoPreference } from "./engine.js";
 
 export interface PeerEngineOptions {
   iceServers?: RTCIceServer[];
+}
+
+/**
+ * The simulcast layers of routed camera video, smallest first: the order of `a=simulcast:send`
+ * the router expects (docs/signaling.md § Simulcast layers).
+ */
+export const SIMULCAST_LAYERS: readonly { rid: string; scaleResolutionDownBy: number; maxBitrate: number }[] = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+];
+
+/** Three temporal layers per spatial layer: the router drops frame rate before resolution. */
+const TEMPORAL_MODE = "L1T3";
+
+/** RFC 6464: the client-to-mixer audio level, carried in clear in an RTP header extension. */
+export const AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/**
+ * Whether the browser says it can encode `codec` with TEMPORAL_MODE. A browser that lists no
+ * scalability modes at all (Firefox) is given the mode and may ignore it; one that lists them
+ * (Chromium) gets it only if listed, since an unsupported mode makes addTransceiver throw.
+ */
+function temporalLayersFor(codec: string | undefined): boolean {
+  if (typeof RTCRtpSender === "undefined" || typeof RTCRtpSender.getCapabilities !== "function") return false;
+  const want = `video/${codec ?? "VP8"}`.toLowerCase();
+  const caps = (RTCRtpSender.getCapabilities("video")?.codecs ?? []) as (RTCRtpCodec & { scalabilityModes?: string[] })[];
+  const listed = caps.filter((c) => Array.isArray(c.scalabilityModes));
+  if (listed.length === 0) return true;
+  return listed.some((c) => c.mimeType.toLowerCase() === want && c.scalabilityModes!.includes(TEMPORAL_MODE));
+}
+
+/**
+ * The offer as the server gets it: `a=simulcast:send` lists the rids smallest first whatever
+ * order the browser wrote, and without audio levels the RFC 6464 extension is left out (the
+ * router's answer then lacks it, so the browser never sends it).
+ */
+export function offerForServer(sdp: string, opts: { audioLevels: boolean }): string {
+  const order = SIMULCAST_LAYERS.map((l) => l.rid);
+  const rank = (alt: string) => {
+    const i = order.indexOf(alt.replace(/^~/, "").split(",")[0]!);
+    return i < 0 ? order.length : i;
+  };
+  const lines = sdp.split("\r\n").filter((line) => {
+    if (opts.audioLevels) return true;
+    const m = /^a=extmap:\d+(?:\/\w+)? (\S+)/.exec(line);
+    return !(m && m[1] === AUDIO_LEVEL_URI);
+  });
+  return lines
+    .map((line) => {
+      const m = /^a=simulcast:send (\S+)(.*)$/.exec(line);
+      if (!m) return line;
+      const alts = m[1]!.split(";");
+      const sorted = [...alts].sort((a, b) => rank(a) - rank(b));
+      return `a=simulcast:send ${sorted.join(";")}${m[2]}`;
+    })
+    .join("\r\n");
+}
+
+/** The size a video track captures at, when the browser says (the largest layer's size). */
+function trackDimensions(stream: MediaStream): VideoDimensions | null {
+  const track = stream.getVideoTracks()[0];
+  if (!track || typeof track.getSettings !== "function") return null;
+  const { width, height } = track.getSettings();
+  const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 16384;
+  return ok(width) && ok(height) ? { width, height } : null;
 }
 
 /** Negotiated codecs of a sender or receiver: the preferred MIME type, and each payload type's. */
@@ -78,6 +149,10 @@ interface UpstreamSender {
 interface PublicationState {
   req: PublishRequest;
   onE2eeError: (m: string) => void;
+  /** The rids the router last asked for (`layers_wanted`); null: all (none asked yet). */
+  wantedRids?: string[] | null;
+  /** setParameters calls, one after the other, each applying the latest wantedRids. */
+  layersChain?: Promise<void>;
   answering: Map<string, RTCPeerConnection>;
   /** Routed: the peer connection to the router (replaced by a restart). */
   upstream: { pc: RTCPeerConnection; senders: UpstreamSender[] } | null;
@@ -97,6 +172,12 @@ interface SubscriptionState {
   pc: RTCPeerConnection;
   receivers: DownstreamReceiver[];
   restarts: number;
+  /** The subscriber's wish for this video, remembered to be sent again after a restart. */
+  preference: VideoPreference;
+}
+
+function isDefaultPreference(p: VideoPreference): boolean {
+  return p.video && p.maxDimensions === null && p.maxFrameRate === null;
 }
 
 export class PeerEngine implements MediaEngine {
@@ -146,12 +227,33 @@ export class PeerEngine implements MediaEngine {
   private addSenders(pc: RTCPeerConnection, pub: Pick<PublicationState, "req" | "onE2eeError">, previous: UpstreamSender[]): UpstreamSender[] {
     const senders: UpstreamSender[] = [];
     for (const track of pub.req.stream.getTracks()) {
-      const t = pc.addTransceiver(track, { direction: "sendonly", streams: [pub.req.stream] });
+      const t = this.addSendTransceiver(pc, track, pub.req);
       if (track.kind === "video") this.preferCodec(t, pub.req.preferredVideoCodec);
+      if (track.kind === "audio" && pub.req.publishAudioLevels === false) stopAudioLevels(t);
       const continues = previous.find((s) => s.kind === track.kind)?.transformId ?? undefined;
       senders.push({ kind: track.kind, transformId: this.encrypt(t.sender, pub.onE2eeError, continues), sender: t.sender });
     }
     return senders;
+  }
+
+  /**
+   * A sendonly transceiver; routed camera video gets the simulcast layers (with temporal layers
+   * where the browser can), falling back to fewer features if the browser refuses them.
+   */
+  private addSendTransceiver(pc: RTCPeerConnection, track: MediaStreamTrack, req: PublishRequest): RTCRtpTransceiver {
+    const init: RTCRtpTransceiverInit = { direction: "sendonly", streams: [req.stream] };
+    const simulcast = track.kind === "video" && req.videoType === "camera" && req.simulcast !== false && this.ctx.welcome.media_mode === "routed";
+    if (!simulcast) return pc.addTransceiver(track, init);
+    const temporal = temporalLayersFor(req.preferredVideoCodec);
+    const layers = (withTemporal: boolean): RTCRtpEncodingParameters[] =>
+      SIMULCAST_LAYERS.map((l) => ({ ...l, active: true, ...(withTemporal ? { scalabilityMode: TEMPORAL_MODE } : {}) }));
+    try {
+      return pc.addTransceiver(track, { ...init, sendEncodings: layers(temporal) });
+    } catch (e) {
+      if (!temporal) throw e;
+      // The browser listed the mode but refused it for this track: simulcast without it.
+      return pc.addTransceiver(track, { ...init, sendEncodings: layers(false) });
+    }
   }
 
   private detachAll(ids: (string | null)[]): void {
@@ -175,6 +277,8 @@ export class PeerEngine implements MediaEngine {
     const hasVideo = req.stream.getVideoTracks().length > 0;
     const routed = this.ctx.welcome.media_mode === "routed";
     const stream: PublishStream = { name: req.name, has_audio: hasAudio, has_video: hasVideo, video_type: req.videoType };
+    const dimensions = trackDimensions(req.stream);
+    if (dimensions) stream.video_dimensions = dimensions;
     if (this.ctx.e2eeSuite !== null) stream.e2ee = { cipher_suite: this.ctx.e2eeSuite };
     if (!routed) {
       // Relayed: announce the stream; each subscriber's offer arrives as subscribe_offer.
@@ -191,7 +295,7 @@ export class PeerEngine implements MediaEngine {
     await pc.setLocalDescription(await pc.createOffer());
     let ack: { stream_id: string; sdp_answer: string | null };
     try {
-      ack = await this.ctx.signaling.request({ type: "publish", stream, sdp_offer: pc.localDescription!.sdp });
+      ack = await this.ctx.signaling.request({ type: "publish", stream, sdp_offer: this.offerOf(pc, req) });
     } catch (e) {
       pc.close();
       this.detachAll(senders.map((s) => s.transformId));
@@ -213,6 +317,39 @@ export class PeerEngine implements MediaEngine {
         await this.unpublish(streamId);
       },
     };
+  }
+
+  private offerOf(pc: RTCPeerConnection, req: PublishRequest): string {
+    return offerForServer(pc.localDescription!.sdp, { audioLevels: req.publishAudioLevels !== false });
+  }
+
+  /**
+   * `layers_wanted`: the layers some subscriber receives stay on, the others pause (their
+   * encoders stop). Calls run one after the other and each applies the latest list, so a later
+   * event wins; a list that changes nothing calls nothing.
+   */
+  private wantLayers(pub: PublicationState, rids: string[]): void {
+    pub.wantedRids = [...rids];
+    pub.layersChain = (pub.layersChain ?? Promise.resolve()).then(() => this.applyLayers(pub)).catch(() => undefined);
+  }
+
+  private async applyLayers(pub: PublicationState): Promise<void> {
+    const rids = pub.wantedRids;
+    if (!rids || !pub.upstream) return;
+    for (const s of pub.upstream.senders) {
+      if (s.kind !== "video") continue;
+      const params = s.sender.getParameters();
+      let changed = false;
+      for (const e of params.encodings ?? []) {
+        if (!e.rid) continue;
+        const active = rids.includes(e.rid);
+        if (e.active !== active) {
+          e.active = active;
+          changed = true;
+        }
+      }
+      if (changed) await s.sender.setParameters(params);
+    }
   }
 
   private async unpublish(streamId: string): Promise<void> {
@@ -258,8 +395,12 @@ export class PeerEngine implements MediaEngine {
    */
   private downstream(req: SubscribeRequest, previous: DownstreamReceiver[], current: (pc: RTCPeerConnection) => boolean): { pc: RTCPeerConnection; receivers: DownstreamReceiver[] } {
     const pc = this.newPc();
+    // Relayed: without video wanted, none is negotiated (the publisher's peer connection cannot
+    // be told later). Routed: video is negotiated and the router is told what to forward.
+    const routed = this.ctx.welcome.media_mode === "routed";
+    const wantVideo = routed || (req.preference ?? NO_VIDEO_PREFERENCE).video;
     if (req.hasAudio) pc.addTransceiver("audio", { direction: "recvonly" });
-    if (req.hasVideo) pc.addTransceiver("video", { direction: "recvonly" });
+    if (req.hasVideo && wantVideo) pc.addTransceiver("video", { direction: "recvonly" });
     const receivers: DownstreamReceiver[] = [];
     // Receivers exist once the transceivers do: their transforms go on before any frame arrives.
     for (const t of pc.getTransceivers()) {
@@ -296,7 +437,7 @@ export class PeerEngine implements MediaEngine {
     subscriptionId = ack.subscription_id;
     const id = subscriptionId;
     this.pcsById.set(id, pc);
-    const sub: SubscriptionState = { req, pc, receivers, restarts: 0 };
+    const sub: SubscriptionState = { req, pc, receivers, restarts: 0, preference: req.preference ?? NO_VIDEO_PREFERENCE };
     this.subscriptions.set(id, sub);
     ice.setTarget({ subscription_id: id });
     const applyAnswer = async (sdp: string) => {
@@ -306,8 +447,16 @@ export class PeerEngine implements MediaEngine {
     // Routed: the router's answer is in the ack. Relayed: the publisher's arrives as an `answer` event.
     if (typeof ack.sdp_answer === "string") await applyAnswer(ack.sdp_answer);
     else this.pendingAnswers.set(id, applyAnswer);
+    if (!isDefaultPreference(sub.preference)) void this.sendPreference(id, sub).catch(() => undefined);
     return {
       subscriptionId: id,
+      setVideoPreference: (preference) => {
+        sub.preference = { ...preference };
+        if (this.subscriptions.get(id) !== sub) return Promise.resolve();
+        return this.sendPreference(id, sub);
+      },
+      audioLevel: () => audioLevelOf(sub.pc),
+      getStats: () => receiveStats(sub.pc),
       stop: async () => {
         this.subscriptions.delete(id);
         this.pendingAnswers.delete(id);
@@ -318,6 +467,13 @@ export class PeerEngine implements MediaEngine {
         if (!this.closed) await this.ctx.signaling.request({ type: "unsubscribe", subscription_id: id }).catch(() => undefined);
       },
     };
+  }
+
+  /** Routed: tells the router the subscription's current preference. Relayed: nothing to tell. */
+  private async sendPreference(id: string, sub: SubscriptionState): Promise<void> {
+    if (this.ctx.welcome.media_mode !== "routed" || this.closed) return;
+    const p = sub.preference;
+    await this.ctx.signaling.request({ type: "set_video_preference", subscription_id: id, video: p.video, max_dimensions: p.maxDimensions, max_frame_rate: p.maxFrameRate });
   }
 
   /** `media_restart` of a routed publication: a new upstream to the session's new router. */
@@ -334,7 +490,7 @@ export class PeerEngine implements MediaEngine {
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     try {
       await pc.setLocalDescription(await pc.createOffer());
-      const ack = await this.ctx.signaling.request({ type: "renegotiate", stream_id: streamId, sdp_offer: pc.localDescription!.sdp });
+      const ack = await this.ctx.signaling.request({ type: "renegotiate", stream_id: streamId, sdp_offer: this.offerOf(pc, pub.req) });
       if (stale()) throw new OTError("OT_NOT_CONNECTED", "superseded");
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp_answer });
     } catch (e) {
@@ -348,6 +504,9 @@ export class PeerEngine implements MediaEngine {
     }
     for (const s of senders) if (s.transformId) this.e2ee?.setCodec(s.transformId, ...negotiatedCodecs(s.sender));
     pub.upstream = { pc, senders };
+    // The new router has not chosen yet: every layer is on (as the new sender starts) until its
+    // own layers_wanted.
+    pub.wantedRids = null;
     this.pcsById.set(streamId, pc);
     old.pc.close();
     this.detachAll(old.senders.map((s) => s.transformId));
@@ -384,6 +543,9 @@ export class PeerEngine implements MediaEngine {
     this.pcsById.set(subscriptionId, pc);
     old.pc.close();
     this.detachAll(old.receivers.map((r) => r.transformId));
+    // The server keeps a preference across a restart; sent again so that a router that took
+    // over without it still honours it.
+    if (!isDefaultPreference(sub.preference)) void this.sendPreference(subscriptionId, sub).catch(() => undefined);
   }
 
   private readonly pendingAnswers = new Map<string, (sdp: string) => Promise<void>>();
@@ -418,6 +580,12 @@ export class PeerEngine implements MediaEngine {
         void this.restartSubscription(ev.subscription_id);
         return true;
       }
+      case "layers_wanted": {
+        const pub = this.publications.get(ev.stream_id);
+        if (!pub?.upstream) return false;
+        this.wantLayers(pub, ev.rids);
+        return true;
+      }
       case "subscription_ended": {
         const id = ev.subscription_id;
         const sub = this.subscriptions.get(id);
@@ -441,9 +609,17 @@ export class PeerEngine implements MediaEngine {
 
   reconnected(): void {
     // The old peer connections are still in place: each restart starts over from them.
+    const restarting = new Set<string>();
     for (const target of this.interruptedRestarts.splice(0)) {
       if ("stream_id" in target) void this.restartPublication(target.stream_id);
-      else void this.restartSubscription(target.subscription_id);
+      else {
+        restarting.add(target.subscription_id);
+        void this.restartSubscription(target.subscription_id);
+      }
+    }
+    // A preference sent while the socket was down was lost with it; sending it again is harmless.
+    for (const [id, sub] of this.subscriptions) {
+      if (!restarting.has(id) && !isDefaultPreference(sub.preference)) void this.sendPreference(id, sub).catch(() => undefined);
     }
   }
 
@@ -453,4 +629,57 @@ export class PeerEngine implements MediaEngine {
     this.pcsById.clear();
     this.e2ee?.terminate();
   }
+}
+
+/**
+ * Leaves the RFC 6464 audio level out of a sender's negotiation where the browser allows it
+ * (the offer sent to the server is also stripped of it, see offerForServer).
+ */
+function stopAudioLevels(t: RTCRtpTransceiver): void {
+  const x = t as RTCRtpTransceiver & {
+    getHeaderExtensionsToNegotiate?: () => { uri: string; direction: string }[];
+    setHeaderExtensionsToNegotiate?: (exts: { uri: string; direction: string }[]) => void;
+  };
+  if (typeof x.getHeaderExtensionsToNegotiate !== "function" || typeof x.setHeaderExtensionsToNegotiate !== "function") return;
+  try {
+    x.setHeaderExtensionsToNegotiate(x.getHeaderExtensionsToNegotiate().map((e) => (e.uri === AUDIO_LEVEL_URI ? { ...e, direction: "stopped" } : e)));
+  } catch {
+    // the offer is stripped anyway
+  }
+}
+
+/** The level (0 to 1) of the latest audio packet received, from the audio receiver's sources. */
+function audioLevelOf(pc: RTCPeerConnection): number | null {
+  for (const t of pc.getTransceivers()) {
+    const r = t.receiver;
+    if (r.track?.kind !== "audio" || typeof r.getSynchronizationSources !== "function") continue;
+    const levels = r.getSynchronizationSources().map((s) => s.audioLevel).filter((l): l is number => typeof l === "number");
+    if (levels.length > 0) return Math.max(...levels);
+  }
+  return null;
+}
+
+async function receiveStats(pc: RTCPeerConnection): Promise<ReceiveStats> {
+  const out: ReceiveStats = { timestamp: Date.now(), audio: null, video: null };
+  const report = await pc.getStats();
+  const num = (v: unknown) => (typeof v === "number" ? v : 0);
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type !== "inbound-rtp") return;
+    if (s.kind === "audio") {
+      out.audio = { bytesReceived: num(s.bytesReceived), packetsReceived: num(s.packetsReceived), packetsLost: num(s.packetsLost), audioLevel: typeof s.audioLevel === "number" ? s.audioLevel : null };
+    } else if (s.kind === "video") {
+      out.video = {
+        bytesReceived: num(s.bytesReceived),
+        packetsReceived: num(s.packetsReceived),
+        packetsLost: num(s.packetsLost),
+        frameWidth: num(s.frameWidth),
+        frameHeight: num(s.frameHeight),
+        framesPerSecond: num(s.framesPerSecond),
+        framesDecoded: num(s.framesDecoded),
+        freezeCount: num(s.freezeCount),
+        totalFreezesDuration: num(s.totalFreezesDuration),
+      };
+    }
+  });
+  return out;
 }

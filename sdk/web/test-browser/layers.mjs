@@ -1,0 +1,190 @@
+// Simulcast layers and who is speaking with the Web SDK (issue 13), all end-to-end encrypted:
+//
+// - simulcast-offer: a Chromium publisher's offer carries three rid layers, smallest first, and
+//   its stream decodes at a Chromium subscriber.
+// - preferred-resolution: setPreferredResolution({320x180}) brings the decoded video down to the
+//   quarter layer ('q', ≤ 320 wide) within 5 s; clearing it brings back the top layer ('f').
+// - shaped-link: the subscriber's downlink limited to 400 kb/s (tc htb on the namespace's
+//   loopback, which carries every packet to the namespace's own address, filtered on the
+//   subscriber's UDP port): the low layer within 5 s, no freeze over 1 s after the switch, and
+//   the top layer again within 10 s of lifting the limit.
+// - active-speaker: three audio publishers whose tones differ in loudness: the loudest is the one
+//   activeSpeakerChanged names, at every participant.
+//
+// Every test checks that no encryptionSecretMismatch fired: a subscriber moved between layers
+// decrypts each of them (one SFrame sender state for all layers of a sender).
+//
+// run.mjs registers this with its own helpers.
+import { spawnSync } from "node:child_process";
+
+/** @param {object} h run.mjs's test helpers. */
+export function registerLayerTests(h) {
+  const { test, chromePage, connect, publish, state, stats, assertVideoFlows, check, say, sleep, waitUntil, SECRET, figures } = h;
+
+  const CAMERA = "1280x720";
+
+  async function pubSub(room, { resolution = CAMERA, codec = "VP8" } = {}) {
+    const pub = await chromePage();
+    const sub = await chromePage();
+    check(!(await connect(pub, { room, name: "publisher", secret: SECRET, autoSubscribe: false })).error, "publisher connect");
+    check(!(await connect(sub, { room, name: "subscriber", secret: SECRET })).error, "subscriber connect");
+    const r = await publish(pub, { name: "publisher", codec, audio: false, resolution });
+    check(!r.error, `publish: ${JSON.stringify(r.error)}`);
+    await waitUntil("the subscriber to subscribe", async () => (await state(sub)).subscribers.length > 0, 15000);
+    return { pub, sub };
+  }
+
+  /** The subscriber's current decoded width (getStats frameWidth, else the element's) and layer. */
+  async function current(sub) {
+    const s = await sub.ev(() => H.subStats(0));
+    const st = (await state(sub)).subscribers[0];
+    const width = s.video?.frameWidth || st.width;
+    return { width, rid: s.videoLayer?.rid ?? null, layer: s.videoLayer, freezes: s.video?.totalFreezesDuration ?? 0, decoded: s.video?.framesDecoded ?? 0, st };
+  }
+
+  function assertNoMismatch(st, label) {
+    for (const s of st.subscribers) {
+      check(s.mismatch === 0, `${label}: encryptionSecretMismatch fired ${s.mismatch} times for ${s.name}`);
+      check(s.notEncrypted === 0, `${label}: streamNotEncrypted for ${s.name}`);
+    }
+    check(st.exceptions.length === 0, `${label}: exceptions ${JSON.stringify(st.exceptions)}`);
+  }
+
+  async function publisherLayers(pub) {
+    const out = (await stats(pub)).outbound.filter((x) => x.kind === "video");
+    return out.map((x) => `${x.rid}:${x.frameWidth}px:${x.framesEncoded}`).join(" ");
+  }
+
+  test("simulcast-offer", async () => {
+    const { pub, sub } = await pubSub("l-simulcast-offer");
+    const sdp = await pub.ev(() => H.publisherOffer());
+    check(sdp, "no publisher offer");
+    const rids = [...sdp.matchAll(/^a=rid:(\S+) send/gm)].map((m) => m[1]);
+    const line = /^a=simulcast:send (\S+)/m.exec(sdp)?.[1] ?? null;
+    say(`  offer: rids ${rids.join(",")}, a=simulcast:send ${line}`);
+    check(rids.length === 3 && ["q", "h", "f"].every((r) => rids.includes(r)), `offer rids: ${rids}`);
+    check(line === "q;h;f", `a=simulcast:send ${line}, wanted q;h;f (smallest first)`);
+    await assertVideoFlows(sub, "simulcast");
+    say(`  publisher layers (rid:width:frames): ${await publisherLayers(pub)}`);
+    assertNoMismatch(await state(sub), "simulcast-offer");
+  });
+
+  test("preferred-resolution", async () => {
+    const { pub, sub } = await pubSub("l-preferred");
+    await assertVideoFlows(sub, "before the preference");
+    const before = await current(sub);
+    say(`  before: ${before.width}px, layer ${JSON.stringify(before.layer)}; publisher ${await publisherLayers(pub)}`);
+    const t0 = Date.now();
+    await sub.ev(() => H.prefer(0, { resolution: { width: 320, height: 180 } }));
+    const low = await waitUntil("≤ 320 px wide and videoLayerChanged naming 'q'", async () => {
+      const c = await current(sub);
+      const named = c.st.layers.at(-1)?.rid;
+      return c.width > 0 && c.width <= 320 && named === "q" ? c : null;
+    }, 5000, 100);
+    const toLow = Date.now() - t0;
+    say(`  setPreferredResolution(320x180) → ${low.width}px, layer ${JSON.stringify(low.layer)} in ${toLow} ms; publisher ${await publisherLayers(pub)}`);
+    (figures.preferredToLowMs ??= []).push(toLow);
+    const t1 = Date.now();
+    await sub.ev(() => H.prefer(0, { resolution: null }));
+    const high = await waitUntil("the top layer ('f', > 640 px) again", async () => {
+      const c = await current(sub);
+      return c.st.layers.at(-1)?.rid === "f" && c.width > 640 ? c : null;
+    }, 10000, 100);
+    say(`  cleared → ${high.width}px, layer ${JSON.stringify(high.layer)} in ${Date.now() - t1} ms`);
+    await assertVideoFlows(sub, "after the preference");
+    assertNoMismatch(await state(sub), "preferred-resolution");
+  });
+
+  /** tc on the namespace's loopback (every packet to 10.99.0.1 goes through it). */
+  const tc = (args) => {
+    const r = spawnSync("tc", args, { encoding: "utf8" });
+    check(r.status === 0, `tc ${args.join(" ")}: ${r.stderr}`);
+  };
+  const unshape = () => spawnSync("tc", ["qdisc", "del", "dev", "lo", "root"], { encoding: "utf8" });
+
+  test("shaped-link", async () => {
+    const { pub, sub } = await pubSub("l-shaped");
+    await assertVideoFlows(sub, "unshaped");
+    const top = await waitUntil("the top layer before shaping", async () => {
+      const c = await current(sub);
+      return c.rid === "f" && c.width > 640 ? c : null;
+    }, 20000, 200);
+    say(`  unshaped: ${top.width}px, layer ${JSON.stringify(top.layer)}; publisher ${await publisherLayers(pub)}`);
+    const port = await sub.ev(() => H.subscriberPort(0));
+    check(typeof port === "number" && port > 0, `the subscriber's UDP port: ${port}`);
+    unshape();
+    try {
+      tc(["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10"]);
+      tc(["class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit"]);
+      tc(["class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", "400kbit", "ceil", "400kbit", "burst", "15k"]);
+      tc(["qdisc", "add", "dev", "lo", "parent", "1:20", "handle", "20:", "pfifo", "limit", "40"]);
+      tc(["filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "protocol", "17", "0xff", "match", "ip", "dport", String(port), "0xffff", "flowid", "1:20"]);
+      const shapedAt = Date.now();
+      const pageShapedAt = (await state(sub)).now;
+      say(`  shaped the subscriber's downlink (UDP port ${port}) to 400 kb/s`);
+      const low = await waitUntil("the low layer ('q') under 400 kb/s", async () => {
+        const c = await current(sub);
+        return c.rid === "q" ? c : null;
+      }, 5000, 100);
+      const switchMs = Date.now() - shapedAt;
+      const switchedAt = (await state(sub)).now;
+      say(`  → layer ${JSON.stringify(low.layer)} after ${switchMs} ms`);
+      const f0 = await current(sub);
+      await sleep(5000);
+      const f1 = await current(sub);
+      const gap = (await sub.ev((t) => H.longestGaps(t), switchedAt))[0];
+      const freezes = f1.freezes - f0.freezes;
+      say(`  after the switch: ${f1.decoded - f0.decoded} frames decoded in 5 s at ${f1.width}px, freezes +${freezes.toFixed(2)} s, longest gap ${gap.toFixed(0)} ms (before the switch: since shaping ${(switchedAt - pageShapedAt).toFixed(0)} ms)`);
+      (figures.shapedSwitchMs ??= []).push(switchMs);
+      (figures.shapedLongestGapMs ??= []).push(Math.round(gap));
+      check(f1.decoded - f0.decoded >= 25, `only ${f1.decoded - f0.decoded} frames decoded in 5 s on the low layer`);
+      check(gap <= 1000, `a freeze of ${gap.toFixed(0)} ms after the switch`);
+      check(freezes <= 1, `getStats counts ${freezes.toFixed(2)} s of freezes after the switch`);
+    } finally {
+      unshape();
+    }
+    const liftedAt = Date.now();
+    const back = await waitUntil("the top layer within 10 s of lifting the limit", async () => {
+      const c = await current(sub);
+      return c.rid === "f" ? c : null;
+    }, 10000, 200);
+    say(`  lifted → layer ${JSON.stringify(back.layer)} at ${back.width}px after ${Date.now() - liftedAt} ms`);
+    (figures.shapedBackToTopMs ??= []).push(Date.now() - liftedAt);
+    assertNoMismatch(await state(sub), "shaped-link");
+  }, 120000);
+
+  test("active-speaker", async () => {
+    const room = "l-active-speaker";
+    const gains = [["quiet", 0.005], ["loud", 0.8], ["middle", 0.05]];
+    const pages = [];
+    for (const [name] of gains) {
+      const p = await chromePage();
+      check(!(await connect(p, { room, name, secret: SECRET, autoSubscribe: false })).error, `${name} connect`);
+      pages.push(p);
+    }
+    // A listener that subscribes to all three (their audio decrypts: no mismatch).
+    const listener = await chromePage();
+    check(!(await connect(listener, { room, name: "listener", secret: SECRET })).error, "listener connect");
+    for (const [i, [name, toneGain]] of gains.entries()) {
+      const r = await publish(pages[i], { name, video: false, toneGain });
+      check(!r.error, `${name} publish: ${JSON.stringify(r.error)}`);
+    }
+    await waitUntil("the listener to subscribe to the three", async () => (await state(listener)).subscribers.length === 3, 15000);
+    const named = await waitUntil("activeSpeakerChanged naming the loud publisher", async () => {
+      const s = (await state(listener)).speakers;
+      return s.at(-1)?.name === "loud" ? s : null;
+    }, 10000, 200);
+    say(`  listener's activeSpeakerChanged: ${named.map((x) => x.name).join(" → ")}`);
+    for (const [i, [name]] of gains.entries()) {
+      const s = (await state(pages[i])).speakers;
+      check(s.at(-1)?.name === "loud", `${name} was told ${JSON.stringify(s.map((x) => x.name))}`);
+    }
+    // And it stays so: the loud one keeps being the loudest.
+    await sleep(2000);
+    const later = (await state(listener)).speakers;
+    check(later.at(-1)?.name === "loud", `later: ${later.map((x) => x.name)}`);
+    const levels = await listener.ev(() => Promise.all(H.subscribers.map(async (r) => ({ name: r.name, level: (await r.sub.getStats()).audio?.audioLevel ?? null }))));
+    say(`  listener's decoded audio levels: ${JSON.stringify(levels)}`);
+    assertNoMismatch(await state(listener), "active-speaker");
+  });
+}
