@@ -105,10 +105,15 @@ export function registerLayerTests(h) {
   test("shaped-link", async () => {
     const { pub, sub } = await pubSub("l-shaped");
     await assertVideoFlows(sub, "unshaped");
+    // The top layer, whatever size the publisher's encoder gives it right now (Chromium scales
+    // its own layers down when the machine is busy): the layer is what the router chooses.
+    let seen = null;
     const top = await waitUntil("the top layer before shaping", async () => {
-      const c = await current(sub);
-      return c.rid === "f" && c.width > 640 ? c : null;
-    }, 20000, 200);
+      seen = await current(sub);
+      return seen.rid === "f" ? seen : null;
+    }, 30000, 200).catch((e) => {
+      throw new Error(`${e.message}; last seen: layer ${JSON.stringify(seen?.layer)} at ${seen?.width}px`);
+    });
     say(`  unshaped: ${top.width}px, layer ${JSON.stringify(top.layer)}; publisher ${await publisherLayers(pub)}`);
     const port = await sub.ev(() => H.subscriberPort(0));
     check(typeof port === "number" && port > 0, `the subscriber's UDP port: ${port}`);
@@ -122,10 +127,18 @@ export function registerLayerTests(h) {
       const shapedAt = Date.now();
       const pageShapedAt = (await state(sub)).now;
       say(`  shaped the subscriber's downlink (UDP port ${port}) to 400 kb/s`);
-      const low = await waitUntil("the low layer ('q') under 400 kb/s", async () => {
+      const trail = [];
+      // Lower = a smaller layer, or the top one with fewer temporal layers: the router drops
+      // frame rate before resolution (docs/signaling.md), and on this 2-core machine Chromium's
+      // own CPU adaptation often keeps the top layer small enough that a temporal cap fits.
+      const low = await waitUntil("a lower layer under 400 kb/s", async () => {
         const c = await current(sub);
-        return c.rid === "q" ? c : null;
-      }, 5000, 100);
+        const l = `${c.rid}/${c.layer?.temporalLayer ?? "all"}`;
+        if (!trail.length || trail[trail.length - 1].l !== l) trail.push({ l, ms: Date.now() - shapedAt });
+        return c.rid !== "f" || c.layer?.temporalLayer != null ? c : null;
+      }, Number(process.env.SHAPED_WAIT_MS ?? 5000), 100).catch((e) => {
+        throw new Error(`${e.message}; layers seen: ${trail.map((t) => `${t.l}@${t.ms}ms`).join(" → ")}`);
+      });
       const switchMs = Date.now() - shapedAt;
       const switchedAt = (await state(sub)).now;
       say(`  → layer ${JSON.stringify(low.layer)} after ${switchMs} ms`);
@@ -137,7 +150,7 @@ export function registerLayerTests(h) {
       say(`  after the switch: ${f1.decoded - f0.decoded} frames decoded in 5 s at ${f1.width}px, freezes +${freezes.toFixed(2)} s, longest gap ${gap.toFixed(0)} ms (before the switch: since shaping ${(switchedAt - pageShapedAt).toFixed(0)} ms)`);
       (figures.shapedSwitchMs ??= []).push(switchMs);
       (figures.shapedLongestGapMs ??= []).push(Math.round(gap));
-      check(f1.decoded - f0.decoded >= 25, `only ${f1.decoded - f0.decoded} frames decoded in 5 s on the low layer`);
+      check(f1.decoded - f0.decoded >= 25, `only ${f1.decoded - f0.decoded} frames decoded in 5 s on the lower layer`);
       check(gap <= 1000, `a freeze of ${gap.toFixed(0)} ms after the switch`);
       check(freezes <= 1, `getStats counts ${freezes.toFixed(2)} s of freezes after the switch`);
     } finally {
@@ -146,7 +159,7 @@ export function registerLayerTests(h) {
     const liftedAt = Date.now();
     const back = await waitUntil("the top layer within 10 s of lifting the limit", async () => {
       const c = await current(sub);
-      return c.rid === "f" ? c : null;
+      return c.rid === "f" && c.layer?.temporalLayer == null ? c : null;
     }, 10000, 200);
     say(`  lifted → layer ${JSON.stringify(back.layer)} at ${back.width}px after ${Date.now() - liftedAt} ms`);
     (figures.shapedBackToTopMs ??= []).push(Date.now() - liftedAt);
