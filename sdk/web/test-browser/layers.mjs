@@ -52,7 +52,7 @@ export function registerLayerTests(h) {
 
   async function publisherLayers(pub) {
     const out = (await stats(pub)).outbound.filter((x) => x.kind === "video");
-    return out.map((x) => `${x.rid}:${x.frameWidth}px:${x.framesEncoded}`).join(" ");
+    return out.map((x) => `${x.rid}:${x.frameWidth}px:${x.framesEncoded}:${x.scalabilityMode}`).join(" ");
   }
 
   test("simulcast-offer", async () => {
