@@ -101,6 +101,12 @@ export function registerLayerTests(h) {
     check(r.status === 0, `tc ${args.join(" ")}: ${r.stderr}`);
   };
   const unshape = () => spawnSync("tc", ["qdisc", "del", "dev", "lo", "root"], { encoding: "utf8" });
+  /** Bytes and drops of the shaped class so far (the filter did catch the subscriber's packets). */
+  const shapedClass = () => {
+    const out = spawnSync("tc", ["-s", "class", "show", "dev", "lo", "classid", "1:20"], { encoding: "utf8" }).stdout ?? "";
+    const m = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+)/.exec(out);
+    return m ? { bytes: +m[1], packets: +m[2], dropped: +m[3] } : null;
+  };
 
   test("shaped-link", async () => {
     const { pub, sub } = await pubSub("l-shaped");
@@ -127,6 +133,9 @@ export function registerLayerTests(h) {
         return c.rid === "q" ? c : null;
       }, 5000, 100);
       const switchMs = Date.now() - shapedAt;
+      const shaped = shapedClass();
+      say(`  shaped class: ${JSON.stringify(shaped)}`);
+      check(shaped && shaped.packets > 0, "no packet of the subscriber went through the 400 kb/s class");
       const switchedAt = (await state(sub)).now;
       say(`  → layer ${JSON.stringify(low.layer)} after ${switchMs} ms`);
       const f0 = await current(sub);
