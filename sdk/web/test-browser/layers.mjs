@@ -69,6 +69,27 @@ export function registerLayerTests(h) {
     assertNoMismatch(await state(sub), "simulcast-offer");
   });
 
+  test("audio-levels-opt-out", async () => {
+    // publishAudioLevels: false: the RFC 6464 extension is not negotiated (Chromium stops it on
+    // the transceiver, so even its own offer lacks it), and audio still reaches the subscriber.
+    const room = "l-no-levels";
+    const pub = await chromePage();
+    const sub = await chromePage();
+    check(!(await connect(pub, { room, name: "publisher", secret: SECRET, autoSubscribe: false })).error, "publisher connect");
+    check(!(await connect(sub, { room, name: "subscriber", secret: SECRET })).error, "subscriber connect");
+    check(!(await publish(pub, { name: "publisher", publishAudioLevels: false })).error, "publish");
+    await waitUntil("the subscriber to subscribe", async () => (await state(sub)).subscribers.length > 0, 15000);
+    const sdp = await pub.ev(() => H.publisherOffer());
+    const remote = await pub.ev(() => (window.__pcs ?? []).find((pc) => pc.getSenders().some((s) => s.track))?.remoteDescription?.sdp ?? null);
+    check(sdp && !/ssrc-audio-level/.test(sdp), "the publisher's offer still has the audio level extension");
+    check(remote && !/ssrc-audio-level/.test(remote), "the router's answer has the audio level extension");
+    await assertVideoFlows(sub, "no audio levels");
+    const lvl = await sub.ev(() => H.audioLevel(0, 2000));
+    say(`  subscriber audio (RMS) ${JSON.stringify(lvl)}`);
+    check(!lvl.error && lvl.rms > 0.005, `subscriber audio is silent: ${JSON.stringify(lvl)}`);
+    assertNoMismatch(await state(sub), "audio-levels-opt-out");
+  });
+
   test("preferred-resolution", async () => {
     const { pub, sub } = await pubSub("l-preferred");
     await assertVideoFlows(sub, "before the preference");
