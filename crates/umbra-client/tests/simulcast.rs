@@ -107,6 +107,8 @@ struct StandIn {
     video: Option<Mid>,
     /// Frames received per rid (`"-"` for none).
     frames: HashMap<String, u64>,
+    /// The RFC 6464 level of each audio frame (`None`: the packet had none).
+    audio_levels: Vec<Option<i8>>,
 }
 
 impl StandIn {
@@ -115,7 +117,7 @@ impl StandIn {
         let local = socket.local_addr().unwrap();
         let mut rtc = Rtc::builder().set_stats_interval(None).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        Self { rtc, socket, local, video: None, frames: HashMap::new() }
+        Self { rtc, socket, local, video: None, frames: HashMap::new(), audio_levels: Vec::new() }
     }
 
     fn answer(&mut self, offer: &str) -> String {
@@ -141,6 +143,8 @@ impl StandIn {
                         if m.params.spec().codec.is_video() {
                             let rid = m.rid.map_or("-".to_string(), |r| r.to_string());
                             *self.frames.entry(rid).or_default() += 1;
+                        } else {
+                            self.audio_levels.push(m.ext_vals.audio_level);
                         }
                     }
                     Output::Event(_) => {}
@@ -207,6 +211,10 @@ fn simulcast_layers_are_offered_sent_paused_and_resumed() {
         let n = stand_in.frames.get(rid).copied().unwrap_or(0);
         assert!(n >= 30, "{rid}: {n} frames in 3 s ({:?})", stand_in.frames);
     }
+    // The default tone (a 440 Hz sine of peak 0.3) is at -13.5 dBov, sent with each Opus frame.
+    let levels = &stand_in.audio_levels;
+    assert!(levels.len() >= 100, "{} audio frames", levels.len());
+    assert!(levels.iter().all(|l| matches!(l, Some(-14..=-13))), "{:?}", &levels[..10]);
     let stats = session.publisher_stats(publisher);
     assert_eq!(
         stats.layers.iter().map(|l| (l.rid.clone().unwrap(), l.width, l.height)).collect::<Vec<_>>(),
@@ -259,19 +267,29 @@ fn simulcast_layers_are_offered_sent_paused_and_resumed() {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
-/// Publishing with simulcast off (and small pictures) offers one plain video stream.
+/// With simulcast and audio levels turned off: one plain video stream, no levels on the audio.
 #[test]
-fn simulcast_can_be_turned_off() {
+fn simulcast_and_audio_levels_can_be_turned_off() {
     let (mut fake, session, _events) = Fake::start();
-    let options = PublishOptions::default().with_simulcast(false);
+    let mut stand_in = StandIn::new();
+    let options = PublishOptions::default().with_simulcast(false).with_audio_level(false);
     session.publish_with(PublisherSettings::with_pattern("camera", 640, 360, 30), options).unwrap();
-    match fake.recv() {
-        ClientMessage::Publish { stream, sdp_offer: Some(offer), .. } => {
+    let (id, offer) = match fake.recv() {
+        ClientMessage::Publish { id: Some(id), stream, sdp_offer: Some(offer) } => {
             assert!(!offer.contains("a=simulcast") && !offer.contains("a=rid:"), "{offer}");
             assert_eq!(stream.video_dimensions, Some(VideoDimensions { width: 640, height: 360 }));
+            (id, offer)
         }
         other => panic!("expected publish, got {other:?}"),
-    }
+    };
+    let answer = stand_in.answer(&offer);
+    fake.send(ServerMessage::Ack {
+        id: Some(id),
+        body: AckBody::Published { stream_id: "s1".into(), sdp_answer: Some(answer) },
+    });
+    stand_in.run(Duration::from_secs(2));
+    assert!(stand_in.frames.get("-").is_some_and(|n| *n >= 20), "{:?}", stand_in.frames);
+    assert!(stand_in.audio_levels.len() >= 50 && stand_in.audio_levels.iter().all(Option::is_none));
 }
 
 /// Preferences reach the server for a subscription once it exists, are not repeated, and are
@@ -495,6 +513,7 @@ fn a_subscriber_decodes_a_simulcast_stream_through_the_real_router() {
 /// Needs the router's layer choice: with a preference of 320x180 the router forwards the "h"
 /// layer (the smallest at least that large) and says so.
 #[test]
+#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn a_preferred_resolution_gets_the_matching_layer() {
     let (_server, app, session_id) = routed_e2ee();
     let publisher = Client::new(&app, &session_id);
@@ -527,6 +546,7 @@ fn a_preferred_resolution_gets_the_matching_layer() {
 /// Needs the router's `layers_wanted`: with its only subscriber wanting the smallest layer,
 /// the publisher stops encoding the two others.
 #[test]
+#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn a_publisher_stops_encoding_layers_nobody_wants() {
     let (_server, app, session_id) = routed_e2ee();
     let mut publisher = Client::new(&app, &session_id);
@@ -556,6 +576,7 @@ fn a_publisher_stops_encoding_layers_nobody_wants() {
 
 /// Needs the router's speaker detection: of three publishers, the loudest is named.
 #[test]
+#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn the_loudest_of_three_publishers_is_the_active_speaker() {
     let (_server, app, session_id) = routed_e2ee();
     let mut clients = Vec::new();

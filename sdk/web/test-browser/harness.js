@@ -329,7 +329,7 @@
         if (r.type === "inbound-rtp")
           out.inbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesDecoded: r.framesDecoded ?? 0, packets: r.packetsReceived ?? 0, bytes: r.bytesReceived ?? 0, audioLevel: r.audioLevel ?? null, totalAudioEnergy: r.totalAudioEnergy ?? null, frameWidth: r.frameWidth ?? 0 });
         if (r.type === "outbound-rtp")
-          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0, rid: r.rid ?? null, active: r.active ?? null });
+          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0, rid: r.rid ?? null, active: r.active ?? null, scalabilityMode: r.scalabilityMode ?? null });
       });
     }
     return out;

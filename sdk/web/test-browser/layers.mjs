@@ -52,7 +52,7 @@ export function registerLayerTests(h) {
 
   async function publisherLayers(pub) {
     const out = (await stats(pub)).outbound.filter((x) => x.kind === "video");
-    return out.map((x) => `${x.rid}:${x.frameWidth}px:${x.framesEncoded}`).join(" ");
+    return out.map((x) => `${x.rid}:${x.frameWidth}px:${x.framesEncoded}:${x.scalabilityMode}`).join(" ");
   }
 
   test("simulcast-offer", async () => {
@@ -67,6 +67,27 @@ export function registerLayerTests(h) {
     await assertVideoFlows(sub, "simulcast");
     say(`  publisher layers (rid:width:frames): ${await publisherLayers(pub)}`);
     assertNoMismatch(await state(sub), "simulcast-offer");
+  });
+
+  test("audio-levels-opt-out", async () => {
+    // publishAudioLevels: false: the RFC 6464 extension is not negotiated (Chromium stops it on
+    // the transceiver, so even its own offer lacks it), and audio still reaches the subscriber.
+    const room = "l-no-levels";
+    const pub = await chromePage();
+    const sub = await chromePage();
+    check(!(await connect(pub, { room, name: "publisher", secret: SECRET, autoSubscribe: false })).error, "publisher connect");
+    check(!(await connect(sub, { room, name: "subscriber", secret: SECRET })).error, "subscriber connect");
+    check(!(await publish(pub, { name: "publisher", publishAudioLevels: false })).error, "publish");
+    await waitUntil("the subscriber to subscribe", async () => (await state(sub)).subscribers.length > 0, 15000);
+    const sdp = await pub.ev(() => H.publisherOffer());
+    const remote = await pub.ev(() => (window.__pcs ?? []).find((pc) => pc.getSenders().some((s) => s.track))?.remoteDescription?.sdp ?? null);
+    check(sdp && !/ssrc-audio-level/.test(sdp), "the publisher's offer still has the audio level extension");
+    check(remote && !/ssrc-audio-level/.test(remote), "the router's answer has the audio level extension");
+    await assertVideoFlows(sub, "no audio levels");
+    const lvl = await sub.ev(() => H.audioLevel(0, 2000));
+    say(`  subscriber audio (RMS) ${JSON.stringify(lvl)}`);
+    check(!lvl.error && lvl.rms > 0.005, `subscriber audio is silent: ${JSON.stringify(lvl)}`);
+    assertNoMismatch(await state(sub), "audio-levels-opt-out");
   });
 
   test("preferred-resolution", async () => {
@@ -101,6 +122,12 @@ export function registerLayerTests(h) {
     check(r.status === 0, `tc ${args.join(" ")}: ${r.stderr}`);
   };
   const unshape = () => spawnSync("tc", ["qdisc", "del", "dev", "lo", "root"], { encoding: "utf8" });
+  /** Bytes and drops of the shaped class so far (the filter did catch the subscriber's packets). */
+  const shapedClass = () => {
+    const out = spawnSync("tc", ["-s", "class", "show", "dev", "lo", "classid", "1:20"], { encoding: "utf8" }).stdout ?? "";
+    const m = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+)/.exec(out);
+    return m ? { bytes: +m[1], packets: +m[2], dropped: +m[3] } : null;
+  };
 
   test("shaped-link", async () => {
     const { pub, sub } = await pubSub("l-shaped");
@@ -140,6 +167,9 @@ export function registerLayerTests(h) {
         throw new Error(`${e.message}; layers seen: ${trail.map((t) => `${t.l}@${t.ms}ms`).join(" → ")}`);
       });
       const switchMs = Date.now() - shapedAt;
+      const shaped = shapedClass();
+      say(`  shaped class: ${JSON.stringify(shaped)}`);
+      check(shaped && shaped.packets > 0, "no packet of the subscriber went through the 400 kb/s class");
       const switchedAt = (await state(sub)).now;
       say(`  → layer ${JSON.stringify(low.layer)} after ${switchMs} ms`);
       const f0 = await current(sub);

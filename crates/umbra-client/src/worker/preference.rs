@@ -97,6 +97,12 @@ impl PreferenceState {
         }
     }
 
+    /// The request could not even be sent (not for want of a socket): reported once, not
+    /// retried on every turn of the loop; the next change tries again.
+    pub(crate) fn abandon(&mut self) {
+        self.unsent = false;
+    }
+
     /// A new peer connection (`media_restart`): a preference other than the default goes to
     /// the new router again.
     pub(crate) fn restarted(&mut self) {
@@ -128,9 +134,15 @@ impl Worker {
                         s.preference.sent(req);
                     }
                 }
-                // Stays unsent; the resume's `resumed` brings the next chance.
-                Err(ClientError::ConnectionInterrupted) => return,
-                Err(e) => self.emit_sub(id, SubscriberEvent::Error(e)),
+                // The socket is gone or going (its end is noticed and resumed by the loop):
+                // stays unsent, and the resume brings the next chance.
+                Err(ClientError::ConnectionInterrupted | ClientError::Signaling(_)) => return,
+                Err(e) => {
+                    if let Some(s) = self.subscribers.get_mut(&id) {
+                        s.preference.abandon();
+                    }
+                    self.emit_sub(id, SubscriberEvent::Error(e));
+                }
             }
         }
     }

@@ -109,8 +109,9 @@ export class Subscriber extends EventEmitter {
   }
 
   /**
-   * As OpenTok.js: starts or stops receiving video. Routed: the router stops forwarding it (the
-   * bandwidth is saved, audio continues). Relayed: the video track is disabled here.
+   * As OpenTok.js: starts or stops receiving video. The received video track is disabled here;
+   * routed sessions also have the router stop forwarding it (the bandwidth is saved, audio
+   * continues). Relayed sessions: the publisher keeps sending it.
    */
   subscribeToVideo(value: boolean): this {
     this.properties.subscribeToVideo = value;
