@@ -513,7 +513,6 @@ fn a_subscriber_decodes_a_simulcast_stream_through_the_real_router() {
 /// Needs the router's layer choice: with a preference of 320x180 the router forwards the "h"
 /// layer (the smallest at least that large) and says so.
 #[test]
-#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn a_preferred_resolution_gets_the_matching_layer() {
     let (_server, app, session_id) = routed_e2ee();
     let publisher = Client::new(&app, &session_id);
@@ -546,7 +545,6 @@ fn a_preferred_resolution_gets_the_matching_layer() {
 /// Needs the router's `layers_wanted`: with its only subscriber wanting the smallest layer,
 /// the publisher stops encoding the two others.
 #[test]
-#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn a_publisher_stops_encoding_layers_nobody_wants() {
     let (_server, app, session_id) = routed_e2ee();
     let mut publisher = Client::new(&app, &session_id);
@@ -576,7 +574,6 @@ fn a_publisher_stops_encoding_layers_nobody_wants() {
 
 /// Needs the router's speaker detection: of three publishers, the loudest is named.
 #[test]
-#[ignore = "needs the router's layer choice and speaker detection (issue 13 router branch): un-ignore on merge"]
 fn the_loudest_of_three_publishers_is_the_active_speaker() {
     let (_server, app, session_id) = routed_e2ee();
     let mut clients = Vec::new();
