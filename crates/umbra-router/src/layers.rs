@@ -156,8 +156,13 @@ impl Chooser {
             self.better_since = None;
         }
         self.limited = rank > 0;
-        let probe_bps =
-            rank.checked_sub(1).map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN)).round() as u64);
+        // What the next candidate up needs, so str0m's BWE probes for exactly that; at the top
+        // `None` (the engine then lets BWE probe up to its configured desired bitrate, room
+        // for a wish that grows).
+        let probe_bps = rank
+            .checked_sub(1)
+            .map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN)).round() as u64)
+            .filter(|&b| b > 0);
         Decision { pick: Some(list[rank]), probe_bps }
     }
 }

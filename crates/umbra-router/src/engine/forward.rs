@@ -67,7 +67,7 @@
 
 use super::*;
 use crate::rtp::keyframe::starts_keyframe;
-use crate::rtp::layers::{vp8_key_size, vp8_tid};
+use crate::rtp::layers::{switch_ts_offset, vp8_key_size, vp8_tid};
 use crate::rtp::seqmap::Slot;
 use str0m::format::Codec;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
@@ -330,17 +330,16 @@ fn deliver(
             if target.layer != i.layer {
                 return Delivery::Skipped;
             }
+            if !connected {
+                // `connected` asks for the key frame once the subscriber is up.
+                return Delivery::Skipped;
+            }
             let codec = route.pt_for(packet.header.payload_type).map(|(_, c)| c);
-            if !connected || !codec.is_some_and(|c| starts_keyframe(c, &packet.payload)) {
+            if !codec.is_some_and(|c| starts_keyframe(c, &packet.payload)) {
                 return Delivery::AwaitingKeyframe;
             }
             let sel = &mut route.sel;
-            sel.ts_offset = match sel.last_out {
-                Some((out_ts, at)) => {
-                    out_ts.wrapping_add(ticks_90k(received.saturating_duration_since(at))).wrapping_sub(timestamp)
-                }
-                None => 0,
-            };
+            sel.ts_offset = switch_ts_offset(sel.last_out, timestamp, received);
             started = true;
             switched = sel.current.is_some();
             sel.current = Some(i.layer);
@@ -412,11 +411,6 @@ fn deliver(
         return Delivery::Skipped;
     }
     Delivery::Sent { new_frame: false, switched: false }
-}
-
-/// Time in the 90 kHz video clock; at least one tick, so timestamps strictly increase.
-fn ticks_90k(d: Duration) -> u32 {
-    ((d.as_micros() * 9 / 100) as u32).max(1)
 }
 
 /// Apply the route's temporal cap at a new frame of its current layer: true when the frame is
@@ -580,5 +574,35 @@ fn ask_for_keyframe(
             tracing::debug!("keyframe request to publisher: no receive stream yet");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::Selection;
+    use crate::layers::Pick;
+
+    #[test]
+    fn a_temporal_cap_lowers_at_once_and_rises_at_tid_0() {
+        let mut sel =
+            Selection { current: Some(1), target: Some(Pick { layer: 1, tid_cap: None }), ..Default::default() };
+        // L1T3 frames 0 2 1 2 0 ...: everything passes without a cap.
+        assert!(![0, 2, 1, 2].iter().any(|&t| thin(&mut sel, 1, Some(t))));
+        // Cap to TID 0: applies at the very next frame, whatever its TID.
+        sel.target = Some(Pick { layer: 1, tid_cap: Some(0) });
+        assert!(thin(&mut sel, 1, Some(2)));
+        assert!(thin(&mut sel, 1, Some(1)));
+        assert!(!thin(&mut sel, 1, Some(0)));
+        // Lifted: the TID 2 and TID 1 frames before the next TID 0 are still dropped (they
+        // may reference frames the subscriber never got).
+        sel.target = Some(Pick { layer: 1, tid_cap: None });
+        assert!(thin(&mut sel, 1, Some(2)));
+        assert!(thin(&mut sel, 1, Some(1)));
+        assert!(!thin(&mut sel, 1, Some(0)));
+        assert!(!thin(&mut sel, 1, Some(2)));
+        // Without temporal layers nothing is thinned.
+        sel.target = Some(Pick { layer: 1, tid_cap: Some(0) });
+        assert!(!thin(&mut sel, 1, None));
     }
 }

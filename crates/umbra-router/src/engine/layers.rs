@@ -5,8 +5,10 @@
 //!
 //! Bound: per tick, one pass over publishers, their subscribers and their layers (at most 3
 //! per track); no allocation per packet. A subscriber's BWE desired bitrate is set to the
-//! bitrate of the candidate above its current one (plus the up-switch margin), so str0m
-//! probes for exactly what an up-switch needs.
+//! bitrate of the candidate above its current one (plus the up-switch margin), so str0m probes
+//! for exactly what an up-switch needs; at the top it is the configured `bwe_desired_bps`
+//! again (a desired bitrate of just the top layer would hold the estimate there, and a wish
+//! that grows would then start a layer low).
 
 use super::*;
 use crate::layers::{LayerInfo, halving_sizes};
@@ -111,7 +113,7 @@ impl Engine {
                     if d.probe_bps != sel.probe_bps {
                         let moved = match (d.probe_bps, sel.probe_bps) {
                             (Some(a), Some(b)) => (a as f64 - b as f64).abs() > PROBE_STEP * b as f64,
-                            (a, _) => a.is_some(),
+                            _ => true,
                         };
                         if moved {
                             sel.probe_bps = d.probe_bps;
@@ -126,10 +128,8 @@ impl Engine {
                     }
                 }
             }
-            if probe_changed
-                && initial.is_some()
-                && let Some(bps) = probe
-            {
+            if probe_changed && initial.is_some() {
+                let bps = probe.unwrap_or(self.settings.bwe_desired_bps);
                 sc.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
                 let mut ctx = self.ctx(now);
                 drain(sid, &mut sc, &mut ctx);

@@ -65,6 +65,16 @@ pub fn vp8_key_size(payload: &[u8]) -> Option<(u32, u32)> {
     (w > 0 && h > 0).then_some((w, h))
 }
 
+/// The RTP timestamp offset for a route switching to a layer whose packet with timestamp
+/// `new_ts` arrived at `at`: output timestamps continue from `last_out` (the last timestamp
+/// sent and when its packet arrived) by the time elapsed between the two arrivals, in the
+/// 90 kHz video clock, at least one tick. No packet sent yet: no offset.
+pub fn switch_ts_offset(last_out: Option<(u32, Instant)>, new_ts: u32, at: Instant) -> u32 {
+    let Some((out_ts, out_at)) = last_out else { return 0 };
+    let ticks = (at.saturating_duration_since(out_at).as_micros() * 9 / 100).clamp(1, u128::from(u32::MAX / 2)) as u32;
+    out_ts.wrapping_add(ticks).wrapping_sub(new_ts)
+}
+
 /// Rates of one layer as of the last full window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LayerRates {
@@ -179,6 +189,21 @@ mod tests {
         assert_eq!(vp8_key_size(&p), None);
         // Not the start of partition 0.
         assert_eq!(vp8_key_size(&[0x80, 0xE0]), None);
+    }
+
+    #[test]
+    fn timestamps_continue_by_the_elapsed_time_across_wraps() {
+        let t = Instant::now();
+        assert_eq!(switch_ts_offset(None, 12345, t), 0);
+        // Last sent 4000000000 (output), next layer's packet 40 ms later at input 7.
+        let off = switch_ts_offset(Some((4_000_000_000, t)), 7, t + Duration::from_millis(40));
+        assert_eq!(7u32.wrapping_add(off), 4_000_003_600);
+        // Across the 32-bit wrap.
+        let off = switch_ts_offset(Some((u32::MAX - 100, t)), 3_000_000_000, t + Duration::from_millis(10));
+        assert_eq!(3_000_000_000u32.wrapping_add(off), 799);
+        // The same instant (a burst): still one tick later, never equal or earlier.
+        let off = switch_ts_offset(Some((500, t)), 90, t);
+        assert_eq!(90u32.wrapping_add(off), 501);
     }
 
     #[test]
