@@ -6,11 +6,15 @@
 //! The wish sets the top: the smallest layer at least `max_size` in both directions, else the
 //! largest; `max_frame_rate` sets a temporal cap on it (the highest TID whose cumulative frame
 //! rate stays within the wish). The candidates are then, best first: the top at its cap, the
-//! top with fewer temporal layers, the next smaller layer at full rate, with fewer temporal
-//! layers, ... — temporal layers go before a spatial layer does. The choice is the best
-//! candidate whose measured bitrate fits the subscriber's bandwidth estimate (the last one
-//! when none fits: the overload rule protects the subscriber from there). A layer that sends
-//! nothing right now (paused at the publisher) is costed at four times the layer below it.
+//! top at half its frame rate (one temporal layer fewer), the next smaller layer at full rate,
+//! at half rate, ..., and last the smallest layer down to its base temporal layer — temporal
+//! layers go before a spatial layer does, but a larger picture is never thinned below half its
+//! frame rate while a smaller one could still move (7.5 fps at 960 px freezes where 15 fps at
+//! 480 px flows). The choice is the best candidate whose measured bitrate fits [`HEADROOM`] of
+//! the subscriber's bandwidth estimate (the last one when none fits: the overload rule
+//! protects the subscriber from there); the headroom lets a queue that built up while the
+//! estimate fell drain instead of persisting. A layer that sends nothing right now (paused at
+//! the publisher) is costed at four times the layer below it.
 //!
 //! Down-switches are immediate. An up-switch that bandwidth held back happens only once the
 //! estimate has covered the better candidate's bitrate plus [`UP_MARGIN`] for [`UP_HOLD`];
@@ -31,6 +35,8 @@ use crate::rtp::layers::LayerRates;
 
 pub const UP_HOLD: Duration = Duration::from_millis(1500);
 pub const UP_MARGIN: f64 = 0.15;
+/// The share of the bandwidth estimate the chosen layer may use.
+pub const HEADROOM: f64 = 0.85;
 pub const UNUSED_HOLD: Duration = Duration::from_secs(2);
 pub const REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -81,7 +87,9 @@ fn candidates(layers: &[LayerInfo], wish: &VideoWish) -> Vec<Pick> {
         let cap = fps_cap(rates, wish.max_frame_rate);
         out.push(Pick { layer, tid_cap: cap });
         let from = cap.or(rates.top_tid).unwrap_or(0);
-        for t in (0..from).rev() {
+        // Only the smallest layer goes below half rate (see the module doc).
+        let lowest = if layer == 0 { 0 } else { from.saturating_sub(1) };
+        for t in (lowest..from).rev() {
             out.push(Pick { layer, tid_cap: Some(t) });
         }
     }
@@ -129,7 +137,9 @@ impl Chooser {
             return Decision { pick: None, probe_bps: None };
         }
         let list = candidates(layers, wish);
-        let fits = |p: Pick, margin: f64| bwe_bps.is_none_or(|b| cost(layers, p) as f64 * (1.0 + margin) <= b as f64);
+        let fits = |p: Pick, margin: f64| {
+            bwe_bps.is_none_or(|b| cost(layers, p) as f64 * (1.0 + margin) <= b as f64 * HEADROOM)
+        };
         let best = list.iter().position(|&p| fits(p, 0.0)).unwrap_or(list.len() - 1);
         let current_rank = current.and_then(|c| list.iter().position(|&p| p == c));
         let rank = match current_rank {
@@ -161,7 +171,8 @@ impl Chooser {
         // for a wish that grows).
         let probe_bps = rank
             .checked_sub(1)
-            .map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN)).round() as u64)
+            // What the estimate must reach for the up-switch (`fits(better, UP_MARGIN)`).
+            .map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN) / HEADROOM).round() as u64)
             .filter(|&b| b > 0);
         Decision { pick: Some(list[rank]), probe_bps }
     }
@@ -257,10 +268,15 @@ mod tests {
         let d = c.choose(&l, &w, Some(5_000_000), None, t);
         assert_eq!(d.pick, Some(Pick { layer: 2, tid_cap: None }));
         assert_eq!(d.probe_bps, None);
-        // 1.2 Mbps: the top layer without TID 2.
+        // 1.2 Mbps (1.02 Mbps with the headroom): the top layer without TID 2; the probe is what
+        // the full top layer needs with the up-switch margin.
         let d = c.choose(&l, &w, Some(1_200_000), d.pick, t);
         assert_eq!(d.pick, Some(Pick { layer: 2, tid_cap: Some(1) }));
-        assert_eq!(d.probe_bps, Some(1_725_000));
+        assert_eq!(d.probe_bps, Some(2_029_412));
+        // 900 kbps: the top layer's base layer (700 kbps) would fit, but 7.5 fps of a large
+        // picture is not offered while the middle layer moves at full rate.
+        let d = c.choose(&l, &w, Some(900_000), d.pick, t);
+        assert_eq!(d.pick, Some(Pick { layer: 1, tid_cap: None }));
         // 500 kbps: the middle layer, full rate.
         let d = c.choose(&l, &w, Some(500_000), d.pick, t);
         assert_eq!(d.pick, Some(Pick { layer: 1, tid_cap: None }));
@@ -277,21 +293,21 @@ mod tests {
         let w = wish(None, None);
         let mut pick = c.choose(&l, &w, Some(500_000), None, t0).pick;
         assert_eq!(pick, Some(Pick { layer: 1, tid_cap: None }));
-        // The estimate rises to 2 Mbps: held for UP_HOLD first.
+        // The estimate rises to 2.1 Mbps: held for UP_HOLD first.
         for ms in (0..1500).step_by(100) {
-            let d = c.choose(&l, &w, Some(2_000_000), pick, t0 + Duration::from_millis(ms));
+            let d = c.choose(&l, &w, Some(2_100_000), pick, t0 + Duration::from_millis(ms));
             assert_eq!(d.pick, pick, "at {ms} ms");
         }
-        pick = c.choose(&l, &w, Some(2_000_000), pick, t0 + Duration::from_millis(1500)).pick;
+        pick = c.choose(&l, &w, Some(2_100_000), pick, t0 + Duration::from_millis(1500)).pick;
         assert_eq!(pick, Some(Pick { layer: 2, tid_cap: None }));
         // Falls: at once.
-        pick = c.choose(&l, &w, Some(300_000), pick, t0 + Duration::from_millis(1600)).pick;
+        pick = c.choose(&l, &w, Some(400_000), pick, t0 + Duration::from_millis(1600)).pick;
         assert_eq!(pick, Some(Pick { layer: 1, tid_cap: Some(1) }));
         // A dip in the middle of the hold restarts it.
         let t1 = t0 + Duration::from_secs(10);
-        c.choose(&l, &w, Some(2_000_000), pick, t1);
+        c.choose(&l, &w, Some(2_100_000), pick, t1);
         c.choose(&l, &w, Some(250_000), pick, t1 + Duration::from_millis(1000));
-        let d = c.choose(&l, &w, Some(2_000_000), pick, t1 + Duration::from_millis(1600));
+        let d = c.choose(&l, &w, Some(2_100_000), pick, t1 + Duration::from_millis(1600));
         assert_eq!(d.pick, pick);
     }
 

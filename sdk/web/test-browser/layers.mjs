@@ -39,7 +39,7 @@ export function registerLayerTests(h) {
     const s = await sub.ev(() => H.subStats(0));
     const st = (await state(sub)).subscribers[0];
     const width = s.video?.frameWidth || st.width;
-    return { width, rid: s.videoLayer?.rid ?? null, layer: s.videoLayer, freezes: s.video?.totalFreezesDuration ?? 0, decoded: s.video?.framesDecoded ?? 0, st };
+    return { width, bytes: s.video?.bytesReceived ?? 0, at: Date.now(), rid: s.videoLayer?.rid ?? null, layer: s.videoLayer, freezes: s.video?.totalFreezesDuration ?? 0, decoded: s.video?.framesDecoded ?? 0, st };
   }
 
   function assertNoMismatch(st, label) {
@@ -141,7 +141,19 @@ export function registerLayerTests(h) {
     }, 30000, 200).catch((e) => {
       throw new Error(`${e.message}; last seen: layer ${JSON.stringify(seen?.layer)} at ${seen?.width}px`);
     });
-    say(`  unshaped: ${top.width}px, layer ${JSON.stringify(top.layer)}; publisher ${await publisherLayers(pub)}`);
+    // A 400 kb/s link only constrains a top layer that sends more than that: wait (bounded)
+    // for the publisher's encoder to ramp up, as it does over its first seconds.
+    let rate = 0;
+    let prev = await current(sub);
+    await waitUntil("the top layer to carry more than 700 kb/s", async () => {
+      const c = await current(sub);
+      rate = ((c.bytes - prev.bytes) * 8) / Math.max(1, c.at - prev.at);
+      prev = c;
+      return c.rid === "f" && rate > 700;
+    }, 40000, 1000).catch((e) => {
+      throw new Error(`${e.message}; last: ${rate.toFixed(0)} kb/s at ${prev.width}px, layer ${JSON.stringify(prev.layer)}`);
+    });
+    say(`  unshaped: ${prev.width}px at ${rate.toFixed(0)} kb/s, layer ${JSON.stringify(top.layer)}; publisher ${await publisherLayers(pub)}`);
     const port = await sub.ev(() => H.subscriberPort(0));
     check(typeof port === "number" && port > 0, `the subscriber's UDP port: ${port}`);
     unshape();
