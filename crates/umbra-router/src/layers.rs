@@ -96,13 +96,22 @@ fn candidates(layers: &[LayerInfo], wish: &VideoWish) -> Vec<Pick> {
     out
 }
 
-/// Bitrate of a candidate; a silent layer is costed from the one below it.
+/// Bitrate of a candidate. A silent layer (paused at the publisher) is costed from the nearest
+/// layer below that sends, at four times its bitrate per step (twice the width and height),
+/// else from the nearest one above, at a quarter per step; with no layer sending it costs 0.
 pub fn cost(layers: &[LayerInfo], pick: Pick) -> u64 {
-    let bps = layers[pick.layer].rates.bps_up_to(pick.tid_cap);
-    if bps > 0 || pick.layer == 0 {
+    let at = |layer: usize| layers[layer].rates.bps_up_to(pick.tid_cap);
+    let bps = at(pick.layer);
+    if bps > 0 {
         return bps;
     }
-    4 * cost(layers, Pick { layer: pick.layer - 1, tid_cap: pick.tid_cap })
+    if let Some(below) = (0..pick.layer).rev().find(|&l| at(l) > 0) {
+        return at(below).saturating_mul(4u64.saturating_pow((pick.layer - below) as u32));
+    }
+    match (pick.layer + 1..layers.len()).find(|&l| at(l) > 0) {
+        Some(above) => at(above) >> (2 * (above - pick.layer)),
+        None => 0,
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -237,6 +246,24 @@ mod tests {
 
     fn wish(max_size: Option<(u32, u32)>, max_frame_rate: Option<u32>) -> VideoWish {
         VideoWish { video: true, max_size, max_frame_rate }
+    }
+
+    #[test]
+    fn a_paused_layer_is_costed_from_its_neighbours() {
+        let mut l = three();
+        l[0].rates = LayerRates::default();
+        l[1].rates = LayerRates::default();
+        // Only the top layer sends: the others are a quarter per step of it.
+        let all = |layer| Pick { layer, tid_cap: None };
+        assert_eq!(cost(&l, all(1)), 1_500_000 / 4);
+        assert_eq!(cost(&l, all(0)), 1_500_000 / 16);
+        // Only the bottom one sends: four times per step.
+        let mut l = three();
+        l[1].rates = LayerRates::default();
+        l[2].rates = LayerRates::default();
+        assert_eq!(cost(&l, all(2)), 120_000 * 16);
+        l[0].rates = LayerRates::default();
+        assert_eq!(cost(&l, all(2)), 0);
     }
 
     #[test]
