@@ -179,11 +179,7 @@ impl Worker {
             ServerMessage::MediaRestart { target } => self.media_restart(target),
             ServerMessage::LayersWanted { stream_id, rids } => self.layers_wanted(&stream_id, &rids),
             ServerMessage::VideoLayerChanged { subscription_id, rid, temporal_layer, paused } => {
-                let found = self
-                    .subscribers
-                    .iter()
-                    .find(|(_, s)| s.subscription_id.as_deref() == Some(&subscription_id))
-                    .map(|(id, _)| *id);
+                let found = self.subscriber_of(&subscription_id);
                 match found {
                     Some(id) => self.emit_sub(id, SubscriberEvent::VideoLayerChanged { rid, temporal_layer, paused }),
                     // Unsubscribed while the event was on its way.
@@ -464,14 +460,15 @@ impl Worker {
                 peer.close();
             }
         }
-        let id = self
-            .subscribers
-            .iter()
-            .find(|(_, s)| s.subscription_id.as_deref() == Some(subscription_id))
-            .map(|(id, _)| *id);
+        let id = self.subscriber_of(subscription_id);
         if let Some(id) = id {
             self.end_subscriber(id, None);
         }
+    }
+
+    /// The subscriber that holds `subscription_id`, if it is still ours.
+    pub(super) fn subscriber_of(&self, subscription_id: &str) -> Option<SubscriberId> {
+        self.subscribers.iter().find(|(_, s)| s.subscription_id.as_deref() == Some(subscription_id)).map(|(id, _)| *id)
     }
 
     /// Ends a subscriber the server or the router ended, reporting `error` first if any.
@@ -541,11 +538,7 @@ impl Worker {
                 }
             }
             MediaTarget::Subscription { subscription_id } => {
-                let found = self
-                    .subscribers
-                    .iter()
-                    .find(|(_, s)| s.subscription_id.as_deref() == Some(&subscription_id))
-                    .map(|(id, _)| *id);
+                let found = self.subscriber_of(&subscription_id);
                 match found {
                     Some(id) => self.end_subscriber(id, Some(how.error(message))),
                     None => {

@@ -41,11 +41,9 @@ impl Worker {
                 .iter()
                 .find(|(_, p)| p.stream_id.as_deref() == Some(stream_id))
                 .map(|(id, _)| Restart::Publisher { id: *id, generation: 0 }),
-            MediaTarget::Subscription { subscription_id } => self
-                .subscribers
-                .iter()
-                .find(|(_, s)| s.subscription_id.as_deref() == Some(subscription_id))
-                .map(|(id, _)| Restart::Subscriber { id: *id, generation: 0 }),
+            MediaTarget::Subscription { subscription_id } => {
+                self.subscriber_of(subscription_id).map(|id| Restart::Subscriber { id, generation: 0 })
+            }
         };
         let Some(restart) = restart else {
             // Unpublished or unsubscribed meanwhile: nothing to restart.
