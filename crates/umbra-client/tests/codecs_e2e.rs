@@ -14,18 +14,17 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::rest::AppServer;
+use support::client::Client;
 use support::server::Server;
 use umbra_client::media::VideoFrame;
 use umbra_client::media::analysis::psnr;
 use umbra_client::media::pattern::TestPattern;
 use umbra_client::{
-    ClientError, Codec, EncodedFrame, Event, MediaKind, PublisherEvent, PublisherSettings, Session, SessionConfig,
-    SubscribeOptions, SubscriberEvent, VideoCodec,
+    ClientError, Codec, EncodedFrame, Event, MediaKind, PublisherEvent, PublisherSettings, SubscribeOptions,
+    SubscriberEvent, VideoCodec,
 };
 
 const SECRET: &str = "correct horse battery staple";
@@ -189,59 +188,7 @@ fn relayed_vp9_and_h264_reach_a_native_subscriber() {
     }
 }
 
-struct Client {
-    session: Session,
-    events: Receiver<Event>,
-    seen: Vec<Event>,
-}
-
 impl Client {
-    fn new(app: &AppServer, session_id: &str, secret: &str) -> Client {
-        let config = SessionConfig { server_url: app.url(), ..SessionConfig::default() };
-        let mut session = Session::new(&app.api_key, session_id, config);
-        let events = session.events().unwrap();
-        session.set_encryption_secret(secret).unwrap();
-        session.connect(&app.token(session_id, "publisher", "")).unwrap();
-        let mut c = Client { session, events, seen: Vec::new() };
-        c.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");
-        c
-    }
-
-    /// A client of a session without end-to-end encryption.
-    fn new_plain(app: &AppServer, session_id: &str) -> Client {
-        let config = SessionConfig { server_url: app.url(), ..SessionConfig::default() };
-        let mut session = Session::new(&app.api_key, session_id, config);
-        let events = session.events().unwrap();
-        session.connect(&app.token(session_id, "publisher", "")).unwrap();
-        let mut c = Client { session, events, seen: Vec::new() };
-        c.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");
-        c
-    }
-
-    fn wait(&mut self, within: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Event> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.events.recv_timeout(left.min(Duration::from_millis(200))) {
-                Ok(e) => {
-                    let hit = pred(&e);
-                    self.seen.push(e.clone());
-                    if hit {
-                        return Some(e);
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn collect(&mut self, d: Duration) -> Vec<Event> {
-        let start = self.seen.len();
-        self.wait(d, |_| false);
-        self.seen.split_off(start)
-    }
-
     fn stream_id(&mut self) -> String {
         match self.wait(Duration::from_secs(20), |e| matches!(e, Event::StreamCreated(_))) {
             Some(Event::StreamCreated(s)) => s.stream_id,

@@ -18,6 +18,7 @@ use str0m::change::SdpOffer;
 use str0m::media::{KeyframeRequestKind, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Input, Output, Rtc};
+use support::client::Client;
 use support::rest::AppServer;
 use support::server::Server;
 use tungstenite::{Message, WebSocket};
@@ -402,53 +403,7 @@ fn video_preferences_are_sent_once_the_subscription_exists_and_again_after_a_res
 
 // ------------------------------------------------------------------ real server
 
-struct Client {
-    session: Session,
-    events: Receiver<Event>,
-    seen: Vec<Event>,
-}
-
 impl Client {
-    fn new(app: &AppServer, session_id: &str) -> Client {
-        let config = SessionConfig { server_url: app.url(), ..SessionConfig::default() };
-        let mut session = Session::new(&app.api_key, session_id, config);
-        let events = session.events().unwrap();
-        session.set_encryption_secret(SECRET).unwrap();
-        session.connect(&app.token(session_id, "publisher", "")).unwrap();
-        let mut c = Client { session, events, seen: Vec::new() };
-        c.wait(Duration::from_secs(20), |e| matches!(e, Event::Connected { .. })).expect("connected");
-        c
-    }
-
-    fn wait(&mut self, within: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Event> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.events.recv_timeout(left.min(Duration::from_millis(200))) {
-                Ok(e) => {
-                    let hit = pred(&e);
-                    self.seen.push(e.clone());
-                    if hit {
-                        return Some(e);
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn stream_ids(&mut self, n: usize) -> Vec<String> {
-        let mut ids = Vec::new();
-        for _ in 0..n {
-            match self.wait(Duration::from_secs(20), |e| matches!(e, Event::StreamCreated(_))) {
-                Some(Event::StreamCreated(s)) => ids.push(s.stream_id),
-                _ => panic!("{} of {n} streams appeared", ids.len()),
-            }
-        }
-        ids
-    }
-
     /// No subscriber of this client ever reported a secret mismatch or plain media.
     fn assert_no_mismatch(&self) {
         let bad = self.seen.iter().find(|e| {
@@ -485,12 +440,12 @@ fn routed_e2ee() -> (Server, AppServer, String) {
 #[test]
 fn a_subscriber_decodes_a_simulcast_stream_through_the_real_router() {
     let (_server, app, session_id) = routed_e2ee();
-    let mut publisher = Client::new(&app, &session_id);
+    let mut publisher = Client::new(&app, &session_id, SECRET);
     let pid = publisher.session.publish(PublisherSettings::with_pattern("camera", 640, 360, 30)).unwrap();
     publisher
         .wait(Duration::from_secs(20), |e| matches!(e, Event::Publisher { event: PublisherEvent::MediaConnected, .. }))
         .unwrap_or_else(|| panic!("publisher media never connected: {:?}", publisher.seen));
-    let mut sub = Client::new(&app, &session_id);
+    let mut sub = Client::new(&app, &session_id, SECRET);
     let stream = sub.stream_ids(1).remove(0);
     let known = sub.seen.iter().find_map(|e| match e {
         Event::StreamCreated(s) => s.video_dimensions,
@@ -515,9 +470,9 @@ fn a_subscriber_decodes_a_simulcast_stream_through_the_real_router() {
 #[test]
 fn a_preferred_resolution_gets_the_matching_layer() {
     let (_server, app, session_id) = routed_e2ee();
-    let publisher = Client::new(&app, &session_id);
+    let publisher = Client::new(&app, &session_id, SECRET);
     publisher.session.publish(PublisherSettings::with_pattern("camera", 640, 360, 30)).unwrap();
-    let mut sub = Client::new(&app, &session_id);
+    let mut sub = Client::new(&app, &session_id, SECRET);
     let stream = sub.stream_ids(1).remove(0);
     let id = sub.session.subscribe(&stream).unwrap();
     sub.session.set_preferred_resolution(id, Some((320, 180))).unwrap();
@@ -547,9 +502,9 @@ fn a_preferred_resolution_gets_the_matching_layer() {
 #[test]
 fn a_publisher_stops_encoding_layers_nobody_wants() {
     let (_server, app, session_id) = routed_e2ee();
-    let mut publisher = Client::new(&app, &session_id);
+    let mut publisher = Client::new(&app, &session_id, SECRET);
     let pid = publisher.session.publish(PublisherSettings::with_pattern("camera", 640, 360, 30)).unwrap();
-    let mut sub = Client::new(&app, &session_id);
+    let mut sub = Client::new(&app, &session_id, SECRET);
     let stream = sub.stream_ids(1).remove(0);
     let id = sub.session.subscribe(&stream).unwrap();
     sub.session.set_preferred_resolution(id, Some((160, 90))).unwrap();
@@ -578,7 +533,7 @@ fn the_loudest_of_three_publishers_is_the_active_speaker() {
     let (_server, app, session_id) = routed_e2ee();
     let mut clients = Vec::new();
     for (name, amplitude) in [("quiet", 0.01), ("loud", 0.5), ("middle", 0.05)] {
-        let c = Client::new(&app, &session_id);
+        let c = Client::new(&app, &session_id, SECRET);
         let mut tone = Tone::new(440.0);
         tone.amplitude = amplitude;
         let mut settings = PublisherSettings::test_pattern(name);
@@ -587,7 +542,7 @@ fn the_loudest_of_three_publishers_is_the_active_speaker() {
         c.session.publish(settings).unwrap();
         clients.push((name, c));
     }
-    let mut watcher = Client::new(&app, &session_id);
+    let mut watcher = Client::new(&app, &session_id, SECRET);
     let mut by_name = HashMap::new();
     for _ in 0..3 {
         match watcher.wait(Duration::from_secs(20), |e| matches!(e, Event::StreamCreated(_))) {

@@ -2,6 +2,7 @@
 //! this directory with `#[path]`). Each user takes what it needs; the rest is dead code to it.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod crowd;
 pub mod late_joiner;
 pub mod proxy;
