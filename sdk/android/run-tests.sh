@@ -123,7 +123,7 @@ env UMBRA_TEST_URL="$URL" UMBRA_TEST_API_KEY="$(project_field api_key)" UMBRA_TE
   timeout -k 10 400 java -Xmx512m -Djna.library.path="$LIB_DIR" -Djna.nosys=false \
   -jar "$JUNIT" --disable-banner --details=tree --fail-if-no-tests \
   -cp "$OUT/umbra-android-tests.jar:$OUT/umbra-android.jar:$JNA:$STDLIB" \
-  --disable-ansi-colors --select-class io.umbra.android.E2eeTest --reports-dir "$WORK/reports" 2>&1 | tee "$WORK/junit.log"
+  --disable-ansi-colors --select-class io.umbra.android.E2eeTest --select-class io.umbra.android.SimulcastTest --reports-dir "$WORK/reports" 2>&1 | tee "$WORK/junit.log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(sed -n 's/.*\[ *\([0-9]*\) tests successful *\].*/\1/p' "$WORK/junit.log" | tail -n1)

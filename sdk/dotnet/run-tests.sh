@@ -59,4 +59,4 @@ env LD_LIBRARY_PATH="$LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   UMBRA_TEST_BIN="$UMBRA" UMBRA_TEST_DATA_DIR="$DATA" UMBRA_TEST_HEADER="$HEADER" \
   UMBRA_TEST_LAYOUT="$WORK/layout.txt" UMBRA_TEST_C_EXAMPLES="$WORK/cbin" \
   UMBRA_TEST_PLAINTEXT_PUBLISHER="$CARGO_TARGET_DIR/debug/examples/plaintext-publisher" \
-  timeout -k 10 200 mono --debug "$BIN/Umbra.Tests.exe"
+  timeout -k 10 300 mono --debug "$BIN/Umbra.Tests.exe"

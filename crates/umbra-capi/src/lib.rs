@@ -24,6 +24,7 @@ mod audio;
 mod errors;
 mod ffi;
 mod frame;
+mod publish_options;
 mod publisher;
 mod session;
 mod signal;
@@ -36,6 +37,7 @@ use std::ffi::c_void;
 pub use audio::*;
 pub use errors::*;
 pub use frame::*;
+pub use publish_options::*;
 pub use publisher::*;
 pub use session::{
     otc_session, otc_session_callbacks, otc_session_connect, otc_session_delete, otc_session_disconnect,

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use umbra_client::media::VideoFrame;
 use umbra_client::media::pattern::Tone;
 use umbra_client::{
-    AudioCapturer, ClientError, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer, VideoCapturer,
-    VideoCodec, VideoSource,
+    AudioCapturer, ClientError, PublishOptions, PublisherId, PublisherSettings, TestPatternCapturer, ToneCapturer,
+    VideoCapturer, VideoCodec, VideoSource,
 };
 
 use crate::errors::*;
@@ -195,6 +195,8 @@ pub struct otc_publisher_settings {
     audio: bool,
     pattern: (u32, u32, u32),
     video_codec: VideoCodec,
+    /// `otc_publisher_settings_set_simulcast` / `_set_audio_level` (publish_options.rs).
+    pub(crate) options: PublishOptions,
 }
 
 impl Default for otc_publisher_settings {
@@ -210,6 +212,7 @@ impl Default for otc_publisher_settings {
                 OTC_TEST_PATTERN_DEFAULT_FPS as u32,
             ),
             video_codec: VideoCodec::default(),
+            options: PublishOptions::default(),
         }
     }
 }
@@ -378,6 +381,7 @@ pub(crate) struct PubCore {
     video: Video,
     video_codec: VideoCodec,
     audio: bool,
+    options: PublishOptions,
     /// Whether audio / video are sent (`otc_publisher_set_publish_*`, a forced mute). Kept
     /// here so they can be set before publishing and read at any time.
     publish_audio: AtomicBool,
@@ -575,6 +579,7 @@ unsafe fn new_publisher(callbacks: *const otc_publisher_callbacks, s: &otc_publi
         video,
         video_codec: s.video_codec,
         audio: s.audio,
+        options: s.options,
         publish_audio: AtomicBool::new(true),
         publish_video: AtomicBool::new(true),
         state: Mutex::default(),
@@ -672,7 +677,7 @@ pub unsafe extern "C" fn otc_session_publish(session: *mut otc_session, publishe
             if st.published.is_some() {
                 return Err(None::<ClientError>);
             }
-            let id = native.publish(settings).map_err(Some)?;
+            let id = native.publish_with(settings, core.options).map_err(Some)?;
             // Flags set before publishing; the native SDK applies them before any media.
             let (audio, video) =
                 (core.publish_audio.load(Ordering::Acquire), core.publish_video.load(Ordering::Acquire));

@@ -100,7 +100,7 @@ pub(crate) struct SubCore {
     /// The session (by address) and native id while subscribed.
     subscribed: Mutex<Option<(usize, Weak<SessionInner>, SubscriberId)>>,
     /// `otc_subscriber_set_preferred_*` and `_set_subscribe_to_video`, applied on subscribing.
-    pub(crate) wishes: Mutex<crate::video_preference::Wishes>,
+    pub(crate) wishes: Mutex<umbra_client::VideoPreference>,
 }
 
 impl otc_subscriber {
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn otc_session_subscribe(
             let id = native.subscribe(core.stream.id_str()).map_err(Some)?;
             // Wishes were checked when set; the session thread keeps them until the
             // subscription exists.
-            let _ = lock(&core.wishes).apply(native, id);
+            let _ = lock(&core.wishes).apply_changes(&Default::default(), native, id);
             map.insert(id, core.clone());
             *st = Some((inner.key(), Arc::downgrade(inner), id));
             Ok(id)

@@ -4,70 +4,39 @@
 
 use std::ffi::{c_char, c_void};
 
-use umbra_client::{ClientError, Session, SubscriberId};
+use umbra_client::{ClientError, MAX_PREFERRED_FRAME_RATE, MAX_PREFERRED_SIDE, VideoPreference};
 
 use crate::errors::*;
 use crate::ffi::{AppPtr, guard, lock, ref_arg};
 use crate::session::{otc_session, session_arg};
 use crate::subscriber::otc_subscriber;
 
-/// A subscriber's wishes, kept by the C object: set before `otc_session_subscribe` they apply
-/// when it subscribes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wishes {
-    pub(crate) resolution: Option<(u32, u32)>,
-    pub(crate) frame_rate: Option<u32>,
-    pub(crate) video: bool,
-}
-
-impl Default for Wishes {
-    fn default() -> Self {
-        Self { resolution: None, frame_rate: None, video: true }
-    }
-}
-
-impl Wishes {
-    /// Hands every wish other than the default to the native subscriber `id`.
-    pub(crate) fn apply(&self, native: &Session, id: SubscriberId) -> Result<(), ClientError> {
-        let d = Wishes::default();
-        if self.resolution != d.resolution {
-            native.set_preferred_resolution(id, self.resolution)?;
-        }
-        if self.frame_rate != d.frame_rate {
-            native.set_preferred_frame_rate(id, self.frame_rate)?;
-        }
-        if self.video != d.video {
-            native.set_subscribe_to_video(id, self.video)?;
-        }
-        Ok(())
-    }
-}
-
 /// The frame rate of `otc_subscriber_set_preferred_framerate`: 0 or less is no limit, a
 /// fraction rounds up (asking for 7.5 gets at least 8), above 240 or NaN is refused.
 fn frame_rate_arg(fps: f32) -> Result<Option<u32>, ()> {
-    if fps.is_nan() || fps > 240.0 {
+    if fps.is_nan() || fps > MAX_PREFERRED_FRAME_RATE as f32 {
         return Err(());
     }
     Ok((fps > 0.0).then(|| fps.ceil() as u32))
 }
 
 /// Records a wish and, when subscribed, passes it on.
-fn set_wish(subscriber: *mut otc_subscriber, change: impl FnOnce(&mut Wishes)) -> otc_status {
+fn set_wish(subscriber: *mut otc_subscriber, change: impl FnOnce(&mut VideoPreference)) -> otc_status {
     // SAFETY: the caller passes NULL or a live subscriber.
     let Some(s) = (unsafe { ref_arg(subscriber) }) else {
         return OTC_INVALID_PARAMETER;
     };
     let core = s.core();
-    let wishes = {
+    let (before, wishes) = {
         let mut w = lock(&core.wishes);
+        let before = *w;
         change(&mut w);
-        *w
+        (before, *w)
     };
     let Some((inner, id)) = core.subscribed_in() else {
         return OTC_SUCCESS;
     };
-    match inner.with_native(|native| wishes.apply(native, id)) {
+    match inner.with_native(|native| wishes.apply_changes(&before, native, id)) {
         Some(Ok(())) | None => OTC_SUCCESS,
         Some(Err(ClientError::InvalidArgument(_))) => OTC_INVALID_PARAMETER,
         // The session thread is gone: the subscription is over, nothing to tell.
@@ -90,7 +59,7 @@ pub unsafe extern "C" fn otc_subscriber_set_preferred_resolution(
         let resolution = match (width, height) {
             (0, 0) => None,
             (0, _) | (_, 0) => return OTC_INVALID_PARAMETER,
-            (w, h) if w > 16_384 || h > 16_384 => return OTC_INVALID_PARAMETER,
+            (w, h) if w > MAX_PREFERRED_SIDE || h > MAX_PREFERRED_SIDE => return OTC_INVALID_PARAMETER,
             (w, h) => Some((w, h)),
         };
         set_wish(subscriber, |w| w.resolution = resolution)

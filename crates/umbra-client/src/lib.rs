@@ -26,6 +26,7 @@ mod publisher;
 mod session;
 mod signaling;
 mod subscriber;
+mod video_preference;
 mod worker;
 
 pub use error::ClientError;
@@ -41,3 +42,4 @@ pub use subscriber::{EncodedFrame, SubscribeOptions};
 /// The protocol's own types that appear in this SDK's events and errors (one definition:
 /// `umbra-protocol`).
 pub use umbra_protocol::{ErrorCode, PropertyChanged, Reason, VideoDimensions, VideoType};
+pub use video_preference::{MAX_PREFERRED_FRAME_RATE, MAX_PREFERRED_SIDE, VideoPreference};

@@ -14,6 +14,7 @@ mod error;
 mod media;
 mod session;
 mod types;
+mod video_preference;
 
 pub use error::{ErrorCode, ErrorInfo, UmbraError, error_code_value};
 pub use media::{
@@ -24,9 +25,10 @@ pub use session::{
     Publisher, PublisherListener, Session, SessionListener, SessionOptions, Subscriber, SubscriberListener,
 };
 pub use types::{
-    AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoCodec, VideoFrame,
-    VideoSourceKind,
+    AudioSourceKind, CaptureSettings, Connection, PublishOptions, PublisherSettings, Stream, SubscriberStats,
+    VideoCodec, VideoFrame, VideoLayer, VideoSize, VideoSourceKind,
 };
+pub use umbra_client::{MAX_PREFERRED_FRAME_RATE, MAX_PREFERRED_SIDE};
 
 uniffi::setup_scaffolding!();
 

@@ -26,8 +26,8 @@ use crate::media::{
     AudioQueue, AudioQueueReader, AudioRenderer, FrameSink, SinkReader, VideoCapturer, VideoRenderer, pcm_bytes,
 };
 use crate::types::{
-    AudioSourceKind, CaptureSettings, Connection, PublisherSettings, Stream, SubscriberStats, VideoFrame,
-    VideoSourceKind,
+    AudioSourceKind, CaptureSettings, Connection, PublishOptions, PublisherSettings, Stream, SubscriberStats,
+    VideoFrame, VideoLayer, VideoSourceKind,
 };
 use crate::{guarded, lock};
 
@@ -53,6 +53,10 @@ pub trait SessionListener: Send + Sync {
     fn on_stream_video_dimensions_changed(&self, stream: Stream, width: u32, height: u32);
     /// `from` is `None` when the server sent it.
     fn on_signal_received(&self, signal_type: String, data: String, from: Option<Connection>);
+    /// The loudest stream of a routed session changed (ranked by the audio levels publishers
+    /// send, see `PublishOptions::audio_level`): its stream and connection ids, both `None` when
+    /// nobody speaks any more. This client's own stream may be named.
+    fn on_active_speaker_changed(&self, stream_id: Option<String>, connection_id: Option<String>);
 }
 
 /// A publisher's events, on its session's dispatch thread.
@@ -81,6 +85,9 @@ pub trait SubscriberListener: Send + Sync {
     fn on_encryption_secret_mismatch(&self);
     /// Frames decrypt again after a mismatch (or after plain media).
     fn on_encryption_secret_match(&self);
+    /// What the router now forwards of the stream's video, after a preference of this
+    /// subscriber (`set_preferred_resolution` and the like) or a bandwidth change.
+    fn on_video_layer_changed(&self, layer: VideoLayer);
 }
 
 /// Where the server is.
@@ -103,7 +110,7 @@ enum Job {
 }
 
 /// What the session object, its publishers and subscribers, and the dispatch thread share.
-struct Shared {
+pub(crate) struct Shared {
     /// `None` once the session is being closed.
     native: Mutex<Option<umbra_client::Session>>,
     listener: Arc<dyn SessionListener>,
@@ -117,7 +124,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn with_native<T>(
+    pub(crate) fn with_native<T>(
         &self,
         f: impl FnOnce(&mut umbra_client::Session) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
@@ -223,7 +230,13 @@ impl Session {
 
     /// Publishes. In an end-to-end encrypted session a secret must be set:
     /// `EncryptionSecretMissing` otherwise, also reported to the publisher's `on_error`.
+    /// Simulcast and audio levels on (`publish_with` to turn them off).
     pub fn publish(&self, publisher: Arc<Publisher>) -> Result<(), UmbraError> {
+        self.publish_with(publisher, PublishOptions::default())
+    }
+
+    /// Publishes as `publish` does, with or without simulcast and audio levels.
+    pub fn publish_with(&self, publisher: Arc<Publisher>, options: PublishOptions) -> Result<(), UmbraError> {
         let core = &publisher.core;
         let fail = |e: UmbraError| {
             let info = ErrorInfo { code: e.code(), message: e.to_string() };
@@ -237,7 +250,7 @@ impl Session {
         let id = {
             // Registered under the same lock as the call, so its first event finds it.
             let mut publishers = lock(&self.shared.publishers);
-            let id = self.shared.with_native(|s| s.publish(settings)).map_err(|e| {
+            let id = self.shared.with_native(|s| s.publish_with(settings, options.into())).map_err(|e| {
                 let info = Family::Publisher.info(&e);
                 lock(&self.shared.jobs).push(Job::PublisherError(core.clone(), info));
                 UmbraError::from_client(&e, Family::Publisher)
@@ -288,20 +301,31 @@ impl Session {
     /// also reported to the subscriber's `on_error`).
     pub fn subscribe(&self, subscriber: Arc<Subscriber>) -> Result<(), UmbraError> {
         let core = &subscriber.core;
-        if lock(&core.state).subscribed.is_some() {
+        // Held until the subscription is recorded: a wish made meanwhile waits for it.
+        let mut st = lock(&core.state);
+        if st.subscribed.is_some() {
             let e = UmbraError::illegal("this subscriber is already subscribed");
             let info = ErrorInfo { code: e.code(), message: e.to_string() };
             lock(&self.shared.jobs).push(Job::SubscriberError(core.clone(), info));
             return Err(e);
         }
         let mut subscribers = lock(&self.shared.subscribers);
-        let id = self.shared.with_native(|s| s.subscribe(&core.stream.stream_id)).map_err(|e| {
-            let info = Family::Subscriber.info(&e);
-            lock(&self.shared.jobs).push(Job::SubscriberError(core.clone(), info));
-            UmbraError::from_client(&e, Family::Subscriber)
-        })?;
+        let wishes = st.wishes;
+        let id = self
+            .shared
+            .with_native(|s| {
+                let id = s.subscribe(&core.stream.stream_id)?;
+                // Only fails when the session thread has ended, which ends the subscription too.
+                let _ = wishes.apply_changes(&Default::default(), s, id);
+                Ok(id)
+            })
+            .map_err(|e| {
+                let info = Family::Subscriber.info(&e);
+                lock(&self.shared.jobs).push(Job::SubscriberError(core.clone(), info));
+                UmbraError::from_client(&e, Family::Subscriber)
+            })?;
         subscribers.insert(id, core.clone());
-        lock(&core.state).subscribed = Some((Arc::downgrade(&self.shared), id));
+        st.subscribed = Some((Arc::downgrade(&self.shared), id));
         Ok(())
     }
 
@@ -547,8 +571,9 @@ impl Publisher {
     }
 }
 
-struct SubState {
-    subscribed: Option<(Weak<Shared>, SubscriberId)>,
+pub(crate) struct SubState {
+    pub(crate) subscribed: Option<(Weak<Shared>, SubscriberId)>,
+    pub(crate) wishes: umbra_client::VideoPreference,
 }
 
 pub(crate) struct SubscriberCore {
@@ -556,13 +581,13 @@ pub(crate) struct SubscriberCore {
     listener: Arc<dyn SubscriberListener>,
     renderer: Option<Arc<dyn VideoRenderer>>,
     audio: Option<Arc<dyn AudioRenderer>>,
-    state: Mutex<SubState>,
+    pub(crate) state: Mutex<SubState>,
 }
 
 /// A subscription to one stream: a listener, and optional video and audio renderers.
 #[derive(uniffi::Object)]
 pub struct Subscriber {
-    core: Arc<SubscriberCore>,
+    pub(crate) core: Arc<SubscriberCore>,
 }
 
 #[uniffi::export]
@@ -583,7 +608,7 @@ impl Subscriber {
                 listener,
                 renderer,
                 audio: audio_renderer,
-                state: Mutex::new(SubState { subscribed: None }),
+                state: Mutex::new(SubState { subscribed: None, wishes: Default::default() }),
             }),
         }))
     }
@@ -735,6 +760,9 @@ impl Dispatcher {
                 });
                 guarded(move || l.on_signal_received(signal_type, data, from));
             }
+            Event::ActiveSpeakerChanged { stream_id, connection_id } => {
+                guarded(move || l.on_active_speaker_changed(stream_id, connection_id));
+            }
             Event::Publisher { publisher, event } => {
                 let core = lock(&self.shared.publishers).get(&publisher).cloned();
                 if let Some(core) = core {
@@ -823,6 +851,10 @@ impl Dispatcher {
                 let info = Family::Subscriber.info(&e);
                 guarded(move || core.listener.on_error(info));
             }
+            SubscriberEvent::VideoLayerChanged { rid, temporal_layer, paused } => {
+                let layer = VideoLayer { rid, temporal_layer, paused };
+                guarded(move || core.listener.on_video_layer_changed(layer));
+            }
             // Already reported by the Error(StreamNotEncrypted) just before it, as the C SDK does.
             SubscriberEvent::StreamNotEncrypted => {}
             SubscriberEvent::Destroyed => {
@@ -853,6 +885,7 @@ mod tests {
         fn on_stream_has_video_changed(&self, _: Stream, _: bool) {}
         fn on_stream_video_dimensions_changed(&self, _: Stream, _: u32, _: u32) {}
         fn on_signal_received(&self, _: String, _: String, _: Option<Connection>) {}
+        fn on_active_speaker_changed(&self, _: Option<String>, _: Option<String>) {}
     }
 
     impl SubscriberListener for Quiet {
@@ -861,6 +894,7 @@ mod tests {
         fn on_error(&self, _: ErrorInfo) {}
         fn on_encryption_secret_mismatch(&self) {}
         fn on_encryption_secret_match(&self) {}
+        fn on_video_layer_changed(&self, _: VideoLayer) {}
     }
 
     /// What an app does when a stream has already ended (its subscription cleared by the

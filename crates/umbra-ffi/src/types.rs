@@ -196,3 +196,48 @@ impl From<umbra_client::SubscriberStats> for SubscriberStats {
         }
     }
 }
+
+/// How to publish, beyond [`PublisherSettings`] (`Session::publish_with`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct PublishOptions {
+    /// In routed sessions, camera video in VP8 of at least 270 lines goes out as up to three
+    /// simulcast layers (full, half, quarter size) so the router can forward each subscriber the
+    /// size it asks for; each layer costs an encoder.
+    pub simulcast: bool,
+    /// Send the RFC 6464 level of each audio frame, from which the router finds the active
+    /// speaker. Levels travel in clear, outside end-to-end encryption: the router sees how
+    /// loudly each participant speaks. False keeps that private (no active-speaker events then).
+    pub audio_level: bool,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        let d = umbra_client::PublishOptions::default();
+        PublishOptions { simulcast: d.simulcast, audio_level: d.audio_level }
+    }
+}
+
+impl From<PublishOptions> for umbra_client::PublishOptions {
+    fn from(o: PublishOptions) -> Self {
+        umbra_client::PublishOptions::default().with_simulcast(o.simulcast).with_audio_level(o.audio_level)
+    }
+}
+
+/// What the router forwards of a subscriber's video (`SubscriberListener::on_video_layer_changed`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VideoLayer {
+    /// The simulcast layer ("q", "h", "f" from the smallest); `None` for a stream without
+    /// simulcast.
+    pub rid: Option<String>,
+    /// The highest temporal layer forwarded; `None` for all of them.
+    pub temporal_layer: Option<u8>,
+    /// No video comes at all (not wanted, or no bandwidth for the smallest layer).
+    pub paused: bool,
+}
+
+/// A picture size a subscriber asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct VideoSize {
+    pub width: u32,
+    pub height: u32,
+}

@@ -10,8 +10,8 @@ use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use umbra_ffi::{
-    Connection, ErrorInfo, PublisherListener, SessionListener, Stream, SubscriberListener, VideoFrame, VideoRenderer,
-    error_code_value, test_pattern_read_frame_number,
+    Connection, ErrorInfo, PublisherListener, SessionListener, Stream, SubscriberListener, VideoFrame, VideoLayer,
+    VideoRenderer, error_code_value, test_pattern_read_frame_number,
 };
 
 use crate::error::code_name;
@@ -66,6 +66,23 @@ impl From<ErrorInfo> for NativeError {
     }
 }
 
+/// What the router forwards of a subscriber's video (`videoLayerChanged`).
+#[napi(object)]
+#[derive(Clone)]
+pub struct NativeVideoLayer {
+    /// "q", "h" or "f" (smallest first); absent for a stream without simulcast.
+    pub rid: Option<String>,
+    /// The highest temporal layer forwarded; absent for all.
+    pub temporal_layer: Option<u32>,
+    pub paused: bool,
+}
+
+impl From<VideoLayer> for NativeVideoLayer {
+    fn from(l: VideoLayer) -> Self {
+        NativeVideoLayer { rid: l.rid, temporal_layer: l.temporal_layer.map(u32::from), paused: l.paused }
+    }
+}
+
 /// One event: `target` ("session", "publisher", "subscriber") and `handle` say whose, `type`
 /// says what; the optional fields that `type` uses are set.
 #[napi(object)]
@@ -81,6 +98,9 @@ pub struct NativeEvent {
     pub error: Option<NativeError>,
     pub signal_type: Option<String>,
     pub data: Option<String>,
+    /// `activeSpeakerChanged`: the speaking stream's id (absent: nobody speaks).
+    pub stream_id: Option<String>,
+    pub video_layer: Option<NativeVideoLayer>,
 }
 
 impl NativeEvent {
@@ -95,6 +115,8 @@ impl NativeEvent {
             error: None,
             signal_type: None,
             data: None,
+            stream_id: None,
+            video_layer: None,
         }
     }
 }
@@ -216,6 +238,9 @@ impl SessionListener for SessionEvents {
             ..self.ev("signal")
         });
     }
+    fn on_active_speaker_changed(&self, stream_id: Option<String>, connection_id: Option<String>) {
+        emit(NativeEvent { stream_id, connection_id, ..self.ev("activeSpeakerChanged") });
+    }
 }
 
 pub(crate) struct PublisherEvents {
@@ -269,6 +294,9 @@ impl SubscriberListener for SubscriberEvents {
     }
     fn on_encryption_secret_match(&self) {
         emit(self.ev("encryptionSecretMatch"));
+    }
+    fn on_video_layer_changed(&self, layer: VideoLayer) {
+        emit(NativeEvent { video_layer: Some(layer.into()), ..self.ev("videoLayerChanged") });
     }
 }
 

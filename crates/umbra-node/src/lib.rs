@@ -16,14 +16,15 @@ use std::sync::Arc;
 
 use napi_derive::napi;
 use umbra_ffi::{
-    AudioSourceKind, Publisher, PublisherSettings, Session, SessionOptions, Subscriber, VideoCodec, VideoSourceKind,
+    AudioSourceKind, PublishOptions, Publisher, PublisherSettings, Session, SessionOptions, Subscriber, VideoCodec,
+    VideoSize, VideoSourceKind,
 };
 
 use crate::error::{Result, from_umbra, invalid, unknown_handle};
 use crate::events::{FrameCounter, PublisherEvents, SessionEvents, StreamTable, SubscriberEvents};
 use crate::registry::{PublisherEntry, Registry, SessionEntry, SubscriberEntry};
 
-pub use events::{EventSubscription, NativeError, NativeEvent, NativeStream, on_event};
+pub use events::{EventSubscription, NativeError, NativeEvent, NativeStream, NativeVideoLayer, on_event};
 
 /// The binding's version.
 #[napi]
@@ -91,6 +92,10 @@ pub struct NativePublisherSettings {
     pub publish_video: bool,
     /// "vp8", "vp9" or "h264" (any case).
     pub video_codec: String,
+    /// Simulcast layers in routed sessions (default true).
+    pub simulcast: Option<bool>,
+    /// Send audio levels, in clear, for active-speaker detection (default true).
+    pub audio_level: Option<bool>,
 }
 
 #[napi]
@@ -128,15 +133,20 @@ pub fn create_publisher(settings: NativePublisherSettings) -> Result<String> {
     let publisher = Publisher::new(native, None, listener).map_err(from_umbra)?;
     publisher.set_publish_audio(settings.publish_audio).map_err(from_umbra)?;
     publisher.set_publish_video(settings.publish_video).map_err(from_umbra)?;
-    reg.publishers.insert(handle.clone(), PublisherEntry { publisher });
+    let d = PublishOptions::default();
+    let options = PublishOptions {
+        simulcast: settings.simulcast.unwrap_or(d.simulcast),
+        audio_level: settings.audio_level.unwrap_or(d.audio_level),
+    };
+    reg.publishers.insert(handle.clone(), PublisherEntry { publisher, options });
     Ok(handle)
 }
 
 /// Publishes. A failure is thrown and also reported as the publisher's `error` event.
 #[napi]
 pub fn publish(session: String, publisher: String) -> Result<()> {
-    let (s, p) = (Registry::session(&session)?, Registry::publisher(&publisher)?);
-    s.publish(p).map_err(from_umbra)
+    let (s, (p, options)) = (Registry::session(&session)?, Registry::publisher_with_options(&publisher)?);
+    s.publish_with(p, options).map_err(from_umbra)
 }
 
 #[napi]
@@ -192,6 +202,44 @@ pub fn subscribe(session: String, subscriber: String) -> Result<()> {
 pub fn unsubscribe(session: String, subscriber: String) -> Result<()> {
     let (s, sub) = (Registry::session(&session)?, Registry::subscriber(&subscriber)?.0);
     s.unsubscribe(sub).map_err(from_umbra)
+}
+
+/// A picture size (`setPreferredResolution`).
+#[napi(object)]
+pub struct NativeVideoSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The largest picture wanted of the subscriber's video; null for no limit.
+#[napi]
+pub fn set_preferred_resolution(subscriber: String, size: Option<NativeVideoSize>) -> Result<()> {
+    let size = size.map(|s| VideoSize { width: s.width, height: s.height });
+    Registry::subscriber(&subscriber)?.0.set_preferred_resolution(size).map_err(from_umbra)
+}
+
+/// The most frames per second wanted; null for all. Fractions round up (7.5 asks for 8), as in
+/// the C SDK; the binding refuses 0, negative and above 240.
+#[napi]
+pub fn set_preferred_frame_rate(subscriber: String, fps: Option<f64>) -> Result<()> {
+    let fps = match fps {
+        None => None,
+        Some(f) if f.is_finite() && f > 0.0 && f <= f64::from(umbra_ffi::MAX_PREFERRED_FRAME_RATE) => {
+            Some(f.ceil() as u32)
+        }
+        Some(f) => {
+            return Err(invalid(format!(
+                "preferred frame rate {f}: it must be above 0 and at most {} (no preference is null)",
+                umbra_ffi::MAX_PREFERRED_FRAME_RATE
+            )));
+        }
+    };
+    Registry::subscriber(&subscriber)?.0.set_preferred_frame_rate(fps).map_err(from_umbra)
+}
+
+#[napi]
+pub fn set_subscribe_to_video(subscriber: String, enabled: bool) -> Result<()> {
+    Registry::subscriber(&subscriber)?.0.set_subscribe_to_video(enabled).map_err(from_umbra)
 }
 
 #[napi]

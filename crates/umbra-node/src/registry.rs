@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
-use umbra_ffi::{Publisher, Session, Subscriber};
+use umbra_ffi::{PublishOptions, Publisher, Session, Subscriber};
 
 use crate::error::{Result, unknown_handle};
 use crate::events::{FrameCounter, StreamTable};
@@ -17,6 +17,8 @@ pub(crate) struct SessionEntry {
 
 pub(crate) struct PublisherEntry {
     pub(crate) publisher: Arc<Publisher>,
+    /// Given at creation (the spec's settings), used when it publishes.
+    pub(crate) options: PublishOptions,
 }
 
 pub(crate) struct SubscriberEntry {
@@ -54,6 +56,14 @@ impl Registry {
             .publishers
             .get(handle)
             .map(|e| e.publisher.clone())
+            .ok_or_else(|| unknown_handle("publisher", handle))
+    }
+
+    pub(crate) fn publisher_with_options(handle: &str) -> Result<(Arc<Publisher>, PublishOptions)> {
+        Self::get()
+            .publishers
+            .get(handle)
+            .map(|e| (e.publisher.clone(), e.options))
             .ok_or_else(|| unknown_handle("publisher", handle))
     }
 

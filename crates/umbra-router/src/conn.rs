@@ -13,7 +13,8 @@ use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::demux::ConnId;
 use crate::handle::VideoWish;
-use crate::layers::{Chooser, Dynacast, Pick};
+use crate::layers::{Chooser, Dynacast, Interim, Pick};
+use crate::rtp::dd;
 use crate::rtp::layers::LayerMeter;
 use crate::rtp::seqmap::SeqMap;
 use crate::rtp::vp8ids::Vp8Ids;
@@ -51,6 +52,11 @@ pub struct Publisher {
     /// The publisher's VP8 payload types: packets whose descriptor the router reads (TID, key
     /// frame size).
     pub vp8_pts: Vec<Pt>,
+    /// The publisher's VP9 payload types: packets whose descriptor says which spatial and
+    /// temporal layer they carry.
+    pub vp9_pts: Vec<Pt>,
+    /// The publisher's AV1 payload types: packets whose Dependency Descriptor says the layer.
+    pub av1_pts: Vec<Pt>,
 }
 
 pub struct Track {
@@ -59,6 +65,12 @@ pub struct Track {
     /// The simulcast layers, in the order of the offer's send rid list (smallest first); one
     /// layer with no rid without simulcast.
     pub layers: Vec<Layer>,
+    /// The track's one stream carries spatial layers (VP9 SVC): `layers` are those, smallest
+    /// first, all read from that stream; key frames are asked for, and their requests timed,
+    /// on `layers[0]`.
+    pub svc: bool,
+    /// The last AV1 Dependency Descriptor structure seen: which layer each template is.
+    pub dd: Option<dd::Structure>,
     /// Which layers subscribers use (see `layers`).
     pub dynacast: Dynacast,
 }
@@ -86,6 +98,32 @@ impl Track {
     /// the offer did not list, has none).
     pub fn layer_of(&self, rid: Option<Rid>) -> Option<usize> {
         self.layers.iter().position(|l| l.rid == rid)
+    }
+
+    /// What a codec's layer structure on layer `layer`'s stream says: `spatial` layers, sized
+    /// `size(k)` where it tells. A rid-less track whose structure has several spatial layers
+    /// becomes SVC, one layer per spatial layer (never fewer again: a publisher that stops
+    /// sending a layer leaves it measuring zero); the structure's sizes are the layers' sizes.
+    pub fn learn_layers(&mut self, layer: usize, spatial: u8, size: impl Fn(usize) -> Option<(u32, u32)>) {
+        let rid_less = self.layers.len() == 1 && self.layers[0].rid.is_none();
+        if (rid_less || self.svc) && spatial > 1 {
+            self.svc = true;
+            while self.layers.len() < usize::from(spatial) {
+                self.layers.push(Layer::new(None));
+            }
+        }
+        if self.svc {
+            for (k, l) in self.layers.iter_mut().enumerate() {
+                l.size = size(k).or(l.size);
+            }
+        } else if let Some(l) = self.layers.get_mut(layer) {
+            l.size = size(0).or(l.size);
+        }
+    }
+
+    /// The layer whose keyframe-request state stands for `layer`'s.
+    pub fn request_layer(&self, layer: usize) -> usize {
+        if self.svc { 0 } else { layer }
     }
 }
 
@@ -147,6 +185,9 @@ pub struct Selection {
     pub probe_bps: Option<u64>,
     /// VP8 picture id / TL0PICIDX continuity across switches.
     pub vp8: Vp8Ids,
+    /// What of the current layer goes out while a forced down-switch waits for its key frame
+    /// (`crate::layers::interim`).
+    pub interim: Interim,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

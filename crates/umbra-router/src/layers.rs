@@ -16,7 +16,14 @@
 //! estimate fell drain instead of persisting. A layer that sends nothing right now (paused at
 //! the publisher) is costed at four times the layer below it.
 //!
-//! Down-switches are immediate. An up-switch that bandwidth held back happens only once the
+//! Down-switches are immediate. A simulcast subscriber moves to another layer only at that
+//! layer's key frame; until it comes, a down-switch for bandwidth sends of the current layer
+//! only what the estimate carries ([`interim`]): its lower temporal layers, or nothing. A
+//! link that cannot carry the current layer only queues it, and the new layer's key frame
+//! would wait behind that queue (behind a 400 kb/s link with a 40-packet FIFO, up to 1.15 s).
+//! A down-switch for the wish keeps the current layer whole: the link is fine.
+//!
+//! An up-switch that bandwidth held back happens only once the
 //! estimate has covered the better candidate's bitrate plus [`UP_MARGIN`] for [`UP_HOLD`];
 //! an up-switch because the wish grew is immediate.
 //!
@@ -114,6 +121,47 @@ pub fn cost(layers: &[LayerInfo], pick: Pick) -> u64 {
     }
 }
 
+/// What of the current simulcast layer still goes out while the route waits for the key
+/// frame of the lower layer it is switching to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Interim {
+    /// All of it, at its cap (no switch pending, or a switch the estimate does not force).
+    #[default]
+    Whole,
+    /// Only temporal layers up to this one.
+    Cap(u8),
+    /// Nothing: its frames are dropped (decoding resumes at a key frame).
+    Nothing,
+}
+
+/// The interim for a route forwarding `current` (at `current_cap`) whose target is `pick`:
+/// a pick of a lower layer while the current one costs more than the estimate `bwe_bps`
+/// keeps the highest temporal cap of the current layer that fits the estimate, else nothing.
+/// The full estimate, not [`HEADROOM`]: this lasts one key frame's wait.
+pub fn interim(
+    layers: &[LayerInfo],
+    current: Option<usize>,
+    current_cap: Option<u8>,
+    pick: Option<Pick>,
+    bwe_bps: Option<u64>,
+) -> Interim {
+    let (Some(c), Some(p), Some(bwe)) = (current, pick, bwe_bps) else {
+        return Interim::Whole;
+    };
+    if p.layer >= c || c >= layers.len() {
+        return Interim::Whole;
+    }
+    let fits = |cap: Option<u8>| cost(layers, Pick { layer: c, tid_cap: cap }) <= bwe;
+    if fits(current_cap) {
+        return Interim::Whole;
+    }
+    let from = current_cap.or(layers[c].rates.top_tid).unwrap_or(0);
+    match (0..from).rev().find(|&t| fits(Some(t))) {
+        Some(t) => Interim::Cap(t),
+        None => Interim::Nothing,
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Chooser {
     /// The last choice was below what the wish allows, for bandwidth.
@@ -175,13 +223,16 @@ impl Chooser {
             self.better_since = None;
         }
         self.limited = rank > 0;
-        // What the next candidate up needs, so str0m's BWE probes for exactly that; at the top
-        // `None` (the engine then lets BWE probe up to its configured desired bitrate, room
-        // for a wish that grows).
-        let probe_bps = rank
-            .checked_sub(1)
+        // Below the top, what the top candidate (the wish's best) needs, so str0m's BWE probes
+        // as far as the link allows in one go and the up-switch goes to the best candidate that
+        // fits after one hold; probing only for the next candidate up climbed one candidate per
+        // hold (up to four steps from the smallest layer: 9 s back to the top in a CI run of
+        // the browser test `shaped-link`, whose limit is 10 s). At the top `None` (the engine
+        // then lets BWE probe up to its configured desired bitrate, room for a wish that grows).
+        let probe_bps = (rank > 0)
+            .then(|| list[0])
             // What the estimate must reach for the up-switch (`fits(better, UP_MARGIN)`).
-            .map(|up| (cost(layers, list[up]) as f64 * (1.0 + UP_MARGIN) / HEADROOM).round() as u64)
+            .map(|top| (cost(layers, top) as f64 * (1.0 + UP_MARGIN) / HEADROOM).round() as u64)
             .filter(|&b| b > 0);
         Decision { pick: Some(list[rank]), probe_bps }
     }
@@ -264,6 +315,32 @@ mod tests {
         assert_eq!(cost(&l, all(2)), 120_000 * 16);
         l[0].rates = LayerRates::default();
         assert_eq!(cost(&l, all(2)), 0);
+    }
+
+    #[test]
+    fn a_forced_down_switch_sends_only_what_the_estimate_carries_until_the_key_frame() {
+        let l = three();
+        let to = |layer| Some(Pick { layer, tid_cap: None });
+        // The top layer (1.5 Mbps) at 1.2 Mbps, switching to the middle one: its TID 0..1
+        // (1 Mbps) fit, TID 2 does not.
+        assert_eq!(interim(&l, Some(2), None, to(1), Some(1_200_000)), Interim::Cap(1));
+        // At 800 kbps only the base layer (700 kbps) fits; at 400 kbps nothing does.
+        assert_eq!(interim(&l, Some(2), None, to(1), Some(800_000)), Interim::Cap(0));
+        assert_eq!(interim(&l, Some(2), None, to(0), Some(400_000)), Interim::Nothing);
+        // An existing cap is never raised: capped at TID 0 and that no longer fits.
+        assert_eq!(interim(&l, Some(2), Some(0), to(1), Some(600_000)), Interim::Nothing);
+        // The current layer fits (a switch for the wish), no switch down, or no estimate.
+        assert_eq!(interim(&l, Some(2), None, to(1), Some(2_000_000)), Interim::Whole);
+        assert_eq!(interim(&l, Some(1), None, to(2), Some(100_000)), Interim::Whole);
+        assert_eq!(interim(&l, Some(1), None, to(1), Some(100_000)), Interim::Whole);
+        assert_eq!(interim(&l, Some(2), None, to(1), None), Interim::Whole);
+        assert_eq!(interim(&l, None, None, to(1), Some(100_000)), Interim::Whole);
+        // A layer without temporal layers is all or nothing.
+        let mut plain = three();
+        plain[2].rates.top_tid = None;
+        plain[2].rates.bps.fill(0);
+        plain[2].rates.bps[0] = 1_500_000;
+        assert_eq!(interim(&plain, Some(2), None, to(1), Some(1_200_000)), Interim::Nothing);
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub mod stun_username {
 }
 
 /// How the router makes its ICE credentials, public so tests can check them.
+/// The AV1 Dependency Descriptor extension as the router negotiates and forwards it, for peers
+/// built on str0m (tests, native clients) that send or read it.
+pub mod dependency_descriptor {
+    pub use crate::rtp::dd::{Raw, Serializer, URI};
+}
+
 pub mod ice_credentials {
     pub use crate::creds::{ALPHABET, PASSWORD_LEN, UFRAG_LEN, ice_credentials as generate};
 }

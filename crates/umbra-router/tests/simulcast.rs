@@ -4,7 +4,10 @@
 //! sent at start and on a PLI for that rid), and RTP-mode subscribers check what reaches them
 //! packet by packet: where video starts, sequence numbers and timestamps across a layer switch,
 //! temporal thinning, pausing; plus the router's events (LayerChanged, LayersWanted,
-//! ActiveSpeaker).
+//! ActiveSpeaker). A VP9 or AV1 publisher sends one stream of three spatial layers (SVC: RFC
+//! 9628 descriptors with the scalability structure on key pictures, or AV1 Dependency
+//! Descriptors with the template structure on key pictures), forwarded as the layers up to each
+//! subscriber's.
 
 mod common;
 
@@ -19,8 +22,9 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::rtp::{Extension, ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+use umbra_router::dependency_descriptor as dd;
 use umbra_router::{PublishSpec, RouterEvent, RouterEventKind, RouterHandle, SubscribeSpec, Target, VideoWish};
 
 const RIDS: [&str; 3] = ["q", "h", "f"];
@@ -41,12 +45,27 @@ struct Rx {
     at: Instant,
 }
 
+/// One VP9 packet as a subscriber received it (the test encoder's tag ends the payload).
+#[derive(Debug, Clone)]
+struct SvcRx {
+    seq: u64,
+    sid: u8,
+    tid: u8,
+    /// The first packet of a key picture.
+    key: bool,
+    marker: bool,
+    picture: u32,
+    /// The Dependency Descriptor came along (AV1).
+    dd: bool,
+}
+
 struct Peer {
     rtc: Rtc,
     socket: UdpSocket,
     mids: Vec<(Mid, MediaKind)>,
     connected: bool,
     video: Vec<Rx>,
+    svc: Vec<SvcRx>,
     /// rids the router asked a key frame for.
     keyframe_requests: Vec<Option<Rid>>,
 }
@@ -64,6 +83,9 @@ fn offer(
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
+        .enable_vp9(true)
+        .enable_av1(true)
+        .set_extension(12, Extension::with_serializer(dd::URI, dd::Serializer))
         .build(Instant::now());
     rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
     let mut api = rtc.sdp_api();
@@ -88,7 +110,7 @@ fn offer(
 fn accept(rtc: Rtc, socket: UdpSocket, pending: SdpPendingOffer, answer: &str, mids: Vec<(Mid, MediaKind)>) -> Peer {
     let mut rtc = rtc;
     rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(answer).unwrap()).unwrap();
-    Peer { rtc, socket, mids, connected: false, video: Vec::new(), keyframe_requests: Vec::new() }
+    Peer { rtc, socket, mids, connected: false, video: Vec::new(), svc: Vec::new(), keyframe_requests: Vec::new() }
 }
 
 impl Peer {
@@ -131,6 +153,22 @@ impl Peer {
                 Ok(Output::Event(e)) => match e {
                     Event::Connected => self.connected = true,
                     Event::KeyframeRequest(r) => self.keyframe_requests.push(r.rid),
+                    Event::RtpPacket(p)
+                        if [Codec::Vp9, Codec::Av1].iter().any(|&c| p.header.payload_type == self.pt(c)) =>
+                    {
+                        let d = &p.payload;
+                        if let [.., sid, tid, key, p3, p2, p1, p0] = d[..] {
+                            self.svc.push(SvcRx {
+                                seq: *p.seq_no,
+                                sid,
+                                tid,
+                                key: key == 1,
+                                marker: p.header.marker,
+                                picture: u32::from_be_bytes([p3, p2, p1, p0]),
+                                dd: p.header.ext_vals.user_values.get::<dd::Raw>().is_some(),
+                            });
+                        }
+                    }
                     Event::RtpPacket(p) => {
                         let d = &p.payload;
                         // Our descriptor: 6 bytes (X, I with a 15-bit id, L, T); the layer and
@@ -240,10 +278,131 @@ impl Encoder {
     }
 }
 
+/// An SVC encoder in the shape of Chromium's L3T3_KEY: each picture is three layer frames
+/// (spatial layer `s` in `1 + s` packets of 300 bytes, sized 320x180 << s), the L1T3 temporal
+/// pattern, key pictures at start and on a PLI. VP9: non-flexible descriptors (TL0PICIDX), the
+/// scalability structure with the three sizes on a key picture's first packet. AV1: an
+/// aggregation header (N on a key picture's first packet) and a Dependency Descriptor on every
+/// packet, the template structure (9 templates S0T0..S2T2, render sizes) on a key picture's
+/// first. The payload ends with a tag: spatial layer, TID, key picture start, picture number.
+struct SvcEncoder {
+    codec: Codec,
+    picture: u32,
+    seq: u64,
+    ts: u32,
+    picture_id: u16,
+    tl0: u8,
+    since_key: Option<u32>,
+    keys_sent: u32,
+}
+
+impl SvcEncoder {
+    fn new(codec: Codec) -> SvcEncoder {
+        SvcEncoder {
+            codec,
+            picture: 0,
+            seq: 5000,
+            ts: 0x2000_0000,
+            picture_id: 700,
+            tl0: 3,
+            since_key: None,
+            keys_sent: 0,
+        }
+    }
+
+    fn send_picture(&mut self, p: &mut Peer) {
+        if !p.keyframe_requests.is_empty() {
+            p.keyframe_requests.clear();
+            self.since_key = None;
+        }
+        let key = self.since_key.is_none();
+        let n = self.since_key.map_or(0, |n| n + 1);
+        self.since_key = Some(n);
+        let tid = TIDS[n as usize % 4];
+        if tid == 0 {
+            self.tl0 = self.tl0.wrapping_add(1);
+        }
+        self.keys_sent += u32::from(key);
+        self.picture_id = (self.picture_id + 1) & 0x7FFF;
+        let (mid, pt, now) = (p.mid(MediaKind::Video), p.pt(self.codec), Instant::now());
+        for sid in 0..3u8 {
+            let packets = 1 + sid;
+            for k in 0..packets {
+                let (first, last) = (k == 0, k + 1 == packets);
+                let ss = key && sid == 0 && first;
+                let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+                let mut ext = ExtensionValues::default();
+                let mut d = if self.codec == Codec::Av1 {
+                    ext.user_values.set(dd::Raw(av1_descriptor(first, last, sid, tid, self.picture, ss)));
+                    vec![flag(!first, 0x80) | flag(!last, 0x40) | flag(ss, 0x08)]
+                } else {
+                    vec![
+                        0xA0 | flag(!key, 0x40) | flag(first, 0x08) | flag(last, 0x04) | flag(ss, 0x02),
+                        0x80 | (self.picture_id >> 8) as u8,
+                        self.picture_id as u8,
+                        (tid << 5) | flag(tid > 0, 0x10) | (sid << 1) | u8::from(key && sid > 0),
+                        self.tl0,
+                    ]
+                };
+                if ss && self.codec == Codec::Vp9 {
+                    d.push((2 << 5) | 0x10);
+                    for s in 0..3 {
+                        d.extend_from_slice(&(320u16 << s).to_be_bytes());
+                        d.extend_from_slice(&(180u16 << s).to_be_bytes());
+                    }
+                }
+                d.resize(293, 0x3C);
+                d.extend_from_slice(&[sid, tid, u8::from(ss)]);
+                d.extend_from_slice(&self.picture.to_be_bytes());
+                let write = RtpWrite::new(pt, self.seq.into(), self.ts, now, d).marker(sid == 2 && last).ext_vals(ext);
+                self.seq += 1;
+                let mut api = p.rtc.direct_api();
+                api.stream_tx_by_mid(mid, None).expect("a video send stream").write_rtp(write);
+            }
+        }
+        self.picture += 1;
+        self.ts = self.ts.wrapping_add(3000);
+        p.drain();
+    }
+}
+
+/// An AV1 Dependency Descriptor: mandatory fields (template id `3 * sid + tid`, offset 0),
+/// and on a key picture's first packet the structure: 9 templates S0T0 S0T1 S0T2 S1T0 .. S2T2,
+/// one decode target, no frame diffs, no chains, render sizes 320x180 << s.
+fn av1_descriptor(first: bool, last: bool, sid: u8, tid: u8, picture: u32, structure: bool) -> Vec<u8> {
+    let mut f: Vec<(u32, u32)> =
+        vec![(u32::from(first), 1), (u32::from(last), 1), (u32::from(3 * sid + tid), 6), (picture & 0xFFFF, 16)];
+    if structure {
+        f.extend([(0b10000, 5), (0, 6), (0, 5)]);
+        f.extend([1, 1, 2, 1, 1, 2, 1, 1, 3].map(|idc| (idc, 2)));
+        f.extend([(2, 2); 9]); // decode target indications: required
+        f.extend([(0, 1); 9]); // no frame diffs
+        f.push((0, 1)); // ns(2) = 0 chains
+        f.push((1, 1));
+        for s in 0..3 {
+            f.extend([((320 << s) - 1, 16), ((180 << s) - 1, 16)]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut n = 0usize;
+    for (v, w) in f {
+        for i in (0..w).rev() {
+            if n.is_multiple_of(8) {
+                out.push(0);
+            }
+            *out.last_mut().unwrap() |= (((v >> i) & 1) as u8) << (7 - n % 8);
+            n += 1;
+        }
+    }
+    out
+}
+
 struct Net {
     peers: Vec<Peer>,
     publisher: usize,
     encoder: Encoder,
+    /// Set: the publisher sends VP9 SVC instead of VP8 simulcast.
+    svc: Option<SvcEncoder>,
     next_frame: Instant,
 }
 
@@ -253,7 +412,10 @@ impl Net {
         let end = Instant::now() + d;
         while Instant::now() < end {
             if self.peers[self.publisher].connected && Instant::now() >= self.next_frame {
-                self.encoder.send_frame(&mut self.peers[self.publisher]);
+                match &mut self.svc {
+                    Some(svc) => svc.send_picture(&mut self.peers[self.publisher]),
+                    None => self.encoder.send_frame(&mut self.peers[self.publisher]),
+                }
                 self.next_frame += Duration::from_micros(33_333);
             }
             for p in &mut self.peers {
@@ -326,7 +488,8 @@ fn simulcast_layers_switch_at_key_frames_continuously_thin_and_pause() {
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let mut log = Vec::new();
     let publisher = publish(&router, "cam", "c-pub", true, false, true);
-    let mut net = Net { peers: vec![publisher], publisher: 0, encoder: Encoder::new(), next_frame: Instant::now() };
+    let mut net =
+        Net { peers: vec![publisher], publisher: 0, encoder: Encoder::new(), svc: None, next_frame: Instant::now() };
     net.run_until("the publisher connected", Duration::from_secs(10), |n| n.peers[0].connected);
     net.next_frame = Instant::now();
     // Media flows before anybody watches: every layer's key frame goes out once, then deltas.
@@ -525,7 +688,8 @@ fn a_low_estimate_thins_temporal_layers_first_and_probing_lifts_them() {
     let (router, events) = common::start_router_with(config);
     let mut log = Vec::new();
     let publisher = publish(&router, "cam", "c-pub", true, false, true);
-    let mut net = Net { peers: vec![publisher], publisher: 0, encoder: Encoder::new(), next_frame: Instant::now() };
+    let mut net =
+        Net { peers: vec![publisher], publisher: 0, encoder: Encoder::new(), svc: None, next_frame: Instant::now() };
     net.run_until("the publisher connected", Duration::from_secs(10), |n| n.peers[0].connected);
     net.next_frame = Instant::now();
     // A full measuring window of every layer before the subscriber comes.
@@ -571,5 +735,113 @@ fn a_low_estimate_thins_temporal_layers_first_and_probing_lifts_them() {
     net.run(Duration::from_millis(500));
     assert!(net.peers[1].video.iter().rev().take(20).any(|r| r.tid == 2));
     assert_continuous(&net.peers[1].video);
+    router.shutdown();
+}
+
+/// The packets of `rx` carry every sequence number once, in order; each picture ends with the
+/// marker on the last packet of its highest spatial layer there, and nowhere else.
+fn assert_svc_pictures(rx: &[SvcRx]) {
+    for w in rx.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq + 1, "sequence gap between {:?} and {:?}", w[0], w[1]);
+        let picture_ends = w[1].picture != w[0].picture;
+        assert_eq!(w[0].marker, picture_ends, "marker of {:?} (next {:?})", w[0], w[1]);
+    }
+}
+
+#[test]
+fn vp9_svc_spatial_layers_follow_the_wish_with_pictures_ending_at_the_top_forwarded_layer() {
+    svc_layers_follow_the_wish(Codec::Vp9);
+}
+
+#[test]
+fn av1_svc_layers_are_read_from_the_dependency_descriptor_which_reaches_the_subscriber() {
+    svc_layers_follow_the_wish(Codec::Av1);
+}
+
+fn svc_layers_follow_the_wish(codec: Codec) {
+    let _serial = media_test_lock();
+    let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
+    let mut log = Vec::new();
+    let publisher = publish(&router, "cam", "c-pub", false, false, true);
+    let mut net = Net {
+        peers: vec![publisher],
+        publisher: 0,
+        encoder: Encoder::new(),
+        svc: Some(SvcEncoder::new(codec)),
+        next_frame: Instant::now(),
+    };
+    net.run_until("the publisher connected", Duration::from_secs(10), |n| n.peers[0].connected);
+    net.next_frame = Instant::now();
+    net.run(Duration::from_millis(1200));
+    let small = VideoWish { video: true, max_size: Some((320, 180)), max_frame_rate: None };
+
+    // (a) Joins: the small subscriber gets spatial layer 0 only, the other all three; both
+    // start at a key picture (asked for at once), and each picture ends at its top layer.
+    net.peers.push(subscribe(&router, "cam", "small", small));
+    net.peers.push(subscribe(&router, "cam", "full", VideoWish::default()));
+    net.run_until("both subscribers' video", Duration::from_secs(10), |n| {
+        n.peers[1].svc.len() > 30 && n.peers[2].svc.len() > 60
+    });
+    net.run(Duration::from_millis(1000));
+    for (peer, top) in [(1, 0u8), (2, 2)] {
+        let got = &net.peers[peer].svc;
+        assert!(got[0].key, "peer {peer} starts at a key picture: {:?}", got[0]);
+        assert!(got.iter().all(|r| r.sid <= top), "peer {peer}: only layers up to {top}");
+        assert!(got.iter().any(|r| r.sid == top), "peer {peer}: layer {top} arrives");
+        assert!(got.iter().all(|r| r.dd == (codec == Codec::Av1)), "the Dependency Descriptor goes with AV1 only");
+        assert_svc_pictures(got);
+    }
+
+    // (b) Down without a key picture: the full subscriber asks for a small picture and gets
+    // only layer 0 from the next picture on, numbers continuing.
+    let keys = net.svc.as_ref().unwrap().keys_sent;
+    router.set_video_wish("s1", "full", small).unwrap();
+    net.run(Duration::from_millis(1500));
+    {
+        let got = &net.peers[2].svc;
+        let last_big = got.iter().rposition(|r| r.sid > 0).unwrap();
+        let picture = got[last_big].picture;
+        assert!(
+            got[last_big + 1..].iter().all(|r| r.sid == 0 && r.picture > picture),
+            "after its last layer-2 picture only layer 0"
+        );
+        assert!(got.len() - last_big > 30, "layer 0 flows on");
+        assert_svc_pictures(got);
+    }
+    assert_eq!(net.svc.as_ref().unwrap().keys_sent, keys, "no key picture asked for to go down");
+
+    // (c) Up at a key picture: the small subscriber's wish is lifted; the router asks for a
+    // key picture and layers 1 and 2 start exactly there.
+    let before = net.peers[1].svc.len();
+    router.set_video_wish("s1", "small", VideoWish::default()).unwrap();
+    net.run_until("layer 2 at the small subscriber", Duration::from_secs(5), |n| {
+        n.peers[1].svc[before..].iter().any(|r| r.sid == 2)
+    });
+    net.run(Duration::from_millis(500));
+    {
+        let got = &net.peers[1].svc;
+        let first_big = before + got[before..].iter().position(|r| r.sid > 0).unwrap();
+        let start = got[..first_big].iter().rposition(|r| r.picture != got[first_big].picture).unwrap() + 1;
+        assert!(got[start].key, "the up-switch picture is a key picture: {:?}", got[start]);
+        assert_svc_pictures(got);
+    }
+    assert_eq!(net.svc.as_ref().unwrap().keys_sent, keys + 1, "one key picture for the up-switch");
+
+    // (d) A frame-rate cap thins temporal layers of the SVC stream too.
+    router.set_video_wish("s1", "full", VideoWish { max_frame_rate: Some(8), ..small }).unwrap();
+    net.run(Duration::from_millis(300));
+    let before = net.peers[2].svc.len();
+    net.run(Duration::from_millis(2000));
+    {
+        let got = &net.peers[2].svc[before..];
+        assert!(got.iter().all(|r| r.tid == 0 && r.sid == 0), "layer 0 at TID 0 only");
+        assert!((10..=20).contains(&got.len()), "{} pictures in 2 s at 7.5 fps", got.len());
+        assert_svc_pictures(&net.peers[2].svc);
+    }
+    events_now(&events, &mut log);
+    assert!(
+        log.iter().any(|(_, e)| matches!(e.kind, RouterEventKind::LayerChanged { temporal_layer: Some(0), .. })),
+        "{log:?}"
+    );
     router.shutdown();
 }

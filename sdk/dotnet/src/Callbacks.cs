@@ -21,6 +21,7 @@ namespace Umbra
         private static readonly Native.SessionStreamFlagCb SessionStreamHasAudio = OnSessionStreamHasAudioChanged;
         private static readonly Native.SessionStreamFlagCb SessionStreamHasVideo = OnSessionStreamHasVideoChanged;
         private static readonly Native.SessionStreamSizeCb SessionStreamDimensions = OnSessionStreamVideoDimensionsChanged;
+        private static readonly Native.SessionSpeakerCb SessionActiveSpeaker = OnSessionActiveSpeakerChanged;
 
         private static readonly Native.PublisherStreamCb PublisherStreamCreated = OnPublisherStreamCreated;
         private static readonly Native.PublisherErrorCb PublisherError = OnPublisherError;
@@ -65,6 +66,12 @@ namespace Umbra
                 user_data = userData,
                 reserved = IntPtr.Zero,
             };
+        }
+
+        // Set with its own function: the C session callback table keeps its layout.
+        internal static IntPtr ActiveSpeakerCallback()
+        {
+            return Fp(SessionActiveSpeaker);
         }
 
         internal static Native.otc_publisher_callbacks PublisherTable(IntPtr userData)
@@ -175,6 +182,12 @@ namespace Umbra
         {
             try { var s = Registry.Get<Session>(ud); if (s != null) s.OnStreamVideoDimensionsChanged(stream, width, height); }
             catch (Exception e) { UmbraSdk.ReportCallbackException(null, "Session.StreamVideoDimensionsChanged", e); }
+        }
+
+        private static void OnSessionActiveSpeakerChanged(IntPtr session, IntPtr ud, IntPtr streamId, IntPtr connectionId)
+        {
+            try { var s = Registry.Get<Session>(ud); if (s != null) s.OnActiveSpeakerChanged(Utf8.Decode(streamId), Utf8.Decode(connectionId)); }
+            catch (Exception e) { UmbraSdk.ReportCallbackException(null, "Session.ActiveSpeakerChanged", e); }
         }
 
         // ---- publisher ----

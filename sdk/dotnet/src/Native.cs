@@ -117,6 +117,7 @@ namespace Umbra
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SessionErrorCb(IntPtr session, IntPtr userData, IntPtr message, int error);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SessionStreamFlagCb(IntPtr session, IntPtr userData, IntPtr stream, int value);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SessionStreamSizeCb(IntPtr session, IntPtr userData, IntPtr stream, int width, int height);
+        [UnmanagedFunctionPointer(Cdecl)] internal delegate void SessionSpeakerCb(IntPtr session, IntPtr userData, IntPtr streamId, IntPtr connectionId);
 
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void PublisherStreamCb(IntPtr publisher, IntPtr userData, IntPtr stream);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void PublisherErrorCb(IntPtr publisher, IntPtr userData, IntPtr message, int error);
@@ -176,6 +177,8 @@ namespace Umbra
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_audio_track(IntPtr settings, int enabled);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_test_pattern(IntPtr settings, int width, int height, int fps);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_preferred_video_codec(IntPtr settings, int codec);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_simulcast(IntPtr settings, int enabled);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_publisher_settings_set_audio_level(IntPtr settings, int enabled);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern IntPtr otc_publisher_new_with_settings(ref otc_publisher_callbacks callbacks, IntPtr settings);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern IntPtr otc_publisher_get_stream(IntPtr publisher);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_publish(IntPtr session, IntPtr publisher);
@@ -193,6 +196,10 @@ namespace Umbra
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_subscribe(IntPtr session, IntPtr subscriber);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_unsubscribe(IntPtr session, IntPtr subscriber);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_delete(IntPtr subscriber);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_preferred_resolution(IntPtr subscriber, uint width, uint height);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_preferred_framerate(IntPtr subscriber, float frameRate);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_subscribe_to_video(IntPtr subscriber, int subscribeToVideo);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_set_active_speaker_callback(IntPtr session, IntPtr callback, IntPtr userData);
 
         // ---- Video frames ----
 

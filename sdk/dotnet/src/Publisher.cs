@@ -55,6 +55,8 @@ namespace Umbra
                 OpenTokException.Check(Native.otc_publisher_settings_set_audio_track(settings, HasAudioTrack ? Native.OTC_TRUE : Native.OTC_FALSE), "audio track");
                 OpenTokException.Check(Native.otc_publisher_settings_set_video_track(settings, HasVideoTrack ? Native.OTC_TRUE : Native.OTC_FALSE), "video track");
                 OpenTokException.Check(Native.otc_publisher_settings_set_preferred_video_codec(settings, (int)builder.PreferredVideoCodec), "preferred video codec (VP8, H264 or VP9)");
+                OpenTokException.Check(Native.otc_publisher_settings_set_simulcast(settings, builder.Simulcast ? Native.OTC_TRUE : Native.OTC_FALSE), "simulcast");
+                OpenTokException.Check(Native.otc_publisher_settings_set_audio_level(settings, builder.AudioLevel ? Native.OTC_TRUE : Native.OTC_FALSE), "audio level");
                 if (adapter != null)
                 {
                     var table = Callbacks.CapturerTable(adapter.UserData);
@@ -92,6 +94,8 @@ namespace Umbra
                 HasAudioTrack = true;
                 HasVideoTrack = true;
                 PreferredVideoCodec = VideoCodec.VP8;
+                Simulcast = true;
+                AudioLevel = true;
             }
 
             /// <summary>The stream name others see.</summary>
@@ -106,6 +110,14 @@ namespace Umbra
             public int TestPatternFps { get; set; }
             /// <summary>The codec the video is encoded with (OpenTok's preferred video codec); subscribers decode whichever a stream carries.</summary>
             public VideoCodec PreferredVideoCodec { get; set; }
+            /// <summary>Up to three simulcast layers in routed sessions (VP8, 270 lines or more), so subscribers can ask for smaller ones (default true).</summary>
+            public bool Simulcast { get; set; }
+            /// <summary>
+            /// Send the level of each audio frame for <see cref="Session.ActiveSpeakerChanged"/> (default true).
+            /// Levels travel in clear, outside end-to-end encryption: the router sees how loudly you speak.
+            /// False keeps that private; this publisher is then never the active speaker.
+            /// </summary>
+            public bool AudioLevel { get; set; }
 
             public Publisher Build()
             {

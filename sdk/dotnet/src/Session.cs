@@ -18,7 +18,7 @@ namespace Umbra
     /// Every method may be called from any thread, event handlers included.
     /// </para>
     /// </summary>
-    public sealed class Session : IDisposable
+    public sealed partial class Session : IDisposable
     {
         private IntPtr handle;
         private readonly IntPtr userData;
@@ -74,6 +74,7 @@ namespace Umbra
                     Registry.Remove(userData);
                     throw new OpenTokException(ErrorCode.NullOrInvalidParameter, "otc_session_new_with_settings refused the API key or session id");
                 }
+                Native.otc_session_set_active_speaker_callback(handle, Callbacks.ActiveSpeakerCallback(), userData);
             }
             finally
             {

@@ -26,7 +26,7 @@ namespace Umbra
     /// <see cref="Session.Subscribe"/>; dispose when done. Its other events are raised through
     /// the <see cref="Session.EventContext"/> of the session it is subscribed in.
     /// </summary>
-    public sealed class Subscriber : IDisposable
+    public sealed partial class Subscriber : IDisposable
     {
         private IntPtr handle;
         private readonly IntPtr userData;

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -1550,8 +1566,14 @@ public protocol SessionProtocol: AnyObject, Sendable {
     /**
      * Publishes. In an end-to-end encrypted session a secret must be set:
      * `EncryptionSecretMissing` otherwise, also reported to the publisher's `on_error`.
+     * Simulcast and audio levels on (`publish_with` to turn them off).
      */
     func publish(publisher: Publisher) throws 
+    
+    /**
+     * Publishes as `publish` does, with or without simulcast and audio levels.
+     */
+    func publishWith(publisher: Publisher, options: PublishOptions) throws 
     
     /**
      * Sends a signal to everyone, or to one connection.
@@ -1695,12 +1717,26 @@ open func disconnect()  {try! rustCall() {
     /**
      * Publishes. In an end-to-end encrypted session a secret must be set:
      * `EncryptionSecretMissing` otherwise, also reported to the publisher's `on_error`.
+     * Simulcast and audio levels on (`publish_with` to turn them off).
      */
 open func publish(publisher: Publisher)throws   {try rustCallWithError(FfiConverterTypeUmbraError_lift) {
         uniffiCallStatus in
     uniffi_umbra_ffi_fn_method_session_publish(
             self.uniffiCloneHandle(),
         FfiConverterTypePublisher_lower(publisher),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Publishes as `publish` does, with or without simulcast and audio levels.
+     */
+open func publishWith(publisher: Publisher, options: PublishOptions)throws   {try rustCallWithError(FfiConverterTypeUmbraError_lift) {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_session_publish_with(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublisher_lower(publisher),
+        FfiConverterTypePublishOptions_lower(options),uniffiCallStatus
     )
 }
 }
@@ -1875,6 +1911,13 @@ public protocol SessionListener: AnyObject, Sendable {
      * `from` is `None` when the server sent it.
      */
     func onSignalReceived(signalType: String, data: String, from: Connection?) 
+    
+    /**
+     * The loudest stream of a routed session changed (ranked by the audio levels publishers
+     * send, see `PublishOptions::audio_level`): its stream and connection ids, both `None` when
+     * nobody speaks any more. This client's own stream may be named.
+     */
+    func onActiveSpeakerChanged(streamId: String?, connectionId: String?) 
     
 }
 /**
@@ -2051,6 +2094,21 @@ open func onSignalReceived(signalType: String, data: String, from: Connection?) 
         FfiConverterString.lower(signalType),
         FfiConverterString.lower(data),
         FfiConverterOptionTypeConnection.lower(from),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The loudest stream of a routed session changed (ranked by the audio levels publishers
+     * send, see `PublishOptions::audio_level`): its stream and connection ids, both `None` when
+     * nobody speaks any more. This client's own stream may be named.
+     */
+open func onActiveSpeakerChanged(streamId: String?, connectionId: String?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_sessionlistener_on_active_speaker_changed(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(streamId),
+        FfiConverterOptionString.lower(connectionId),uniffiCallStatus
     )
 }
 }
@@ -2356,6 +2414,32 @@ fileprivate struct UniffiCallbackInterfaceSessionListener {
                 makeCall: makeCall,
                 writeReturn: writeReturn
             )
+        },
+        onActiveSpeakerChanged: { (
+            uniffiHandle: UInt64,
+            streamId: RustBuffer,
+            connectionId: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onActiveSpeakerChanged(
+                     streamId: try FfiConverterOptionString.lift(streamId),
+                     connectionId: try FfiConverterOptionString.lift(connectionId)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
         }
     )
 
@@ -2448,6 +2532,33 @@ public protocol SubscriberProtocol: AnyObject, Sendable {
     
     func stream()  -> Stream
     
+    func preferredFrameRate()  -> UInt32?
+    
+    func preferredResolution()  -> VideoSize?
+    
+    /**
+     * The most frames per second wanted (OpenTok's `preferredFrameRate`), 1 to 240, `None`
+     * for all; the router drops temporal layers above it. As `set_preferred_resolution`.
+     */
+    func setPreferredFrameRate(fps: UInt32?) throws 
+    
+    /**
+     * The largest picture wanted of this subscriber's video (OpenTok's `preferredResolution`),
+     * `None` for no limit. In a routed session the router forwards the smallest simulcast layer
+     * at least this large both ways (or the largest) and reports it with
+     * `on_video_layer_changed`. Before or after subscribing; kept across reconnections.
+     * `InvalidParameter` for a zero or absurd side.
+     */
+    func setPreferredResolution(size: VideoSize?) throws 
+    
+    /**
+     * Whether to receive video at all (OpenTok's `subscribeToVideo`, true by default); audio
+     * continues either way. As `set_preferred_resolution`.
+     */
+    func setSubscribeToVideo(video: Bool) throws 
+    
+    func subscribeToVideo()  -> Bool
+    
 }
 /**
  * A subscription to one stream: a listener, and optional video and audio renderers.
@@ -2538,6 +2649,75 @@ open func stream() -> Stream  {
 })
 }
     
+open func preferredFrameRate() -> UInt32?  {
+    return try!  FfiConverterOptionUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_preferred_frame_rate(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func preferredResolution() -> VideoSize?  {
+    return try!  FfiConverterOptionTypeVideoSize.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_preferred_resolution(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The most frames per second wanted (OpenTok's `preferredFrameRate`), 1 to 240, `None`
+     * for all; the router drops temporal layers above it. As `set_preferred_resolution`.
+     */
+open func setPreferredFrameRate(fps: UInt32?)throws   {try rustCallWithError(FfiConverterTypeUmbraError_lift) {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_set_preferred_frame_rate(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionUInt32.lower(fps),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The largest picture wanted of this subscriber's video (OpenTok's `preferredResolution`),
+     * `None` for no limit. In a routed session the router forwards the smallest simulcast layer
+     * at least this large both ways (or the largest) and reports it with
+     * `on_video_layer_changed`. Before or after subscribing; kept across reconnections.
+     * `InvalidParameter` for a zero or absurd side.
+     */
+open func setPreferredResolution(size: VideoSize?)throws   {try rustCallWithError(FfiConverterTypeUmbraError_lift) {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_set_preferred_resolution(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeVideoSize.lower(size),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Whether to receive video at all (OpenTok's `subscribeToVideo`, true by default); audio
+     * continues either way. As `set_preferred_resolution`.
+     */
+open func setSubscribeToVideo(video: Bool)throws   {try rustCallWithError(FfiConverterTypeUmbraError_lift) {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_set_subscribe_to_video(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(video),uniffiCallStatus
+    )
+}
+}
+    
+open func subscribeToVideo() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriber_subscribe_to_video(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -2616,6 +2796,12 @@ public protocol SubscriberListener: AnyObject, Sendable {
      * Frames decrypt again after a mismatch (or after plain media).
      */
     func onEncryptionSecretMatch() 
+    
+    /**
+     * What the router now forwards of the stream's video, after a preference of this
+     * subscriber (`set_preferred_resolution` and the like) or a bandwidth change.
+     */
+    func onVideoLayerChanged(layer: VideoLayer) 
     
 }
 /**
@@ -2725,6 +2911,19 @@ open func onEncryptionSecretMatch()  {try! rustCall() {
         uniffiCallStatus in
     uniffi_umbra_ffi_fn_method_subscriberlistener_on_encryption_secret_match(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * What the router now forwards of the stream's video, after a preference of this
+     * subscriber (`set_preferred_resolution` and the like) or a bandwidth change.
+     */
+open func onVideoLayerChanged(layer: VideoLayer)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_umbra_ffi_fn_method_subscriberlistener_on_video_layer_changed(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeVideoLayer_lower(layer),uniffiCallStatus
     )
 }
 }
@@ -2858,6 +3057,30 @@ fileprivate struct UniffiCallbackInterfaceSubscriberListener {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.onEncryptionSecretMatch(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        onVideoLayerChanged: { (
+            uniffiHandle: UInt64,
+            layer: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSubscriberListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onVideoLayerChanged(
+                     layer: try FfiConverterTypeVideoLayer_lift(layer)
                 )
             }
 
@@ -3634,6 +3857,83 @@ public func FfiConverterTypeErrorInfo_lower(_ value: ErrorInfo) -> RustBuffer {
 
 
 /**
+ * How to publish, beyond [`PublisherSettings`] (`Session::publish_with`).
+ */
+public struct PublishOptions: Equatable, Hashable {
+    /**
+     * In routed sessions, camera video in VP8 of at least 270 lines goes out as up to three
+     * simulcast layers (full, half, quarter size) so the router can forward each subscriber the
+     * size it asks for; each layer costs an encoder.
+     */
+    public var simulcast: Bool
+    /**
+     * Send the RFC 6464 level of each audio frame, from which the router finds the active
+     * speaker. Levels travel in clear, outside end-to-end encryption: the router sees how
+     * loudly each participant speaks. False keeps that private (no active-speaker events then).
+     */
+    public var audioLevel: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * In routed sessions, camera video in VP8 of at least 270 lines goes out as up to three
+         * simulcast layers (full, half, quarter size) so the router can forward each subscriber the
+         * size it asks for; each layer costs an encoder.
+         */simulcast: Bool, 
+        /**
+         * Send the RFC 6464 level of each audio frame, from which the router finds the active
+         * speaker. Levels travel in clear, outside end-to-end encryption: the router sees how
+         * loudly each participant speaks. False keeps that private (no active-speaker events then).
+         */audioLevel: Bool) {
+        self.simulcast = simulcast
+        self.audioLevel = audioLevel
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PublishOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePublishOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PublishOptions {
+        return
+            try PublishOptions(
+                simulcast: FfiConverterBool.read(from: &buf), 
+                audioLevel: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PublishOptions, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.simulcast, into: &buf)
+        FfiConverterBool.write(value.audioLevel, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePublishOptions_lift(_ buf: RustBuffer) throws -> PublishOptions {
+    return try FfiConverterTypePublishOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePublishOptions_lower(_ value: PublishOptions) -> RustBuffer {
+    return FfiConverterTypePublishOptions.lower(value)
+}
+
+
+/**
  * How to publish.
  */
 public struct PublisherSettings: Equatable, Hashable {
@@ -4022,6 +4322,144 @@ public func FfiConverterTypeVideoFrame_lift(_ buf: RustBuffer) throws -> VideoFr
 #endif
 public func FfiConverterTypeVideoFrame_lower(_ value: VideoFrame) -> RustBuffer {
     return FfiConverterTypeVideoFrame.lower(value)
+}
+
+
+/**
+ * What the router forwards of a subscriber's video (`SubscriberListener::on_video_layer_changed`).
+ */
+public struct VideoLayer: Equatable, Hashable {
+    /**
+     * The simulcast layer ("q", "h", "f" from the smallest); `None` for a stream without
+     * simulcast.
+     */
+    public var rid: String?
+    /**
+     * The highest temporal layer forwarded; `None` for all of them.
+     */
+    public var temporalLayer: UInt8?
+    /**
+     * No video comes at all (not wanted, or no bandwidth for the smallest layer).
+     */
+    public var paused: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The simulcast layer ("q", "h", "f" from the smallest); `None` for a stream without
+         * simulcast.
+         */rid: String?, 
+        /**
+         * The highest temporal layer forwarded; `None` for all of them.
+         */temporalLayer: UInt8?, 
+        /**
+         * No video comes at all (not wanted, or no bandwidth for the smallest layer).
+         */paused: Bool) {
+        self.rid = rid
+        self.temporalLayer = temporalLayer
+        self.paused = paused
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VideoLayer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoLayer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoLayer {
+        return
+            try VideoLayer(
+                rid: FfiConverterOptionString.read(from: &buf), 
+                temporalLayer: FfiConverterOptionUInt8.read(from: &buf), 
+                paused: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VideoLayer, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.rid, into: &buf)
+        FfiConverterOptionUInt8.write(value.temporalLayer, into: &buf)
+        FfiConverterBool.write(value.paused, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoLayer_lift(_ buf: RustBuffer) throws -> VideoLayer {
+    return try FfiConverterTypeVideoLayer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoLayer_lower(_ value: VideoLayer) -> RustBuffer {
+    return FfiConverterTypeVideoLayer.lower(value)
+}
+
+
+/**
+ * A picture size a subscriber asks for.
+ */
+public struct VideoSize: Equatable, Hashable {
+    public var width: UInt32
+    public var height: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(width: UInt32, height: UInt32) {
+        self.width = width
+        self.height = height
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VideoSize: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVideoSize: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VideoSize {
+        return
+            try VideoSize(
+                width: FfiConverterUInt32.read(from: &buf), 
+                height: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VideoSize, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.width, into: &buf)
+        FfiConverterUInt32.write(value.height, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoSize_lift(_ buf: RustBuffer) throws -> VideoSize {
+    return try FfiConverterTypeVideoSize.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVideoSize_lower(_ value: VideoSize) -> RustBuffer {
+    return FfiConverterTypeVideoSize.lower(value)
 }
 
 
@@ -4701,6 +5139,30 @@ public func FfiConverterTypeVideoSourceKind_lower(_ value: VideoSourceKind) -> R
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt8: FfiConverterRustBuffer {
+    typealias SwiftType = UInt8?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt8.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt8.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
     typealias SwiftType = UInt32?
 
@@ -4889,6 +5351,30 @@ fileprivate struct FfiConverterOptionTypeStream: FfiConverterRustBuffer {
         }
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeVideoSize: FfiConverterRustBuffer {
+    typealias SwiftType = VideoSize?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeVideoSize.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeVideoSize.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 /**
  * This binding's version (the workspace's).
  */
@@ -5043,7 +5529,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_umbra_ffi_checksum_method_session_disconnect() != 5611) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_umbra_ffi_checksum_method_session_publish() != 32970) {
+    if (uniffi_umbra_ffi_checksum_method_session_publish() != 45090) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_session_publish_with() != 58178) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_umbra_ffi_checksum_method_session_send_signal() != 20887) {
@@ -5097,10 +5586,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_umbra_ffi_checksum_method_sessionlistener_on_signal_received() != 49145) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_umbra_ffi_checksum_method_sessionlistener_on_active_speaker_changed() != 27279) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_umbra_ffi_checksum_method_subscriber_stats() != 54112) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_umbra_ffi_checksum_method_subscriber_stream() != 59312) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_preferred_frame_rate() != 52433) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_preferred_resolution() != 49814) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_frame_rate() != 45151) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_resolution() != 27199) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_set_subscribe_to_video() != 58273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriber_subscribe_to_video() != 29756) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_umbra_ffi_checksum_method_subscriberlistener_on_connected() != 54552) {
@@ -5116,6 +5626,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secret_match() != 58729) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_umbra_ffi_checksum_method_subscriberlistener_on_video_layer_changed() != 41051) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_umbra_ffi_checksum_constructor_publisher_new() != 25912) {

@@ -383,6 +383,13 @@ typedef void (*UniffiCallbackInterfaceSessionListenerMethod10)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD11
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SESSION_LISTENER_METHOD11
+typedef void (*UniffiCallbackInterfaceSessionListenerMethod11)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceSubscriberListenerMethod0)(uint64_t, void* _Nonnull, 
@@ -414,6 +421,13 @@ typedef void (*UniffiCallbackInterfaceSubscriberListenerMethod3)(uint64_t, void*
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD4
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD4
 typedef void (*UniffiCallbackInterfaceSubscriberListenerMethod4)(uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD5
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SUBSCRIBER_LISTENER_METHOD5
+typedef void (*UniffiCallbackInterfaceSubscriberListenerMethod5)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
@@ -475,6 +489,7 @@ typedef struct UniffiVTableCallbackInterfaceSessionListener {
     UniffiCallbackInterfaceSessionListenerMethod8 _Nonnull onStreamHasVideoChanged;
     UniffiCallbackInterfaceSessionListenerMethod9 _Nonnull onStreamVideoDimensionsChanged;
     UniffiCallbackInterfaceSessionListenerMethod10 _Nonnull onSignalReceived;
+    UniffiCallbackInterfaceSessionListenerMethod11 _Nonnull onActiveSpeakerChanged;
 } UniffiVTableCallbackInterfaceSessionListener;
 
 #endif
@@ -488,6 +503,7 @@ typedef struct UniffiVTableCallbackInterfaceSubscriberListener {
     UniffiCallbackInterfaceSubscriberListenerMethod2 _Nonnull onError;
     UniffiCallbackInterfaceSubscriberListenerMethod3 _Nonnull onEncryptionSecretMismatch;
     UniffiCallbackInterfaceSubscriberListenerMethod4 _Nonnull onEncryptionSecretMatch;
+    UniffiCallbackInterfaceSubscriberListenerMethod5 _Nonnull onVideoLayerChanged;
 } UniffiVTableCallbackInterfaceSubscriberListener;
 
 #endif
@@ -701,6 +717,11 @@ void uniffi_umbra_ffi_fn_method_session_disconnect(uint64_t ptr, RustCallStatus 
 void uniffi_umbra_ffi_fn_method_session_publish(uint64_t ptr, uint64_t publisher, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSION_PUBLISH_WITH
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSION_PUBLISH_WITH
+void uniffi_umbra_ffi_fn_method_session_publish_with(uint64_t ptr, uint64_t publisher, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSION_SEND_SIGNAL
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSION_SEND_SIGNAL
 void uniffi_umbra_ffi_fn_method_session_send_signal(uint64_t ptr, RustBuffer signal_type, RustBuffer data, RustBuffer to_connection_id, RustCallStatus *_Nonnull out_status
@@ -801,6 +822,11 @@ void uniffi_umbra_ffi_fn_method_sessionlistener_on_stream_video_dimensions_chang
 void uniffi_umbra_ffi_fn_method_sessionlistener_on_signal_received(uint64_t ptr, RustBuffer signal_type, RustBuffer data, RustBuffer from, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSIONLISTENER_ON_ACTIVE_SPEAKER_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SESSIONLISTENER_ON_ACTIVE_SPEAKER_CHANGED
+void uniffi_umbra_ffi_fn_method_sessionlistener_on_active_speaker_changed(uint64_t ptr, RustBuffer stream_id, RustBuffer connection_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_CLONE_SUBSCRIBER
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_CLONE_SUBSCRIBER
 uint64_t uniffi_umbra_ffi_fn_clone_subscriber(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -824,6 +850,36 @@ RustBuffer uniffi_umbra_ffi_fn_method_subscriber_stats(uint64_t ptr, RustCallSta
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_STREAM
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_STREAM
 RustBuffer uniffi_umbra_ffi_fn_method_subscriber_stream(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_PREFERRED_FRAME_RATE
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_PREFERRED_FRAME_RATE
+RustBuffer uniffi_umbra_ffi_fn_method_subscriber_preferred_frame_rate(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_PREFERRED_RESOLUTION
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_PREFERRED_RESOLUTION
+RustBuffer uniffi_umbra_ffi_fn_method_subscriber_preferred_resolution(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_PREFERRED_FRAME_RATE
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_PREFERRED_FRAME_RATE
+void uniffi_umbra_ffi_fn_method_subscriber_set_preferred_frame_rate(uint64_t ptr, RustBuffer fps, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_PREFERRED_RESOLUTION
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_PREFERRED_RESOLUTION
+void uniffi_umbra_ffi_fn_method_subscriber_set_preferred_resolution(uint64_t ptr, RustBuffer size, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_SUBSCRIBE_TO_VIDEO
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SET_SUBSCRIBE_TO_VIDEO
+void uniffi_umbra_ffi_fn_method_subscriber_set_subscribe_to_video(uint64_t ptr, int8_t video, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SUBSCRIBE_TO_VIDEO
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBER_SUBSCRIBE_TO_VIDEO
+int8_t uniffi_umbra_ffi_fn_method_subscriber_subscribe_to_video(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_CLONE_SUBSCRIBERLISTENER
@@ -864,6 +920,11 @@ void uniffi_umbra_ffi_fn_method_subscriberlistener_on_encryption_secret_mismatch
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBERLISTENER_ON_ENCRYPTION_SECRET_MATCH
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBERLISTENER_ON_ENCRYPTION_SECRET_MATCH
 void uniffi_umbra_ffi_fn_method_subscriberlistener_on_encryption_secret_match(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBERLISTENER_ON_VIDEO_LAYER_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_METHOD_SUBSCRIBERLISTENER_ON_VIDEO_LAYER_CHANGED
+void uniffi_umbra_ffi_fn_method_subscriberlistener_on_video_layer_changed(uint64_t ptr, RustBuffer layer, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_FN_FUNC_SDK_VERSION
@@ -1314,6 +1375,12 @@ uint16_t uniffi_umbra_ffi_checksum_method_session_publish(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSION_PUBLISH_WITH
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSION_PUBLISH_WITH
+uint16_t uniffi_umbra_ffi_checksum_method_session_publish_with(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSION_SEND_SIGNAL
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSION_SEND_SIGNAL
 uint16_t uniffi_umbra_ffi_checksum_method_session_send_signal(void
@@ -1416,6 +1483,12 @@ uint16_t uniffi_umbra_ffi_checksum_method_sessionlistener_on_signal_received(voi
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_ACTIVE_SPEAKER_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SESSIONLISTENER_ON_ACTIVE_SPEAKER_CHANGED
+uint16_t uniffi_umbra_ffi_checksum_method_sessionlistener_on_active_speaker_changed(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_STATS
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_STATS
 uint16_t uniffi_umbra_ffi_checksum_method_subscriber_stats(void
@@ -1425,6 +1498,42 @@ uint16_t uniffi_umbra_ffi_checksum_method_subscriber_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_STREAM
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_STREAM
 uint16_t uniffi_umbra_ffi_checksum_method_subscriber_stream(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_PREFERRED_FRAME_RATE
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_PREFERRED_FRAME_RATE
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_preferred_frame_rate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_PREFERRED_RESOLUTION
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_PREFERRED_RESOLUTION
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_preferred_resolution(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_PREFERRED_FRAME_RATE
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_PREFERRED_FRAME_RATE
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_frame_rate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_PREFERRED_RESOLUTION
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_PREFERRED_RESOLUTION
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_resolution(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_SUBSCRIBE_TO_VIDEO
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SET_SUBSCRIBE_TO_VIDEO
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_set_subscribe_to_video(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SUBSCRIBE_TO_VIDEO
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBER_SUBSCRIBE_TO_VIDEO
+uint16_t uniffi_umbra_ffi_checksum_method_subscriber_subscribe_to_video(void
     
 );
 #endif
@@ -1455,6 +1564,12 @@ uint16_t uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secre
 #ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBERLISTENER_ON_ENCRYPTION_SECRET_MATCH
 #define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBERLISTENER_ON_ENCRYPTION_SECRET_MATCH
 uint16_t uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secret_match(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBERLISTENER_ON_VIDEO_LAYER_CHANGED
+#define UNIFFI_FFIDEF_UNIFFI_UMBRA_FFI_CHECKSUM_METHOD_SUBSCRIBERLISTENER_ON_VIDEO_LAYER_CHANGED
+uint16_t uniffi_umbra_ffi_checksum_method_subscriberlistener_on_video_layer_changed(void
     
 );
 #endif

@@ -35,6 +35,20 @@ export type NativeError = {
   message: string;
 };
 
+export type NativeVideoLayer = {
+  /** The simulcast layer, "q", "h" or "f" from the smallest; absent without simulcast. */
+  rid?: string;
+  /** The highest temporal layer forwarded; absent for all. */
+  temporalLayer?: CodegenTypes.Int32;
+  /** No video comes at all (subscribeToVideo false, or no bandwidth for the smallest layer). */
+  paused: boolean;
+};
+
+export type VideoSize = {
+  width: CodegenTypes.Int32;
+  height: CodegenTypes.Int32;
+};
+
 export type NativeEvent = {
   /** "session", "publisher" or "subscriber". */
   target: string;
@@ -42,10 +56,11 @@ export type NativeEvent = {
   /**
    * session: sessionConnected (connectionId), sessionDisconnected, error, connectionCreated,
    *   connectionDestroyed (connectionId, connectionData), streamCreated, streamDestroyed,
-   *   streamPropertyChanged (stream), signal (signalType, data, connectionId when from a client);
+   *   streamPropertyChanged (stream), signal (signalType, data, connectionId when from a client),
+   *   activeSpeakerChanged (streamId, connectionId; both absent when nobody speaks);
    * publisher: streamCreated, streamDestroyed (stream), error, muteForced;
    * subscriber (all with stream): connected, disconnected, error, encryptionSecretMismatch,
-   *   encryptionSecretMatch.
+   *   encryptionSecretMatch, videoLayerChanged (videoLayer).
    */
   type: string;
   connectionId?: string;
@@ -54,6 +69,8 @@ export type NativeEvent = {
   error?: NativeError;
   signalType?: string;
   data?: string;
+  streamId?: string;
+  videoLayer?: NativeVideoLayer;
 };
 
 export type PublisherSettings = {
@@ -71,6 +88,10 @@ export type PublisherSettings = {
   publishVideo: boolean;
   /** "vp8", "vp9" or "h264": the codec the core encodes the video with. */
   videoCodec: string;
+  /** Simulcast layers in routed sessions (default true). */
+  simulcast?: boolean;
+  /** Send audio levels, in clear, for active-speaker detection (default true). */
+  audioLevel?: boolean;
 };
 
 export type SubscriberStats = {
@@ -111,6 +132,11 @@ export interface Spec extends TurboModule {
   subscribe(session: string, subscriber: string): void;
   unsubscribe(session: string, subscriber: string): void;
   destroySubscriber(subscriber: string): void;
+  /** Before or after subscribe; null for no preference. InvalidParameter for a zero side. */
+  setPreferredResolution(subscriber: string, size: VideoSize | null): void;
+  /** Fractions round up; null for no preference. InvalidParameter unless above 0 and at most 240. */
+  setPreferredFrameRate(subscriber: string, fps: CodegenTypes.Double | null): void;
+  setSubscribeToVideo(subscriber: string, enabled: boolean): void;
   getSubscriberStats(subscriber: string): SubscriberStats;
 
   readonly onEvent: CodegenTypes.EventEmitter<NativeEvent>;

@@ -22,6 +22,13 @@ export type PublisherProperties = {
   videoBitrateKbps?: number;
   /** The codec the video is encoded with (OpenTok's preferred video codec): VP8 (default), VP9 or H264. */
   videoCodec?: 'VP8' | 'VP9' | 'H264';
+  /** Up to three simulcast layers in routed sessions, so subscribers can ask for smaller ones (default true). */
+  simulcast?: boolean;
+  /**
+   * Send the level of each audio frame for active-speaker detection (default true). Levels
+   * travel in clear, outside end-to-end encryption: the router sees how loudly you speak.
+   */
+  audioLevel?: boolean;
 };
 
 export type PublisherEventHandlers = {
@@ -51,6 +58,8 @@ function settingsOf(p: PublisherProperties): PublisherSettings {
     publishAudio: p.publishAudio ?? true,
     publishVideo: p.publishVideo ?? true,
     videoCodec: (p.videoCodec ?? 'VP8').toLowerCase(),
+    simulcast: p.simulcast ?? true,
+    audioLevel: p.audioLevel ?? true,
   };
 }
 

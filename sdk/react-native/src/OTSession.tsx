@@ -19,6 +19,12 @@ export type SessionEventHandlers = {
   connectionDestroyed?: (event: {connectionId: string; data: string}) => void;
   signal?: (event: {type: string; data: string; connectionId?: string}) => void;
   /**
+   * The loudest stream of a routed session changed, from the audio levels publishers send (in
+   * clear: see OTPublisher's `audioLevel`). Both ids are absent when nobody speaks any more;
+   * this client's own stream may be named.
+   */
+  activeSpeakerChanged?: (event: {streamId?: string; connectionId?: string}) => void;
+  /**
    * InvalidEncryptionSecret when the encryptionSecret prop is not 8 to 256 characters (the
    * previous secret, if any, stays); EncryptionSecretMissing after connecting to an end-to-end
    * encrypted session without a secret; AuthorizationFailure, ConnectionFailed, ...
@@ -126,6 +132,9 @@ export function OTSession(props: OTSessionProps) {
           break;
         case 'signal':
           on?.signal?.({type: event.signalType ?? '', data: event.data ?? '', connectionId: event.connectionId});
+          break;
+        case 'activeSpeakerChanged':
+          on?.activeSpeakerChanged?.({streamId: event.streamId ?? undefined, connectionId: event.connectionId ?? undefined});
           break;
       }
     });

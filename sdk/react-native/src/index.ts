@@ -3,9 +3,18 @@ export type {OTSessionProps, SessionEventHandlers} from './OTSession';
 export {OTPublisher} from './OTPublisher';
 export type {OTPublisherProps, PublisherEventHandlers, PublisherProperties} from './OTPublisher';
 export {OTSubscriber} from './OTSubscriber';
-export type {OTSubscriberProps, SubscriberEvent, SubscriberEventHandlers} from './OTSubscriber';
+export type {OTSubscriberProps, SubscriberEvent, SubscriberEventHandlers, SubscriberProperties} from './OTSubscriber';
 export {UmbraVideoView} from './UmbraVideoView';
-export type {NativeError, NativeEvent, NativeStream, PublisherSettings, Spec, SubscriberStats} from './NativeUmbra';
+export type {
+  NativeError,
+  NativeEvent,
+  NativeStream,
+  NativeVideoLayer,
+  PublisherSettings,
+  Spec,
+  SubscriberStats,
+  VideoSize,
+} from './NativeUmbra';
 export type {UmbraError} from './native';
 
 import {native} from './native';

@@ -65,6 +65,9 @@ test('a bad handle or argument is an Error with the binding code', () => {
     expect.objectContaining({code: 'InvalidEncryptionSecret'}),
   );
   expect(() => module.createSubscriber(s, 'no-such-stream')).toThrow(expect.objectContaining({code: 'StreamNotFound'}));
+  expect(() => module.setPreferredResolution('subscriber-nope', {width: 160, height: 90})).toThrow(
+    expect.objectContaining({code: 'InvalidParameter'}),
+  );
   module.destroySession(s);
   expect(() => module.destroySession(s)).toThrow(expect.objectContaining({code: 'InvalidParameter'}));
 });

@@ -144,9 +144,10 @@
   };
 
   /** Publishes the fake camera/microphone. Returns the publish error, if any. */
-  H.publish = async ({ name = "pub", codec, audio = true, video = true, resolution = "640x480", frameRate = 30, simulcast, publishAudioLevels, toneGain } = {}) => {
+  H.publish = async ({ name = "pub", codec, audio = true, video = true, resolution = "640x480", frameRate = 30, simulcast, scalableVideo, publishAudioLevels, toneGain } = {}) => {
     const props = { name, publishAudio: audio, publishVideo: video, resolution, frameRate, mirror: false };
     if (simulcast !== undefined) props.simulcast = simulcast;
+    if (scalableVideo !== undefined) props.scalableVideo = scalableVideo;
     if (publishAudioLevels !== undefined) props.publishAudioLevels = publishAudioLevels;
     // A WebAudio tone of this gain instead of the fake microphone (loudness under test control).
     if (toneGain !== undefined) props.audioSource = toneTrack(toneGain);
@@ -329,7 +330,7 @@
         if (r.type === "inbound-rtp")
           out.inbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesDecoded: r.framesDecoded ?? 0, packets: r.packetsReceived ?? 0, bytes: r.bytesReceived ?? 0, audioLevel: r.audioLevel ?? null, totalAudioEnergy: r.totalAudioEnergy ?? null, frameWidth: r.frameWidth ?? 0 });
         if (r.type === "outbound-rtp")
-          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0, rid: r.rid ?? null, active: r.active ?? null, scalabilityMode: r.scalabilityMode ?? null });
+          out.outbound.push({ kind: r.kind, codec: codecs.get(r.codecId) ?? null, framesEncoded: r.framesEncoded ?? 0, packets: r.packetsSent ?? 0, bytes: r.bytesSent ?? 0, frameWidth: r.frameWidth ?? 0, frameHeight: r.frameHeight ?? 0, rid: r.rid ?? null, active: r.active ?? null, scalabilityMode: r.scalabilityMode ?? null });
       });
     }
     return out;

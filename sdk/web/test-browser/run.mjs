@@ -18,6 +18,7 @@ import puppeteer from "puppeteer-core";
 import { registerNativeCodecTests } from "./native-codecs.mjs";
 import { registerClusterTests } from "./cluster.mjs";
 import { registerLayerTests } from "./layers.mjs";
+import { registerFirefoxLayerTests } from "./firefox-layers.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const webRoot = path.resolve(here, "..");
@@ -435,6 +436,8 @@ test("browser-to-native", async () => {
 registerNativeCodecTests({ test, chromePage, firefoxPage, connect, publish, state, picture, cellStats, assertVideoFlows, demoToken, spawnMedia, check, say, sleep, once, SECRET, baseUrl: () => baseUrl });
 // Simulcast layers, subscriber preferences, bandwidth and the active speaker (layers.mjs, issue 13).
 registerLayerTests({ test, chromePage, connect, publish, state, stats, assertVideoFlows, check, say, sleep, waitUntil, SECRET, figures });
+// The same with Firefox as publisher and as subscriber (firefox-layers.mjs).
+registerFirefoxLayerTests({ test, chromePage, firefoxPage, connect, publish, state, stats, assertVideoFlows, check, say, sleep, waitUntil, SECRET, figures });
 registerClusterTests({
   test, check, say, sleep, waitUntil, spawnMedia, SECRET, ADDR, BIN, tmp, webDir, figures, artifacts: ARTIFACTS,
   // Its own browser, whose secure origin is the cluster's load balancer.

@@ -36,6 +36,13 @@ class FakeSender {
     this.encodings = p.encodings.map((e) => ({ ...e }));
     this.setCalls.push(Object.fromEntries(p.encodings.map((e) => [e.rid ?? "", e.active !== false])));
   }
+  /** Frames encoded per rid, as getStats reports them; null: no getStats at all. */
+  frames: Record<string, number> | null = null;
+  get getStats(): (() => Promise<Map<string, unknown>>) | undefined {
+    const frames = this.frames;
+    if (!frames) return undefined;
+    return async () => new Map(Object.entries(frames).map(([rid, n]) => [rid, { type: "outbound-rtp", rid, framesEncoded: n }]));
+  }
   async replaceTrack(t: FakeTrack) {
     log.push(`replaceTrack ${t.kind} (transform set: ${this.transform !== null})`);
     this.track = t;
@@ -431,6 +438,44 @@ test("issue 13 publish: routed camera video sends q/h/f simulcast (smallest firs
   }
 });
 
+test("issue 13 publish: VP9 (with scalableVideo) and AV1 camera video go as one L3T3_KEY SVC encoding where the browser lists the mode, else as rid layers", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  FakePC.richSdp = true;
+  g.RTCRtpSender = { getCapabilities: () => ({ codecs: [
+    { mimeType: "video/VP8", scalabilityModes: ["L1T3"] },
+    { mimeType: "video/VP9", scalabilityModes: ["L1T3", "L3T3", "L3T3_KEY"] },
+    { mimeType: "video/AV1", scalabilityModes: ["L1T3"] },
+  ] }) };
+  try {
+    const { engine, requests } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
+    const cam = () => new FakeMediaStream([new FakeTrack("video", { width: 1280, height: 720 })]) as unknown as MediaStream;
+    // VP9 without scalableVideo: rid layers (native subscribers cannot decode VP9 SVC).
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera", preferredVideoCodec: "VP9" }, () => undefined);
+    const plain = FakePC.all.shift()!.inits[0] as { sendEncodings: { rid?: string }[] };
+    assert.deepEqual(plain.sendEncodings.map((e) => e.rid), ["q", "h", "f"]);
+    requests.length = 0;
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera", preferredVideoCodec: "VP9", scalableVideo: true }, () => undefined);
+    const vp9 = FakePC.all[0]!.inits[0] as { sendEncodings: { rid?: string; scalabilityMode?: string; maxBitrate?: number }[] };
+    assert.deepEqual(vp9.sendEncodings.map((e) => [e.rid, e.scalabilityMode]), [[undefined, "L3T3_KEY"]]);
+    assert.equal(vp9.sendEncodings[0]!.maxBitrate, 3_150_000, "the three layers' caps together");
+    const publish = requests.find((r) => r.type === "publish")!;
+    assert.doesNotMatch(publish.fields.sdp_offer as string, /a=simulcast/);
+    assert.deepEqual((publish.fields.stream as { video_dimensions: unknown }).video_dimensions, { width: 1280, height: 720 });
+
+    // AV1 here lists no L3T3_KEY: rid layers with temporal layers.
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera", preferredVideoCodec: "AV1" }, () => undefined);
+    const av1 = FakePC.all[1]!.inits[0] as { sendEncodings: { rid?: string; scalabilityMode?: string }[] };
+    assert.deepEqual(av1.sendEncodings.map((e) => [e.rid, e.scalabilityMode]), [["q", "L1T3"], ["h", "L1T3"], ["f", "L1T3"]]);
+
+    // simulcast: false still means one plain layer.
+    await engine.publish({ stream: cam(), name: "cam", videoType: "camera", preferredVideoCodec: "VP9", simulcast: false }, () => undefined);
+    assert.equal((FakePC.all[2]!.inits[0] as { sendEncodings?: unknown }).sendEncodings, undefined);
+  } finally {
+    FakePC.richSdp = false;
+    delete g.RTCRtpSender;
+  }
+});
+
 test("issue 13 publish: publishAudioLevels:false removes the RFC 6464 extmap from the offer (first publish and media_restart), nothing else", { timeout: 30_000 }, async () => {
   FakePC.all = [];
   FakePC.richSdp = true;
@@ -478,6 +523,40 @@ test("issue 13 layers_wanted: setParameters with active = listed, one call at a 
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(sender.setCalls.at(-1), { q: false, h: false, f: true }, "a later event wins");
   assert.deepEqual(sender.encodings.map((e) => e.active), [false, false, true]);
+});
+
+test("issue 13 layers_wanted: a layer set active that encodes nothing within 2 s is toggled off and on again (Firefox), one that encodes is left alone", { timeout: 30_000 }, async () => {
+  FakePC.all = [];
+  const { engine } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
+  const media = new FakeMediaStream([new FakeTrack("video")]) as unknown as MediaStream;
+  await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
+  const sender = FakePC.all[0]!.transceivers[0]!.sender;
+  sender.frames = { q: 100, h: 50, f: 30 };
+  // Watched in Firefox only.
+  Object.defineProperty(g, "navigator", { value: { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0" }, configurable: true });
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
+  await new Promise((r) => setTimeout(r, 100));
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h", "f"] });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(sender.setCalls.length, 2);
+  // h encodes again, f does not.
+  sender.frames.h = 60;
+  await new Promise((r) => setTimeout(r, 2200));
+  assert.deepEqual(sender.setCalls.slice(2), [{ q: true, h: true, f: false }, { q: true, h: true, f: true }], "f toggled, h left alone");
+  // Now f encodes: no second toggle.
+  sender.frames.f = 31;
+  await new Promise((r) => setTimeout(r, 2200));
+  assert.equal(sender.setCalls.length, 4);
+  // A layer paused again before the check is not toggled back on.
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
+  await new Promise((r) => setTimeout(r, 100));
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "f"] });
+  await new Promise((r) => setTimeout(r, 100));
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
+  await new Promise((r) => setTimeout(r, 2300));
+  assert.deepEqual(sender.setCalls.at(-1), { q: true, h: false, f: false });
+  assert.equal(sender.setCalls.length, 7);
+  delete g.navigator;
 });
 
 test("issue 13 set_video_preference: sent with the subscription's id and fields, the first with the subscribe, remembered and sent again after media_restart and after a resume; relayed sends nothing", { timeout: 30_000 }, async () => {

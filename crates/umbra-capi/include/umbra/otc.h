@@ -590,6 +590,21 @@ long otc_test_pattern_read_frame_number(const struct otc_video_frame *frame);
 double otc_video_frame_psnr(const struct otc_video_frame *reference,
                             const struct otc_video_frame *decoded);
 
+// Whether raw VP8 camera video of at least 270 lines is sent as up to three simulcast layers in
+// routed sessions (`OTC_TRUE`, the default), so each subscriber can be forwarded the size it
+// asks for (`otc_subscriber_set_preferred_resolution`). Each layer costs an encoder.
+// `OTC_INVALID_PARAMETER` for NULL.
+otc_status otc_publisher_settings_set_simulcast(struct otc_publisher_settings *settings,
+                                                otc_bool enabled);
+
+// Whether the RFC 6464 level of each audio frame is sent (`OTC_TRUE`, the default), from which
+// the router finds the active speaker (`otc_session_set_active_speaker_callback`). The levels
+// travel in clear, outside end-to-end encryption: the router sees how loudly each participant
+// speaks. `OTC_FALSE` keeps that private; the publisher is then never the active speaker.
+// `OTC_INVALID_PARAMETER` for NULL.
+otc_status otc_publisher_settings_set_audio_level(struct otc_publisher_settings *settings,
+                                                  otc_bool enabled);
+
 // Hands a picture to the SDK (copied; the caller keeps `frame`). Call it between the capturer's
 // `start` and `stop`, from any thread; the encoder takes the latest picture at its frame rate.
 // `rotation` must be 0. `OTC_INVALID_PARAMETER` for NULL, a rotation, or a frame whose size

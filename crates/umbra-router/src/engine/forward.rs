@@ -50,6 +50,23 @@
 //! need not); frames thinned by a temporal cap leave picture id gaps, which temporal
 //! scalability is made for (TL0PICIDX and TID say what each frame depends on).
 //!
+//! # SVC
+//!
+//! A rid-less VP9 or AV1 track whose layer structure (VP9: the descriptor's scalability
+//! structure, `rtp::vp9`; AV1: the Dependency Descriptor's template structure, `rtp::dd`)
+//! has several spatial layers becomes SVC (`Track::svc`): its layers are the spatial layers of
+//! one stream, each packet's layer its spatial id. A route then forwards the layers up to
+//! `Selection::current`, so there is one sequence and timestamp space and no rebase:
+//!
+//! - packets of higher layers are dropped through the sequence map, so no gap shows;
+//! - the RTP marker (end of picture) is set on the last packet of the route's top layer;
+//! - down-switches happen at the next picture (no layer references a higher one); up-switches
+//!   and starts at a key picture (the modes the SDKs use, `L3T3_KEY`, predict between spatial
+//!   layers only there), asked for like a simulcast layer's key frame;
+//! - temporal caps work as on VP8, from the descriptor's TID;
+//! - AV1 packets keep their Dependency Descriptor, which is how the subscriber's browser finds
+//!   the layer frames of a picture (each is encrypted on its own).
+//!
 //! Frames still matter to the overload rule (`overload.rs`): it decides at the first packet
 //! of a frame (a new RTP timestamp) and the whole frame follows that decision; a video track
 //! that lost a frame resumes only at a packet that starts a key frame, read from the codec's
@@ -66,9 +83,11 @@
 //! TWCC and bandwidth estimation stay str0m's.
 
 use super::*;
+use crate::layers::Interim;
 use crate::rtp::keyframe::starts_keyframe;
 use crate::rtp::layers::{switch_ts_offset, vp8_key_size, vp8_tid};
 use crate::rtp::seqmap::Slot;
+use crate::rtp::{dd, vp9};
 use str0m::format::Codec;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
@@ -157,14 +176,45 @@ impl Engine {
             let Some(track) = p.tracks.iter_mut().find(|t| t.mid == i.mid) else {
                 continue;
             };
+            let pt = i.packet.header.payload_type;
+            if track.kind == MediaKind::Video && p.vp9_pts.contains(&pt) {
+                if let Some(d) = vp9::parse(&i.packet.payload) {
+                    if let Some(s) = &d.structure {
+                        track.learn_layers(i.layer, s.layers, |k| s.size(k));
+                    }
+                    i.tid = d.tid;
+                    if track.svc {
+                        i.layer = usize::from(d.sid.unwrap_or(0)).min(track.layers.len() - 1);
+                        i.svc = Some(SvcPacket { begins_picture: d.begins_picture(), ends_frame: d.ends_frame });
+                    }
+                }
+            } else if track.kind == MediaKind::Video
+                && p.av1_pts.contains(&pt)
+                && let Some(d) = i.packet.header.ext_vals.user_values.get::<dd::Raw>().and_then(|r| dd::parse(&r.0))
+            {
+                if let Some(s) = d.structure {
+                    track.learn_layers(i.layer, s.spatial_layers(), |k| s.size(k));
+                    track.dd = Some(s);
+                }
+                if let Some((sid, tid)) = track.dd.as_ref().and_then(|s| s.layer_of(d.template_id)) {
+                    i.tid = Some(tid);
+                    if track.svc {
+                        i.layer = usize::from(sid).min(track.layers.len() - 1);
+                        let begins_picture = d.start_of_frame && sid == 0;
+                        i.svc = Some(SvcPacket { begins_picture, ends_frame: d.end_of_frame });
+                    }
+                }
+            }
             let layer = &mut track.layers[i.layer];
             let new_frame = layer.last_timestamp != Some(i.packet.header.timestamp);
             if new_frame {
                 layer.last_timestamp = Some(i.packet.header.timestamp);
-                pc.counters.frames_in += 1;
+                if i.svc.is_none_or(|s| s.begins_picture) {
+                    pc.counters.frames_in += 1;
+                }
             }
             if track.kind == MediaKind::Video {
-                if p.vp8_pts.contains(&i.packet.header.payload_type) {
+                if p.vp8_pts.contains(&pt) {
                     i.tid = vp8_tid(&i.packet.payload);
                     if let Some(size) = vp8_key_size(&i.packet.payload) {
                         layer.size = Some(size);
@@ -277,10 +327,22 @@ pub(super) struct Inbound {
     pub rid: Option<Rid>,
     /// Index of `rid` in the track's layers (set by `forward`).
     pub layer: usize,
-    /// VP8 temporal layer, when the descriptor has one (set by `forward`).
+    /// VP8 or VP9 temporal layer, when the descriptor has one (set by `forward`).
     pub tid: Option<u8>,
+    /// Set by `forward` on a packet of an SVC track (`layer` is then its spatial layer).
+    pub svc: Option<SvcPacket>,
     pub packet: Box<RtpPacket>,
     pub received: Instant,
+}
+
+/// Where an SVC packet sits in its picture (from the VP9 descriptor).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SvcPacket {
+    /// The first packet of the picture (spatial layer 0 begins).
+    pub begins_picture: bool,
+    /// The last packet of its layer frame: the end of the picture for a subscriber whose top
+    /// spatial layer this is.
+    pub ends_frame: bool,
 }
 
 enum Delivery {
@@ -326,7 +388,30 @@ fn deliver(
             route.sel.current = None;
             return Delivery::Skipped;
         };
-        if route.sel.current != Some(i.layer) {
+        if let Some(svc) = i.svc {
+            // One stream, spatial layers 0..=current forwarded. Down at any picture (no layer
+            // references a higher one); up, or a start, only at a key picture, where the
+            // higher layers begin afresh.
+            if svc.begins_picture && route.sel.current != Some(target.layer) && connected {
+                let up = route.sel.current.is_none_or(|c| target.layer > c);
+                let codec = route.pt_for(packet.header.payload_type).map(|(_, c)| c);
+                if !up || codec.is_some_and(|c| starts_keyframe(c, &packet.payload)) {
+                    let sel = &mut route.sel;
+                    started = true;
+                    switched = sel.current.is_some();
+                    if sel.current.is_none() {
+                        sel.tid_cap = target.tid_cap;
+                        route.seq.rebase();
+                        route.frame = None;
+                        route.waiting_keyframe = false;
+                    }
+                    sel.current = Some(target.layer);
+                }
+            }
+            if route.sel.current.is_none() {
+                return if connected { Delivery::AwaitingKeyframe } else { Delivery::Skipped };
+            }
+        } else if route.sel.current != Some(i.layer) {
             if target.layer != i.layer {
                 return Delivery::Skipped;
             }
@@ -344,6 +429,7 @@ fn deliver(
             switched = sel.current.is_some();
             sel.current = Some(i.layer);
             sel.tid_cap = target.tid_cap;
+            sel.interim = Interim::Whole;
             if codec == Some(Codec::Vp8) {
                 sel.vp8.rebase(&packet.payload);
             }
@@ -352,6 +438,8 @@ fn deliver(
             route.waiting_keyframe = false;
         }
     }
+    // An SVC subscriber's picture ends with its top layer's frame.
+    let marker = packet.header.marker || i.svc.is_some_and(|s| s.ends_frame && route.sel.current == Some(i.layer));
     let out = match route.seq.classify(input) {
         Slot::Stale => return Delivery::Skipped,
         // Inside the current segment: every frame in it was admitted, this one included.
@@ -364,8 +452,13 @@ fn deliver(
                 route.frame = Some((timestamp, false));
                 return Delivery::NotRoutable { new_frame };
             };
+            if i.svc.is_some() && route.sel.current.is_some_and(|c| i.layer > c) {
+                route.seq.drop_new(input);
+                return Delivery::Skipped;
+            }
             let keyframe = route.kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
-            if route.kind == MediaKind::Video && new_frame && thin(&mut route.sel, i.layer, i.tid) {
+            let layer = if i.svc.is_some() { route.sel.current.unwrap_or(i.layer) } else { i.layer };
+            if route.kind == MediaKind::Video && new_frame && thin(&mut route.sel, layer, i.tid) {
                 route.seq.drop_new(input);
                 route.frame = Some((timestamp, false));
                 return Delivery::Skipped;
@@ -398,7 +491,7 @@ fn deliver(
             route.frame = Some((timestamp, true));
             let out = route.seq.admit(input);
             route.sel.last_out = Some((timestamp.wrapping_add(route.sel.ts_offset), received));
-            if !write_packet(sc, pub_mid, packet, out, true) {
+            if !write_packet(sc, pub_mid, packet, out, marker, i.svc.is_some(), true) {
                 return Delivery::NotRoutable { new_frame: decide };
             }
             if switched {
@@ -407,7 +500,7 @@ fn deliver(
             return Delivery::Sent { new_frame: decide, switched: started };
         }
     };
-    if !write_packet(sc, pub_mid, packet, out, false) {
+    if !write_packet(sc, pub_mid, packet, out, marker, i.svc.is_some(), false) {
         return Delivery::Skipped;
     }
     Delivery::Sent { new_frame: false, switched: false }
@@ -417,11 +510,13 @@ fn deliver(
 /// to be dropped. A lower cap applies at once; a higher one at a TID 0 frame (see the module
 /// doc).
 fn thin(sel: &mut crate::conn::Selection, layer: usize, tid: Option<u8>) -> bool {
-    let want = match sel.target {
-        Some(t) if t.layer == layer => t.tid_cap,
+    let rank = |c: Option<u8>| c.unwrap_or(u8::MAX);
+    let want = match (sel.target, sel.interim) {
+        (Some(t), _) if t.layer == layer => t.tid_cap,
+        (_, Interim::Nothing) => return true,
+        (_, Interim::Cap(c)) if rank(Some(c)) < rank(sel.tid_cap) => Some(c),
         _ => sel.tid_cap,
     };
-    let rank = |c: Option<u8>| c.unwrap_or(u8::MAX);
     if rank(want) < rank(sel.tid_cap) || tid.unwrap_or(0) == 0 {
         sel.tid_cap = want;
     }
@@ -488,9 +583,18 @@ fn admit_frame(
     None
 }
 
-/// Write one packet on the subscriber's stream for the track, numbered `out`; false when it
+/// Write one packet on the subscriber's stream for the track, numbered `out`, with the RTP
+/// marker `marker`; false when it
 /// cannot take it (no send stream, codec not negotiated).
-fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64, newest: bool) -> bool {
+fn write_packet(
+    sc: &mut Conn,
+    pub_mid: Mid,
+    packet: &RtpPacket,
+    out: u64,
+    marker: bool,
+    svc: bool,
+    newest: bool,
+) -> bool {
     let Role::Subscriber(s) = &mut sc.role else {
         return false;
     };
@@ -510,10 +614,16 @@ fn write_packet(sc: &mut Conn, pub_mid: Mid, packet: &RtpPacket, out: u64, newes
     } else {
         ext.video_orientation = h.ext_vals.video_orientation;
         ext.video_content_type = h.ext_vals.video_content_type;
+        // An SVC subscriber's browser tells the layer frames of a picture apart by the
+        // descriptor (each frame is decrypted on its own). Not on rid layers: their frame
+        // numbers would jump at every switch.
+        if svc && let Some(raw) = h.ext_vals.user_values.get_arc::<dd::Raw>() {
+            ext.user_values.set_arc(raw);
+        }
     }
     let mut write =
         RtpWrite::new(pt, out.into(), h.timestamp.wrapping_add(ts_offset), packet.timestamp, packet.payload.clone())
-            .marker(h.marker)
+            .marker(marker)
             .ext_vals(ext)
             // Audio is not retransmitted in WebRTC (Opus has its own loss concealment).
             .nackable(kind == MediaKind::Video);
@@ -542,7 +652,10 @@ fn ask_for_keyframe(
     let Role::Publisher(p) = &mut pc.role else {
         return false;
     };
-    let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid).and_then(|t| t.layers.get_mut(layer)) else {
+    let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid).and_then(|t| {
+        let l = t.request_layer(layer);
+        t.layers.get_mut(l)
+    }) else {
         return false;
     };
     if track.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {
@@ -604,5 +717,27 @@ mod tests {
         // Without temporal layers nothing is thinned.
         sel.target = Some(Pick { layer: 1, tid_cap: Some(0) });
         assert!(!thin(&mut sel, 1, None));
+    }
+
+    #[test]
+    fn a_forced_down_switch_thins_or_stops_the_current_layer_until_the_switch() {
+        // On layer 2, switching to 1: the interim cap applies to the current layer at once.
+        let mut sel = Selection {
+            current: Some(2),
+            target: Some(Pick { layer: 1, tid_cap: None }),
+            interim: Interim::Cap(0),
+            ..Default::default()
+        };
+        assert!(thin(&mut sel, 2, Some(2)));
+        assert!(thin(&mut sel, 2, Some(1)));
+        assert!(!thin(&mut sel, 2, Some(0)));
+        // Nothing: every frame of it, whatever its TID or none.
+        sel.interim = Interim::Nothing;
+        assert!(thin(&mut sel, 2, Some(0)));
+        assert!(thin(&mut sel, 2, None));
+        // Whole: the current layer goes out as before the switch was chosen.
+        let mut sel =
+            Selection { current: Some(2), target: Some(Pick { layer: 1, tid_cap: None }), ..Default::default() };
+        assert!(![0, 2, 1, 2].iter().any(|&t| thin(&mut sel, 2, Some(t))));
     }
 }

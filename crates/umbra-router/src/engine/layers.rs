@@ -5,15 +5,24 @@
 //!
 //! Bound: per tick, one pass over publishers, their subscribers and their layers (at most 3
 //! per track); no allocation per packet. A subscriber's BWE desired bitrate is set to the
-//! bitrate of the candidate above its current one (plus the up-switch margin), so str0m probes
-//! for exactly what an up-switch needs; at the top it is the configured `bwe_desired_bps`
+//! bitrate of the best candidate its wish allows (plus the up-switch margin), so str0m probes
+//! for what the up-switch to it needs; at the top it is the configured `bwe_desired_bps`
 //! again (a desired bitrate of just the top layer would hold the estimate there, and a wish
 //! that grows would then start a layer low).
 
 use super::*;
-use crate::layers::{LayerInfo, halving_sizes};
+use crate::layers::{Interim, LayerInfo, halving_sizes, interim};
 
 type Report = (Option<String>, Option<u8>, bool);
+
+/// One video track of a publisher as a layer choice sees it.
+struct TrackLayers {
+    mid: Mid,
+    /// What is known of its layers (SVC: each with the layers below it, `stack_spatial`).
+    infos: Vec<LayerInfo>,
+    rids: Vec<Option<String>>,
+    svc: bool,
+}
 
 /// The probe target changes str0m's BWE only when it moves by more than this fraction.
 const PROBE_STEP: f64 = 0.1;
@@ -55,14 +64,13 @@ impl Engine {
             return;
         };
         let video_size = p.video_size;
-        // Per video track: its mid, what is known of its layers, their rids.
-        let tracks: Vec<(Mid, Vec<LayerInfo>, Vec<Option<String>>)> = p
+        let tracks: Vec<TrackLayers> = p
             .tracks
             .iter_mut()
             .filter(|t| t.kind == MediaKind::Video)
             .map(|t| {
                 let sizes = halving_sizes(video_size, t.layers.len());
-                let infos = t
+                let mut infos: Vec<LayerInfo> = t
                     .layers
                     .iter_mut()
                     .zip(sizes)
@@ -71,8 +79,11 @@ impl Engine {
                         LayerInfo { size: l.size.or(declared), rates: l.meter.rates() }
                     })
                     .collect();
+                if t.svc {
+                    stack_spatial(&mut infos);
+                }
                 let rids = t.layers.iter().map(|l| l.rid.map(|r| r.to_string())).collect();
-                (t.mid, infos, rids)
+                TrackLayers { mid: t.mid, infos, rids, svc: t.svc }
             })
             .collect();
         if tracks.is_empty() {
@@ -80,7 +91,7 @@ impl Engine {
         }
         let subscribers = p.subscribers.clone();
         let initial = self.settings.bwe_initial_bps;
-        let mut used: Vec<Vec<bool>> = tracks.iter().map(|t| vec![false; t.1.len()]).collect();
+        let mut used: Vec<Vec<bool>> = tracks.iter().map(|t| vec![false; t.infos.len()]).collect();
         let mut keyframes: Vec<(Mid, usize)> = Vec::new();
         let mut events: Vec<RouterEvent> = Vec::new();
         for &sid in &subscribers {
@@ -94,19 +105,35 @@ impl Engine {
             let mut probe_changed = false;
             if let Role::Subscriber(s) = &mut sc.role {
                 let wish = s.wish;
-                for (n, (mid, infos, rids)) in tracks.iter().enumerate() {
+                for (n, TrackLayers { mid, infos, rids, svc }) in tracks.iter().enumerate() {
                     let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == *mid) else {
                         continue;
                     };
                     let sel = &mut route.sel;
                     let d = sel.chooser.choose(infos, &wish, bwe, sel.target, now);
                     sel.target = d.pick;
+                    // SVC goes down at the next picture: no interim to bridge.
+                    let interim =
+                        if *svc { Interim::Whole } else { interim(infos, sel.current, sel.tid_cap, d.pick, bwe) };
+                    // Once frames were dropped, the current layer decodes again only from a
+                    // key frame: stay dropping until the switch, unless the pick returns to it.
+                    let returned = d.pick.map(|p| p.layer) == sel.current;
+                    if sel.interim == Interim::Nothing && interim != Interim::Nothing {
+                        if returned {
+                            route.waiting_keyframe = true;
+                            sel.interim = interim;
+                        }
+                    } else {
+                        sel.interim = interim;
+                    }
                     if let Some(pick) = d.pick {
                         used[n][pick.layer] = true;
                         if let Some(c) = sel.current {
                             used[n][c] = true;
                         }
-                        if sel.current != Some(pick.layer) && connected {
+                        // SVC goes down at any picture; only up (or a start) needs a key one.
+                        let needs_key = !svc || sel.current.is_none_or(|c| pick.layer > c);
+                        if sel.current != Some(pick.layer) && connected && needs_key {
                             keyframes.push((*mid, pick.layer));
                         }
                     }
@@ -145,7 +172,7 @@ impl Engine {
         if let Some(pc) = self.conns.get_mut(&publisher)
             && let Role::Publisher(p) = &mut pc.role
         {
-            for ((mid, _, rids), used) in tracks.iter().zip(&used) {
+            for (TrackLayers { mid, rids, .. }, used) in tracks.iter().zip(&used) {
                 let Some(track) = p.tracks.iter_mut().find(|t| t.mid == *mid) else {
                     continue;
                 };
@@ -178,7 +205,7 @@ impl Engine {
         let Some(Role::Publisher(p)) = self.conns.get(&publisher).map(|c| &c.role) else {
             return false;
         };
-        p.tracks.iter().find(|t| t.mid == mid).and_then(|t| t.layers.get(layer)).is_some_and(|l| {
+        p.tracks.iter().find(|t| t.mid == mid).and_then(|t| t.layers.get(t.request_layer(layer))).is_some_and(|l| {
             l.last_keyframe_request
                 .is_none_or(|t| now.saturating_duration_since(t) >= self.settings.keyframe_request_interval)
         })
@@ -214,6 +241,22 @@ impl Engine {
         for e in out {
             self.emit(e);
         }
+    }
+}
+
+/// SVC layer `k` is forwarded with every layer below it: its cost is theirs plus its own. A
+/// layer that sends nothing keeps zero, so the chooser costs it as paused.
+fn stack_spatial(infos: &mut [LayerInfo]) {
+    for k in 1..infos.len() {
+        let below = infos[k - 1].rates;
+        let r = &mut infos[k].rates;
+        if r.bps_up_to(None) == 0 {
+            continue;
+        }
+        for (own, b) in r.bps.iter_mut().zip(below.bps) {
+            *own += b;
+        }
+        r.top_tid = r.top_tid.max(below.top_tid);
     }
 }
 

@@ -728,12 +728,12 @@ impl Engine {
                     // Consecutive packets of the same publisher go out as one group.
                     let mut group = std::mem::take(&mut self.inbound);
                     group.clear();
-                    group.push(forward::Inbound { mid, rid, layer: 0, tid: None, packet, received });
+                    group.push(forward::Inbound { mid, rid, layer: 0, tid: None, svc: None, packet, received });
                     while let Some(Work::Packet { from: next, .. }) = self.work.front()
                         && *next == from
                     {
                         if let Some(Work::Packet { mid, rid, packet, received, .. }) = self.work.pop_front() {
-                            group.push(forward::Inbound { mid, rid, layer: 0, tid: None, packet, received });
+                            group.push(forward::Inbound { mid, rid, layer: 0, tid: None, svc: None, packet, received });
                         }
                     }
                     self.forward(from, &mut group);

@@ -1,7 +1,13 @@
 //! Setting peer connections up from offers, and taking them down.
 
 use super::*;
+use crate::rtp::dd;
 use crate::{answer, creds};
+use str0m::rtp::Extension;
+
+/// The Dependency Descriptor's id in the router's own extension map (str0m's standard map
+/// uses 1-4, 10, 11 and 13); offers bring their own ids, which str0m's answer keeps.
+const DD_EXTENSION_ID: u8 = 12;
 
 impl Engine {
     pub(super) fn new_rtc(&mut self, sends_media: bool, now: Instant) -> Result<(Rtc, String)> {
@@ -24,7 +30,10 @@ impl Engine {
             .set_rtp_mode(true)
             // str0m's default RTX history (1000 video packets, ~4 s at 2.5 Mbps) would be the
             // bulk of a subscriber's memory; see `RouterConfig::rtx_history_packets`.
-            .set_send_buffer_video(self.settings.rtx_history_packets);
+            .set_send_buffer_video(self.settings.rtx_history_packets)
+            // AV1 layers are named only in this extension (`rtp::dd`); an id str0m's standard
+            // map leaves free.
+            .set_extension(DD_EXTENSION_ID, Extension::with_serializer(dd::URI, dd::Serializer));
         if sends_media && let Some(bps) = self.settings.bwe_initial_bps {
             config = config.enable_bwe(Some(Bitrate::bps(bps)));
         }
@@ -110,6 +119,8 @@ impl Engine {
             subscribers: Vec::new(),
             video_size: spec.video_size,
             vp8_pts: Vec::new(),
+            vp9_pts: Vec::new(),
+            av1_pts: Vec::new(),
         });
         let (id, mut conn, answer, sections) =
             self.answer(&spec.sdp_offer, false, &spec.session_id, &spec.connection_id, role)?;
@@ -122,23 +133,22 @@ impl Engine {
                 } else {
                     m.rids.into_iter().map(|r| Layer::new(Some(r))).collect()
                 };
-                Track { mid: m.mid, kind: m.kind, layers, dynacast: Default::default() }
+                Track { mid: m.mid, kind: m.kind, layers, svc: false, dd: None, dynacast: Default::default() }
             })
             .collect();
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
         }
-        let vp8_pts = conn
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .filter(|c| c.spec().codec == str0m::format::Codec::Vp8)
-            .map(|c| c.pt())
-            .collect();
+        let pts_of = |codec: str0m::format::Codec| -> Vec<str0m::media::Pt> {
+            conn.rtc.codec_config().params().iter().filter(|c| c.spec().codec == codec).map(|c| c.pt()).collect()
+        };
+        let (vp8_pts, vp9_pts) = (pts_of(str0m::format::Codec::Vp8), pts_of(str0m::format::Codec::Vp9));
+        let av1_pts = pts_of(str0m::format::Codec::Av1);
         if let Role::Publisher(p) = &mut conn.role {
             p.tracks = tracks;
             p.vp8_pts = vp8_pts;
+            p.vp9_pts = vp9_pts;
+            p.av1_pts = av1_pts;
         }
         self.install(id, conn);
         self.streams.insert(key, id);

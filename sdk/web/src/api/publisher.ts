@@ -33,6 +33,12 @@ export interface PublisherProperties {
    */
   simulcast?: boolean;
   /**
+   * Umbra (routed sessions): send VP9 camera video as one SVC stream (three spatial and three
+   * temporal layers, `L3T3_KEY`) instead of rid layers, where the browser can. Default false for
+   * VP9, since the native SDKs decode VP9 but not VP9 SVC; AV1 goes as SVC unless this is false.
+   */
+  scalableVideo?: boolean;
+  /**
    * Umbra (routed sessions): put RFC 6464 audio levels on this publisher's audio packets, so the
    * router can tell who speaks (activeSpeakerChanged). Default true. They travel in clear, as
    * with every SFU, and reveal how loud this participant is at each moment (not what is said);
@@ -141,6 +147,7 @@ export class Publisher extends EventEmitter {
         videoType: this.properties.videoSource === "screen" ? "screen" : "camera",
         ...(this.properties.preferredVideoCodec ? { preferredVideoCodec: this.properties.preferredVideoCodec } : {}),
         simulcast: this.properties.simulcast !== false,
+        ...(this.properties.scalableVideo !== undefined ? { scalableVideo: this.properties.scalableVideo } : {}),
         publishAudioLevels: this.properties.publishAudioLevels !== false,
         onMediaFailure: (message) => {
           const error = new OTError("OT_MEDIA_ERROR", message);

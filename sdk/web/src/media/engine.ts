@@ -29,6 +29,8 @@ export interface PublishRequest {
    * one layer.
    */
   simulcast?: boolean;
+  /** Routed VP9/AV1 camera video as one SVC stream (default: AV1 yes, VP9 no). */
+  scalableVideo?: boolean;
   /**
    * Routed: let the browser put RFC 6464 audio levels (in clear) on audio packets so the router
    * can tell who speaks (default true). False removes the header extension from the offer.

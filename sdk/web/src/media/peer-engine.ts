@@ -15,9 +15,10 @@
 // `bad_request`; the peer connection in place then simply stays.
 //
 // Routed camera video is simulcast (docs/signaling.md § Simulcast layers): one sender, three rid
-// layers, one encrypt transform for all of them, so every layer's frames draw SFrame counters
-// from the same encryptor and no counter is used twice under a key. `layers_wanted` pauses the
-// layers no subscriber receives. Subscribers' wishes go to the router as set_video_preference.
+// layers (VP9 and AV1: one stream of three spatial layers, SVC_MODE), one encrypt transform for
+// all of them, so every layer's frames draw SFrame counters from the same encryptor and no
+// counter is used twice under a key. `layers_wanted` pauses the rid layers no subscriber
+// receives. Subscribers' wishes go to the router as set_video_preference.
 
 import { OTError } from "../api/errors.js";
 import { ignoreUnknown, type IceCandidate, type MediaEvent, type MediaTarget, type PublishStream, type ServerMessageOf, type VideoDimensions } from "../api/signaling-types.js";
@@ -41,6 +42,42 @@ export const SIMULCAST_LAYERS: readonly { rid: string; scaleResolutionDownBy: nu
 /** Three temporal layers per spatial layer: the router drops frame rate before resolution. */
 const TEMPORAL_MODE = "L1T3";
 
+/**
+ * VP9 and AV1 camera video go as one SVC stream instead of rid layers: three spatial layers,
+ * each half the next, with three temporal layers, the higher spatial layers predicted from the
+ * lower ones only at key pictures (so the router can drop them at any picture). The router
+ * reads the layers from the VP9 payload descriptor or the AV1 Dependency Descriptor, both clear
+ * under E2EE; each layer's frame is encrypted on its own, by the sender's one encryptor.
+ */
+const SVC_MODE = "L3T3_KEY";
+const SVC_CODECS = ["vp9", "av1"];
+/** The three spatial layers together: the sum of the simulcast layers' caps. */
+const SVC_MAX_BITRATE = SIMULCAST_LAYERS.reduce((sum, l) => sum + l.maxBitrate, 0);
+
+/**
+ * A layer set active again must be encoding within this long; else it is toggled off and on
+ * once more, at most RESUME_RETRIES times. Firefox ESR 153 sometimes encodes nothing on a
+ * resumed rid (seen in 2 of 13 runs of firefox-preferred-resolution, for over 10 s) while a
+ * second toggle always restarts it; a subscriber waiting for that layer would wait for ever.
+ */
+const RESUME_CHECK_MS = 2000;
+const RESUME_RETRIES = 2;
+
+/**
+ * Only Firefox: Chromium may rightly leave a resumed layer unencoded for a while (its CPU
+ * adaptation drops the top layer), and toggling it there would only restart its encoders.
+ */
+function resumeNeedsWatching(): boolean {
+  return typeof navigator !== "undefined" && /Firefox\//.test(navigator.userAgent ?? "");
+}
+
+/**
+ * The AV1 Dependency Descriptor: how a subscriber's browser tells apart the spatial layer
+ * frames of an AV1 SVC picture (each decrypted on its own). Chromium does not offer it on a
+ * receive-only transceiver by default, so routed subscriptions ask for it.
+ */
+const DEPENDENCY_DESCRIPTOR_URI = "https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension";
+
 /** RFC 6464: the client-to-mixer audio level, carried in clear in an RTP header extension. */
 export const AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
@@ -50,12 +87,54 @@ export const AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
  * (Chromium) gets it only if listed, since an unsupported mode makes addTransceiver throw.
  */
 function temporalLayersFor(codec: string | undefined): boolean {
-  if (typeof RTCRtpSender === "undefined" || typeof RTCRtpSender.getCapabilities !== "function") return false;
+  const listed = scalabilityModes(codec);
+  return listed === null || listed.includes(TEMPORAL_MODE);
+}
+
+/**
+ * Whether `codec` goes as SVC (SVC_CODECS) and the browser can encode it with SVC_MODE: as
+ * its codec capabilities list it, or, where they list no modes (Chromium 156, Firefox), as
+ * `navigator.mediaCapabilities.encodingInfo` says for the WebRTC camera case. Unlike the
+ * temporal mode it is never given blind: a browser that ignored it would send one layer where
+ * rid layers would have given subscribers a choice. Asked once per codec.
+ */
+function svcFor(codec: string | undefined, scalableVideo: boolean | undefined): Promise<boolean> {
+  const key = (codec ?? "").toLowerCase();
+  if (!SVC_CODECS.includes(key)) return Promise.resolve(false);
+  // VP9 SVC only when asked: native subscribers decode VP9 but not its spatial layers.
+  if (scalableVideo === false || (key === "vp9" && scalableVideo !== true)) return Promise.resolve(false);
+  let known = svcSupport.get(key);
+  if (!known) {
+    known = svcSupported(codec!);
+    svcSupport.set(key, known);
+  }
+  return known;
+}
+
+const svcSupport = new Map<string, Promise<boolean>>();
+
+async function svcSupported(codec: string): Promise<boolean> {
+  const listed = scalabilityModes(codec);
+  if (listed !== null) return listed.includes(SVC_MODE);
+  const mc = typeof navigator === "undefined" ? undefined : (navigator as Navigator & { mediaCapabilities?: MediaCapabilities }).mediaCapabilities;
+  if (typeof mc?.encodingInfo !== "function") return false;
+  try {
+    const video = { contentType: `video/${codec}`, width: 1280, height: 720, bitrate: SVC_MAX_BITRATE, framerate: 30, scalabilityMode: SVC_MODE };
+    const info = await mc.encodingInfo({ type: "webrtc", video } as MediaEncodingConfiguration);
+    return info.supported === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The scalability modes the browser lists for `codec` (VP8 by default); null: it lists none. */
+function scalabilityModes(codec: string | undefined): string[] | null {
+  if (typeof RTCRtpSender === "undefined" || typeof RTCRtpSender.getCapabilities !== "function") return [];
   const want = `video/${codec ?? "VP8"}`.toLowerCase();
   const caps = (RTCRtpSender.getCapabilities("video")?.codecs ?? []) as (RTCRtpCodec & { scalabilityModes?: string[] })[];
   const listed = caps.filter((c) => Array.isArray(c.scalabilityModes));
-  if (listed.length === 0) return true;
-  return listed.some((c) => c.mimeType.toLowerCase() === want && c.scalabilityModes!.includes(TEMPORAL_MODE));
+  if (listed.length === 0) return null;
+  return listed.filter((c) => c.mimeType.toLowerCase() === want).flatMap((c) => c.scalabilityModes!);
 }
 
 /**
@@ -92,6 +171,19 @@ function trackDimensions(stream: MediaStream): VideoDimensions | null {
   const { width, height } = track.getSettings();
   const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 16384;
   return ok(width) && ok(height) ? { width, height } : null;
+}
+
+/** Frames encoded so far per rid (`outbound-rtp`); empty where the browser cannot say. */
+async function framesByRid(sender: RTCRtpSender): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    (await sender.getStats()).forEach((r: { type?: string; rid?: string; framesEncoded?: number }) => {
+      if (r.type === "outbound-rtp" && r.rid && typeof r.framesEncoded === "number") out.set(r.rid, r.framesEncoded);
+    });
+  } catch {
+    // No stats: nothing to compare, so nothing is toggled.
+  }
+  return out;
 }
 
 /** Negotiated codecs of a sender or receiver: the preferred MIME type, and each payload type's. */
@@ -224,10 +316,11 @@ export class PeerEngine implements MediaEngine {
   }
 
   /** The sendonly transceivers of a routed publication, each sender encrypted before negotiation. */
-  private addSenders(pc: RTCPeerConnection, pub: Pick<PublicationState, "req" | "onE2eeError">, previous: UpstreamSender[]): UpstreamSender[] {
+  private async addSenders(pc: RTCPeerConnection, pub: Pick<PublicationState, "req" | "onE2eeError">, previous: UpstreamSender[]): Promise<UpstreamSender[]> {
     const senders: UpstreamSender[] = [];
+    const svc = await svcFor(pub.req.preferredVideoCodec, pub.req.scalableVideo);
     for (const track of pub.req.stream.getTracks()) {
-      const t = this.addSendTransceiver(pc, track, pub.req);
+      const t = this.addSendTransceiver(pc, track, pub.req, svc);
       if (track.kind === "video") this.preferCodec(t, pub.req.preferredVideoCodec);
       if (track.kind === "audio" && pub.req.publishAudioLevels === false) stopAudioLevels(t);
       const continues = previous.find((s) => s.kind === track.kind)?.transformId ?? undefined;
@@ -237,13 +330,22 @@ export class PeerEngine implements MediaEngine {
   }
 
   /**
-   * A sendonly transceiver; routed camera video gets the simulcast layers (with temporal layers
-   * where the browser can), falling back to fewer features if the browser refuses them.
+   * A sendonly transceiver; routed camera video gets layers: VP9 as one SVC stream where the
+   * browser can, else the simulcast rid layers (with temporal layers where the browser can),
+   * falling back to fewer features if the browser refuses them.
    */
-  private addSendTransceiver(pc: RTCPeerConnection, track: MediaStreamTrack, req: PublishRequest): RTCRtpTransceiver {
+  private addSendTransceiver(pc: RTCPeerConnection, track: MediaStreamTrack, req: PublishRequest, svc: boolean): RTCRtpTransceiver {
     const init: RTCRtpTransceiverInit = { direction: "sendonly", streams: [req.stream] };
     const simulcast = track.kind === "video" && req.videoType === "camera" && req.simulcast !== false && this.ctx.welcome.media_mode === "routed";
     if (!simulcast) return pc.addTransceiver(track, init);
+    if (svc) {
+      try {
+        const svc = { active: true, scalabilityMode: SVC_MODE, maxBitrate: SVC_MAX_BITRATE };
+        return pc.addTransceiver(track, { ...init, sendEncodings: [svc] });
+      } catch {
+        // Listed but refused for this track: rid layers instead.
+      }
+    }
     const temporal = temporalLayersFor(req.preferredVideoCodec);
     const layers = (withTemporal: boolean): RTCRtpEncodingParameters[] =>
       SIMULCAST_LAYERS.map((l) => ({ ...l, active: true, ...(withTemporal ? { scalabilityMode: TEMPORAL_MODE } : {}) }));
@@ -289,7 +391,7 @@ export class PeerEngine implements MediaEngine {
       return { streamId, stop: () => this.unpublish(streamId) };
     }
     const pc = this.newPc();
-    const senders = this.addSenders(pc, { req, onE2eeError }, []);
+    const senders = await this.addSenders(pc, { req, onE2eeError }, []);
     const ice = new IceOut(this.ctx);
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
     await pc.setLocalDescription(await pc.createOffer());
@@ -339,6 +441,7 @@ export class PeerEngine implements MediaEngine {
     for (const s of pub.upstream.senders) {
       if (s.kind !== "video") continue;
       const params = s.sender.getParameters();
+      const resumed: string[] = [];
       let changed = false;
       for (const e of params.encodings ?? []) {
         if (!e.rid) continue;
@@ -346,10 +449,39 @@ export class PeerEngine implements MediaEngine {
         if (e.active !== active) {
           e.active = active;
           changed = true;
+          if (active) resumed.push(e.rid);
         }
       }
-      if (changed) await s.sender.setParameters(params);
+      if (!changed) continue;
+      const before = resumed.length && resumeNeedsWatching() ? await framesByRid(s.sender) : new Map<string, number>();
+      await s.sender.setParameters(params);
+      if (resumed.length && resumeNeedsWatching()) this.watchResume(pub, s.sender, resumed, before, RESUME_RETRIES);
     }
+  }
+
+  /**
+   * RESUME_CHECK_MS after `rids` were set active: each one still wanted whose encoded frame
+   * count has not moved since `before` is toggled off and on (in the publication's layer chain,
+   * so it never interleaves with a layers_wanted). A rid the browser reports no count for is
+   * left alone: nothing says it is stuck.
+   */
+  private watchResume(pub: PublicationState, sender: RTCRtpSender, rids: string[], before: Map<string, number>, retries: number): void {
+    setTimeout(() => {
+      pub.layersChain = (pub.layersChain ?? Promise.resolve())
+        .then(async () => {
+          if (!pub.upstream?.senders.some((s) => s.sender === sender)) return;
+          const now = await framesByRid(sender);
+          const stuck = rids.filter((r) => pub.wantedRids?.includes(r) && before.has(r) && now.has(r) && now.get(r)! <= before.get(r)!);
+          if (stuck.length === 0) return;
+          for (const active of [false, true]) {
+            const params = sender.getParameters();
+            for (const e of params.encodings ?? []) if (e.rid && stuck.includes(e.rid)) e.active = active;
+            await sender.setParameters(params);
+          }
+          if (retries > 1) this.watchResume(pub, sender, stuck, now, retries - 1);
+        })
+        .catch(() => undefined);
+    }, RESUME_CHECK_MS);
   }
 
   private async unpublish(streamId: string): Promise<void> {
@@ -400,7 +532,10 @@ export class PeerEngine implements MediaEngine {
     const routed = this.ctx.welcome.media_mode === "routed";
     const wantVideo = routed || (req.preference ?? NO_VIDEO_PREFERENCE).video;
     if (req.hasAudio) pc.addTransceiver("audio", { direction: "recvonly" });
-    if (req.hasVideo && wantVideo) pc.addTransceiver("video", { direction: "recvonly" });
+    if (req.hasVideo && wantVideo) {
+      const t = pc.addTransceiver("video", { direction: "recvonly" });
+      if (routed) negotiateExtension(t, DEPENDENCY_DESCRIPTOR_URI, "recvonly");
+    }
     const receivers: DownstreamReceiver[] = [];
     // Receivers exist once the transceivers do: their transforms go on before any frame arrives.
     for (const t of pc.getTransceivers()) {
@@ -484,7 +619,7 @@ export class PeerEngine implements MediaEngine {
     const generation = ++pub.restarts;
     const stale = () => this.closed || this.publications.get(streamId) !== pub || pub.restarts !== generation;
     const pc = this.newPc();
-    const senders = this.addSenders(pc, pub, old.senders);
+    const senders = await this.addSenders(pc, pub, old.senders);
     const ice = new IceOut(this.ctx);
     ice.setTarget({ stream_id: streamId });
     pc.addEventListener("icecandidate", (e) => ice.send(candidateJson(e.candidate)));
@@ -636,15 +771,24 @@ export class PeerEngine implements MediaEngine {
  * (the offer sent to the server is also stripped of it, see offerForServer).
  */
 function stopAudioLevels(t: RTCRtpTransceiver): void {
+  // Where the browser refuses, the offer is stripped anyway (offerForServer).
+  negotiateExtension(t, AUDIO_LEVEL_URI, "stopped");
+}
+
+/**
+ * Set one header extension's negotiation direction on a transceiver, where the browser has
+ * the API (Chromium) and offers that extension at all; otherwise nothing changes.
+ */
+function negotiateExtension(t: RTCRtpTransceiver, uri: string, direction: string): void {
   const x = t as RTCRtpTransceiver & {
     getHeaderExtensionsToNegotiate?: () => { uri: string; direction: string }[];
     setHeaderExtensionsToNegotiate?: (exts: { uri: string; direction: string }[]) => void;
   };
   if (typeof x.getHeaderExtensionsToNegotiate !== "function" || typeof x.setHeaderExtensionsToNegotiate !== "function") return;
   try {
-    x.setHeaderExtensionsToNegotiate(x.getHeaderExtensionsToNegotiate().map((e) => (e.uri === AUDIO_LEVEL_URI ? { ...e, direction: "stopped" } : e)));
+    x.setHeaderExtensionsToNegotiate(x.getHeaderExtensionsToNegotiate().map((e) => (e.uri === uri ? { ...e, direction } : e)));
   } catch {
-    // the offer is stripped anyway
+    // A browser that will not change it negotiates its default.
   }
 }
 

@@ -710,6 +710,9 @@ internal interface UniffiCallbackInterfaceSessionListenerMethod9 : com.sun.jna.C
 internal interface UniffiCallbackInterfaceSessionListenerMethod10 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`signalType`: RustBuffer.ByValue,`data`: RustBuffer.ByValue,`from`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceSessionListenerMethod11 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`streamId`: RustBuffer.ByValue,`connectionId`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceSubscriberListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -724,6 +727,9 @@ internal interface UniffiCallbackInterfaceSubscriberListenerMethod3 : com.sun.jn
 }
 internal interface UniffiCallbackInterfaceSubscriberListenerMethod4 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceSubscriberListenerMethod5 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`layer`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onAudioData")
 internal open class UniffiVTableCallbackInterfaceAudioRenderer(
@@ -816,7 +822,7 @@ internal open class UniffiVTableCallbackInterfacePublisherListener(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "onConnected", "onDisconnected", "onError", "onConnectionCreated", "onConnectionDropped", "onStreamReceived", "onStreamDropped", "onStreamHasAudioChanged", "onStreamHasVideoChanged", "onStreamVideoDimensionsChanged", "onSignalReceived")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onConnected", "onDisconnected", "onError", "onConnectionCreated", "onConnectionDropped", "onStreamReceived", "onStreamDropped", "onStreamHasAudioChanged", "onStreamHasVideoChanged", "onStreamVideoDimensionsChanged", "onSignalReceived", "onActiveSpeakerChanged")
 internal open class UniffiVTableCallbackInterfaceSessionListener(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
@@ -831,6 +837,7 @@ internal open class UniffiVTableCallbackInterfaceSessionListener(
     @JvmField internal var `onStreamHasVideoChanged`: UniffiCallbackInterfaceSessionListenerMethod8? = null,
     @JvmField internal var `onStreamVideoDimensionsChanged`: UniffiCallbackInterfaceSessionListenerMethod9? = null,
     @JvmField internal var `onSignalReceived`: UniffiCallbackInterfaceSessionListenerMethod10? = null,
+    @JvmField internal var `onActiveSpeakerChanged`: UniffiCallbackInterfaceSessionListenerMethod11? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -846,7 +853,8 @@ internal open class UniffiVTableCallbackInterfaceSessionListener(
         `onStreamHasVideoChanged`: UniffiCallbackInterfaceSessionListenerMethod8? = null,
         `onStreamVideoDimensionsChanged`: UniffiCallbackInterfaceSessionListenerMethod9? = null,
         `onSignalReceived`: UniffiCallbackInterfaceSessionListenerMethod10? = null,
-    ): UniffiVTableCallbackInterfaceSessionListener(`uniffiFree`,`uniffiClone`,`onConnected`,`onDisconnected`,`onError`,`onConnectionCreated`,`onConnectionDropped`,`onStreamReceived`,`onStreamDropped`,`onStreamHasAudioChanged`,`onStreamHasVideoChanged`,`onStreamVideoDimensionsChanged`,`onSignalReceived`,), Structure.ByValue
+        `onActiveSpeakerChanged`: UniffiCallbackInterfaceSessionListenerMethod11? = null,
+    ): UniffiVTableCallbackInterfaceSessionListener(`uniffiFree`,`uniffiClone`,`onConnected`,`onDisconnected`,`onError`,`onConnectionCreated`,`onConnectionDropped`,`onStreamReceived`,`onStreamDropped`,`onStreamHasAudioChanged`,`onStreamHasVideoChanged`,`onStreamVideoDimensionsChanged`,`onSignalReceived`,`onActiveSpeakerChanged`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSessionListener) {
         `uniffiFree` = other.`uniffiFree`
@@ -862,10 +870,11 @@ internal open class UniffiVTableCallbackInterfaceSessionListener(
         `onStreamHasVideoChanged` = other.`onStreamHasVideoChanged`
         `onStreamVideoDimensionsChanged` = other.`onStreamVideoDimensionsChanged`
         `onSignalReceived` = other.`onSignalReceived`
+        `onActiveSpeakerChanged` = other.`onActiveSpeakerChanged`
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "onConnected", "onDisconnected", "onError", "onEncryptionSecretMismatch", "onEncryptionSecretMatch")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onConnected", "onDisconnected", "onError", "onEncryptionSecretMismatch", "onEncryptionSecretMatch", "onVideoLayerChanged")
 internal open class UniffiVTableCallbackInterfaceSubscriberListener(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
@@ -874,6 +883,7 @@ internal open class UniffiVTableCallbackInterfaceSubscriberListener(
     @JvmField internal var `onError`: UniffiCallbackInterfaceSubscriberListenerMethod2? = null,
     @JvmField internal var `onEncryptionSecretMismatch`: UniffiCallbackInterfaceSubscriberListenerMethod3? = null,
     @JvmField internal var `onEncryptionSecretMatch`: UniffiCallbackInterfaceSubscriberListenerMethod4? = null,
+    @JvmField internal var `onVideoLayerChanged`: UniffiCallbackInterfaceSubscriberListenerMethod5? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -883,7 +893,8 @@ internal open class UniffiVTableCallbackInterfaceSubscriberListener(
         `onError`: UniffiCallbackInterfaceSubscriberListenerMethod2? = null,
         `onEncryptionSecretMismatch`: UniffiCallbackInterfaceSubscriberListenerMethod3? = null,
         `onEncryptionSecretMatch`: UniffiCallbackInterfaceSubscriberListenerMethod4? = null,
-    ): UniffiVTableCallbackInterfaceSubscriberListener(`uniffiFree`,`uniffiClone`,`onConnected`,`onDisconnected`,`onError`,`onEncryptionSecretMismatch`,`onEncryptionSecretMatch`,), Structure.ByValue
+        `onVideoLayerChanged`: UniffiCallbackInterfaceSubscriberListenerMethod5? = null,
+    ): UniffiVTableCallbackInterfaceSubscriberListener(`uniffiFree`,`uniffiClone`,`onConnected`,`onDisconnected`,`onError`,`onEncryptionSecretMismatch`,`onEncryptionSecretMatch`,`onVideoLayerChanged`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceSubscriberListener) {
         `uniffiFree` = other.`uniffiFree`
@@ -893,6 +904,7 @@ internal open class UniffiVTableCallbackInterfaceSubscriberListener(
         `onError` = other.`onError`
         `onEncryptionSecretMismatch` = other.`onEncryptionSecretMismatch`
         `onEncryptionSecretMatch` = other.`onEncryptionSecretMatch`
+        `onVideoLayerChanged` = other.`onVideoLayerChanged`
     }
 
 }
@@ -975,6 +987,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_session_publish(
     ): Int
+    external fun uniffi_umbra_ffi_checksum_method_session_publish_with(
+    ): Int
     external fun uniffi_umbra_ffi_checksum_method_session_send_signal(
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_session_session_id(
@@ -1009,9 +1023,23 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_sessionlistener_on_signal_received(
     ): Int
+    external fun uniffi_umbra_ffi_checksum_method_sessionlistener_on_active_speaker_changed(
+    ): Int
     external fun uniffi_umbra_ffi_checksum_method_subscriber_stats(
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_subscriber_stream(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_preferred_frame_rate(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_preferred_resolution(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_frame_rate(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_resolution(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_set_subscribe_to_video(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriber_subscribe_to_video(
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_subscriberlistener_on_connected(
     ): Int
@@ -1022,6 +1050,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secret_mismatch(
     ): Int
     external fun uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secret_match(
+    ): Int
+    external fun uniffi_umbra_ffi_checksum_method_subscriberlistener_on_video_layer_changed(
     ): Int
     external fun uniffi_umbra_ffi_checksum_constructor_publisher_new(
     ): Int
@@ -1139,6 +1169,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_umbra_ffi_fn_method_session_publish(`ptr`: Long,`publisher`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_umbra_ffi_fn_method_session_publish_with(`ptr`: Long,`publisher`: Long,`options`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_umbra_ffi_fn_method_session_send_signal(`ptr`: Long,`signalType`: RustBuffer.ByValue,`data`: RustBuffer.ByValue,`toConnectionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_umbra_ffi_fn_method_session_session_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1179,6 +1211,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_umbra_ffi_fn_method_sessionlistener_on_signal_received(`ptr`: Long,`signalType`: RustBuffer.ByValue,`data`: RustBuffer.ByValue,`from`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_umbra_ffi_fn_method_sessionlistener_on_active_speaker_changed(`ptr`: Long,`streamId`: RustBuffer.ByValue,`connectionId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_umbra_ffi_fn_clone_subscriber(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_umbra_ffi_fn_free_subscriber(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1189,6 +1223,18 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_umbra_ffi_fn_method_subscriber_stream(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_umbra_ffi_fn_method_subscriber_preferred_frame_rate(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_umbra_ffi_fn_method_subscriber_preferred_resolution(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_umbra_ffi_fn_method_subscriber_set_preferred_frame_rate(`ptr`: Long,`fps`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_umbra_ffi_fn_method_subscriber_set_preferred_resolution(`ptr`: Long,`size`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_umbra_ffi_fn_method_subscriber_set_subscribe_to_video(`ptr`: Long,`video`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_umbra_ffi_fn_method_subscriber_subscribe_to_video(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_umbra_ffi_fn_clone_subscriberlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_umbra_ffi_fn_free_subscriberlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1204,6 +1250,8 @@ internal object UniffiLib {
     external fun uniffi_umbra_ffi_fn_method_subscriberlistener_on_encryption_secret_mismatch(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_umbra_ffi_fn_method_subscriberlistener_on_encryption_secret_match(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_umbra_ffi_fn_method_subscriberlistener_on_video_layer_changed(`ptr`: Long,`layer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_umbra_ffi_fn_func_sdk_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1412,7 +1460,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_umbra_ffi_checksum_method_session_disconnect() and 0xFFFF) != 5611) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_umbra_ffi_checksum_method_session_publish() and 0xFFFF) != 32970) {
+    if ((lib.uniffi_umbra_ffi_checksum_method_session_publish() and 0xFFFF) != 45090) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_session_publish_with() and 0xFFFF) != 58178) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_umbra_ffi_checksum_method_session_send_signal() and 0xFFFF) != 20887) {
@@ -1466,10 +1517,31 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_umbra_ffi_checksum_method_sessionlistener_on_signal_received() and 0xFFFF) != 49145) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_umbra_ffi_checksum_method_sessionlistener_on_active_speaker_changed() and 0xFFFF) != 27279) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_stats() and 0xFFFF) != 54112) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_stream() and 0xFFFF) != 59312) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_preferred_frame_rate() and 0xFFFF) != 52433) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_preferred_resolution() and 0xFFFF) != 49814) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_frame_rate() and 0xFFFF) != 45151) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_set_preferred_resolution() and 0xFFFF) != 27199) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_set_subscribe_to_video() and 0xFFFF) != 58273) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriber_subscribe_to_video() and 0xFFFF) != 29756) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_umbra_ffi_checksum_method_subscriberlistener_on_connected() and 0xFFFF) != 54552) {
@@ -1485,6 +1557,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_umbra_ffi_checksum_method_subscriberlistener_on_encryption_secret_match() and 0xFFFF) != 58729) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_umbra_ffi_checksum_method_subscriberlistener_on_video_layer_changed() and 0xFFFF) != 41051) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_umbra_ffi_checksum_constructor_publisher_new() and 0xFFFF) != 25912) {
@@ -1682,6 +1757,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
 }
 
 /**
@@ -3412,8 +3514,14 @@ public interface SessionInterface {
     /**
      * Publishes. In an end-to-end encrypted session a secret must be set:
      * `EncryptionSecretMissing` otherwise, also reported to the publisher's `on_error`.
+     * Simulcast and audio levels on (`publish_with` to turn them off).
      */
     fun `publish`(`publisher`: Publisher)
+    
+    /**
+     * Publishes as `publish` does, with or without simulcast and audio levels.
+     */
+    fun `publishWith`(`publisher`: Publisher, `options`: PublishOptions)
     
     /**
      * Sends a signal to everyone, or to one connection.
@@ -3621,6 +3729,7 @@ open class Session: Disposable, AutoCloseable, SessionInterface
     /**
      * Publishes. In an end-to-end encrypted session a secret must be set:
      * `EncryptionSecretMissing` otherwise, also reported to the publisher's `on_error`.
+     * Simulcast and audio levels on (`publish_with` to turn them off).
      */
     @Throws(UmbraException::class)override fun `publish`(`publisher`: Publisher)
         = 
@@ -3630,6 +3739,24 @@ open class Session: Disposable, AutoCloseable, SessionInterface
         it,
         
         FfiConverterTypePublisher.lower(`publisher`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Publishes as `publish` does, with or without simulcast and audio levels.
+     */
+    @Throws(UmbraException::class)override fun `publishWith`(`publisher`: Publisher, `options`: PublishOptions)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(UmbraException) { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_session_publish_with(
+        it,
+        
+        FfiConverterTypePublisher.lower(`publisher`),
+        FfiConverterTypePublishOptions.lower(`options`),_status)
 }
     }
     
@@ -3919,6 +4046,13 @@ public interface SessionListener {
      */
     fun `onSignalReceived`(`signalType`: kotlin.String, `data`: kotlin.String, `from`: Connection?)
     
+    /**
+     * The loudest stream of a routed session changed (ranked by the audio levels publishers
+     * send, see `PublishOptions::audio_level`): its stream and connection ids, both `None` when
+     * nobody speaks any more. This client's own stream may be named.
+     */
+    fun `onActiveSpeakerChanged`(`streamId`: kotlin.String?, `connectionId`: kotlin.String?)
+    
     companion object
 }
 
@@ -4193,6 +4327,25 @@ open class SessionListenerImpl: Disposable, AutoCloseable, SessionListener
     
 
     
+    /**
+     * The loudest stream of a routed session changed (ranked by the audio levels publishers
+     * send, see `PublishOptions::audio_level`): its stream and connection ids, both `None` when
+     * nobody speaks any more. This client's own stream may be named.
+     */override fun `onActiveSpeakerChanged`(`streamId`: kotlin.String?, `connectionId`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_sessionlistener_on_active_speaker_changed(
+        it,
+        
+        FfiConverterOptionalString.lower(`streamId`),
+        FfiConverterOptionalString.lower(`connectionId`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -4347,6 +4500,19 @@ internal object uniffiCallbackInterfaceSessionListener {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `onActiveSpeakerChanged`: UniffiCallbackInterfaceSessionListenerMethod11 {
+        override fun callback(`uniffiHandle`: Long,`streamId`: RustBuffer.ByValue,`connectionId`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSessionListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onActiveSpeakerChanged`(
+                    FfiConverterOptionalString.lift(`streamId`),
+                    FfiConverterOptionalString.lift(`connectionId`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -4374,6 +4540,7 @@ internal object uniffiCallbackInterfaceSessionListener {
         `onStreamHasVideoChanged`,
         `onStreamVideoDimensionsChanged`,
         `onSignalReceived`,
+        `onActiveSpeakerChanged`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -4529,6 +4696,33 @@ public interface SubscriberInterface {
     
     fun `stream`(): Stream
     
+    fun `preferredFrameRate`(): kotlin.UInt?
+    
+    fun `preferredResolution`(): VideoSize?
+    
+    /**
+     * The most frames per second wanted (OpenTok's `preferredFrameRate`), 1 to 240, `None`
+     * for all; the router drops temporal layers above it. As `set_preferred_resolution`.
+     */
+    fun `setPreferredFrameRate`(`fps`: kotlin.UInt?)
+    
+    /**
+     * The largest picture wanted of this subscriber's video (OpenTok's `preferredResolution`),
+     * `None` for no limit. In a routed session the router forwards the smallest simulcast layer
+     * at least this large both ways (or the largest) and reports it with
+     * `on_video_layer_changed`. Before or after subscribing; kept across reconnections.
+     * `InvalidParameter` for a zero or absurd side.
+     */
+    fun `setPreferredResolution`(`size`: VideoSize?)
+    
+    /**
+     * Whether to receive video at all (OpenTok's `subscribeToVideo`, true by default); audio
+     * continues either way. As `set_preferred_resolution`.
+     */
+    fun `setSubscribeToVideo`(`video`: kotlin.Boolean)
+    
+    fun `subscribeToVideo`(): kotlin.Boolean
+    
     companion object
 }
 
@@ -4669,6 +4863,102 @@ open class Subscriber: Disposable, AutoCloseable, SubscriberInterface
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_stream(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    override fun `preferredFrameRate`(): kotlin.UInt? {
+            return FfiConverterOptionalUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_preferred_frame_rate(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    override fun `preferredResolution`(): VideoSize? {
+            return FfiConverterOptionalTypeVideoSize.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_preferred_resolution(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The most frames per second wanted (OpenTok's `preferredFrameRate`), 1 to 240, `None`
+     * for all; the router drops temporal layers above it. As `set_preferred_resolution`.
+     */
+    @Throws(UmbraException::class)override fun `setPreferredFrameRate`(`fps`: kotlin.UInt?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(UmbraException) { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_set_preferred_frame_rate(
+        it,
+        
+        FfiConverterOptionalUInt.lower(`fps`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The largest picture wanted of this subscriber's video (OpenTok's `preferredResolution`),
+     * `None` for no limit. In a routed session the router forwards the smallest simulcast layer
+     * at least this large both ways (or the largest) and reports it with
+     * `on_video_layer_changed`. Before or after subscribing; kept across reconnections.
+     * `InvalidParameter` for a zero or absurd side.
+     */
+    @Throws(UmbraException::class)override fun `setPreferredResolution`(`size`: VideoSize?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(UmbraException) { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_set_preferred_resolution(
+        it,
+        
+        FfiConverterOptionalTypeVideoSize.lower(`size`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Whether to receive video at all (OpenTok's `subscribeToVideo`, true by default); audio
+     * continues either way. As `set_preferred_resolution`.
+     */
+    @Throws(UmbraException::class)override fun `setSubscribeToVideo`(`video`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(UmbraException) { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_set_subscribe_to_video(
+        it,
+        
+        FfiConverterBoolean.lower(`video`),_status)
+}
+    }
+    
+    
+
+    override fun `subscribeToVideo`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriber_subscribe_to_video(
         it,
         _status)
 }
@@ -4839,6 +5129,12 @@ public interface SubscriberListener {
      * Frames decrypt again after a mismatch (or after plain media).
      */
     fun `onEncryptionSecretMatch`()
+    
+    /**
+     * What the router now forwards of the stream's video, after a preference of this
+     * subscriber (`set_preferred_resolution` and the like) or a bandwidth change.
+     */
+    fun `onVideoLayerChanged`(`layer`: VideoLayer)
     
     companion object
 }
@@ -5023,6 +5319,23 @@ open class SubscriberListenerImpl: Disposable, AutoCloseable, SubscriberListener
     
 
     
+    /**
+     * What the router now forwards of the stream's video, after a preference of this
+     * subscriber (`set_preferred_resolution` and the like) or a bandwidth change.
+     */override fun `onVideoLayerChanged`(`layer`: VideoLayer)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_umbra_ffi_fn_method_subscriberlistener_on_video_layer_changed(
+        it,
+        
+        FfiConverterTypeVideoLayer.lower(`layer`),_status)
+}
+    }
+    
+    
+
+    
 
     
 
@@ -5096,6 +5409,18 @@ internal object uniffiCallbackInterfaceSubscriberListener {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
+    internal object `onVideoLayerChanged`: UniffiCallbackInterfaceSubscriberListenerMethod5 {
+        override fun callback(`uniffiHandle`: Long,`layer`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeSubscriberListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onVideoLayerChanged`(
+                    FfiConverterTypeVideoLayer.lift(`layer`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
 
     internal object uniffiFree: UniffiCallbackInterfaceFree {
         override fun callback(handle: Long) {
@@ -5117,6 +5442,7 @@ internal object uniffiCallbackInterfaceSubscriberListener {
         `onError`,
         `onEncryptionSecretMismatch`,
         `onEncryptionSecretMatch`,
+        `onVideoLayerChanged`,
     )
 
     // Registers the foreign callback with the Rust side.
@@ -6008,6 +6334,57 @@ public object FfiConverterTypeErrorInfo: FfiConverterRustBuffer<ErrorInfo> {
 
 
 /**
+ * How to publish, beyond [`PublisherSettings`] (`Session::publish_with`).
+ */
+data class PublishOptions (
+    /**
+     * In routed sessions, camera video in VP8 of at least 270 lines goes out as up to three
+     * simulcast layers (full, half, quarter size) so the router can forward each subscriber the
+     * size it asks for; each layer costs an encoder.
+     */
+    var `simulcast`: kotlin.Boolean
+    , 
+    /**
+     * Send the RFC 6464 level of each audio frame, from which the router finds the active
+     * speaker. Levels travel in clear, outside end-to-end encryption: the router sees how
+     * loudly each participant speaks. False keeps that private (no active-speaker events then).
+     */
+    var `audioLevel`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePublishOptions: FfiConverterRustBuffer<PublishOptions> {
+    override fun read(buf: ByteBuffer): PublishOptions {
+        return PublishOptions(
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PublishOptions) = (
+            FfiConverterBoolean.allocationSize(value.`simulcast`) +
+            FfiConverterBoolean.allocationSize(value.`audioLevel`)
+    )
+
+    override fun write(value: PublishOptions, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`simulcast`, buf)
+            FfiConverterBoolean.write(value.`audioLevel`, buf)
+    }
+}
+
+
+
+/**
  * How to publish.
  */
 data class PublisherSettings (
@@ -6309,6 +6686,103 @@ public object FfiConverterTypeVideoFrame: FfiConverterRustBuffer<VideoFrame> {
             FfiConverterUInt.write(value.`width`, buf)
             FfiConverterUInt.write(value.`height`, buf)
             FfiConverterByteArray.write(value.`data`, buf)
+    }
+}
+
+
+
+/**
+ * What the router forwards of a subscriber's video (`SubscriberListener::on_video_layer_changed`).
+ */
+data class VideoLayer (
+    /**
+     * The simulcast layer ("q", "h", "f" from the smallest); `None` for a stream without
+     * simulcast.
+     */
+    var `rid`: kotlin.String?
+    , 
+    /**
+     * The highest temporal layer forwarded; `None` for all of them.
+     */
+    var `temporalLayer`: kotlin.UByte?
+    , 
+    /**
+     * No video comes at all (not wanted, or no bandwidth for the smallest layer).
+     */
+    var `paused`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoLayer: FfiConverterRustBuffer<VideoLayer> {
+    override fun read(buf: ByteBuffer): VideoLayer {
+        return VideoLayer(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUByte.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VideoLayer) = (
+            FfiConverterOptionalString.allocationSize(value.`rid`) +
+            FfiConverterOptionalUByte.allocationSize(value.`temporalLayer`) +
+            FfiConverterBoolean.allocationSize(value.`paused`)
+    )
+
+    override fun write(value: VideoLayer, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`rid`, buf)
+            FfiConverterOptionalUByte.write(value.`temporalLayer`, buf)
+            FfiConverterBoolean.write(value.`paused`, buf)
+    }
+}
+
+
+
+/**
+ * A picture size a subscriber asks for.
+ */
+data class VideoSize (
+    var `width`: kotlin.UInt
+    , 
+    var `height`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVideoSize: FfiConverterRustBuffer<VideoSize> {
+    override fun read(buf: ByteBuffer): VideoSize {
+        return VideoSize(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VideoSize) = (
+            FfiConverterUInt.allocationSize(value.`width`) +
+            FfiConverterUInt.allocationSize(value.`height`)
+    )
+
+    override fun write(value: VideoSize, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`width`, buf)
+            FfiConverterUInt.write(value.`height`, buf)
     }
 }
 
@@ -6795,6 +7269,38 @@ public object FfiConverterTypeVideoSourceKind : FfiConverterRustBuffer<VideoSour
 /**
  * @suppress
  */
+public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
+    override fun read(buf: ByteBuffer): kotlin.UByte? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUByte.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UByte?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUByte.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UByte?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUByte.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
     override fun read(buf: ByteBuffer): kotlin.UInt? {
         if (buf.get().toInt() == 0) {
@@ -7041,6 +7547,38 @@ public object FfiConverterOptionalTypeStream: FfiConverterRustBuffer<Stream?> {
         } else {
             buf.put(1)
             FfiConverterTypeStream.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeVideoSize: FfiConverterRustBuffer<VideoSize?> {
+    override fun read(buf: ByteBuffer): VideoSize? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeVideoSize.read(buf)
+    }
+
+    override fun allocationSize(value: VideoSize?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeVideoSize.allocationSize(value)
+        }
+    }
+
+    override fun write(value: VideoSize?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeVideoSize.write(value, buf)
         }
     }
 }

@@ -2,6 +2,7 @@ package io.umbra.android
 
 import io.umbra.ffi.AudioSourceKind
 import io.umbra.ffi.ErrorInfo
+import io.umbra.ffi.PublishOptions
 import io.umbra.ffi.PublisherSettings
 import io.umbra.ffi.UmbraException
 import io.umbra.ffi.VideoSourceKind
@@ -36,6 +37,8 @@ open class PublisherKit protected constructor(builder: Builder) {
         internal var pattern = Triple(320, 240, 30)
         internal var bitrateKbps = 800
         internal var codec = VideoCodec.VP8
+        internal var simulcast = true
+        internal var audioLevel = true
 
         open fun name(name: String): Builder = apply { this.name = name }
 
@@ -58,6 +61,19 @@ open class PublisherKit protected constructor(builder: Builder) {
 
         /** The codec the video is encoded with (OpenTok's preferred video codec; default VP8). */
         open fun preferredVideoCodec(codec: VideoCodec): Builder = apply { this.codec = codec }
+
+        /**
+         * Up to three simulcast layers (full, half, quarter size) in routed sessions, so each
+         * subscriber can be sent the size it asks for (default true; VP8 pictures of 270 lines or more).
+         */
+        open fun simulcast(enabled: Boolean): Builder = apply { simulcast = enabled }
+
+        /**
+         * Send the level of each audio frame for active-speaker detection (default true). Levels
+         * travel in clear, outside end-to-end encryption: the router sees how loudly you speak.
+         * False keeps that private, and this publisher is never named active speaker.
+         */
+        open fun audioLevel(enabled: Boolean): Builder = apply { audioLevel = enabled }
 
         open fun build(): PublisherKit = PublisherKit(this)
     }
@@ -83,6 +99,7 @@ open class PublisherKit protected constructor(builder: Builder) {
     @Volatile private var stream: Stream? = null
     val name: String = builder.name
     val capturer: BaseVideoCapturer? = builder.capturer
+    internal val publishOptions = PublishOptions(builder.simulcast, builder.audioLevel)
     private val native: NativePublisher
 
     init {
@@ -195,6 +212,8 @@ class Publisher private constructor(builder: Builder) : PublisherKit(builder) {
         override fun testPattern(width: Int, height: Int, fps: Int): Builder = apply { super.testPattern(width, height, fps) }
         override fun videoBitrateKbps(kbps: Int): Builder = apply { super.videoBitrateKbps(kbps) }
         override fun preferredVideoCodec(codec: PublisherKit.VideoCodec): Builder = apply { super.preferredVideoCodec(codec) }
+        override fun simulcast(enabled: Boolean): Builder = apply { super.simulcast(enabled) }
+        override fun audioLevel(enabled: Boolean): Builder = apply { super.audioLevel(enabled) }
         override fun build(): Publisher = Publisher(this)
     }
 }

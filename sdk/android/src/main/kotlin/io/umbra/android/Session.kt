@@ -61,6 +61,16 @@ class Session private constructor(builder: Builder) : AutoCloseable {
         fun onSignalReceived(session: Session, type: String, data: String, connection: Connection?)
     }
 
+    /**
+     * Umbra's (the vendor's Android SDK has none): the loudest stream of a routed session
+     * changed, ranked by the audio levels publishers send (in clear: see
+     * [PublisherKit.Builder.audioLevel]). Both ids are null when nobody speaks any more; this
+     * client's own stream may be named.
+     */
+    fun interface ActiveSpeakerListener {
+        fun onActiveSpeakerChanged(session: Session, streamId: String?, connectionId: String?)
+    }
+
     interface StreamPropertiesListener {
         fun onStreamHasAudioChanged(session: Session, stream: Stream, audioEnabled: Boolean)
         fun onStreamHasVideoChanged(session: Session, stream: Stream, videoEnabled: Boolean)
@@ -71,6 +81,7 @@ class Session private constructor(builder: Builder) : AutoCloseable {
     @Volatile private var connectionListener: ConnectionListener? = null
     @Volatile private var signalListener: SignalListener? = null
     @Volatile private var streamPropertiesListener: StreamPropertiesListener? = null
+    @Volatile private var activeSpeakerListener: ActiveSpeakerListener? = null
     private val streams = ConcurrentHashMap<String, Stream>()
     private val native: NativeSession
     // Kept here rather than asked of the native object: listeners still run while release()
@@ -94,6 +105,7 @@ class Session private constructor(builder: Builder) : AutoCloseable {
     fun setConnectionListener(l: ConnectionListener?) { connectionListener = l }
     fun setSignalListener(l: SignalListener?) { signalListener = l }
     fun setStreamPropertiesListener(l: StreamPropertiesListener?) { streamPropertiesListener = l }
+    fun setActiveSpeakerListener(l: ActiveSpeakerListener?) { activeSpeakerListener = l }
 
     /**
      * Sets or changes the end-to-end encryption secret (8 to 256 characters), before connecting
@@ -127,7 +139,7 @@ class Session private constructor(builder: Builder) : AutoCloseable {
      */
     fun publish(publisher: PublisherKit) {
         try {
-            native.publish(publisher.nativePublisher())
+            native.publishWith(publisher.nativePublisher(), publisher.publishOptions)
             publisher.session = this
         } catch (_: UmbraException) {
             // Reported to the publisher's listener by the binding (same error, dispatch thread).
@@ -232,6 +244,10 @@ class Session private constructor(builder: Builder) : AutoCloseable {
 
         override fun onSignalReceived(signalType: String, data: String, from: NativeConnection?) {
             signalListener?.onSignalReceived(session, signalType, data, from?.let { Connection(it) })
+        }
+
+        override fun onActiveSpeakerChanged(streamId: String?, connectionId: String?) {
+            activeSpeakerListener?.onActiveSpeakerChanged(session, streamId, connectionId)
         }
     }
 }

@@ -2,6 +2,9 @@ package io.umbra.android
 
 import io.umbra.ffi.ErrorInfo
 import io.umbra.ffi.UmbraException
+import io.umbra.ffi.VideoLayer as NativeVideoLayer
+import io.umbra.ffi.VideoSize
+import kotlin.math.ceil
 import io.umbra.ffi.AudioRenderer as NativeAudioRenderer
 import io.umbra.ffi.Subscriber as NativeSubscriber
 import io.umbra.ffi.SubscriberListener as NativeListener
@@ -47,10 +50,32 @@ open class SubscriberKit protected constructor(builder: Builder) {
         fun onAudioData(subscriber: SubscriberKit, samples: ShortArray)
     }
 
+    /**
+     * What the router forwards of the stream's video in a routed session: the simulcast layer
+     * [rid] ("q", "h", "f" from the smallest; null for a stream without simulcast), the highest
+     * [temporalLayer] (null: all), or [paused] when no video comes at all.
+     */
+    data class VideoLayer(val rid: String?, val temporalLayer: Int?, val paused: Boolean)
+
+    /** Umbra's: the vendor's Android SDK reports no layer changes. */
+    fun interface VideoLayerListener {
+        /** After [setPreferredResolution] and the like, or when the bandwidth changes. */
+        fun onVideoLayerChanged(subscriber: SubscriberKit, layer: VideoLayer)
+    }
+
+    companion object {
+        /** For [setPreferredResolution]: no limit (the default). */
+        @JvmField val NO_PREFERRED_RESOLUTION: VideoUtils.Size? = null
+
+        /** For [setPreferredFrameRate]: no limit (the default), as in the vendor's SDK. */
+        const val NO_PREFERRED_FRAMERATE: Float = Float.MAX_VALUE
+    }
+
     val stream: Stream = builder.stream
     val renderer: BaseVideoRenderer? = builder.renderer
     @Volatile private var subscriberListener: SubscriberListener? = null
     @Volatile private var encryptionListener: EncryptionListener? = null
+    @Volatile private var videoLayerListener: VideoLayerListener? = null
     private val native: NativeSubscriber
 
     init {
@@ -75,6 +100,45 @@ open class SubscriberKit protected constructor(builder: Builder) {
 
     fun setSubscriberListener(l: SubscriberListener?) { subscriberListener = l }
     fun setEncryptionListener(l: EncryptionListener?) { encryptionListener = l }
+    fun setVideoLayerListener(l: VideoLayerListener?) { videoLayerListener = l }
+
+    /**
+     * The largest picture wanted of this stream's video; in a routed session the router forwards
+     * the smallest simulcast layer at least this large both ways (or the largest). Before or
+     * after subscribing; [NO_PREFERRED_RESOLUTION] (null) for no limit.
+     * @throws IllegalArgumentException for a side of 0 or less, or above 16384.
+     */
+    fun setPreferredResolution(size: VideoUtils.Size?) = checked {
+        native.setPreferredResolution(size?.let { VideoSize(it.width.toUIntChecked("width"), it.height.toUIntChecked("height")) })
+    }
+
+    fun getPreferredResolution(): VideoUtils.Size? =
+        native.preferredResolution()?.let { VideoUtils.Size(it.width.toInt(), it.height.toInt()) }
+
+    /**
+     * The most frames per second wanted (fractions round up: 7.5 asks for 8);
+     * [NO_PREFERRED_FRAMERATE] for no limit. As [setPreferredResolution].
+     * @throws IllegalArgumentException unless above 0 and at most 240.
+     */
+    fun setPreferredFrameRate(fps: Float) = checked {
+        require(!fps.isNaN() && fps > 0f) { "preferred frame rate $fps: it must be above 0 (no preference is NO_PREFERRED_FRAMERATE)" }
+        native.setPreferredFrameRate(if (fps == NO_PREFERRED_FRAMERATE) null else ceil(fps).toInt().toUIntChecked("frame rate"))
+    }
+
+    fun getPreferredFrameRate(): Float = native.preferredFrameRate()?.toFloat() ?: NO_PREFERRED_FRAMERATE
+
+    /** Whether to receive video at all (default true); audio continues either way. As [setPreferredResolution]. */
+    fun setSubscribeToVideo(enabled: Boolean) = checked { native.setSubscribeToVideo(enabled) }
+
+    fun getSubscribeToVideo(): Boolean = native.subscribeToVideo()
+
+    private fun checked(f: () -> Unit) {
+        try {
+            f()
+        } catch (e: UmbraException) {
+            throw IllegalArgumentException(e.message, e)
+        }
+    }
 
     /** Delivery statistics (Umbra's; zeros when not subscribed). */
     fun getStats(): io.umbra.ffi.SubscriberStats = native.stats()
@@ -96,6 +160,10 @@ open class SubscriberKit protected constructor(builder: Builder) {
 
         override fun onEncryptionSecretMismatch() { encryptionListener?.onEncryptionSecretMismatch(subscriber) }
         override fun onEncryptionSecretMatch() { encryptionListener?.onEncryptionSecretMatch(subscriber) }
+
+        override fun onVideoLayerChanged(layer: NativeVideoLayer) {
+            videoLayerListener?.onVideoLayerChanged(subscriber, VideoLayer(layer.rid, layer.temporalLayer?.toInt(), layer.paused))
+        }
     }
 }
 

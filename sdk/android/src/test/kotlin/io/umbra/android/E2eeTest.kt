@@ -246,6 +246,7 @@ class E2eeTest {
             override fun onStreamHasVideoChanged(stream: io.umbra.ffi.Stream, hasVideo: Boolean) {}
             override fun onStreamVideoDimensionsChanged(stream: io.umbra.ffi.Stream, width: UInt, height: UInt) {}
             override fun onSignalReceived(signalType: String, data: String, from: io.umbra.ffi.Connection?) {}
+            override fun onActiveSpeakerChanged(streamId: String?, connectionId: String?) {}
         }
         val native = NativeSession(SessionOptions(Server.apiKey, "1_x", Server.url, null), listener)
         try {
