@@ -794,6 +794,17 @@ impl Dispatcher {
                 }
             }
             SubscriberEvent::Error(e) => core.run_registered(key, id, |s| s.call_on_error(&e)),
+            SubscriberEvent::VideoLayerChanged { rid, temporal_layer, paused } => {
+                let callback = lock(&core.layer_callback).map(|c| c.0);
+                if let Some((Some(f), ud)) = callback {
+                    let rid = rid.map(|r| c_text(&r));
+                    let rid_ptr = rid.as_ref().map_or(std::ptr::null(), |r| r.as_ptr());
+                    let temporal = temporal_layer.map_or(-1, c_int::from);
+                    let paused = if paused { OTC_TRUE } else { OTC_FALSE };
+                    // SAFETY: as above; `rid` outlives the call.
+                    core.run_registered(key, id, |_| unsafe { f(handle, ud, rid_ptr, temporal, paused) });
+                }
+            }
             // Reported by the `Error(StreamNotEncrypted)` just before it, as `on_error` with
             // OTC_SUBSCRIBER_STREAM_NOT_ENCRYPTED: a new callback member would change the size of
             // `otc_subscriber_callbacks`, which applications built against an older header pass.

@@ -101,6 +101,8 @@ pub(crate) struct SubCore {
     subscribed: Mutex<Option<(usize, Weak<SessionInner>, SubscriberId)>>,
     /// `otc_subscriber_set_preferred_*` and `_set_subscribe_to_video`, applied on subscribing.
     pub(crate) wishes: Mutex<umbra_client::VideoPreference>,
+    /// `otc_subscriber_set_video_layer_callback`.
+    pub(crate) layer_callback: Mutex<Option<crate::video_preference::LayerCallback>>,
 }
 
 impl otc_subscriber {
@@ -190,6 +192,7 @@ pub unsafe extern "C" fn otc_subscriber_new(
             stream: Box::new(stream.duplicate()),
             subscribed: Mutex::new(None),
             wishes: Mutex::default(),
+            layer_callback: Mutex::default(),
         });
         let handle = Box::into_raw(Box::new(otc_subscriber { core: core.clone() }));
         core.handle.store(handle, Ordering::Release);

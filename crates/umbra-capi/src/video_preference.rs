@@ -2,7 +2,7 @@
 //! who speaks. New functions only: `otc_subscriber_callbacks` and `otc_session_callbacks` keep
 //! their size and layout, so applications built against an earlier header run unchanged.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 use umbra_client::{ClientError, MAX_PREFERRED_FRAME_RATE, MAX_PREFERRED_SIDE, VideoPreference};
 
@@ -122,6 +122,45 @@ pub unsafe extern "C" fn otc_session_set_active_speaker_callback(
             return OTC_INVALID_PARAMETER;
         };
         *lock(&inner.speaker_callback) = callback.is_some().then_some(AppPtr((callback, user_data)));
+        OTC_SUCCESS
+    })
+}
+
+/// Called when what the router forwards of this subscriber's video changes (routed sessions
+/// only), after a preference or a change of the subscriber's bandwidth: `rid` names the simulcast
+/// layer now forwarded (NULL for a stream without rid layers, such as VP9 or AV1 SVC),
+/// `temporal_layer` the highest temporal layer forwarded (-1: all of them), and `paused` is
+/// `OTC_TRUE` while no video is forwarded at all (`otc_subscriber_set_subscribe_to_video`
+/// with `OTC_FALSE`, or no layer fits). `rid` is valid during the call. Runs on the session's
+/// dispatch thread like the subscriber callbacks.
+pub type otc_subscriber_video_layer_callback = Option<
+    unsafe extern "C" fn(
+        subscriber: *mut otc_subscriber,
+        user_data: *mut c_void,
+        rid: *const c_char,
+        temporal_layer: c_int,
+        paused: otc_bool,
+    ),
+>;
+
+/// The callback and its `user_data`.
+pub(crate) type LayerCallback = AppPtr<(otc_subscriber_video_layer_callback, *mut c_void)>;
+
+/// Sets (or, with a NULL `callback`, removes) the video layer callback; `user_data` is passed
+/// back to it. Before or after `otc_session_subscribe`; takes effect for the next change.
+/// `OTC_INVALID_PARAMETER` for a NULL subscriber.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn otc_subscriber_set_video_layer_callback(
+    subscriber: *mut otc_subscriber,
+    callback: otc_subscriber_video_layer_callback,
+    user_data: *mut c_void,
+) -> otc_status {
+    guard(OTC_INTERNAL_ERROR, || {
+        // SAFETY: the caller passes NULL or a live subscriber.
+        let Some(s) = (unsafe { ref_arg(subscriber) }) else {
+            return OTC_INVALID_PARAMETER;
+        };
+        *lock(&s.core().layer_callback) = callback.is_some().then_some(AppPtr((callback, user_data)));
         OTC_SUCCESS
     })
 }

@@ -81,6 +81,7 @@ fn null_arguments_are_refused_not_dereferenced() {
         assert_eq!(otc_subscriber_set_preferred_framerate(null_mut(), 15.0), INVALID);
         assert_eq!(otc_subscriber_set_subscribe_to_video(null_mut(), OTC_FALSE), INVALID);
         assert_eq!(otc_session_set_active_speaker_callback(null_mut(), None, null_mut()), INVALID);
+        assert_eq!(otc_subscriber_set_video_layer_callback(null_mut(), None, null_mut()), INVALID);
         // Accessors.
         assert!(otc_stream_get_id(null()).is_null());
         assert!(otc_stream_get_name(null()).is_null());

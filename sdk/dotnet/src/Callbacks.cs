@@ -22,6 +22,7 @@ namespace Umbra
         private static readonly Native.SessionStreamFlagCb SessionStreamHasVideo = OnSessionStreamHasVideoChanged;
         private static readonly Native.SessionStreamSizeCb SessionStreamDimensions = OnSessionStreamVideoDimensionsChanged;
         private static readonly Native.SessionSpeakerCb SessionActiveSpeaker = OnSessionActiveSpeakerChanged;
+        private static readonly Native.SubscriberLayerCb SubscriberVideoLayer = OnSubscriberVideoLayerChanged;
 
         private static readonly Native.PublisherStreamCb PublisherStreamCreated = OnPublisherStreamCreated;
         private static readonly Native.PublisherErrorCb PublisherError = OnPublisherError;
@@ -72,6 +73,12 @@ namespace Umbra
         internal static IntPtr ActiveSpeakerCallback()
         {
             return Fp(SessionActiveSpeaker);
+        }
+
+        // Likewise: the C subscriber callback table keeps its layout.
+        internal static IntPtr VideoLayerCallback()
+        {
+            return Fp(SubscriberVideoLayer);
         }
 
         internal static Native.otc_publisher_callbacks PublisherTable(IntPtr userData)
@@ -182,6 +189,16 @@ namespace Umbra
         {
             try { var s = Registry.Get<Session>(ud); if (s != null) s.OnStreamVideoDimensionsChanged(stream, width, height); }
             catch (Exception e) { UmbraSdk.ReportCallbackException(null, "Session.StreamVideoDimensionsChanged", e); }
+        }
+
+        private static void OnSubscriberVideoLayerChanged(IntPtr subscriber, IntPtr ud, IntPtr rid, int temporalLayer, int paused)
+        {
+            try
+            {
+                var s = Registry.Get<Subscriber>(ud);
+                if (s != null) s.OnVideoLayerChanged(Utf8.Decode(rid), temporalLayer < 0 ? (int?)null : temporalLayer, paused != Native.OTC_FALSE);
+            }
+            catch (Exception e) { UmbraSdk.ReportCallbackException(null, "Subscriber.VideoLayerChanged", e); }
         }
 
         private static void OnSessionActiveSpeakerChanged(IntPtr session, IntPtr ud, IntPtr streamId, IntPtr connectionId)

@@ -126,6 +126,7 @@ namespace Umbra
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SubscriberCb(IntPtr subscriber, IntPtr userData);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SubscriberPtrCb(IntPtr subscriber, IntPtr userData, IntPtr obj);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate void SubscriberErrorCb(IntPtr subscriber, IntPtr userData, IntPtr message, int error);
+        [UnmanagedFunctionPointer(Cdecl)] internal delegate void SubscriberLayerCb(IntPtr subscriber, IntPtr userData, IntPtr rid, int temporalLayer, int paused);
 
         [UnmanagedFunctionPointer(Cdecl)] internal delegate int CapturerCb(IntPtr capturer, IntPtr userData);
         [UnmanagedFunctionPointer(Cdecl)] internal delegate int CapturerSettingsCb(IntPtr capturer, IntPtr userData, IntPtr settings);
@@ -200,6 +201,7 @@ namespace Umbra
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_preferred_framerate(IntPtr subscriber, float frameRate);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_subscribe_to_video(IntPtr subscriber, int subscribeToVideo);
         [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_session_set_active_speaker_callback(IntPtr session, IntPtr callback, IntPtr userData);
+        [DllImport(Lib, CallingConvention = Cdecl)] internal static extern int otc_subscriber_set_video_layer_callback(IntPtr subscriber, IntPtr callback, IntPtr userData);
 
         // ---- Video frames ----
 

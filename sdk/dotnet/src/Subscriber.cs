@@ -57,6 +57,7 @@ namespace Umbra
                 Registry.Remove(userData);
                 throw new OpenTokException(ErrorCode.NullOrInvalidParameter, "otc_subscriber_new refused the stream");
             }
+            Native.otc_subscriber_set_video_layer_callback(handle, Callbacks.VideoLayerCallback(), userData);
         }
 
         /// <summary>The media connection is up.</summary>

@@ -78,6 +78,38 @@ namespace Umbra
             }
         }
 
+        /// <summary>
+        /// Umbra's (the vendor's Windows SDK has none): what the router forwards of this
+        /// subscriber's video changed, after a preference above or a change of bandwidth (routed
+        /// sessions only). Raised like the other events.
+        /// </summary>
+        public event EventHandler<VideoLayerEventArgs> VideoLayerChanged;
+
+        internal void OnVideoLayerChanged(string rid, int? temporalLayer, bool paused)
+        {
+            var args = new VideoLayerEventArgs(rid, temporalLayer, paused);
+            Raise("Subscriber.VideoLayerChanged", () => { var h = VideoLayerChanged; if (h != null) h(this, args); });
+        }
+
+        public sealed class VideoLayerEventArgs : EventArgs
+        {
+            internal VideoLayerEventArgs(string rid, int? temporalLayer, bool paused)
+            {
+                Rid = rid;
+                TemporalLayer = temporalLayer;
+                Paused = paused;
+            }
+
+            /// <summary>The simulcast layer now forwarded; null for a stream without rid layers (VP9 or AV1 SVC).</summary>
+            public string Rid { get; private set; }
+            /// <summary>The highest temporal layer forwarded; null for all of them.</summary>
+            public int? TemporalLayer { get; private set; }
+            /// <summary>True while no video is forwarded (SubscribeToVideo is false, or no layer fits the link).</summary>
+            public bool Paused { get; private set; }
+
+            public override string ToString() { return (Paused ? "paused" : (Rid ?? "-")) + (TemporalLayer.HasValue ? "/T" + TemporalLayer.Value : ""); }
+        }
+
         private static void Check(int status, string what)
         {
             if (status != Native.OTC_SUCCESS)

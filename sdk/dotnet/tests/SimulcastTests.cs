@@ -55,6 +55,9 @@ namespace Umbra.Tests
             var subSession = new Session(server.ApiKey, sid, server.Url, null);
             var rec = new Recorder();
             var renderer = new SizeRenderer();
+            var layers = new List<string>();
+            Func<string> layerList = () => { lock (layers) return string.Join(", ", layers); };
+            Func<string, bool> layerSeen = l => { lock (layers) return layers.Contains(l); };
             Subscriber subscriber = null;
             try
             {
@@ -67,6 +70,7 @@ namespace Umbra.Tests
                 {
                     var s = new Subscriber(e.Stream, renderer);
                     rec.Watch(s);
+                    s.VideoLayerChanged += (_, l) => { lock (layers) layers.Add(l.ToString()); };
                     // Before subscribing: libumbra applies it when the subscription starts.
                     s.PreferredResolution = new VideoSize(320, 180);
                     subSession.Subscribe(s);
@@ -76,6 +80,8 @@ namespace Umbra.Tests
                 subSession.Connect(server.Token(sid));
                 Wait.For(() => renderer.Any(new VideoSize(320, 180)), 30, () => "a 320x180 picture (seen: " + Sizes(renderer.From(0)) + "; events: " + rec.List + ")");
                 Check.Equal(new VideoSize(320, 180), subscriber.PreferredResolution.Value, "PreferredResolution reads back");
+                // The layers are q, h, f (160, 320, 640 wide): 320x180 is h.
+                Wait.For(() => layerSeen("h"), 10, () => "VideoLayerChanged naming h (seen: " + layerList() + ")");
 
                 subscriber.PreferredResolution = new VideoSize(160, 90);
                 int asked = renderer.Count;
@@ -86,8 +92,10 @@ namespace Umbra.Tests
                 var after = renderer.From(from);
                 Check.True(after.Count >= 20, after.Count + " pictures in 2 s at 160x90");
                 Check.True(after.All(s => s.Equals(new VideoSize(160, 90))), "only 160x90 pictures (seen: " + Sizes(after) + ")");
+                Wait.For(() => layerSeen("q"), 10, () => "VideoLayerChanged naming q (seen: " + layerList() + ")");
 
                 subscriber.SubscribeToVideo = false;
+                Wait.For(() => layerSeen("paused"), 10, () => "VideoLayerChanged paused (seen: " + layerList() + ")");
                 Thread.Sleep(1500);
                 int stopped = renderer.Count;
                 Thread.Sleep(1500);

@@ -463,6 +463,19 @@ typedef void (*otc_session_active_speaker_callback)(struct otc_session *session,
                                                     const char *stream_id,
                                                     const char *connection_id);
 
+// Called when what the router forwards of this subscriber's video changes (routed sessions
+// only), after a preference or a change of the subscriber's bandwidth: `rid` names the simulcast
+// layer now forwarded (NULL for a stream without rid layers, such as VP9 or AV1 SVC),
+// `temporal_layer` the highest temporal layer forwarded (-1: all of them), and `paused` is
+// `OTC_TRUE` while no video is forwarded at all (`otc_subscriber_set_subscribe_to_video`
+// with `OTC_FALSE`, or no layer fits). `rid` is valid during the call. Runs on the session's
+// dispatch thread like the subscriber callbacks.
+typedef void (*otc_subscriber_video_layer_callback)(struct otc_subscriber *subscriber,
+                                                    void *user_data,
+                                                    const char *rid,
+                                                    int temporal_layer,
+                                                    otc_bool paused);
+
 #define OTC_TRUE 1
 
 #define OTC_FALSE 0
@@ -874,6 +887,13 @@ otc_status otc_subscriber_set_subscribe_to_video(struct otc_subscriber *subscrib
 // session.
 otc_status otc_session_set_active_speaker_callback(struct otc_session *session,
                                                    otc_session_active_speaker_callback callback,
+                                                   void *user_data);
+
+// Sets (or, with a NULL `callback`, removes) the video layer callback; `user_data` is passed
+// back to it. Before or after `otc_session_subscribe`; takes effect for the next change.
+// `OTC_INVALID_PARAMETER` for a NULL subscriber.
+otc_status otc_subscriber_set_video_layer_callback(struct otc_subscriber *subscriber,
+                                                   otc_subscriber_video_layer_callback callback,
                                                    void *user_data);
 
 #ifdef __cplusplus
