@@ -276,4 +276,70 @@ namespace Umbra.Tests
             lock (Signals) return Signals.Find(x => x.Type == type);
         }
     }
+
+    /// <summary>
+    /// The two clients most end-to-end tests start from, in one session of <paramref name="server"/>:
+    /// one connects and publishes <see cref="Publisher"/>, the other subscribes to each stream it
+    /// receives, rendering into the given renderer (with <c>beforeSubscribe</c> applied to the
+    /// subscriber first). <see cref="PubRec"/> records the publishing side, <see cref="Rec"/> the
+    /// subscribing one. Dispose frees everything, the subscriber first.
+    /// </summary>
+    internal sealed class PubSub : IDisposable
+    {
+        private readonly Server server;
+        private readonly string sid;
+        public readonly Session PubSession, SubSession;
+        public readonly Publisher Publisher;
+        public readonly Recorder PubRec = new Recorder(), Rec = new Recorder();
+        private Subscriber subscriber;
+
+        public PubSub(Server server, string sid, Publisher publisher)
+        {
+            this.server = server;
+            this.sid = sid;
+            Publisher = publisher;
+            PubSession = new Session(server.ApiKey, sid, server.Url, null);
+            SubSession = new Session(server.ApiKey, sid, server.Url, null);
+            PubRec.Watch(PubSession);
+            PubRec.Watch(publisher);
+        }
+
+        /// <summary>The subscriber, once a stream was received (null before).</summary>
+        public Subscriber Subscriber { get { return Volatile.Read(ref subscriber); } }
+
+        /// <summary>Connects the publishing client with <paramref name="secret"/>, publishes and waits for the stream.</summary>
+        public void Publish(string secret)
+        {
+            PubSession.SetEncryptionSecret(secret);
+            PubSession.Connect(server.Token(sid));
+            Wait.For(() => PubSession.IsConnected, 20, "publisher connected");
+            PubSession.Publish(Publisher);
+            Wait.For(() => Publisher.Stream != null, 20, "publisher stream");
+        }
+
+        /// <summary>Connects the subscribing client with <paramref name="secret"/>; it subscribes to each stream it receives.</summary>
+        public void Subscribe(string secret, IVideoRenderer renderer, Action<Subscriber> beforeSubscribe = null)
+        {
+            Rec.Watch(SubSession);
+            SubSession.StreamReceived += (o, e) =>
+            {
+                var s = new Subscriber(e.Stream, renderer);
+                Rec.Watch(s);
+                if (beforeSubscribe != null) beforeSubscribe(s);
+                SubSession.Subscribe(s);
+                Volatile.Write(ref subscriber, s);
+            };
+            SubSession.SetEncryptionSecret(secret);
+            SubSession.Connect(server.Token(sid));
+        }
+
+        public void Dispose()
+        {
+            var s = Subscriber;
+            if (s != null) s.Dispose();
+            SubSession.Dispose();
+            Publisher.Dispose();
+            PubSession.Dispose();
+        }
+    }
 }

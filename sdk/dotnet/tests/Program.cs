@@ -488,75 +488,32 @@ namespace Umbra.Tests
         {
             foreach (var codec in new[] { VideoCodec.VP9, VideoCodec.H264 })
             {
-                string sid = server.CreateE2eeSession();
-                var pubSession = new Session(server.ApiKey, sid, server.Url, null);
-                var publisher = new Publisher(new Publisher.Builder { Name = codec.ToString(), PreferredVideoCodec = codec });
-                var subSession = new Session(server.ApiKey, sid, server.Url, null);
-                var rec = new Recorder();
                 var renderer = new CheckingRenderer { ExpectedWidth = 320 };
-                Subscriber subscriber = null;
-                try
+                using (var pair = new PubSub(server, server.CreateE2eeSession(), new Publisher(new Publisher.Builder { Name = codec.ToString(), PreferredVideoCodec = codec })))
                 {
-                    pubSession.SetEncryptionSecret(Secret);
-                    pubSession.Connect(server.Token(sid));
-                    Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
-                    pubSession.Publish(publisher);
-                    rec.Watch(subSession);
-                    subSession.StreamReceived += (o, e) =>
-                    {
-                        var s = new Subscriber(e.Stream, renderer);
-                        rec.Watch(s);
-                        subSession.Subscribe(s);
-                        subscriber = s;
-                    };
-                    subSession.SetEncryptionSecret(Secret);
-                    subSession.Connect(server.Token(sid));
+                    var rec = pair.Rec;
+                    pair.Publish(Secret);
+                    pair.Subscribe(Secret, renderer);
                     Wait.For(() => renderer.Ok >= 15, 30, () => codec + ": 15 checked frames (" + renderer.Summary + ", events: " + rec.List + ")");
                     // OpenH264 may send a picture below 30 dB while its rate control settles.
                     Check.True(renderer.Bad * 10 <= renderer.Ok, codec + ": at most 1 in 10 frames below the check (" + renderer.Summary + ")");
                     Check.Equal(0, rec.SubscriberErrors.Count, codec + ": subscriber errors (" + rec.List + ")");
                     Console.WriteLine("  " + codec + ": " + renderer.Summary);
                 }
-                finally
-                {
-                    if (subscriber != null) subscriber.Dispose();
-                    subSession.Dispose();
-                    publisher.Dispose();
-                    pubSession.Dispose();
-                }
             }
         }
 
         private static void DifferentSecret()
         {
-            string sid = server.CreateE2eeSession();
-            var pubSession = new Session(server.ApiKey, sid, server.Url, null);
-            var publisher = new Publisher(name: "pattern"); // the built-in test pattern this time
-            var subSession = new Session(server.ApiKey, sid, server.Url, null);
-            var rec = new Recorder();
             var renderer = new CheckingRenderer();
-            Subscriber subscriber = null;
-            try
+            // The built-in test pattern this time.
+            using (var pair = new PubSub(server, server.CreateE2eeSession(), new Publisher(name: "pattern")))
             {
-                pubSession.SetEncryptionSecret(Secret);
-                pubSession.Connect(server.Token(sid));
-                var pubRec = new Recorder();
-                pubRec.Watch(pubSession);
-                pubRec.Watch(publisher);
-                Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
-                pubSession.Publish(publisher);
-                Wait.For(() => publisher.Stream != null, 20, "publisher stream");
-
-                rec.Watch(subSession);
-                subSession.StreamReceived += (o, e) =>
-                {
-                    var s = new Subscriber(e.Stream, renderer);
-                    rec.Watch(s);
-                    subSession.Subscribe(s);
-                    subscriber = s;
-                };
-                subSession.SetEncryptionSecret(OtherSecret);
-                subSession.Connect(server.Token(sid));
+                var rec = pair.Rec;
+                var pubRec = pair.PubRec;
+                var subSession = pair.SubSession;
+                pair.Publish(Secret);
+                pair.Subscribe(OtherSecret, renderer);
                 Wait.For(() => rec.Count("Subscriber.Mismatch") == 1, 30, () => "EncryptionSecretMismatch (events: " + rec.List + ")");
                 // Keep receiving undecryptable frames a while: still exactly one report, nothing rendered.
                 Thread.Sleep(3000);
@@ -564,7 +521,7 @@ namespace Umbra.Tests
                 Check.Equal(ErrorCode.EncryptionSecretMismatch, rec.SubscriberErrors[0].ErrorCode, "the subscriber error");
                 Check.Equal(1, rec.Count("Subscriber.Mismatch"), "EncryptionSecretMismatch events");
                 Check.True(rec.Events.IndexOf("Subscriber.Error:EncryptionSecretMismatch") < rec.Events.IndexOf("Subscriber.Mismatch"), "Error, then the mismatch event");
-                Check.Equal(0L, subscriber.FramesRendered, "no decoded frame");
+                Check.Equal(0L, pair.Subscriber.FramesRendered, "no decoded frame");
                 Check.Equal(0, renderer.Calls, "nothing rendered");
                 Check.Equal(0, rec.SessionErrors.Count, "no session error");
                 Console.WriteLine("  " + rec.SubscriberErrors[0]);
@@ -576,13 +533,6 @@ namespace Umbra.Tests
                 Check.Equal(1, rec.SubscriberErrors.Count, "no further subscriber error");
                 Check.Equal(0, pubRec.PublisherErrors.Count, "no publisher error");
                 Console.WriteLine("  after the change: " + renderer.Summary);
-            }
-            finally
-            {
-                if (subscriber != null) subscriber.Dispose();
-                subSession.Dispose();
-                publisher.Dispose();
-                pubSession.Dispose();
             }
         }
 
@@ -729,33 +679,15 @@ namespace Umbra.Tests
         private static void MuteAndToggles()
         {
             string sid = server.CreateE2eeSession();
-            var pubSession = new Session(server.ApiKey, sid, server.Url, null);
-            var publisher = new Publisher(name: "mutable");
-            var subSession = new Session(server.ApiKey, sid, server.Url, null);
-            var pubRec = new Recorder();
-            var rec = new Recorder();
             var renderer = new CheckingRenderer();
-            Subscriber subscriber = null;
-            try
+            using (var pair = new PubSub(server, sid, new Publisher(name: "mutable")))
             {
-                pubRec.Watch(pubSession);
-                pubRec.Watch(publisher);
+                var publisher = pair.Publisher;
+                var rec = pair.Rec;
+                var pubRec = pair.PubRec;
                 Check.True(publisher.PublishAudio && publisher.PublishVideo, "publishing audio and video by default");
-                pubSession.SetEncryptionSecret(Secret);
-                pubSession.Connect(server.Token(sid));
-                Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
-                pubSession.Publish(publisher);
-                Wait.For(() => publisher.Stream != null, 20, "publisher stream");
-                rec.Watch(subSession);
-                subSession.StreamReceived += (o, e) =>
-                {
-                    var s = new Subscriber(e.Stream, renderer);
-                    rec.Watch(s);
-                    subSession.Subscribe(s);
-                    subscriber = s;
-                };
-                subSession.SetEncryptionSecret(Secret);
-                subSession.Connect(server.Token(sid));
+                pair.Publish(Secret);
+                pair.Subscribe(Secret, renderer);
                 Wait.For(() => renderer.Ok >= 5, 20, () => "frames (" + renderer.Summary + ")");
                 var stream = rec.StreamsReceived[0];
                 Check.True(stream.HasAudio && stream.HasVideo, "the stream has audio and video");
@@ -783,13 +715,6 @@ namespace Umbra.Tests
                 Check.Equal(0, rec.SessionErrors.Count + rec.SubscriberErrors.Count + pubRec.SessionErrors.Count + pubRec.PublisherErrors.Count,
                     "no errors (subscriber: " + rec.List + "; publisher: " + pubRec.List + ")");
                 Console.WriteLine("  subscriber saw: " + string.Join(", ", rec.Events.FindAll(e => e.StartsWith("Has"))));
-            }
-            finally
-            {
-                if (subscriber != null) subscriber.Dispose();
-                subSession.Dispose();
-                publisher.Dispose();
-                pubSession.Dispose();
             }
         }
 

@@ -49,41 +49,27 @@ namespace Umbra.Tests
         /// </summary>
         public static void PreferredResolution(Server server)
         {
-            string sid = server.CreateE2eeSession();
-            var pubSession = new Session(server.ApiKey, sid, server.Url, null);
-            var publisher = new Publisher(new Publisher.Builder { Name = "camera", TestPatternWidth = 640, TestPatternHeight = 360, TestPatternFps = 30 });
-            var subSession = new Session(server.ApiKey, sid, server.Url, null);
-            var rec = new Recorder();
             var renderer = new SizeRenderer();
             var layers = new List<string>();
             Func<string> layerList = () => { lock (layers) return string.Join(", ", layers); };
             Func<string, bool> layerSeen = l => { lock (layers) return layers.Contains(l); };
-            Subscriber subscriber = null;
-            try
+            var camera = new Publisher(new Publisher.Builder { Name = "camera", TestPatternWidth = 640, TestPatternHeight = 360, TestPatternFps = 30 });
+            using (var pair = new PubSub(server, server.CreateE2eeSession(), camera))
             {
-                pubSession.SetEncryptionSecret(Secret);
-                pubSession.Connect(server.Token(sid));
-                Wait.For(() => pubSession.IsConnected, 20, "publisher connected");
-                pubSession.Publish(publisher);
-                rec.Watch(subSession);
-                subSession.StreamReceived += (o, e) =>
+                var rec = pair.Rec;
+                pair.Publish(Secret);
+                pair.Subscribe(Secret, renderer, s =>
                 {
-                    var s = new Subscriber(e.Stream, renderer);
-                    rec.Watch(s);
                     s.VideoLayerChanged += (_, l) => { lock (layers) layers.Add(l.ToString()); };
                     // Before subscribing: libumbra applies it when the subscription starts.
                     s.PreferredResolution = new VideoSize(320, 180);
-                    subSession.Subscribe(s);
-                    Volatile.Write(ref subscriber, s);
-                };
-                subSession.SetEncryptionSecret(Secret);
-                subSession.Connect(server.Token(sid));
+                });
                 Wait.For(() => renderer.Any(new VideoSize(320, 180)), 30, () => "a 320x180 picture (seen: " + Sizes(renderer.From(0)) + "; events: " + rec.List + ")");
-                Check.Equal(new VideoSize(320, 180), subscriber.PreferredResolution.Value, "PreferredResolution reads back");
+                Check.Equal(new VideoSize(320, 180), pair.Subscriber.PreferredResolution.Value, "PreferredResolution reads back");
                 // The layers are q, h, f (160, 320, 640 wide): 320x180 is h.
                 Wait.For(() => layerSeen("h"), 10, () => "VideoLayerChanged naming h (seen: " + layerList() + ")");
 
-                subscriber.PreferredResolution = new VideoSize(160, 90);
+                pair.Subscriber.PreferredResolution = new VideoSize(160, 90);
                 int asked = renderer.Count;
                 Wait.For(() => renderer.From(asked).Contains(new VideoSize(160, 90)), 15, () => "a 160x90 picture (seen: " + Sizes(renderer.From(asked)) + ")");
                 Thread.Sleep(300); // pictures of the previous layer still in flight
@@ -94,24 +80,17 @@ namespace Umbra.Tests
                 Check.True(after.All(s => s.Equals(new VideoSize(160, 90))), "only 160x90 pictures (seen: " + Sizes(after) + ")");
                 Wait.For(() => layerSeen("q"), 10, () => "VideoLayerChanged naming q (seen: " + layerList() + ")");
 
-                subscriber.SubscribeToVideo = false;
+                pair.Subscriber.SubscribeToVideo = false;
                 Wait.For(() => layerSeen("paused"), 10, () => "VideoLayerChanged paused (seen: " + layerList() + ")");
                 Thread.Sleep(1500);
                 int stopped = renderer.Count;
                 Thread.Sleep(1500);
                 Check.True(renderer.Count <= stopped + 1, (renderer.Count - stopped) + " pictures while SubscribeToVideo is false");
-                subscriber.SubscribeToVideo = true;
+                pair.Subscriber.SubscribeToVideo = true;
                 Wait.For(() => renderer.Count >= stopped + 10, 15, "pictures again after SubscribeToVideo = true");
 
                 Check.Equal(0, rec.SubscriberErrors.Count, "subscriber errors (" + rec.List + ")");
                 Check.Equal(0, rec.Count("Subscriber.Mismatch"), "mismatches");
-            }
-            finally
-            {
-                if (subscriber != null) subscriber.Dispose();
-                subSession.Dispose();
-                publisher.Dispose();
-                pubSession.Dispose();
             }
         }
 
