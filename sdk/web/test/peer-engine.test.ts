@@ -525,37 +525,50 @@ test("issue 13 layers_wanted: setParameters with active = listed, one call at a 
   assert.deepEqual(sender.encodings.map((e) => e.active), [false, false, true]);
 });
 
-test("issue 13 layers_wanted: a layer set active that encodes nothing within 2 s is toggled off and on again (Firefox), one that encodes is left alone", { timeout: 30_000 }, async () => {
+test("issue 13 layers_wanted: a wanted layer that encodes nothing from 0.5 s to 2.5 s after a change is toggled off and on again (Firefox), one that encodes is left alone", { timeout: 30_000 }, async () => {
   FakePC.all = [];
   const { engine } = setup("routed", { publish: { stream_id: "st1", sdp_answer: "router-answer" } });
   const media = new FakeMediaStream([new FakeTrack("video")]) as unknown as MediaStream;
   await engine.publish({ stream: media, name: "cam", videoType: "camera" }, () => undefined);
   const sender = FakePC.all[0]!.transceivers[0]!.sender;
-  sender.frames = { q: 100, h: 50, f: 30 };
+  const frames: Record<string, number> = { q: 100, h: 50, f: 30 };
+  sender.frames = frames;
+  const encode = (...rids: string[]) => rids.forEach((r) => (frames[r] = (frames[r] ?? 0) + 1));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   // Watched in Firefox only.
   Object.defineProperty(g, "navigator", { value: { userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0" }, configurable: true });
   engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h", "f"] });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   assert.equal(sender.setCalls.length, 2);
-  // h encodes again, f does not.
-  sender.frames.h = 60;
-  await new Promise((r) => setTimeout(r, 2200));
-  assert.deepEqual(sender.setCalls.slice(2), [{ q: true, h: true, f: false }, { q: true, h: true, f: true }], "f toggled, h left alone");
+  // q (on all along) and h (resumed) encode after the settle time, f does not: as Firefox
+  // leaving 'f' still, whether it was resumed or on before.
+  await sleep(600);
+  encode("q", "h");
+  await sleep(1900);
+  assert.deepEqual(sender.setCalls.slice(2), [{ q: true, h: true, f: false }, { q: true, h: true, f: true }], "f toggled, q and h left alone");
   // Now f encodes: no second toggle.
-  sender.frames.f = 31;
-  await new Promise((r) => setTimeout(r, 2200));
+  await sleep(700);
+  encode("f");
+  await sleep(2000);
   assert.equal(sender.setCalls.length, 4);
-  // A layer paused again before the check is not toggled back on.
+  // A layer paused again before the check is not toggled back on; q keeps encoding.
   engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "f"] });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q"] });
-  await new Promise((r) => setTimeout(r, 2300));
+  await sleep(700);
+  encode("q");
+  await sleep(2200);
   assert.deepEqual(sender.setCalls.at(-1), { q: true, h: false, f: false });
   assert.equal(sender.setCalls.length, 7);
+  // Without a count for a layer (no stats), nothing is toggled.
+  sender.frames = {};
+  engine.handleServerEvent({ type: "layers_wanted", stream_id: "st1", rids: ["q", "h"] });
+  await sleep(2800);
+  assert.equal(sender.setCalls.length, 8);
   delete g.navigator;
 });
 

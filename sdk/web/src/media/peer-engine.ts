@@ -55,11 +55,16 @@ const SVC_CODECS = ["vp9", "av1"];
 const SVC_MAX_BITRATE = SIMULCAST_LAYERS.reduce((sum, l) => sum + l.maxBitrate, 0);
 
 /**
- * A layer set active again must be encoding within this long; else it is toggled off and on
- * once more, at most RESUME_RETRIES times. Firefox ESR 153 sometimes encodes nothing on a
- * resumed rid (seen in 2 of 13 runs of firefox-preferred-resolution, for over 10 s) while a
- * second toggle always restarts it; a subscriber waiting for that layer would wait for ever.
+ * After a layers_wanted changes the encodings, every wanted layer must be encoding: frames
+ * counted RESUME_SETTLE_MS after the change must have moved RESUME_CHECK_MS later, else the
+ * layer is toggled off and on, at most RESUME_RETRIES times. Firefox ESR 153 sometimes encodes
+ * nothing on a resumed rid (2 of 13 runs of firefox-preferred-resolution, for over 10 s), and
+ * sometimes stops encoding 'f' when 'q' is turned on beside it (1 of 6 runs of
+ * firefox-simulcast-offer); a toggle restarts it. A subscriber waiting for that layer would
+ * otherwise wait for ever. The settle time keeps the last frames of a layer that stops at the
+ * change from reading as "still encoding".
  */
+const RESUME_SETTLE_MS = 500;
 const RESUME_CHECK_MS = 2000;
 const RESUME_RETRIES = 2;
 
@@ -441,7 +446,6 @@ export class PeerEngine implements MediaEngine {
     for (const s of pub.upstream.senders) {
       if (s.kind !== "video") continue;
       const params = s.sender.getParameters();
-      const resumed: string[] = [];
       let changed = false;
       for (const e of params.encodings ?? []) {
         if (!e.rid) continue;
@@ -449,23 +453,28 @@ export class PeerEngine implements MediaEngine {
         if (e.active !== active) {
           e.active = active;
           changed = true;
-          if (active) resumed.push(e.rid);
         }
       }
       if (!changed) continue;
-      const before = resumed.length && resumeNeedsWatching() ? await framesByRid(s.sender) : new Map<string, number>();
       await s.sender.setParameters(params);
-      if (resumed.length && resumeNeedsWatching()) this.watchResume(pub, s.sender, resumed, before, RESUME_RETRIES);
+      const on = (params.encodings ?? []).flatMap((e) => (e.rid && e.active ? [e.rid] : []));
+      if (on.length && resumeNeedsWatching()) this.watchEncoding(pub, s.sender, on, RESUME_RETRIES);
     }
   }
 
   /**
-   * RESUME_CHECK_MS after `rids` were set active: each one still wanted whose encoded frame
-   * count has not moved since `before` is toggled off and on (in the publication's layer chain,
-   * so it never interleaves with a layers_wanted). A rid the browser reports no count for is
-   * left alone: nothing says it is stuck.
+   * `rids` are on: each one still wanted whose encoded frame count does not move between
+   * RESUME_SETTLE_MS and RESUME_SETTLE_MS + RESUME_CHECK_MS from now is toggled off and on (in
+   * the publication's layer chain, so it never interleaves with a layers_wanted). A rid the
+   * browser reports no count for is left alone: nothing says it is stuck.
    */
-  private watchResume(pub: PublicationState, sender: RTCRtpSender, rids: string[], before: Map<string, number>, retries: number): void {
+  private watchEncoding(pub: PublicationState, sender: RTCRtpSender, rids: string[], retries: number): void {
+    setTimeout(() => {
+      void framesByRid(sender).then((before) => this.checkEncoding(pub, sender, rids, before, retries));
+    }, RESUME_SETTLE_MS);
+  }
+
+  private checkEncoding(pub: PublicationState, sender: RTCRtpSender, rids: string[], before: Map<string, number>, retries: number): void {
     setTimeout(() => {
       pub.layersChain = (pub.layersChain ?? Promise.resolve())
         .then(async () => {
@@ -478,7 +487,7 @@ export class PeerEngine implements MediaEngine {
             for (const e of params.encodings ?? []) if (e.rid && stuck.includes(e.rid)) e.active = active;
             await sender.setParameters(params);
           }
-          if (retries > 1) this.watchResume(pub, sender, stuck, now, retries - 1);
+          if (retries > 1) this.watchEncoding(pub, sender, stuck, retries - 1);
         })
         .catch(() => undefined);
     }, RESUME_CHECK_MS);
