@@ -9,7 +9,10 @@
 //! str0m's pacer) off, to show what pacing adds to end-to-end latency; `-- --workers W` sets
 //! the router's media workers (default: one per core); `-- --sessions S` splits the N
 //! subscribers over S sessions, each with its own publisher, so that with S ≥ 2 every worker
-//! carries media (the per-worker CPU line shows it); `-- --steps 50,75` picks the N steps.
+//! carries media (the per-worker CPU line shows it); `-- --steps 50,75` picks the N steps;
+//! `-- --pin-router C` runs the router's workers on CPU C only and everything else (the test
+//! clients) on the other CPUs, so the router-added latency is the router's own and not time
+//! spent waiting for a core the clients hold (use it with `--workers 1`).
 //!
 //! Reported per step: packets the router sent per second and per second of router-thread CPU
 //! ("per core"), router CPU per subscriber track, RSS per subscriber (router + test client
@@ -59,6 +62,21 @@ struct Step {
     send_errors: u64,
 }
 
+/// Restricts the calling thread (and the threads it starts from now on) to the CPUs `keep`
+/// accepts among the first `cpus`.
+fn pin_current_thread(cpus: usize, keep: impl Fn(usize) -> bool) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it for indices
+    // below CPU_SETSIZE, and sched_setaffinity reads exactly `size_of::<cpu_set_t>()` bytes.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in (0..cpus.min(libc::CPU_SETSIZE as usize)).filter(|&c| keep(c)) {
+            libc::CPU_SET(c, &mut set);
+        }
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+    }
+}
+
 fn percentile(v: &mut [u32], p: f64) -> Duration {
     if v.is_empty() {
         return Duration::ZERO;
@@ -99,7 +117,16 @@ fn main() {
         // For comparison only: without BWE str0m sends without pacing.
         config.bwe_initial_bps = None;
     }
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = arg("--pin-router").filter(|&c| c < cpus && cpus > 1);
+    if let Some(core) = pin {
+        // The router's worker threads inherit this; the clients, started after, get the rest.
+        pin_current_thread(cpus, |c| c == core);
+    }
     let router = Router::start(config).expect("router");
+    if let Some(core) = pin {
+        pin_current_thread(cpus, |c| c != core);
+    }
     let ip = loopback_v4();
     let pub_clients = Arc::new(Clients::new(false));
     // Subscribers spread over two client threads so the client side is not the bottleneck
@@ -170,8 +197,11 @@ fn main() {
         VIDEO_BPS / 1e6
     );
     println!(
-        "machine: {} CPUs online; all peers and the router in this process; window {:?} per step; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "machine: {cpus} CPUs online; all peers and the router in this process{}; window {:?} per step; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
+        match pin {
+            Some(core) => format!(" (router workers on CPU {core} alone, the rest on the others)"),
+            None => String::new(),
+        },
         window,
         if no_bwe { "off" } else { "on" }
     );
