@@ -127,7 +127,7 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
 #[test]
 fn slowloris_connections_are_closed_at_the_header_timeout_and_do_not_starve_health_checks() {
     let dir = tmpdir();
-    let server = Umbra::start(dir.path(), &["--header-read-timeout-secs", "2"], None);
+    let server = Umbra::start(dir.path(), &["--header-read-timeout-secs", "3"], None);
     let start = Instant::now();
     let mut slow: Vec<TcpStream> = (0..200)
         .map(|_| {
@@ -137,19 +137,25 @@ fn slowloris_connections_are_closed_at_the_header_timeout_and_do_not_starve_heal
             s
         })
         .collect();
-    let mut worst = Duration::ZERO;
+    let mut checks = Vec::new();
     // Drip a header byte on every connection, as slowloris does, while checking health.
-    while start.elapsed() < Duration::from_millis(1500) {
+    while start.elapsed() < Duration::from_millis(2000) {
         for s in &mut slow {
             let _ = s.write(b"X");
         }
-        worst = worst.max(healthz(&server.addr));
+        checks.push(healthz(&server.addr));
         std::thread::sleep(Duration::from_millis(200));
     }
-    eprintln!("slowloris: worst /healthz {worst:?} with 200 slow connections open");
-    assert!(worst < Duration::from_secs(1), "/healthz took {worst:?}");
-    // All closed by the 2 s header timeout (plus scheduling slack), though they kept sending.
-    let deadline = start + Duration::from_millis(3500);
+    let worst = checks.iter().copied().max().unwrap_or_default();
+    let slow_checks = checks.iter().filter(|d| **d > Duration::from_millis(250)).count();
+    eprintln!("slowloris: {} health checks, worst {worst:?}, {slow_checks} over 250 ms", checks.len());
+    // Starved, a check would wait for the slow connections to be cut at 3 s. One slow check is
+    // tolerated: CI once saw one at 1.006 s (a SYN retransmission timeout is 1 s) while the
+    // other tests of this file loaded the 2 cores.
+    assert!(worst < Duration::from_secs(2), "/healthz took {worst:?}: {checks:?}");
+    assert!(slow_checks <= 1, "{slow_checks} health checks over 250 ms: {checks:?}");
+    // All closed by the 3 s header timeout (plus scheduling slack), though they kept sending.
+    let deadline = start + Duration::from_millis(4500);
     while Instant::now() < deadline {
         for s in &mut slow {
             let _ = s.write(b"X");
@@ -157,7 +163,7 @@ fn slowloris_connections_are_closed_at_the_header_timeout_and_do_not_starve_heal
         std::thread::sleep(Duration::from_millis(200));
     }
     let open = slow.iter_mut().map(closed_by_server).filter(|closed| !closed).count();
-    assert_eq!(open, 0, "{open} slow connections still open 3.5 s after connecting");
+    assert_eq!(open, 0, "{open} slow connections still open 4.5 s after connecting");
 }
 
 #[test]
