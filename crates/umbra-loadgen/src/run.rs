@@ -157,6 +157,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let sched0 = opts.server_pid.and_then(procstat::sched_us);
         let self0 = procstat::self_cpu_us();
         let threads0 = procstat::self_threads_us();
+        let server_threads0 = opts.server_pid.map(procstat::pid_threads_us).unwrap_or_default();
         let pk0 = shared.rtp_packets.load(Ordering::Relaxed);
         let by0 = shared.rtp_bytes.load(Ordering::Relaxed);
         let pad0 = shared.padding_packets.load(Ordering::Relaxed);
@@ -171,6 +172,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let sched1 = opts.server_pid.and_then(procstat::sched_us);
         let self1 = procstat::self_cpu_us();
         let threads1 = procstat::self_threads_us();
+        let server_threads1 = opts.server_pid.map(procstat::pid_threads_us).unwrap_or_default();
         let pk1 = shared.rtp_packets.load(Ordering::Relaxed);
         let by1 = shared.rtp_bytes.load(Ordering::Relaxed);
         let pad1 = shared.padding_packets.load(Ordering::Relaxed);
@@ -249,10 +251,8 @@ pub fn run(opts: &Options) -> Result<Value, String> {
             "client_cpu_pct": round(100.0 * (self1 - self0) as f64 / (secs * 1e6), 1),
             "client_threads": opts.threads,
             "client_batch_us": opts.batch.as_micros() as u64,
-            "client_thread_cpu_pct": threads1
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(round(100.0 * v.saturating_sub(*threads0.get(k).unwrap_or(&0)) as f64 / (secs * 1e6), 1))))
-                .collect::<serde_json::Map<String, Value>>(),
+            "client_thread_cpu_pct": thread_cpu_pct(&threads0, &threads1, secs),
+            "server_thread_cpu_pct": thread_cpu_pct(&server_threads0, &server_threads1, secs),
             "load1_before": load_before,
             "load1_after": load_after,
             "total_secs": round(started.elapsed().as_secs_f64(), 1),
@@ -287,4 +287,20 @@ pub fn summary(r: &Value) -> String {
         f("rss_per_sub_kib"),
         f("client_cpu_pct"),
     )
+}
+
+/// Per thread name, the share of one core used between two readings of `procstat`'s thread
+/// times.
+fn thread_cpu_pct(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+    secs: f64,
+) -> serde_json::Map<String, Value> {
+    after
+        .iter()
+        .map(|(k, v)| {
+            let used = v.saturating_sub(*before.get(k).unwrap_or(&0)) as f64;
+            (k.clone(), json!(round(100.0 * used / (secs * 1e6), 1)))
+        })
+        .collect()
 }
