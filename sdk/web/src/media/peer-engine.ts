@@ -61,8 +61,9 @@ const SVC_MAX_BITRATE = SIMULCAST_LAYERS.reduce((sum, l) => sum + l.maxBitrate, 
  * nothing on a resumed rid (2 of 13 runs of firefox-preferred-resolution, for over 10 s), and
  * sometimes stops encoding 'f' when 'q' is turned on beside it (1 of 6 runs of
  * firefox-simulcast-offer); a toggle often restarts it, not always (once in CI 'f' stayed still
- * through both). A subscriber waiting for that layer would otherwise wait for ever. The settle time keeps the last frames of a layer that stops at the
- * change from reading as "still encoding".
+ * through both). A subscriber waiting for that layer would otherwise wait for ever. The settle
+ * time keeps the last frames of a layer that stops at the change from reading as "still
+ * encoding".
  */
 const RESUME_SETTLE_MS = 500;
 const RESUME_CHECK_MS = 2000;
