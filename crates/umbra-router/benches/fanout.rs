@@ -252,12 +252,17 @@ fn main() {
             .map(|(b, a)| {
                 let cpu = b.thread_cpu.saturating_sub(a.thread_cpu).as_secs_f64();
                 let pk = b.packets_out.saturating_sub(a.packets_out);
+                let calls = b.sent.calls.saturating_sub(a.sent.calls).max(1) as f64;
+                let msgs = b.sent.messages.saturating_sub(a.sent.messages).max(1) as f64;
+                let dgrams = b.sent.datagrams.saturating_sub(a.sent.datagrams) as f64;
                 format!(
-                    "w{}: {:.1}% CPU, {} pkt/s, {} conns",
+                    "w{}: {:.1}% CPU, {} pkt/s, {} conns, {:.1} datagrams per sendmmsg, {:.2} per message (GSO)",
                     b.index,
                     100.0 * cpu / window.as_secs_f64(),
                     (pk as f64 / window.as_secs_f64()) as u64,
-                    b.connections
+                    b.connections,
+                    dgrams / calls,
+                    dgrams / msgs
                 )
             })
             .collect();

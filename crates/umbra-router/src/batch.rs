@@ -14,8 +14,13 @@
 //! - Control buffers are `u64` arrays so `cmsghdr` alignment holds; `CMSG_*` walk them.
 //!
 //! Where the calls are missing (ENOSYS, e.g. under some sandboxes) the batch falls back to one
-//! datagram per call for the rest of the process: same results, more syscalls. UDP GSO is not
-//! used: it coalesces equal-size segments to *one* destination, and a fan-out goes to many.
+//! datagram per call for the rest of the process: same results, more syscalls.
+//!
+//! A fan-out goes to many destinations, but each subscriber is drained once per group of
+//! publisher packets (`engine::forward`), so its datagrams sit next to each other in the
+//! outbox: consecutive datagrams to one destination of one size (the packets of a frame,
+//! which senders cut into equal parts) go as one UDP GSO message (`UDP_SEGMENT`). Where the
+//! kernel or the route's device refuses it, GSO is off for the rest of the process.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -203,56 +208,197 @@ fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     }
 }
 
-/// Send `datagrams` (destination, bytes) on one socket, [`BATCH`] per sendmmsg(2) call.
-/// `on_error(i, err)` is called for each one the kernel refused (the rest still go).
-pub fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])], mut on_error: impl FnMut(usize, io::Error)) {
+/// Segments per UDP GSO message: the kernel's `UDP_MAX_SEGMENTS` (64 since Linux 4.18; newer
+/// kernels allow more).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Payload bytes per GSO message: one IP packet's UDP payload (65 507 over IPv4), with room.
+const GSO_MAX_BYTES: usize = 65_000;
+/// `iovec`s per sendmmsg(2) call, one per datagram: bounds the stack arrays below.
+const MAX_IOVS: usize = 256;
+
+static NO_GSO: AtomicBool = AtomicBool::new(false);
+
+/// What one [`send_all`] handed to the kernel, for the worker's statistics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendCounts {
+    /// sendmmsg(2) (or sendto(2)) calls.
+    pub calls: u64,
+    /// Messages in them: a GSO message carries several datagrams.
+    pub messages: u64,
+    /// Datagrams the kernel accepted.
+    pub datagrams: u64,
+}
+
+impl SendCounts {
+    pub fn add(&mut self, o: SendCounts) {
+        self.calls += o.calls;
+        self.messages += o.messages;
+        self.datagrams += o.datagrams;
+    }
+}
+
+/// Where the message that starts at `start` ends (exclusive). With GSO, it takes the datagrams
+/// that follow to the same destination while they have the first one's size, and one shorter
+/// last one: what UDP_SEGMENT cuts back into the same datagrams at the first one's size.
+fn message_end(datagrams: &[(SocketAddr, &[u8])], start: usize, gso: bool) -> usize {
+    let (dest, first) = datagrams[start];
+    let size = first.len();
+    let mut end = start + 1;
+    if !gso || size == 0 {
+        return end;
+    }
+    let mut bytes = size;
+    while end < datagrams.len() && end - start < GSO_MAX_SEGMENTS {
+        let (d, data) = datagrams[end];
+        if d != dest || data.is_empty() || data.len() > size || bytes + data.len() > GSO_MAX_BYTES {
+            break;
+        }
+        bytes += data.len();
+        end += 1;
+        if data.len() < size {
+            break;
+        }
+    }
+    end
+}
+
+/// Errors that mean this kernel or device cannot segment UDP (no `UDP_SEGMENT`, no checksum
+/// offload on the route's device): GSO is then off for the rest of the process.
+fn gso_unsupported(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP))
+}
+
+/// Send `datagrams` (destination, bytes) on one socket, up to [`BATCH`] messages per
+/// sendmmsg(2) call. Consecutive datagrams to one destination go as one UDP GSO message where
+/// they can (see [`message_end`]): the kernel routes and builds it, and on a veth or loopback
+/// delivers it, once instead of once per datagram, and the receiver still gets the same
+/// datagrams. Where the kernel refuses GSO the message's datagrams are sent one by one and GSO
+/// stays off. `on_error(i, err)` is called for each datagram the kernel refused (the rest
+/// still go).
+pub fn send_all(
+    socket: &UdpSocket,
+    datagrams: &[(SocketAddr, &[u8])],
+    on_error: impl FnMut(usize, io::Error),
+) -> SendCounts {
+    send_via(socket, datagrams, &NO_MMSG, &NO_GSO, on_error)
+}
+
+/// [`send_all`] with the switches that turn sendmmsg and GSO off passed in, so a test can take
+/// a path without changing it for the rest of the process.
+fn send_via(
+    socket: &UdpSocket,
+    datagrams: &[(SocketAddr, &[u8])],
+    no_mmsg: &AtomicBool,
+    no_gso: &AtomicBool,
+    mut on_error: impl FnMut(usize, io::Error),
+) -> SendCounts {
+    let mut counts = SendCounts::default();
     let mut next = 0;
+    // Datagrams before this index go one per message: a GSO message that failed is retried so.
+    let mut single_until = 0;
     while next < datagrams.len() {
-        if NO_MMSG.load(Ordering::Relaxed) {
+        if no_mmsg.load(Ordering::Relaxed) {
             let (dest, data) = datagrams[next];
-            if let Err(e) = socket.send_to(data, dest) {
-                on_error(next, e);
+            counts.calls += 1;
+            match socket.send_to(data, dest) {
+                Ok(_) => {
+                    counts.messages += 1;
+                    counts.datagrams += 1;
+                }
+                Err(e) => on_error(next, e),
             }
             next += 1;
             continue;
         }
-        let chunk = &datagrams[next..datagrams.len().min(next + BATCH)];
+        let gso = !no_gso.load(Ordering::Relaxed);
+        // (start, end) of each message of this call.
+        let mut spans = [(0usize, 0usize); BATCH];
+        let mut n_msgs = 0;
+        let mut at = next;
+        while n_msgs < BATCH && at < datagrams.len() {
+            let end = message_end(datagrams, at, gso && at >= single_until);
+            let iovs_so_far = at - next;
+            if n_msgs > 0 && iovs_so_far + (end - at) > MAX_IOVS {
+                break;
+            }
+            spans[n_msgs] = (at, end);
+            n_msgs += 1;
+            at = end;
+        }
         let mut names: [(libc::sockaddr_storage, libc::socklen_t); BATCH] =
-            // SAFETY: all-zero is valid for both fields; only the first chunk.len() are used.
+            // SAFETY: all-zero is valid for both fields; only the first n_msgs are used.
             unsafe { std::mem::zeroed() };
-        let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH];
+        let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOVS];
+        // CMSG_SPACE(sizeof(u16)) is 24 bytes on 64-bit Linux; u64 keeps cmsghdr alignment.
+        let mut controls = [[0u64; 4]; BATCH];
         // SAFETY: as above.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (i, (dest, data)) in chunk.iter().enumerate() {
-            names[i] = to_storage(*dest);
+        for (i, (_, data)) in datagrams[next..at].iter().enumerate() {
             // The kernel only reads from a send iovec; the cast to *mut is what the C type wants.
             iovs[i] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
         }
-        for i in 0..chunk.len() {
-            let h = &mut hdrs[i].msg_hdr;
-            h.msg_name = &mut names[i].0 as *mut libc::sockaddr_storage as *mut libc::c_void;
-            h.msg_namelen = names[i].1;
-            h.msg_iov = &mut iovs[i];
-            h.msg_iovlen = 1;
+        for m in 0..n_msgs {
+            let (start, end) = spans[m];
+            names[m] = to_storage(datagrams[start].0);
+            let h = &mut hdrs[m].msg_hdr;
+            h.msg_name = &mut names[m].0 as *mut libc::sockaddr_storage as *mut libc::c_void;
+            h.msg_namelen = names[m].1;
+            h.msg_iov = &mut iovs[start - next];
+            h.msg_iovlen = end - start;
+            if end - start > 1 {
+                let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+                h.msg_control = controls[m].as_mut_ptr() as *mut libc::c_void;
+                h.msg_controllen = space as _;
+                // SAFETY: `controls[m]` is 32 bytes, at least CMSG_SPACE(2), u64-aligned and
+                // zeroed; CMSG_FIRSTHDR of a msghdr with that control buffer points at its start.
+                unsafe {
+                    let cmsg = libc::CMSG_FIRSTHDR(h);
+                    (*cmsg).cmsg_level = libc::SOL_UDP;
+                    (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+                    (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+                    let size = datagrams[start].1.len() as u16;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, size);
+                }
+            }
         }
-        // SAFETY: module contract: `hdrs[..chunk.len()]` point into `names`, `iovs` and the
-        // caller's slices, all alive across the call.
-        let n = unsafe { libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), chunk.len() as libc::c_uint, 0) };
+        counts.calls += 1;
+        // SAFETY: module contract: `hdrs[..n_msgs]` point into `names`, `iovs`, `controls` and
+        // the caller's slices, all alive across the call.
+        let n = unsafe { libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), n_msgs as libc::c_uint, 0) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted || mmsg_missing(&err) {
+            if err.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            // The first datagram of the chunk failed: report it and go on with the next.
+            if err.raw_os_error() == Some(libc::ENOSYS) {
+                no_mmsg.store(true, Ordering::Relaxed);
+                continue;
+            }
+            let (start, end) = spans[0];
+            if end - start > 1 {
+                // A GSO message: its datagrams go again one by one, which reports any that
+                // fails on its own.
+                if gso_unsupported(&err) && !no_gso.swap(true, Ordering::Relaxed) {
+                    tracing::info!("UDP GSO refused ({err}); sending one datagram per message from now on");
+                }
+                single_until = end;
+                continue;
+            }
+            // The first datagram of the call failed: report it and go on with the next.
             on_error(next, err);
             next += 1;
         } else if n == 0 {
             on_error(next, io::Error::new(io::ErrorKind::WriteZero, "sendmmsg sent nothing"));
             next += 1;
         } else {
-            next += n as usize;
+            let sent = n as usize;
+            let end = spans[sent - 1].1;
+            counts.messages += sent as u64;
+            counts.datagrams += (end - next) as u64;
+            next = end;
         }
     }
+    counts
 }
 
 #[cfg(test)]
@@ -335,5 +481,78 @@ mod tests {
         let mut b = [0u8; 16];
         assert_eq!(rx.recv(&mut b).unwrap(), 4);
         assert_eq!(rx.recv(&mut b).unwrap(), 4);
+    }
+
+    /// Reads `count` datagrams from `rx`, bounded in time.
+    fn read_n(rx: &UdpSocket, count: usize) -> Vec<Vec<u8>> {
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while got.len() < count {
+            let n = rx.recv(&mut buf).expect("a datagram within 2 s");
+            got.push(buf[..n].to_vec());
+        }
+        rx.set_nonblocking(true).unwrap();
+        assert!(rx.recv(&mut buf).is_err(), "no datagram beyond the {count} sent");
+        got
+    }
+
+    #[test]
+    fn runs_of_one_size_to_one_destination_go_as_gso_messages_and_arrive_unchanged() {
+        let (rx1, rx2) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (a, b) = (rx1.local_addr().unwrap(), rx2.local_addr().unwrap());
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // (destination, size): a frame cut in equal parts with a shorter last, another
+        // subscriber's, a larger packet that must start a message of its own, an audio packet.
+        let plan: Vec<(SocketAddr, usize)> = [(a, 1100); 5]
+            .into_iter()
+            .chain([(a, 700)])
+            .chain([(b, 1000); 3])
+            .chain([(a, 1100), (a, 1100), (a, 1200), (b, 100)])
+            .collect();
+        let payloads: Vec<Vec<u8>> = plan.iter().enumerate().map(|(i, (_, n))| vec![i as u8; *n]).collect();
+        let list: Vec<(SocketAddr, &[u8])> = plan.iter().zip(&payloads).map(|((d, _), p)| (*d, p.as_slice())).collect();
+        let (no_mmsg, no_gso) = (AtomicBool::new(false), AtomicBool::new(false));
+        let counts = send_via(&tx, &list, &no_mmsg, &no_gso, |i, e| panic!("datagram {i}: {e}"));
+        assert!(!no_gso.load(Ordering::Relaxed), "this kernel refused UDP GSO on loopback");
+        // [a: 5 x 1100 + 700] [b: 3 x 1000] [a: 2 x 1100] [a: 1200] [b: 100]
+        assert_eq!(counts, SendCounts { calls: 1, messages: 5, datagrams: 13 });
+        let want = |d: SocketAddr| -> Vec<Vec<u8>> {
+            plan.iter().zip(&payloads).filter(|((to, _), _)| *to == d).map(|(_, p)| p.clone()).collect()
+        };
+        assert_eq!(read_n(&rx1, 9), want(a));
+        assert_eq!(read_n(&rx2, 4), want(b));
+    }
+
+    #[test]
+    fn a_refused_gso_message_goes_again_datagram_by_datagram_and_gso_stays_off() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = rx.local_addr().unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Linux refuses GSO (EINVAL) on a socket that sends without UDP checksums.
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option value of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                tx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NO_CHECK,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "SO_NO_CHECK: {}", io::Error::last_os_error());
+        let payloads: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 500]).collect();
+        let list: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (to, p.as_slice())).collect();
+        let (no_mmsg, no_gso) = (AtomicBool::new(false), AtomicBool::new(false));
+        let counts = send_via(&tx, &list, &no_mmsg, &no_gso, |i, e| panic!("datagram {i}: {e}"));
+        assert!(no_gso.load(Ordering::Relaxed), "GSO must be off after the kernel refused it");
+        assert_eq!(counts.datagrams, 4);
+        assert_eq!(counts.messages, 4, "one datagram per message after the refusal");
+        assert_eq!(read_n(&rx, 4), payloads);
+        // And it stays off: the next run of equal datagrams goes one per message at once.
+        let counts = send_via(&tx, &list, &no_mmsg, &no_gso, |i, e| panic!("datagram {i}: {e}"));
+        assert_eq!(counts, SendCounts { calls: 1, messages: 4, datagrams: 4 });
+        assert_eq!(read_n(&rx, 4), payloads);
     }
 }

@@ -65,7 +65,7 @@ pub use config::{EventSink, RouterConfig, default_media_workers};
 pub use error::{Result, RouterError};
 pub use events::{CloseReason, RouterEvent, RouterEventKind, Target};
 pub use handle::{PublishSpec, Router, RouterHandle, SubscribeSpec, VideoWish};
-pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats, WorkerStats};
+pub use stats::{ConnectionRole, ConnectionStats, Counters, LatencyHistogram, RouterStats, SendCounts, WorkerStats};
 pub use tap::{PacketTap, TapDirection};
 
 /// The STUN USERNAME parsing the demux relies on, public so tools and tests can use it.

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub use crate::batch::SendCounts;
+
 /// Traffic counters of one peer connection, or of the whole router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -135,6 +137,9 @@ pub struct WorkerStats {
     pub packets_in: u64,
     pub packets_out: u64,
     pub frames_forwarded: u64,
+    /// What it handed to the kernel: system calls, messages (a UDP GSO message carries several
+    /// datagrams) and datagrams.
+    pub sent: SendCounts,
 }
 
 impl RouterStats {

@@ -124,6 +124,8 @@ pub struct Engine {
     latency: LatencyHistogram,
     loop_lag: LatencyHistogram,
     late_datagrams: u64,
+    /// What `send_outbox` handed to the kernel, in calls, messages and datagrams.
+    sent: batch::SendCounts,
     report: Report,
     last_housekeeping: Instant,
     /// Test hook: sleep this long each time the loop wakes (see `stall_loop_for_tests`).
@@ -263,6 +265,7 @@ impl Engine {
             latency: LatencyHistogram::default(),
             loop_lag: LatencyHistogram::default(),
             late_datagrams: 0,
+            sent: batch::SendCounts::default(),
             report: Report::default(),
             last_housekeeping: Instant::now(),
             current: None,
@@ -570,12 +573,13 @@ impl Engine {
             };
             let datagrams: Vec<(SocketAddr, &[u8])> = list.iter().map(|(d, b, _)| (*d, b.as_slice())).collect();
             let conns = &mut self.conns;
-            batch::send_all(&socket.socket, &datagrams, |i, e| {
+            let counts = batch::send_all(&socket.socket, &datagrams, |i, e| {
                 tracing::debug!("send to {} failed: {e}", list[i].0);
                 if let Some(c) = conns.get_mut(&list[i].2) {
                     c.counters.send_errors += 1;
                 }
             });
+            self.sent.add(counts);
             drop(datagrams);
             list.clear();
         }
@@ -775,6 +779,7 @@ impl Engine {
             packets_in: totals.packets_in,
             packets_out: totals.packets_out,
             frames_forwarded: totals.frames_forwarded,
+            sent: self.sent,
         };
         RouterStats {
             totals,
