@@ -45,6 +45,15 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     assert!(stats.forward_latency.count() >= (v + a) as u64 * 95 / 100);
     assert_eq!(stats.connections.len(), 4);
     assert!(stats.router_thread_cpu > Duration::ZERO);
+    // A 6000-byte frame is several equal packets per subscriber, handed to the kernel as one
+    // UDP GSO message each (batch.rs).
+    let sent = stats.workers.iter().fold(SendCounts::default(), |mut t, w| {
+        t.add(w.sent);
+        t
+    });
+    assert!(sent.datagrams >= stats.totals.packets_out * 9 / 10, "{sent:?} {:?}", stats.totals);
+    assert!(sent.messages < sent.datagrams * 2 / 3, "few datagrams went as GSO messages: {sent:?}");
+    assert!(sent.calls <= sent.messages, "{sent:?}");
     router.shutdown();
     assert!(matches!(router.stats(), Err(RouterError::Stopped)));
 }
