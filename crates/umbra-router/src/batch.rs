@@ -35,9 +35,11 @@ pub const RECV_BUF: usize = 2048;
 
 static NO_MMSG: AtomicBool = AtomicBool::new(false);
 
-fn mmsg_missing(err: &io::Error) -> bool {
+/// ENOSYS: the *mmsg calls are missing here; `flag` turns them off (for the rest of the
+/// process, when it is `NO_MMSG`).
+fn mmsg_missing(err: &io::Error, flag: &AtomicBool) -> bool {
     if err.raw_os_error() == Some(libc::ENOSYS) {
-        NO_MMSG.store(true, Ordering::Relaxed);
+        flag.store(true, Ordering::Relaxed);
         return true;
     }
     false
@@ -121,7 +123,7 @@ impl RecvBatch {
             if err.kind() == io::ErrorKind::WouldBlock {
                 return Ok(0);
             }
-            if mmsg_missing(&err) {
+            if mmsg_missing(&err, &NO_MMSG) {
                 return self.recv_one(socket);
             }
             return Err(err);
@@ -331,6 +333,9 @@ fn send_via(
         let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOVS];
         // CMSG_SPACE(sizeof(u16)) is 24 bytes on 64-bit Linux; u64 keeps cmsghdr alignment.
         let mut controls = [[0u64; 4]; BATCH];
+        // SAFETY: CMSG_SPACE only computes a length from its argument.
+        let gso_space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+        debug_assert!(gso_space <= std::mem::size_of::<[u64; 4]>());
         // SAFETY: as above.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for (i, (_, data)) in datagrams[next..at].iter().enumerate() {
@@ -346,9 +351,8 @@ fn send_via(
             h.msg_iov = &mut iovs[start - next];
             h.msg_iovlen = end - start;
             if end - start > 1 {
-                let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
                 h.msg_control = controls[m].as_mut_ptr() as *mut libc::c_void;
-                h.msg_controllen = space as _;
+                h.msg_controllen = gso_space as _;
                 // SAFETY: `controls[m]` is 32 bytes, at least CMSG_SPACE(2), u64-aligned and
                 // zeroed; CMSG_FIRSTHDR of a msghdr with that control buffer points at its start.
                 unsafe {
@@ -367,11 +371,7 @@ fn send_via(
         let n = unsafe { libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), n_msgs as libc::c_uint, 0) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            if err.raw_os_error() == Some(libc::ENOSYS) {
-                no_mmsg.store(true, Ordering::Relaxed);
+            if err.kind() == io::ErrorKind::Interrupted || mmsg_missing(&err, no_mmsg) {
                 continue;
             }
             let (start, end) = spans[0];
