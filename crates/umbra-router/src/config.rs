@@ -21,8 +21,19 @@ pub struct RouterConfig {
     /// public and a private IP for the same socket).
     pub advertised: Option<Vec<SocketAddr>>,
     /// Send-side bandwidth estimation (TWCC) on subscriber connections: the first estimate, in
-    /// bits per second. `None` turns BWE (and its pacer) off.
+    /// bits per second. `None` turns BWE (and its pacer) off. A subscription gets it where
+    /// its estimate can choose something: see [`bwe_every_subscription`](Self::bwe_every_subscription).
     pub bwe_initial_bps: Option<u64>,
+    /// Estimate (and pace) on every subscription, not only where the publisher's video has
+    /// layers to choose among. By default (`false`) a subscription to a publisher whose video is
+    /// one plain layer — one rid, no codec negotiated that can carry spatial layers (VP9, AV1),
+    /// no temporal layers seen so far — or that has no video, is forwarded like Janus and
+    /// mediasoup forward such a stream: unpaced and without an estimate, since no decision would
+    /// use one. That estimate, with the pacer it brings (str0m 0.25 answers a full
+    /// `handle_timeout` of the connection per paced packet), was about a fifth of the router's
+    /// CPU per forwarded packet (docs/performance.md, "Estimating only where layers can be
+    /// chosen").
+    pub bwe_every_subscription: bool,
     /// The rate BWE probes towards on each subscriber connection.
     pub bwe_desired_bps: u64,
     /// Keyframe requests for one publisher track closer together than this are folded into
@@ -62,6 +73,7 @@ impl RouterConfig {
             advertised: None,
             bwe_initial_bps: Some(2_500_000),
             bwe_desired_bps: 10_000_000,
+            bwe_every_subscription: false,
             keyframe_request_interval: Duration::from_millis(250),
             rtx_history_packets: 600,
             connect_timeout: Duration::from_secs(30),
@@ -84,6 +96,7 @@ impl std::fmt::Debug for RouterConfig {
             .field("advertised", &self.advertised)
             .field("bwe_initial_bps", &self.bwe_initial_bps)
             .field("bwe_desired_bps", &self.bwe_desired_bps)
+            .field("bwe_every_subscription", &self.bwe_every_subscription)
             .field("keyframe_request_interval", &self.keyframe_request_interval)
             .field("rtx_history_packets", &self.rtx_history_packets)
             .field("connect_timeout", &self.connect_timeout)
@@ -139,6 +152,7 @@ pub(crate) fn per_worker(config: RouterConfig, n: usize) -> Result<Vec<RouterCon
         advertised,
         bwe_initial_bps,
         bwe_desired_bps,
+        bwe_every_subscription,
         keyframe_request_interval,
         rtx_history_packets,
         connect_timeout,
@@ -159,6 +173,7 @@ pub(crate) fn per_worker(config: RouterConfig, n: usize) -> Result<Vec<RouterCon
                 },
                 bwe_initial_bps,
                 bwe_desired_bps,
+                bwe_every_subscription,
                 keyframe_request_interval,
                 rtx_history_packets,
                 connect_timeout,

@@ -34,6 +34,10 @@ pub struct Conn {
     pub failing: bool,
     pub counters: Counters,
     pub bwe_bps: Option<u64>,
+    /// Send-side bandwidth estimation runs on this connection (subscribers whose publisher
+    /// has layers to choose among, see `RouterConfig::bwe_every_subscription`): its estimate
+    /// chooses layers and the overload rule reckons with its pacer.
+    pub estimates: bool,
     /// The deadline currently in the timer heap for this connection.
     pub deadline: Option<Instant>,
 }

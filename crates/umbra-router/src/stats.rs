@@ -82,7 +82,9 @@ pub struct ConnectionStats {
     /// ICE and DTLS are up.
     pub connected: bool,
     pub counters: Counters,
-    /// Latest send-side bandwidth estimate (TWCC), bits per second; subscribers only.
+    /// Latest send-side bandwidth estimate (TWCC), bits per second; subscribers only, and
+    /// only those whose publisher has layers to choose among unless
+    /// `RouterConfig::bwe_every_subscription` is set.
     pub bwe_estimate_bps: Option<u64>,
     /// Media and retransmission bytes waiting in this connection's send queues (str0m's
     /// pacer queues) as last seen: the router-side memory a slow subscriber costs beyond its

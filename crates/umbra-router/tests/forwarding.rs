@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use str0m::format::Codec;
 use str0m::media::MediaKind;
 use umbra_router::*;
 
@@ -56,6 +57,44 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     assert!(sent.calls <= sent.messages, "{sent:?}");
     router.shutdown();
     assert!(matches!(router.stats(), Err(RouterError::Stopped)));
+}
+
+/// A subscription to one plain VP8 layer has nothing for a bandwidth estimate to choose: it
+/// is forwarded without one (and so unpaced), and gets every frame; with
+/// `bwe_every_subscription` the same subscription is estimated. A subscription to a publisher
+/// that negotiated VP9 (which can carry spatial layers) is estimated by default.
+#[test]
+fn only_subscriptions_with_layers_to_choose_are_estimated() {
+    let _serial = media_test_lock();
+    for (every, codec, estimated) in [(false, Codec::Vp8, false), (true, Codec::Vp8, true), (false, Codec::Vp9, true)] {
+        let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+        config.bwe_every_subscription = every;
+        let (router, _events) = start_router_with(config);
+        let clients = Clients::new(true);
+        let ip = loopback_v4();
+        let mut pub_opts = PeerOptions::publisher(ip);
+        pub_opts.video_codec = Some(codec);
+        let publisher = publish(&router, &clients, &pub_opts, "cam", "c-pub");
+        let sub = subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", "sub", "c-sub");
+        clients.wait_until("connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
+        let (v, a) = send_media(&clients, publisher, 2.0, 6000);
+        std::thread::sleep(Duration::from_millis(400));
+        let what = format!("{codec} publisher, bwe_every_subscription {every}");
+        // The test frames are VP8-shaped (`codec_frame` makes the others); VP9 is here only
+        // for what it negotiates.
+        clients.with(|st| {
+            if codec == Codec::Vp8 {
+                let gv = check_frames(&st[sub], MediaKind::Video, 6000);
+                assert!(gv as f64 >= 0.95 * v as f64, "{what}: {gv} of {v} video frames");
+            }
+            let ga = check_frames(&st[sub], MediaKind::Audio, 6000);
+            assert!(ga as f64 >= 0.95 * a as f64, "{what}: {ga} of {a} audio frames");
+        });
+        let stats = router.stats().unwrap();
+        let c = stats.connections.iter().find(|c| c.connection_id == "c-sub").unwrap();
+        assert_eq!(c.bwe_estimate_bps.is_some(), estimated, "{what}: {:?}", c.bwe_estimate_bps);
+        router.shutdown();
+    }
 }
 
 #[test]

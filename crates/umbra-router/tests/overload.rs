@@ -36,6 +36,8 @@ fn flood(max_queue_delay: Duration, max_queue_bytes: usize, max_queue_packets: u
     let mut config = RouterConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
     config.bwe_initial_bps = Some(ESTIMATE_BPS);
     config.bwe_desired_bps = ESTIMATE_BPS;
+    // The rule reckons with the pacer's queue: estimate whatever the publisher sends.
+    config.bwe_every_subscription = true;
     config.max_queue_delay = max_queue_delay;
     config.max_queue_bytes = max_queue_bytes;
     config.max_queue_packets = max_queue_packets;

@@ -57,10 +57,14 @@ enum Command {
     Token(TokenArgs),
 }
 
-/// A switch given as `on` or `off`.
+/// Where the router estimates bandwidth (`--router-bwe`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OnOff {
+enum RouterBwe {
+    /// On subscriptions whose publisher has layers to choose among.
+    Auto,
+    /// On every subscription.
     On,
+    /// On none.
     Off,
 }
 
@@ -104,10 +108,13 @@ struct ServeArgs {
     /// worker i binds P+i (open the range in the firewall); port 0 lets each pick a free port.
     #[arg(long, env = "UMBRA_MEDIA_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     media_workers: Option<u16>,
-    /// Bandwidth estimation (TWCC) and pacing of the router's sends to subscribers. `off` sends
-    /// every packet as soon as it is forwarded: for diagnosis (is pacing holding media back?).
-    #[arg(long, env = "UMBRA_ROUTER_BWE", value_enum, default_value_t = OnOff::On)]
-    router_bwe: OnOff,
+    /// Bandwidth estimation (TWCC) and pacing of the router's sends to subscribers. `auto`: on
+    /// subscriptions whose publisher's video has layers to choose among (simulcast, VP9/AV1,
+    /// temporal layers), where the estimate picks the layer; `on`: every subscription (paced
+    /// even with nothing to choose); `off` sends every packet as soon as it is forwarded: for
+    /// diagnosis (is pacing holding media back?).
+    #[arg(long, env = "UMBRA_ROUTER_BWE", value_enum, default_value_t = RouterBwe::Auto)]
+    router_bwe: RouterBwe,
     /// Oldest media the router sends a subscriber, in ms; later frames are dropped and a
     /// keyframe requested instead (default 200).
     #[arg(long, env = "UMBRA_ROUTER_MAX_QUEUE_DELAY_MS", value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=10_000))]
@@ -504,7 +511,8 @@ fn serve(data_dir: Option<PathBuf>, database: Option<String>, args: ServeArgs) -
         };
         let tuning = RouterTuning {
             media_workers: args.media_workers.map(usize::from),
-            bwe_off: args.router_bwe == OnOff::Off,
+            bwe_off: args.router_bwe == RouterBwe::Off,
+            bwe_every_subscription: args.router_bwe == RouterBwe::On,
             max_queue_delay: args.router_max_queue_delay_ms.map(|ms| std::time::Duration::from_millis(ms.into())),
         };
         let hosted =

@@ -29,6 +29,9 @@ pub struct RouterTuning {
     /// Turn send-side bandwidth estimation, and with it str0m's pacer, off: packets go out as
     /// soon as they are written. For diagnosis (does pacing hold media back?).
     pub bwe_off: bool,
+    /// Estimate (and pace) on every subscription, not only where the publisher has layers to
+    /// choose among (`RouterConfig::bwe_every_subscription`).
+    pub bwe_every_subscription: bool,
     /// Oldest media sent to a subscriber; `None`: the router's default (200 ms).
     pub max_queue_delay: Option<std::time::Duration>,
 }
@@ -53,6 +56,7 @@ impl HostedRouter {
         if tuning.bwe_off {
             config.bwe_initial_bps = None;
         }
+        config.bwe_every_subscription = tuning.bwe_every_subscription;
         if let Some(d) = tuning.max_queue_delay {
             config.max_queue_delay = d;
         }

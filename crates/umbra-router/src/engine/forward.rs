@@ -538,7 +538,7 @@ fn admit_frame(
 ) -> Option<Delivery> {
     let backlog = overload::backlog(sc);
     // BWE on means paced; until str0m reports an estimate it paces at the initial one.
-    let estimate = bwe_initial_bps.map(|initial| sc.bwe_bps.unwrap_or(initial));
+    let estimate = bwe_initial_bps.filter(|_| sc.estimates).map(|initial| sc.bwe_bps.unwrap_or(initial));
     let Role::Subscriber(s) = &mut sc.role else {
         return Some(Delivery::Skipped);
     };

@@ -99,7 +99,7 @@ impl Engine {
                 continue;
             };
             self.current = Some(sid);
-            let bwe = initial.map(|i| sc.bwe_bps.unwrap_or(i));
+            let bwe = initial.filter(|_| sc.estimates).map(|i| sc.bwe_bps.unwrap_or(i));
             let connected = sc.connected;
             let mut probe: Option<u64> = None;
             let mut probe_changed = false;
@@ -155,7 +155,7 @@ impl Engine {
                     }
                 }
             }
-            if probe_changed && initial.is_some() {
+            if probe_changed && bwe.is_some() {
                 let bps = probe.unwrap_or(self.settings.bwe_desired_bps);
                 sc.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
                 let mut ctx = self.ctx(now);

@@ -65,6 +65,7 @@ struct Section {
 struct Settings {
     bwe_initial_bps: Option<u64>,
     bwe_desired_bps: u64,
+    bwe_every_subscription: bool,
     keyframe_request_interval: Duration,
     rtx_history_packets: usize,
     connect_timeout: Duration,
@@ -155,6 +156,7 @@ impl Engine {
             advertised,
             bwe_initial_bps,
             bwe_desired_bps,
+            bwe_every_subscription,
             keyframe_request_interval,
             rtx_history_packets,
             connect_timeout,
@@ -237,6 +239,7 @@ impl Engine {
             settings: Settings {
                 bwe_initial_bps,
                 bwe_desired_bps,
+                bwe_every_subscription,
                 keyframe_request_interval,
                 rtx_history_packets,
                 connect_timeout,

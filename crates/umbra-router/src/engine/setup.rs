@@ -10,7 +10,9 @@ use str0m::rtp::Extension;
 const DD_EXTENSION_ID: u8 = 12;
 
 impl Engine {
-    pub(super) fn new_rtc(&mut self, sends_media: bool, now: Instant) -> Result<(Rtc, String)> {
+    /// A connection for one offer; `estimates`: send-side bandwidth estimation (with str0m's
+    /// pacer) on it, if the router has BWE on at all.
+    pub(super) fn new_rtc(&mut self, estimates: bool, now: Instant) -> Result<(Rtc, String)> {
         // From the OS CSPRNG, not str0m's `IceCreds::new()`: the password is what the demux's
         // address verification rests on (see `creds.rs`).
         let mut creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
@@ -34,14 +36,14 @@ impl Engine {
             // AV1 layers are named only in this extension (`rtp::dd`); an id str0m's standard
             // map leaves free.
             .set_extension(DD_EXTENSION_ID, Extension::with_serializer(dd::URI, dd::Serializer));
-        if sends_media && let Some(bps) = self.settings.bwe_initial_bps {
+        if estimates && let Some(bps) = self.settings.bwe_initial_bps {
             config = config.enable_bwe(Some(Bitrate::bps(bps)));
         }
         let mut rtc = config.build(now);
         for c in &self.candidates {
             rtc.add_local_candidate(c.clone());
         }
-        if sends_media && self.settings.bwe_initial_bps.is_some() {
+        if estimates && self.settings.bwe_initial_bps.is_some() {
             rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
         Ok((rtc, ufrag))
@@ -53,14 +55,14 @@ impl Engine {
     pub(super) fn answer(
         &mut self,
         sdp: &str,
-        sends_media: bool,
+        estimates: bool,
         session_id: &str,
         connection_id: &str,
         role: Role,
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
-        let (mut rtc, ufrag) = self.new_rtc(sends_media, now)?;
+        let (mut rtc, ufrag) = self.new_rtc(estimates, now)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()
@@ -87,6 +89,7 @@ impl Engine {
             failing: false,
             counters: Counters::default(),
             bwe_bps: None,
+            estimates: estimates && self.settings.bwe_initial_bps.is_some(),
             deadline: None,
         });
         let mut ctx = self.ctx(now);
@@ -139,8 +142,24 @@ impl Engine {
         if tracks.is_empty() {
             return Err(RouterError::NoUsableMedia("the publisher's offer sends no audio or video".into()));
         }
+        // Only what the publisher offered on its video sections: str0m's codec config also
+        // lists codecs the router could take but this publisher will never send, and a VP9
+        // or AV1 payload type here means layers a subscription's estimate may have to choose
+        // (`has_layers_to_choose`).
+        let offered: Vec<str0m::media::Pt> = tracks
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video)
+            .filter_map(|t| conn.rtc.media(t.mid).map(|m| m.remote_pts().to_vec()))
+            .flatten()
+            .collect();
         let pts_of = |codec: str0m::format::Codec| -> Vec<str0m::media::Pt> {
-            conn.rtc.codec_config().params().iter().filter(|c| c.spec().codec == codec).map(|c| c.pt()).collect()
+            conn.rtc
+                .codec_config()
+                .params()
+                .iter()
+                .filter(|c| c.spec().codec == codec && offered.contains(&c.pt()))
+                .map(|c| c.pt())
+                .collect()
         };
         let (vp8_pts, vp9_pts) = (pts_of(str0m::format::Codec::Vp8), pts_of(str0m::format::Codec::Vp9));
         let av1_pts = pts_of(str0m::format::Codec::Av1);
@@ -178,8 +197,9 @@ impl Engine {
             wish: spec.wish,
             reported: None,
         });
+        let estimates = self.settings.bwe_every_subscription || self.has_layers_to_choose(publisher);
         let (id, mut conn, answer, sections) =
-            self.answer(&spec.sdp_offer, true, &spec.session_id, &spec.connection_id, role)?;
+            self.answer(&spec.sdp_offer, estimates, &spec.session_id, &spec.connection_id, role)?;
         let routes = self.routes(publisher, &mut conn, sections)?;
         if let Role::Subscriber(s) = &mut conn.role {
             s.routes = routes;
@@ -368,5 +388,25 @@ impl Engine {
         if let Some(sink) = self.on_event.as_mut() {
             sink(event);
         }
+    }
+
+    /// Whether a subscription to `publisher` has anything for a bandwidth estimate to choose
+    /// (`RouterConfig::bwe_every_subscription`): a video track with several rid layers, a
+    /// codec negotiated that can carry spatial layers in one stream (VP9, AV1: whether it
+    /// will is only seen in its packets), or temporal layers seen so far. Decided once, when
+    /// the subscription's connection is built: str0m fixes BWE at that point.
+    fn has_layers_to_choose(&self, publisher: ConnId) -> bool {
+        let Some(Role::Publisher(p)) = self.conns.get(&publisher).map(|c| &c.role) else {
+            return true;
+        };
+        let mut video = p.tracks.iter().filter(|t| t.kind == MediaKind::Video).peekable();
+        if video.peek().is_none() {
+            return false;
+        }
+        !p.vp9_pts.is_empty()
+            || !p.av1_pts.is_empty()
+            || video.any(|t| {
+                t.layers.len() > 1 || t.svc || t.layers.iter().any(|l| l.meter.rates().top_tid.unwrap_or(0) > 0)
+            })
     }
 }
