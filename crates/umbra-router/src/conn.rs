@@ -34,10 +34,10 @@ pub struct Conn {
     pub failing: bool,
     pub counters: Counters,
     pub bwe_bps: Option<u64>,
-    /// Send-side bandwidth estimation runs on this connection (subscribers whose publisher
-    /// has layers to choose among, see `RouterConfig::bwe_every_subscription`): its estimate
-    /// chooses layers and the overload rule reckons with its pacer.
-    pub estimates: bool,
+    /// The first estimate, where send-side bandwidth estimation runs on this connection
+    /// (subscribers whose publisher has layers to choose among, see
+    /// `RouterConfig::bwe_every_subscription`); `None` where it does not.
+    pub bwe_initial_bps: Option<u64>,
     /// The deadline currently in the timer heap for this connection.
     pub deadline: Option<Instant>,
 }
@@ -245,6 +245,12 @@ pub enum Work {
 }
 
 impl Conn {
+    /// The estimate its layers are chosen by and its pacer sends at: the latest from str0m,
+    /// the initial one until str0m reports; `None` where no estimation runs (nothing paced).
+    pub fn estimate_bps(&self) -> Option<u64> {
+        self.bwe_initial_bps.map(|initial| self.bwe_bps.unwrap_or(initial))
+    }
+
     pub fn stats(&mut self) -> ConnectionStats {
         let (queued_bytes, queued_bytes_peak) = match &self.role {
             Role::Subscriber(s) => {

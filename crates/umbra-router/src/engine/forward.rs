@@ -245,7 +245,6 @@ impl Engine {
             max_bytes: self.settings.max_queue_bytes,
             max_packets: self.settings.max_queue_packets,
         };
-        let initial_bps = self.settings.bwe_initial_bps;
         // Video layers (publisher mid, layer) on which a subscriber lost a frame or waits for
         // a key frame.
         let mut want_keyframe: Vec<(Mid, usize)> = Vec::new();
@@ -258,7 +257,7 @@ impl Engine {
             self.current = Some(sid);
             let mut must_drain = false;
             for i in group.iter() {
-                match deliver(&mut sc, i, initial_bps, &limits, now) {
+                match deliver(&mut sc, i, &limits, now) {
                     Delivery::Sent { new_frame, switched: s } => {
                         if new_frame {
                             sc.counters.frames_forwarded += 1;
@@ -363,13 +362,7 @@ enum Delivery {
 
 /// Offer one packet to one subscriber: sequence slot, the overload rule once per frame, then
 /// the write.
-fn deliver(
-    sc: &mut Conn,
-    i: &Inbound,
-    bwe_initial_bps: Option<u64>,
-    limits: &overload::Limits,
-    now: Instant,
-) -> Delivery {
+fn deliver(sc: &mut Conn, i: &Inbound, limits: &overload::Limits, now: Instant) -> Delivery {
     let (pub_mid, packet, received) = (i.mid, &*i.packet, i.received);
     let input = *packet.seq_no;
     let timestamp = packet.header.timestamp;
@@ -467,8 +460,7 @@ fn deliver(
             // ahead of the IDR): decide again there rather than wait for the next key frame.
             let decide = new_frame || (keyframe && route.frame.is_some_and(|(_, admitted)| !admitted));
             if decide {
-                let verdict =
-                    admit_frame(sc, pub_mid, packet.payload.len(), keyframe, received, bwe_initial_bps, limits, now);
+                let verdict = admit_frame(sc, pub_mid, packet.payload.len(), keyframe, received, limits, now);
                 if let Some(late) = verdict {
                     if let Role::Subscriber(s) = &mut sc.role
                         && let Some(route) = s.routes.iter_mut().find(|r| r.pub_mid == pub_mid)
@@ -525,20 +517,18 @@ fn thin(sel: &mut crate::conn::Selection, layer: usize, tid: Option<u8>) -> bool
 
 /// The overload rule for a frame about to start on a route: `None` when it may go out (the
 /// subscriber's pacing state updated), else the drop, with the route's sequence segment ended.
-#[allow(clippy::too_many_arguments)]
 fn admit_frame(
     sc: &mut Conn,
     pub_mid: Mid,
     len: usize,
     keyframe: bool,
     received: Instant,
-    bwe_initial_bps: Option<u64>,
     limits: &overload::Limits,
     now: Instant,
 ) -> Option<Delivery> {
     let backlog = overload::backlog(sc);
-    // BWE on means paced; until str0m reports an estimate it paces at the initial one.
-    let estimate = bwe_initial_bps.filter(|_| sc.estimates).map(|initial| sc.bwe_bps.unwrap_or(initial));
+    // BWE on means paced, at this estimate.
+    let estimate = sc.estimate_bps();
     let Role::Subscriber(s) = &mut sc.role else {
         return Some(Delivery::Skipped);
     };

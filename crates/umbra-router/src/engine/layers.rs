@@ -90,7 +90,6 @@ impl Engine {
             return;
         }
         let subscribers = p.subscribers.clone();
-        let initial = self.settings.bwe_initial_bps;
         let mut used: Vec<Vec<bool>> = tracks.iter().map(|t| vec![false; t.infos.len()]).collect();
         let mut keyframes: Vec<(Mid, usize)> = Vec::new();
         let mut events: Vec<RouterEvent> = Vec::new();
@@ -99,7 +98,7 @@ impl Engine {
                 continue;
             };
             self.current = Some(sid);
-            let bwe = initial.filter(|_| sc.estimates).map(|i| sc.bwe_bps.unwrap_or(i));
+            let bwe = sc.estimate_bps();
             let connected = sc.connected;
             let mut probe: Option<u64> = None;
             let mut probe_changed = false;

@@ -89,7 +89,7 @@ impl Engine {
             failing: false,
             counters: Counters::default(),
             bwe_bps: None,
-            estimates: estimates && self.settings.bwe_initial_bps.is_some(),
+            bwe_initial_bps: self.settings.bwe_initial_bps.filter(|_| estimates),
             deadline: None,
         });
         let mut ctx = self.ctx(now);
