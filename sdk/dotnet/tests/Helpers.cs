@@ -115,15 +115,21 @@ namespace Umbra.Tests
         public int Ok, Bad, ManagedMismatch, Calls;
         public long LastNumber = -1;
         public double MinSeenPsnr = double.PositiveInfinity;
-        public readonly HashSet<int> Threads = new HashSet<int>();
+        private readonly HashSet<int> threads = new HashSet<int>();
         public VideoFrame Kept; // the first frame object, kept to check it is invalid after the call
         public string FirstProblem;
         public int ExpectedWidth; // 0: any
 
+        /// <summary>A copy of the managed thread ids RenderFrame ran on (it may still be running).</summary>
+        public HashSet<int> Threads
+        {
+            get { lock (threads) return new HashSet<int>(threads); }
+        }
+
         public void RenderFrame(VideoFrame frame)
         {
             Interlocked.Increment(ref Calls);
-            lock (Threads) Threads.Add(Thread.CurrentThread.ManagedThreadId);
+            lock (threads) threads.Add(Thread.CurrentThread.ManagedThreadId);
             if (Kept == null) Kept = frame;
             long n = frame.ReadTestPatternFrameNumber();
             int w = frame.Width, h = frame.Height;
@@ -201,63 +207,92 @@ namespace Umbra.Tests
         }
     }
 
+    /// <summary>
+    /// A list the SDK's event threads append to while the test thread reads it. Every access takes
+    /// the one lock: <see cref="List{T}.Add"/> raises <c>Count</c> before it stores the item, so an
+    /// unlocked reader that saw <c>Count == 1</c> could still read a null <c>[0]</c>.
+    /// </summary>
+    internal sealed class Recorded<T>
+    {
+        private readonly List<T> items = new List<T>();
+
+        public void Add(T item) { lock (items) items.Add(item); }
+        public int Count { get { lock (items) return items.Count; } }
+        public T this[int i] { get { lock (items) return items[i]; } }
+        public T Find(Predicate<T> match) { lock (items) return items.Find(match); }
+        public bool Exists(Predicate<T> match) { lock (items) return items.Exists(match); }
+        public bool TrueForAll(Predicate<T> match) { lock (items) return items.TrueForAll(match); }
+    }
+
     /// <summary>Records what a session, its publisher and its subscribers raise, with the thread each ran on.</summary>
     internal sealed class Recorder
     {
-        public readonly List<string> Events = new List<string>();
-        public readonly List<int> Threads = new List<int>();
-        public readonly List<Session.ErrorEventArgs> SessionErrors = new List<Session.ErrorEventArgs>();
-        public readonly List<Publisher.ErrorEventArgs> PublisherErrors = new List<Publisher.ErrorEventArgs>();
-        public readonly List<Subscriber.ErrorEventArgs> SubscriberErrors = new List<Subscriber.ErrorEventArgs>();
-        public readonly List<Session.SignalEventArgs> Signals = new List<Session.SignalEventArgs>();
-        public readonly List<Stream> StreamsReceived = new List<Stream>(), StreamsDropped = new List<Stream>();
-        public readonly List<Session.StreamPropertyChangedEventArgs> PropertyChanges = new List<Session.StreamPropertyChangedEventArgs>();
-        public readonly List<Connection> ConnectionsCreated = new List<Connection>(), ConnectionsDropped = new List<Connection>();
+        private readonly List<string> events = new List<string>();
+        private readonly List<int> threads = new List<int>();
+        public readonly Recorded<Session.ErrorEventArgs> SessionErrors = new Recorded<Session.ErrorEventArgs>();
+        public readonly Recorded<Publisher.ErrorEventArgs> PublisherErrors = new Recorded<Publisher.ErrorEventArgs>();
+        public readonly Recorded<Subscriber.ErrorEventArgs> SubscriberErrors = new Recorded<Subscriber.ErrorEventArgs>();
+        public readonly Recorded<Session.SignalEventArgs> Signals = new Recorded<Session.SignalEventArgs>();
+        public readonly Recorded<Stream> StreamsReceived = new Recorded<Stream>(), StreamsDropped = new Recorded<Stream>();
+        public readonly Recorded<Session.StreamPropertyChangedEventArgs> PropertyChanges = new Recorded<Session.StreamPropertyChangedEventArgs>();
+        public readonly Recorded<Connection> ConnectionsCreated = new Recorded<Connection>(), ConnectionsDropped = new Recorded<Connection>();
         public volatile bool Connected, Disconnected;
+
+        /// <summary>A copy of the events so far, in order (the SDK's threads keep appending).</summary>
+        public List<string> Events
+        {
+            get { lock (events) return new List<string>(events); }
+        }
+
+        /// <summary>A copy of the managed thread id each event ran on, in event order.</summary>
+        public List<int> Threads
+        {
+            get { lock (events) return new List<int>(threads); }
+        }
 
         public void Add(string e)
         {
-            lock (Events)
+            lock (events)
             {
-                Events.Add(e);
-                Threads.Add(Thread.CurrentThread.ManagedThreadId);
+                events.Add(e);
+                threads.Add(Thread.CurrentThread.ManagedThreadId);
             }
         }
 
         public int Count(string e)
         {
-            lock (Events) return Events.FindAll(x => x == e).Count;
+            lock (events) return events.FindAll(x => x == e).Count;
         }
 
         public string List
         {
-            get { lock (Events) return string.Join(", ", Events); }
+            get { lock (events) return string.Join(", ", events); }
         }
 
         public bool AllOnThread(int id)
         {
-            lock (Events) return Threads.TrueForAll(t => t == id);
+            lock (events) return threads.TrueForAll(t => t == id);
         }
 
         public void Watch(Session s)
         {
             s.Connected += (o, e) => { Add("Connected"); Connected = true; };
             s.Disconnected += (o, e) => { Add("Disconnected"); Disconnected = true; };
-            s.Error += (o, e) => { lock (SessionErrors) SessionErrors.Add(e); Add("Error:" + e.ErrorCode); };
-            s.StreamReceived += (o, e) => { lock (StreamsReceived) StreamsReceived.Add(e.Stream); Add("StreamReceived"); };
-            s.StreamDropped += (o, e) => { lock (StreamsDropped) StreamsDropped.Add(e.Stream); Add("StreamDropped"); };
-            s.ConnectionCreated += (o, e) => { lock (ConnectionsCreated) ConnectionsCreated.Add(e.Connection); Add("ConnectionCreated"); };
-            s.ConnectionDropped += (o, e) => { lock (ConnectionsDropped) ConnectionsDropped.Add(e.Connection); Add("ConnectionDropped"); };
-            s.Signal += (o, e) => { lock (Signals) Signals.Add(e); Add("Signal:" + e.Type); };
-            s.StreamHasAudioChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("HasAudio:" + e.HasAudio); };
-            s.StreamHasVideoChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("HasVideo:" + e.HasVideo); };
-            s.StreamVideoDimensionsChanged += (o, e) => { lock (PropertyChanges) PropertyChanges.Add(e); Add("VideoDimensions:" + e.VideoWidth + "x" + e.VideoHeight); };
+            s.Error += (o, e) => { SessionErrors.Add(e); Add("Error:" + e.ErrorCode); };
+            s.StreamReceived += (o, e) => { StreamsReceived.Add(e.Stream); Add("StreamReceived"); };
+            s.StreamDropped += (o, e) => { StreamsDropped.Add(e.Stream); Add("StreamDropped"); };
+            s.ConnectionCreated += (o, e) => { ConnectionsCreated.Add(e.Connection); Add("ConnectionCreated"); };
+            s.ConnectionDropped += (o, e) => { ConnectionsDropped.Add(e.Connection); Add("ConnectionDropped"); };
+            s.Signal += (o, e) => { Signals.Add(e); Add("Signal:" + e.Type); };
+            s.StreamHasAudioChanged += (o, e) => { PropertyChanges.Add(e); Add("HasAudio:" + e.HasAudio); };
+            s.StreamHasVideoChanged += (o, e) => { PropertyChanges.Add(e); Add("HasVideo:" + e.HasVideo); };
+            s.StreamVideoDimensionsChanged += (o, e) => { PropertyChanges.Add(e); Add("VideoDimensions:" + e.VideoWidth + "x" + e.VideoHeight); };
         }
 
         public void Watch(Publisher p)
         {
             p.StreamCreated += (o, e) => Add("Publisher.StreamCreated");
-            p.Error += (o, e) => { lock (PublisherErrors) PublisherErrors.Add(e); Add("Publisher.Error:" + e.ErrorCode); };
+            p.Error += (o, e) => { PublisherErrors.Add(e); Add("Publisher.Error:" + e.ErrorCode); };
             p.MuteForced += (o, e) => Add("Publisher.MuteForced");
         }
 
@@ -265,7 +300,7 @@ namespace Umbra.Tests
         {
             s.Connected += (o, e) => Add("Subscriber.Connected");
             s.Disconnected += (o, e) => Add("Subscriber.Disconnected");
-            s.Error += (o, e) => { lock (SubscriberErrors) SubscriberErrors.Add(e); Add("Subscriber.Error:" + e.ErrorCode); };
+            s.Error += (o, e) => { SubscriberErrors.Add(e); Add("Subscriber.Error:" + e.ErrorCode); };
             s.EncryptionSecretMismatch += (o, e) => Add("Subscriber.Mismatch");
             s.StreamNotEncrypted += (o, e) => Add("Subscriber.NotEncrypted");
             s.EncryptionSecretMatch += (o, e) => Add("Subscriber.Match");
@@ -273,7 +308,7 @@ namespace Umbra.Tests
 
         public Session.SignalEventArgs Signal(string type)
         {
-            lock (Signals) return Signals.Find(x => x.Type == type);
+            return Signals.Find(x => x.Type == type);
         }
     }
 
