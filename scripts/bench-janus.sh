@@ -20,6 +20,8 @@
 #   BENCH_OUT=FILE            JSON lines (default /tmp/umbra-bench-janus-DATE.jsonl)
 #   BENCH_KEEP=1              keep the temporary directory (server and client logs)
 #   BENCH_THREADS             load client subscriber threads (default: cores)
+#   BENCH_PACE=0              the publisher paces at this multiple of its rate (2.5: a browser's
+#                             pacer); 0 sends each frame in one burst
 #   UMBRA_BIN, LOADGEN_BIN    binaries (default: release builds with the shared CARGO_TARGET_DIR)
 # Needs root (ip netns). Bounded: every load client run is killed after 240 s; ~25 s per point.
 set -euo pipefail
@@ -33,6 +35,7 @@ BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_PAST_KNEE="${BENCH_PAST_KNEE:-1}"
 CORES=$(nproc)
 BENCH_THREADS="${BENCH_THREADS:-$CORES}"
+BENCH_PACE="${BENCH_PACE:-0}"
 
 log() { printf '[bench-janus] %s\n' "$*" >&2; }
 
@@ -204,7 +207,7 @@ point() {
   local line
   if line=$(ip netns exec "$NSC" timeout 240 "$LOADGEN_BIN" "${args[@]}" -n "$n" --bind "$CLIENT_IP" \
       --server-pid "$SERVER_PID" --threads "$BENCH_THREADS" --warmup "$BENCH_WARMUP" \
-      --duration "$BENCH_DURATION" --label "janus=$JANUS_VERSION event_loops=$CORES" 2>"$TMP/loadgen-$tag.err"); then
+      --duration "$BENCH_DURATION" --pace "$BENCH_PACE" --label "janus=$JANUS_VERSION event_loops=$CORES" 2>"$TMP/loadgen-$tag.err"); then
     jq -c --arg p "$phase" '. + {phase: $p}' <<<"$line" >> "$OUT"
     tail -1 "$TMP/loadgen-$tag.err" >&2
   else
@@ -214,7 +217,7 @@ point() {
   stop_server
 }
 
-log "cores=$CORES janus=$JANUS_VERSION N=[$BENCH_N] window=${BENCH_DURATION}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
+log "cores=$CORES janus=$JANUS_VERSION N=[$BENCH_N] window=${BENCH_DURATION}s publisher pace=$BENCH_PACE load: $(cut -d' ' -f1-3 /proc/loadavg)"
 i=0
 for n in $BENCH_N; do
   if [ $((i % 2)) = 0 ]; then order="umbra janus"; else order="janus umbra"; fi

@@ -7,6 +7,7 @@ pub mod frames;
 pub mod http;
 pub mod janus;
 pub mod media;
+pub mod pacer;
 pub mod peer;
 pub mod procstat;
 pub mod run;

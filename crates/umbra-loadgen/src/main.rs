@@ -26,6 +26,9 @@ OPTIONS:
   --video-kbps K        video rate (default 2500)
   --fps F               video frame rate (default 30)
   --drop-every K        count but never send every K-th frame of each kind (checks loss detection)
+  --pace X              the publisher sends at most X times the video rate, as a browser's pacer
+                        does (libwebrtc: 2.5); 0 (default) sends each frame in one burst. The
+                        latency then includes the pacer's delay (a key frame's ~50 ms at 2.5)
   --batch-us US         a subscriber thread wakes at most once per US microseconds (default
                         1000; 0 = at every datagram): the client then costs the same for a
                         server that paces its packets as for one that sends them in bursts
@@ -91,6 +94,10 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     o.publisher.video_bps = num("--video-kbps", take(&mut kv, "--video-kbps"), 2500u64)? * 1000;
     o.publisher.fps = num("--fps", take(&mut kv, "--fps"), 30u32)?.clamp(1, 120);
     o.publisher.drop_every = num("--drop-every", take(&mut kv, "--drop-every"), 0u32)?;
+    o.publisher.pace = num("--pace", take(&mut kv, "--pace"), 0f64)?;
+    if !(o.publisher.pace == 0.0 || (1.0..=100.0).contains(&o.publisher.pace)) {
+        return Err(format!("--pace: {} is not 0 or between 1 and 100", o.publisher.pace));
+    }
     o.label = take(&mut kv, "--label");
     o.batch = Duration::from_micros(num("--batch-us", take(&mut kv, "--batch-us"), 1000u64)?.min(20_000));
     if let Some(k) = kv.keys().next() {

@@ -28,6 +28,9 @@ pub struct PublisherConfig {
     /// Skip (count but never send) every `drop_every`-th frame of each kind; 0 = none. For
     /// checking that loss is detected.
     pub drop_every: u32,
+    /// Send at most this multiple of `video_bps` (libwebrtc's pacer: 2.5), a key frame then
+    /// leaving over tens of milliseconds; 0: each frame in one burst.
+    pub pace: f64,
 }
 
 /// What the publisher thread shares with the controller.
@@ -65,9 +68,16 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
             let mut want_key = false;
             let mut last_key = Instant::now();
             let mut fds = [pollfd(peer.fd())];
+            if cfg.pace > 0.0 {
+                peer.pace((cfg.video_bps as f64 * cfg.pace) as u64);
+            }
+            let mut paced_until: Option<Instant> = None;
             while !shared.stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 let mut next = peer.deadline.min(now + Duration::from_millis(20));
+                if let Some(t) = paced_until {
+                    next = next.min(t);
+                }
                 if let Some(t0) = started {
                     next = next.min(t0 + Duration::from_secs_f64(f64::from(v) / f64::from(cfg.fps)));
                     next = next.min(t0 + Duration::from_millis(20 * u64::from(a)));
@@ -85,6 +95,7 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
                     shared.dead.store(true, Ordering::Relaxed);
                     break;
                 }
+                paced_until = peer.release();
                 for e in events {
                     match e {
                         Event::Connected => {
@@ -158,6 +169,7 @@ pub fn spawn_publisher(mut peer: Peer, cfg: PublisherConfig, shared: Arc<Publish
                     // Packetize and send now rather than at the next wake-up.
                     let _ = peer.rtc.handle_input(str0m::Input::Timeout(Instant::now()));
                     peer.flush(&mut |_, _| {});
+                    paced_until = peer.release();
                 }
             }
             peer.close();

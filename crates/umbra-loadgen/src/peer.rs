@@ -10,6 +10,8 @@ use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+use crate::pacer::Pacer;
+
 pub type Error = String;
 
 fn err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -26,6 +28,7 @@ pub struct Peer {
     pub audio_mid: Option<Mid>,
     pub alive: bool,
     buf: Vec<u8>,
+    pacer: Option<Pacer>,
 }
 
 /// Whether an RTP datagram has the padding bit set: the bandwidth probes str0m sends (padding
@@ -63,7 +66,19 @@ impl Peer {
             audio_mid: None,
             alive: true,
             buf: vec![0; 2048],
+            pacer: None,
         })
+    }
+
+    /// From now on, sends at most `bps` (see [`Peer::release`]).
+    pub fn pace(&mut self, bps: u64) {
+        self.pacer = Some(Pacer::new(bps, Instant::now()));
+    }
+
+    /// Sends what the pacer lets go by now; returns when the next queued datagram is due
+    /// (None: nothing queued, or no pacer).
+    pub fn release(&mut self) -> Option<Instant> {
+        self.pacer.as_mut()?.release(&self.socket, Instant::now())
     }
 
     pub fn fd(&self) -> RawFd {
@@ -136,6 +151,11 @@ impl Peer {
     pub fn flush(&mut self, on_event: &mut dyn FnMut(&mut Self, Event)) {
         loop {
             match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) if self.pacer.is_some() => {
+                    if let Some(p) = &mut self.pacer {
+                        p.push(t.contents.to_vec(), t.destination);
+                    }
+                }
                 Ok(Output::Transmit(t)) => {
                     let r = self.socket.send_to(&t.contents, t.destination);
                     if t.contents.first().is_some_and(|b| *b < 2) {

@@ -136,4 +136,12 @@ fn frames_arrive_and_skipped_frames_count_as_loss() {
     let loss = f(&lossy, "loss_pct");
     assert!((9.0..=40.0).contains(&loss), "every 10th frame skipped, yet loss is {loss} %: {lossy}");
     assert!(f(&lossy, "video_loss_pct") >= 8.0 && f(&lossy, "audio_loss_pct") >= 9.0, "{lossy}");
+
+    // Paced at 2.5x its 2.5 Mb/s: a key frame (4x the mean, ~42 kB) takes ~53 ms to leave, so
+    // the slowest frames of the window (the 3 s hold a key frame) arrive at least that late.
+    let paced = server.loadgen(&["--pace", "2.5"]);
+    assert_eq!(paced["subscribers_receiving"], 2, "{paced}");
+    assert_eq!(f(&paced, "publisher_pace"), 2.5, "{paced}");
+    assert!(f(&paced, "loss_pct") < 20.0, "loss with a paced publisher: {paced}");
+    assert!(f(&paced, "latency_ms_p99") >= 30.0, "a paced key frame should arrive late: {paced}");
 }

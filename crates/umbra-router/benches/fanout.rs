@@ -14,6 +14,12 @@
 //! clients) on the other CPUs, so the router-added latency is the router's own and not time
 //! spent waiting for a core the clients hold (use it with `--workers 1`).
 //!
+//! The publisher paces what it sends at 2.5x its media rate, as libwebrtc's pacer and the
+//! native SDK's do, so a key frame reaches the router spread over tens of milliseconds the way
+//! a real publisher's does; `-- --burst` sends each frame in one burst instead (the worst
+//! case for the router-added latency: a key frame's ~35 packets arrive together and each is
+//! copied to every subscriber before the next).
+//!
 //! Reported per step: packets the router sent per second and per second of router-thread CPU
 //! ("per core"), router CPU per subscriber track, RSS per subscriber (router + test client
 //! together, so an upper bound of the router's share), the router-added latency (receive of a
@@ -29,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use str0m::media::MediaKind;
+use umbra_loadgen::pacer::LIBWEBRTC_PACE_MULTIPLIER as PACE_MULTIPLIER;
 use umbra_router::*;
 
 const VIDEO_FPS: f64 = 30.0;
@@ -103,6 +110,7 @@ fn main() {
     let window = Duration::from_secs(if quick { 3 } else { 5 });
 
     let no_bwe = std::env::args().any(|a| a == "--no-bwe");
+    let burst = std::env::args().any(|a| a == "--burst");
     let arg = |name: &str| -> Option<usize> {
         let args: Vec<String> = std::env::args().collect();
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
@@ -146,7 +154,9 @@ fn main() {
                 video_size: None,
             })
             .expect("publish");
-        let publisher = pub_clients.add(p.accept(&answer));
+        let peer = p.accept(&answer);
+        let peer = if burst { peer } else { peer.paced((VIDEO_BPS * PACE_MULTIPLIER) as u64) };
+        let publisher = pub_clients.add(peer);
         pub_clients.wait_until("publisher connected", Duration::from_secs(20), |s| s[publisher].connected);
         publishers.push(publisher);
     }
@@ -197,12 +207,17 @@ fn main() {
         VIDEO_BPS / 1e6
     );
     println!(
-        "machine: {cpus} CPUs online; all peers and the router in this process{}; window {:?} per step; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
+        "machine: {cpus} CPUs online; all peers and the router in this process{}; window {:?} per step; publisher {}; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
         match pin {
             Some(core) => format!(" (router workers on CPU {core} alone, the rest on the others)"),
             None => String::new(),
         },
         window,
+        if burst {
+            "sends each frame in one burst".to_string()
+        } else {
+            format!("paced at {PACE_MULTIPLIER}x its rate")
+        },
         if no_bwe { "off" } else { "on" }
     );
 

@@ -59,10 +59,14 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     assert!(matches!(router.stats(), Err(RouterError::Stopped)));
 }
 
+/// The transport-wide sequence number extension's URI (what `a=extmap` names).
+const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
 /// A subscription to one plain VP8 layer has nothing for a bandwidth estimate to choose: it
-/// is forwarded without one (and so unpaced), and gets every frame; with
-/// `bwe_every_subscription` the same subscription is estimated. A subscription to a publisher
-/// that negotiated VP9 (which can carry spatial layers) is estimated by default.
+/// is forwarded without one (and so unpaced, and without transport-wide feedback), and gets
+/// every frame; with `bwe_every_subscription` the same subscription is estimated. A
+/// subscription to a publisher that negotiated VP9 (which can carry spatial layers) is
+/// estimated by default.
 #[test]
 fn only_subscriptions_with_layers_to_choose_are_estimated() {
     let _serial = media_test_lock();
@@ -74,12 +78,17 @@ fn only_subscriptions_with_layers_to_choose_are_estimated() {
         let ip = loopback_v4();
         let mut pub_opts = PeerOptions::publisher(ip);
         pub_opts.video_codec = Some(codec);
-        let publisher = publish(&router, &clients, &pub_opts, "cam", "c-pub");
-        let sub = subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", "sub", "c-sub");
+        let (publisher, pub_answer) = publish_answered(&router, &clients, &pub_opts, "cam", "c-pub");
+        let (sub, sub_answer) =
+            subscribe_answered(&router, &clients, &PeerOptions::subscriber(ip), "cam", "sub", "c-sub");
+        let what = format!("{codec} publisher, bwe_every_subscription {every}");
+        // Transport-wide feedback: always from the router to a publisher (its estimator's
+        // input); from a subscriber only where the router estimates.
+        assert!(pub_answer.contains(TWCC_URI), "{what}: publisher answer without TWCC:\n{pub_answer}");
+        assert_eq!(sub_answer.contains(TWCC_URI), estimated, "{what}: subscriber answer:\n{sub_answer}");
         clients.wait_until("connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
         let (v, a) = send_media(&clients, publisher, 2.0, 6000);
         std::thread::sleep(Duration::from_millis(400));
-        let what = format!("{codec} publisher, bwe_every_subscription {every}");
         // The test frames are VP8-shaped (`codec_frame` makes the others); VP9 is here only
         // for what it negotiates.
         clients.with(|st| {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::rtp::dd;
 use crate::{answer, creds};
-use str0m::rtp::Extension;
+use str0m::rtp::{Extension, ExtensionMap};
 
 /// The Dependency Descriptor's id in the router's own extension map (str0m's standard map
 /// uses 1-4, 10, 11 and 13); offers bring their own ids, which str0m's answer keeps.
@@ -11,8 +11,9 @@ const DD_EXTENSION_ID: u8 = 12;
 
 impl Engine {
     /// A connection for one offer; `estimates`: send-side bandwidth estimation (with str0m's
-    /// pacer) on it, if the router has BWE on at all.
-    pub(super) fn new_rtc(&mut self, estimates: bool, now: Instant) -> Result<(Rtc, String)> {
+    /// pacer) on it, if the router has BWE on at all; `twcc`: transport-wide sequence numbers
+    /// negotiated (see [`Engine::answer`]).
+    pub(super) fn new_rtc(&mut self, estimates: bool, twcc: bool, now: Instant) -> Result<(Rtc, String)> {
         // From the OS CSPRNG, not str0m's `IceCreds::new()`: the password is what the demux's
         // address verification rests on (see `creds.rs`).
         let mut creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
@@ -22,7 +23,16 @@ impl Engine {
             creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
         }
         let ufrag = creds.ufrag.clone();
+        // str0m's standard map (Chrome's ids), less transport-wide sequence numbers where no
+        // feedback is wanted; offers bring their own ids, which str0m's answer keeps.
+        let mut exts = ExtensionMap::empty();
+        for (id, ext) in ExtensionMap::standard().iter() {
+            if twcc || *ext != Extension::TransportSequenceNumber {
+                exts.set(id, ext.clone());
+            }
+        }
         let mut config = Rtc::builder()
+            .set_extension_map(exts)
             .set_ice_lite(true)
             .set_local_ice_credentials(creds)
             .set_dtls_cert(self.cert.clone())
@@ -62,7 +72,14 @@ impl Engine {
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
-        let (mut rtc, ufrag) = self.new_rtc(estimates, now)?;
+        let estimates = estimates && self.settings.bwe_initial_bps.is_some();
+        // Transport-wide feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01)
+        // serves an estimator at the sending end. A publisher's own estimator needs the router's
+        // feedback, so its connection always negotiates it. A subscription the router does not
+        // estimate would only cost: str0m numbering and recording every copy sent, and the
+        // subscriber's feedback packets (a dozen a second) decrypted and parsed for nothing.
+        let twcc = matches!(role, Role::Publisher(_)) || estimates;
+        let (mut rtc, ufrag) = self.new_rtc(estimates, twcc, now)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()

@@ -19,6 +19,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+use umbra_loadgen::pacer::Pacer;
 
 /// Which side of the router a test peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,14 @@ impl PendingPeer {
     pub fn accept(mut self, answer: &str) -> Peer {
         let answer = SdpAnswer::from_sdp_string(answer).expect("answer parses");
         self.rtc.sdp_api().accept_answer(self.pending, answer).expect("answer accepted");
-        Peer { rtc: self.rtc, socket: self.socket, mids: self.mids, media_time: HashMap::new(), deadline: None }
+        Peer {
+            rtc: self.rtc,
+            socket: self.socket,
+            mids: self.mids,
+            media_time: HashMap::new(),
+            deadline: None,
+            pacer: None,
+        }
     }
 }
 
@@ -103,6 +111,16 @@ pub struct Peer {
     mids: Vec<(Mid, MediaKind)>,
     media_time: HashMap<Mid, u64>,
     deadline: Option<Instant>,
+    pacer: Option<Pacer>,
+}
+
+impl Peer {
+    /// Sends this peer's datagrams at most at `bps`, as a browser's or the native SDK's pacer
+    /// does, instead of a whole frame in one burst (see `umbra_loadgen::pacer`).
+    pub fn paced(mut self, bps: u64) -> Peer {
+        self.pacer = Some(Pacer::new(bps, Instant::now()));
+        self
+    }
 }
 
 /// One frame as a subscriber received it.
@@ -229,11 +247,19 @@ fn drain(peer: &mut Peer, st: &mut PeerState, keep: bool) {
         match peer.rtc.poll_output() {
             Ok(Output::Timeout(t)) => {
                 peer.deadline = Some(t);
+                if let Some(pacer) = &mut peer.pacer
+                    && let Some(at) = pacer.release(&peer.socket, Instant::now())
+                {
+                    peer.deadline = Some(t.min(at));
+                }
                 return;
             }
-            Ok(Output::Transmit(t)) => {
-                let _ = peer.socket.send_to(&t.contents, t.destination);
-            }
+            Ok(Output::Transmit(t)) => match &mut peer.pacer {
+                Some(pacer) => pacer.push(t.contents.to_vec(), t.destination),
+                None => {
+                    let _ = peer.socket.send_to(&t.contents, t.destination);
+                }
+            },
             Ok(Output::Event(e)) => match e {
                 Event::Connected => st.connected = true,
                 Event::MediaData(d) => {
@@ -478,6 +504,17 @@ pub fn start_router(bind: Vec<std::net::SocketAddr>) -> (RouterHandle, Receiver<
 }
 
 pub fn publish(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, stream: &str, conn: &str) -> PeerId {
+    publish_answered(router, clients, opts, stream, conn).0
+}
+
+/// [`publish`], also returning the router's answer.
+pub fn publish_answered(
+    router: &RouterHandle,
+    clients: &Clients,
+    opts: &PeerOptions,
+    stream: &str,
+    conn: &str,
+) -> (PeerId, String) {
     let p = offer(opts);
     let answer = router
         .publish(PublishSpec {
@@ -488,7 +525,7 @@ pub fn publish(router: &RouterHandle, clients: &Clients, opts: &PeerOptions, str
             video_size: None,
         })
         .expect("publish answered");
-    clients.add(p.accept(&answer))
+    (clients.add(p.accept(&answer)), answer)
 }
 
 pub fn subscribe(
@@ -499,6 +536,18 @@ pub fn subscribe(
     sub: &str,
     conn: &str,
 ) -> PeerId {
+    subscribe_answered(router, clients, opts, stream, sub, conn).0
+}
+
+/// [`subscribe`], also returning the router's answer.
+pub fn subscribe_answered(
+    router: &RouterHandle,
+    clients: &Clients,
+    opts: &PeerOptions,
+    stream: &str,
+    sub: &str,
+    conn: &str,
+) -> (PeerId, String) {
     let p = offer(opts);
     let answer = router
         .subscribe(SubscribeSpec {
@@ -510,7 +559,7 @@ pub fn subscribe(
             wish: Default::default(),
         })
         .expect("subscribe answered");
-    clients.add(p.accept(&answer))
+    (clients.add(p.accept(&answer)), answer)
 }
 
 /// Send `secs` seconds of 30 fps video and 50 fps audio, paced in real time.
