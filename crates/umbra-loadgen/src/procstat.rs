@@ -1,7 +1,22 @@
 //! Another process's CPU time and memory from /proc, and this process's CPU time.
 
-/// utime + stime of every thread of `pid` (/proc/PID/stat), in µs.
-pub fn cpu_us(pid: u32) -> Option<u64> {
+/// CPU time of every thread of `pid` (/proc/PID/stat), in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cpu {
+    /// utime: in the process's own code.
+    pub user_us: u64,
+    /// stime: in the kernel on its behalf (system calls: for a media server mostly the UDP send
+    /// and receive paths, which on loopback include delivering each datagram to its receiver).
+    pub system_us: u64,
+}
+
+impl Cpu {
+    pub fn total_us(self) -> u64 {
+        self.user_us + self.system_us
+    }
+}
+
+pub fn cpu(pid: u32) -> Option<Cpu> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = &text[text.rfind(')')? + 2..];
@@ -11,7 +26,7 @@ pub fn cpu_us(pid: u32) -> Option<u64> {
     let stime: u64 = f.get(12)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some((utime + stime) * 1_000_000 / hz)
+    Some(Cpu { user_us: utime * 1_000_000 / hz, system_us: stime * 1_000_000 / hz })
 }
 
 /// The scheduler's run time of every live thread of `pid` (/proc/PID/task/*/schedstat), in µs:
@@ -84,7 +99,7 @@ mod tests {
             x = x.wrapping_add(i * i);
         }
         assert!(x > 0);
-        assert!(super::cpu_us(pid).is_some());
+        assert!(super::cpu(pid).is_some_and(|c| c.total_us() >= c.user_us));
         assert!(super::sched_us(pid).unwrap() > 0);
         assert!(super::rss_kib(pid).unwrap() > 100);
         assert!(super::self_cpu_us() > 0);

@@ -154,7 +154,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
 
         // The window.
         let load_before = procstat::load1();
-        let cpu0 = opts.server_pid.and_then(procstat::cpu_us);
+        let cpu0 = opts.server_pid.and_then(procstat::cpu);
         let sched0 = opts.server_pid.and_then(procstat::sched_us);
         let self0 = procstat::self_cpu_us();
         let threads0 = procstat::self_threads_us();
@@ -169,7 +169,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         std::thread::sleep(opts.duration);
         shared.recording.store(false, Ordering::Relaxed);
         let secs = t0.elapsed().as_secs_f64();
-        let cpu1 = opts.server_pid.and_then(procstat::cpu_us);
+        let cpu1 = opts.server_pid.and_then(procstat::cpu);
         let sched1 = opts.server_pid.and_then(procstat::sched_us);
         let self1 = procstat::self_cpu_us();
         let threads1 = procstat::self_threads_us();
@@ -202,7 +202,12 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let lat_vmax = ms(c.video_latency_us.iter().max().copied());
         let lat_a50 = ms(quantile(&mut c.audio_latency_us, 0.5));
         let lat_a99 = ms(quantile(&mut c.audio_latency_us, 0.99));
-        let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a) as f64);
+        let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.total_us().saturating_sub(a.total_us()) as f64);
+        // The kernel's share of the server's CPU (its UDP paths, per datagram).
+        let server_system_share = cpu0.zip(cpu1).and_then(|(a, b)| {
+            let total = b.total_us().saturating_sub(a.total_us());
+            (total > 0).then(|| round(100.0 * b.system_us.saturating_sub(a.system_us) as f64 / total as f64, 1))
+        });
         let server_sched = sched0.zip(sched1).map(|(a, b)| b.saturating_sub(a) as f64);
         let per_pkt = |cpu: Option<f64>| cpu.filter(|_| packets > 0).map(|c| round(c / packets as f64, 2));
         // Subscriber tracks (audio and video each count) that one fully used core carries.
@@ -233,6 +238,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
             "forwarded_mbps": round((by1 - by0) as f64 * 8.0 / secs / 1e6, 2),
             "server_cpu_pct": server_cpu.map(|c| round(100.0 * c / (secs * 1e6), 1)),
             "cpu_us_per_pkt": per_pkt(server_cpu),
+            "server_system_pct_of_cpu": server_system_share,
             "sched_cpu_pct": server_sched.map(|c| round(100.0 * c / (secs * 1e6), 1)),
             "sched_us_per_pkt": per_pkt(server_sched),
             "tracks_per_core": tracks_per_core,
