@@ -263,8 +263,8 @@ for r in rows:
           f"| {g(r,'latency_ms_p50')} / {g(r,'latency_ms_p99')} ms | {g(r,'server_rss_mib')} MiB | {g(r,'rss_per_sub_kib')} KiB "
           f"| {r['client_cpu_pct']}% | {r.get('load1_before')} |")
 print(f"\nknee (largest N of the sweep with mean loss <= 1 %): umbra {knee['umbra'] or '-'}, janus {knee['janus'] or '-'}")
-print("\n| N | µs/pkt umbra / janus | Janus µs ÷ Umbra µs (>1: Umbra cheaper) | tracks/core umbra / janus | loss umbra / janus | p99 umbra / janus |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("\n| N | µs/pkt umbra / janus | Janus µs ÷ Umbra µs (>1: Umbra cheaper) | tracks/core umbra / janus | loss umbra / janus | p99 umbra / janus | kernel share of CPU umbra / janus |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 by = {}
 for r in rows:
     if not r.get("failed") and r["phase"] == "sweep": by.setdefault(r["n"], {})[r["backend"]] = r
@@ -272,7 +272,8 @@ for n in sorted(by):
     u, j = by[n].get("umbra"), by[n].get("janus")
     if not (u and j) or not u.get("cpu_us_per_pkt") or not j.get("cpu_us_per_pkt"): continue
     print(f"| {n} | {u['cpu_us_per_pkt']} / {j['cpu_us_per_pkt']} | {j['cpu_us_per_pkt']/u['cpu_us_per_pkt']:.2f}x "
-          f"| {u['tracks_per_core']:.0f} / {j['tracks_per_core']:.0f} | {u['loss_pct']} / {j['loss_pct']} % | {u['latency_ms_p99']} / {j['latency_ms_p99']} ms |")
+          f"| {u['tracks_per_core']:.0f} / {j['tracks_per_core']:.0f} | {u['loss_pct']} / {j['loss_pct']} % | {u['latency_ms_p99']} / {j['latency_ms_p99']} ms "
+          f"| {g(u,'server_system_pct_of_cpu','{}%')} / {g(j,'server_system_pct_of_cpu','{}%')} |")
 print("\nPast the knee (each server at 1.5x its own knee; healthy = its point at the knee):")
 print("| server | knee | N | loss | latency p50 / p99 | RSS | RSS/sub (healthy) |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
