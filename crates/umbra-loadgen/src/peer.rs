@@ -151,17 +151,15 @@ impl Peer {
     pub fn flush(&mut self, on_event: &mut dyn FnMut(&mut Self, Event)) {
         loop {
             match self.rtc.poll_output() {
-                Ok(Output::Transmit(t)) if self.pacer.is_some() => {
-                    if let Some(p) = &mut self.pacer {
-                        p.push(t.contents.to_vec(), t.destination);
+                Ok(Output::Transmit(t)) => match &mut self.pacer {
+                    Some(p) => p.push(t.contents.to_vec(), t.destination),
+                    None => {
+                        let r = self.socket.send_to(&t.contents, t.destination);
+                        if t.contents.first().is_some_and(|b| *b < 2) {
+                            crate::debug!("{} -> {} STUN {} bytes: {r:?}", self.local, t.destination, t.contents.len());
+                        }
                     }
-                }
-                Ok(Output::Transmit(t)) => {
-                    let r = self.socket.send_to(&t.contents, t.destination);
-                    if t.contents.first().is_some_and(|b| *b < 2) {
-                        crate::debug!("{} -> {} STUN {} bytes: {r:?}", self.local, t.destination, t.contents.len());
-                    }
-                }
+                },
                 Ok(Output::Timeout(t)) => {
                     self.deadline = t;
                     return;

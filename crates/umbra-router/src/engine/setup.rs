@@ -10,10 +10,10 @@ use str0m::rtp::{Extension, ExtensionMap};
 const DD_EXTENSION_ID: u8 = 12;
 
 impl Engine {
-    /// A connection for one offer; `estimates`: send-side bandwidth estimation (with str0m's
-    /// pacer) on it, if the router has BWE on at all; `twcc`: transport-wide sequence numbers
+    /// A connection for one offer; `bwe_initial_bps`: send-side bandwidth estimation (with
+    /// str0m's pacer) on it, from this first estimate; `twcc`: transport-wide sequence numbers
     /// negotiated (see [`Engine::answer`]).
-    pub(super) fn new_rtc(&mut self, estimates: bool, twcc: bool, now: Instant) -> Result<(Rtc, String)> {
+    pub(super) fn new_rtc(&mut self, bwe_initial_bps: Option<u64>, twcc: bool, now: Instant) -> Result<(Rtc, String)> {
         // From the OS CSPRNG, not str0m's `IceCreds::new()`: the password is what the demux's
         // address verification rests on (see `creds.rs`).
         let mut creds = creds::ice_credentials().map_err(RouterError::Entropy)?;
@@ -46,14 +46,14 @@ impl Engine {
             // AV1 layers are named only in this extension (`rtp::dd`); an id str0m's standard
             // map leaves free.
             .set_extension(DD_EXTENSION_ID, Extension::with_serializer(dd::URI, dd::Serializer));
-        if estimates && let Some(bps) = self.settings.bwe_initial_bps {
+        if let Some(bps) = bwe_initial_bps {
             config = config.enable_bwe(Some(Bitrate::bps(bps)));
         }
         let mut rtc = config.build(now);
         for c in &self.candidates {
             rtc.add_local_candidate(c.clone());
         }
-        if estimates && self.settings.bwe_initial_bps.is_some() {
+        if bwe_initial_bps.is_some() {
             rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(self.settings.bwe_desired_bps));
         }
         Ok((rtc, ufrag))
@@ -72,14 +72,14 @@ impl Engine {
     ) -> Result<(ConnId, Box<Conn>, String, Vec<Section>)> {
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| RouterError::BadSdp(e.to_string()))?;
         let now = Instant::now();
-        let estimates = estimates && self.settings.bwe_initial_bps.is_some();
+        let bwe_initial_bps = self.settings.bwe_initial_bps.filter(|_| estimates);
         // Transport-wide feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01)
         // serves an estimator at the sending end. A publisher's own estimator needs the router's
         // feedback, so its connection always negotiates it. A subscription the router does not
         // estimate would only cost: str0m numbering and recording every copy sent, and the
         // subscriber's feedback packets (a dozen a second) decrypted and parsed for nothing.
-        let twcc = matches!(role, Role::Publisher(_)) || estimates;
-        let (mut rtc, ufrag) = self.new_rtc(estimates, twcc, now)?;
+        let twcc = matches!(role, Role::Publisher(_)) || bwe_initial_bps.is_some();
+        let (mut rtc, ufrag) = self.new_rtc(bwe_initial_bps, twcc, now)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| RouterError::OfferRefused(e.to_string()))?;
         let sections = sdp
             .lines()
@@ -106,7 +106,7 @@ impl Engine {
             failing: false,
             counters: Counters::default(),
             bwe_bps: None,
-            bwe_initial_bps: self.settings.bwe_initial_bps.filter(|_| estimates),
+            bwe_initial_bps,
             deadline: None,
         });
         let mut ctx = self.ctx(now);
