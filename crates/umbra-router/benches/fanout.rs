@@ -12,7 +12,8 @@
 //! carries media (the per-worker CPU line shows it); `-- --steps 50,75` picks the N steps;
 //! `-- --pin-router C` runs the router's workers on CPU C only and everything else (the test
 //! clients) on the other CPUs, so the router-added latency is the router's own and not time
-//! spent waiting for a core the clients hold (use it with `--workers 1`).
+//! spent waiting for a core the clients hold (use it with `--workers 1`); `-- --inline-send`
+//! has each worker send on itself instead of through its send thread.
 //!
 //! The publisher paces what it sends at 2.5x its media rate, as libwebrtc's pacer and the
 //! native SDK's do, so a key frame reaches the router spread over tens of milliseconds the way
@@ -111,6 +112,7 @@ fn main() {
 
     let no_bwe = std::env::args().any(|a| a == "--no-bwe");
     let burst = std::env::args().any(|a| a == "--burst");
+    let inline_send = std::env::args().any(|a| a == "--inline-send");
     let arg = |name: &str| -> Option<usize> {
         let args: Vec<String> = std::env::args().collect();
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
@@ -121,6 +123,7 @@ fn main() {
         config.media_workers = w;
     }
     let workers = config.media_workers;
+    config.send_thread = !inline_send;
     if no_bwe {
         // For comparison only: without BWE str0m sends without pacing.
         config.bwe_initial_bps = None;
@@ -207,7 +210,7 @@ fn main() {
         VIDEO_BPS / 1e6
     );
     println!(
-        "machine: {cpus} CPUs online; all peers and the router in this process{}; window {:?} per step; publisher {}; BWE/pacer {}; {workers} media worker(s); {sessions} session(s) placed on workers {placed:?}\n",
+        "machine: {cpus} CPUs online; all peers and the router in this process{}; window {:?} per step; publisher {}; BWE/pacer {}; {workers} media worker(s), {}; {sessions} session(s) placed on workers {placed:?}\n",
         match pin {
             Some(core) => format!(" (router workers on CPU {core} alone, the rest on the others)"),
             None => String::new(),
@@ -218,7 +221,8 @@ fn main() {
         } else {
             format!("paced at {PACE_MULTIPLIER}x its rate")
         },
-        if no_bwe { "off" } else { "on" }
+        if no_bwe { "off" } else { "on" },
+        if inline_send { "each sending on itself" } else { "each with a send thread" }
     );
 
     let mut subs: Vec<(usize, PeerId)> = Vec::new();
@@ -266,14 +270,16 @@ fn main() {
             .zip(&s0.workers)
             .map(|(b, a)| {
                 let cpu = b.thread_cpu.saturating_sub(a.thread_cpu).as_secs_f64();
+                let send_cpu = b.send_thread_cpu.saturating_sub(a.send_thread_cpu).as_secs_f64();
                 let pk = b.packets_out.saturating_sub(a.packets_out);
                 let calls = b.sent.calls.saturating_sub(a.sent.calls).max(1) as f64;
                 let msgs = b.sent.messages.saturating_sub(a.sent.messages).max(1) as f64;
                 let dgrams = b.sent.datagrams.saturating_sub(a.sent.datagrams) as f64;
                 format!(
-                    "w{}: {:.1}% CPU, {} pkt/s, {} conns, {:.1} datagrams per sendmmsg, {:.2} per message (GSO)",
+                    "w{}: {:.1}% CPU (send thread {:.1}%), {} pkt/s, {} conns, {:.1} datagrams per sendmmsg, {:.2} per message (GSO)",
                     b.index,
                     100.0 * cpu / window.as_secs_f64(),
+                    100.0 * send_cpu / window.as_secs_f64(),
                     (pk as f64 / window.as_secs_f64()) as u64,
                     b.connections,
                     dgrams / calls,

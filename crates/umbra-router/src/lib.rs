@@ -54,6 +54,7 @@ mod handle;
 mod layers;
 mod placement;
 mod rtp;
+mod sender;
 mod sockets;
 mod speaker;
 mod stats;

@@ -112,7 +112,8 @@ pub struct RouterStats {
     /// waited in the socket counts) → the packet written to every subscriber and what str0m
     /// releases at once handed to the kernel in one batch (paced packets leave later).
     pub forward_latency: LatencyHistogram,
-    /// CPU time (user + system) the router's worker threads have used, together.
+    /// CPU time (user + system) the router's worker threads and their send threads have used,
+    /// together.
     pub router_thread_cpu: Duration,
     /// Kernel arrival of a datagram → the router loop handling it: how far the loop is
     /// behind its sockets (the time media waits in the socket's receive buffer).
@@ -134,8 +135,10 @@ pub struct WorkerStats {
     pub local_addrs: Vec<std::net::SocketAddr>,
     /// Peer connections it holds.
     pub connections: usize,
-    /// CPU time (user + system) of its thread.
+    /// CPU time (user + system) of its thread and its send thread.
     pub thread_cpu: Duration,
+    /// The part of `thread_cpu` its send thread used (zero without one: `RouterConfig::send_thread`).
+    pub send_thread_cpu: Duration,
     pub packets_in: u64,
     pub packets_out: u64,
     pub frames_forwarded: u64,

@@ -119,6 +119,11 @@ struct ServeArgs {
     /// keyframe requested instead (default 200).
     #[arg(long, env = "UMBRA_ROUTER_MAX_QUEUE_DELAY_MS", value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=10_000))]
     router_max_queue_delay_ms: Option<u32>,
+    /// Whether each media worker hands its datagrams to the kernel on a send thread of its own
+    /// (`true`, the default: a large session's copies leave sooner when a core is free) or
+    /// sends them itself (`false`: one thread per worker; for comparison).
+    #[arg(long, env = "UMBRA_ROUTER_SEND_THREAD", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    router_send_thread: bool,
     /// Run without a media router: routed sessions then refuse media negotiation.
     #[arg(long)]
     no_media: bool,
@@ -514,6 +519,7 @@ fn serve(data_dir: Option<PathBuf>, database: Option<String>, args: ServeArgs) -
             bwe_off: args.router_bwe == RouterBwe::Off,
             bwe_every_subscription: args.router_bwe == RouterBwe::On,
             max_queue_delay: args.router_max_queue_delay_ms.map(|ms| std::time::Duration::from_millis(ms.into())),
+            inline_send: !args.router_send_thread,
         };
         let hosted =
             HostedRouter::start_with(&MediaOptions { bind, advertise: args.media_advertise.clone() }, &tuning)?;

@@ -34,6 +34,9 @@ pub struct RouterTuning {
     pub bwe_every_subscription: bool,
     /// Oldest media sent to a subscriber; `None`: the router's default (200 ms).
     pub max_queue_delay: Option<std::time::Duration>,
+    /// Each media worker sends on itself instead of through a send thread
+    /// (`RouterConfig::send_thread`).
+    pub inline_send: bool,
 }
 
 pub struct HostedRouter {
@@ -60,6 +63,7 @@ impl HostedRouter {
         if let Some(d) = tuning.max_queue_delay {
             config.max_queue_delay = d;
         }
+        config.send_thread = !tuning.inline_send;
         Ok(Self { handle: Router::start(config)? })
     }
 

@@ -297,6 +297,11 @@ impl Engine {
             }
             self.conns.insert(sid, sc);
             self.current = None;
+            // A large fan-out goes to the kernel in chunks, whole subscribers at a time, so the
+            // send thread sends these copies while the worker protects the next (`sender`).
+            if self.outbox.items.len() >= crate::sender::CHUNK {
+                self.send_outbox(None, true);
+            }
         }
         if !subscribers.is_empty() {
             // Recorded once the batch is handed to the kernel (`Engine::flush`).

@@ -24,6 +24,7 @@ use crate::error::{Result, RouterError};
 use crate::events::{CloseReason, RouterEvent, RouterEventKind, Target};
 use crate::handle::{Command, PublishSpec, SubscribeSpec};
 use crate::placement::Placement;
+use crate::sender::SendPath;
 use crate::sockets::{self, RouterSocket, Sockets};
 use crate::speaker::SpeakerDetector;
 use crate::stats::{Counters, LatencyHistogram, RouterStats, WorkerStats};
@@ -108,9 +109,8 @@ pub struct Engine {
     work: VecDeque<Work>,
     /// What str0m transmitted since the last flush (see `batch`).
     outbox: Outbox,
-    /// Reused flush lists, one per address family.
-    flush_v4: Vec<(SocketAddr, Vec<u8>, ConnId)>,
-    flush_v6: Vec<(SocketAddr, Vec<u8>, ConnId)>,
+    /// Where the outbox goes: the kernel, through the worker's send thread (`sender`).
+    send: SendPath,
     /// Kernel arrival of the earliest packet forwarded since the last flush, for
     /// `forward_latency`.
     forwarded_since: Option<Instant>,
@@ -122,11 +122,8 @@ pub struct Engine {
     /// Counters of connections already closed, so totals never go backwards.
     closed: Counters,
     unrouted: u64,
-    latency: LatencyHistogram,
     loop_lag: LatencyHistogram,
     late_datagrams: u64,
-    /// What `send_outbox` handed to the kernel, in calls, messages and datagrams.
-    sent: batch::SendCounts,
     report: Report,
     last_housekeeping: Instant,
     /// Test hook: sleep this long each time the loop wakes (see `stall_loop_for_tests`).
@@ -164,6 +161,7 @@ impl Engine {
             max_queue_bytes,
             max_queue_packets,
             media_workers: _,
+            send_thread,
             on_event,
         } = config;
         if max_queue_delay.is_zero() || max_queue_bytes == 0 || max_queue_packets == 0 {
@@ -229,6 +227,12 @@ impl Engine {
             .generate_certificate()
             .ok_or_else(|| RouterError::Config("the crypto provider cannot make a DTLS certificate".into()))?;
 
+        let clone = |s: &Option<RouterSocket>| -> Result<Option<std::net::UdpSocket>> {
+            s.as_ref()
+                .map(|s| s.socket.try_clone().map_err(|source| RouterError::Bind { addr: s.local, source }))
+                .transpose()
+        };
+        let send = SendPath::new(clone(&v4)?, clone(&v6)?, send_thread.then(|| format!("umbra-send-{index}")));
         Ok(Engine {
             index,
             placement,
@@ -257,18 +261,15 @@ impl Engine {
             timers: Timers::default(),
             work: VecDeque::new(),
             outbox: Outbox::default(),
-            flush_v4: Vec::new(),
-            flush_v6: Vec::new(),
+            send,
             forwarded_since: None,
             inbound: Vec::new(),
             fanout: Vec::new(),
             next_id: 1,
             closed: Counters::default(),
             unrouted: 0,
-            latency: LatencyHistogram::default(),
             loop_lag: LatencyHistogram::default(),
             late_datagrams: 0,
-            sent: batch::SendCounts::default(),
             report: Report::default(),
             last_housekeeping: Instant::now(),
             current: None,
@@ -543,51 +544,30 @@ impl Engine {
         }
     }
 
-    /// Hand everything str0m transmitted since the last flush to the kernel, a batch per
-    /// address family.
+    /// Hand everything str0m transmitted since the last flush to the kernel (through the
+    /// send thread), and with it the mark that ends the forwarded group's latency.
     fn flush(&mut self) {
-        self.send_outbox();
-        if let Some(received) = self.forwarded_since.take() {
-            self.latency.record(received.elapsed());
+        let since = self.forwarded_since.take();
+        if !self.outbox.items.is_empty() || since.is_some() {
+            self.send_outbox(since, false);
         }
     }
 
-    fn send_outbox(&mut self) {
-        if self.outbox.items.is_empty() {
-            return;
-        }
-        let mut v4 = std::mem::take(&mut self.flush_v4);
-        let mut v6 = std::mem::take(&mut self.flush_v6);
-        for (id, dest, data) in self.outbox.items.drain(..) {
-            if dest.is_ipv4() { &mut v4 } else { &mut v6 }.push((dest, data, id));
-        }
-        for (list, socket) in [(&mut v4, self.sockets.v4.as_ref()), (&mut v6, self.sockets.v6.as_ref())] {
-            if list.is_empty() {
-                continue;
+    /// Hand the outbox to the kernel. `chunk`: called in the middle of a large fan-out (see
+    /// `forward`), more copies to follow, so the send thread takes these while the worker
+    /// protects the next ones.
+    fn send_outbox(&mut self, forwarded_since: Option<Instant>, chunk: bool) {
+        let datagrams = std::mem::replace(&mut self.outbox.items, Vec::with_capacity(batch::BATCH));
+        self.send.send(datagrams, forwarded_since, chunk);
+    }
+
+    /// Send failures onto the connections' counters.
+    fn count_send_failures(&mut self, failed: &[ConnId]) {
+        for id in failed {
+            if let Some(c) = self.conns.get_mut(id) {
+                c.counters.send_errors += 1;
             }
-            let Some(socket) = socket else {
-                for (_, _, id) in list.iter() {
-                    if let Some(c) = self.conns.get_mut(id) {
-                        c.counters.send_errors += 1;
-                    }
-                }
-                list.clear();
-                continue;
-            };
-            let datagrams: Vec<(SocketAddr, &[u8])> = list.iter().map(|(d, b, _)| (*d, b.as_slice())).collect();
-            let conns = &mut self.conns;
-            let counts = batch::send_all(&socket.socket, &datagrams, |i, e| {
-                tracing::debug!("send to {} failed: {e}", list[i].0);
-                if let Some(c) = conns.get_mut(&list[i].2) {
-                    c.counters.send_errors += 1;
-                }
-            });
-            self.sent.add(counts);
-            drop(datagrams);
-            list.clear();
         }
-        self.flush_v4 = v4;
-        self.flush_v6 = v6;
     }
 
     fn note_lag(&mut self, lag: Duration) {
@@ -693,6 +673,8 @@ impl Engine {
             self.work.push_back(Work::Failed(id, format!("ICE/DTLS not connected within {secs:.0} s")));
         }
         self.run_work(now);
+        let failed = self.send.failures();
+        self.count_send_failures(&failed);
         self.warn_if_behind(now);
         if self.timers.len() > 4 * self.conns.len() + 1024 {
             self.timers.rebuild(self.conns.iter().filter_map(|(id, c)| c.deadline.map(|d| (d, *id))));
@@ -768,21 +750,26 @@ impl Engine {
     }
 
     fn stats(&mut self) -> RouterStats {
+        // Waits for the send thread, so what a caller sent before asking is counted.
+        let sent = self.send.settle();
+        self.count_send_failures(&sent.failed);
         let mut totals = self.closed;
         let connections: Vec<_> = self.conns.values_mut().map(|c| c.stats()).collect();
         for c in &connections {
             totals.add(&c.counters);
         }
-        let cpu = sockets::thread_cpu_time();
+        let send_cpu = self.send.thread_cpu();
+        let cpu = sockets::thread_cpu_time() + send_cpu;
         let worker = WorkerStats {
             index: self.index,
             local_addrs: self.local_addrs(),
             connections: connections.len(),
             thread_cpu: cpu,
+            send_thread_cpu: send_cpu,
             packets_in: totals.packets_in,
             packets_out: totals.packets_out,
             frames_forwarded: totals.frames_forwarded,
-            sent: self.sent,
+            sent: sent.counts,
         };
         RouterStats {
             totals,
@@ -790,7 +777,7 @@ impl Engine {
             published_streams: self.streams.len(),
             subscriptions: self.subscriptions.len(),
             unrouted_packets: self.unrouted,
-            forward_latency: self.latency.clone(),
+            forward_latency: sent.latency,
             router_thread_cpu: cpu,
             loop_lag: self.loop_lag.clone(),
             late_datagrams: self.late_datagrams,
