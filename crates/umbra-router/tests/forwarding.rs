@@ -14,14 +14,7 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     let _serial = media_test_lock();
     let (router, events) = start_router(vec!["127.0.0.1:0".parse().unwrap()]);
     let clients = Clients::new(true);
-    let ip = loopback_v4();
-    let publisher = publish(&router, &clients, &PeerOptions::publisher(ip), "cam", "c-pub");
-    let subs: Vec<PeerId> = (0..3)
-        .map(|i| {
-            subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", &format!("sub{i}"), &format!("c{i}"))
-        })
-        .collect();
-    clients.wait_until("all peers connected", Duration::from_secs(15), |s| s.iter().all(|p| p.connected));
+    let (publisher, subs) = publisher_and_subscribers(&router, &clients, 3, Duration::from_secs(15));
     // The router reports Connected for all four peer connections.
     let mut connected = 0;
     while connected < 4 {
@@ -31,14 +24,7 @@ fn one_publisher_three_subscribers_receive_exactly_the_frames_sent() {
     }
     let (v, a) = send_media(&clients, publisher, 3.0, 6000);
     std::thread::sleep(Duration::from_millis(500));
-    clients.with(|st| {
-        for &s in &subs {
-            let gv = check_frames(&st[s], MediaKind::Video, 6000);
-            let ga = check_frames(&st[s], MediaKind::Audio, 6000);
-            assert!(gv as f64 >= 0.95 * v as f64, "subscriber {s}: {gv} of {v} video frames");
-            assert!(ga as f64 >= 0.95 * a as f64, "subscriber {s}: {ga} of {a} audio frames");
-        }
-    });
+    assert_subscribers_got(&clients, &subs, v, a, 6000);
     let stats = router.stats().unwrap();
     assert_eq!(stats.published_streams, 1);
     assert_eq!(stats.subscriptions, 3);
@@ -72,31 +58,11 @@ fn a_fan_out_larger_than_a_send_chunk_arrives_whole_and_in_order_with_and_withou
         config.send_thread = send_thread;
         let (router, _events) = start_router_with(config);
         let clients = Clients::new(true);
-        let ip = loopback_v4();
-        let publisher = publish(&router, &clients, &PeerOptions::publisher(ip), "cam", "c-pub");
-        let subs: Vec<PeerId> = (0..40)
-            .map(|i| {
-                subscribe(&router, &clients, &PeerOptions::subscriber(ip), "cam", &format!("sub{i}"), &format!("c{i}"))
-            })
-            .collect();
-        clients.wait_until("all peers connected", Duration::from_secs(30), |s| s.iter().all(|p| p.connected));
+        let (publisher, subs) = publisher_and_subscribers(&router, &clients, 40, Duration::from_secs(30));
         let before = router.stats().unwrap().workers[0].clone();
         let (v, a) = send_media(&clients, publisher, 2.0, 3000);
         std::thread::sleep(Duration::from_millis(500));
-        clients.with(|st| {
-            for &s in &subs {
-                let gv = check_frames(&st[s], MediaKind::Video, 3000);
-                let ga = check_frames(&st[s], MediaKind::Audio, 3000);
-                assert!(
-                    gv as f64 >= 0.95 * v as f64,
-                    "send thread {send_thread}, subscriber {s}: {gv} of {v} video frames"
-                );
-                assert!(
-                    ga as f64 >= 0.95 * a as f64,
-                    "send thread {send_thread}, subscriber {s}: {ga} of {a} audio frames"
-                );
-            }
-        });
+        assert_subscribers_got(&clients, &subs, v, a, 3000);
         let w = &router.stats().unwrap().workers[0];
         if send_thread {
             // Measured 25 % here (the rest: receiving, RTCP, the copies' SRTP); without the

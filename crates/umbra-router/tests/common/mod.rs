@@ -583,6 +583,35 @@ pub fn send_media(clients: &Clients, publisher: PeerId, secs: f64, video_len: us
 
 /// Frames of one kind a subscriber got: all byte-equal to what was sent and in order;
 /// returns how many.
+/// One publisher (stream "cam") and `n` subscribers to it, all connected.
+pub fn publisher_and_subscribers(
+    router: &RouterHandle,
+    clients: &Clients,
+    n: usize,
+    connect_within: Duration,
+) -> (PeerId, Vec<PeerId>) {
+    let ip = loopback_v4();
+    let publisher = publish(router, clients, &PeerOptions::publisher(ip), "cam", "c-pub");
+    let subs = (0..n)
+        .map(|i| subscribe(router, clients, &PeerOptions::subscriber(ip), "cam", &format!("sub{i}"), &format!("c{i}")))
+        .collect();
+    clients.wait_until("all peers connected", connect_within, |s| s.iter().all(|p| p.connected));
+    (publisher, subs)
+}
+
+/// Every subscriber in `subs` got at least 95 % of the `video` and `audio` frames sent, intact
+/// and in order (`check_frames`).
+pub fn assert_subscribers_got(clients: &Clients, subs: &[PeerId], video: u32, audio: u32, video_len: usize) {
+    clients.with(|st| {
+        for &s in subs {
+            let gv = check_frames(&st[s], MediaKind::Video, video_len);
+            let ga = check_frames(&st[s], MediaKind::Audio, video_len);
+            assert!(gv as f64 >= 0.95 * video as f64, "subscriber {s}: {gv} of {video} video frames");
+            assert!(ga as f64 >= 0.95 * audio as f64, "subscriber {s}: {ga} of {audio} audio frames");
+        }
+    });
+}
+
 pub fn check_frames(st: &PeerState, kind: MediaKind, video_len: usize) -> usize {
     let got: Vec<&Received> = st.received.iter().filter(|r| r.kind == kind).collect();
     let mut last = None;
