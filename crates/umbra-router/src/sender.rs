@@ -41,7 +41,7 @@ const SETTLE_WAIT: Duration = Duration::from_secs(2);
 pub type Datagrams = Vec<(ConnId, SocketAddr, Vec<u8>)>;
 
 /// What was handed to the kernel, kept where both the worker and its send thread can reach it.
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct Sent {
     /// sendmmsg calls, messages and datagrams, since the worker started.
     pub counts: SendCounts,
@@ -63,7 +63,7 @@ struct Job {
 struct Kernel {
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
-    sent: Arc<Mutex<Sent>>,
+    sent: Mutex<Sent>,
     /// Jobs queued for the send thread and not yet sent.
     in_flight: AtomicUsize,
 }
@@ -128,7 +128,7 @@ impl SendPath {
     /// `thread`: the name of a send thread to start; `None` sends on the caller's thread. A
     /// send thread that cannot be started (or later dies) leaves the worker sending itself.
     pub fn new(v4: Option<UdpSocket>, v6: Option<UdpSocket>, thread: Option<String>) -> SendPath {
-        let kernel = Arc::new(Kernel { v4, v6, sent: Arc::default(), in_flight: AtomicUsize::new(0) });
+        let kernel = Arc::new(Kernel { v4, v6, sent: Mutex::default(), in_flight: AtomicUsize::new(0) });
         let thread = thread.and_then(|name| Self::spawn(&kernel, name));
         SendPath { kernel, thread }
     }
