@@ -299,7 +299,7 @@ impl Engine {
             self.current = None;
             // A large fan-out goes to the kernel in chunks, whole subscribers at a time, so the
             // send thread sends these copies while the worker protects the next (`sender`).
-            if self.outbox.items.len() >= crate::sender::CHUNK {
+            if subscribers.len() >= crate::sender::MIN_FANOUT && self.outbox.items.len() >= crate::sender::CHUNK {
                 self.send_outbox(None, true);
             }
         }
