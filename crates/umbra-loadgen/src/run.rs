@@ -159,6 +159,11 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let self0 = procstat::self_cpu_us();
         let threads0 = procstat::self_threads_us();
         let server_threads0 = opts.server_pid.map(procstat::pid_threads_us).unwrap_or_default();
+        let overload = || match &signaling {
+            Signaling::Umbra(u) => u.overload_counters(),
+            _ => None,
+        };
+        let overload0 = overload();
         let pk0 = shared.rtp_packets.load(Ordering::Relaxed);
         let by0 = shared.rtp_bytes.load(Ordering::Relaxed);
         let pad0 = shared.padding_packets.load(Ordering::Relaxed);
@@ -179,6 +184,7 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let pad1 = shared.padding_packets.load(Ordering::Relaxed);
         let v1 = publisher.video_seq.load(Ordering::Relaxed);
         let a1 = publisher.audio_seq.load(Ordering::Relaxed);
+        let overload1 = overload();
         let rss_end = opts.server_pid.and_then(procstat::rss_kib);
         let load_after = procstat::load1();
         // Frames sent in the window that are late or retransmitted may still arrive.
@@ -214,6 +220,10 @@ pub fn run(opts: &Options) -> Result<Value, String> {
         let tracks_per_core = server_cpu.filter(|c| *c > 0.0).map(|c| round(2.0 * subs as f64 * secs * 1e6 / c, 0));
         let rss_per_sub =
             rss_base.zip(rss_end).filter(|_| subs > 0).map(|(b, e)| round((e as f64 - b as f64) / subs as f64, 1));
+        // The window's overload drops as the router counts them (Janus has no such counter).
+        let overload = overload0.zip(overload1);
+        let overload_delta =
+            |f: fn(&crate::umbra::OverloadCounters) -> u64| overload.map(|(a, b)| f(&b).saturating_sub(f(&a)));
         let backend = match opts.backend {
             Backend::Umbra { .. } => "umbra",
             Backend::Janus { .. } => "janus",
@@ -261,6 +271,9 @@ pub fn run(opts: &Options) -> Result<Value, String> {
             "publisher_pace": opts.publisher.pace,
             "client_thread_cpu_pct": thread_cpu_pct(&threads0, &threads1, secs),
             "server_thread_cpu_pct": thread_cpu_pct(&server_threads0, &server_threads1, secs),
+            "server_frames_dropped_overload": overload_delta(|c| c.frames_dropped),
+            "server_subscribers_fell_behind": overload_delta(|c| c.fell_behind),
+            "server_late_datagrams": overload_delta(|c| c.late_datagrams),
             "load1_before": load_before,
             "load1_after": load_after,
             "total_secs": round(started.elapsed().as_secs_f64(), 1),

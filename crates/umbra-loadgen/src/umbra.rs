@@ -52,6 +52,14 @@ pub struct Umbra {
     keepalive: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
+/// See [`Umbra::overload_counters`].
+#[derive(Debug, Clone, Copy)]
+pub struct OverloadCounters {
+    pub frames_dropped: u64,
+    pub fell_behind: u64,
+    pub late_datagrams: u64,
+}
+
 impl Umbra {
     /// Creates a routed session (without E2EE: the load client sends plain frames; the router
     /// forwards the same way either way).
@@ -83,6 +91,25 @@ impl Umbra {
             sockets: Vec::new(),
             next_id: 1,
             keepalive: None,
+        })
+    }
+
+    /// The router's overload counters from the server's `/metrics`: frames not sent to
+    /// subscribers that fell behind, times one did, and datagrams a worker handled late (all
+    /// totals since start). `None` when the scrape fails or lacks them (`--no-media`).
+    pub fn overload_counters(&self) -> Option<OverloadCounters> {
+        let (status, body) =
+            http::request("GET", &format!("{}/metrics", self.url), &[], None, Duration::from_secs(5)).ok()?;
+        if status != 200 {
+            return None;
+        }
+        let value = |name: &str| -> Option<u64> {
+            body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        };
+        Some(OverloadCounters {
+            frames_dropped: value("umbra_router_frames_dropped_overload_total")?,
+            fell_behind: value("umbra_router_subscriber_fell_behind_total")?,
+            late_datagrams: value("umbra_router_late_datagrams_total")?,
         })
     }
 

@@ -129,6 +129,10 @@ fn frames_arrive_and_skipped_frames_count_as_loss() {
     assert!(f(&clean, "cpu_us_per_pkt") >= 0.0 && f(&clean, "server_rss_mib") > 1.0, "{clean}");
     // Zero on a quiet machine; bounded loosely so that a loaded CI machine does not fail it.
     assert!(f(&clean, "loss_pct") < 20.0, "loss without skipped frames: {clean}");
+    // The router's own overload counters, read from /metrics around the window.
+    for k in ["server_frames_dropped_overload", "server_subscribers_fell_behind", "server_late_datagrams"] {
+        assert!(f(&clean, k) >= 0.0, "{clean}");
+    }
 
     // Every 10th video and audio frame is counted as sent but never sent.
     let lossy = server.loadgen(&["--drop-every", "10"]);

@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 use umbra_protocol::{ErrorCode, MediaTarget};
 pub use umbra_router::{
-    CloseReason, PublishSpec, RouterError, RouterEvent, RouterEventKind, SubscribeSpec, Target, VideoWish,
+    CloseReason, PublishSpec, RouterError, RouterEvent, RouterEventKind, RouterStats, SubscribeSpec, Target, VideoWish,
 };
 
 /// Why a router call did not give what signaling asked for.
@@ -84,6 +84,10 @@ pub trait MediaRouter: Send + Sync + 'static {
     fn unsubscribe(&self, session_id: &str, subscription_id: &str);
     /// Everything of one connection (its publications and subscriptions) goes away.
     fn disconnect(&self, session_id: &str, connection_id: &str);
+    /// The router's counters for `/metrics`; `None` where there is no router to ask.
+    fn stats(&self) -> RouterFuture<'_, Option<RouterStats>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// `--no-media`: refuses all routed media, clearly, rather than inventing answers.

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use umbra_router::{Router, RouterConfig, RouterHandle};
 
 use crate::media_router::{
-    MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, SubscribeSpec, Target, VideoWish,
+    MediaError, MediaRouter, PublishSpec, RouterError, RouterEventSink, RouterFuture, RouterStats, SubscribeSpec,
+    Target, VideoWish,
 };
 
 /// Where the router listens and what it advertises.
@@ -131,6 +132,11 @@ impl MediaRouter for HostedRouter {
             }
             blocking(move || handle.add_remote_candidate(&session_id, target, &candidate)).await
         })
+    }
+
+    fn stats(&self) -> RouterFuture<'_, Option<RouterStats>> {
+        let handle = self.handle.clone();
+        Box::pin(blocking(move || handle.stats().map(Some)))
     }
 
     fn set_video_wish(&self, session_id: &str, subscription_id: &str, wish: VideoWish) -> RouterFuture<'_, ()> {

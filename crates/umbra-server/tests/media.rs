@@ -558,6 +558,38 @@ fn the_router_flags_are_honoured_two_workers_without_bwe_still_deliver_media() {
     sub.session.subscribe(&stream).unwrap();
     sub.wait(Duration::from_secs(20), |e| matches!(e, Event::Subscriber { event: SubscriberEvent::VideoFrame(_), .. }))
         .expect("video through two workers with BWE off");
+
+    // What an operator scrapes: both workers, the connections on them, and the media that went
+    // through (the router's counters, not signaling's).
+    let r = common::http(&room.addr, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body).unwrap();
+    let value = |series: &str| -> f64 {
+        let line = text.lines().find(|l| l.split_once(' ').is_some_and(|(name, _)| name == series));
+        let line = line.unwrap_or_else(|| panic!("metrics lack {series}:\n{text}"));
+        line.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()).unwrap_or_else(|| panic!("not a number: {line}"))
+    };
+    let workers = ["0", "1"];
+    let per_worker =
+        |family: &str| -> f64 { workers.iter().map(|w| value(&format!("{family}{{worker=\"{w}\"}}"))).sum() };
+    assert_eq!(per_worker("umbra_router_worker_connections"), 2.0, "publisher and subscriber:\n{text}");
+    assert!(per_worker("umbra_router_worker_packets_sent_total") > 0.0);
+    assert!(per_worker("umbra_router_worker_packets_received_total") > 0.0);
+    assert!(per_worker("umbra_router_worker_cpu_seconds_total") > 0.0);
+    assert_eq!(value("umbra_router_published_streams"), 1.0);
+    assert_eq!(value("umbra_router_subscriptions"), 1.0);
+    assert!(value("umbra_router_frames_forwarded_total") >= 1.0);
+    for series in [
+        "umbra_router_frames_dropped_overload_total",
+        "umbra_router_subscriber_fell_behind_total",
+        "umbra_router_late_datagrams_total",
+        "umbra_router_send_errors_total",
+        "umbra_router_keyframe_requests_total{origin=\"router\"}",
+    ] {
+        assert!(value(series) >= 0.0);
+    }
+    // A new subscriber makes the router ask the publisher for a key frame.
+    assert!(value("umbra_router_keyframe_requests_total{origin=\"router\"}") >= 1.0, "{text}");
 }
 
 #[test]

@@ -108,6 +108,13 @@ impl Hub {
         hub
     }
 
+    /// The media router's counters, for `/metrics` (`None` without a router).
+    pub async fn router_stats(
+        &self,
+    ) -> Result<Option<crate::media_router::RouterStats>, crate::media_router::MediaError> {
+        self.router.stats().await
+    }
+
     pub(super) fn rooms(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
