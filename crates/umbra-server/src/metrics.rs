@@ -34,9 +34,8 @@ impl Metrics {
     /// `router`: the media router's counters, when there is a router and it answered.
     pub fn render(&self, stored_sessions: Option<u64>, router: Option<&RouterStats>) -> String {
         let mut out = String::with_capacity(2048);
-        let mut gauge = |name: &str, help: &str, kind: &str, v: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        };
+        let mut gauge =
+            |name: &str, help: &str, kind: &str, v: String| family(&mut out, name, help, kind, [(String::new(), v)]);
         gauge(
             "umbra_sessions_live",
             "Sessions with at least one signaling connection.",
@@ -83,16 +82,16 @@ impl Metrics {
         if let Some(n) = stored_sessions {
             gauge("umbra_sessions_stored", "Sessions in the store.", "gauge", n.to_string());
         }
-        let _ = writeln!(
-            out,
-            "# HELP umbra_http_requests_total HTTP requests by route and status.\n# TYPE umbra_http_requests_total counter"
-        );
-        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        for ((route, status), n) in m.iter() {
-            let route = route.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = writeln!(out, "umbra_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
-        }
-        drop(m);
+        let requests: Vec<(String, String)> = {
+            let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            m.iter()
+                .map(|((route, status), n)| {
+                    let route = route.replace('\\', "\\\\").replace('"', "\\\"");
+                    (format!("{{route=\"{route}\",status=\"{status}\"}}"), n.to_string())
+                })
+                .collect()
+        };
+        family(&mut out, "umbra_http_requests_total", "HTTP requests by route and status.", "counter", requests);
         if let Some(r) = router {
             render_router(&mut out, r);
         }

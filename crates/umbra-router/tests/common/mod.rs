@@ -581,8 +581,6 @@ pub fn send_media(clients: &Clients, publisher: PeerId, secs: f64, video_len: us
     (v, a)
 }
 
-/// Frames of one kind a subscriber got: all byte-equal to what was sent and in order;
-/// returns how many.
 /// One publisher (stream "cam") and `n` subscribers to it, all connected.
 pub fn publisher_and_subscribers(
     router: &RouterHandle,
@@ -612,6 +610,8 @@ pub fn assert_subscribers_got(clients: &Clients, subs: &[PeerId], video: u32, au
     });
 }
 
+/// Frames of one kind a subscriber got: all byte-equal to what was sent and in order;
+/// returns how many.
 pub fn check_frames(st: &PeerState, kind: MediaKind, video_len: usize) -> usize {
     let got: Vec<&Received> = st.received.iter().filter(|r| r.kind == kind).collect();
     let mut last = None;
